@@ -1,0 +1,201 @@
+"""Events and commands that cross the boundary between the venue, the engine and its subscribers.
+
+Domain facts (Fill, OrderUpdate, CloseResult, FundingPayment, PositionSnapshot) live in
+core.model and are published as they are; this module holds the rest. The console only ever
+receives these objects through ``Engine.subscribe`` and only ever acts through ``Engine.submit``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Union
+
+from core.model import (
+    CloseResult,
+    Fill,
+    FundingPayment,
+    OrderSide,
+    OrderUpdate,
+    PositionSnapshot,
+)
+
+# ---------------------------------------------------------------- venue -> engine (raw-ish facts)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionPush:
+    """The exchange's view of one position (OKX positions channel / REST item). pos = 0 when flat."""
+
+    symbol: str
+    pos_side: str  # net | long | short
+    position_key: str  # OKX posId
+    contracts: Decimal  # signed in net mode, positive in hedge mode
+    entry_price: Decimal | None
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    fee: Decimal | None  # OKX sign: negative = paid
+    funding_fee: Decimal | None  # OKX sign: signed cash flow
+    leverage: Decimal | None
+    margin_mode: str
+    liq_price: Decimal | None
+    created_at: datetime | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Equity and margin in the settle currency (header)."""
+
+    equity: Decimal
+    available: Decimal
+    unrealized_pnl: Decimal
+    ccy: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    symbol: str
+    price: Decimal
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FundingBill:
+    """One funding bill as the exchange books it (bills type 8, or a funding_fee push)."""
+
+    bill_id: str
+    symbol: str
+    amount: Decimal  # signed cash flow, + received
+    position_contracts: Decimal
+    mark_price: Decimal
+    rate: Decimal | None
+    ccy: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PositionHistoryRecord:
+    """One OKX positions-history item, in OKX's signs (fee and liq_penalty negative when paid)."""
+
+    symbol: str
+    position_key: str  # posId
+    pos_side: str
+    direction: str  # long | short
+    close_type: int  # 1 partial, 2 full, 3 liq, 4 partial liq, 5 adl partial, 6 adl full
+    open_avg_price: Decimal
+    close_avg_price: Decimal
+    open_max_contracts: Decimal
+    closed_contracts: Decimal
+    pnl: Decimal
+    fee: Decimal
+    funding_fee: Decimal
+    liq_penalty: Decimal
+    realized_pnl: Decimal
+    created_at: datetime
+    updated_at: datetime
+
+
+class LinkState(str, Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RESYNCING = "resyncing"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """Connection state of one stream (public/private/business) and its last measured latency."""
+
+    stream: str
+    state: LinkState
+    latency_ms: float | None = None  # float ok: a timing, not money
+    message: str = ""
+    ts: datetime | None = None
+
+
+# ---------------------------------------------------------------- engine -> subscribers
+
+
+class NoticeLevel(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A one-line message for the trader (order rejected, connection lost, journal error)."""
+
+    level: NoticeLevel
+    text: str
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionGone:
+    """A position went flat; panes drop its row."""
+
+    symbol: str
+    pos_side: str
+    position_id: str
+
+
+EngineEvent = Union[
+    Fill,
+    OrderUpdate,
+    CloseResult,
+    FundingPayment,
+    PositionSnapshot,
+    PositionGone,
+    AccountSnapshot,
+    MarkPrice,
+    StreamStatus,
+    Notice,
+]
+
+# ---------------------------------------------------------------- subscribers -> engine
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    symbol: str
+    side: OrderSide
+    contracts: Decimal
+    order_type: str = "market"  # market | limit
+    price: Decimal | None = None
+    reduce_only: bool = False
+    pos_side: str = "net"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """Close ``contracts`` of a position, or all of it when None."""
+
+    symbol: str
+    pos_side: str = "net"
+    contracts: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    symbol: str
+    order_id: str
+
+
+Command = Union[PlaceOrder, ClosePosition, CloseAll, CancelOrder]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    message: str
+    order_ids: tuple[str, ...] = field(default=())
