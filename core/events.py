@@ -169,6 +169,8 @@ class PlaceOrder:
     price: Decimal | None = None
     reduce_only: bool = False
     pos_side: str = "net"
+    take_profit: Decimal | None = None  # attached exchange-side TP trigger (last price)
+    stop_loss: Decimal | None = None  # attached exchange-side SL trigger (last price)
 
 
 @dataclass(frozen=True, slots=True)
