@@ -1,0 +1,401 @@
+"""Settings from config.toml (+ the machine-owned ui-state.toml), and credentials from the env.
+
+Why strict: a trader who misspells ``venue`` must not silently end up trading somewhere else, so
+every unknown key, wrong type or bad value is a ``ConfigError`` whose one-line message names the
+file, the key and what was expected (with a close-match suggestion for typos). Credentials are
+read from environment variables only, so config.toml can be shared and committed safely.
+config.toml is read, never written: tomli-w would drop the user's comments and ordering.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+DEFAULT_CONFIG = Path("config.toml")
+SUPPORTED_VENUES = ("sim", "okx")
+STRATEGIES = ("none", "demo_scalper")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+ENV_KEY, ENV_SECRET, ENV_PASSPHRASE = "PERPDESK_API_KEY", "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE"
+SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
+# Key names that look like a credential: refused in config.toml and ui-state.toml alike.
+SECRET_KEY_RE = re.compile(r"(?i)(^|[_-])(api[_-]?key|key|secret|passphrase|password|token)($|[_-])")
+
+
+class ConfigError(Exception):
+    """A configuration or credential problem the user can fix; ``message`` is one plain line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSettings:
+    venue: str = "sim"
+    sandbox: bool = False
+    url: str | None = None
+    symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = an ephemeral port chosen by the OS
+    speed: float = 1.0
+    seed: int = 7
+    funding_interval_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSettings:
+    dir: Path = Path("journal")
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    dir: Path = Path("logs")
+    level: str = "INFO"
+    retention_days: int = 14
+
+
+@dataclass(frozen=True, slots=True)
+class UISettings:
+    theme: str = "perpdesk-dark"
+    read_only: bool = False
+    refresh_hz: float = 15.0
+    layout: str = "default"  # pane layout name, owned by the console
+    sort: dict[str, str] = field(default_factory=dict)  # pane -> column ("-col" = descending)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySettings:
+    name: str = "none"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    sim: SimSettings = field(default_factory=SimSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    strategy: StrategySettings = field(default_factory=StrategySettings)
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> key
+    config_path: Path = DEFAULT_CONFIG
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    api_key: str
+    secret: str
+    passphrase: str
+
+    def __repr__(self) -> str:
+        """Redacted so that a stray log line or traceback never carries the secret."""
+        return f"Credentials(api_key='{_mask(self.api_key)}', secret='***', passphrase='***')"
+
+    __str__ = __repr__
+
+
+SIM_DEMO_CREDENTIALS = Credentials("perpdesk-demo", "perpdesk-demo-secret", "perpdesk-demo")
+
+
+def _mask(value: str) -> str:
+    return value[:4] + "***" if len(value) >= 12 else "***"
+
+
+# ---------------------------------------------------------------- value checks
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it in TOML, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+class _Section:
+    """Validates one TOML table; every error names the file, the section and the key."""
+
+    def __init__(self, file: str, name: str, table: Any, allowed: tuple[str, ...]) -> None:
+        self.file, self.name = file, name
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file}: [{name}] must be a table, got {show(table)}")
+        self.table = table
+        for key in table:
+            if SECRET_KEY_RE.search(key):
+                raise ConfigError(
+                    f'{file}: [{name}] "{key}" is not allowed here — credentials come only from the '
+                    f"environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}"
+                )
+            if key not in allowed:
+                raise ConfigError(f'{file}: unknown key [{name}] "{key}"{_suggest(key, allowed, quote=True)}')
+
+    def fail(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.file}: [{self.name}] {key} must be {expected}, got {show(self.table[key])}")
+
+    def text(self, key: str, default: str, check: Callable[[str], bool] | None = None,
+            expected: str = "a string") -> str:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or not value.strip() or (check is not None and not check(value)):
+            raise self.fail(key, expected)
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        if key not in self.table:
+            return default
+        if not isinstance(self.table[key], bool):
+            raise self.fail(key, "true or false")
+        return self.table[key]
+
+    def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int) or (lo is not None and value < lo) or (
+            hi is not None and value > hi
+        ):
+            raise self.fail(key, _range("an integer", lo, hi))
+        return value
+
+    def number(self, key: str, default: float, positive: bool = False, hi: float | None = None) -> float:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, "a number")
+        if (positive and not value > 0) or (hi is not None and value > hi) or value != value:
+            raise self.fail(key, "a number " + ("> 0" if hi is None else f"> 0 and <= {hi:g}"))
+        return float(value)
+
+    def table_of_str(self, key: str) -> dict[str, str]:
+        value = self.table.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+            raise self.fail(key, 'a table of strings (e.g. positions = "symbol")')
+        return dict(value)
+
+
+def _range(kind: str, lo: int | None, hi: int | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{kind} from {lo} to {hi}"
+    return f"{kind} >= {lo}" if lo is not None else kind
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = False, brackets: bool = False) -> str:
+    def fmt(s: str) -> str:
+        return f'"{s}"' if quote else f"[{s}]" if brackets else s
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    if close:
+        return f" — did you mean {fmt(close[0])}?"
+    return " — expected one of: " + ", ".join(fmt(c) for c in choices)
+
+
+# ---------------------------------------------------------------- sections
+
+_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "keymap")
+UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort")
+
+
+def _venue_ok(file: str, venue: str) -> str:
+    if venue in SUPPORTED_VENUES:
+        return venue
+    import ccxt  # only on this error path: importing ccxt costs most of a second
+
+    if venue in ccxt.exchanges:
+        raise ConfigError(
+            f'{file}: [exchange] venue "{venue}" is not supported yet — supported: "sim", "okx"'
+        )
+    raise ConfigError(
+        f'{file}: [exchange] venue must be "sim" or a supported ccxt exchange id ("okx"), got "{venue}"'
+        + (f' — did you mean "{m[0]}"?' if (m := difflib.get_close_matches(venue, list(SUPPORTED_VENUES), n=1)) else "")
+    )
+
+
+def _exchange(file: str, raw: Any) -> ExchangeSettings:
+    s = _Section(file, "exchange", raw, ("venue", "sandbox", "url", "symbols"))
+    d = ExchangeSettings()
+    venue = _venue_ok(file, s.text("venue", d.venue, expected='"sim" or a ccxt exchange id such as "okx"'))
+    url = s.text("url", "", lambda u: re.match(r"^https?://[^\s/]+", u) is not None,
+                'an http:// or https:// base URL such as "http://127.0.0.1:8765"') or None
+    symbols = d.symbols
+    if "symbols" in s.table:
+        value = s.table["symbols"]
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
+            raise s.fail("symbols", 'a non-empty array of strings like ["BTC/USDT:USDT"]')
+        for sym in value:
+            if not SYMBOL_RE.match(sym):
+                hint = f' — did you mean "{sym.upper()}"?' if SYMBOL_RE.match(sym.upper()) else ""
+                raise ConfigError(
+                    f'{file}: [exchange] symbols entry "{sym}" must look like BASE/QUOTE:SETTLE '
+                    f'(e.g. "BTC/USDT:USDT"){hint}'
+                )
+        dupes = sorted({x for x in value if value.count(x) > 1})
+        if dupes:
+            raise ConfigError(f'{file}: [exchange] symbols lists "{dupes[0]}" more than once')
+        symbols = tuple(value)
+    return ExchangeSettings(venue=venue, sandbox=s.flag("sandbox", d.sandbox), url=url, symbols=symbols)
+
+
+def _sim(file: str, raw: Any) -> SimSettings:
+    s = _Section(file, "sim", raw, ("host", "port", "speed", "seed", "funding_interval_s"))
+    d = SimSettings()
+    return SimSettings(
+        host=s.text("host", d.host, expected='a host name or address such as "127.0.0.1"'),
+        port=s.integer("port", d.port, 0, 65535),
+        speed=s.number("speed", d.speed, positive=True, hi=1000),
+        seed=s.integer("seed", d.seed),
+        funding_interval_s=s.number("funding_interval_s", d.funding_interval_s, positive=True),
+    )
+
+
+def _dir(s: _Section, key: str, default: Path, base: Path) -> Path:
+    path = Path(s.text(key, str(default), expected="a directory path"))
+    return path if path.is_absolute() else base / path
+
+
+def _ui(file: str, raw: Any, base: UISettings) -> UISettings:
+    s = _Section(file, "ui", raw, UI_KEYS)
+    return UISettings(
+        theme=s.text("theme", base.theme, expected='a theme name such as "perpdesk-dark"'),
+        read_only=s.flag("read_only", base.read_only),
+        refresh_hz=s.number("refresh_hz", base.refresh_hz, positive=True, hi=60),
+        layout=s.text("layout", base.layout, expected="a layout name"),
+        sort={**base.sort, **s.table_of_str("sort")},
+    )
+
+
+def _strategy(file: str, raw: Any) -> StrategySettings:
+    s = _Section(file, "strategy", raw, ("name", "params"))
+    name = StrategySettings().name
+    if "name" in s.table:
+        name = s.table["name"]
+        if name not in STRATEGIES:
+            raise ConfigError(
+                f"{file}: [strategy] name must be one of "
+                + ", ".join(f'"{n}"' for n in STRATEGIES)
+                + f", got {show(name)}"
+                + (_suggest(name, STRATEGIES, quote=True) if isinstance(name, str) and
+                   difflib.get_close_matches(name, list(STRATEGIES), n=1) else "")
+            )
+    params = s.table.get("params", {})
+    if not isinstance(params, dict):
+        raise s.fail("params", "a table (e.g. [strategy.params])")
+    for key in params:
+        if SECRET_KEY_RE.search(key):
+            raise ConfigError(f'{file}: [strategy.params] "{key}" is not allowed here — credentials come only '
+                              f"from the environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}")
+    return StrategySettings(name=name, params=dict(params))
+
+
+def _keymap(file: str, raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: [keymap] must be a table, got {show(raw)}")
+    for binding, key in raw.items():
+        if not isinstance(key, str) or not key or any(c.isspace() for c in key):
+            raise ConfigError(
+                f'{file}: [keymap] {binding} must be a key name such as "c" or "ctrl+x", got {show(key)}'
+            )
+    return dict(raw)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
+                   config_path: Path = DEFAULT_CONFIG) -> Settings:
+    """Builds Settings from an already-parsed TOML document; relative dirs resolve beside the file."""
+    for name in data:
+        if name not in _SECTIONS:
+            if isinstance(data[name], dict):
+                raise ConfigError(f"{file}: unknown section [{name}]{_suggest(name, _SECTIONS, brackets=True)}")
+            raise ConfigError(
+                f'{file}: unknown top-level key "{name}" — settings go in a section such as [exchange]'
+            )
+    base = config_path.parent
+    dl, dj = LogSettings(), JournalSettings()
+    journal = _Section(file, "journal", data.get("journal", {}), ("dir",))
+    logs = _Section(file, "logs", data.get("logs", {}), ("dir", "level", "retention_days"))
+    level = logs.text("level", dl.level).upper()
+    if level not in LOG_LEVELS:
+        raise logs.fail("level", "one of " + ", ".join(LOG_LEVELS))
+    return Settings(
+        exchange=_exchange(file, data.get("exchange", {})),
+        sim=_sim(file, data.get("sim", {})),
+        journal=JournalSettings(dir=_dir(journal, "dir", dj.dir, base)),
+        logs=LogSettings(dir=_dir(logs, "dir", dl.dir, base), level=level,
+                         retention_days=logs.integer("retention_days", dl.retention_days, 1)),
+        ui=_ui(file, data.get("ui", {}), UISettings()),
+        strategy=_strategy(file, data.get("strategy", {})),
+        keymap=_keymap(file, data.get("keymap", {})),
+        config_path=config_path,
+    )
+
+
+def read_toml(path: Path, file: str) -> dict[str, Any]:
+    """Reads a TOML file; every failure is a ConfigError naming the file (with the line for syntax)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not valid UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+
+
+def load_settings(path: str | Path | None = None, *, ui_state: bool = True) -> Settings:
+    """Loads config.toml, then ui-state.toml beside it. ``path=None`` means ./config.toml, which may
+    be absent (all defaults: the simulator); an explicit path that does not exist is an error."""
+    explicit = path is not None
+    given = Path(path) if explicit else DEFAULT_CONFIG
+    file = str(given)
+    config_path = given.expanduser().resolve()
+    if config_path.is_file() or (explicit and config_path.exists()):
+        settings = parse_settings(read_toml(config_path, file), file=file, config_path=config_path)
+    elif explicit:
+        raise ConfigError(f"{file}: config file not found (expected a TOML file at {config_path})")
+    else:
+        settings = parse_settings({}, file=file, config_path=config_path)
+    if ui_state:
+        from core.uistate import apply_ui_state
+
+        settings = apply_ui_state(settings)
+    return settings
+
+
+def with_ui(settings: Settings, raw_ui: Mapping[str, Any], file: str) -> Settings:
+    """Settings with a [ui] table laid over the current one (ui-state.toml, validated as config)."""
+    return replace(settings, ui=_ui(file, dict(raw_ui), settings.ui))
+
+
+def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> Credentials:
+    """The simulator's public demo account for venue "sim"; otherwise all three env variables."""
+    if settings.exchange.venue == "sim":
+        return SIM_DEMO_CREDENTIALS
+    env = os.environ if env is None else env
+    names = (ENV_KEY, ENV_SECRET, ENV_PASSPHRASE)
+    missing = [n for n in names if not env.get(n, "").strip()]
+    if missing:
+        raise ConfigError(
+            f'missing credentials for venue "{settings.exchange.venue}" ({settings.config_path.name}): '
+            f"set the environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            "(credentials never go in config.toml)"
+        )
+    return Credentials(*(env[n].strip() for n in names))

@@ -1,0 +1,149 @@
+"""Logging: loguru to logs/perpdesk_YYYY-MM-DD.log, never to the terminal, with secrets redacted.
+
+Why no stderr sink: the TUI owns the terminal, and one stray line would tear its drawing. Why
+redaction in a patcher (not per call site): ccxt errors, request dumps and our own debug lines can
+all carry a key, a signature or a passphrase; scrubbing every record (message and exception text)
+in one place is the only way to be sure none reaches the file. Tracebacks are rendered without
+variable values (diagnose=False) for the same reason.
+
+The ``log_*`` helpers write one greppable line per trading event (FILL, POSITION CLOSED,
+FUNDING FEE) so that ``grep "POSITION CLOSED" logs/*.log`` answers "what happened".
+"""
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from typing import Any
+
+from loguru import logger
+
+from core.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
+from core.model import CloseResult, Fill, FundingPayment
+from core.money import plain
+
+MASK = "***"
+_secrets: set[str] = set()
+_sink_id: int | None = None
+
+_KEY = r"(?:api[_-]?key|secret(?:[_-]?key)?|passphrase|password|access[_-]?token|sign|ok-access-(?:key|sign|passphrase))"
+_SECRET_PATTERN = re.compile(
+    rf"""(?ix)
+    (?<![\w-])(?P<key>{_KEY})(?P<kq>["']?)       # key, optionally quoted:  apiKey  "secret"  'sign'
+    (?P<sep>\s*[:=]\s*)                          # =  or  :
+    (?P<val>"[^"]*"|'[^']*'|[^\s"'&,;}}\])]+)    # "quoted value"  or  bare value
+    """
+)
+
+
+def add_secret(value: str | None) -> None:
+    """Registers a value that must never be written out verbatim (too-short values are ignored
+    because masking e.g. "a" everywhere would wreck every line)."""
+    if value and len(value.strip()) >= 4:
+        _secrets.add(value.strip())
+
+
+def redact(text: str) -> str:
+    """Masks known secret values and key=value / "key": "value" / header patterns."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+
+    def mask(m: re.Match[str]) -> str:
+        val = m["val"]
+        quoted = val[0] + MASK + val[0] if val[0] in "\"'" else MASK
+        return f"{m['key']}{m['kq']}{m['sep']}{quoted}"
+
+    return _SECRET_PATTERN.sub(mask, text)
+
+
+def _patch(record: Any) -> None:
+    record["message"] = redact(record["message"])
+    exc = record["exception"]
+    if exc is not None and exc.type is not None:
+        text = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
+        record["extra"]["_exc"] = redact(text)
+
+
+def _format(record: Any) -> str:
+    # The exception is emitted from the redacted copy, never loguru's own {exception}.
+    tail = "\n{extra[_exc]}" if "_exc" in record["extra"] else "\n"
+    return "{time:YYYY-MM-DD HH:mm:ss.SSSZZ} | {level: <7} | {name} | {message}" + tail
+
+
+def setup_logging(settings: Settings) -> None:
+    """Routes all logging to the daily file under [logs] dir; safe to call more than once."""
+    global _sink_id
+    logger.remove()  # the default stderr sink, and any earlier file sink of ours
+    _sink_id = None
+    for name in (ENV_KEY, ENV_SECRET, ENV_PASSPHRASE):
+        add_secret(os.environ.get(name))
+    directory = settings.logs.dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{settings.config_path.name}: [logs] dir {str(directory)!r} cannot be created ({exc.strerror or exc})"
+        ) from None
+    logger.configure(patcher=_patch)
+    _sink_id = logger.add(
+        str(directory / "perpdesk_{time:YYYY-MM-DD}.log"),
+        level=settings.logs.level,
+        format=_format,
+        rotation="00:00",
+        retention=f"{settings.logs.retention_days} days",
+        encoding="utf-8",
+        enqueue=False,
+        backtrace=False,
+        diagnose=False,
+        colorize=False,
+    )
+
+
+def logging_active() -> bool:
+    """True once our file sink is up (before that, loguru would print to the terminal)."""
+    return _sink_id is not None
+
+
+def shutdown_logging() -> None:
+    """Removes the file sink (tests, and the end of a run, so the file is closed)."""
+    global _sink_id
+    if _sink_id is not None:
+        try:
+            logger.remove(_sink_id)
+        except ValueError:
+            pass
+        _sink_id = None
+
+
+# ---------------------------------------------------------------- one line per trading event
+
+
+def log_fill(fill: Fill) -> None:
+    flags = " reduce-only" if fill.reduce_only else ""
+    logger.info(
+        f"FILL {fill.symbol} {fill.side.value} {plain(fill.contracts)} contracts ({plain(fill.coins)} coins) "
+        f"@ {plain(fill.price)} fee {plain(fill.fee)} {fill.fee_ccy} {fill.liquidity.value} "
+        f"origin {fill.origin.value} pos {fill.pos_side}{flags} order {fill.order_id} fill {fill.fill_id}"
+    )
+
+
+def log_close(close: CloseResult) -> None:
+    penalty = f" liq_penalty {plain(close.liq_penalty)}" if close.liq_penalty else ""
+    logger.info(
+        f"POSITION CLOSED {close.symbol} {close.side.value} {close.reason.value} "
+        f"size {plain(close.size_before)} -> {plain(close.size_after)} coins "
+        f"(closed {plain(close.size_closed)} coins, {plain(close.contracts_closed)} contracts) "
+        f"entry {plain(close.entry_price)} exit {plain(close.exit_price)} "
+        f"gross {plain(close.gross_pnl)} fee {plain(close.fee)}{penalty} funding {plain(close.funding)} "
+        f"net {plain(close.net_pnl)} position {close.position_id} source {close.source.value}"
+    )
+
+
+def log_funding(payment: FundingPayment) -> None:
+    direction = "received" if payment.amount > 0 else "paid" if payment.amount < 0 else "zero"
+    logger.info(
+        f"FUNDING FEE {payment.symbol} {direction} {plain(payment.amount)} {payment.ccy} "
+        f"rate {plain(payment.rate)} on {plain(payment.position_contracts)} contracts "
+        f"({plain(payment.position_coins)} coins) mark {plain(payment.mark_price)} "
+        f"position {payment.position_id} bill {payment.bill_id}"
+    )

@@ -1,0 +1,181 @@
+"""The `perpdesk` command: dispatch, and one-line errors with exit code 2 (never a traceback)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from console.cli import main
+from core.logs import shutdown_logging
+
+REPO = Path(__file__).resolve().parents[1]
+PERPDESK = Path(sys.executable).with_name("perpdesk")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("PERPDESK_API_KEY", "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE", "PERPDESK_TRACEBACK"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    shutdown_logging()
+
+
+def fake_module(monkeypatch: pytest.MonkeyPatch, name: str, func: str, calls: list[tuple[Any, ...]],
+                result: int = 0) -> None:
+    mod = types.ModuleType(name)
+
+    def entry(*args: Any) -> int:
+        calls.append(args)
+        return result
+
+    setattr(mod, func, entry)
+    monkeypatch.setitem(sys.modules, name, mod)
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+    return subprocess.run(args, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=60)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_bad_config_subprocess_exit_2_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[sim]\nspeed = "fast"\n')
+    proc = run([str(PERPDESK), "--config", "bad.toml"], tmp_path)
+    assert_one_line_error(proc, "bad.toml", "[sim] speed must be a number", '"fast"')
+    assert not (tmp_path / "logs").exists()
+
+
+def test_python_m_console_is_the_same(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text("[exchange]\nvenu = 'sim'\n")
+    proc = run([sys.executable, "-m", "console", "--config", "bad.toml", "--headless"], tmp_path)
+    assert_one_line_error(proc, 'unknown key [exchange] "venu" — did you mean "venue"?')
+
+
+def test_toml_syntax_error_subprocess(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[exchange]\nvenue = \n")
+    proc = run([str(PERPDESK), "report"], tmp_path)
+    assert_one_line_error(proc, "config.toml: not valid TOML", "line 2")
+
+
+def test_missing_credentials_subprocess(tmp_path: Path) -> None:
+    (tmp_path / "okx.toml").write_text('[exchange]\nvenue = "okx"\n')
+    proc = run([str(PERPDESK), "--config", "okx.toml", "--headless"], tmp_path,
+               env={"PERPDESK_API_KEY": "k-123456789"})
+    assert_one_line_error(proc, "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["report", "--day", "2024-13-01"], "expected a day as YYYY-MM-DD"),
+        (["--headless", "--duration", "soon"], "expected a number of seconds"),
+        (["--duration", "5"], "--duration only applies with --headless"),
+        (["sim", "--host", "0.0.0.0"], "--allow-remote"),
+        (["sim", "--port", "99999"], "expected a port"),
+        (["--headless", "report"], "do not apply to `report`"),
+        (["frobnicate"], "invalid choice"),
+        (["--config", "missing.toml"], "missing.toml: config file not found"),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "--headless" in capsys.readouterr().out
+
+
+def test_dispatch_tui_with_read_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[tuple[Any, ...]] = []
+    fake_module(monkeypatch, "console.app", "run_app", calls, result=0)
+    assert main(["--read-only"]) == 0
+    (settings,) = calls[0]
+    assert settings.ui.read_only and settings.exchange.venue == "sim"
+    assert settings.config_path == tmp_path / "config.toml"
+    assert list((tmp_path / "logs").glob("perpdesk_*.log"))
+
+
+def test_dispatch_headless_reconcile_report(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "conf" / "my.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('[journal]\ndir = "j"\n')
+    calls: list[tuple[Any, ...]] = []
+    fake_module(monkeypatch, "core.runner", "run_headless", calls, result=0)
+    fake_module(monkeypatch, "core.reconcile", "main", calls, result=1)
+    fake_module(monkeypatch, "core.report", "main", calls, result=0)
+    assert main(["--config", str(cfg), "--headless", "--duration", "2.5"]) == 0
+    assert calls[-1][0].journal.dir == tmp_path / "conf" / "j" and calls[-1][1] == 2.5
+    assert main(["reconcile", "--config", str(cfg)]) == 1
+    assert calls[-1][0].config_path == cfg
+    assert main(["--config", str(cfg), "report", "--day", "2024-05-01"]) == 0
+    assert calls[-1][1] == date(2024, 5, 1)
+    assert main(["report"]) == 0 and calls[-1][1] is None
+
+
+def test_dispatch_sim(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+    fake_module(monkeypatch, "core.sim.standalone", "main", calls)
+    assert main(["sim", "--port", "0", "--speed", "4", "--seed", "9"]) == 0
+    assert calls[-1] == ("127.0.0.1", 0, 4.0, 9, False)
+    assert main(["sim", "--host", "0.0.0.0", "--allow-remote"]) == 0
+    assert calls[-1] == ("0.0.0.0", 8765, 1.0, 7, True)
+
+
+def test_feature_not_built_yet(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "core.report", None)  # import of core.report fails as if absent
+    assert main(["report"]) == 2
+    assert capsys.readouterr().err.strip() == "perpdesk: report is not built yet"
+
+
+def test_error_with_message_attribute_from_a_feature(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    class VenueError(Exception):
+        def __init__(self, message: str) -> None:
+            super().__init__(message)
+            self.message = message
+
+    mod = types.ModuleType("core.runner")
+
+    def run_headless(settings: Any, duration: Any) -> int:
+        raise VenueError("cannot reach http://127.0.0.1:1: connection refused; is `perpdesk sim` running?")
+
+    mod.run_headless = run_headless  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "core.runner", mod)
+    assert main(["--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["cannot reach http://127.0.0.1:1: connection refused; is `perpdesk sim` running?"]
+
+
+def test_unexpected_error_is_one_line_and_logged(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    mod = types.ModuleType("core.runner")
+
+    def run_headless(settings: Any, duration: Any) -> int:
+        raise ZeroDivisionError("division by zero")
+
+    mod.run_headless = run_headless  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "core.runner", mod)
+    assert main(["--headless"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "ZeroDivisionError" in err and "Traceback" not in err
+    shutdown_logging()
+    (log,) = (tmp_path / "logs").glob("perpdesk_*.log")
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()

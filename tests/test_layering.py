@@ -1,0 +1,63 @@
+"""core/ never imports console/ or textual: the engine must run headless and test without a terminal."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("textual", "console")
+
+
+def forbidden_imports(source: str, filename: str = "<string>") -> list[str]:
+    """Every import of a forbidden top-level package, static or via importlib/__import__ with a literal."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if callee in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        found += [f"{filename}:{node.lineno}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "bad"),
+    [
+        ("import textual", True),
+        ("from textual.app import App", True),
+        ("import os, console.cli as c", True),
+        ("from console import app", True),
+        ("def f():\n    import textual.widgets\n", True),
+        ("import importlib\nimportlib.import_module('console.app')", True),
+        ("__import__('textual')", True),
+        ("from . import console", False),  # core.console would be a core module, allowed
+        ("import textualize_helper\nfrom consoles import x", False),
+        ("from core.model import Fill\nimport loguru", False),
+    ],
+)
+def test_checker_detects_forbidden_imports(source: str, bad: bool) -> None:
+    assert bool(forbidden_imports(source)) is bad
+
+
+def test_core_never_imports_console_or_textual() -> None:
+    files = sorted((REPO / "core").rglob("*.py"))
+    assert len(files) >= 5
+    offenders = [hit for f in files for hit in forbidden_imports(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
+    assert offenders == []
+
+
+def test_config_and_logs_import_without_textual() -> None:
+    code = ("import sys, core.config, core.uistate, core.logs, console.cli; "
+            "bad = [m for m in sys.modules if m.split('.')[0] == 'textual']; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,119 @@
+"""Logging goes to logs/perpdesk_YYYY-MM-DD.log only, one greppable line per event, secrets masked."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from loguru import logger
+
+from core.config import LogSettings, Settings
+from core.logs import log_close, log_fill, log_funding, redact, setup_logging, shutdown_logging
+from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
+
+SECRET, PASS, KEY = "s3cr3t-VALUE-from-env", "pass-PHRASE-42", "key-ABCDEF-123"
+TS = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("PERPDESK_API_SECRET", SECRET)
+    monkeypatch.setenv("PERPDESK_API_PASSPHRASE", PASS)
+    monkeypatch.setenv("PERPDESK_API_KEY", KEY)
+    settings = Settings(config_path=tmp_path / "config.toml", logs=LogSettings(dir=tmp_path / "logs", level="DEBUG"))
+    setup_logging(settings)
+    yield tmp_path / "logs"
+    shutdown_logging()
+
+
+def read_log(directory: Path) -> str:
+    files = sorted(directory.glob("perpdesk_*.log"))
+    assert len(files) == 1, files
+    assert files[0].name == f"perpdesk_{datetime.now():%Y-%m-%d}.log"
+    return files[0].read_text(encoding="utf-8")
+
+
+def test_log_file_in_logs_dir_and_nothing_on_terminal(log_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    logger.info("hello {not a format field}")
+    logger.warning("second line")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    text = read_log(log_dir)
+    assert "hello {not a format field}" in text and "second line" in text
+
+
+def test_secrets_never_reach_the_log_file(log_dir: Path) -> None:
+    logger.info(f"env values: {KEY} {SECRET} {PASS}")
+    logger.debug("GET /api/v5/account apiKey=abcdef123&secret=zzz999 passphrase=hello-world")
+    logger.debug('login {"op": "login", "args": [{"apiKey": "AK-1", "passphrase": "two words", "sign": "SIG+/="}]}')
+    logger.debug("headers {'OK-ACCESS-KEY': 'hk-1', 'OK-ACCESS-SIGN': 'hs-2', 'OK-ACCESS-PASSPHRASE': 'hp-3'}")
+    logger.debug("OK-ACCESS-SIGN: rawsig== next")
+    try:
+        raise RuntimeError(f"request failed, secret={SECRET}-tail")
+    except RuntimeError:
+        logger.exception("boom")
+    text = read_log(log_dir)
+    for leaked in (KEY, SECRET, PASS, "abcdef123", "zzz999", "hello-world", "AK-1", "two words", "SIG+/=",
+                   "hk-1", "hs-2", "hp-3", "rawsig"):
+        assert leaked not in text, leaked
+    assert "apiKey=***" in text and '"passphrase": "***"' in text and "'OK-ACCESS-SIGN': '***'" in text
+    assert "RuntimeError" in text and "Traceback" in text and "next" in text
+
+
+def test_redact_keeps_ordinary_text() -> None:
+    line = "design=blue sign_up ok, secretary: Bob; FILL BTC/USDT:USDT buy 1 contracts"
+    assert redact(line) == line
+    assert redact("sign=abc") == "sign=***"
+
+
+def test_setup_twice_keeps_one_file_sink(log_dir: Path, tmp_path: Path) -> None:
+    setup_logging(Settings(config_path=tmp_path / "config.toml", logs=LogSettings(dir=log_dir)))
+    logger.info("once")
+    assert read_log(log_dir).count("once") == 1
+
+
+def test_level_filters(log_dir: Path, tmp_path: Path) -> None:
+    setup_logging(Settings(config_path=tmp_path / "c.toml", logs=LogSettings(dir=log_dir, level="WARNING")))
+    logger.info("quiet-info")
+    logger.warning("loud-warning")
+    text = read_log(log_dir)
+    assert "quiet-info" not in text and "loud-warning" in text
+
+
+def test_event_lines(log_dir: Path) -> None:
+    fill = Fill(
+        fill_id="t1", order_id="o1", client_order_id="pdc1", symbol="BTC/USDT:USDT", side=OrderSide.SELL,
+        contracts=Decimal("3"), contract_size=Decimal("0.01"), price=Decimal("65000.5"), fee=Decimal("0.0975"),
+        fee_ccy="USDT", ts=TS, reduce_only=True, origin=Origin.CONSOLE,
+    )
+    close = CloseResult(
+        closed_at=TS, symbol="BTC/USDT:USDT", position_id="BTC/USDT:USDT#net#1", side=PositionSide.LONG,
+        reason=CloseReason.MANUAL, size_before=Decimal("0.05"), size_closed=Decimal("0.03"),
+        size_after=Decimal("0.02"), contracts_closed=Decimal("3"), contract_size=Decimal("0.01"),
+        entry_price=Decimal("64000"), exit_price=Decimal("65000.5"), gross_pnl=Decimal("30.015"),
+        fee=Decimal("0.2"), liq_penalty=Decimal("0"), funding=Decimal("-0.05"), opened_at=TS,
+    )
+    funding = FundingPayment(
+        bill_id="b9", symbol="ETH/USDT:USDT", position_id="ETH/USDT:USDT#net#2", rate=Decimal("0.0001"),
+        position_contracts=Decimal("10"), position_coins=Decimal("1"), mark_price=Decimal("3000"),
+        amount=Decimal("-0.3"), ccy="USDT", ts=TS,
+    )
+    log_fill(fill)
+    log_close(close)
+    log_close(replace(close, reason=CloseReason.LIQUIDATION, liq_penalty=Decimal("1.5")))
+    log_funding(funding)
+    lines = read_log(log_dir).splitlines()
+    fills = [l for l in lines if "| FILL " in l]
+    assert len(fills) == 1 and "sell 3 contracts (0.03 coins) @ 65000.5 fee 0.0975 USDT" in fills[0]
+    assert "reduce-only" in fills[0] and "fill t1" in fills[0]
+    closes = [l for l in lines if "POSITION CLOSED" in l]
+    assert len(closes) == 2
+    assert ("POSITION CLOSED BTC/USDT:USDT long manual size 0.05 -> 0.02 coins (closed 0.03 coins, 3 contracts)"
+            in closes[0])
+    assert "gross 30.015 fee 0.2 funding -0.05 net 29.765" in closes[0] and "liq_penalty" not in closes[0]
+    assert "liquidation" in closes[1] and "liq_penalty 1.5" in closes[1] and "net 28.265" in closes[1]
+    fund = [l for l in lines if "FUNDING FEE" in l]
+    assert len(fund) == 1 and "FUNDING FEE ETH/USDT:USDT paid -0.3 USDT rate 0.0001" in fund[0]
