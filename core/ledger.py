@@ -1,0 +1,248 @@
+"""Positions rebuilt from fills, with OKX's close semantics and fee/funding attribution.
+
+The ledger is the only place that turns executions into position lives and close rows. It keeps
+OKX's rules (average entry on increases, entry unchanged on reductions, a net-mode fill crossing
+zero closes one life and opens the next) and attributes every fee and funding flow to the life that
+incurred it, so that a life's close rows add up to the exchange's positions-history realizedPnl.
+
+Exactness: the average entry price is a division and is rounded (``AVG_QUANTUM``), but the ledger
+also carries the exact cost basis (sum of coins x price still open, minus what closes removed at the
+average). Partial closes realize at the reported average; the last close of a life realizes against
+the remaining cost basis, absorbing the rounding, so realized + unrealized always equals the fills'
+cash flow to the last decimal. All arithmetic runs in a wide context with Inexact trapped: anything
+but the deliberate average/fee-split rounding raises instead of silently drifting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal, Inexact, localcontext
+
+from core.model import (
+    CloseReason,
+    CloseResult,
+    Fill,
+    OrderSide,
+    PositionSide,
+    PositionSnapshot,
+    RowSource,
+    ms_from_utc,
+)
+from core.money import ONE, ZERO
+
+AVG_QUANTUM = Decimal("1e-18")  # average entry price and pro-rata fee split resolution
+_AVG_EXP = -18
+_POS_SIDES = ("net", "long", "short")
+
+
+def _exact() -> Context:
+    """A context wide enough that sums and products of money never round, and loud if they do."""
+    ctx = Context(prec=80)
+    ctx.traps[Inexact] = True
+    return ctx
+
+
+def _divide(num: Decimal, den: Decimal) -> Decimal:
+    """The one deliberate rounding: a division (average entry, fee split) to AVG_QUANTUM."""
+    with localcontext(Context(prec=80)):
+        q = num / den
+        exp = q.as_tuple().exponent
+        assert isinstance(exp, int)
+        # 120800 / 2.00 comes out as 6.04E+4: keep prices in plain notation for the trader
+        return q.quantize(AVG_QUANTUM) if exp < _AVG_EXP else q.quantize(ONE) if exp > 0 else q
+
+
+def position_id_for(symbol: str, pos_side: str, opened_at: datetime) -> str:
+    """One position life's journal id; deterministic when the ledger is rebuilt from the same fills."""
+    return f"{symbol}#{pos_side}#{ms_from_utc(opened_at)}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPosition:
+    """A read-only view of one open life. ``cost`` is the exact open cost basis (coins x price)."""
+
+    symbol: str
+    pos_side: str
+    position_id: str
+    side: PositionSide
+    contracts: Decimal
+    contract_size: Decimal
+    coins: Decimal
+    entry_price: Decimal
+    opened_at: datetime
+    fee_pending: Decimal
+    funding_pending: Decimal
+    funding_total: Decimal
+    cost: Decimal | None = None
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        """Price PnL if closed at ``mark``: against the exact cost basis, so it conserves money."""
+        with localcontext(_exact()):
+            cost = self.cost if self.cost is not None else self.entry_price * self.coins
+            return (mark * self.coins - cost) * self.side.sign
+
+
+class _Life:
+    """Mutable state of one open position life (internal; views are LedgerPosition)."""
+
+    __slots__ = ("symbol", "pos_side", "position_id", "side", "contracts", "contract_size",
+                 "entry", "cost", "opened_at", "fee_pending", "funding_pending", "funding_total")
+
+    def __init__(self, symbol: str, pos_side: str, side: PositionSide, contracts: Decimal,
+                 contract_size: Decimal, price: Decimal, opened_at: datetime, fee: Decimal) -> None:
+        self.symbol = symbol
+        self.pos_side = pos_side
+        self.position_id = position_id_for(symbol, pos_side, opened_at)
+        self.side = side
+        self.contracts = contracts
+        self.contract_size = contract_size
+        self.entry = price
+        self.cost = contracts * contract_size * price
+        self.opened_at = opened_at
+        self.fee_pending = fee
+        self.funding_pending = ZERO
+        self.funding_total = ZERO
+
+    @property
+    def coins(self) -> Decimal:
+        return self.contracts * self.contract_size
+
+    def increase(self, contracts: Decimal, price: Decimal, fee: Decimal) -> None:
+        self.contracts += contracts
+        self.cost += contracts * self.contract_size * price
+        self.entry = _divide(self.cost, self.coins)
+        self.fee_pending += fee
+
+    def close(self, fill: Fill, contracts: Decimal, fee_share: Decimal) -> CloseResult:
+        """Realize ``contracts`` at the fill price and hand over everything pending to the row."""
+        before = self.coins
+        closed = contracts * self.contract_size
+        removed = self.cost if contracts == self.contracts else self.entry * closed
+        gross = (fill.price * closed - removed) * self.side.sign
+        self.contracts -= contracts
+        self.cost -= removed
+        result = CloseResult(
+            closed_at=fill.ts, symbol=self.symbol, position_id=self.position_id, side=self.side,
+            reason=CloseReason.from_origin(fill.origin), size_before=before, size_closed=closed,
+            size_after=self.coins, contracts_closed=contracts, contract_size=self.contract_size,
+            entry_price=self.entry, exit_price=fill.price, gross_pnl=gross,
+            fee=self.fee_pending + fee_share, liq_penalty=fill.liq_penalty,
+            funding=self.funding_pending, opened_at=self.opened_at, source=RowSource.LEDGER,
+            fill_ids=(fill.fill_id,),
+        )
+        self.fee_pending = ZERO
+        self.funding_pending = ZERO
+        return result
+
+    def view(self) -> LedgerPosition:
+        return LedgerPosition(
+            symbol=self.symbol, pos_side=self.pos_side, position_id=self.position_id,
+            side=self.side, contracts=self.contracts, contract_size=self.contract_size,
+            coins=self.coins, entry_price=self.entry, opened_at=self.opened_at,
+            fee_pending=self.fee_pending, funding_pending=self.funding_pending,
+            funding_total=self.funding_total, cost=self.cost,
+        )
+
+
+class Ledger:
+    """Open position lives keyed by (symbol, pos_side); pos_side "net" or a hedge leg."""
+
+    def __init__(self) -> None:
+        self._lives: dict[tuple[str, str], _Life] = {}
+
+    def apply_fill(self, fill: Fill) -> list[CloseResult]:
+        """Book one execution. Returns [] for an opening/increasing fill, else the close rows."""
+        if fill.pos_side not in _POS_SIDES:
+            raise ValueError(f"fill {fill.fill_id}: unknown pos_side {fill.pos_side!r}")
+        if fill.contracts <= 0 or fill.contract_size <= 0:
+            raise ValueError(f"fill {fill.fill_id}: contracts and contract_size must be > 0")
+        key = (fill.symbol, fill.pos_side)
+        life = self._lives.get(key)
+        if fill.pos_side == "net":
+            opens = life is None or (fill.side is OrderSide.BUY) == (life.side is PositionSide.LONG)
+        else:
+            opens = (fill.side is OrderSide.BUY) == (fill.pos_side == "long")
+            if not opens and (life is None or fill.contracts > life.contracts):
+                have = life.contracts if life else ZERO
+                raise ValueError(
+                    f"fill {fill.fill_id}: {fill.side.value} {fill.contracts} would take the "
+                    f"{fill.symbol} {fill.pos_side} leg of {have} contracts below zero")
+        if opens and fill.liq_penalty != 0:
+            raise ValueError(f"fill {fill.fill_id}: liquidation penalty on a fill that opens")
+        if life is not None and life.contract_size != fill.contract_size:
+            raise ValueError(
+                f"fill {fill.fill_id}: contract size {fill.contract_size} differs from the open "
+                f"{fill.symbol} {fill.pos_side} position's {life.contract_size}")
+        with localcontext(_exact()):
+            if life is None:
+                self._lives[key] = self._open(fill, fill.contracts, fill.fee)
+                return []
+            if opens:
+                life.increase(fill.contracts, fill.price, fill.fee)
+                return []
+            if fill.contracts <= life.contracts:
+                result = life.close(fill, fill.contracts, fill.fee)
+                if life.contracts == 0:
+                    del self._lives[key]
+                return [result]
+            # net mode crossing zero: close the old life, open a new one with the remainder;
+            # the fill's fee is split pro rata by contracts, the remainder to the opening part
+            closing = life.contracts
+            close_fee = _divide(fill.fee * closing, fill.contracts)
+            result = life.close(fill, closing, close_fee)
+            self._lives[key] = self._open(fill, fill.contracts - closing, fill.fee - close_fee)
+            return [result]
+
+    @staticmethod
+    def _open(fill: Fill, contracts: Decimal, fee: Decimal) -> _Life:
+        side = (PositionSide(fill.pos_side) if fill.pos_side != "net"
+                else PositionSide.LONG if fill.side is OrderSide.BUY else PositionSide.SHORT)
+        return _Life(fill.symbol, fill.pos_side, side, contracts, fill.contract_size, fill.price,
+                     fill.ts, fee)
+
+    def adopt(self, symbol: str, pos_side: str, side: PositionSide, contracts: Decimal,
+              contract_size: Decimal, entry_price: Decimal, opened_at: datetime) -> LedgerPosition:
+        """Seed a life found open on the exchange (start-up) whose opening fills we never saw.
+
+        Replaces any life held for that key: the exchange is the truth for what is open.
+        """
+        if (pos_side not in _POS_SIDES or pos_side not in ("net", side.value) or contracts <= 0
+                or contract_size <= 0):
+            raise ValueError(f"cannot adopt {symbol} {pos_side}: {contracts} x {contract_size}")
+        with localcontext(_exact()):
+            life = _Life(symbol, pos_side, side, contracts, contract_size, entry_price, opened_at,
+                         ZERO)
+        self._lives[(symbol, pos_side)] = life
+        return life.view()
+
+    def apply_funding(self, symbol: str, pos_side: str, amount: Decimal) -> str | None:
+        """Attribute a funding cash flow (+ received) to the open life; None when flat."""
+        life = self._lives.get((symbol, pos_side))
+        if life is None:
+            return None
+        with localcontext(_exact()):
+            life.funding_pending += amount
+            life.funding_total += amount
+        return life.position_id
+
+    def position(self, symbol: str, pos_side: str = "net") -> LedgerPosition | None:
+        life = self._lives.get((symbol, pos_side))
+        return life.view() if life else None
+
+    def positions(self) -> list[LedgerPosition]:
+        return [self._lives[k].view() for k in sorted(self._lives)]
+
+    def snapshot(self, symbol: str, pos_side: str, mark: Decimal, ts: datetime,
+                 leverage: Decimal, margin_mode: str,
+                 liq_price: Decimal | None) -> PositionSnapshot | None:
+        """The positions-pane / positions_open row for one life, valued at ``mark``."""
+        pos = self.position(symbol, pos_side)
+        if pos is None:
+            return None
+        return PositionSnapshot(
+            symbol=symbol, position_id=pos.position_id, pos_side=pos_side, side=pos.side,
+            contracts=pos.contracts, contract_size=pos.contract_size, entry_price=pos.entry_price,
+            mark_price=mark, unrealized_pnl=pos.unrealized(mark), funding_accrued=pos.funding_total,
+            leverage=leverage, margin_mode=margin_mode, liq_price=liq_price, opened_at=pos.opened_at,
+            ts=ts,
+        )
