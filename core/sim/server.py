@@ -1,0 +1,409 @@
+"""SimServer: the OKX v5 simulator on one loopback port (REST, WebSocket and /sim/v1 control).
+
+It runs inside the caller's event loop (the console embeds it; ``perpdesk sim`` runs it alone).
+Two background tasks drive it: the market ticker (random walk scaled by ``speed``, which also
+fires TP/SL, fills resting orders and liquidates) and the funding scheduler (every
+``funding_interval_s / speed`` real seconds). With ``speed=0`` prices only move through
+``POST /sim/v1/price`` and funding only settles through ``POST /sim/v1/funding``.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+from loguru import logger
+
+from core.sim import okx_shapes as shapes
+from core.sim.auth import verify_rest
+from core.sim.exchange import Exchange, Push, SimError
+from core.sim.market import INSTRUMENTS, InstrumentSpec, PriceProcess
+from core.sim.rest import Rest
+from core.sim.ws import Conn, Hub
+
+DEMO_KEY = "perpdesk-demo"
+DEMO_SECRET = "perpdesk-demo-secret"
+DEMO_PASSPHRASE = "perpdesk-demo"
+DEMO_CASH = Decimal("10000")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+class SimServer:
+    """The embedded exchange. ``await start()``; afterwards ``port``, ``url`` and ``ws_url`` are set."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0, seed: int = 1,
+                 funding_interval_s: float = 28800.0, allow_remote: bool = False, *,
+                 tick_s: float = 0.25, slippage: Decimal = Decimal("0.00005"), spread_ticks: int = 1,
+                 taker_fee: Decimal = Decimal("0.0005"), maker_fee: Decimal = Decimal("0.0002"),
+                 start_cash: Decimal = DEMO_CASH, instruments: dict[str, InstrumentSpec] | None = None) -> None:
+        if not is_loopback(host):
+            if not allow_remote:
+                raise ValueError(f"refusing to bind the simulator to non-loopback address {host!r}; "
+                                 "pass allow_remote=True (--allow-remote) if you really mean it")
+            logger.warning("SIM binding to non-loopback address {} - anyone who can reach it can trade "
+                           "with the published demo credentials", host)
+        if speed < 0:
+            raise ValueError("speed must be >= 0")
+        self.host, self.port, self.speed, self.seed = host, port, speed, seed
+        self.funding_interval_s = funding_interval_s
+        self.tick_s = tick_s
+        specs = instruments or INSTRUMENTS
+        self.market = PriceProcess(specs, seed=seed)
+        interval_ms = int(funding_interval_s / speed * 1000) if speed > 0 else int(funding_interval_s * 1000)
+        self.exchange = Exchange(specs, self.market.prices, self.market.funding_rates, slippage=slippage,
+                                 spread_ticks=spread_ticks, taker_fee=taker_fee, maker_fee=maker_fee,
+                                 funding_interval_ms=max(interval_ms, 1))
+        self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
+        self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot)
+        self.exchange.listening = self.hub.listening
+        self.rest = Rest(self)
+        self.funding_history: list[dict[str, str]] = []
+        self.faults: list[dict[str, Any]] = []
+        self._stats = {inst: {"open": px, "high": px, "low": px} for inst, px in self.market.prices.items()}
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_rates = dict(self.market.funding_rates)
+        self.url = ""
+        self.ws_url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
+        app.router.add_get("/ws/v5/{kind}", self.hub.handle)
+        app.router.add_post("/sim/v1/price", self._ctl_price)
+        app.router.add_post("/sim/v1/funding", self._ctl_funding)
+        app.router.add_post("/sim/v1/drop", self._ctl_drop)
+        app.router.add_post("/sim/v1/fault", self._ctl_fault)
+        app.router.add_get("/sim/v1/state", self._ctl_state)
+        return app
+
+    async def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0
+        if server is not None and server.sockets:  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{self.port}"
+        self.ws_url = f"ws://{host}:{self.port}/ws/v5"
+        if self.speed > 0:
+            self._tasks.append(asyncio.create_task(self._market_loop(), name="sim-market"))
+            self._tasks.append(asyncio.create_task(self._funding_loop(), name="sim-funding"))
+
+    async def pause(self) -> None:
+        """Freeze the market: no more random-walk ticks or scheduled funding (control still works)."""
+        await self._stop_tasks()
+
+    async def _stop_tasks(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+
+    async def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()  # releases requests held by a "timeout" fault
+        await self._stop_tasks()
+        await self.hub.drop_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "SimServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ market driving
+
+    def flush(self) -> None:
+        """Send every push the exchange produced since the last flush."""
+        self.hub.fanout(self.exchange.drain())
+
+    def set_price(self, inst_id: str, px: Decimal) -> Decimal:
+        """Move a price (control endpoint and tests): fires TP/SL, resting orders, liquidations."""
+        self.exchange.spec(inst_id)
+        new = self.market.set_price(inst_id, px)
+        self._on_prices([inst_id])
+        return new
+
+    def settle_funding(self, inst_id: str, rate: Decimal | None = None, *, scheduled: bool = False) -> list[Any]:
+        rate = self.market.funding_rates[inst_id] if rate is None else rate
+        bills = self.exchange.settle_funding(inst_id, rate, scheduled=scheduled)
+        now = self.exchange.clock()
+        self.funding_history.append({"fundingRate": shapes.s(rate), "fundingTime": str(now), "instId": inst_id,
+                                     "instType": "SWAP", "method": "current_period", "realizedRate": shapes.s(rate),
+                                     "formulaType": "withRate"})
+        self._public_push("funding-rate", inst_id, self.funding_item(inst_id))
+        self.flush()
+        return bills
+
+    def _on_prices(self, insts: list[str]) -> None:
+        for inst in insts:
+            st = self._stats[inst]
+            px = self.market.prices[inst]
+            st["high"], st["low"] = max(st["high"], px), min(st["low"], px)
+            self.exchange.on_price(inst)
+            now = str(self.exchange.clock())
+            self._public_push("mark-price", inst, {"instType": "SWAP", "instId": inst, "markPx": shapes.s(px), "ts": now})
+            self._public_push("tickers", inst, self.ticker_item(inst))
+        self.flush()
+
+    def _public_push(self, channel: str, inst: str, item: dict[str, Any]) -> None:
+        if self.hub.listening(channel):
+            self.exchange.outbox.append(Push(channel, None, inst, item))
+
+    async def _market_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = loop.time()
+            dt, last = now - last, now
+            try:
+                changed = self.market.step(dt * self.speed)
+                if changed:
+                    self._on_prices(list(changed))
+                for inst, rate in self.market.funding_rates.items():
+                    if rate != self._last_rates.get(inst):
+                        self._last_rates[inst] = rate
+                        self._public_push("funding-rate", inst, self.funding_item(inst))
+                self.flush()
+            except Exception:  # the simulator must keep ticking; a bug here is logged, not fatal
+                logger.exception("SIM market tick failed")
+
+    async def _funding_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, max(0.01, self.funding_interval_s / self.speed / 20)))
+            now = self.exchange.clock()
+            for inst, due in list(self.exchange.next_funding.items()):
+                if now >= due:
+                    try:
+                        bills = self.settle_funding(inst, scheduled=True)
+                        logger.info("SIM funding settled {} rate={} bills={}", inst,
+                                    self.market.funding_rates[inst], len(bills))
+                    except Exception:
+                        logger.exception("SIM funding settlement failed")
+
+    # ------------------------------------------------------------------ shapes needing market state
+
+    def ticker_item(self, inst: str) -> dict[str, str]:
+        bid, ask = self.exchange.bid_ask(inst)
+        st = self._stats[inst]
+        last = self.market.prices[inst]
+        vol = self.exchange.volume[inst]
+        ct_val = self.exchange.specs[inst].ct_val
+        return {"instType": "SWAP", "instId": inst, "last": shapes.s(last), "lastSz": "1", "askPx": shapes.s(ask),
+                "askSz": "100", "bidPx": shapes.s(bid), "bidSz": "100", "open24h": shapes.s(st["open"]),
+                "high24h": shapes.s(st["high"]), "low24h": shapes.s(st["low"]), "volCcy24h": shapes.s(vol * ct_val),
+                "vol24h": shapes.s(vol), "sodUtc0": shapes.s(st["open"]), "sodUtc8": shapes.s(st["open"]),
+                "ts": str(self.exchange.clock())}
+
+    def funding_item(self, inst: str) -> dict[str, str]:
+        rate = self.market.funding_rates[inst]
+        nxt = self.exchange.next_funding[inst]
+        return {"formulaType": "withRate", "fundingRate": shapes.s(rate), "fundingTime": str(nxt),
+                "impactValue": "20000", "instId": inst, "instType": "SWAP", "interestRate": "0.0001",
+                "maxFundingRate": "0.0075", "method": "current_period", "minFundingRate": "-0.0075",
+                "nextFundingRate": "", "nextFundingTime": str(nxt + self.exchange.funding_interval_ms),
+                "premium": shapes.s(rate), "settFundingRate": shapes.s(rate), "settState": "settled",
+                "ts": str(self.exchange.clock())}
+
+    def _snapshot(self, conn: Conn, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a new subscription gets at once (OKX sends current state for these channels)."""
+        ch = sub["channel"]
+        inst = sub.get("instId")
+        ex = self.exchange
+        if ch == "tickers":
+            return [{"arg": sub, "data": [self.ticker_item(inst)]}]
+        if ch == "mark-price":
+            return [{"arg": sub, "data": [{"instType": "SWAP", "instId": inst, "markPx": shapes.s(ex.mark(inst)),
+                                           "ts": str(ex.clock())}]}]
+        if ch == "funding-rate":
+            return [{"arg": sub, "data": [self.funding_item(inst)]}]
+        acct = conn.acct
+        if acct is None:
+            return []
+        arg = dict(sub, uid=acct.uid)
+        now = ex.clock()
+        if ch == "positions":
+            am = ex.account_metrics(acct)
+            data = [shapes.position(p, ex.position_metrics(acct, p, am), now) for p in acct.positions.values()
+                    if p.pos != 0 and Hub.matches(sub, Push("positions", acct.uid, p.inst_id, {}))]
+            return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": data}]
+        if ch == "account":
+            return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True,
+                     "data": [shapes.account(ex.account_metrics(acct), now)]}]
+        if ch == "balance_and_position":
+            pos = [p for p in acct.positions.values() if p.pos != 0]
+            return [{"arg": arg, "data": [{
+                "pTime": str(now), "eventType": "snapshot",
+                "balData": [{"ccy": "USDT", "cashBal": shapes.s(acct.cash), "uTime": str(now)}],
+                "posData": [{"avgPx": shapes.s(p.avg_px), "baseBal": "", "ccy": "USDT", "instId": p.inst_id,
+                             "instType": "SWAP", "mgnMode": p.mgn_mode, "nonSettleAvgPx": "", "pos": shapes.s(p.pos),
+                             "posCcy": "", "posId": p.pos_id, "posSide": p.pos_side, "quoteBal": "", "settledPnl": "",
+                             "tradeId": p.last_trade_id, "uTime": str(p.u_time)} for p in pos],
+                "trades": []}]}]
+        return []
+
+    # ------------------------------------------------------------------ REST
+
+    async def _fault(self) -> web.Response | None:
+        if not self.faults:
+            return None
+        f = self.faults[0]
+        f["count"] -= 1
+        if f["count"] <= 0:
+            self.faults.pop(0)
+        kind = f["kind"]
+        if kind == "rate_limit":
+            return _json({"code": "50011", "msg": "Too Many Requests", "data": []}, 429)
+        if kind == "timeout":
+            assert self._stopping is not None
+            try:
+                await asyncio.wait_for(self._stopping.wait(), float(f.get("delay", 30.0)))
+            except asyncio.TimeoutError:
+                pass
+            return _json({"code": "50004", "msg": "Endpoint request timeout", "data": []}, 504)
+        return _json({"code": "50026", "msg": "System error, please try again later", "data": []}, 503)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        faulted = await self._fault()
+        if faulted is not None:
+            return faulted
+        path = request.match_info["tail"]
+        route = self.rest.routes.get((request.method, path))
+        if route is None:
+            return _json({"code": "50014" if request.method in ("GET", "POST") else "405",
+                          "msg": f"Endpoint {request.method} /api/v5/{path} not supported by perpdesk sim",
+                          "data": []}, 404)
+        private, handler = route
+        body_text = await request.text() if request.method != "GET" else ""
+        try:
+            acct = None
+            if private:
+                acct = verify_rest(self.exchange.accounts, request.headers, request.method,
+                                   request.raw_path, body_text)
+            body: Any = None
+            if body_text:
+                try:
+                    body = orjson.loads(body_text)
+                except orjson.JSONDecodeError:
+                    raise SimError("50002", "Json data format error", 400) from None
+            code, msg, data = handler(acct, dict(request.query), body)
+        except SimError as e:
+            self.flush()
+            return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
+        self.flush()
+        return _json({"code": code, "msg": msg, "data": data})
+
+    # ------------------------------------------------------------------ control
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(await request.read() or b"{}")
+        except orjson.JSONDecodeError:
+            raise SimError("50002", "Json data format error", 400) from None
+        if not isinstance(body, dict):
+            raise SimError("50002", "Json data format error", 400)
+        return body
+
+    @staticmethod
+    def _ctl_error(e: SimError) -> web.Response:
+        return _json({"code": e.code, "msg": e.msg, "data": []}, 400 if e.http == 200 else e.http)
+
+    async def _ctl_price(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request)
+            inst = str(body.get("instId") or "")
+            px = Decimal(str(body.get("px")))
+            if not px.is_finite() or px <= 0:
+                raise SimError("51000", "Parameter px error")
+            new = self.set_price(inst, px)
+        except SimError as e:
+            return self._ctl_error(e)
+        except (ArithmeticError, ValueError):
+            return self._ctl_error(SimError("51000", "Parameter px error"))
+        return _json({"code": "0", "msg": "", "data": [{"instId": inst, "px": shapes.s(new)}]})
+
+    async def _ctl_funding(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request)
+            inst = str(body.get("instId") or "")
+            self.exchange.spec(inst)
+            rate = Decimal(str(body["rate"])) if body.get("rate") not in (None, "") else None
+            bills = self.settle_funding(inst, rate)
+        except SimError as e:
+            return self._ctl_error(e)
+        except (ArithmeticError, ValueError):
+            return self._ctl_error(SimError("51000", "Parameter rate error"))
+        return _json({"code": "0", "msg": "", "data": [shapes.bill(b) for b in bills]})
+
+    async def _ctl_drop(self, request: web.Request) -> web.Response:
+        n = await self.hub.drop_all()
+        return _json({"code": "0", "msg": "", "data": [{"closed": str(n)}]})
+
+    async def _ctl_fault(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request)
+        except SimError as e:
+            return self._ctl_error(e)
+        kind = body.get("kind")
+        if kind not in ("5xx", "timeout", "rate_limit"):
+            return self._ctl_error(SimError("51000", "kind must be 5xx, timeout or rate_limit"))
+        try:
+            count = int(body.get("count", 1))
+            delay = float(body.get("delay", 30.0))
+        except (TypeError, ValueError):
+            return self._ctl_error(SimError("51000", "count/delay must be numbers"))
+        self.faults.append({"kind": kind, "count": count, "delay": delay})
+        return _json({"code": "0", "msg": "", "data": [{"kind": kind, "count": str(count)}]})
+
+    async def _ctl_state(self, request: web.Request) -> web.Response:
+        ex = self.exchange
+        now = ex.clock()
+        accounts = []
+        for acct in ex.accounts.values():
+            am = ex.account_metrics(acct)
+            accounts.append({
+                "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
+                "balance": shapes.account(am, now),
+                "positions": [shapes.position(p, ex.position_metrics(acct, p, am), now)
+                              for p in acct.positions.values() if p.pos != 0],
+                "openOrders": [shapes.order(o, ex.specs[o.inst_id].ct_val) for o in acct.open_orders.values()],
+                "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],
+                "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
+            })
+        data = {"ts": str(now), "speed": str(self.speed), "seed": str(self.seed),
+                "prices": {i: shapes.s(p) for i, p in self.market.prices.items()},
+                "fundingRates": {i: shapes.s(r) for i, r in self.market.funding_rates.items()},
+                "nextFunding": {i: str(t) for i, t in ex.next_funding.items()},
+                "wsConnections": str(len(self.hub.conns)), "accounts": accounts}
+        return _json({"code": "0", "msg": "", "data": [data]})

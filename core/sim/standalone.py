@@ -1,0 +1,66 @@
+"""`perpdesk sim`: the simulator alone, until SIGINT/SIGTERM.
+
+Prints where it listens and the demo credentials so any OKX client (ccxt, our console with
+``[exchange] url``, curl) can be pointed at it. Refuses a non-loopback bind unless told
+``allow_remote``: the credentials are public, so an exposed simulator is an open door.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer, is_loopback
+
+
+async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool) -> int:
+    srv = SimServer(host=host, port=port, speed=speed, seed=seed, allow_remote=allow_remote)
+    try:
+        await srv.start()
+    except OSError as e:
+        print(f"perpdesk sim: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"perpdesk sim: OKX v5 simulator (speed {speed:g}, seed {seed})")
+    print(f"  REST      {srv.url}/api/v5/...")
+    print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
+    print(f"  control   {srv.url}/sim/v1/{{price,funding,drop,fault,state}}")
+    print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
+    print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")
+    print("Ctrl-C to stop.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-POSIX
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    try:
+        await stop.wait()
+    finally:
+        await srv.stop()
+    print("perpdesk sim: stopped", flush=True)
+    return 0
+
+
+def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: int = 1,
+         allow_remote: bool = False) -> int:
+    """Run the simulator until SIGINT/SIGTERM; exit code 0, or 2 with one clear message."""
+    if not is_loopback(host) and not allow_remote:
+        print(f"perpdesk sim: refusing to bind to non-loopback address {host!r}: the demo credentials are "
+              "public. Use --allow-remote to do it anyway.", file=sys.stderr)
+        return 2
+    if speed < 0:
+        print(f"perpdesk sim: --speed must be >= 0, got {speed}", file=sys.stderr)
+        return 2
+    if not is_loopback(host):
+        print(f"perpdesk sim: WARNING listening on non-loopback {host}; anyone who can reach it can trade "
+              "with the demo credentials.", file=sys.stderr)
+    try:
+        return asyncio.run(_run(host, port, speed, seed, allow_remote))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":  # python -m core.sim.standalone [port] [speed]
+    args = sys.argv[1:]
+    sys.exit(main(port=int(args[0]) if args else 8765, speed=float(args[1]) if len(args) > 1 else 1.0))
