@@ -1,0 +1,513 @@
+"""OkxVenue: OKX v5 through ccxt (async REST) plus our own WebSocket streams.
+
+REST goes through ccxt so signing, sandbox headers and error codes follow one maintained
+implementation; history calls use ccxt's implicit raw endpoints so OKX's own fields (category,
+fillPnl, billId, subType) survive. Streams use ``okx_stream.OkxStream`` and ``okx_parse``.
+Every failure a trader can act on leaves this module as one ``VenueError`` sentence.
+"""
+from __future__ import annotations
+
+import asyncio
+import difflib
+import secrets
+import string
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Awaitable, Callable, Protocol
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt
+import orjson
+from loguru import logger
+
+from core.events import AccountSnapshot, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush, StreamStatus
+from core.model import Fill, Instrument, Origin, ms_from_utc
+from core.money import ZERO, dec, plain, quantize_down
+from core.venue import okx_parse as P
+from core.venue.okx_stream import OkxStream
+
+SIM_DEMO_CREDENTIALS = ("perpdesk-demo", "perpdesk-demo-secret", "perpdesk-demo")
+OKX_WS = "wss://ws.okx.com:8443/ws/v5"
+OKX_WS_SANDBOX = "wss://wspap.okx.com:8443/ws/v5"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_ALNUM = string.ascii_letters + string.digits
+_PAGE = 100
+
+
+class VenueError(Exception):
+    """One plain sentence: what failed and what to do about it."""
+
+
+class ExchangeSettingsLike(Protocol):
+    """The attributes of core.config.ExchangeSettings this module reads (duck-typed on purpose)."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+
+class CredentialsLike(Protocol):
+    """The attributes of core.config.Credentials this module reads."""
+
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def passphrase(self) -> str: ...
+
+
+def new_client_order_id(origin: Origin) -> str:
+    """clOrdId that says who sent the order: 'pds' strategy, 'pdc' console; 32 alphanumerics."""
+    prefix = P.STRATEGY_PREFIX if origin is Origin.STRATEGY else P.CONSOLE_PREFIX
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(29))
+
+
+def ws_base_url(url: str | None, sandbox: bool) -> str:
+    """http(s)://host:port -> ws(s)://host:port/ws/v5; without a url, OKX's live or demo WS."""
+    if not url:
+        return OKX_WS_SANDBOX if sandbox else OKX_WS
+    parts = urlsplit(url)
+    scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
+    return f"{scheme}://{parts.netloc}/ws/v5"
+
+
+def okx_message(exc: BaseException) -> str:
+    """OKX's own words from a ccxt error ("okx {json body}"): sMsg (sCode) or msg (code)."""
+    text = str(exc)
+    brace = text.find("{")
+    if brace >= 0:
+        try:
+            body = orjson.loads(text[brace:])
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict):
+            for item in body.get("data") or ():
+                if isinstance(item, dict) and str(item.get("sCode") or "0") != "0":
+                    return f"{str(item.get('sMsg') or '').strip()} (OKX {item.get('sCode')})"
+            return f"{str(body.get('msg') or '').strip()} (OKX {body.get('code')})"
+    return text.removeprefix("okx ").strip()[:300]
+
+
+class OkxVenue:
+    """The exchange as the engine sees it: domain types in, domain types out."""
+
+    def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
+        venue = str(exchange.venue)
+        if venue not in ("okx", "sim"):
+            raise VenueError(f'unsupported [exchange] venue "{venue}": use "sim" or "okx"')
+        if venue == "sim" and not exchange.url:
+            raise VenueError('[exchange] venue "sim" needs the simulator\'s url (e.g. http://127.0.0.1:8765)')
+        self.symbols: tuple[str, ...] = tuple(exchange.symbols)
+        self.sandbox = bool(exchange.sandbox)
+        self.url: str | None = exchange.url.rstrip("/") if exchange.url else None
+        if credentials is not None:
+            self._creds: tuple[str, str, str] | None = (
+                credentials.api_key, credentials.secret, credentials.passphrase)
+        else:
+            self._creds = SIM_DEMO_CREDENTIALS if venue == "sim" else None
+        self.venue = venue
+        self.instruments: dict[str, Instrument] = {}
+        self._by_id: dict[str, Instrument] = {}
+        self._algo_kinds: OrderedDict[str, str] = OrderedDict()
+        self._streams: list[OkxStream] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sink: Callable[[object], None] = lambda _: None
+        self._closed = False
+        self._ex = self._build_exchange()
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_exchange(self) -> Any:
+        """ccxt okx pointed at OKX, OKX demo, or a loopback simulator (okx-protocol.md order)."""
+        loopback = bool(self.url) and (urlsplit(self.url).hostname or "") in _LOOPBACK
+        config: dict[str, Any] = {
+            "enableRateLimit": not loopback,
+            "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+        }
+        if self._creds is not None:
+            config.update(apiKey=self._creds[0], secret=self._creds[1], password=self._creds[2])
+        ex = ccxt.okx(config)
+        if self.sandbox:
+            ex.set_sandbox_mode(True)  # must precede url overrides: it copies urls['test'] over urls['api']
+        ex.has["fetchCurrencies"] = False  # else load_markets calls private /asset/currencies
+        if self.url:
+            ex.urls["api"]["rest"] = self.url
+        return ex
+
+    @property
+    def address(self) -> str:
+        return self.url or str(self._ex.urls["api"]["rest"])
+
+    async def _rest(self, what: str, call: Awaitable[Any]) -> Any:
+        """Await a ccxt call; translate its exceptions into one actionable VenueError."""
+        try:
+            return await call
+        except ccxt.AuthenticationError as exc:
+            raise VenueError(
+                f"exchange rejected the API key while {what}: {okx_message(exc)} — "
+                "check PERPDESK_API_KEY, PERPDESK_API_SECRET and PERPDESK_API_PASSPHRASE"
+                + (" (demo keys need [exchange] sandbox = true)" if self.venue == "okx" else "")) from None
+        except ccxt.InsufficientFunds as exc:
+            raise VenueError(f"{what} rejected: insufficient margin — {okx_message(exc)}; "
+                             "reduce the size or add margin") from None
+        except ccxt.OrderNotFound as exc:
+            raise VenueError(f"{what} failed: order not found (already filled or canceled?) — "
+                             f"{okx_message(exc)}") from None
+        except ccxt.InvalidOrder as exc:
+            raise VenueError(f"{what} rejected by the exchange: {okx_message(exc)}") from None
+        except ccxt.NetworkError as exc:
+            hint = ("is `perpdesk sim` running? check [exchange] url" if self.venue == "sim" or self.url
+                    else "check the network and [exchange] url")
+            raise VenueError(f"cannot reach exchange at {self.address}: {_reason(exc)} — {hint}") from None
+        except ccxt.BaseError as exc:
+            raise VenueError(f"{what} failed: {okx_message(exc)}") from None
+
+    async def connect(self) -> None:
+        """Load markets, resolve the configured symbols, and prove the credentials work."""
+        if self._creds is None:
+            raise VenueError("no API credentials for okx: set PERPDESK_API_KEY, PERPDESK_API_SECRET "
+                             "and PERPDESK_API_PASSPHRASE")
+        markets = await self._rest("loading markets", self._ex.load_markets())
+        swaps = {s: m for s, m in markets.items() if m.get("swap") and isinstance(m.get("info"), dict)}
+        instruments: dict[str, Instrument] = {}
+        for symbol in self.symbols:
+            market = swaps.get(symbol)
+            if market is None:
+                close = difflib.get_close_matches(symbol, list(swaps), n=3, cutoff=0.5)
+                raise VenueError(
+                    f'unknown symbol "{symbol}" in [exchange] symbols: {self.address} lists no such swap; '
+                    + (f"close matches: {', '.join(close)}" if close else "use ccxt form like BTC/USDT:USDT"))
+            instruments[symbol] = P.instrument_from_market(market)
+        self.instruments = instruments
+        self._by_id = {i.inst_id: i for i in instruments.values()}
+        await self.fetch_balance()
+
+    async def close(self) -> None:
+        """Stop streams and background lookups; release ccxt's HTTP session."""
+        self._closed = True
+        await asyncio.gather(*(s.stop() for s in self._streams), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await self._ex.close()
+
+    def _instrument(self, symbol: str) -> Instrument:
+        try:
+            return self.instruments[symbol]
+        except KeyError:
+            raise VenueError(f'symbol "{symbol}" is not in [exchange] symbols '
+                             f"({', '.join(self.symbols) or 'none'})") from None
+
+    @property
+    def _ccy(self) -> str:
+        return next(iter(self.instruments.values())).settle_ccy if self.instruments else "USDT"
+
+    # ------------------------------------------------------------------ REST reads
+
+    async def fetch_balance(self) -> AccountSnapshot:
+        resp = await self._rest("reading the account balance", self._ex.private_get_account_balance())
+        data = resp.get("data") or [{}]
+        return P.parse_account(data[0], self._ccy)
+
+    async def fetch_positions(self) -> list[PositionPush]:
+        """Open positions of the configured symbols (OKX's view, including pos 0 rows it sends)."""
+        resp = await self._rest("reading positions",
+                                self._ex.private_get_account_positions({"instType": "SWAP"}))
+        return [P.parse_position(i, self._by_id[i["instId"]]) for i in resp.get("data") or ()
+                if i.get("instId") in self._by_id]
+
+    async def _pages(self, what: str, endpoint: Callable[[dict[str, str]], Awaitable[Any]],
+                     params: dict[str, str], cursor: str, ts_key: str, since_ms: int | None,
+                     after: str | None = None) -> list[dict[str, Any]]:
+        """Newest-first OKX history, paged with ``after=<cursor of the oldest item>``.
+
+        Stops when a page is short, older than ``since`` or the cursor stops moving; returns only
+        items at or after ``since``.
+        """
+        out: list[dict[str, Any]] = []
+        for _ in range(1000):
+            query = {**params, "limit": str(_PAGE)}
+            if after:
+                query["after"] = after
+            page = (await self._rest(what, endpoint(query))).get("data") or []
+            out.extend(page)
+            if len(page) < _PAGE:
+                break
+            oldest = page[-1]
+            nxt = str(oldest.get(cursor) or "")
+            if (since_ms is not None and int(oldest.get(ts_key) or 0) < since_ms) or not nxt or nxt == after:
+                break
+            after = nxt
+        return [i for i in out if since_ms is None or int(i.get(ts_key) or 0) >= since_ms]
+
+    async def fetch_fills(self, since: datetime | None) -> list[Fill]:
+        """Fills since ``since`` (oldest first) from GET /trade/fills-history, OKX fields kept.
+
+        fills-history has no algoId or category; for orders that are not ours the order itself
+        is looked up once so a TP/SL/liquidation fill is not journaled as 'external'.
+        """
+        since_ms = ms_from_utc(since) if since else None
+        params = {"instType": "SWAP"}
+        if since_ms is not None:
+            params["begin"] = str(since_ms)
+        items = await self._pages("reading fills history", self._ex.private_get_trade_fills_history,
+                                  params, "billId", "ts", since_ms)
+        orders: dict[str, dict[str, Any]] = {}
+        fills: dict[str, Fill] = {}
+        for item in items:
+            inst = self._by_id.get(item.get("instId"))
+            if inst is None or not item.get("tradeId"):
+                continue
+            cl_id = str(item.get("clOrdId") or "")
+            kind = None
+            if not cl_id.startswith((P.CONSOLE_PREFIX, P.STRATEGY_PREFIX)) and P.fill_category(item) == "normal":
+                order = orders.get(item["ordId"])
+                if order is None:
+                    order = orders[item["ordId"]] = await self._order_details(inst, str(item["ordId"]))
+                item = {**item, **{k: order[k] for k in ("algoId", "category", "reduceOnly") if order.get(k)}}
+                if item.get("algoId"):
+                    kind = await self.algo_kind(str(item["algoId"]))
+            fill = P.parse_fill_history(item, inst, kind)
+            fills.setdefault(fill.fill_id, fill)
+        return sorted(fills.values(), key=lambda f: (f.ts, f.fill_id))
+
+    async def _order_details(self, inst: Instrument, order_id: str) -> dict[str, Any]:
+        try:
+            resp = await self._rest("reading an order", self._ex.private_get_trade_order(
+                {"instId": inst.inst_id, "ordId": order_id}))
+        except VenueError as exc:
+            logger.warning(f"order {order_id} details unavailable, origin stays external: {exc}")
+            return {}
+        data = resp.get("data") or [{}]
+        return dict(data[0])
+
+    async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]:
+        """Closed/partially closed positions (OKX's realized truth), oldest update first."""
+        since_ms = ms_from_utc(since) if since else None
+        items = await self._pages("reading positions history",
+                                  self._ex.private_get_account_positions_history,
+                                  {"instType": "SWAP"}, "uTime", "uTime", since_ms)
+        recs = [P.parse_position_history(i, self._by_id[i["instId"]]) for i in items
+                if i.get("instId") in self._by_id]
+        return sorted(recs, key=lambda r: (r.updated_at, r.position_key))
+
+    async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]:
+        """Funding bills (type 8) since ``since``, oldest first.
+
+        /account/bills covers 7 days; older history is in /bills-archive (3 months), read only
+        when ``since`` reaches further back (or is None).
+        """
+        since_ms = ms_from_utc(since) if since else None
+        params = {"instType": "SWAP", "type": "8"}
+        if since_ms is not None:
+            params["begin"] = str(since_ms)
+        items = await self._pages("reading funding bills", self._ex.private_get_account_bills,
+                                  params, "billId", "ts", since_ms)
+        week_ago = datetime.now(timezone.utc) - timedelta(days=6, hours=12)
+        if since is None or since < week_ago:
+            items += await self._pages("reading archived funding bills",
+                                       self._ex.private_get_account_bills_archive,
+                                       params, "billId", "ts", since_ms)
+        bills: dict[str, FundingBill] = {}
+        for item in items:
+            inst = self._by_id.get(item.get("instId"))
+            if inst is not None and str(item.get("type") or "8") == "8":
+                bill = P.parse_funding_bill(item, inst)
+                bills.setdefault(bill.bill_id, bill)
+        return sorted(bills.values(), key=lambda b: (b.ts, b.bill_id))
+
+    async def algo_kind(self, algo_id: str) -> str | None:
+        """'tp' or 'sl' for an algo order: remembered from orders-algo pushes, else asked via REST."""
+        if algo_id in self._algo_kinds:
+            return self._algo_kinds[algo_id]
+        queries: list[tuple[Callable[[dict[str, str]], Awaitable[Any]], dict[str, str]]] = [
+            (self._ex.private_get_trade_order_algo, {"algoId": algo_id}),
+            (self._ex.private_get_trade_orders_algo_history, {"ordType": "conditional", "algoId": algo_id}),
+            (self._ex.private_get_trade_orders_algo_history, {"ordType": "oco", "algoId": algo_id}),
+        ]
+        for endpoint, query in queries:
+            try:
+                data = (await self._rest("reading an algo order", endpoint(query))).get("data") or []
+            except VenueError as exc:
+                logger.debug(f"algo {algo_id}: {exc}")
+                continue
+            kind = P.algo_kind_of(data[0]) if data else None
+            if kind is not None:
+                self._remember_algo(algo_id, kind)
+                return kind
+        return None
+
+    def _remember_algo(self, algo_id: str, kind: str) -> None:
+        self._algo_kinds[algo_id] = kind
+        if len(self._algo_kinds) > 10_000:
+            self._algo_kinds.popitem(last=False)
+
+    # ------------------------------------------------------------------ REST writes
+
+    async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str:
+        """Send an order (size in contracts, OKX sz); returns OKX's ordId.
+
+        In hedge mode (pos_side long/short) OKX takes posSide instead of reduceOnly.
+        """
+        inst = self._instrument(cmd.symbol)
+        contracts = self._lot(inst, cmd.contracts)
+        params: dict[str, Any] = {"clOrdId": new_client_order_id(origin)}
+        if cmd.pos_side in ("long", "short"):
+            params["posSide"] = cmd.pos_side
+        elif cmd.reduce_only:
+            params["reduceOnly"] = True
+        if cmd.take_profit is not None:
+            params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
+        if cmd.stop_loss is not None:
+            params["stopLoss"] = {"triggerPrice": plain(cmd.stop_loss)}
+        if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
+            raise VenueError(f"limit order on {cmd.symbol} needs a positive price")
+        price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
+        order = await self._rest(
+            f"placing {cmd.side.value} {plain(contracts)} contracts {cmd.symbol}",
+            self._ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value, plain(contracts), price, params))
+        return str(order.get("id") or "")
+
+    @staticmethod
+    def _lot(inst: Instrument, contracts: Decimal) -> Decimal:
+        size = quantize_down(abs(contracts), inst.lot_size)
+        if size < inst.min_size or size <= 0:
+            raise VenueError(f"order size {plain(contracts)} contracts of {inst.symbol} is below the minimum "
+                             f"{plain(inst.min_size)} (lot {plain(inst.lot_size)}) — increase the size")
+        return size
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        self._instrument(symbol)
+        await self._rest(f"canceling order {order_id} on {symbol}", self._ex.cancel_order(order_id, symbol))
+
+    async def close_position(self, symbol: str, pos_side: str = "net", contracts: Decimal | None = None,
+                             origin: Origin = Origin.CONSOLE) -> str:
+        """Close ``contracts`` of a position with a reduce-only market order, or all of it.
+
+        All -> POST /trade/close-position (the exchange sizes it, so nothing is left over); its
+        reply has no ordId, so the clOrdId is returned. Partial -> a market order in the position's
+        margin mode, capped at the open size; returns its ordId.
+        """
+        inst = self._instrument(symbol)
+        resp = await self._rest(f"reading the {symbol} position",
+                                self._ex.private_get_account_positions({"instType": "SWAP", "instId": inst.inst_id}))
+        pos = next((i for i in resp.get("data") or ()
+                    if str(i.get("posSide") or "net") == pos_side and dec(i.get("pos"), default=ZERO) != 0), None)
+        if pos is None:
+            raise VenueError(f"no open {symbol} {pos_side} position to close")
+        open_size = dec(pos["pos"])
+        mgn_mode = str(pos.get("mgnMode") or "cross")
+        cl_id = new_client_order_id(origin)
+        if contracts is None:
+            body = {"instId": inst.inst_id, "mgnMode": mgn_mode, "clOrdId": cl_id, "autoCxl": True}
+            if pos_side != "net":
+                body["posSide"] = pos_side
+            await self._rest(f"closing the {symbol} position", self._ex.private_post_trade_close_position(body))
+            return cl_id
+        size = self._lot(inst, min(abs(contracts), abs(open_size)))
+        side = "buy" if pos_side == "short" or (pos_side == "net" and open_size < 0) else "sell"
+        params: dict[str, Any] = {"clOrdId": cl_id, "tdMode": mgn_mode}
+        if pos_side == "net":
+            params["reduceOnly"] = True
+        else:
+            params["posSide"] = pos_side
+        order = await self._rest(f"closing {plain(size)} contracts of {symbol}",
+                                 self._ex.create_order(symbol, "market", side, plain(size), None, params))
+        return str(order.get("id") or "")
+
+    # ------------------------------------------------------------------ streams
+
+    async def run_streams(self, sink: Callable[[object], None], symbols: list[str] | None = None) -> None:
+        """Run public, private and business streams until ``close()``, reconnecting with backoff.
+
+        ``sink`` gets Fill, OrderUpdate, PositionPush, AccountSnapshot, MarkPrice, StreamStatus,
+        plus okx_parse.FundingSignal (funding settled: fetch bills now) and FundingRate.
+        StreamStatus: a CONNECTED following a DISCONNECTED of the same stream means "resync now";
+        repeated CONNECTED with message "latency" only refresh latency_ms.
+        """
+        self._sink = sink
+        insts = [self._instrument(s) for s in (symbols if symbols is not None else self.symbols)]
+        base = ws_base_url(self.url, self.sandbox)
+        public = [{"channel": ch, "instId": i.inst_id} for i in insts for ch in ("mark-price", "funding-rate")]
+        private = [{"channel": "positions", "instType": "ANY"}, {"channel": "orders", "instType": "SWAP"},
+                   {"channel": "account"}, {"channel": "balance_and_position"}]
+        business = [{"channel": "orders-algo", "instType": "SWAP"}]
+        self._streams = [
+            OkxStream("public", f"{base}/public", public, self._on_push, sink),
+            OkxStream("private", f"{base}/private", private, self._on_push, sink, credentials=self._creds),
+            OkxStream("business", f"{base}/business", business, self._on_push, sink, credentials=self._creds),
+        ]
+        if self._closed:
+            return
+        await asyncio.gather(*(s.run() for s in self._streams))
+
+    def _on_push(self, msg: dict[str, Any]) -> None:
+        """Route one push by arg.channel; unknown instruments and channels are ignored."""
+        channel = msg["arg"].get("channel")
+        by_id, sink = self._by_id, self._sink
+        for item in msg["data"]:
+            if channel == "orders":
+                inst = by_id.get(item.get("instId"))
+                if inst is None:
+                    continue
+                algo_id = item.get("algoId")
+                if (algo_id and item.get("tradeId") and algo_id not in self._algo_kinds
+                        and P.algo_kind_of(item) is None and (item.get("category") or "normal") == "normal"):
+                    self._spawn(self._emit_after_algo_lookup(item, inst, algo_id))
+                    continue
+                update, fill = P.parse_order_push(item, inst, self._algo_kinds)
+                if fill is not None:
+                    sink(fill)
+                if update is not None:
+                    sink(update)
+            elif channel == "mark-price":
+                if (inst := by_id.get(item.get("instId"))) is not None:
+                    sink(P.parse_mark_price(item, inst))
+            elif channel == "positions":
+                if (inst := by_id.get(item.get("instId"))) is not None:
+                    sink(P.parse_position(item, inst))
+            elif channel == "account":
+                sink(P.parse_account(item, self._ccy))
+            elif channel == "balance_and_position":
+                for signal in P.parse_funding_signals(item, by_id):
+                    sink(signal)
+            elif channel == "funding-rate":
+                if (inst := by_id.get(item.get("instId"))) is not None:
+                    sink(P.parse_funding_rate(item, inst))
+            elif channel == "orders-algo":
+                kind = P.algo_kind_of(item)
+                if kind is not None and item.get("algoId"):
+                    self._remember_algo(str(item["algoId"]), kind)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _emit_after_algo_lookup(self, item: dict[str, Any], inst: Instrument, algo_id: str) -> None:
+        """A TP/SL fill whose kind is not known yet: ask REST once, then emit it classified."""
+        await self.algo_kind(algo_id)
+        update, fill = P.parse_order_push(item, inst, self._algo_kinds)
+        if fill is not None:
+            self._sink(fill)
+        if update is not None:
+            self._sink(update)
+
+    def stream_status(self) -> list[StreamStatus]:
+        """Current state of each stream (for a header refresh without waiting for a change)."""
+        return [StreamStatus(stream=s.name, state=s.state, latency_ms=s.latency_ms) for s in self._streams]
+
+
+def _reason(exc: BaseException) -> str:
+    """The transport reason inside a ccxt NetworkError, without ccxt's method+url preamble."""
+    text = str(exc).removeprefix("okx ").strip()
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause):
+        return str(cause)[:200]
+    return text[:200] or type(exc).__name__

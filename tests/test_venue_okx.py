@@ -1,0 +1,275 @@
+"""OkxVenue end to end against the OKX v5 simulator: ccxt REST, our streams, reconnects, errors."""
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from core.events import AccountSnapshot, LinkState, PlaceOrder, PositionPush, StreamStatus
+from core.model import Fill, OrderSide, OrderState, OrderUpdate, Origin
+from core.venue import FundingSignal, OkxVenue, VenueError
+
+try:
+    from core.sim.server import SimServer
+except ImportError:  # pragma: no cover - only while core/sim is being written
+    SimServer = None  # type: ignore[assignment,misc]
+
+pytestmark = [pytest.mark.skipif(SimServer is None, reason="core.sim.server is not importable yet"),
+              pytest.mark.timeout(60)]
+
+D = Decimal
+BTC = "BTC/USDT:USDT"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    url: str | None
+    venue: str = "sim"
+    sandbox: bool = False
+    symbols: tuple[str, ...] = (BTC,)
+
+
+@dataclass(frozen=True)
+class Creds:
+    api_key: str
+    secret: str
+    passphrase: str
+
+
+class Events:
+    """Collects sink output; ``until`` waits for the first event matching a predicate."""
+
+    def __init__(self) -> None:
+        self.items: list[object] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: object) -> None:
+        self.items.append(event)
+        self._changed.set()
+
+    async def until(self, pred: Callable[[Any], bool], start: int = 0, timeout: float = 10.0) -> Any:
+        async def scan() -> Any:
+            seen = start
+            while True:
+                for ev in self.items[seen:]:
+                    if pred(ev):
+                        return ev
+                seen = len(self.items)
+                self._changed.clear()
+                await self._changed.wait()
+        return await asyncio.wait_for(scan(), timeout)
+
+    def status(self, stream: str, state: LinkState) -> Callable[[Any], bool]:
+        return lambda e: isinstance(e, StreamStatus) and e.stream == stream and e.state is state
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Any]:
+    srv = SimServer(host="127.0.0.1", port=0, seed=1, speed=0)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def live(sim: Any) -> AsyncIterator[tuple[OkxVenue, Events, Any]]:
+    """A connected venue with all three streams subscribed."""
+    venue = OkxVenue(Exchange(sim.url), None)
+    await venue.connect()
+    events = Events()
+    task = asyncio.create_task(venue.run_streams(events, [BTC]))
+    for stream in ("public", "private", "business"):
+        await events.until(events.status(stream, LinkState.CONNECTED))
+    yield venue, events, sim
+    await venue.close()
+    await asyncio.wait_for(task, 5)
+
+
+async def control(sim: Any, path: str, body: dict[str, str] | None = None) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{sim.url}/sim/v1/{path}", json=body or {}) as resp:
+            assert resp.status == 200, await resp.text()
+
+
+async def test_connect_loads_instruments_from_okx_strings(sim: Any) -> None:
+    venue = OkxVenue(Exchange(sim.url), None)
+    try:
+        await venue.connect()
+        inst = venue.instruments[BTC]
+        assert inst.inst_id == "BTC-USDT-SWAP" and inst.contract_size == D("0.01")
+        assert inst.lot_size == D("0.01") and inst.min_size == D("0.01") and inst.tick_size == D("0.1")
+        assert type(inst.contract_size) is Decimal
+        account = await venue.fetch_balance()
+        assert isinstance(account, AccountSnapshot) and account.equity > 0 and account.ccy == "USDT"
+    finally:
+        await venue.close()
+
+
+async def test_fill_arrives_on_the_stream_and_in_history(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, events, sim = live
+    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    mark = len(events.items)
+    order_id = await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("3")), Origin.CONSOLE)
+    fill: Fill = await events.until(lambda e: isinstance(e, Fill) and e.order_id == order_id, mark)
+    assert fill.client_order_id.startswith("pdc") and fill.origin is Origin.CONSOLE
+    assert fill.contracts == D("3") and fill.coins == D("0.03")
+    assert fill.fee > 0 and fill.fee == fill.coins * fill.price * D("0.0005")  # taker fee paid = cost
+    update: OrderUpdate = await events.until(lambda e: isinstance(e, OrderUpdate) and e.order_id == order_id, mark)
+    assert update.state is OrderState.FILLED
+    pos: PositionPush = await events.until(lambda e: isinstance(e, PositionPush) and e.contracts == D("3"), mark)
+    assert pos.entry_price == fill.price
+    history = await venue.fetch_fills(None)
+    assert [f for f in history if f.fill_id == fill.fill_id] == [fill]
+    assert [p.contracts for p in await venue.fetch_positions()] == [D("3")]
+
+
+async def test_partial_then_full_close(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, events, _ = live
+    await venue.place_order(PlaceOrder(BTC, OrderSide.SELL, D("4")), Origin.STRATEGY)
+    mark = len(events.items)
+    closed_id = await venue.close_position(BTC, "net", D("1.5"))
+    fill = await events.until(lambda e: isinstance(e, Fill) and e.order_id == closed_id, mark)
+    assert fill.side is OrderSide.BUY and fill.reduce_only and fill.contracts == D("1.5")
+    assert [p.contracts for p in await venue.fetch_positions()] == [D("-2.5")]
+    await venue.close_position(BTC, "net", None)
+    await events.until(lambda e: isinstance(e, PositionPush) and e.contracts == 0, mark)
+    records = await venue.fetch_positions_history(None)
+    assert len(records) == 1 and records[0].closed_contracts == D("4") and records[0].direction == "short"
+    with pytest.raises(VenueError, match="no open BTC/USDT:USDT net position"):
+        await venue.close_position(BTC)
+
+
+async def test_take_profit_fill_is_classified_tp(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, events, sim = live
+    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("2"), take_profit=D("61000"), stop_loss=D("59000")),
+                            Origin.STRATEGY)
+    mark = len(events.items)
+    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "61000"})
+    fill = await events.until(lambda e: isinstance(e, Fill) and e.algo_id != "", mark)
+    assert fill.origin is Origin.TP and fill.side is OrderSide.SELL and fill.fill_pnl and fill.fill_pnl > 0
+    assert await venue.algo_kind(fill.algo_id) == "tp"
+    backfilled = {f.fill_id: f for f in await venue.fetch_fills(None)}
+    assert backfilled[fill.fill_id].origin is Origin.TP
+
+
+async def test_funding_settlement_signal_and_bill(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, events, sim = live
+    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("5")), Origin.CONSOLE)
+    mark = len(events.items)
+    await control(sim, "funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
+    signal = await events.until(lambda e: isinstance(e, FundingSignal), mark)
+    assert signal.symbol == BTC
+    bills = await venue.fetch_funding_bills(None)
+    assert len(bills) == 1
+    assert bills[0].amount == D("-0.3") and bills[0].position_contracts == D("5")  # 0.05 BTC x 60000 x 0.0001
+    assert await venue.fetch_funding_bills(bills[0].ts) == bills
+
+
+async def test_drop_reconnects_and_streams_resume(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, events, sim = live
+    mark = len(events.items)
+    await control(sim, "drop")
+    down = await events.until(events.status("private", LinkState.DISCONNECTED), mark)
+    up_at = events.items.index(down)
+    await events.until(events.status("private", LinkState.CONNECTED), up_at)
+    await events.until(events.status("public", LinkState.CONNECTED), mark)
+    await events.until(events.status("business", LinkState.CONNECTED), mark)
+    after = len(events.items)
+    order_id = await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("1")), Origin.CONSOLE)
+    await events.until(lambda e: isinstance(e, Fill) and e.order_id == order_id, after)
+
+
+async def test_order_rejection_carries_okx_message(live: tuple[OkxVenue, Events, Any]) -> None:
+    venue, _, _ = live
+    with pytest.raises(VenueError, match="insufficient margin") as err:
+        await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("100000")), Origin.CONSOLE)
+    assert "OKX 51008" in str(err.value)
+    with pytest.raises(VenueError, match="below the minimum 0.01"):
+        await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("0.004")), Origin.CONSOLE)
+
+
+async def test_bad_credentials(sim: Any) -> None:
+    venue = OkxVenue(Exchange(sim.url), Creds("perpdesk-demo", "wrong-secret", "perpdesk-demo"))
+    try:
+        with pytest.raises(VenueError, match="exchange rejected the API key.*PERPDESK_API_KEY"):
+            await venue.connect()
+    finally:
+        await venue.close()
+
+
+async def test_unknown_symbol_lists_close_matches(sim: Any) -> None:
+    venue = OkxVenue(Exchange(sim.url, symbols=("BTC/USDT:USD",)), None)
+    try:
+        with pytest.raises(VenueError, match='unknown symbol "BTC/USDT:USD".*close matches: BTC/USDT:USDT'):
+            await venue.connect()
+    finally:
+        await venue.close()
+
+
+async def test_unreachable_exchange_names_the_address() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    venue = OkxVenue(Exchange(url), None)
+    try:
+        with pytest.raises(VenueError, match=f"cannot reach exchange at {url}: .*perpdesk sim"):
+            await venue.connect()
+    finally:
+        await venue.close()
+
+
+async def test_stream_measures_ping_latency(sim: Any) -> None:
+    from core.venue.okx_stream import OkxStream
+
+    events = Events()
+    stream = OkxStream("public", f"{sim.ws_url}/public", [{"channel": "mark-price", "instId": "BTC-USDT-SWAP"}],
+                       lambda msg: events(msg), events, ping_interval=0.2)
+    task = asyncio.create_task(stream.run())
+    try:
+        status = await events.until(lambda e: isinstance(e, StreamStatus) and e.message == "latency")
+        assert status.state is LinkState.CONNECTED and status.latency_ms is not None and status.latency_ms >= 0
+        assert stream.latency_ms == status.latency_ms
+    finally:
+        await stream.stop()
+        await asyncio.wait_for(task, 5)
+    assert stream.state is LinkState.DISCONNECTED
+
+
+async def test_stream_without_pong_reconnects() -> None:
+    """A server that acks subscriptions but never answers 'ping' is treated as dead."""
+    from websockets.asyncio.server import serve
+
+    from core.venue.okx_stream import OkxStream
+
+    connections = 0
+
+    async def silent(ws: Any) -> None:
+        nonlocal connections
+        connections += 1
+        async for raw in ws:
+            if raw != "ping":
+                await ws.send('{"event":"subscribe","arg":{"channel":"mark-price","instId":"X"},"connId":"1"}')
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        events = Events()
+        stream = OkxStream("public", f"ws://127.0.0.1:{port}/ws/v5/public",
+                           [{"channel": "mark-price", "instId": "X"}], lambda msg: None, events,
+                           ping_interval=0.1, pong_timeout=0.2, backoff_initial=0.05)
+        task = asyncio.create_task(stream.run())
+        try:
+            down = await events.until(events.status("public", LinkState.DISCONNECTED))
+            assert "no pong within 0.2 s" in down.message
+            await events.until(events.status("public", LinkState.CONNECTED), events.items.index(down))
+            assert connections >= 2
+        finally:
+            await stream.stop()
+            await asyncio.wait_for(task, 5)
