@@ -138,6 +138,8 @@ async def test_partial_then_full_close(live: tuple[OkxVenue, Events, Any]) -> No
     assert [p.contracts for p in await venue.fetch_positions()] == [D("-2.5")]
     await venue.close_position(BTC, "net", None)
     await events.until(lambda e: isinstance(e, PositionPush) and e.contracts == 0, mark)
+    full_close = await events.until(lambda e: isinstance(e, Fill) and e.contracts == D("2.5"), mark)
+    assert full_close.origin is Origin.CONSOLE  # close-position carries our clOrdId, not "external"
     records = await venue.fetch_positions_history(None)
     assert len(records) == 1 and records[0].closed_contracts == D("4") and records[0].direction == "short"
     with pytest.raises(VenueError, match="no open BTC/USDT:USDT net position"):

@@ -723,7 +723,10 @@ class Exchange:
 
     # ------------------------------------------------------------------ positions and settings
 
-    def close_position(self, acct: Account, inst_id: str, mgn_mode: str, pos_side: str = "") -> Order:
+    def close_position(self, acct: Account, inst_id: str, mgn_mode: str, pos_side: str = "",
+                       cl_ord_id: str = "", tag: str = "") -> Order:
+        """Market-closes the whole position; the closing order carries the caller's clOrdId from the
+        start, so its pushes and fills-history tell whose close it was (as on OKX)."""
         self.spec(inst_id)
         if mgn_mode not in ("cross", "isolated"):
             raise SimError("51000", "Parameter mgnMode error")
@@ -736,8 +739,8 @@ class Exchange:
             raise SimError("51023", "Position does not exist")
         side = "sell" if p.direction_sign > 0 else "buy"
         return self.place_order(acct, {"instId": inst_id, "side": side, "ordType": "market", "tdMode": mgn_mode,
-                                       "sz": shapes.s(p.size), "reduceOnly": True,
-                                       "posSide": "" if pos_side == "net" else pos_side})
+                                       "sz": shapes.s(p.size), "reduceOnly": True, "clOrdId": cl_ord_id,
+                                       "tag": tag, "posSide": "" if pos_side == "net" else pos_side})
 
     def set_leverage(self, acct: Account, inst_id: str, mgn_mode: str, lever: Any) -> Decimal:
         spec = self.spec(inst_id)

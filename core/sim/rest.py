@@ -344,10 +344,8 @@ class Rest:
         if not isinstance(body, dict):
             raise SimError("50002", "Json data format error")
         inst = str(body.get("instId") or "")
-        o = self.ex.close_position(acct, inst, str(body.get("mgnMode") or ""), str(body.get("posSide") or ""))
-        if body.get("clOrdId"):
-            o.cl_ord_id = str(body["clOrdId"])
-            acct.orders_by_cl[o.cl_ord_id] = o.ord_id
+        o = self.ex.close_position(acct, inst, str(body.get("mgnMode") or ""), str(body.get("posSide") or ""),
+                                   cl_ord_id=str(body.get("clOrdId") or ""), tag=str(body.get("tag") or ""))
         return ok([{"instId": inst, "posSide": o.pos_side, "clOrdId": o.cl_ord_id, "tag": str(body.get("tag") or "")}])
 
     # ------------------------------------------------------------------ queries
