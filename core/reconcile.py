@@ -1,0 +1,583 @@
+"""Journal vs exchange, position by position (`perpdesk reconcile`, Engine.reconcile).
+
+Why position by position: a journal can add up to the right daily total while one close carries
+another position's fee or funding; only comparing each position life with the exchange's own
+record of it (OKX positions-history, fills-history, funding bills) proves every row is right.
+
+Layout: ``compare`` is pure (journal rows as the reader returns them + exchange domain objects in,
+a ``ReconcileReport`` out), so it is tested on hand-built inputs; ``reconcile_with_venue`` does the
+I/O; ``main`` is the command.
+
+A position life is a journal ``position_id`` = ``symbol#pos_side#opened_ms``. Its window runs from
+``opened_ms`` to its last close row when fully closed, and stays open-ended while it is open; fills
+and funding bills are attributed to the life whose window holds them. Its exchange record is the
+positions-history item with the same symbol, posSide and direction whose cTime lies within
+``MATCH_TOLERANCE`` of ``opened_ms``; without one, an open life is held against the open
+position's own realizedPnl and fee, and anything else against the exchange's fills and bills in
+the window (``fillPnl``, fees, liquidation penalties, funding). A fill that crosses zero in net mode
+counts with the life it closes (its close row lists it).
+
+Checks per life: closed contracts, open contracts, net pnl (sum of net_pnl, plus funding and fees
+booked after the last close row, vs realizedPnl, exactly), fee, liq penalty (when either side has
+one), funding count and sum (journal rows vs bills in the window), fills (every exchange fill id
+once in the journal, no journal fill unknown to the exchange), with a row per offending fill id.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol
+
+from loguru import logger
+
+from core.events import FundingBill, PositionHistoryRecord, PositionPush
+from core.model import Fill, OrderSide, PositionSide
+from core.money import ZERO, dec, plain
+
+MATCH_TOLERANCE = timedelta(seconds=5)  # journal opened_ms vs positions-history cTime
+FILL_SLACK = timedelta(seconds=1)  # opened_ms may be a float-rounded ms off the fill's own time
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NONE = "-"
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRow:
+    """One check: a field of one position life, journal value vs exchange value (as printed)."""
+
+    symbol: str
+    position_id: str  # "-" when a fact could not be tied to any position life
+    field: str
+    journal: str
+    exchange: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """Every check made; ``ok`` only when each of them matched (an empty journal and account
+    match trivially)."""
+
+    rows: tuple[ReconcileRow, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", tuple(self.rows))  # accept a list, stay immutable
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def differences(self) -> list[ReconcileRow]:
+        return [r for r in self.rows if not r.ok]
+
+    def lines(self) -> list[str]:
+        """A printable table (one line per check) and a summary line."""
+        head = ("symbol", "position", "field", "journal", "exchange", "")
+        body = [
+            (r.symbol, _short_position(r.symbol, r.position_id), r.field, r.journal, r.exchange,
+             "ok" if r.ok else "DIFF")
+            for r in self.rows
+        ]
+        widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
+        out = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+               for cells in [head, *body]]
+        n = len(self.differences)
+        positions = len({(r.symbol, r.position_id) for r in self.rows if r.position_id != _NONE})
+        out.append(
+            f"{len(self.rows)} checks over {positions} positions: "
+            + ("all match" if n == 0 else f"{n} difference{'s' if n != 1 else ''}")
+        )
+        return out
+
+
+def _short_position(symbol: str, position_id: str) -> str:
+    """``net#1700000000000`` (the symbol is already in its own column)."""
+    prefix = symbol + "#"
+    return position_id[len(prefix):] if position_id.startswith(prefix) else position_id
+
+
+# ---------------------------------------------------------------- normalising inputs
+
+
+def _ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _ms(ts: datetime) -> int:
+    """Exact milliseconds (``ts.timestamp() * 1000`` can lose one to float rounding)."""
+    return (ts - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _dec(value: Any) -> Decimal:
+    return dec(value, default=ZERO)
+
+
+def parse_position_id(position_id: str) -> tuple[str, str, datetime]:
+    """``symbol#pos_side#opened_ms`` -> (symbol, pos_side, opened_at)."""
+    symbol, pos_side, opened_ms = position_id.rsplit("#", 2)
+    return symbol, pos_side, _EPOCH + timedelta(milliseconds=int(opened_ms))
+
+
+def _direction(pos_side: str, side: OrderSide) -> PositionSide:
+    """Direction a position takes when ``side`` opens it on leg ``pos_side``."""
+    if pos_side in (PositionSide.LONG.value, PositionSide.SHORT.value):
+        return PositionSide(pos_side)
+    return PositionSide.LONG if side is OrderSide.BUY else PositionSide.SHORT
+
+
+@dataclass(frozen=True, slots=True)
+class _JFill:
+    """A journal fill row, typed."""
+
+    fill_id: str
+    symbol: str
+    pos_side: str
+    side: OrderSide
+    contracts: Decimal
+    fee: Decimal
+    ts: datetime
+
+    @staticmethod
+    def of(row: Row) -> "_JFill":
+        return _JFill(str(row["fill_id"]), str(row["symbol"]), str(row.get("pos_side") or "net"),
+                      OrderSide(str(row["side"])), _dec(row["contracts"]), _dec(row.get("fee")),
+                      _ts(row["ts"]))
+
+
+@dataclass(eq=False)
+class _Life:
+    """Private accumulator for one journal position life while ``compare`` sorts facts into it."""
+
+    position_id: str
+    symbol: str
+    pos_side: str
+    opened: datetime
+    direction: PositionSide | None = None
+    rows: list[Row] = field(default_factory=list)
+    funding: list[Row] = field(default_factory=list)
+    jfills: list[_JFill] = field(default_factory=list)
+    xfills: list[Fill] = field(default_factory=list)
+    bills: list[FundingBill] = field(default_factory=list)
+    history: PositionHistoryRecord | None = None
+    open_push: PositionPush | None = None
+
+    @cached_property
+    def last_close(self) -> datetime | None:  # rows are complete before the first lookup
+        return _ts(self.rows[-1]["closed_at"]) if self.rows else None
+
+    @cached_property
+    def closed(self) -> bool:
+        return bool(self.rows) and _dec(self.rows[-1]["size_after"]) == 0
+
+    def covers(self, symbol: str, pos_side: str | None, ts: datetime) -> bool:
+        """Does this life's window hold a fact at ``ts``? (``pos_side`` None: any leg.)"""
+        if symbol != self.symbol or (pos_side is not None and pos_side != self.pos_side):
+            return False
+        if ts < self.opened - FILL_SLACK:
+            return False
+        end = self.last_close if self.closed else None
+        return end is None or ts <= end
+
+    def closes(self, side: OrderSide) -> bool:
+        return self.direction is not None and side is self.direction.closing_order_side
+
+    def pending(self, ts: datetime) -> bool:
+        """After the last close row: not yet carried by any row's fee/funding."""
+        last = self.last_close
+        return last is None or ts > last
+
+    def journal_open_contracts(self) -> Decimal:
+        base = ZERO
+        if self.rows:
+            last = self.rows[-1]
+            size_after, cs = _dec(last["size_after"]), _dec(last["contract_size"])
+            base = size_after / cs if cs else ZERO
+        for f in self.jfills:
+            if self.pending(f.ts):
+                base += -f.contracts if self.closes(f.side) else f.contracts
+        return base
+
+
+class _Index:
+    """Lives per (symbol, pos_side) in opening order, so a fact finds its life by bisection.
+
+    Lives of one leg follow each other; only the two latest opened before a timestamp can hold
+    it (two: a fill crossing zero closes one life at the very time the next opens).
+    """
+
+    def __init__(self, lives: Iterable[_Life]) -> None:
+        self._legs: dict[tuple[str, str], list[_Life]] = {}
+        self._sides: dict[str, set[str]] = {}
+        for life in lives:
+            self.add(life)
+
+    def add(self, life: _Life) -> None:
+        insort(self._legs.setdefault((life.symbol, life.pos_side), []), life,
+               key=lambda lf: (lf.opened, lf.position_id))
+        self._sides.setdefault(life.symbol, set()).add(life.pos_side)
+
+    def holders(self, symbol: str, pos_side: str | None, ts: datetime) -> list[_Life]:
+        """Lives whose window holds ``ts``, earliest first (``pos_side`` None: every leg)."""
+        sides = [pos_side] if pos_side is not None else sorted(self._sides.get(symbol, ()))
+        found: list[_Life] = []
+        for side in sides:
+            seq = self._legs.get((symbol, side), [])
+            i = bisect_right(seq, ts + FILL_SLACK, key=lambda lf: lf.opened)
+            found += [lf for lf in seq[max(0, i - 2):i] if lf.covers(symbol, side, ts)]
+        return sorted(found, key=lambda lf: (lf.opened, lf.position_id))
+
+
+# ---------------------------------------------------------------- the pure comparison
+
+
+def compare(
+    journal_trades: list[Row],
+    journal_fills: list[Row],
+    journal_funding: list[Row],
+    history: list[PositionHistoryRecord],
+    exchange_fills: list[Fill],
+    bills: list[FundingBill],
+    open_positions: list[PositionPush],
+) -> ReconcileReport:
+    """Compare the journal with the exchange over one window; both sides must cover the same one
+    (``reconcile_with_venue`` takes care of that)."""
+    lives: dict[str, _Life] = {}
+
+    def life_for(position_id: str, symbol: str) -> _Life:
+        if position_id not in lives:
+            try:
+                sym, pos_side, opened = parse_position_id(position_id)
+            except ValueError:
+                raise ValueError(f"journal position_id {position_id!r} is not "
+                                 "symbol#pos_side#opened_ms") from None
+            lives[position_id] = _Life(position_id, sym or symbol, pos_side, opened)
+        return lives[position_id]
+
+    for row in sorted(journal_trades, key=lambda r: _ts(r["closed_at"])):
+        life = life_for(str(row["position_id"]), str(row["symbol"]))
+        life.rows.append(row)
+        life.direction = PositionSide(str(row["side"]))
+    for row in journal_funding:
+        life_for(str(row["position_id"]), str(row["symbol"])).funding.append(row)
+
+    index = _Index(lives.values())
+
+    # Journal fills; fills no life holds open a life of their own (position never reduced yet).
+    for jf in sorted((_JFill.of(r) for r in journal_fills), key=lambda f: f.ts):
+        found = index.holders(jf.symbol, jf.pos_side, jf.ts)
+        if found:
+            life = found[0]
+        else:
+            life = life_for(f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}", jf.symbol)
+            index.add(life)
+        if life.direction is None:
+            life.direction = _direction(life.pos_side, jf.side)
+        life.jfills.append(jf)
+
+    out: list[ReconcileRow] = []
+    for xf in sorted(exchange_fills, key=lambda f: f.ts):
+        found = index.holders(xf.symbol, xf.pos_side, xf.ts)
+        if found:
+            found[0].xfills.append(xf)
+        else:
+            out.append(ReconcileRow(xf.symbol, _NONE, f"fill {xf.fill_id}", "missing",
+                                    f"{plain(xf.contracts)} @ {plain(xf.price)}", False))
+
+    journaled_bill_life = {str(r["bill_id"]): lf for lf in lives.values() for r in lf.funding}
+    for bill in sorted(bills, key=lambda b: b.ts):
+        holders = index.holders(bill.symbol, None, bill.ts)
+        if not holders:
+            out.append(ReconcileRow(bill.symbol, _NONE, f"funding {bill.bill_id}", "missing",
+                                    plain(bill.amount), False))
+            continue
+        preferred = journaled_bill_life.get(bill.bill_id)
+        (preferred if preferred in holders else holders[0]).bills.append(bill)
+
+    _match_history(lives, history, out)
+    _match_open(lives, open_positions, out)
+    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
+        out.extend(_check_life(life))
+    return ReconcileReport(tuple(_sorted_rows(out)))
+
+
+def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
+    """Position lives in opening order per symbol; facts tied to no life last for their symbol."""
+    def key(r: ReconcileRow) -> tuple[str, int, int]:
+        if r.position_id == _NONE:
+            return (r.symbol, 1, 0)
+        return (r.symbol, 0, _ms(parse_position_id(r.position_id)[2]))
+    return sorted(rows, key=key)  # stable: field order within a life is kept
+
+
+def _match_history(
+    lives: dict[str, _Life], history: list[PositionHistoryRecord], out: list[ReconcileRow]
+) -> None:
+    """Give each life its positions-history record (closest cTime; the latest update of it)."""
+    by_key: dict[tuple[str, str, str], list[PositionHistoryRecord]] = {}
+    for h in sorted(history, key=lambda h: h.created_at):
+        by_key.setdefault((h.symbol, h.pos_side, h.direction), []).append(h)
+    used: set[int] = set()
+    for life in sorted(lives.values(), key=lambda lf: lf.opened):
+        if life.direction is None:
+            continue
+        seq = by_key.get((life.symbol, life.pos_side, life.direction.value), [])
+        lo = bisect_left(seq, life.opened - MATCH_TOLERANCE, key=lambda h: h.created_at)
+        hi = bisect_right(seq, life.opened + MATCH_TOLERANCE, key=lambda h: h.created_at)
+        candidates = [h for h in seq[lo:hi] if id(h) not in used]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
+        same = [h for h in candidates if h.created_at == best.created_at
+                and h.position_key == best.position_key]
+        life.history = max(same, key=lambda h: h.updated_at)  # OKX: accumulated, latest wins
+        used.update(id(h) for h in same)
+    for h in history:
+        if id(h) not in used:
+            pid = f"{h.symbol}#{h.pos_side}#{_ms(h.created_at)}"
+            out.append(ReconcileRow(h.symbol, pid, "closed contracts", "missing",
+                                    plain(h.closed_contracts), False))
+
+
+def _match_open(
+    lives: dict[str, _Life], open_positions: list[PositionPush], out: list[ReconcileRow]
+) -> None:
+    """Each exchange open position belongs to the newest journal life on its leg still open."""
+    for push in open_positions:
+        if push.contracts == 0:
+            continue
+        candidates = [lf for lf in lives.values() if lf.symbol == push.symbol
+                      and lf.pos_side == push.pos_side and not lf.closed]
+        if candidates:
+            max(candidates, key=lambda lf: lf.opened).open_push = push
+        else:
+            opened = _ms(push.created_at) if push.created_at else 0
+            out.append(ReconcileRow(push.symbol, f"{push.symbol}#{push.pos_side}#{opened}",
+                                    "open contracts", "0", plain(abs(push.contracts)), False))
+
+
+def _check_life(life: _Life) -> list[ReconcileRow]:
+    rows: list[ReconcileRow] = []
+
+    def check(name: str, journal: Decimal | int | str, exchange: Decimal | int | str | None,
+              ok: bool | None = None) -> None:
+        j = plain(journal) if isinstance(journal, Decimal) else str(journal)
+        x = "n/a" if exchange is None else (
+            plain(exchange) if isinstance(exchange, Decimal) else str(exchange))
+        rows.append(ReconcileRow(life.symbol, life.position_id, name, j, x,
+                                 (journal == exchange) if ok is None else ok))
+
+    h, push = life.history, life.open_push
+    # Realized PnL and fees of the whole life: positions-history, else the open position's own
+    # realizedPnl (OKX: pnl + fee + fundingFee so far), else rebuilt from the exchange's fills.
+    from_push = h is None and push is not None and None not in (push.realized_pnl, push.fee)
+    if life.rows or h is not None or from_push:
+        closing_x = [f for f in life.xfills if life.closes(f.side)]
+        if life.rows or h is not None:
+            check("closed contracts", sum((_dec(r["contracts_closed"]) for r in life.rows), ZERO),
+                  h.closed_contracts if h else sum((f.contracts for f in closing_x), ZERO))
+        pending_funding = sum((_dec(r["amount"]) for r in life.funding
+                               if life.pending(_ts(r["ts"]))), ZERO)
+        pending_fee = sum((f.fee for f in life.jfills if life.pending(f.ts)), ZERO)
+        j_fee = sum((_dec(r["fee"]) for r in life.rows), ZERO) + pending_fee
+        j_liq = sum((_dec(r["liq_penalty"]) for r in life.rows), ZERO)
+        j_net = sum((_dec(r["net_pnl"]) for r in life.rows), ZERO) + pending_funding - pending_fee
+        x_net: Decimal | None
+        if h is not None:
+            x_fee, x_liq, x_net = -h.fee, -h.liq_penalty, h.realized_pnl
+        elif from_push:
+            assert push is not None and push.fee is not None
+            x_fee, x_liq, x_net = -push.fee, ZERO, push.realized_pnl
+        else:
+            x_fee = sum((f.fee for f in life.xfills), ZERO)
+            x_liq = sum((f.liq_penalty for f in life.xfills), ZERO)
+            pnl = [f.fill_pnl for f in closing_x]
+            x_net = None if any(p is None for p in pnl) else (
+                sum((p for p in pnl if p is not None), ZERO) - x_fee - x_liq
+                + sum((b.amount for b in life.bills), ZERO))
+        check("net pnl", j_net, x_net)
+        check("fee", j_fee, x_fee)
+        if j_liq or x_liq:
+            check("liq penalty", j_liq, x_liq)
+
+    if not life.closed or life.open_push is not None:
+        x_open = abs(life.open_push.contracts) if life.open_push is not None else ZERO
+        check("open contracts", life.journal_open_contracts(), x_open)
+
+    j_bills = Counter(str(r["bill_id"]) for r in life.funding)
+    x_bills = {b.bill_id for b in life.bills}
+    check("funding count", len(life.funding), len(life.bills),
+          ok=len(life.funding) == len(life.bills) and set(j_bills) == x_bills
+          and all(n == 1 for n in j_bills.values()))
+    check("funding sum", sum((_dec(r["amount"]) for r in life.funding), ZERO),
+          sum((b.amount for b in life.bills), ZERO))
+
+    j_ids = Counter(f.fill_id for f in life.jfills)
+    x_ids = {f.fill_id for f in life.xfills}
+    check("fills", len(life.jfills), len(life.xfills),
+          ok=set(j_ids) == x_ids and all(n == 1 for n in j_ids.values()))
+    for fid in sorted(set(j_ids) | x_ids):
+        n = j_ids.get(fid, 0)
+        if n != 1 or fid not in x_ids:
+            check(f"fill {fid}", {0: "missing", 1: "present"}.get(n, f"{n} rows"),
+                  "present" if fid in x_ids else "missing", ok=False)
+    return rows
+
+
+# ---------------------------------------------------------------- the I/O shell
+
+
+class ReconcileVenue(Protocol):
+    """What reconcile needs from a venue (OkxVenue, or a test double)."""
+
+    async def fetch_positions(self) -> list[PositionPush]: ...
+    async def fetch_fills(self, since: datetime | None) -> list[Fill]: ...
+    async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]: ...
+    async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]: ...
+
+
+def _opened(position_id: str) -> datetime | None:
+    try:
+        return parse_position_id(position_id)[2]
+    except ValueError:
+        return None
+
+
+def window_start(
+    trades: list[Row], fills: list[Row], funding: list[Row], since: datetime | None,
+    open_positions: Iterable[PositionPush] = (),
+) -> datetime | None:
+    """Where both sides of the comparison start, so neither holds half a position life.
+
+    ``since`` None: the journal's first record (exchange history from before the journal existed
+    is not the journal's business). Otherwise ``since`` moved back to the opening of every life
+    still active at or after it, journal lives and open exchange positions alike, until stable.
+    None: an empty journal and no ``since`` (compare everything the exchange returns).
+    """
+    if since is None:
+        times = [_ts(r["ts"]) for r in [*fills, *funding]]
+        times += [t for r in trades if (t := _opened(str(r["position_id"]))) is not None]
+        if not times:
+            return None
+        start = min(times)
+    else:
+        start = since.astimezone(timezone.utc)
+    opens = [p.created_at for p in open_positions if p.contracts != 0 and p.created_at]
+    while True:
+        active = {str(r["position_id"]) for r in trades if _ts(r["closed_at"]) >= start}
+        active |= {str(r["position_id"]) for r in funding if _ts(r["ts"]) >= start}
+        earliest = [t for pid in active if (t := _opened(pid)) is not None] + opens
+        new = min([start, *earliest])
+        if new == start:
+            return start
+        start = new
+
+
+async def reconcile_with_venue(
+    venue: ReconcileVenue, journal_dir: Path, since: datetime | None = None
+) -> ReconcileReport:
+    """Read the journal, fetch the exchange's side over the same window, compare.
+
+    Raises JournalError / the venue's errors; ``main`` turns them into exit code 2.
+    """
+    from core.journal import read_fills, read_funding, read_trades  # keep compare() import-light
+
+    trades, fills, funding = (read_trades(journal_dir), read_fills(journal_dir),
+                              read_funding(journal_dir))
+    open_positions = [p for p in await venue.fetch_positions() if p.contracts != 0]
+    start = window_start(trades, fills, funding, since, open_positions)
+
+    def after(ts: datetime) -> bool:
+        return start is None or ts >= start
+
+    x_fills = [f for f in await venue.fetch_fills(start) if after(f.ts)]
+    history = [h for h in await venue.fetch_positions_history(start) if after(h.updated_at)]
+    bills = [b for b in await venue.fetch_funding_bills(start) if after(b.ts)]
+    j_trades = [r for r in trades if after(_ts(r["closed_at"]))]
+    kept = {str(r["position_id"]) for r in j_trades}
+    j_trades = [r for r in trades if str(r["position_id"]) in kept]  # whole lives only
+    j_fills = [r for r in fills if after(_ts(r["ts"]))]
+    j_funding = [r for r in funding if after(_ts(r["ts"]))]
+    return compare(j_trades, j_fills, j_funding, history, x_fills, bills, open_positions)
+
+
+# ---------------------------------------------------------------- the command
+
+
+class ReconcileUnavailable(Exception):
+    """Reconcile cannot run (no reachable exchange, no journal); the message is one plain line."""
+
+
+def reconcile_exchange(settings: Any) -> Any:
+    """The ExchangeSettings reconcile connects to.
+
+    Reconcile never starts a simulator of its own: a fresh one would hold an empty account. For
+    venue "sim" it therefore needs one that is already running and reachable from this process:
+    ``[exchange] url`` if set (a `perpdesk sim`), else ``[sim] host``/``port`` when the port is
+    fixed (the simulator embedded in a running console or headless engine). With ``port = 0`` the
+    embedded simulator listens on an ephemeral port nobody else knows, so there is nothing to reach.
+    """
+    exchange = settings.exchange
+    if exchange.venue != "sim" or exchange.url:
+        return exchange
+    sim = settings.sim
+    if not sim.port:
+        config = getattr(settings, "config_path", "config.toml")
+        raise ReconcileUnavailable(
+            f'no reachable exchange for venue "sim" in {config}: set '
+            "[exchange] url to a running `perpdesk sim` (e.g. http://127.0.0.1:8765), or give "
+            "[sim] port a fixed number so the simulator embedded in a running console can be "
+            "reached (port = 0 picks an ephemeral port no other process knows)"
+        )
+    host = "127.0.0.1" if sim.host in ("", "0.0.0.0") else ("::1" if sim.host == "::" else sim.host)
+    host = f"[{host}]" if ":" in host else host
+    return replace(exchange, url=f"http://{host}:{sim.port}")
+
+
+async def _reconcile_settings(settings: Any, since: datetime | None) -> ReconcileReport:
+    from core.config import load_credentials
+    from core.venue import OkxVenue
+
+    exchange = reconcile_exchange(settings)
+    journal_dir = Path(settings.journal.dir)
+    if not journal_dir.is_dir():
+        raise ReconcileUnavailable(f"journal directory {journal_dir} does not exist "
+                                   "(check [journal] dir in the config)")
+    venue = OkxVenue(exchange, load_credentials(settings))
+    try:
+        await venue.connect()
+        return await reconcile_with_venue(venue, journal_dir, since)
+    finally:
+        await venue.close()
+
+
+def main(settings: Any, since: datetime | None = None) -> int:
+    """`perpdesk reconcile`: print the table; 0 all match, 1 differences, 2 could not run."""
+    from core.config import ConfigError  # I/O-side imports stay out of compare()'s import cost
+    from core.journal import JournalError
+    from core.venue import VenueError
+
+    try:
+        report = asyncio.run(_reconcile_settings(settings, since))
+    except (ReconcileUnavailable, VenueError, JournalError, ConfigError, ValueError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        logger.error(f"RECONCILE could not run: {message}")
+        print(f"perpdesk reconcile: {message}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    for d in report.differences:
+        logger.warning(f"RECONCILE DIFF {d.symbol} {d.position_id} {d.field}: "
+                       f"journal {d.journal} exchange {d.exchange}")
+    logger.info(f"RECONCILE {'ok' if report.ok else 'differences'}: {len(report.rows)} checks, "
+                f"{len(report.differences)} differences")
+    return 0 if report.ok else 1

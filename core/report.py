@@ -1,0 +1,150 @@
+"""`perpdesk report`: PnL, fees and funding per symbol and UTC day, from the journal alone.
+
+Why from the journal and not the exchange: the report must work offline and on any past day the
+exchange no longer serves (OKX keeps three months of history); the journal matches the exchange to
+the last decimal, which ``perpdesk reconcile`` proves.
+
+Every column is what was booked on that day, on one cash basis so a row adds up on its own:
+- gross PnL and liquidation penalties: the day's close rows (trades CSV, by ``closed_at``);
+- fees: the day's fills (orders CSV, by fill ``ts``), so an opening fee counts on the day it was
+  paid; the trades CSV instead carries it on the position's next close row;
+- funding: the day's funding cash flows (funding CSV, by ``ts``), likewise;
+- net PnL = gross - fees - liq penalties + funding.
+Over a history of fully closed positions the net column sums to the trades rows' net_pnl, i.e.
+to the exchange's realizedPnl; only its split across days differs.
+"""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.journal import JournalError, read_fills, read_funding, read_trades
+from core.journal.schema import parse_ts
+from core.money import ZERO, dec, plain
+
+TOTAL = "TOTAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One symbol on one UTC day, or the total line (``day`` None, ``symbol`` TOTAL)."""
+
+    day: date | None
+    symbol: str
+    closes: int
+    gross_pnl: Decimal
+    fees: Decimal  # cost, >= 0 paid
+    liq_penalty: Decimal  # cost
+    funding: Decimal  # cash flow, + received
+    net_pnl: Decimal
+    fills: int
+    volume: Decimal | None  # coins; None on the total line (coins of different assets)
+
+
+@dataclass
+class _Acc:
+    """Private running sums for one (day, symbol)."""
+
+    closes: int = 0
+    gross: Decimal = ZERO
+    fees: Decimal = ZERO
+    liq: Decimal = ZERO
+    funding: Decimal = ZERO
+    fills: int = 0
+    volume: Decimal = ZERO
+
+
+def _day(value: Any) -> date:
+    return (value if isinstance(value, datetime) else parse_ts(str(value))).date()
+
+
+def _d(value: Any) -> Decimal:
+    return dec(value, default=ZERO)
+
+
+def build_report(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
+    """Rows per (day, symbol) in day then symbol order, then the total line; [] when the journal
+    holds nothing for ``day`` (or at all)."""
+    directory = Path(journal_dir)
+    acc: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
+    for row in read_trades(directory, day):
+        a = acc[(_day(row["closed_at"]), str(row["symbol"]))]
+        a.closes += 1
+        a.gross += _d(row["gross_pnl"])
+        a.liq += _d(row["liq_penalty"])
+    for row in read_fills(directory, day):
+        a = acc[(_day(row["ts"]), str(row["symbol"]))]
+        a.fills += 1
+        a.fees += _d(row["fee"])
+        a.volume += _d(row["coins"])
+    for row in read_funding(directory, day):
+        acc[(_day(row["ts"]), str(row["symbol"]))].funding += _d(row["amount"])
+
+    rows = [
+        ReportRow(d, sym, a.closes, a.gross, a.fees, a.liq, a.funding,
+                  a.gross - a.fees - a.liq + a.funding, a.fills, a.volume)
+        for (d, sym), a in sorted(acc.items())
+        if day is None or d == day
+    ]
+    if not rows:
+        return []
+    total = ReportRow(
+        None, TOTAL, sum(r.closes for r in rows), sum((r.gross_pnl for r in rows), ZERO),
+        sum((r.fees for r in rows), ZERO), sum((r.liq_penalty for r in rows), ZERO),
+        sum((r.funding for r in rows), ZERO), sum((r.net_pnl for r in rows), ZERO),
+        sum(r.fills for r in rows), None,
+    )
+    return [*rows, total]
+
+
+_HEAD = ("day", "symbol", "closes", "gross_pnl", "fees", "liq_penalty", "funding", "net_pnl",
+         "fills", "volume")
+_NUMERIC = frozenset(range(2, len(_HEAD)))
+
+
+def format_report(rows: list[ReportRow]) -> list[str]:
+    """A fixed-width table, numbers right-aligned and exact (plain decimal strings)."""
+    body = [
+        (r.day.isoformat() if r.day else "", r.symbol, str(r.closes), plain(r.gross_pnl),
+         plain(r.fees), plain(r.liq_penalty), plain(r.funding), plain(r.net_pnl), str(r.fills),
+         plain(r.volume) if r.volume is not None else "")
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in [_HEAD, *body]) for i in range(len(_HEAD))]
+    return [
+        "  ".join(c.rjust(w) if i in _NUMERIC else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        for cells in [_HEAD, *body]
+    ]
+
+
+class _JournalSettings(Protocol):
+    dir: Any
+
+
+class _Settings(Protocol):
+    journal: _JournalSettings
+
+
+def main(settings: _Settings, day: date | None = None) -> int:
+    """Print the report; 0, or 2 with one plain line when the journal cannot be read."""
+    directory = Path(settings.journal.dir)
+    if not directory.is_dir():
+        print(f"perpdesk report: journal directory {directory} does not exist "
+              "(set [journal] dir in the config)", file=sys.stderr)
+        return 2
+    try:
+        rows = build_report(directory, day)
+    except (JournalError, ValueError, KeyError) as exc:
+        print(f"perpdesk report: cannot read the journal in {directory}: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"no journal rows in {directory}" + (f" for {day.isoformat()}" if day else ""))
+        return 0
+    print("\n".join(format_report(rows)))
+    return 0

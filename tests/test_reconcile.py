@@ -1,0 +1,465 @@
+"""Reconciliation on a real journal (written by Journal, read back by the reader) vs hand-built
+exchange facts: the numbers are checked by hand below, so a match proves the comparison is exact
+and each tampering proves the right position and field get named."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from core.events import FundingBill, PositionHistoryRecord, PositionPush
+from core.journal import Journal, read_fills, read_funding, read_trades
+from core.model import (
+    CloseReason,
+    CloseResult,
+    Fill,
+    FundingPayment,
+    OrderSide,
+    Origin,
+    PositionSide,
+)
+from core.reconcile import (
+    ReconcileReport,
+    compare,
+    parse_position_id,
+    reconcile_with_venue,
+    window_start,
+)
+from core.reconcile import main as reconcile_main
+
+D = Decimal
+BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
+T0 = datetime(2024, 5, 1, 23, 0, 0, 123000, tzinfo=timezone.utc)  # the life spans two UTC days
+H = timedelta(hours=1)
+BTC_ID = f"{BTC}#net#{1714604400123}"
+ETH_ID = f"{ETH}#net#{1714622400123}"  # T0 + 5h
+
+
+def _fill(fid: str, symbol: str, side: OrderSide, contracts: str, cs: str, price: str, fee: str,
+          ts: datetime, pnl: str | None = None) -> Fill:
+    return Fill(fill_id=fid, order_id="O" + fid, client_order_id="pdc" + fid, symbol=symbol,
+                side=side, contracts=D(contracts), contract_size=D(cs), price=D(price),
+                fee=D(fee), fee_ccy="USDT", ts=ts, origin=Origin.CONSOLE,
+                fill_pnl=None if pnl is None else D(pnl))
+
+
+# Long 1 BTC (100 x 0.01) at 60000, funding -6, close 0.4 at 61000, funding +3, close 0.6 at 62000.
+FILLS = [
+    _fill("f1", BTC, OrderSide.BUY, "100", "0.01", "60000", "30", T0, "0"),
+    _fill("f2", BTC, OrderSide.SELL, "40", "0.01", "61000", "12.2", T0 + 2 * H, "400"),
+    _fill("f3", BTC, OrderSide.SELL, "60", "0.01", "62000", "18.6", T0 + 4 * H, "1200"),
+    _fill("f4", ETH, OrderSide.BUY, "10", "0.1", "3000", "0.15", T0 + 5 * H, "0"),
+]
+BILLS = [
+    FundingBill("b1", BTC, D("-6"), D("100"), D("60000"), D("0.0001"), "USDT", T0 + H),
+    FundingBill("b2", BTC, D("3"), D("60"), D("60000"), D("-0.00005"), "USDT", T0 + 3 * H),
+]
+CLOSES = [
+    CloseResult(T0 + 2 * H, BTC, BTC_ID, PositionSide.LONG, CloseReason.MANUAL, D("1"), D("0.4"),
+                D("0.6"), D("40"), D("0.01"), D("60000"), D("61000"), D("400"), D("42.2"), D("0"),
+                D("-6"), T0, fill_ids=("f2",)),
+    CloseResult(T0 + 4 * H, BTC, BTC_ID, PositionSide.LONG, CloseReason.TP, D("0.6"), D("0.6"),
+                D("0"), D("60"), D("0.01"), D("60000"), D("62000"), D("1200"), D("18.6"), D("0"),
+                D("3"), T0, fill_ids=("f3",)),
+]
+# realizedPnl = pnl + fee + fundingFee + liqPenalty = 1600 - 60.8 - 3 = 1536.2 = 351.8 + 1184.4
+HISTORY = [
+    PositionHistoryRecord(BTC, "P1", "net", "long", 2, D("60000"), D("61600"), D("100"), D("100"),
+                          D("1600"), D("-60.8"), D("-3"), D("0"), D("1536.2"), T0 + timedelta(milliseconds=250), T0 + 4 * H),
+]
+OPEN = [
+    PositionPush(ETH, "net", "P2", D("10"), D("3000"), D("3000"), D("0"), D("-0.15"), D("-0.15"),
+                 D("0"), D("10"), "cross", None, T0 + 5 * H, T0 + 5 * H),
+]
+
+
+def write_journal(directory: Path) -> None:
+    journal = Journal(directory)
+    journal.open()
+    for f in FILLS:
+        assert journal.record_fill(f)
+    for c in CLOSES:
+        assert journal.record_close(c)
+    for b in BILLS:
+        assert journal.record_funding(FundingPayment(b.bill_id, b.symbol, BTC_ID, b.rate or D(0),
+                                                     b.position_contracts,
+                                                     b.position_contracts * D("0.01"),
+                                                     b.mark_price, b.amount, b.ccy, b.ts))
+    journal.close_sync()
+
+
+@pytest.fixture
+def jdir(tmp_path: Path) -> Path:
+    write_journal(tmp_path)
+    return tmp_path
+
+
+def run(jdir: Path, *, history: list[PositionHistoryRecord] | None = None,
+        fills: list[Fill] | None = None, bills: list[FundingBill] | None = None,
+        open_positions: list[PositionPush] | None = None) -> ReconcileReport:
+    return compare(read_trades(jdir), read_fills(jdir), read_funding(jdir),
+                   HISTORY if history is None else history, FILLS if fills is None else fills,
+                   BILLS if bills is None else bills, OPEN if open_positions is None else open_positions)
+
+
+def edit_cell(path: Path, match: dict[str, str], column: str, value: str) -> None:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    head = rows[0]
+    hits = [r for r in rows[1:] if all(r[head.index(k)] == v for k, v in match.items())]
+    assert len(hits) == 1
+    hits[0][head.index(column)] = value
+    with open(path, "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def test_everything_matches(jdir: Path) -> None:
+    report = run(jdir)
+    assert report.ok, "\n".join(report.lines())
+    assert report.differences == []
+    fields = {(r.position_id, r.field) for r in report.rows}
+    assert {(BTC_ID, f) for f in ("closed contracts", "net pnl", "fee", "funding count",
+                                  "funding sum", "fills")} <= fields
+    assert {(ETH_ID, f) for f in ("net pnl", "fee", "open contracts", "fills",
+                                  "funding count")} <= fields
+    net = next(r for r in report.rows if r.position_id == BTC_ID and r.field == "net pnl")
+    assert (net.journal, net.exchange) == ("1536.2", "1536.2")
+    eth_fee = next(r for r in report.rows if r.position_id == ETH_ID and r.field == "fee")
+    assert (eth_fee.journal, eth_fee.exchange) == ("0.15", "0.15")  # open: the push's own fee
+    assert report.lines()[-1] == f"{len(report.rows)} checks over 2 positions: all match"
+
+
+def test_tampered_net_pnl_names_position_and_field(jdir: Path) -> None:
+    edit_cell(jdir / "trades_2024-05-02.csv", {"contracts_closed": "60"}, "net_pnl", "1184.5")
+    report = run(jdir)
+    assert not report.ok
+    [diff] = report.differences
+    assert (diff.symbol, diff.position_id, diff.field) == (BTC, BTC_ID, "net pnl")
+    assert (diff.journal, diff.exchange) == ("1536.3", "1536.2")
+    line = next(x for x in report.lines() if "DIFF" in x)
+    assert "net#1714604400123" in line and "net pnl" in line
+    assert report.lines()[-1].endswith("1 difference")
+
+
+def test_fill_missing_from_journal(jdir: Path) -> None:
+    path = jdir / "orders_2024-05-02.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(x for x in lines if ",f2," not in x))
+    diffs = run(jdir).differences
+    assert {(d.position_id, d.field) for d in diffs} == {(BTC_ID, "fills"), (BTC_ID, "fill f2")}
+    f2 = next(d for d in diffs if d.field == "fill f2")
+    assert (f2.journal, f2.exchange) == ("missing", "present")
+
+
+def test_fill_missing_on_exchange_and_fill_outside_any_position(jdir: Path) -> None:
+    stray = _fill("f9", BTC, OrderSide.BUY, "1", "0.01", "59000", "0.3", T0 - 2 * H, "0")
+    diffs = run(jdir, fills=[f for f in FILLS if f.fill_id != "f4"] + [stray]).differences
+    assert {(d.position_id, d.field, d.journal, d.exchange) for d in diffs} == {
+        (ETH_ID, "fills", "1", "0"),
+        (ETH_ID, "fill f4", "present", "missing"),
+        ("-", "fill f9", "missing", "1 @ 59000"),
+    }
+
+
+def test_duplicate_fill_row(jdir: Path) -> None:
+    path = jdir / "orders_2024-05-02.csv"
+    dup = next(x for x in path.read_text().splitlines(keepends=True) if ",f3," in x)
+    with open(path, "a") as f:
+        f.write(dup)
+    diffs = run(jdir).differences
+    assert {(d.position_id, d.field, d.journal) for d in diffs} == {
+        (BTC_ID, "fills", "4"), (BTC_ID, "fill f3", "2 rows")}
+
+
+def test_funding_count_mismatch(jdir: Path) -> None:
+    zero = FundingBill("b3", BTC, D("0"), D("60"), D("61000"), D("0"), "USDT", T0 + 3 * H + H / 2)
+    diffs = run(jdir, bills=BILLS + [zero]).differences
+    assert [(d.position_id, d.field, d.journal, d.exchange) for d in diffs] == [
+        (BTC_ID, "funding count", "2", "3")]
+
+
+def test_funding_sum_and_bill_outside_any_position(jdir: Path) -> None:
+    changed = [BILLS[0], FundingBill("b2", BTC, D("3.01"), D("60"), D("60000"), None, "USDT",
+                                     T0 + 3 * H)]
+    late = FundingBill("b4", BTC, D("-1"), D("0"), D("60000"), None, "USDT", T0 + 4 * H + H / 2)
+    diffs = run(jdir, bills=changed + [late]).differences
+    assert {(d.position_id, d.field) for d in diffs} == {
+        (BTC_ID, "funding sum"), ("-", "funding b4")}
+
+
+def test_open_size_mismatch_and_exchange_only_position(jdir: Path) -> None:
+    bigger = PositionPush(ETH, "net", "P2", D("12"), None, None, None, None, None, None, None,
+                          "cross", None, T0 + 5 * H, T0 + 5 * H)
+    sol = PositionPush("SOL/USDT:USDT", "net", "P3", D("-3"), None, None, None, None, None, None,
+                       None, "cross", None, T0, T0)
+    diffs = run(jdir, open_positions=[bigger, sol]).differences
+    assert {(d.position_id, d.field, d.journal, d.exchange) for d in diffs} == {
+        (ETH_ID, "open contracts", "10", "12"),
+        (f"SOL/USDT:USDT#net#{1714604400123}", "open contracts", "0", "3"),
+    }
+
+
+def test_without_positions_history_the_exchange_side_comes_from_fills(jdir: Path) -> None:
+    assert run(jdir, history=[]).ok
+    edit_cell(jdir / "trades_2024-05-02.csv", {"contracts_closed": "60"}, "fee", "18.7")
+    assert {(d.position_id, d.field) for d in run(jdir, history=[]).differences} == {
+        (BTC_ID, "fee")}
+
+
+def test_history_without_journal_life_is_a_difference(jdir: Path) -> None:
+    other = PositionHistoryRecord(BTC, "P1", "net", "short", 2, D("1"), D("1"), D("5"), D("5"),
+                                  D("0"), D("0"), D("0"), D("0"), D("0"), T0 - 3 * H, T0 - 2 * H)
+    diffs = run(jdir, history=HISTORY + [other]).differences
+    assert [(d.position_id, d.field, d.journal) for d in diffs] == [
+        (f"{BTC}#net#{1714604400123 - 3 * 3600 * 1000}", "closed contracts", "missing")]
+
+
+def test_open_life_with_partial_close_carries_pending_fee_and_funding(tmp_path: Path) -> None:
+    """After the first close only: realizedPnl already holds the funding paid since (OKX books
+    it at once) while the journal holds it as pending until the next close row."""
+    journal = Journal(tmp_path)
+    for f in FILLS[:2]:
+        journal.record_fill(f)
+    journal.record_close(CLOSES[0])
+    for b in BILLS:
+        journal.record_funding(FundingPayment(b.bill_id, BTC, BTC_ID, D(0), b.position_contracts,
+                                              D(0), b.mark_price, b.amount, "USDT", b.ts))
+    journal.close_sync()
+    partial = PositionHistoryRecord(BTC, "P1", "net", "long", 1, D("60000"), D("61000"),
+                                    D("100"), D("40"), D("400"), D("-42.2"), D("-3"), D("0"),
+                                    D("354.8"), T0, T0 + 3 * H)
+    still = PositionPush(BTC, "net", "P1", D("60"), None, None, None, None, None, None, None,
+                         "cross", None, T0, T0 + 3 * H)
+    report = compare(read_trades(tmp_path), read_fills(tmp_path), read_funding(tmp_path),
+                     [partial], FILLS[:2], BILLS, [still])
+    assert report.ok, "\n".join(report.lines())
+    assert {r.field for r in report.rows} >= {"net pnl", "open contracts"}
+
+
+def test_position_id_parsing() -> None:
+    symbol, pos_side, opened = parse_position_id(BTC_ID)
+    assert (symbol, pos_side, opened) == (BTC, "net", T0)
+
+
+class FakeVenue:
+    """Exchange history as a venue returns it, recording the ``since`` each fetch was given."""
+
+    def __init__(self, fills: list[Fill], history: list[PositionHistoryRecord],
+                 bills: list[FundingBill], positions: list[PositionPush]) -> None:
+        self.data = (fills, history, bills, positions)
+        self.since: list[datetime | None] = []
+
+    async def fetch_positions(self) -> list[PositionPush]:
+        return self.data[3]
+
+    async def fetch_fills(self, since: datetime | None) -> list[Fill]:
+        self.since.append(since)
+        return self.data[0]
+
+    async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]:
+        self.since.append(since)
+        return self.data[1]
+
+    async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]:
+        self.since.append(since)
+        return self.data[2]
+
+
+OLD = (  # a position closed on the exchange a day before the journal was started
+    _fill("old1", BTC, OrderSide.BUY, "1", "0.01", "50000", "0.25", T0 - 30 * H, "0"),
+    PositionHistoryRecord(BTC, "P0", "net", "long", 2, D("50000"), D("50000"), D("1"), D("1"),
+                          D("0"), D("-0.5"), D("0"), D("0"), D("-0.5"), T0 - 30 * H, T0 - 29 * H),
+    FundingBill("b0", BTC, D("-1"), D("1"), D("50000"), None, "USDT", T0 - 29 * H - H / 2),
+)
+
+
+async def test_with_venue_ignores_history_from_before_the_journal(jdir: Path) -> None:
+    venue = FakeVenue([OLD[0], *FILLS], [OLD[1], *HISTORY], [OLD[2], *BILLS], OPEN)
+    report = await reconcile_with_venue(venue, jdir)
+    assert report.ok, "\n".join(report.lines())
+    assert venue.since == [T0, T0, T0]
+
+
+async def test_with_venue_since_inside_a_life_starts_at_its_opening(jdir: Path) -> None:
+    venue = FakeVenue(FILLS, HISTORY, BILLS, OPEN)
+    assert (await reconcile_with_venue(venue, jdir, since=T0 + 3 * H)).ok
+    assert venue.since == [T0, T0, T0]  # the BTC life (closed at T0+4h) opened at T0
+
+
+async def test_with_venue_since_after_closed_lives_checks_only_what_follows(jdir: Path) -> None:
+    venue = FakeVenue(FILLS, HISTORY, BILLS, OPEN)
+    report = await reconcile_with_venue(venue, jdir, since=T0 + 4 * H + H / 2)
+    assert report.ok and {r.position_id for r in report.rows} == {ETH_ID}
+    edit_cell(jdir / "orders_2024-05-02.csv", {"fill_id": "f4"}, "fill_id", "f4x")
+    diffs = (await reconcile_with_venue(venue, jdir, since=T0 + 4 * H + H / 2)).differences
+    assert {d.field for d in diffs} == {"fills", "fill f4", "fill f4x"}
+
+
+def test_window_start_reaches_back_to_an_open_exchange_position() -> None:
+    early = PositionPush(ETH, "net", "P2", D("10"), None, None, None, None, None, None, None,
+                         "cross", None, T0 - 48 * H, T0)
+    assert window_start([], [], [], T0, [early]) == T0 - 48 * H
+    assert window_start([], [], [], None) is None
+
+
+# ---------------------------------------------------------------- end to end: the simulator
+
+
+@pytest.fixture
+def sim_url() -> Iterator[str]:
+    """A SimServer in its own thread and loop, so `reconcile.main` (asyncio.run) can reach it like
+    a separate `perpdesk sim` process; frozen prices, no slippage, no spread."""
+    from core.sim.server import SimServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    srv = SimServer(speed=0, slippage=D(0), spread_ticks=0)
+    asyncio.run_coroutine_threadsafe(srv.start(), loop).result(10)
+    try:
+        yield srv.url
+    finally:
+        asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def _trade_from_outside(url: str) -> None:
+    """An unmodified ccxt okx client (okx-protocol.md set-up): BTC long opened, partly closed,
+    funding, price up, the rest closed; an ETH short left open with funding on it; a SOL long
+    turned short by one fill (net mode crossing zero), then closed."""
+    import aiohttp
+    import ccxt.async_support as ccxt_async
+
+    ex = ccxt_async.okx({"apiKey": "perpdesk-demo", "secret": "perpdesk-demo-secret",
+                         "password": "perpdesk-demo", "enableRateLimit": False,
+                         "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
+    ex.has["fetchCurrencies"] = False
+    ex.urls["api"]["rest"] = url
+
+    async def control(path: str, body: dict[str, str]) -> None:
+        await asyncio.sleep(0.01)  # distinct millisecond timestamps between steps
+        async with aiohttp.ClientSession() as s, s.post(url + path, json=body) as r:
+            assert r.status == 200, await r.text()
+
+    try:
+        await ex.load_markets()
+        await ex.create_order(BTC, "market", "buy", 100)
+        await control("/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "61000"})
+        await ex.create_order(BTC, "market", "sell", 40, None, {"reduceOnly": True})
+        await control("/sim/v1/funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
+        await control("/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "62000.5"})
+        await ex.create_order(BTC, "market", "sell", 60, None, {"reduceOnly": True})
+        await ex.create_order(ETH, "market", "sell", 7)
+        await control("/sim/v1/funding", {"instId": "ETH-USDT-SWAP", "rate": "-0.0003"})
+        await ex.create_order(SOL, "market", "buy", 10)
+        await control("/sim/v1/price", {"instId": "SOL-USDT-SWAP", "px": "151.25"})
+        await ex.create_order(SOL, "market", "sell", 25)  # crosses zero: long closed, short opened
+        await control("/sim/v1/funding", {"instId": "SOL-USDT-SWAP", "rate": "0.0002"})
+        await control("/sim/v1/price", {"instId": "SOL-USDT-SWAP", "px": "149.5"})
+        await ex.create_order(SOL, "market", "buy", 15)
+    finally:
+        await ex.close()
+
+
+async def _journal_from_exchange(url: str, directory: Path) -> None:
+    """The journal as the engine would write it: exchange fills and bills, in time order, through
+    the real Ledger (close rows, funding attribution) into the real Journal."""
+    from core.config import ExchangeSettings
+    from core.ledger import Ledger
+    from core.venue import OkxVenue
+
+    venue = OkxVenue(ExchangeSettings(venue="sim", url=url, symbols=(BTC, ETH, SOL)), None)
+    await venue.connect()
+    try:
+        fills, bills = await venue.fetch_fills(None), await venue.fetch_funding_bills(None)
+    finally:
+        await venue.close()
+    assert len(fills) == 7 and len(bills) == 3
+    ledger, journal = Ledger(), Journal(directory)
+    events: list[Fill | FundingBill] = sorted([*fills, *bills], key=lambda e: e.ts)
+    for event in events:
+        if isinstance(event, Fill):
+            journal.record_fill(event)
+            for close in ledger.apply_fill(event):
+                journal.record_close(close)
+            continue
+        pid = ledger.apply_funding(event.symbol, "net", event.amount)
+        assert pid is not None
+        cs = venue.instruments[event.symbol].contract_size
+        journal.record_funding(FundingPayment(
+            event.bill_id, event.symbol, pid, event.rate or D(0), event.position_contracts,
+            event.position_contracts * cs, event.mark_price, event.amount, event.ccy, event.ts))
+    journal.close_sync()
+
+
+def _settings(url: str | None, journal_dir: Path, port: int = 0) -> Any:
+    from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
+
+    return Settings(exchange=ExchangeSettings(venue="sim", url=url, symbols=(BTC, ETH, SOL)),
+                    sim=SimSettings(port=port), journal=JournalSettings(dir=journal_dir))
+
+
+def test_end_to_end_sim_reconcile_then_tamper(sim_url: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(_trade_from_outside(sim_url))
+    asyncio.run(_journal_from_exchange(sim_url, tmp_path))
+    [btc_id] = {r["position_id"] for r in read_trades(tmp_path) if r["symbol"] == BTC}
+    assert len(read_trades(tmp_path)) == 4
+    assert len({r["position_id"] for r in read_trades(tmp_path) if r["symbol"] == SOL}) == 2
+
+    assert reconcile_main(_settings(sim_url, tmp_path)) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all match" in out and "net pnl" in out and "open contracts" in out
+
+    # a fixed [sim] port reaches the simulator embedded in another process the same way
+    port = int(sim_url.rsplit(":", 1)[1])
+    assert reconcile_main(_settings(None, tmp_path, port=port)) == 0
+
+    [day_file] = tmp_path.glob("trades_*.csv")
+    row = next(r for r in read_trades(tmp_path) if r["size_after"] == 0)
+    edit_cell(day_file, {"close_id": str(row["close_id"])}, "fee", str(row["fee"] + D("0.0001")))
+    assert reconcile_main(_settings(sim_url, tmp_path)) == 1
+    out = capsys.readouterr().out
+    diff_lines = [x for x in out.splitlines() if x.endswith("DIFF")]
+    assert len(diff_lines) == 1 and "fee" in diff_lines[0]
+    assert _short(btc_id) in diff_lines[0] and out.rstrip().endswith("1 difference")
+
+
+def _short(position_id: str) -> str:
+    return position_id.split("#", 1)[1]
+
+
+def test_main_exit_2_sim_without_reachable_exchange(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert reconcile_main(_settings(None, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[exchange] url" in err and "[sim] port" in err
+
+
+def test_main_exit_2_unreachable_exchange_and_missing_journal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert reconcile_main(_settings(dead, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and dead in err
+    assert reconcile_main(_settings(dead, tmp_path / "missing")) == 2
+    assert "journal directory" in capsys.readouterr().err
+
+
+def test_open_position_realized_pnl_is_checked_against_the_journal(jdir: Path) -> None:
+    [eth] = OPEN
+    off = PositionPush(ETH, "net", "P2", D("10"), None, None, None, D("-0.16"), D("-0.15"), None,
+                       None, "cross", None, eth.created_at, eth.ts)
+    assert [(d.position_id, d.field, d.journal, d.exchange) for d in
+            run(jdir, open_positions=[off]).differences] == [(ETH_ID, "net pnl", "-0.15", "-0.16")]
