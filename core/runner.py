@@ -1,0 +1,146 @@
+"""Builds the running stack from Settings: simulator (venue "sim"), venue, journal, engine, strategy.
+
+Why one builder for the TUI and headless mode: both must run the very same engine and journal, and
+shut down the same way (strategy cancelled, streams stopped, queued events and close confirmations
+finished, journal flushed and closed, simulator stopped), whatever ended the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass, replace
+from typing import AsyncIterator
+
+from loguru import logger
+
+from core.config import SIM_DEMO_CREDENTIALS, ConfigError, Settings, load_credentials
+from core.engine import Engine
+from core.journal import Journal, JournalError
+from core.strategies import StrategyError, make_strategy
+from core.venue import OkxVenue, VenueError
+
+EXIT_FAIL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """What a front end needs: the engine (and, for demos and tests, the parts under it)."""
+
+    engine: Engine
+    venue: OkxVenue
+    journal: Journal
+    sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
+    strategy: asyncio.Task[None] | None
+
+
+@contextlib.asynccontextmanager
+async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
+    """Start everything in the current loop; stop everything cleanly on exit.
+
+    Raises VenueError / ConfigError / JournalError / StrategyError at start (one plain message).
+    """
+    sim = None
+    exchange = settings.exchange
+    strategy = make_strategy(settings.strategy.name, settings.strategy.params)  # fail before I/O
+    if exchange.venue == "sim" and not exchange.url:
+        from core.sim.server import SimServer
+
+        s = settings.sim
+        try:
+            sim = SimServer(host=s.host, port=s.port, speed=s.speed, seed=s.seed,
+                            funding_interval_s=s.funding_interval_s)
+        except ValueError as exc:
+            raise ConfigError(f"{settings.config_path.name}: [sim] {exc}") from None
+        try:
+            await sim.start()
+        except OSError as exc:
+            raise ConfigError(f"{settings.config_path.name}: [sim] cannot listen on "
+                              f"{s.host}:{s.port} ({exc.strerror or exc})") from None
+        exchange = replace(exchange, url=sim.url)
+        logger.info(f"SIM embedded at {sim.url}")
+    credentials = SIM_DEMO_CREDENTIALS if exchange.venue == "sim" else load_credentials(settings)
+    venue: OkxVenue | None = None
+    journal: Journal | None = None
+    engine: Engine | None = None
+    task: asyncio.Task[None] | None = None
+    started = False
+    try:
+        venue = OkxVenue(exchange, credentials)
+        journal = Journal(settings.journal.dir)
+        engine = Engine(venue, journal, read_only=settings.ui.read_only)
+        await engine.start()
+        started = True
+        if strategy is not None and not settings.ui.read_only:
+            task = asyncio.create_task(_run_strategy(strategy, engine), name="strategy")
+        yield Stack(engine, venue, journal, sim, task)
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if engine is not None and started:
+            with contextlib.suppress(Exception):
+                await engine.stop()
+        elif venue is not None:
+            with contextlib.suppress(Exception):
+                await venue.close()
+        if journal is not None:
+            try:
+                await journal.close()
+            except JournalError as exc:
+                logger.error(f"journal close failed: {exc}")
+        if sim is not None:
+            with contextlib.suppress(Exception):
+                await sim.stop()  # type: ignore[attr-defined]
+
+
+async def _run_strategy(strategy: object, engine: Engine) -> None:
+    try:
+        await strategy.run(engine)  # type: ignore[attr-defined]
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a strategy crash ends the strategy, not the engine
+        logger.exception("strategy stopped by an error")
+
+
+async def _headless(settings: Settings, duration: float | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_stack(settings) as stack:
+            where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
+            print(f"perpdesk headless: {settings.exchange.venue} at {where}, journal "
+                  f"{settings.journal.dir}, strategy {settings.strategy.name}"
+                  + (f", stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
+                  flush=True)
+            try:
+                await asyncio.wait_for(stop.wait(), duration)
+            except TimeoutError:
+                pass
+            logger.info("headless: stopping")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def run_headless(settings: Settings, duration: float | None) -> int:
+    """`perpdesk --headless`: run until SIGINT/SIGTERM or ``duration``; 2 if it cannot start."""
+    try:
+        return asyncio.run(_headless(settings, duration))
+    except (VenueError, JournalError) as exc:
+        print(str(exc), file=sys.stderr)
+        logger.error(f"headless could not run: {exc}")
+        return EXIT_FAIL
+    except (ConfigError, StrategyError) as exc:
+        print(exc.message, file=sys.stderr)
+        logger.error(f"headless could not run: {exc.message}")
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,162 @@
+"""core/closes.py: matching a life to its positions-history record, and the confirmation policy."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+
+from core.closes import (
+    CloseConfirmer,
+    LifeTotals,
+    PendingClose,
+    confirm_close,
+    match_history,
+    reason_from_close_type,
+)
+from core.events import PositionHistoryRecord
+from core.model import CloseReason, CloseResult, PositionSide, RowSource
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+SYM = "BTC/USDT:USDT"
+PID = f"{SYM}#net#{int(T0.timestamp() * 1000)}"
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def rec(*, closed: str, pnl: str, fee: str, funding: str = "0", penalty: str = "0",
+        created: datetime = T0, direction: str = "long", close_type: int = 1,
+        pos_side: str = "net") -> PositionHistoryRecord:
+    realized = D(pnl) + D(fee) + D(funding) + D(penalty)
+    return PositionHistoryRecord(
+        symbol=SYM, position_key="77", pos_side=pos_side, direction=direction,
+        close_type=close_type, open_avg_price=D("60000"), close_avg_price=D("61000"),
+        open_max_contracts=D("100"), closed_contracts=D(closed), pnl=D(pnl), fee=D(fee),
+        funding_fee=D(funding), liq_penalty=D(penalty), realized_pnl=realized, created_at=created,
+        updated_at=created + timedelta(minutes=5))
+
+
+def close(*, contracts: str, before: str, gross: str, fee: str, funding: str = "0",
+          penalty: str = "0", fill: str = "f1") -> CloseResult:
+    closed = D(contracts) * D("0.01")
+    return CloseResult(
+        closed_at=T0 + timedelta(minutes=1), symbol=SYM, position_id=PID, side=PositionSide.LONG,
+        reason=CloseReason.EXTERNAL, size_before=D(before), size_closed=closed,
+        size_after=D(before) - closed, contracts_closed=D(contracts), contract_size=D("0.01"),
+        entry_price=D("60000"), exit_price=D("61000"), gross_pnl=D(gross), fee=D(fee),
+        liq_penalty=D(penalty), funding=D(funding), opened_at=T0, fill_ids=(fill,))
+
+
+def test_match_history_picks_the_life_by_opening_time_and_direction() -> None:
+    older = rec(closed="10", pnl="1", fee="-1", created=T0 - timedelta(hours=1))
+    short = rec(closed="10", pnl="1", fee="-1", created=T0, direction="short")
+    mine = rec(closed="40", pnl="400", fee="-42.2", created=T0 + timedelta(milliseconds=3))
+    hedge = rec(closed="40", pnl="400", fee="-42.2", pos_side="long")
+    got = match_history([older, short, mine, hedge], SYM, "net", PositionSide.LONG, T0)
+    assert got is mine
+    assert match_history([older], SYM, "net", PositionSide.LONG, T0) is None
+
+
+def test_reason_from_close_type() -> None:
+    assert reason_from_close_type(3) is CloseReason.LIQUIDATION
+    assert reason_from_close_type(4) is CloseReason.LIQUIDATION
+    assert reason_from_close_type(6) is CloseReason.ADL
+    assert reason_from_close_type(2) is CloseReason.EXTERNAL
+
+
+def test_confirm_keeps_an_agreeing_row_and_replaces_a_differing_one() -> None:
+    row = close(contracts="40", before="1", gross="400", fee="42.2")
+    same = confirm_close(row, LifeTotals(), rec(closed="40", pnl="400", fee="-42.2"))
+    assert same is row and same.source is RowSource.LEDGER
+    # the exchange charged a fee the ledger never saw and booked funding it did not attribute
+    fixed = confirm_close(row, LifeTotals(), rec(closed="40", pnl="400", fee="-42.7", funding="-3.1"))
+    assert fixed.source is RowSource.EXCHANGE
+    assert (fixed.gross_pnl, fixed.fee, fixed.funding) == (D("400"), D("42.7"), D("-3.1"))
+    assert fixed.net_pnl == D("400") - D("42.7") - D("3.1")
+    # a later row is the difference to the rows already written
+    totals = LifeTotals().add(fixed)
+    last = close(contracts="60", before="0.6", gross="1500", fee="18.75", fill="f2")
+    final = confirm_close(last, totals, rec(closed="100", pnl="1900.5", fee="-61.45",
+                                            funding="-3.1", penalty="-1.5", close_type=2))
+    assert (final.gross_pnl, final.fee, final.liq_penalty, final.funding) == (
+        D("1500.5"), D("18.75"), D("1.5"), D("0"))
+    assert totals.net_pnl + final.net_pnl == D("1900.5") - D("61.45") - D("3.1") - D("1.5")
+
+
+class FakeHistory:
+    """positions-history that the test scripts: a list of answers, one per call."""
+
+    def __init__(self, answers: list[list[PositionHistoryRecord] | Exception]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    async def __call__(self, since: datetime) -> list[PositionHistoryRecord]:
+        assert since <= T0
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def _run(fetch: FakeHistory, pendings: list[PendingClose]) -> list[CloseResult]:
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(fetch, out.append, delays=(0, 0.01, 0.01, 0.01))
+    conf.start()
+    for p in pendings:
+        conf.submit(p)
+    await conf.drain(5)
+    return out
+
+
+async def test_confirmer_waits_for_the_exchange_to_catch_up() -> None:
+    fetch = FakeHistory([[], [rec(closed="0", pnl="0", fee="-30")],
+                         [rec(closed="100", pnl="1000", fee="-61", funding="-2", close_type=2)]])
+    row = close(contracts="100", before="1", gross="1000", fee="60")
+    (out,) = await _run(fetch, [PendingClose(row, "net", lambda: False)])
+    assert fetch.calls == 3 and out.source is RowSource.EXCHANGE
+    assert out.net_pnl == D("1000") - D("61") - D("2")
+
+
+async def test_confirmer_partial_row_stays_ledger_when_the_record_already_holds_later_closes() -> None:
+    both = rec(closed="100", pnl="1000", fee="-61", close_type=2)
+    fetch = FakeHistory([[both]])
+    first = close(contracts="40", before="1", gross="400", fee="42.1")  # exchange would differ
+    second = close(contracts="60", before="0.6", gross="600", fee="18", fill="f2")
+    out = await _run(fetch, [PendingClose(first, "net", lambda: False),
+                             PendingClose(second, "net", lambda: False)])
+    assert out[0] is first  # the record already includes the second close: not this row alone
+    assert out[1].source is RowSource.EXCHANGE
+    assert out[0].net_pnl + out[1].net_pnl == D("1000") - D("61")
+
+
+async def test_confirmer_partial_row_stays_ledger_after_a_later_increase() -> None:
+    fetch = FakeHistory([[rec(closed="40", pnl="400", fee="-50")]])  # includes the increase's fee
+    row = close(contracts="40", before="1", gross="400", fee="42.2")
+    (out,) = await _run(fetch, [PendingClose(row, "net", lambda: True)])
+    assert out is row
+
+
+async def test_confirmer_writes_the_ledger_row_when_the_exchange_is_unreachable() -> None:
+    fetch = FakeHistory([ConnectionError("down")])
+    row = close(contracts="100", before="1", gross="1000", fee="60")
+    (out,) = await _run(fetch, [PendingClose(row, "net", lambda: False)])
+    assert out is row and fetch.calls == 4
+
+
+async def test_confirmer_drain_leaves_unconfirmed_rows_for_the_next_start() -> None:
+    gate = asyncio.Event()
+
+    async def slow(since: datetime) -> list[PositionHistoryRecord]:
+        await gate.wait()
+        return []
+
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(slow, out.append)
+    conf.start()
+    conf.submit(PendingClose(close(contracts="100", before="1", gross="1", fee="1"), "net",
+                             lambda: False))
+    await asyncio.sleep(0.05)
+    await conf.drain(0.1)
+    assert out == []

@@ -1,0 +1,120 @@
+"""Issue 4: the engine SIGKILLed while funding and the take-profit happen, then restarted.
+
+The simulator lives in this test's event loop (it must outlive the engine); the engine runs as a
+real `perpdesk --headless` process pointed at it, and is killed with SIGKILL (no shutdown code
+runs, the journal keeps whatever its group commit had fsynced). After the restart the journal must
+hold every fill once, the two close rows and the funding row, adding up to realizedPnl, and
+`perpdesk reconcile` must exit 0 (and 1 once a row is tampered with).
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import sys
+from collections import Counter
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from core.journal import read_fills, read_funding, read_trades
+from tests.engine_helpers import BTC, BTC_ID, Rig, close_rig, control, make_rig, net_sum, set_price, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path):
+    r = await make_rig(tmp_path)
+    try:
+        yield r
+    finally:
+        await close_rig(r)
+
+
+def _config(rig: Rig, tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[exchange]\nvenue = "sim"\nurl = "{rig.srv.url}"\nsymbols = ["{BTC}"]\n'
+                   f'[journal]\ndir = "journal"\n[strategy]\nname = "none"\n')
+    return cfg
+
+
+async def _spawn(cfg: Path, *args: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "console", "--config", str(cfg), *args, cwd=cfg.parent, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def _start_headless(cfg: Path) -> asyncio.subprocess.Process:
+    proc = await _spawn(cfg, "--headless")
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    if "perpdesk headless" not in line:
+        err = (await proc.stderr.read()).decode() if proc.stderr else ""
+        raise AssertionError(f"headless did not start: {line!r} {err}")
+    return proc
+
+
+def _safe(read, directory: Path) -> list:  # type: ignore[no-untyped-def]
+    try:
+        return read(directory)
+    except Exception:  # noqa: BLE001 - a file being appended to
+        return []
+
+
+async def test_sigkill_and_restart_while_funding_and_tp_happen(rig: Rig, tmp_path: Path) -> None:
+    cfg = _config(rig, tmp_path)
+    jdir = tmp_path / "journal"
+    proc = await _start_headless(cfg)
+    try:
+        await rig.ext.create_order(BTC, "market", "buy", 100)
+        await wait_for(lambda: len(_safe(read_fills, jdir)) == 1, 20, "opening fill on disk")
+        await set_price(rig.srv, "61000")
+        await rig.ext.create_order(BTC, "market", "sell", 40, None, {"reduceOnly": True})
+        await wait_for(lambda: len(_safe(read_trades, jdir)) == 1, 20, "partial close on disk")
+        await rig.ext.create_order(BTC, "market", "sell", 60, None,
+                                   {"reduceOnly": True, "takeProfitPrice": 62000})
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    (bill,) = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
+    await set_price(rig.srv, "62500")
+
+    proc = await _start_headless(cfg)
+    try:
+        await wait_for(lambda: len(_safe(read_trades, jdir)) == 2 and len(_safe(read_funding, jdir)) == 1,
+                       30, "tp close and funding after restart")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+    trades, fills, funding = read_trades(jdir), read_fills(jdir), read_funding(jdir)
+    assert [(r["reason"], r["size_before"], r["size_after"]) for r in trades] == [
+        ("external", D("1"), D("0.6")), ("tp", D("0.6"), D("0"))]
+    assert trades[0]["funding"] == 0 and trades[1]["funding"] == D("-3.66")
+    (hist,) = await rig.positions_history()
+    assert net_sum(trades) == D(hist["realizedPnl"])
+    ids = [f["fill_id"] for f in fills]
+    assert max(Counter(ids).values()) == 1 and sorted(ids) == sorted(await rig.exchange_fill_ids())
+    assert [f["bill_id"] for f in funding] == [bill["billId"]]
+
+    rec = await _spawn(cfg, "reconcile")
+    out, err = await rec.communicate()
+    assert rec.returncode == 0, (out.decode(), err.decode())
+
+    # tamper with one close row: reconcile must see it
+    path = next(jdir.glob("trades_*.csv"))
+    rows = list(csv.reader(path.open()))
+    col = rows[0].index("net_pnl")
+    rows[2][col] = str(D(rows[2][col]) + D("0.01"))
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    rec = await _spawn(cfg, "reconcile")
+    out, _ = await rec.communicate()
+    assert rec.returncode == 1, out.decode()

@@ -1,0 +1,85 @@
+"""A busy market for a few seconds: the demo scalper trading with exchange-side TP/SL, an outside
+client trading on the same account, funding settling, and every WebSocket dropped again and again.
+Afterwards the journal must reconcile with the exchange position by position, with no fill twice."""
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
+from core.events import CloseAll
+from core.journal import read_fills, read_funding, read_trades
+from core.runner import build_stack
+from tests.engine_helpers import control, outside_client, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+
+
+async def test_busy_market_with_drops_reconciles(tmp_path: Path) -> None:
+    seed = 11
+    settings = Settings(
+        exchange=ExchangeSettings(venue="sim", symbols=SYMBOLS),
+        sim=SimSettings(speed=60, seed=seed, funding_interval_s=120),
+        journal=JournalSettings(dir=tmp_path / "journal"),
+        strategy=StrategySettings(name="demo_scalper", params=dict(
+            interval_s=0.2, max_positions=3, partial_chance=0.3, seed=seed, notional=1500,
+            tp_pct=0.002, sl_pct=0.002)),
+        config_path=tmp_path / "config.toml")
+    rng = random.Random(seed)
+    async with build_stack(settings) as stack:
+        assert stack.sim is not None and stack.strategy is not None
+        ext = outside_client(stack.sim)  # type: ignore[arg-type]
+        try:
+            await ext.load_markets()
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 12
+            drops = 0
+            while loop.time() < end:
+                await asyncio.sleep(rng.uniform(0.3, 1.2))
+                x = rng.random()
+                if x < 0.35:
+                    await control(stack.sim, "/sim/v1/drop", {})  # type: ignore[arg-type]
+                    drops += 1
+                elif x < 0.6:
+                    await ext.create_order(rng.choice(SYMBOLS[:2]), "market",
+                                           rng.choice(["buy", "sell"]), 1)
+                elif x < 0.75:
+                    await control(stack.sim, "/sim/v1/funding",  # type: ignore[arg-type]
+                                  {"instId": rng.choice(["BTC-USDT-SWAP", "ETH-USDT-SWAP",
+                                                         "SOL-USDT-SWAP"]), "rate": "0.0003"})
+            assert drops >= 2
+            stack.strategy.cancel()
+            await asyncio.sleep(0.3)
+            result = await stack.engine.submit(CloseAll())
+            assert result.ok, result
+            await wait_for(lambda: stack.engine.positions() == [], 15, "flat")
+            assert await stack.engine.settle(20)
+            report = await stack.engine.reconcile()
+            assert report.ok, "\n".join(report.lines())
+            exchange_ids = set()
+            resp = await ext.private_get_trade_fills_history({"instType": "SWAP", "limit": "100"})
+            after = None
+            while True:
+                exchange_ids |= {f["tradeId"] for f in resp["data"]}
+                if len(resp["data"]) < 100:
+                    break
+                after = resp["data"][-1]["billId"]
+                resp = await ext.private_get_trade_fills_history(
+                    {"instType": "SWAP", "limit": "100", "after": after})
+        finally:
+            await ext.close()
+    fills = read_fills(settings.journal.dir)
+    ids = Counter(f["fill_id"] for f in fills)
+    assert max(ids.values()) == 1 and set(ids) == exchange_ids
+    trades = read_trades(settings.journal.dir)
+    reasons = Counter(r["reason"] for r in trades)
+    assert reasons["strategy"] and reasons["tp"] + reasons["sl"] and reasons["manual"]
+    funding = read_funding(settings.journal.dir)
+    assert funding and all(f["position_id"] for f in funding)
+    bill_ids = Counter(f["bill_id"] for f in funding)
+    assert max(bill_ids.values()) == 1
