@@ -1,0 +1,1 @@
+"""Modal screens: confirmations, partial close, order entry, reconcile diff, help, filter."""

@@ -1,0 +1,115 @@
+"""OrderEntryScreen: a market or limit order, in contracts, optionally reduce-only.
+
+Returns a PlaceOrder (validated against the instrument's lot, minimum and tick sizes) or None.
+The engine and the exchange still have the final word; their answer arrives as a notification.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from core.events import PlaceOrder
+from core.model import Instrument, OrderSide
+from core.money import quantize_down
+
+from console.screens.partial import SizeError
+
+
+def _number(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise SizeError(f"{what}: not a number ({text.strip() or 'empty'})") from None
+    if not value.is_finite() or value <= 0:
+        raise SizeError(f"{what} must be > 0")
+    return value
+
+
+def build_order(inst: Instrument, side: str, order_type: str, size: str, price: str,
+                reduce_only: bool) -> PlaceOrder:
+    """The PlaceOrder for the form's fields, or SizeError naming what to fix."""
+    contracts = _number(size, "size")
+    if quantize_down(contracts, inst.lot_size) != contracts:
+        raise SizeError(f"size must be a multiple of {inst.lot_size.normalize():f} contracts")
+    if contracts < inst.min_size:
+        raise SizeError(f"size below the minimum ({inst.min_size.normalize():f} contracts)")
+    px: Decimal | None = None
+    if order_type == "limit":
+        px = _number(price, "price")
+        if quantize_down(px, inst.tick_size) != px:
+            raise SizeError(f"price must be a multiple of the tick {inst.tick_size.normalize():f}")
+    return PlaceOrder(inst.symbol, OrderSide(side), contracts, order_type, px, reduce_only)
+
+
+class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "place", "Place order"),
+    ]
+
+    def __init__(self, instruments: dict[str, Instrument], symbol: str | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.instruments = instruments
+        self.symbol = symbol if symbol in instruments else next(iter(instruments), None)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("New order (Enter or ctrl+s places, Esc cancels)", classes="dialog-title")
+            with Horizontal(classes="form-row"):
+                yield Select([(s, s) for s in self.instruments], value=self.symbol or Select.BLANK,
+                             allow_blank=False, id="symbol")
+                yield Select([("buy", "buy"), ("sell", "sell")], value="buy",
+                             allow_blank=False, id="side")
+                yield Select([("market", "market"), ("limit", "limit")], value="market",
+                             allow_blank=False, id="type")
+            with Horizontal(classes="form-row"):
+                yield Input(placeholder="contracts", id="size")
+                yield Input(placeholder="limit price", id="price", disabled=True)
+                yield Checkbox("reduce-only", id="reduce")
+            yield Static("", id="order-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Place (ctrl+s)", variant="primary", id="place")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#size", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "type":
+            self.query_one("#price", Input).disabled = event.value != "limit"
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_place()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "place":
+            self.action_place()
+        else:
+            self.dismiss(None)
+
+    def action_place(self) -> None:
+        error = self.query_one("#order-error", Static)
+        symbol = self.query_one("#symbol", Select).value
+        inst = self.instruments.get(str(symbol))
+        if inst is None:
+            error.update("✗ choose a symbol")
+            return
+        try:
+            order = build_order(inst, str(self.query_one("#side", Select).value),
+                                str(self.query_one("#type", Select).value),
+                                self.query_one("#size", Input).value,
+                                self.query_one("#price", Input).value,
+                                self.query_one("#reduce", Checkbox).value)
+        except SizeError as exc:
+            error.update(f"✗ {exc}")
+            return
+        self.dismiss(order)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

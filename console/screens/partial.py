@@ -1,0 +1,130 @@
+"""PartialCloseScreen: choose how much of a position to close (25/50/75% or a typed size).
+
+Returns the number of contracts, validated against the position size and the lot size, or None.
+The confirmation with the estimated PnL follows it (the app pushes ConfirmScreen next), so this
+screen only answers "how much".
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from core.model import Instrument, PositionSnapshot
+from core.money import quantize_down
+
+from console.widgets.fmt import Precision, short_symbol
+
+PERCENTS = (25, 50, 75)
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*$")
+_CONTRACT_UNITS = ("", "c", "ct", "cts", "contract", "contracts")
+
+
+class SizeError(ValueError):
+    """A typed size the trader must correct (shown under the input)."""
+
+
+def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -> Decimal:
+    """Contracts to close for ``text``: "50%", "3" / "3 ct" (contracts) or "0.03 BTC" / "0.03 coins".
+
+    Percentages round down to the lot size; typed sizes must already be a multiple of it.
+    """
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise SizeError('type a size such as "50%", "3" (contracts) or "0.03 coins"')
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:  # pragma: no cover - the regex only lets digits through
+        raise SizeError(f"not a number: {match.group(1)}") from None
+    unit = match.group(2).lower()
+    lot = inst.lot_size if inst is not None else Decimal(0)
+    contract_size = inst.contract_size if inst is not None else pos.contract_size
+    base = (inst.base_ccy if inst is not None and inst.base_ccy else
+            pos.symbol.split("/")[0]).lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            raise SizeError("a percentage from 0 to 100")
+        contracts = quantize_down(pos.contracts * number / 100, lot)
+    elif unit in _CONTRACT_UNITS:
+        contracts = number
+    elif unit in ("coin", "coins", base):
+        contracts = number / contract_size
+    else:
+        raise SizeError(f'unknown unit "{match.group(2)}": use %, ct or {base.upper()}')
+    if contracts <= 0:
+        raise SizeError("that is less than one lot")
+    if lot > 0 and quantize_down(contracts, lot) != contracts:
+        raise SizeError(f"not a multiple of the lot size ({lot.normalize():f} contracts)")
+    if contracts > pos.contracts:
+        raise SizeError(f"more than the position ({pos.contracts.normalize():f} contracts)")
+    if inst is not None and contracts < inst.min_size and contracts != pos.contracts:
+        raise SizeError(f"below the minimum order size ({inst.min_size.normalize():f} contracts)")
+    return contracts
+
+
+class PartialCloseScreen(ModalScreen["Decimal | None"]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, pos: PositionSnapshot, inst: Instrument | None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.pos = pos
+        self.inst = inst
+        self.prec = Precision.of(inst)
+
+    def _amount(self, contracts: Decimal) -> str:
+        return (f"{self.prec.ct(contracts)} ct "
+                f"({self.prec.coin(contracts * self.pos.contract_size)} "
+                f"{self.pos.symbol.split('/')[0]})")
+
+    def compose(self) -> ComposeResult:
+        p = self.pos
+        with Vertical(classes="dialog"):
+            yield Label(f"Partial close {short_symbol(p.symbol)} {p.side.value} "
+                        f"{self._amount(p.contracts)}", classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                for pct in PERCENTS:
+                    yield Button(f"{pct}%", id=f"pct-{pct}")
+            yield Input(placeholder='size: 50%, 3 (contracts) or 0.03 coins', id="size")
+            yield Static("", id="size-preview", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#size", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        preview = self.query_one("#size-preview", Static)
+        if not event.value.strip():
+            preview.update("")
+            return
+        try:
+            contracts = close_contracts(event.value, self.pos, self.inst)
+        except SizeError as exc:
+            preview.update(f"✗ {exc}")
+            preview.set_class(True, "error")
+            return
+        preview.set_class(False, "error")
+        preview.update(f"close {self._amount(contracts)}, "
+                       f"remaining {self._amount(self.pos.contracts - contracts)}")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            contracts = close_contracts(event.value, self.pos, self.inst)
+        except SizeError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.dismiss(contracts)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        pct = (event.button.id or "").removeprefix("pct-")
+        try:
+            self.dismiss(close_contracts(f"{pct}%", self.pos, self.inst))
+        except SizeError as exc:
+            self.notify(str(exc), severity="error")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

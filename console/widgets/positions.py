@@ -1,0 +1,78 @@
+"""Positions pane: one row per open position life, updated in place as marks move."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, ClassVar, Hashable
+
+from core.model import Instrument, PositionSide, PositionSnapshot
+
+from console.widgets.fmt import MONEY_PLACES, COST_PLACES, Precision, fmt_num, short_symbol, tone
+from console.widgets.table import Column, LinePane, Row
+
+PosKey = tuple[str, str]  # (symbol, pos_side)
+
+
+def upnl_pct(snap: PositionSnapshot) -> Decimal | None:
+    """uPnL as a percentage of the initial margin (entry notional / leverage), as OKX shows it;
+    of the entry notional when the leverage is unknown (0)."""
+    basis = snap.entry_price * snap.coins
+    if snap.leverage > 0:
+        basis = basis / snap.leverage
+    return None if basis == 0 else snap.unrealized_pnl / basis * 100
+
+
+class PositionsPane(LinePane):
+    COLUMNS: ClassVar[tuple[Column, ...]] = (
+        Column("Symbol", 10, "left"),
+        Column("Side", 5, "left"),
+        Column("Contracts", 9, drop=2),
+        Column("Coins", 10),
+        Column("Entry", 11, drop=3),
+        Column("Mark", 11),
+        Column("uPnL", 10),
+        Column("uPnL%", 8, drop=1),
+        Column("Liq", 11, drop=4),
+        Column("Funding", 9, drop=5),
+    )
+
+    def __init__(self, instruments: Callable[[], dict[str, Instrument]], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._instruments = instruments
+        self.snapshots: dict[Hashable, PositionSnapshot] = {}
+
+    def all_keys(self) -> list[Hashable]:
+        return sorted(self.snapshots)  # type: ignore[arg-type]
+
+    @property
+    def selected(self) -> PositionSnapshot | None:
+        key = self.selected_key
+        return self.snapshots.get(key) if key is not None else None
+
+    def update(self, snap: PositionSnapshot) -> bool:
+        """Store or refresh one position; True when a new row appeared (caller reorders)."""
+        key: PosKey = (snap.symbol, snap.pos_side)
+        self.snapshots[key] = snap
+        return self.set_row(key, self._row(snap))
+
+    def remove(self, key: PosKey) -> bool:
+        if self.snapshots.pop(key, None) is None:
+            return False
+        self.remove_row(key)
+        return True
+
+    def _row(self, s: PositionSnapshot) -> Row:
+        p = Precision.of(self._instruments().get(s.symbol))
+        side_tone = "up" if s.side is PositionSide.LONG else "down"
+        pct = upnl_pct(s)
+        return Row(s.symbol, (
+            (short_symbol(s.symbol), ""),
+            (s.side.value, side_tone),
+            (p.ct(s.contracts), ""),
+            (p.coin(s.coins), ""),
+            (p.px(s.entry_price), ""),
+            (p.px(s.mark_price), ""),
+            (fmt_num(s.unrealized_pnl, MONEY_PLACES, sign=True), tone(s.unrealized_pnl)),
+            ("-" if pct is None else fmt_num(pct, 2, sign=True) + "%", tone(s.unrealized_pnl)),
+            (p.px(s.liq_price), "dim"),
+            (fmt_num(s.funding_accrued, COST_PLACES, sign=True), tone(s.funding_accrued)),
+        ))

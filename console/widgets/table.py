@@ -1,0 +1,280 @@
+"""LinePane: the Line-API table every pane is built on.
+
+Why not DataTable: measured with textual 8.2.8 at 160x50 (issue 5), DataTable repaints every visible
+cell each frame (~75 ms), which starves the engine sharing the loop. A LinePane keeps one rendered
+Strip per row in a cache keyed by row identity, and an update refreshes only the screen line of the
+row that changed. Rows that merely move (a new fill pushed on top) are cache hits. Columns that do
+not fit the width are dropped by priority, so 80 columns stays readable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Hashable, Iterable, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.events import Resize
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """``drop``: 0 = always shown; otherwise the higher, the sooner it goes when space is short."""
+
+    title: str
+    width: int
+    align: Literal["left", "right"] = "right"
+    drop: int = 0
+
+
+Cell = tuple[str, str]  # (text, tone) where tone is "", "up", "down", "flat" or "dim"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    symbol: str  # what the `/` filter matches
+    cells: tuple[Cell, ...]
+
+
+TONES = ("up", "down", "flat", "dim")
+
+
+class LinePane(ScrollView, can_focus=True):
+    """A focusable table with a sticky header line, a cursor and a symbol filter."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    FOLLOW_TOP: ClassVar[bool] = False  # a cursor on row 0 stays on row 0 (newest-first panes)
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "pane--header", "pane--cursor", "pane--cursor-blur",
+        "pane--up", "pane--down", "pane--flat", "pane--dim",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+    DEFAULT_CSS = """
+    LinePane { overflow-x: hidden; overflow-y: auto; scrollbar-size-vertical: 1; }
+    """
+
+    @dataclass
+    class Selected(Message):
+        """The cursor moved to another row (or to none)."""
+
+        pane: "LinePane"
+        key: Hashable | None
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._rows: dict[Hashable, Row] = {}
+        self._order: list[Hashable] = []  # display order after the filter
+        self._cursor = 0
+        self._filter = ""
+        self._cache: dict[tuple[Hashable, int], Strip] = {}
+        self._header: Strip | None = None
+        self._cols: list[tuple[int, Column]] = list(enumerate(self.COLUMNS))
+        self._width = 0
+        self._col_widths: list[int] = [c.width for c in self.COLUMNS]
+
+    # ------------------------------------------------------------------ data (subclasses call)
+
+    def all_keys(self) -> Iterable[Hashable]:
+        """Every row key in natural order (subclasses with a window override this)."""
+        return self._rows.keys()
+
+    def row(self, key: Hashable) -> Row | None:
+        return self._rows.get(key)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def selected_key(self) -> Hashable | None:
+        return self._order[self._cursor] if 0 <= self._cursor < len(self._order) else None
+
+    def set_row(self, key: Hashable, row: Row) -> bool:
+        """Store one row; refresh only its line when it already existed. True if it is new."""
+        old = self._rows.get(key)
+        if old == row:
+            return False
+        self._rows[key] = row
+        if old is None:
+            return True
+        self._drop_cache(key)
+        if old.symbol == row.symbol and self._matches(row):
+            try:
+                index = self._order.index(key)
+            except ValueError:
+                return False
+            self._refresh_index(index)
+        else:
+            self.reorder()
+        return False
+
+    def remove_row(self, key: Hashable) -> None:
+        if self._rows.pop(key, None) is not None:
+            self._drop_cache(key)
+
+    def reorder(self) -> None:
+        """Recompute the visible order (after inserts, removals or a filter change), keep the
+        cursor on the same row, and refresh the visible lines (cached strips make this cheap).
+
+        Keeping the cursor on its row matters: a position appearing above the selected one must
+        never turn `c` into a close of a different position."""
+        selected = self.selected_key
+        self._order = [k for k in self.all_keys() if self._matches(self._rows[k])]
+        follow = self.FOLLOW_TOP and self._cursor == 0
+        if selected is not None and not follow and selected in self._rows:
+            try:
+                self._cursor = self._order.index(selected)
+            except ValueError:
+                pass
+        self._cursor = max(0, min(self._cursor, len(self._order) - 1))
+        self.virtual_size = Size(self._width, len(self._order) + 1)
+        self.refresh()
+        if selected != self.selected_key:
+            self.post_message(self.Selected(self, self.selected_key))
+
+    def set_filter(self, text: str) -> None:
+        self._filter = text.strip().lower()
+        self.reorder()
+
+    def _matches(self, row: Row) -> bool:
+        return not self._filter or self._filter in row.symbol.lower()
+
+    # ------------------------------------------------------------------ cursor
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self._cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self._cursor + direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(0 if where == 0 else len(self._order) - 1)
+
+    def move_cursor(self, index: int) -> None:
+        index = max(0, min(index, len(self._order) - 1))
+        if index == self._cursor:
+            return
+        old, self._cursor = self._cursor, index
+        self._refresh_index(old)
+        self._refresh_index(index)
+        body = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + body:
+            self.scroll_to(y=index - body + 1, animate=False, immediate=True)
+        self.post_message(self.Selected(self, self.selected_key))
+
+    def _on_focus(self) -> None:
+        self._refresh_index(self._cursor)
+
+    def _on_blur(self) -> None:
+        self._refresh_index(self._cursor)
+
+    # ------------------------------------------------------------------ layout and cache
+
+    def _on_resize(self, event: Resize) -> None:
+        self._layout_columns()
+
+    def _layout_columns(self) -> int:
+        """Fit the columns to the content width (scrollbar excluded); cheap when it is unchanged."""
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            self._width = width
+            self._cols = self._fit(width)
+            self._col_widths = self._widths(width)
+            self._cache.clear()
+            self._header = None
+            self.virtual_size = Size(width, len(self._order) + 1)
+        return width
+
+    def _fit(self, width: int) -> list[tuple[int, Column]]:
+        """The columns that fit ``width`` (one space between), dropping the highest ``drop`` first."""
+        cols = list(enumerate(self.COLUMNS))
+        while len(cols) > 1 and sum(c.width for _, c in cols) + len(cols) - 1 > width:
+            worst = max(cols, key=lambda ic: (ic[1].drop, ic[0]))
+            if worst[1].drop == 0:
+                break
+            cols.remove(worst)
+        return cols
+
+    def _widths(self, width: int) -> list[int]:
+        """Column widths: spare room (a wide terminal) is shared out, up to 4 cells a column."""
+        spare = width - (sum(c.width for _, c in self._cols) + len(self._cols) - 1)
+        extra = max(0, min(4, spare // max(1, len(self._cols))))
+        return [c.width + extra for _, c in self._cols]
+
+    @property
+    def visible_titles(self) -> list[str]:
+        return [c.title for _, c in self._cols]
+
+    def notify_style_update(self) -> None:
+        """Theme or CSS changed: every cached strip carries old colours."""
+        super().notify_style_update()
+        self._cache.clear()
+        self._header = None
+
+    def _drop_cache(self, key: Hashable) -> None:
+        for state in (0, 1, 2):
+            self._cache.pop((key, state), None)
+
+    def _refresh_index(self, index: int) -> None:
+        y = index - round(self.scroll_y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_line(self, y: int) -> Strip:
+        width = self._layout_columns()
+        if y == 0:
+            if self._header is None:
+                style = self.get_component_rich_style("pane--header")
+                cells = tuple((c.title, "") for c in self.COLUMNS)
+                self._header = self._strip(cells, style, None, width)
+            return self._header
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self._order):
+            return Strip.blank(width, self.rich_style)
+        key = self._order[index]
+        state = 0 if index != self._cursor else (1 if self.has_focus else 2)
+        strip = self._cache.get((key, state))
+        if strip is None:
+            if len(self._cache) > 4000:  # far more than a screen: a crude bound is enough
+                self._cache.clear()
+            base = (self.rich_style if state == 0 else self.get_component_rich_style(
+                "pane--cursor" if state == 1 else "pane--cursor-blur"))
+            strip = self._strip(self._rows[key].cells, base, self._tones(), width)
+            self._cache[(key, state)] = strip
+        return strip
+
+    def _tones(self) -> dict[str, Style]:
+        return {t: Style(color=self.get_component_rich_style(f"pane--{t}").color) for t in TONES}
+
+    def _strip(self, cells: tuple[Cell, ...], base: Style, tones: dict[str, Style] | None,
+               width: int) -> Strip:
+        segments: list[Segment] = []
+        used = 0
+        for n, ((i, col), w) in enumerate(zip(self._cols, self._col_widths)):
+            text, cell_tone = cells[i] if i < len(cells) else ("", "")
+            text = text[:w]
+            text = text.rjust(w) if col.align == "right" else text.ljust(w)
+            if n:
+                segments.append(Segment(" ", base))
+                used += 1
+            style = base + tones[cell_tone] if tones and cell_tone in tones else base
+            segments.append(Segment(text, style))
+            used += w
+        return Strip(segments, used).crop_extend(0, width, base)

@@ -1,0 +1,47 @@
+"""WindowPane: a LinePane over a bounded, newest-first window of append-only rows."""
+from __future__ import annotations
+
+from collections import deque
+from itertools import count
+from typing import Callable, Hashable, Iterable
+
+from core.model import Instrument
+
+from console.widgets.fmt import Precision
+from console.widgets.table import LinePane, Row
+
+
+class WindowPane(LinePane):
+    """A LinePane over the newest ``window`` rows (oldest fall off; the journal keeps them all).
+
+    Rows are keyed by an ever-increasing sequence number, so the strip cache survives new rows
+    being pushed on top.
+    """
+
+    FOLLOW_TOP = True
+
+    def __init__(self, instruments: Callable[[], dict[str, Instrument]], window: int = 500,
+                 **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._instruments = instruments
+        self._keys: deque[int] = deque()
+        self._window = window
+        self._seq = count()
+
+    def all_keys(self) -> Iterable[Hashable]:
+        return self._keys
+
+    def add_rows(self, rows: Iterable[Row]) -> int:
+        """Push rows (oldest first) on top; returns how many were added. Caller reorders."""
+        added = 0
+        for row in rows:
+            if len(self._keys) >= self._window:
+                self.remove_row(self._keys.pop())
+            key = next(self._seq)
+            self._keys.appendleft(key)
+            self.set_row(key, row)
+            added += 1
+        return added
+
+    def precision(self, symbol: str) -> Precision:
+        return Precision.of(self._instruments().get(symbol))

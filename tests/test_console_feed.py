@@ -1,0 +1,152 @@
+"""The feed buffer, the Line-API panes' partial refresh and bounded windows, and the pure helpers
+(size parsing, order validation, number formatting)."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from textual.geometry import Region
+
+from core.events import MarkPrice, PositionGone
+from core.model import OrderSide, PositionSide
+
+from console.app import build_app
+from console.feed import FeedBuffer
+from console.screens.order import build_order
+from console.screens.partial import SizeError, close_contracts
+from console.widgets.fmt import Precision, fmt_num, places_of
+from console.widgets.positions import upnl_pct
+from tests.console_helpers import (
+    BTC, ETH, INSTRUMENTS, T0, FakeEngine, close, fill, funding, screen_text, snapshot,
+)
+
+
+def test_feed_last_write_wins_and_bounded_windows() -> None:
+    feed = FeedBuffer(window=3)
+    for mark in ("60001", "60002", "60003"):
+        feed.push(snapshot(mark=mark))
+    feed.push(MarkPrice(BTC, Decimal("1"), T0))
+    for n in range(10):
+        feed.push(fill(n))
+    feed.push(close(1))
+    feed.push(funding(1))
+    batch = feed.drain()
+    assert batch.states[("pos", (BTC, "net"))].mark_price == Decimal("60003")
+    assert [f.fill_id for f in batch.fills] == ["f7", "f8", "f9"]
+    assert len(batch.closes) == 1 and len(batch.funding) == 1
+    assert not feed.pending() and not feed.drain()
+    day = feed.day(T0.date())
+    assert day.fees == Decimal("0.60")  # all ten fills, not only the three kept for display
+    assert day.realized == close(1).net_pnl and day.funding == Decimal("-0.0301")
+    assert feed.day(T0.date() + timedelta(days=1)).fees == 0
+
+
+async def test_mark_update_refreshes_only_its_line() -> None:
+    engine = FakeEngine([snapshot(BTC), snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.positions
+        regions: list[Region] = []
+        original = pane.refresh
+
+        def spy(*regions_: Region, **kwargs: object):
+            regions.extend(regions_ or [Region(0, 0, 0, 999)])
+            return original(*regions_, **kwargs)
+
+        pane.refresh = spy  # type: ignore[method-assign]
+        eth_strip = pane._cache.get(((ETH, "net"), 0))
+        engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", "2980.00"))
+        app.flush_now()
+        assert regions == [Region(0, 2, pane.scrollable_content_region.width, 1)]  # ETH row only
+        assert ((BTC, "net"), 1) in pane._cache or ((BTC, "net"), 2) in pane._cache
+        assert eth_strip is not None and ((ETH, "net"), 0) not in pane._cache
+        await pilot.pause()
+        assert "+60.00" in screen_text(app)  # (3000 - 2980) x 3 ETH
+
+
+async def test_flush_waits_while_a_modal_is_open_and_gone_rows_leave() -> None:
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55"))
+        app.flush_now()
+        assert ETH not in {k[0] for k in app.positions.snapshots}
+        await pilot.press("escape")
+        app.flush_now()
+        assert app.positions.row_count == 2
+        engine.emit(PositionGone(BTC, "net", "another life"))  # not the shown life: stays
+        app.flush_now()
+        assert app.positions.row_count == 2
+        engine.emit(PositionGone(BTC, "net", snapshot(BTC).position_id))
+        app.flush_now()
+        assert app.positions.row_count == 1 and app.positions.selected.symbol == ETH
+
+
+async def test_windows_stay_bounded_and_bursts_stay_cheap() -> None:
+    engine = FakeEngine([snapshot(BTC), snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    app = build_app(engine, clock=lambda: T0)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        started = time.perf_counter()
+        for n in range(20_000):
+            engine.emit(snapshot(BTC, mark=str(60000 + n % 100)))
+            if n % 10 == 0:
+                engine.emit(fill(n))
+        engine.emit(close(1))
+        app.flush_now()
+        elapsed = time.perf_counter() - started
+        assert app.fills.row_count == 500  # newest window only
+        assert app.fills.row(next(iter(app.fills.all_keys()))).cells[0][0] == "12:00:10"
+        assert elapsed < 2.0, elapsed  # measured ~0.1 s; generous for slow CI
+        await pilot.pause()
+        assert "Fees 120.0000" in screen_text(app)  # 2000 fills x 0.06, every one counted
+
+
+@pytest.mark.parametrize(("text", "contracts"), [
+    ("50%", "5.0"), ("25 %", "2.5"), ("33%", "3.3"), ("100%", "10"), ("3", "3"),
+    ("3.5 ct", "3.5"), ("0.035 BTC", "3.5"), ("0.1 coins", "10"),
+])
+def test_close_size_parsing(text: str, contracts: str) -> None:
+    assert close_contracts(text, snapshot(BTC), INSTRUMENTS[BTC]) == Decimal(contracts)
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("0.05", "lot size"), ("11", "more than the position"), ("0.0005 btc", "lot size"),
+    ("0%", "percentage"), ("150%", "percentage"), ("abc", "type a size"), ("3 eth", "unknown unit"),
+    ("0.4%", "less than one lot"),
+])
+def test_close_size_errors(text: str, error: str) -> None:
+    with pytest.raises(SizeError, match=error):
+        close_contracts(text, snapshot(BTC), INSTRUMENTS[BTC])
+
+
+def test_order_validation() -> None:
+    eth = INSTRUMENTS[ETH]
+    order = build_order(eth, "buy", "market", "3", "", True)
+    assert (order.symbol, order.side, order.contracts, order.price, order.reduce_only) == (
+        ETH, OrderSide.BUY, Decimal("3"), None, True)
+    with pytest.raises(SizeError, match="multiple of 1"):
+        build_order(eth, "buy", "market", "2.5", "", False)
+    with pytest.raises(SizeError, match="price"):
+        build_order(eth, "sell", "limit", "2", "", False)
+    with pytest.raises(SizeError, match="tick"):
+        build_order(eth, "sell", "limit", "2", "3000.005", False)
+
+
+def test_formatting_is_exact_and_at_instrument_precision() -> None:
+    p = Precision.of(INSTRUMENTS[BTC])
+    assert (p.px(Decimal("60000.05")), p.ct(Decimal("3")), p.coin(Decimal("0.03"))) == (
+        "60,000.0", "3.0", "0.030")
+    assert places_of(Decimal("0.0001")) == 4 and places_of(Decimal("1")) == 0
+    assert fmt_num(Decimal("-0.001"), 2, sign=True) == "0.00"
+    assert fmt_num(Decimal("1234567.891"), 2, sign=True) == "+1,234,567.89"
+    assert fmt_num(Decimal("0.1") + Decimal("0.2"), 1) == "0.3"
+    assert Precision.of(None).px(Decimal("1.50")) == "1.5"
+    # +50 on 6,000 notional at 10x: 8.33% of the 600 margin; of the notional with no leverage
+    assert fmt_num(upnl_pct(snapshot(BTC)), 2) == "8.33"
+    assert fmt_num(upnl_pct(replace(snapshot(BTC), leverage=Decimal(0))), 4) == "0.8333"

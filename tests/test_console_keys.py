@@ -1,0 +1,313 @@
+"""Pilot tests: every console key against the engine double, checking the commands it received
+and what the trader was told."""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from core.config import Settings
+from core.events import CloseAll, ClosePosition, CommandResult, Notice, NoticeLevel, PlaceOrder
+from core.model import OrderSide, PositionSide
+
+from console.app import build_app
+from console.screens.confirm import ConfirmScreen
+from console.screens.help import HelpScreen
+from console.screens.partial import PartialCloseScreen
+from console.screens.reconcile import ReconcileScreen
+from tests.console_helpers import (
+    BTC, ETH, T0, FakeEngine, Report, ReportRow, screen_text, snapshot,
+)
+
+SIZE = (120, 40)
+
+
+def two_positions() -> FakeEngine:
+    return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
+                       snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def settle(app, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_c_then_y_closes_the_selected_position() -> None:
+    engine = two_positions()
+    app = build_app(engine, clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j", "c")  # second row: ETH
+        assert isinstance(app.screen, ConfirmScreen)
+        body = screen_text(app)
+        assert "30 ct (3.0 ETH)" in body and "+28.35" in body  # size and estimated PnL
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(ETH, "net", None)]
+    assert "closing ETH/USDT:USDT all" in notes(app)
+
+
+@pytest.mark.parametrize("answer", ["n", "escape"])
+async def test_c_then_n_or_esc_sends_nothing(answer: str) -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press(answer)
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert engine.commands == []
+
+
+async def test_enter_confirms() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c", "enter")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(BTC, "net", None)]
+
+
+async def test_partial_close_50_percent_typed() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        assert isinstance(app.screen, PartialCloseScreen)
+        await pilot.press(*"50%")
+        await pilot.pause()
+        assert "remaining 5.0 ct (0.050 BTC)" in screen_text(app)
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "+25.00" in screen_text(app)  # half of the +50.00 uPnL
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"))]
+
+
+async def test_partial_close_button_and_coins() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await pilot.click("#pct-25")
+        await pilot.press("y")
+        await pilot.press("p", *"0.03 btc", "enter", "enter")
+        await settle(app, pilot)
+    # 25% of 10 contracts at lot 0.1 = 2.5; 0.03 BTC at 0.01 BTC a contract = 3
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("2.5")),
+                               ClosePosition(BTC, "net", Decimal("3"))]
+
+
+async def test_partial_close_rejects_bad_sizes() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p", *"0.05", "enter")  # lot size is 0.1 contracts
+        assert isinstance(app.screen, PartialCloseScreen)
+        assert "not a multiple of the lot size" in screen_text(app)
+        await pilot.press(*["backspace"] * 4, *"11", "enter")
+        assert "more than the position" in screen_text(app)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not app.screen_stack[1:]
+    assert engine.commands == []
+
+
+async def test_close_all_confirm_and_cancel() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("X")
+        text = screen_text(app)
+        assert "Close all 2 position(s)?" in text and "+78.35" in text
+        await pilot.press("n", "X", "escape")
+        await settle(app, pilot)
+        assert engine.commands == []
+        await pilot.press("X", "y")
+        await settle(app, pilot)
+    assert engine.commands == [CloseAll()]
+
+
+async def test_rejection_is_one_error_notification() -> None:
+    engine = two_positions()
+    engine.result = CommandResult(False, "exchange says no")
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        engine.emit(Notice(NoticeLevel.ERROR, "exchange says no"))  # the engine publishes it too
+        await pilot.press("c", "y")
+        await settle(app, pilot)
+        app.flush_now()
+    errors = [n for n in app._notifications if n.severity == "error"]
+    assert [n.message for n in errors] == ["exchange says no"]
+
+
+async def test_engine_notice_becomes_notification() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        engine.emit(Notice(NoticeLevel.WARNING, "private stream disconnected"))
+        app.flush_now()
+        await pilot.pause()
+    assert [(n.message, n.severity) for n in app._notifications] == [
+        ("private stream disconnected", "warning")]
+
+
+async def test_order_entry_limit() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        app.screen.query_one("#type").value = "limit"
+        app.screen.query_one("#side").value = "sell"
+        await pilot.pause()
+        await pilot.press(*"2.5", "tab", *"61000.15", "enter")
+        assert "multiple of the tick" in screen_text(app)
+        await pilot.press("backspace", "enter")
+        await settle(app, pilot)
+    assert engine.commands == [PlaceOrder(BTC, OrderSide.SELL, Decimal("2.5"), "limit",
+                                          Decimal("61000.1"), False)]
+
+
+async def test_reconcile_shows_the_diff() -> None:
+    engine = two_positions()
+    engine.report = Report([ReportRow(BTC, "contracts", "10", "10", True),
+                            ReportRow(ETH, "net_pnl", "1.5", "1.7", False)])
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ReconcileScreen)
+        text = screen_text(app)
+        assert "1 difference(s) between journal and exchange" in text
+        assert "net_pnl  1.5  1.7  DIFF" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ReconcileScreen)
+
+
+async def test_help_lists_active_keys_and_read_only_hides_trading() -> None:
+    app = build_app(two_positions())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict((d, k) for k, d in app.screen.keys)
+        assert keys["Close"] == "c" and keys["Close all"] == "X" and keys["Quit"] == "q"
+
+    engine = two_positions()
+    app = build_app(engine, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Close" not in footer and "Partial" not in footer and "Order" not in footer
+        assert "Quit" in footer and "READ-ONLY" in screen_text(app)
+        await pilot.press("c", "p", "X", "o")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1 and engine.commands == []
+        await pilot.press("question_mark")
+        described = {d for _, d in app.screen.keys}
+        assert "Help" in described and not {"Close", "Partial", "Close all", "Order"} & described
+
+
+async def test_keymap_rebinds_close() -> None:
+    engine = two_positions()
+    app = build_app(engine, Settings(keymap={"close": "z"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("z", "y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(BTC, "net", None)]
+
+
+async def test_quit_asks_when_orders_are_in_flight() -> None:
+    engine = two_positions()
+    engine.hold = asyncio.Event()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c", "y")
+        await pilot.pause()
+        assert app.inflight == 1
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen) and "in flight" in screen_text(app)
+        await pilot.press("n")
+        assert app.is_running
+        engine.hold.set()
+        await settle(app, pilot)
+        assert app.inflight == 0
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_theme_cycles_and_is_saved_beside_the_config(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("# mine\n")
+    app = build_app(two_positions(), Settings(config_path=config))
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "perpdesk-dark"
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.theme == "perpdesk-light"
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.theme == "perpdesk-contrast"
+    assert 'theme = "perpdesk-contrast"' in (tmp_path / "ui-state.toml").read_text()
+    assert config.read_text() == "# mine\n"
+
+
+async def test_filter_and_navigation() -> None:
+    app = build_app(two_positions())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.positions.selected.symbol == BTC
+        await pilot.press("down")
+        assert app.positions.selected.symbol == ETH
+        await pilot.press("k")
+        assert app.positions.selected.symbol == BTC
+        await pilot.press("slash", *"eth")
+        await pilot.pause()
+        assert app.positions.row_count == 1 and app.positions.selected.symbol == ETH
+        await pilot.press("enter")
+        assert app.focused is app.positions
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert app.positions.row_count == 2
+        await pilot.press("tab")
+        assert app.focused.id == "closes"
+
+
+async def test_80x24_renders_everything_that_matters() -> None:
+    app = build_app(two_positions())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        for word in ("Equity", "Positions", "Closes", "Fills", "Funding", "uPnL", "q Quit"):
+            assert word in text, word
+        assert "Liq" not in text.split("Closes")[0]  # a less important column dropped
+        await pilot.press("c")
+        assert "Close position?" in screen_text(app)
+
+
+async def test_cursor_stays_on_its_position_when_rows_appear_above() -> None:
+    engine = FakeEngine([snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.positions.selected.symbol == ETH
+        engine.emit(snapshot(BTC))  # sorts above ETH
+        app.flush_now()
+        await pilot.press("c", "y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(ETH, "net", None)]
+
+
+async def test_palette_commands_follow_read_only() -> None:
+    for read_only, expected in ((False, True), (True, False)):
+        app = build_app(two_positions(), read_only=read_only)
+        async with app.run_test(size=SIZE):
+            titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert "Reconcile" in titles and "Keys" in titles
+        assert ("Close all positions" in titles) is expected and ("New order" in titles) is expected

@@ -1,0 +1,74 @@
+"""The console against the real, simulator-backed engine: keys in, exchange state and journal out.
+
+An outside ccxt client opens positions behind the engine's back (as a second app would); the
+console then partially closes, closes and closes all from the keyboard.
+"""
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from console.app import build_app
+from tests.console_helpers import screen_text
+from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, close_rig, make_rig, sim_state, wait_for
+
+
+@pytest.fixture
+async def rig(tmp_path: Path):
+    r = await make_rig(tmp_path)
+    try:
+        yield r
+    finally:
+        await close_rig(r)
+
+
+async def _position(rig: Rig, inst: str = BTC_ID) -> D:
+    for p in (await sim_state(rig.srv))["positions"]:
+        if p["instId"] == inst:
+            return D(p["pos"])
+    return D(0)
+
+
+async def test_keys_close_positions_on_the_simulator(rig: Rig) -> None:
+    engine = await rig.start_engine()
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await rig.ext.create_order(BTC, "market", "buy", 40)
+
+        def shown(n: int) -> bool:
+            app.flush_now()
+            return app.positions.row_count == n
+
+        await wait_for(lambda: shown(1), what="the outside position in the pane")
+        await pilot.pause()
+        assert "BTC/USDT" in screen_text(app) and "long" in screen_text(app)
+
+        await pilot.press("p", *"50%", "enter", "y")
+        await app.workers.wait_for_complete()
+
+        async def at(contracts: str, inst: str = BTC_ID) -> bool:
+            return await _position(rig, inst) == D(contracts)
+
+        await wait_for(lambda: at("20"), what="half closed on the exchange")
+        assert any("closing 20 contracts" in n.message for n in app._notifications)
+
+        await pilot.press("c", "y")
+        await app.workers.wait_for_complete()
+        await wait_for(lambda: at("0"), what="closed on the exchange")
+        await wait_for(lambda: shown(0), what="row gone")
+
+        await rig.ext.create_order(BTC, "market", "sell", 10)
+        await rig.ext.create_order(ETH, "market", "buy", 5)
+        await wait_for(lambda: shown(2), what="two positions shown")
+        await pilot.press("X", "y")
+        await app.workers.wait_for_complete()
+        await wait_for(lambda: at("0"), what="BTC flat")
+        await wait_for(lambda: at("0", "ETH-USDT-SWAP"), what="ETH flat")
+        await wait_for(lambda: shown(0), what="panes empty")
+
+    trades = await rig.wait_trades(4)
+    manual = [(t["symbol"], t["reason"], t["size_after"]) for t in trades]
+    assert manual[:2] == [(BTC, "manual", D("0.2")), (BTC, "manual", D("0"))]
+    assert {(s, r) for s, r, _ in manual[2:]} == {(BTC, "manual"), (ETH, "manual")}
