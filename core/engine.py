@@ -80,7 +80,7 @@ from core.model import (
 from core.money import ZERO, dec, plain
 from core.reconcile import ReconcileReport, reconcile_with_venue
 from core.venue.okx import VenueError
-from core.venue.okx_parse import FundingRate, FundingSignal
+from core.venue.okx_parse import FundingRate, FundingSignal, MalformedPush
 
 BACKFILL_SLACK = timedelta(seconds=2)  # fills-history overlap behind the journal's last fill
 FUNDING_SLACK = timedelta(seconds=120)  # bills overlap behind the previous funding sync
@@ -234,6 +234,7 @@ class Engine:
         self._mismatch_due: dict[Key, float] = {}
         self._resync_due: float | None = None
         self._busy = False
+        self._journal_error: str | None = None  # last journal write error the trader was told of
         self._tasks: list[asyncio.Task[Any]] = []
         self._stream_task: asyncio.Task[None] | None = None
         self._started = False
@@ -248,6 +249,12 @@ class Engine:
     async def start(self) -> None:
         """Connect, rebuild from the journal, start streams, backfill the gap, adopt positions."""
         await self.venue.connect()
+        offset = self._clock_offset()
+        if abs(offset) >= 2.0:
+            self._notice(NoticeLevel.WARNING,
+                         f"this computer's clock is {abs(offset):.1f} s "
+                         f"{'ahead of' if offset > 0 else 'behind'} the exchange's; trading uses the "
+                         "exchange's time — sync the system clock (NTP)")
         await self.journal.start()
         self._replay_journal()
         try:
@@ -328,6 +335,12 @@ class Engine:
             return self._refuse("read-only mode: trading commands are disabled")
         if origin not in (Origin.CONSOLE, Origin.STRATEGY):
             return self._refuse(f"commands come from the console or a strategy, not {origin.value}")
+        if self.journal.error is not None:
+            # a trade we could not journal is a trade the trader cannot account for: refuse until
+            # the journal writes again (its pending rows are kept and land then, once)
+            self._check_journal()
+            return self._refuse(f"trading refused: the journal cannot write ({self.journal.error}) — "
+                                "free disk space; pending rows are kept and written when it can")
         try:
             if isinstance(command, PlaceOrder):
                 return await self._place(command, origin)
@@ -399,6 +412,23 @@ class Engine:
             await asyncio.sleep(0.02)
         return False
 
+    def _clock_offset(self) -> float:
+        """This computer's clock minus the exchange's (s); 0 for venues that do not measure it."""
+        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)
+
+    def _check_journal(self) -> None:
+        """Tell the trader once when the journal starts or stops failing (disk full, read-only)."""
+        error = self.journal.error
+        if error == self._journal_error:
+            return
+        previous, self._journal_error = self._journal_error, error
+        if error is not None:
+            self._notice(NoticeLevel.ERROR, f"journal cannot write: {error} — trading commands are "
+                                            "refused until it can; rows are kept in memory")
+        elif previous is not None:
+            self._notice(NoticeLevel.INFO, "journal writing again: pending rows written; trading "
+                                           "commands accepted")
+
     # ================================================================ publishing
 
     def _publish(self, event: object) -> None:
@@ -438,6 +468,15 @@ class Engine:
                 return
             if isinstance(event, StreamStatus):
                 self._on_status(event)
+                return
+            if isinstance(event, MalformedPush):
+                if event.stream != "public" and self._resync_due is None and not self._stopped:
+                    # the skipped push may have been a fill or a settlement: resync shortly (after
+                    # the pushes behind it), and once for a burst of bad pushes
+                    self._resync_due = asyncio.get_running_loop().time() + MISMATCH_GRACE_S
+                    self._notice(NoticeLevel.WARNING, f"skipped an unreadable {event.stream} "
+                                                      f"{event.channel or 'frame'} push ({event.reason}); "
+                                                      "resyncing from REST")
                 return
             if isinstance(event, FundingRate):
                 if event.next_funding_time is not None:
@@ -731,6 +770,7 @@ class Engine:
         """Backfill fills and bills since the last known point, then align with the exchange."""
         connects = self._private_connects
         started = _now()
+        self._resync_due = None  # this sync covers every resync asked for so far (re-armed on failure)
         self._publish(StreamStatus("sync", LinkState.RESYNCING, message=reason, ts=started))
         logger.info(f"RESYNC {reason}: backfilling from REST")
         positions = await self.venue.fetch_positions()
@@ -757,7 +797,10 @@ class Engine:
         if last is not None:
             cands.append(last - BACKFILL_SLACK)
         if self._disconnected_at is not None:
-            cands.append(self._disconnected_at - BACKFILL_SLACK)
+            # measured on this computer's clock; fills carry the exchange's: convert, so a clock
+            # running ahead cannot push the backfill start past fills made in the gap
+            offset = timedelta(seconds=self._clock_offset())
+            cands.append(self._disconnected_at - offset - BACKFILL_SLACK)
         for push in positions:
             if push.contracts == 0:
                 continue
@@ -931,6 +974,7 @@ class Engine:
         while True:
             await asyncio.sleep(self.tick_s)
             try:
+                self._check_journal()
                 now = loop.time()
                 if now >= next_snapshot:
                     next_snapshot = now + self.position_snapshot_interval

@@ -295,6 +295,8 @@ class Journal:
                     raise
             self._durable = max(self._durable, seq)
         if self.error is not None:
+            logger.info(f"JOURNAL RECOVERED writing again ({sum(len(v) for v in batch.values())} "
+                        "pending rows written)")
             self.error = None
 
     def _write_batch(self, batch: dict[Path, list[str]]) -> None:

@@ -69,7 +69,8 @@ class SimServer:
                                  spread_ticks=spread_ticks, taker_fee=taker_fee, maker_fee=maker_fee,
                                  funding_interval_ms=max(interval_ms, 1))
         self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
-        self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot)
+        self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
+                       clock=lambda: self.exchange.clock() / 1000)
         self.exchange.listening = self.hub.listening
         self.rest = Rest(self)
         self.funding_history: list[dict[str, str]] = []
@@ -310,7 +311,7 @@ class SimServer:
             acct = None
             if private:
                 acct = verify_rest(self.exchange.accounts, request.headers, request.method,
-                                   request.raw_path, body_text)
+                                   request.raw_path, body_text, now=self.exchange.clock() / 1000)
             body: Any = None
             if body_text:
                 try:

@@ -61,8 +61,10 @@ class Hub:
     """All live connections; matching of pushes to subscriptions."""
 
     def __init__(self, accounts: dict[str, Account], valid_inst: Callable[[str], bool],
-                 snapshot: Callable[[Conn, dict[str, Any]], list[dict[str, Any]]]) -> None:
+                 snapshot: Callable[[Conn, dict[str, Any]], list[dict[str, Any]]],
+                 clock: Callable[[], float] | None = None) -> None:
         self.accounts = accounts
+        self.clock = clock  # the exchange's clock (s): logins are checked against it, as OKX does
         self.valid_inst = valid_inst
         self.snapshot = snapshot  # (conn, arg) -> initial messages for a new subscription
         self.conns: set[Conn] = set()
@@ -132,7 +134,8 @@ class Hub:
             self._error(conn, "60012" if args else "60009", f"Illegal request: {text}" if args else "Login failed.")
             return
         try:
-            conn.acct = auth.verify_ws_login(self.accounts, args[0])
+            conn.acct = auth.verify_ws_login(self.accounts, args[0],
+                                             now=self.clock() if self.clock is not None else None)
         except SimError as e:
             self._error(conn, e.code, e.msg)
             return

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import difflib
 import secrets
+import socket
 import string
+import time
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import urlsplit
 
+import aiohttp
 import ccxt.async_support as ccxt
 import orjson
 from loguru import logger
@@ -33,10 +36,23 @@ OKX_WS_SANDBOX = "wss://wspap.okx.com:8443/ws/v5"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _ALNUM = string.ascii_letters + string.digits
 _PAGE = 100
+READ_RETRY_DELAYS = (0.25, 0.5, 1.0)  # seconds before each retry of an idempotent read
+RATE_LIMIT_RETRY_DELAYS = (0.5, 1.0)  # a write refused with 50011 was not executed: retry it
+CLOCK_WARN_S = 2.0  # a clock this far off the exchange's is worth telling the trader
 
 
 class VenueError(Exception):
-    """One plain sentence: what failed and what to do about it."""
+    """One plain sentence: what failed and what to do about it.
+
+    ``kind`` says why, for callers that react differently: "rate_limit" (refused, nothing
+    executed), "unavailable" (the exchange answered with a 5xx), "timeout" (no answer in time),
+    "unreachable" (no connection made: nothing was sent), "disconnected" (the connection broke
+    mid-request), "clock" (request time rejected), "not_found" (no such order), or None.
+    """
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ExchangeSettingsLike(Protocol):
@@ -120,6 +136,7 @@ class OkxVenue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sink: Callable[[object], None] = lambda _: None
         self._closed = False
+        self._clock_task: asyncio.Future[bool] | None = None
         self._ex = self._build_exchange()
 
     # ------------------------------------------------------------------ setup
@@ -145,35 +162,130 @@ class OkxVenue:
     def address(self) -> str:
         return self.url or str(self._ex.urls["api"]["rest"])
 
-    async def _rest(self, what: str, call: Awaitable[Any]) -> Any:
-        """Await a ccxt call; translate its exceptions into one actionable VenueError."""
-        try:
-            return await call
-        except ccxt.AuthenticationError as exc:
-            raise VenueError(
+    async def _rest(self, what: str, call: Awaitable[Any] | Callable[[], Awaitable[Any]], *,
+                    retry: bool = False) -> Any:
+        """Await a ccxt call; translate its exceptions into one actionable VenueError.
+
+        ``call`` may be a zero-argument factory: then a request refused for its timestamp is
+        re-sent once after re-reading the exchange's clock, and with ``retry`` (idempotent reads
+        only) a rate limit, 5xx, timeout or lost connection is retried with a short backoff, so a
+        transient fault costs a backfill a second rather than a failed resync.
+        """
+        factory = call if callable(call) else None
+        clock_synced = False
+        attempt = 0
+        while True:
+            try:
+                return await (factory() if factory is not None else call)  # type: ignore[misc]
+            except ccxt.BaseError as exc:
+                error = self._translate(what, exc)
+                if factory is None:
+                    raise error from None
+                if error.kind == "clock" and not clock_synced:
+                    clock_synced = True
+                    if await self.sync_clock():
+                        continue
+                if retry and error.kind in ("rate_limit", "unavailable", "timeout", "unreachable",
+                                            "disconnected") \
+                        and attempt < len(READ_RETRY_DELAYS):
+                    logger.warning(f"REST RETRY {what}: {error} (retry {attempt + 1} of "
+                                   f"{len(READ_RETRY_DELAYS)} in {READ_RETRY_DELAYS[attempt]:g} s)")
+                    await asyncio.sleep(READ_RETRY_DELAYS[attempt])
+                    attempt += 1
+                    continue
+                raise error from None
+
+    def _translate(self, what: str, exc: BaseException) -> VenueError:
+        """The one VenueError sentence for a ccxt exception (see VenueError.kind)."""
+        if isinstance(exc, ccxt.InvalidNonce):  # before NetworkError: ccxt files it under it
+            return VenueError(
+                f"the exchange rejected the request time while {what}: {okx_message(exc)} — this "
+                f"computer's clock {self._clock_words()}; sync the system clock (NTP)", "clock")
+        if isinstance(exc, ccxt.AuthenticationError):
+            return VenueError(
                 f"exchange rejected the API key while {what}: {okx_message(exc)} — "
                 "check PERPDESK_API_KEY, PERPDESK_API_SECRET and PERPDESK_API_PASSPHRASE"
-                + (" (demo keys need [exchange] sandbox = true)" if self.venue == "okx" else "")) from None
-        except ccxt.InsufficientFunds as exc:
-            raise VenueError(f"{what} rejected: insufficient margin — {okx_message(exc)}; "
-                             "reduce the size or add margin") from None
-        except ccxt.OrderNotFound as exc:
-            raise VenueError(f"{what} failed: order not found (already filled or canceled?) — "
-                             f"{okx_message(exc)}") from None
-        except ccxt.InvalidOrder as exc:
-            raise VenueError(f"{what} rejected by the exchange: {okx_message(exc)}") from None
-        except ccxt.NetworkError as exc:
+                + (" (demo keys need [exchange] sandbox = true)" if self.venue == "okx" else ""))
+        if isinstance(exc, ccxt.InsufficientFunds):
+            return VenueError(f"{what} rejected: insufficient margin — {okx_message(exc)}; "
+                              "reduce the size or add margin")
+        if isinstance(exc, ccxt.OrderNotFound):
+            return VenueError(f"{what} failed: order not found (already filled or canceled?) — "
+                              f"{okx_message(exc)}", "not_found")
+        if isinstance(exc, ccxt.InvalidOrder):
+            return VenueError(f"{what} rejected by the exchange: {okx_message(exc)}")
+        if isinstance(exc, ccxt.NetworkError):
+            transport = exc.__cause__ is not None  # ccxt raises transport failures `from` them
+            if isinstance(exc, ccxt.RateLimitExceeded):
+                return VenueError(f"{what} refused by the exchange's rate limit: {okx_message(exc)} "
+                                  "— too many requests; wait a moment and retry", "rate_limit")
+            if isinstance(exc, ccxt.RequestTimeout):
+                said = (f"no answer within {self._ex.timeout / 1000:g} s" if transport
+                        else okx_message(exc))
+                return VenueError(f"{what}: the exchange at {self.address} did not answer in time "
+                                  f"({said})", "timeout")
+            if not transport and isinstance(exc, ccxt.ExchangeNotAvailable):
+                return VenueError(f"{what} failed: the exchange is unavailable — {okx_message(exc)}; "
+                                  "try again shortly", "unavailable")
             hint = ("is `perpdesk sim` running? check [exchange] url" if self.venue == "sim" or self.url
                     else "check the network and [exchange] url")
-            raise VenueError(f"cannot reach exchange at {self.address}: {_reason(exc)} — {hint}") from None
+            refused = isinstance(exc.__cause__, (aiohttp.ClientConnectorError, socket.gaierror))
+            return VenueError(f"cannot reach exchange at {self.address}: {_reason(exc)} — {hint}",
+                              "unreachable" if refused or not transport else "disconnected")
+        return VenueError(f"{what} failed: {okx_message(exc)}")
+
+    # ------------------------------------------------------------------ clock
+
+    @property
+    def clock_offset_s(self) -> float:
+        """This computer's clock minus the exchange's, in seconds (0 until measured)."""
+        return float(self._ex.options.get("timeDifference") or 0) / 1000
+
+    def exchange_time(self) -> float:
+        """Now on the exchange's clock (unix seconds): what requests and WS logins are signed with."""
+        return time.time() - self.clock_offset_s
+
+    def _clock_words(self) -> str:
+        offset = self.clock_offset_s
+        if abs(offset) < 0.5:
+            return "differs from the exchange's by more than 30 s"
+        return (f"is {abs(offset):.1f} s {'ahead of' if offset > 0 else 'behind'} the exchange's "
+                "(the exchange accepts 30 s)")
+
+    async def _resync_clock_once(self) -> bool:
+        """sync_clock for the streams: three streams refused at once share one measurement."""
+        if self._clock_task is None or self._clock_task.done():
+            self._clock_task = asyncio.ensure_future(self.sync_clock())
+        return await asyncio.shield(self._clock_task)
+
+    async def sync_clock(self) -> bool:
+        """Measure the exchange's clock (GET /public/time) and sign requests with it from now on.
+
+        Why: OKX refuses a request whose timestamp is more than 30 s off its own clock (50102),
+        and a laptop back from sleep or a VM without NTP easily drifts that far. ccxt's
+        ``timeDifference`` option shifts the signing timestamp; our WS login uses the same offset.
+        Returns False (and keeps the local clock) when the exchange's time cannot be read.
+        """
+        before = self.clock_offset_s
+        try:
+            await self._ex.load_time_difference()
         except ccxt.BaseError as exc:
-            raise VenueError(f"{what} failed: {okx_message(exc)}") from None
+            logger.warning(f"CLOCK exchange time unavailable ({okx_message(exc)[:120]}); "
+                           "signing with this computer's clock")
+            return False
+        offset = self.clock_offset_s
+        if abs(offset) >= CLOCK_WARN_S and abs(offset - before) >= 0.5:
+            logger.warning(f"CLOCK this computer's clock is {abs(offset):.1f} s "
+                           f"{'ahead of' if offset > 0 else 'behind'} the exchange's; requests are "
+                           "signed with the exchange's time — sync the system clock (NTP)")
+        return True
 
     async def connect(self) -> None:
         """Load markets, resolve the configured symbols, and prove the credentials work."""
         if self._creds is None:
             raise VenueError("no API credentials for okx: set PERPDESK_API_KEY, PERPDESK_API_SECRET "
                              "and PERPDESK_API_PASSPHRASE")
+        await self.sync_clock()
         markets = await self._rest("loading markets", self._ex.load_markets())
         swaps = {s: m for s, m in markets.items() if m.get("swap") and isinstance(m.get("info"), dict)}
         instruments: dict[str, Instrument] = {}
@@ -211,14 +323,16 @@ class OkxVenue:
     # ------------------------------------------------------------------ REST reads
 
     async def fetch_balance(self) -> AccountSnapshot:
-        resp = await self._rest("reading the account balance", self._ex.private_get_account_balance())
+        resp = await self._rest("reading the account balance",
+                                self._ex.private_get_account_balance, retry=True)
         data = resp.get("data") or [{}]
         return P.parse_account(data[0], self._ccy)
 
     async def fetch_positions(self) -> list[PositionPush]:
         """Open positions of the configured symbols (OKX's view, including pos 0 rows it sends)."""
         resp = await self._rest("reading positions",
-                                self._ex.private_get_account_positions({"instType": "SWAP"}))
+                                lambda: self._ex.private_get_account_positions({"instType": "SWAP"}),
+                                retry=True)
         return [P.parse_position(i, self._by_id[i["instId"]]) for i in resp.get("data") or ()
                 if i.get("instId") in self._by_id]
 
@@ -235,7 +349,7 @@ class OkxVenue:
             query = {**params, "limit": str(_PAGE)}
             if after:
                 query["after"] = after
-            page = (await self._rest(what, endpoint(query))).get("data") or []
+            page = (await self._rest(what, lambda: endpoint(query), retry=True)).get("data") or []
             out.extend(page)
             if len(page) < _PAGE:
                 break
@@ -279,8 +393,8 @@ class OkxVenue:
 
     async def _order_details(self, inst: Instrument, order_id: str) -> dict[str, Any]:
         try:
-            resp = await self._rest("reading an order", self._ex.private_get_trade_order(
-                {"instId": inst.inst_id, "ordId": order_id}))
+            resp = await self._rest("reading an order", lambda: self._ex.private_get_trade_order(
+                {"instId": inst.inst_id, "ordId": order_id}), retry=True)
         except VenueError as exc:
             logger.warning(f"order {order_id} details unavailable, origin stays external: {exc}")
             return {}
@@ -333,7 +447,8 @@ class OkxVenue:
         ]
         for endpoint, query in queries:
             try:
-                data = (await self._rest("reading an algo order", endpoint(query))).get("data") or []
+                data = (await self._rest("reading an algo order", lambda: endpoint(query),
+                                         retry=True)).get("data") or []
             except VenueError as exc:
                 logger.debug(f"algo {algo_id}: {exc}")
                 continue
@@ -369,10 +484,57 @@ class OkxVenue:
         if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
             raise VenueError(f"limit order on {cmd.symbol} needs a positive price")
         price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
-        order = await self._rest(
-            f"placing {cmd.side.value} {plain(contracts)} contracts {cmd.symbol}",
-            self._ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value, plain(contracts), price, params))
-        return str(order.get("id") or "")
+        return await self._send_order(
+            f"placing {cmd.side.value} {plain(contracts)} contracts {cmd.symbol}", inst, params["clOrdId"],
+            lambda: self._ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value, plain(contracts), price,
+                                          dict(params)))
+
+    async def _send_order(self, what: str, inst: Instrument, cl_id: str,
+                          send: Callable[[], Awaitable[Any]]) -> str:
+        """Send an order-creating request and return its ordId (or ``cl_id`` when the reply has none).
+
+        Why the care: an order must never be sent twice, yet a trader must learn whether it went
+        out. A rate-limit refusal (50011) means nothing was executed, so it is re-sent after a
+        short pause. A 5xx, a timeout or a connection lost mid-request leaves it unknown: the
+        order is looked up by its client id instead, and the answer (placed / not placed /
+        could not tell) goes into the result.
+        """
+        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
+            try:
+                reply = await self._rest(what, send)
+                return str(reply.get("id") or reply.get("ordId") or cl_id) if isinstance(reply, dict) else cl_id
+            except VenueError as error:
+                if error.kind == "rate_limit" and attempt < len(RATE_LIMIT_RETRY_DELAYS):
+                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
+                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
+                    await asyncio.sleep(delay)
+                    continue
+                if error.kind not in ("unavailable", "timeout", "disconnected"):
+                    raise
+                try:
+                    found = await self._find_client_order(inst, cl_id)
+                except VenueError as lookup:
+                    raise VenueError(f"{error}; could not check whether the order reached the exchange "
+                                     f"({lookup}) — look at open orders and positions before retrying",
+                                     error.kind) from None
+                if found is None:
+                    raise VenueError(f"{error}; the order was not placed (looked up by its client id) "
+                                     "— nothing to undo, try again", error.kind) from None
+                logger.warning(f"ORDER CONFIRMED BY LOOKUP {found} ({cl_id}) after: {error}")
+                return found
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _find_client_order(self, inst: Instrument, cl_id: str) -> str | None:
+        """OKX's ordId of our order with client id ``cl_id``; None when the exchange has no such order."""
+        try:
+            resp = await self._rest("looking the order up", lambda: self._ex.private_get_trade_order(
+                {"instId": inst.inst_id, "clOrdId": cl_id}), retry=True)
+        except VenueError as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+        data = resp.get("data") or []
+        return str(data[0].get("ordId") or cl_id) if data else None
 
     @staticmethod
     def _lot(inst: Instrument, contracts: Decimal) -> Decimal:
@@ -384,7 +546,7 @@ class OkxVenue:
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         self._instrument(symbol)
-        await self._rest(f"canceling order {order_id} on {symbol}", self._ex.cancel_order(order_id, symbol))
+        await self._rest(f"canceling order {order_id} on {symbol}", lambda: self._ex.cancel_order(order_id, symbol))
 
     async def close_position(self, symbol: str, pos_side: str = "net", contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str:
@@ -395,8 +557,8 @@ class OkxVenue:
         margin mode, capped at the open size; returns its ordId.
         """
         inst = self._instrument(symbol)
-        resp = await self._rest(f"reading the {symbol} position",
-                                self._ex.private_get_account_positions({"instType": "SWAP", "instId": inst.inst_id}))
+        resp = await self._rest(f"reading the {symbol} position", lambda: self._ex.private_get_account_positions(
+            {"instType": "SWAP", "instId": inst.inst_id}), retry=True)
         pos = next((i for i in resp.get("data") or ()
                     if str(i.get("posSide") or "net") == pos_side and dec(i.get("pos"), default=ZERO) != 0), None)
         if pos is None:
@@ -408,8 +570,8 @@ class OkxVenue:
             body = {"instId": inst.inst_id, "mgnMode": mgn_mode, "clOrdId": cl_id, "autoCxl": True}
             if pos_side != "net":
                 body["posSide"] = pos_side
-            await self._rest(f"closing the {symbol} position", self._ex.private_post_trade_close_position(body))
-            return cl_id
+            return await self._send_order(f"closing the {symbol} position", inst, cl_id,
+                                          lambda: self._ex.private_post_trade_close_position(body))
         size = self._lot(inst, min(abs(contracts), abs(open_size)))
         side = "buy" if pos_side == "short" or (pos_side == "net" and open_size < 0) else "sell"
         params: dict[str, Any] = {"clOrdId": cl_id, "tdMode": mgn_mode}
@@ -417,9 +579,9 @@ class OkxVenue:
             params["reduceOnly"] = True
         else:
             params["posSide"] = pos_side
-        order = await self._rest(f"closing {plain(size)} contracts of {symbol}",
-                                 self._ex.create_order(symbol, "market", side, plain(size), None, params))
-        return str(order.get("id") or "")
+        return await self._send_order(
+            f"closing {plain(size)} contracts of {symbol}", inst, cl_id,
+            lambda: self._ex.create_order(symbol, "market", side, plain(size), None, dict(params)))
 
     # ------------------------------------------------------------------ streams
 
@@ -438,52 +600,72 @@ class OkxVenue:
         private = [{"channel": "positions", "instType": "ANY"}, {"channel": "orders", "instType": "SWAP"},
                    {"channel": "account"}, {"channel": "balance_and_position"}]
         business = [{"channel": "orders-algo", "instType": "SWAP"}]
-        self._streams = [
-            OkxStream("public", f"{base}/public", public, self._on_push, sink),
-            OkxStream("private", f"{base}/private", private, self._on_push, sink, credentials=self._creds),
-            OkxStream("business", f"{base}/business", business, self._on_push, sink, credentials=self._creds),
-        ]
+        def stream(name: str, subs: list[dict[str, str]], creds: tuple[str, str, str] | None) -> OkxStream:
+            return OkxStream(name, f"{base}/{name}", subs, lambda msg: self._on_push(msg, name), sink,
+                             credentials=creds, clock=self.exchange_time, resync_clock=self._resync_clock_once,
+                             on_malformed=lambda reason: self._malformed(name, "", reason))
+
+        self._streams = [stream("public", public, None), stream("private", private, self._creds),
+                         stream("business", business, self._creds)]
         if self._closed:
             return
         await asyncio.gather(*(s.run() for s in self._streams))
 
-    def _on_push(self, msg: dict[str, Any]) -> None:
-        """Route one push by arg.channel; unknown instruments and channels are ignored."""
-        channel = msg["arg"].get("channel")
-        by_id, sink = self._by_id, self._sink
+    def _malformed(self, stream: str, channel: str, reason: str) -> None:
+        self._sink(P.MalformedPush(stream, channel, reason, datetime.now(timezone.utc)))
+
+    def _on_push(self, msg: dict[str, Any], stream: str = "private") -> None:
+        """Route one push by arg.channel; unknown instruments and channels are ignored.
+
+        Each item is parsed on its own: an item missing a field or carrying a number OKX would
+        never send is skipped with one log line (and a MalformedPush, so the engine resyncs), and
+        the push's other items still go through.
+        """
+        channel = str(msg["arg"].get("channel") or "")
         for item in msg["data"]:
-            if channel == "orders":
-                inst = by_id.get(item.get("instId"))
-                if inst is None:
-                    continue
-                algo_id = item.get("algoId")
-                if (algo_id and item.get("tradeId") and algo_id not in self._algo_kinds
-                        and P.algo_kind_of(item) is None and (item.get("category") or "normal") == "normal"):
-                    self._spawn(self._emit_after_algo_lookup(item, inst, algo_id))
-                    continue
-                update, fill = P.parse_order_push(item, inst, self._algo_kinds)
-                if fill is not None:
-                    sink(fill)
-                if update is not None:
-                    sink(update)
-            elif channel == "mark-price":
-                if (inst := by_id.get(item.get("instId"))) is not None:
-                    sink(P.parse_mark_price(item, inst))
-            elif channel == "positions":
-                if (inst := by_id.get(item.get("instId"))) is not None:
-                    sink(P.parse_position(item, inst))
-            elif channel == "account":
-                sink(P.parse_account(item, self._ccy))
-            elif channel == "balance_and_position":
-                for signal in P.parse_funding_signals(item, by_id):
-                    sink(signal)
-            elif channel == "funding-rate":
-                if (inst := by_id.get(item.get("instId"))) is not None:
-                    sink(P.parse_funding_rate(item, inst))
-            elif channel == "orders-algo":
-                kind = P.algo_kind_of(item)
-                if kind is not None and item.get("algoId"):
-                    self._remember_algo(str(item["algoId"]), kind)
+            try:
+                self._on_item(channel, item)
+            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+                ident = (item.get("tradeId") or item.get("ordId") or item.get("instId") or "?"
+                         if isinstance(item, dict) else "?")
+                logger.warning(f"WS {stream} skipped a malformed {channel} push ({ident}): {what}")
+                self._malformed(stream, channel, what)
+
+    def _on_item(self, channel: str, item: dict[str, Any]) -> None:
+        by_id, sink = self._by_id, self._sink
+        if channel == "orders":
+            inst = by_id.get(item.get("instId"))
+            if inst is None:
+                return
+            algo_id = item.get("algoId")
+            if (algo_id and item.get("tradeId") and algo_id not in self._algo_kinds
+                    and P.algo_kind_of(item) is None and (item.get("category") or "normal") == "normal"):
+                self._spawn(self._emit_after_algo_lookup(item, inst, algo_id))
+                return
+            update, fill = P.parse_order_push(item, inst, self._algo_kinds)
+            if fill is not None:
+                sink(fill)
+            if update is not None:
+                sink(update)
+        elif channel == "mark-price":
+            if (inst := by_id.get(item.get("instId"))) is not None:
+                sink(P.parse_mark_price(item, inst))
+        elif channel == "positions":
+            if (inst := by_id.get(item.get("instId"))) is not None:
+                sink(P.parse_position(item, inst))
+        elif channel == "account":
+            sink(P.parse_account(item, self._ccy))
+        elif channel == "balance_and_position":
+            for signal in P.parse_funding_signals(item, by_id):
+                sink(signal)
+        elif channel == "funding-rate":
+            if (inst := by_id.get(item.get("instId"))) is not None:
+                sink(P.parse_funding_rate(item, inst))
+        elif channel == "orders-algo":
+            kind = P.algo_kind_of(item)
+            if kind is not None and item.get("algoId"):
+                self._remember_algo(str(item["algoId"]), kind)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -67,6 +67,20 @@ class FundingSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class MalformedPush:
+    """A push (or a whole frame) was skipped because it could not be read.
+
+    Why it is an event: a skipped private push may have carried a fill, a position change or a
+    funding settlement, so the engine must not trust its picture until it has resynced from REST.
+    """
+
+    stream: str  # public, private or business
+    channel: str  # "" when the frame itself was unreadable
+    reason: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FundingRate:
     """Current funding rate of a swap (public funding-rate channel), for display."""
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import orjson
 from loguru import logger
@@ -37,6 +38,10 @@ def login_args(api_key: str, secret: str, passphrase: str, ts: int | None = None
 
 class StreamHandshakeError(Exception):
     """Login or subscribe was refused; the connection is retried with backoff."""
+
+
+class LoginTimeRejected(StreamHandshakeError):
+    """Login refused for its timestamp (OKX 60006): the clock must be re-read before retrying."""
 
 
 class OkxStream:
@@ -62,6 +67,9 @@ class OkxStream:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         handshake_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        on_malformed: Callable[[str], None] | None = None,
+        resync_clock: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -74,6 +82,9 @@ class OkxStream:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._handshake_timeout = handshake_timeout
+        self._clock = clock  # seconds, corrected to the exchange's time (login is signed with it)
+        self._on_malformed = on_malformed
+        self._resync_clock = resync_clock
         self._stop = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._pong = asyncio.Event()
@@ -119,6 +130,9 @@ class OkxStream:
                 raise
             except (OSError, ConnectionClosed, StreamHandshakeError, TimeoutError) as exc:
                 reason = str(exc) or type(exc).__name__
+                if isinstance(exc, LoginTimeRejected) and self._resync_clock is not None:
+                    with contextlib.suppress(Exception):
+                        await self._resync_clock()  # the next login is signed with the new offset
             except Exception as exc:  # noqa: BLE001 - any failure means reconnect, never a dead stream
                 logger.exception(f"WS {self.name} unexpected error")
                 reason = f"{type(exc).__name__}: {exc}"
@@ -140,12 +154,17 @@ class OkxStream:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._handshake_timeout
         if self._creds is not None:
-            await ws.send(orjson.dumps({"op": "login", "args": [login_args(*self._creds)]}).decode())
+            login = login_args(*self._creds, ts=int(self._clock()))
+            await ws.send(orjson.dumps({"op": "login", "args": [login]}).decode())
             while True:
                 msg = await self._next(ws, deadline, "login")
                 if msg.get("event") == "login" and str(msg.get("code", "0")) == "0":
                     break
                 if msg.get("event") == "error":
+                    if str(msg.get("code")) == "60006":
+                        raise LoginTimeRejected(
+                            f"login refused: {msg.get('msg')} (OKX 60006) — check this computer's "
+                            "clock (it must be within 30 s of the exchange's)")
                     raise StreamHandshakeError(
                         f"login refused: {msg.get('msg')} (OKX {msg.get('code')}) — check the API key")
         if not self._subs:
@@ -170,7 +189,9 @@ class OkxStream:
             raw = await asyncio.wait_for(ws.recv(), left)
             if raw == "pong":
                 continue
-            msg = orjson.loads(raw)
+            msg = self._decode(raw)
+            if msg is None:
+                continue
             if "data" in msg:
                 self._dispatch(msg)
             else:
@@ -183,13 +204,37 @@ class OkxStream:
                 if raw == "pong":
                     self._pong.set()
                     continue
-                msg = orjson.loads(raw)
+                msg = self._decode(raw)
+                if msg is None:
+                    continue
                 if "data" in msg:
                     self._dispatch(msg)
                 elif msg.get("event") == "error":
                     logger.warning(f"WS {self.name} error: {msg.get('msg')} (OKX {msg.get('code')})")
         except ConnectionClosed:
             pass
+
+    def _decode(self, raw: str | bytes) -> Message | None:
+        """One frame -> dict, or None for a frame that is not an OKX JSON object.
+
+        Why not let it raise: a single truncated or garbled frame is the sender's (or a proxy's)
+        fault; dropping the whole connection for it would lose every push queued behind it. The
+        frame is skipped with one log line and the consumer is told, so it can resync from REST.
+        """
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            reason = f"not valid JSON ({exc})"
+        else:
+            if isinstance(msg, dict) and ("data" not in msg or (
+                    isinstance(msg["data"], list) and isinstance(msg.get("arg"), dict))):
+                return msg
+            reason = "not an OKX message object"
+        logger.warning(f"WS {self.name} skipped a malformed frame ({len(raw)} bytes, "
+                       f"{reason}): {str(raw[:80])!r}")
+        if self._on_malformed is not None:
+            self._on_malformed(reason)
+        return None
 
     def _dispatch(self, msg: Message) -> None:
         try:
