@@ -218,20 +218,23 @@ async def test_cross_liquidation(sim):
     assert D(59500) < liq < D(59700)
     await control(srv, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "59700"})
     assert len(await ex.fetch_positions([BTC])) == 1
-    await control(srv, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "59550"})
+    # Deep enough that liquidating half would not restore maintenance, so all of it goes: equity
+    # 9550 - 7500 = 2050 <= mmr 15 x 59500 x 0.4% = 3570; after half it would be 2050 - 892.5
+    # = 1157.5 against 1785 (the partial tier is tested in test_sim_adl.py).
+    await control(srv, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "59500"})
     assert await ex.fetch_positions([BTC]) == []
     [h] = await ex.fetch_positions_history([BTC])
     info = h["info"]
     fee = -(D(15) * 60000 * TAKER)
-    pnl = (D(59550) - 60000) * 15
-    penalty = D(15) * 59550 * D("0.002")
+    pnl = (D(59500) - 60000) * 15
+    penalty = D(15) * 59500 * D("0.002")
     assert info["type"] == "3" and D(info["pnl"]) == pnl and D(info["fee"]) == fee
-    assert D(info["liqPenalty"]) == -penalty and info["triggerPx"] == "59550"
+    assert D(info["liqPenalty"]) == -penalty and info["triggerPx"] == "59500"
     assert D(info["realizedPnl"]) == pnl + fee - penalty
     assert await cash(ex) == 10000 + pnl + fee - penalty
     hist = (await ex.private_get_trade_orders_history({"instType": "SWAP"}))["data"]
     liq_orders = [o for o in hist if o["category"] == "full_liquidation"]
-    assert len(liq_orders) == 1 and liq_orders[0]["accFillSz"] == "1500" and liq_orders[0]["fillPx"] == "59550"
+    assert len(liq_orders) == 1 and liq_orders[0]["accFillSz"] == "1500" and liq_orders[0]["fillPx"] == "59500"
 
 
 async def test_limit_order_rest_fill_and_cancel(sim):

@@ -193,7 +193,7 @@ def fill(f: FillRecord) -> dict[str, str]:
         "fillMarkVol": "", "fillPnl": s(f.fill_pnl), "fillPx": s(f.fill_px), "fillPxUsd": "",
         "fillPxVol": "", "fillSz": s(f.fill_sz), "fillTime": str(f.ts), "instId": f.inst_id,
         "instType": "SWAP", "ordId": f.ord_id, "posSide": f.pos_side, "side": f.side,
-        "subType": "1" if f.side == "buy" else "2", "tag": f.tag, "tradeId": f.trade_id, "ts": str(f.ts),
+        "subType": f.sub_type or ("1" if f.side == "buy" else "2"), "tag": f.tag, "tradeId": f.trade_id, "ts": str(f.ts),
     }
 
 

@@ -91,6 +91,7 @@ class SimServer:
         app.router.add_get("/ws/v5/{kind}", self.hub.handle)
         app.router.add_post("/sim/v1/price", self._ctl_price)
         app.router.add_post("/sim/v1/funding", self._ctl_funding)
+        app.router.add_post("/sim/v1/adl", self._ctl_adl)
         app.router.add_post("/sim/v1/drop", self._ctl_drop)
         app.router.add_post("/sim/v1/fault", self._ctl_fault)
         app.router.add_get("/sim/v1/state", self._ctl_state)
@@ -366,6 +367,24 @@ class SimServer:
         except (ArithmeticError, ValueError):
             return self._ctl_error(SimError("51000", "Parameter rate error"))
         return _json({"code": "0", "msg": "", "data": [shapes.bill(b) for b in bills]})
+
+    async def _ctl_adl(self, request: web.Request) -> web.Response:
+        """Auto-deleverage the demo account's position: {"instId", "sz"?: contracts or "all", "px"?,
+        "mgnMode"?, "posSide"?}. The reply names the ADL order and fill and the position left."""
+        try:
+            body = await self._body(request)
+            inst = str(body.get("instId") or "")
+            o = self.exchange.adl(self.account, inst, body.get("sz"), body.get("px"),
+                                  mgn_mode=str(body.get("mgnMode") or ""), pos_side=str(body.get("posSide") or ""))
+        except SimError as e:
+            self.flush()
+            return self._ctl_error(e)
+        self.flush()
+        p = self.account.positions[(o.inst_id, o.td_mode, o.pos_side)]
+        return _json({"code": "0", "msg": "", "data": [{
+            "instId": o.inst_id, "ordId": o.ord_id, "tradeId": o.trade_id, "side": o.side,
+            "sz": shapes.s(o.acc_fill_sz), "px": shapes.s(o.fill_px), "pnl": shapes.s(o.pnl),
+            "pos": shapes.s(p.pos), "mgnMode": o.td_mode, "posSide": o.pos_side}]})
 
     async def _ctl_drop(self, request: web.Request) -> web.Response:
         n = await self.hub.drop_all()

@@ -23,7 +23,7 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
     print(f"perpdesk sim: OKX v5 simulator (speed {speed:g}, seed {seed})")
     print(f"  REST      {srv.url}/api/v5/...")
     print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
-    print(f"  control   {srv.url}/sim/v1/{{price,funding,drop,fault,state}}")
+    print(f"  control   {srv.url}/sim/v1/{{price,funding,adl,drop,fault,state}}")
     print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
     print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")
     print("Ctrl-C to stop.", flush=True)

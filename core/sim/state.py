@@ -216,6 +216,7 @@ class FillRecord:
     exec_type: str
     ts: int
     mark_px: Decimal
+    sub_type: str = ""  # OKX fill subType (1/2 trade, 100-107 liquidation, 125-128 ADL); "" = by side
 
 
 @dataclass(slots=True)
@@ -224,7 +225,7 @@ class Bill:
 
     bill_id: str
     inst_id: str
-    type: str  # 2 trade, 5 liquidation, 8 funding fee
+    type: str  # 2 trade, 5 liquidation, 8 funding fee, 9 ADL
     sub_type: str
     bal_chg: Decimal
     bal: Decimal  # cash balance after
