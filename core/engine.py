@@ -29,7 +29,7 @@ import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Callable, Iterable, Protocol
 
 from loguru import logger
@@ -762,7 +762,7 @@ class Engine:
         if base == 0:
             return ZERO
         with localcontext(Context(prec=40)):
-            return (-bill.amount / base).quantize(RATE_QUANTUM).normalize()
+            return (-bill.amount / base).quantize(RATE_QUANTUM, ROUND_HALF_EVEN).normalize()
 
     # ================================================================ resync
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.model import Instrument
 from core.money import plain
@@ -26,7 +26,7 @@ def fmt_num(value: Decimal | None, places: int, *, sign: bool = False) -> str:
     """Fixed ``places`` decimals with thousands separators; "-" for a missing value."""
     if value is None:
         return "-"
-    q = value.quantize(Decimal(1).scaleb(-places))
+    q = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
     if q == 0:
         return format(abs(q), ",f")  # never "-0.00" nor "+0.00"
     return format(q, "+,f" if sign else ",f")

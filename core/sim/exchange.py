@@ -232,7 +232,7 @@ class Exchange:
         cross_eq = acct.cash - iso_margin + cross_upl
         avail = cross_eq - imr - ord_frozen
         eq = acct.cash + cross_upl + iso_upl
-        ratio = (cross_eq / cross_mmr).quantize(Decimal("1e-8")) if cross_mmr > 0 else None
+        ratio = (cross_eq / cross_mmr).quantize(Decimal("1e-8"), ROUND_HALF_EVEN) if cross_mmr > 0 else None
         return AcctMetrics(cash=acct.cash, eq=eq, upl=cross_upl + iso_upl, cross_eq=cross_eq,
                            imr=imr, mmr=mmr, iso_margin=iso_margin, iso_eq=iso_margin + iso_upl,
                            ord_frozen=ord_frozen, avail=avail, notional=notional, mgn_ratio=ratio)
@@ -249,7 +249,7 @@ class Exchange:
         if p.mgn_mode == "isolated":
             imr = p.margin
             cushion = p.margin
-            ratio = ((p.margin + upl) / mmr).quantize(Decimal("1e-8")) if mmr else None
+            ratio = ((p.margin + upl) / mmr).quantize(Decimal("1e-8"), ROUND_HALF_EVEN) if mmr else None
         else:
             imr = notional / p.lever
             am = am or self.account_metrics(acct)
@@ -263,7 +263,7 @@ class Exchange:
             liq = (cushion + p.avg_px * coins) / (coins * (1 + m))
         liq_px = liq.quantize(spec.tick_sz, ROUND_HALF_EVEN) if liq > 0 else None
         base = imr if imr else None
-        upl_ratio = (upl / base).quantize(Decimal("1e-8")) if base else None
+        upl_ratio = (upl / base).quantize(Decimal("1e-8"), ROUND_HALF_EVEN) if base else None
         return PosMetrics(mark, mark, upl, upl_ratio, imr, mmr, notional, liq_px, ratio)
 
     def _iso_mmr(self, acct: Account) -> Decimal:
@@ -359,7 +359,7 @@ class Exchange:
         h.open_max_pos = p.open_max_pos
         h.close_total_pos = p.close_total_pos
         if p.close_total_pos:
-            h.close_avg_px = (p.close_notional / p.close_total_pos).quantize(AVG_PX_STEP).normalize()
+            h.close_avg_px = (p.close_notional / p.close_total_pos).quantize(AVG_PX_STEP, ROUND_HALF_EVEN).normalize()
         h.pnl, h.fee, h.funding_fee, h.liq_penalty = p.pnl, p.fee, p.funding_fee, p.liq_penalty
 
     # ------------------------------------------------------------------ execution
@@ -396,7 +396,7 @@ class Exchange:
             p.close_total_pos += close
             p.close_notional += close * px
             if p.mgn_mode == "isolated":
-                p.margin = (p.margin * (before - close) / before).quantize(MARGIN_STEP)
+                p.margin = (p.margin * (before - close) / before).quantize(MARGIN_STEP, ROUND_HALF_EVEN)
             p.pos = p.pos - close * d if p.pos_side == "net" else p.pos - close
             closed_life = p.pos == 0
             # positions-history type of this close (OKX keeps the latest one on the record)
@@ -420,10 +420,10 @@ class Exchange:
                 p.history = None
                 p.lever = self.lever_of(acct, o.inst_id, o.td_mode)
             else:
-                p.avg_px = ((p.avg_px * p.size + px * open_) / (p.size + open_)).quantize(AVG_PX_STEP).normalize()
+                p.avg_px = ((p.avg_px * p.size + px * open_) / (p.size + open_)).quantize(AVG_PX_STEP, ROUND_HALF_EVEN).normalize()
             p.fee += fee_open
             if p.mgn_mode == "isolated":
-                p.margin += (open_ * spec.ct_val * px / p.lever).quantize(MARGIN_STEP)
+                p.margin += (open_ * spec.ct_val * px / p.lever).quantize(MARGIN_STEP, ROUND_HALF_EVEN)
             sign = 1 if (p.pos_side == "long" or (p.pos_side == "net" and o.side == "buy")) else -1
             p.life_dir = sign
             p.pos = p.pos + open_ * sign if p.pos_side == "net" else p.pos + open_
@@ -779,7 +779,7 @@ class Exchange:
             if p.inst_id == inst_id and p.mgn_mode == mgn_mode:
                 p.lever = lv
                 if p.pos != 0 and mgn_mode == "isolated":
-                    p.margin = (p.size * spec.ct_val * p.avg_px / lv).quantize(MARGIN_STEP)
+                    p.margin = (p.size * spec.ct_val * p.avg_px / lv).quantize(MARGIN_STEP, ROUND_HALF_EVEN)
                 if p.pos != 0:
                     self._emit_position(acct, p)
         self.emit_account(acct)

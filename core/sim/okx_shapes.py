@@ -7,7 +7,7 @@ OKX's: fee and fillFee negative when paid, balChg negative when paid, liqPenalty
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from core.money import plain
@@ -220,7 +220,7 @@ def position_history(h: PositionHistory, ct_val: Decimal) -> dict[str, str]:
         "fundingFee": s(h.funding_fee), "instId": h.inst_id, "instType": "SWAP", "lever": s(h.lever),
         "liqPenalty": s(h.liq_penalty), "mgnMode": h.mgn_mode, "nonSettleAvgPx": "",
         "openAvgPx": s(h.open_avg_px), "openMaxPos": s(h.open_max_pos), "pnl": s(h.pnl),
-        "pnlRatio": s(ratio.quantize(Decimal("1e-12"))) if ratio is not None else "",
+        "pnlRatio": s(ratio.quantize(Decimal("1e-12"), ROUND_HALF_EVEN)) if ratio is not None else "",
         "posId": h.pos_id, "posSide": h.pos_side, "realizedPnl": s(h.realized_pnl), "settledPnl": "",
         "triggerPx": s(h.trigger_px), "type": h.type, "uTime": str(h.u_time), "uly": h.inst_id[:-5],
     }
