@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import ipaddress
 import os
 import sys
 from dataclasses import replace
@@ -17,6 +16,7 @@ from datetime import date
 from typing import Any, Callable, NoReturn, Sequence
 
 from core.config import SimSettings, load_credentials, load_settings
+from core.net import is_loopback
 
 EXIT_FAIL = 2
 DEFAULT_SIM_PORT = 8765
@@ -96,15 +96,6 @@ def _target(module: str, func: str, feature: str) -> Callable[..., int]:
     return entry
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _run(args: argparse.Namespace) -> int:
     from core.logs import setup_logging
 
@@ -112,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
     if args.duration is not None and not args.headless:
         raise _UsageError("perpdesk: --duration only applies with --headless")
-    if args.command == "sim" and not args.allow_remote and not _is_loopback(args.host):
+    if args.command == "sim" and not args.allow_remote and not is_loopback(args.host):
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
 

@@ -14,7 +14,6 @@ penalty 0.2 %, ADL and liquidation fills pay no fee.
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,24 +24,13 @@ from tests.engine_helpers import (
     BTC_ID,
     Rig,
     assert_rows_consistent,
-    close_rig,
     control,
-    make_rig,
     net_sum,
     set_price,
     sim_state,
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
 
 
 async def adl(rig: Rig, **body: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -20,24 +19,13 @@ from tests.engine_helpers import (
     BTC_ID,
     Rig,
     assert_rows_consistent,
-    close_rig,
     control,
-    make_rig,
     net_sum,
     set_price,
     wait_for,
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
 
 
 async def _open_and_partial(rig: Rig) -> None:

@@ -3,7 +3,6 @@ close-all, cancels, rejections, read-only mode, and averaging that the exchange 
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +22,6 @@ from tests.engine_helpers import (
     ETH,
     Rig,
     assert_rows_consistent,
-    close_rig,
-    make_rig,
     net_sum,
     set_price,
     sim_state,
@@ -32,15 +29,6 @@ from tests.engine_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
 
 
 async def _position(rig: Rig, inst: str = BTC_ID) -> D:

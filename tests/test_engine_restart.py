@@ -20,19 +20,10 @@ from pathlib import Path
 import pytest
 
 from core.journal import read_fills, read_funding, read_trades
-from tests.engine_helpers import BTC, BTC_ID, Rig, close_rig, control, make_rig, net_sum, set_price, wait_for
+from tests.engine_helpers import BTC, BTC_ID, Rig, control, net_sum, set_price, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
 
 
 def _config(rig: Rig, tmp_path: Path) -> Path:

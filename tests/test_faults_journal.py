@@ -18,7 +18,7 @@ import core.journal.writer as writer
 from core.events import ClosePosition, NoticeLevel, PlaceOrder
 from core.journal import JournalError
 from core.model import OrderSide
-from tests.engine_helpers import BTC, BTC_ID, Rig, close_rig, control, make_rig, sim_state, wait_for
+from tests.engine_helpers import BTC, BTC_ID, Rig, control, sim_state, wait_for
 from tests.fault_helpers import (
     LogCapture,
     assert_matches_exchange,
@@ -48,24 +48,6 @@ class FullDisk:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
         monkeypatch.setattr(writer, "_write_all", write_all)
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
-
-
-@pytest.fixture
-def logs():
-    cap = LogCapture().install()
-    try:
-        yield cap
-    finally:
-        cap.remove()
 
 
 def _disk(directory: Path) -> dict[str, bytes]:

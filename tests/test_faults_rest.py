@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal as D
-from pathlib import Path
 
 import ccxt.async_support as ccxt
 import pytest
@@ -28,9 +27,7 @@ from tests.engine_helpers import (
     BTC,
     BTC_ID,
     Rig,
-    close_rig,
     control,
-    make_rig,
     set_price,
     sim_state,
     wait_for,
@@ -50,24 +47,10 @@ from tests.fault_helpers import (
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(autouse=True)
+def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
     monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.srv.faults.clear()
-        await close_rig(r)
-
-
-@pytest.fixture
-def logs():
-    cap = LogCapture().install()
-    try:
-        yield cap
-    finally:
-        cap.remove()
 
 
 async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal as D
-from pathlib import Path
 
 import orjson
 import pytest
@@ -18,7 +17,7 @@ import core.engine
 from core.events import LinkState, PlaceOrder, StreamStatus
 from core.model import OrderSide
 from core.sim.exchange import Push
-from tests.engine_helpers import BTC, BTC_ID, Rig, close_rig, control, make_rig, set_price, wait_for
+from tests.engine_helpers import BTC, BTC_ID, Rig, control, set_price, wait_for
 from tests.fault_helpers import (
     LogCapture,
     Wire,
@@ -34,23 +33,10 @@ from tests.fault_helpers import (
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(autouse=True)
+def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
     monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
-
-
-@pytest.fixture
-def logs():
-    cap = LogCapture().install()
-    try:
-        yield cap
-    finally:
-        cap.remove()
 
 
 def _private_connects(rig: Rig) -> int:

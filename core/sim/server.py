@@ -9,7 +9,6 @@ fires TP/SL, fills resting orders and liquidates) and the funding scheduler (eve
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ import orjson
 from aiohttp import web
 from loguru import logger
 
+from core.net import is_loopback
 from core.sim import okx_shapes as shapes
 from core.sim.auth import verify_rest
 from core.sim.exchange import Exchange, Push, SimError
@@ -30,13 +30,6 @@ DEMO_PASSPHRASE = "perpdesk-demo"
 DEMO_CASH = Decimal("10000")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:

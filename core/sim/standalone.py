@@ -10,7 +10,8 @@ import asyncio
 import signal
 import sys
 
-from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer, is_loopback
+from core.net import is_loopback
+from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
 
 
 async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool) -> int:
