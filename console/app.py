@@ -7,14 +7,18 @@ Why it is shaped this way (issue 5):
   panes.
 - Every key is a Binding with an id, so ``[keymap]`` in config.toml can rebind it; read-only mode
   hides and disables the trading keys (check_action), and the engine refuses them as well.
-- Each trading action ends in a ConfirmScreen showing the size and the engine's PnL estimate.
+- Each trading action ends in a ConfirmScreen showing the size and the engine's PnL estimate
+  (order entry: size, side and estimated notional).
+- A restart must not zero the header: today's journal (read by the engine, in a worker, after the
+  first paint) seeds the day totals and the closes/fills/funding panes, de-duplicated against what
+  arrived live meanwhile (FeedBuffer.seed). Older rows are paged in by the history screen (`h`).
 """
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -34,6 +38,7 @@ from core.model import OrderUpdate, PositionSnapshot
 from console.feed import OPEN_STATES, FeedBuffer
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
+from console.screens.history import HistoryScreen
 from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
@@ -43,6 +48,7 @@ from console.widgets.filterbar import FilterBar
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
 from console.widgets.funding import FundingPane
 from console.widgets.header import HeaderBar, HeaderState, link_summary
+from console.widgets.pnlchart import PnlChart
 from console.widgets.positions import PositionsPane
 from console.widgets.table import LinePane
 from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_themes
@@ -68,6 +74,7 @@ class PerpdeskApp(App[int]):
         Binding("X", "close_all", "Close all", id="close_all"),
         Binding("o", "order_entry", "Order", id="order_entry"),
         Binding("r", "reconcile", "Reconcile", id="reconcile"),
+        Binding("h", "history", "History", id="history", show=False),
         Binding("slash", "filter", "Filter", id="filter", show=False),
         Binding("t", "cycle_theme", "Theme", id="theme", show=False),
         Binding("question_mark", "help", "Help", id="help"),
@@ -91,6 +98,7 @@ class PerpdeskApp(App[int]):
         self._account: AccountSnapshot | None = None
         self._recent: dict[str, float] = {}  # message -> when shown (monotonic), for dedupe
         self._unsubscribe: Callable[[], None] | None = None
+        self._chart_day: date | None = None  # the chart shows one UTC day's PnL
         register_themes(self)
         wanted = getattr(ui, "theme", DEFAULT_THEME)
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
@@ -105,11 +113,14 @@ class PerpdeskApp(App[int]):
         # the app is shutting down and the widgets are already gone)
         instruments = self._instruments
         self.header = HeaderBar(id="header")
+        self.pnl_chart = PnlChart(id="pnl-chart")
         self.positions = PositionsPane(instruments, id="positions")
         self.closes = ClosesPane(instruments, id="closes")
         self.fills = FillsPane(instruments, id="fills")
         self.funding = FundingPane(instruments, id="funding")
-        yield self.header
+        with Horizontal(id="top"):
+            yield self.header
+            yield self.pnl_chart
         with Vertical(id="panes"):
             yield self.positions
             yield self.closes
@@ -138,6 +149,7 @@ class PerpdeskApp(App[int]):
         self._timer = self.set_interval(1 / self.refresh_hz, self.flush_now, name="feed-flush")
         self.positions.focus()
         self.flush_now()
+        self.run_worker(self._load_today(), group="history", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self._timer.stop()
@@ -154,6 +166,25 @@ class PerpdeskApp(App[int]):
         if callable(links):
             for stream, state in links().items():
                 self._statuses[stream] = StreamStatus(stream, state)
+
+    async def _load_today(self) -> None:
+        """Seed today's totals and panes from the journal (after the first paint: a worker, and
+        the engine reads the files in a thread). Engines without a journal are skipped."""
+        today_history = getattr(self.engine, "today_history", None)
+        if not callable(today_history):
+            return
+        try:
+            history = await today_history(self.clock().astimezone(timezone.utc).date())
+        except Exception as exc:  # noqa: BLE001 - the live view works without it
+            self.say(f"today's journal could not be read: {exc}", "warning")
+            return
+        older = self.feed.seed(history)
+        for target, rows in ((self.fills, older.fills), (self.closes, older.closes),
+                             (self.funding, older.funding)):
+            if rows:
+                target.add(rows, older=True)  # type: ignore[arg-type]
+                target.reorder()
+        self._update_header()
 
     # ================================================================ the feed
 
@@ -202,11 +233,16 @@ class PerpdeskApp(App[int]):
         snaps = self.positions.snapshots.values()
         upnl: Decimal | None = (sum((s.unrealized_pnl for s in snaps), Decimal(0)) if snaps
                                 else (self._account.unrealized_pnl if self._account else None))
-        day = self.feed.day(self.clock().astimezone(timezone.utc).date())
+        now = self.clock().astimezone(timezone.utc)
+        day = self.feed.day(now.date())
         link, latency = link_summary(self._statuses)
         self.header.show(HeaderState(
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
             self.read_only))
+        if now.date() != self._chart_day:
+            self._chart_day = now.date()
+            self.pnl_chart.reset()
+        self.pnl_chart.sample(day.realized + (upnl or Decimal(0)), now.timestamp())
 
     def say(self, text: str, severity: str = "information") -> None:
         """One notification per message: the engine both returns a refusal and publishes it as a
@@ -250,6 +286,7 @@ class PerpdeskApp(App[int]):
             ("Close all positions", "Close every open position (confirm)", "close_all"),
             ("New order", "Market or limit order entry", "order_entry"),
             ("Reconcile", "Compare the journal with the exchange", "reconcile"),
+            ("History", "Older fills, closes and funding from the journal", "history"),
             ("Filter by symbol", "Show only matching rows", "filter"),
             ("Cycle perpdesk theme", "dark / light / high contrast", "cycle_theme"),
             ("Keys", "List the active keys", "help"),
@@ -346,12 +383,49 @@ class PerpdeskApp(App[int]):
             return
         selected = self.positions.selected
 
-        def done(order: PlaceOrder | None) -> None:
-            if order is not None:
-                self.submit(order, f"{order.side.value} {short_symbol(order.symbol)}")
+        def confirm(order: PlaceOrder | None) -> None:
+            if order is None:
+                return
+
+            def done(ok: bool | None) -> None:
+                if ok:
+                    self.submit(order, f"{order.side.value} {short_symbol(order.symbol)}")
+
+            self.push_screen(ConfirmScreen("Place order?", self._order_lines(order),
+                                           confirm_label="Place"), done)
 
         self.push_screen(OrderEntryScreen(instruments, selected.symbol if selected else None),
-                         done)
+                         confirm)
+
+    def _mark(self, symbol: str) -> Decimal | None:
+        """Latest mark of ``symbol``: the engine's, else a shown position's."""
+        mark = getattr(self.engine, "mark", None)
+        if callable(mark):
+            got = mark(symbol)
+            if got is not None:
+                return got
+        for snap in self.positions.snapshots.values():
+            if snap.symbol == symbol:
+                return snap.mark_price
+        return None
+
+    def _order_lines(self, order: PlaceOrder) -> list[str]:
+        """Size, side and estimated notional of an order, for its confirmation."""
+        inst = self._instruments().get(order.symbol)
+        p = Precision.of(inst)
+        contract_size = inst.contract_size if inst is not None else Decimal(1)
+        coins = order.contracts * contract_size
+        base = order.symbol.split("/")[0]
+        kind = order.order_type if order.price is None else f"{order.order_type} @ {p.px(order.price)}"
+        price = order.price if order.price is not None else self._mark(order.symbol)
+        at = "limit price" if order.price is not None else "mark"
+        notional = ("unknown (no mark price yet)" if price is None else
+                    f"{fmt_num(coins * price, MONEY_PLACES)} {getattr(inst, 'settle_ccy', 'USDT')} "
+                    f"(at {at})")
+        return [f"{order.side.value.upper()} {short_symbol(order.symbol)}  "
+                f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})",
+                f"{kind}{'  reduce-only' if order.reduce_only else ''}",
+                f"estimated notional {notional}"]
 
     def submit(self, command: Command, what: str) -> None:
         """Send one command in a worker; its result (or refusal) becomes a notification."""
@@ -384,6 +458,12 @@ class PerpdeskApp(App[int]):
             self.say(f"reconcile could not run: {exc or type(exc).__name__}", "error")
             return
         self.push_screen(ReconcileScreen(report))
+
+    def action_history(self) -> None:
+        if not callable(getattr(self.engine, "history_pager", None)):
+            self.say("no journal to read history from", "warning")
+            return
+        self.push_screen(HistoryScreen(self.engine, self._instruments))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.active_keys()))

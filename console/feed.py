@@ -5,6 +5,11 @@ latency under a live feed (issue 5). The engine calls ``FeedBuffer.push`` synchr
 stores the event (last write wins per key for states, a bounded deque for append-only facts), so it
 is O(1) and never touches a widget. The app drains it on a timer (``[ui] refresh_hz``) and renders
 only what changed since the previous drain.
+
+Restarts: events published before the console subscribed are gone, so the app asks the engine for
+today's journal (``Engine.today_history``) in a worker and hands it to ``seed``. Until then the
+buffer remembers the ids of the fills, closes and funding bills it saw live, and ``seed`` skips
+those, so a row both published live and already on disk is counted once.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Hashable
+from typing import Hashable, Protocol
 
 from core.events import AccountSnapshot, MarkPrice, Notice, PositionGone, StreamStatus
 from core.money import ZERO
@@ -20,6 +25,23 @@ from core.model import CloseResult, Fill, FundingPayment, OrderState, OrderUpdat
 
 DEFAULT_WINDOW = 500  # rows kept by the fills / closes / funding panes (the CSV keeps everything)
 OPEN_STATES = (OrderState.PLACED, OrderState.PARTIALLY_FILLED)
+
+
+
+class JournalCloseLike(Protocol):
+    """core.journal.history.JournalClose: a journaled close with the key it was written under."""
+
+    close_id: str
+    close: CloseResult
+
+
+class HistoryLike(Protocol):
+    """core.journal.history.DayHistory (duck-typed: the console reads, never parses)."""
+
+    fills: list[Fill]
+    closes: list[JournalCloseLike]
+    funding: list[FundingPayment]
+
 
 StateKey = tuple[str, Hashable]  # ("pos", (symbol, pos_side)) | ("mark", symbol) | ("account", "")
 #                                  | ("status", stream) | ("order", order_id)
@@ -64,6 +86,8 @@ class FeedBuffer:
         self._notices: deque[Notice] = deque(maxlen=20)  # a storm of notices shows the latest
         self.received = 0  # events pushed since start (tests, diagnostics)
         self.totals: dict[date, DayTotals] = {}
+        # ids of live fills / closes / bills, kept only until the journal history is seeded
+        self._live_ids: set[str] | None = set()
 
     def day(self, day: date) -> DayTotals:
         """Totals of one UTC day (zeros when nothing happened that day)."""
@@ -93,14 +117,50 @@ class FeedBuffer:
         elif isinstance(event, Fill):
             self._fills.append(event)
             self._totals(event.ts.date()).fees += event.fee
+            if self._live_ids is not None:
+                self._live_ids.add("f|" + event.fill_id)
         elif isinstance(event, CloseResult):
             self._closes.append(event)
             self._totals(event.closed_at.date()).realized += event.net_pnl
+            if self._live_ids is not None:
+                self._live_ids.add("c|" + event.close_key)
         elif isinstance(event, FundingPayment):
             self._funding.append(event)
             self._totals(event.ts.date()).funding += event.amount
+            if self._live_ids is not None:
+                self._live_ids.add("b|" + event.bill_id)
         elif isinstance(event, Notice):
             self._notices.append(event)
+
+    @property
+    def seeded(self) -> bool:
+        return self._live_ids is None
+
+    def seed(self, history: HistoryLike) -> Batch:
+        """Count the journal's rows of the day that were not received live, once; returns them
+        (oldest first) for the panes, which put them below the live rows. Later calls do nothing:
+        once seeded, every live event is newer than what the journal held at the read."""
+        seen = self._live_ids
+        if seen is None:
+            return Batch()
+        self._live_ids = None
+        batch = Batch()
+        for fill in history.fills:
+            if "f|" + fill.fill_id not in seen:
+                seen.add("f|" + fill.fill_id)
+                batch.fills.append(fill)
+                self._totals(fill.ts.date()).fees += fill.fee
+        for journaled in history.closes:
+            if "c|" + journaled.close_id not in seen:
+                seen.add("c|" + journaled.close_id)
+                batch.closes.append(journaled.close)
+                self._totals(journaled.close.closed_at.date()).realized += journaled.close.net_pnl
+        for payment in history.funding:
+            if "b|" + payment.bill_id not in seen:
+                seen.add("b|" + payment.bill_id)
+                batch.funding.append(payment)
+                self._totals(payment.ts.date()).funding += payment.amount
+        return batch
 
     def pending(self) -> bool:
         return bool(self._states or self._fills or self._closes or self._funding or self._notices)

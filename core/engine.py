@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Callable, Iterable, Protocol
 
@@ -60,6 +60,10 @@ from core.events import (
     StreamStatus,
 )
 from core.journal import Journal, read_fills, read_funding, read_trades
+from core.journal.history import (
+    DayHistory, HistoryKind, HistoryPager, close_from_row as _close_from_row,
+    fill_from_row as _fill_from_row, read_day_async,
+)
 from core.journal.schema import parse_ts
 from core.ledger import Ledger, LedgerPosition
 from core.logs import log_close, log_fill, log_funding
@@ -69,13 +73,10 @@ from core.model import (
     Fill,
     FundingPayment,
     Instrument,
-    Liquidity,
-    OrderSide,
     OrderUpdate,
     Origin,
     PositionSide,
     PositionSnapshot,
-    RowSource,
 )
 from core.money import ZERO, dec, plain
 from core.reconcile import ReconcileReport, reconcile_with_venue
@@ -161,38 +162,6 @@ def _push_side(push: PositionPush) -> PositionSide:
     if push.pos_side in ("long", "short"):
         return PositionSide(push.pos_side)
     return PositionSide.LONG if push.contracts > 0 else PositionSide.SHORT
-
-
-def _fill_from_row(row: dict[str, Any]) -> Fill:
-    """A journal orders row (event fill) back into the Fill it was written from."""
-    return Fill(
-        fill_id=str(row["fill_id"]), order_id=str(row["order_id"]),
-        client_order_id=str(row["client_order_id"]), symbol=str(row["symbol"]),
-        side=OrderSide(row["side"]), contracts=row["contracts"],
-        contract_size=row["contract_size"], price=row["price"],
-        fee=row["fee"] if row["fee"] is not None else ZERO, fee_ccy=str(row["fee_ccy"]),
-        ts=parse_ts(str(row["ts"])), reduce_only=row["reduce_only"] == "true",
-        liquidity=Liquidity(row["liquidity"]) if row["liquidity"] else Liquidity.TAKER,
-        origin=Origin(row["origin"]) if row["origin"] else Origin.EXTERNAL,
-        pos_side=str(row.get("pos_side") or "net"), category=str(row.get("category") or "normal"),
-        algo_id=str(row.get("algo_id") or ""), fill_pnl=row.get("fill_pnl"),
-        liq_penalty=row.get("liq_penalty") or ZERO,
-    )
-
-
-def _close_from_row(row: dict[str, Any]) -> CloseResult:
-    """A journal trades row back into the CloseResult it was written from (totals on restart)."""
-    return CloseResult(
-        closed_at=parse_ts(str(row["closed_at"])), symbol=str(row["symbol"]),
-        position_id=str(row["position_id"]), side=PositionSide(row["side"]),
-        reason=CloseReason(row["reason"]), size_before=row["size_before"],
-        size_closed=row["size_closed"], size_after=row["size_after"],
-        contracts_closed=row["contracts_closed"], contract_size=row["contract_size"],
-        entry_price=row["entry_price"], exit_price=row["exit_price"], gross_pnl=row["gross_pnl"],
-        fee=row["fee"], liq_penalty=row["liq_penalty"], funding=row["funding"],
-        opened_at=parse_ts(str(row["opened_at"])), source=RowSource(row["source"]),
-        fill_ids=tuple(x for x in str(row.get("fill_ids") or "").split(";") if x),
-    )
 
 
 def _origin_for(reason: CloseReason) -> Origin:
@@ -398,6 +367,24 @@ class Engine:
         """Journal vs exchange, position by position (what `perpdesk reconcile` prints)."""
         await self.journal.flush()
         return await reconcile_with_venue(self.venue, self.journal.directory)
+
+    async def today_history(self, day: date | None = None) -> DayHistory:
+        """``day``'s (default: today UTC) fills, closes and funding from the journal, for a viewer
+        that starts after events were published (the console seeds its header and panes with it).
+
+        The journal is flushed first so that what was published before the viewer subscribed is
+        on disk; the file reading runs in a worker thread. The viewer de-duplicates by fill id,
+        close id and bill id against what it received live meanwhile.
+        """
+        try:
+            await self.journal.flush()
+        except Exception as exc:  # noqa: BLE001 - read what is on disk; the journal reports itself
+            logger.warning(f"journal flush before history read failed: {exc}")
+        return await read_day_async(self.journal.directory, day or _now().date())
+
+    def history_pager(self, kind: HistoryKind, page_size: int = 200) -> HistoryPager:
+        """Older fills / closes / funding from the journal in pages, newest first (history screen)."""
+        return HistoryPager(self.journal.directory, kind, page_size)
 
     async def settle(self, timeout: float = 10.0) -> bool:
         """Wait until queued events and close confirmations are done (tests, headless stop)."""

@@ -7,13 +7,15 @@ emits events when a test calls ``emit``. The sim-backed engine replaces it in in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 
 from core.events import (
     AccountSnapshot, CloseAll, ClosePosition, Command, CommandResult, LinkState, StreamStatus,
 )
+from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.model import (
     CloseReason, CloseResult, Fill, FundingPayment, Instrument, Liquidity, OrderSide, Origin,
     PositionSide, PositionSnapshot,
@@ -97,11 +99,12 @@ class ReportRow:
 
 class FakeEngine:
     """Engine API double: instruments, subscribe, submit (recorded), positions, account,
-    estimate_close_pnl (pro rata of uPnL, as the real engine), reconcile, links."""
+    estimate_close_pnl (pro rata of uPnL, as the real engine), reconcile, links, mark, and
+    today_history / history_pager over a real journal directory (``journal_dir``)."""
 
     def __init__(self, positions: list[PositionSnapshot] | None = None, *,
                  read_only: bool = False, report: Report | None = None,
-                 result: CommandResult | None = None) -> None:
+                 result: CommandResult | None = None, journal_dir: Path | None = None) -> None:
         self.instruments = dict(INSTRUMENTS)
         self.read_only = read_only
         self._positions = {(p.symbol, p.pos_side): p for p in positions or []}
@@ -111,6 +114,8 @@ class FakeEngine:
         self.report = report or Report([ReportRow(BTC, "contracts", "10", "10", True)])
         self.result = result
         self.hold: Any = None  # an asyncio.Event: submit waits on it when set (in-flight tests)
+        self.journal_dir = journal_dir  # today_history / history_pager read it, as the engine does
+        self.history_gate: Any = None  # an asyncio.Event: today_history waits on it when set
 
     def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
         self.subscribers.append(callback)
@@ -150,6 +155,25 @@ class FakeEngine:
 
     async def reconcile(self) -> Report:
         return self.report
+
+    def mark(self, symbol: str) -> Decimal | None:
+        for pos in self._positions.values():
+            if pos.symbol == symbol:
+                return pos.mark_price
+        return None
+
+    async def today_history(self, day: date) -> DayHistory:
+        """The real journal reader over ``journal_dir`` (empty without one); ``history_gate``
+        lets a test publish live events while the read is still under way."""
+        if self.history_gate is not None:
+            await self.history_gate.wait()
+        if self.journal_dir is None:
+            return DayHistory(day)
+        return await read_day_async(self.journal_dir, day)
+
+    def history_pager(self, kind: HistoryKind, page_size: int = 200) -> HistoryPager:
+        assert self.journal_dir is not None, "FakeEngine(journal_dir=...) for history"
+        return HistoryPager(self.journal_dir, kind, page_size)
 
 
 def latency(ms: float) -> StreamStatus:

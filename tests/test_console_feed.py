@@ -150,3 +150,35 @@ def test_formatting_is_exact_and_at_instrument_precision() -> None:
     # +50 on 6,000 notional at 10x: 8.33% of the 600 margin; of the notional with no leverage
     assert fmt_num(upnl_pct(snapshot(BTC)), 2) == "8.33"
     assert fmt_num(upnl_pct(replace(snapshot(BTC), leverage=Decimal(0))), 4) == "0.8333"
+
+
+def test_pnl_chart_buckets_bounds_and_scales() -> None:
+    from console.widgets.pnlchart import BLOCKS, PnlChart
+
+    chart = PnlChart(step_s=10, points=5)
+    chart.sample(Decimal("1"), 100.0)
+    chart.sample(Decimal("3"), 105.0)  # same 10 s bucket: last write wins
+    assert list(chart.points) == [Decimal("3")]
+    for n, value in enumerate(("-2", "0", "5", "7", "9")):
+        chart.sample(Decimal(value), 110.0 + 10 * n)
+    assert list(chart.points) == [Decimal(v) for v in ("-2", "0", "5", "7", "9")]  # bounded
+    chart.sample(Decimal("4"), 50.0)  # the clock stepped back: the current bucket is updated
+    assert list(chart.points)[-1] == Decimal("4") and len(chart.points) == 5
+    levels = chart.levels(3)  # the newest 3 points 5, 7, 4: (5-4) x 7 / 3 floors to level 2
+    assert levels == [(BLOCKS[2], "up"), (BLOCKS[-1], "up"), (BLOCKS[0], "up")]
+    assert [tone for _, tone in chart.levels(5)][:2] == ["down", "flat"]
+    chart.reset()
+    assert chart.levels(10) == []
+
+
+async def test_pnl_chart_is_fed_by_the_flush_with_todays_net_pnl() -> None:
+    engine = FakeEngine([snapshot(BTC)])  # uPnL +50.00
+    app = build_app(engine, clock=lambda: T0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert list(app.pnl_chart.points) == [Decimal("50.00")]
+        engine.emit(close(1))  # net +12.19
+        app.flush_now()
+        assert list(app.pnl_chart.points) == [Decimal("62.19")]  # same bucket (fixed clock)
+        await pilot.pause()
+        assert "PnL " in screen_text(app).splitlines()[0]  # fits at 80 columns, first line

@@ -169,9 +169,33 @@ async def test_order_entry_limit() -> None:
         await pilot.press(*"2.5", "tab", *"61000.15", "enter")
         assert "multiple of the tick" in screen_text(app)
         await pilot.press("backspace", "enter")
+        assert isinstance(app.screen, ConfirmScreen) and engine.commands == []
+        text = screen_text(app)
+        assert "Place order?" in text and "SELL BTC/USDT  2.5 ct (0.025 BTC)" in text
+        assert "limit @ 61,000.1" in text
+        assert "estimated notional 1,525.00 USDT (at limit price)" in text  # 0.025 x 61000.1
+        await pilot.press("y")
         await settle(app, pilot)
     assert engine.commands == [PlaceOrder(BTC, OrderSide.SELL, Decimal("2.5"), "limit",
                                           Decimal("61000.1"), False)]
+
+
+@pytest.mark.parametrize("answer", ["n", "escape"])
+async def test_order_entry_market_confirmation_at_mark_and_cancel(answer: str) -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        app.screen.query_one("#reduce").value = True
+        await pilot.pause()
+        await pilot.press(*"3", "enter")
+        text = screen_text(app)
+        assert "BUY BTC/USDT  3.0 ct (0.030 BTC)" in text and "market  reduce-only" in text
+        assert "estimated notional 1,815.00 USDT (at mark)" in text  # 0.03 x 60500
+        await pilot.press(answer)
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+    assert engine.commands == []
 
 
 async def test_reconcile_shows_the_diff() -> None:

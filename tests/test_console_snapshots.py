@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from decimal import Decimal
+
 from core.model import OrderSide, PositionSide
 
 from console.app import build_app
@@ -12,6 +14,10 @@ from tests.console_helpers import (
     BTC, ETH, T0, FakeEngine, close, fill, funding, latency, snapshot,
 )
 from themes import THEME_NAMES
+
+
+PNL_SERIES = ("-4", "-2.5", "-3", "0", "1.5", "4", "3", "6.25", "9", "7.5", "11", "14.75",
+              "12", "16", "18.5", "17", "19.25", "21", "20")
 
 
 def loaded_app(theme: str):
@@ -29,6 +35,10 @@ def loaded_app(theme: str):
         engine.emit(funding(1))
         engine.emit(funding(2, ETH, "0.0155"))
         engine.emit(latency(12.0))
+        chart = app.pnl_chart  # a deterministic PnL history before T0 (one point per bucket)
+        chart.reset()
+        for n, value in enumerate(PNL_SERIES):
+            chart.sample(Decimal(value), T0.timestamp() - (len(PNL_SERIES) - n) * chart.step_s)
         app.flush_now()
         await pilot.pause()
 

@@ -22,7 +22,10 @@ class ClosesPane(WindowPane):
         Column("Net", 10),
     )
 
-    def add(self, closes: list[CloseResult]) -> int:
+    def add(self, closes: list[CloseResult], *, older: bool = False) -> int:
+        """Oldest first; ``older`` puts them below the rows shown (journal history)."""
+        if older:
+            return self.add_older(self._row(c) for c in reversed(closes))
         return self.add_rows(self._row(c) for c in closes)
 
     def _row(self, c: CloseResult) -> Row:

@@ -22,7 +22,10 @@ class FillsPane(WindowPane):
         Column("Origin", 8, "left", drop=3),
     )
 
-    def add(self, fills: list[Fill]) -> int:
+    def add(self, fills: list[Fill], *, older: bool = False) -> int:
+        """Oldest first; ``older`` puts them below the rows shown (journal history)."""
+        if older:
+            return self.add_older(self._row(f) for f in reversed(fills))
         return self.add_rows(self._row(f) for f in fills)
 
     def _row(self, f: Fill) -> Row:

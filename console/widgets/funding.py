@@ -21,7 +21,10 @@ class FundingPane(WindowPane):
         Column("Amount", 10),
     )
 
-    def add(self, payments: list[FundingPayment]) -> int:
+    def add(self, payments: list[FundingPayment], *, older: bool = False) -> int:
+        """Oldest first; ``older`` puts them below the rows shown (journal history)."""
+        if older:
+            return self.add_older(self._row(f) for f in reversed(payments))
         return self.add_rows(self._row(f) for f in payments)
 
     def _row(self, f: FundingPayment) -> Row:

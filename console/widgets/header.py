@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
 from core.events import AccountSnapshot, LinkState, StreamStatus
@@ -59,26 +60,51 @@ class HeaderBar(Widget):
             self.state = state
             self.refresh(layout=True)
 
+    def _pack(self, width: int) -> list[Text]:
+        """The items packed greedily into lines of ``width`` cells: an item (label and value)
+        never splits across lines. Rich's own wrapping would split at a non-breaking space too."""
+        lines: list[Text] = [Text()]
+        for item in self.items():
+            line = lines[-1]
+            if line and line.cell_len + 2 + item.cell_len > width:
+                lines.append(Text())
+                line = lines[-1]
+            if line:
+                line.append("  ")
+            line.append_text(item)
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._pack(max(1, width)))
+
     def render(self) -> Text:
+        lines = self._pack(max(1, self.content_region.width))
+        return Text("\n", no_wrap=True, overflow="crop").join(lines)
+
+    def items(self) -> list[Text]:
+        """One Text per header item, in display order."""
         s = self.state
         label = self.get_component_rich_style("header--label")
-        text = Text(no_wrap=False, overflow="fold")
+        out: list[Text] = []
         ccy = s.account.ccy if s.account else "USDT"
 
-        def item(name: str, value: str, style: str = "") -> None:
-            if text:
-                text.append("  ")
-            if name:  # NBSP: a label never wraps away from its value
-                text.append(f"{name}\u00a0", label)
+        def item(name: str, value: str, style: str = "", suffix: str = "") -> None:
+            text = Text(no_wrap=True)
+            if name:
+                text.append(f"{name} ", label)
             text.append(value, self.get_component_rich_style(style) if style else "")
+            if suffix:
+                text.append(suffix, label)
+            out.append(text)
 
-        def money(name: str, value: Decimal | None, places: int, signed: bool = True) -> None:
+        def money(name: str, value: Decimal | None, places: int, signed: bool = True,
+                  suffix: str = "") -> None:
             item(name, fmt_num(value, places, sign=signed),
-                 f"header--{tone(value)}" if signed and value is not None else "")
+                 f"header--{tone(value)}" if signed and value is not None else "", suffix)
 
         acct = s.account
-        money("Equity", acct.equity if acct else None, MONEY_PLACES, signed=False)
-        text.append(f" {ccy}", label)
+        money("Equity", acct.equity if acct else None, MONEY_PLACES, signed=False,
+              suffix=f" {ccy}")
         money("Avail", acct.available if acct else None, MONEY_PLACES, signed=False)
         money("uPnL", s.upnl, MONEY_PLACES)
         money("Today", s.realized, MONEY_PLACES)
@@ -90,9 +116,9 @@ class HeaderBar(Widget):
             good = s.link is LinkState.CONNECTED
             state = "live" if good else s.link.value
             if good and s.latency_ms is not None:
-                state += f"\u00a0{s.latency_ms:.0f}ms"
+                state += f" {s.latency_ms:.0f}ms"
             item("●", state, "header--good" if good else (
                 "header--bad" if s.link is LinkState.DISCONNECTED else "header--warn"))
         if s.read_only:
             item("", "READ-ONLY", "header--warn")
-        return text
+        return out

@@ -43,5 +43,24 @@ class WindowPane(LinePane):
             added += 1
         return added
 
+    def add_older(self, rows: Iterable[Row]) -> int:
+        """Put rows (newest first) BELOW the current ones, while the window has room: history
+        read from the journal after live rows already arrived. Caller reorders."""
+        added = 0
+        for row in rows:
+            if len(self._keys) >= self._window:
+                break
+            key = next(self._seq)
+            self._keys.append(key)
+            self.set_row(key, row)
+            added += 1
+        return added
+
+    def clear_rows(self) -> None:
+        """Forget every row (the history screen shows one page at a time). Caller reorders."""
+        for key in self._keys:
+            self.remove_row(key)
+        self._keys.clear()
+
     def precision(self, symbol: str) -> Precision:
         return Precision.of(self._instruments().get(symbol))

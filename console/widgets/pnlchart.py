@@ -1,0 +1,93 @@
+"""PnlChart: today's net PnL (realized + unrealized) over time, as one line of block characters.
+
+Why a one-line Line-API widget and not textual's Sparkline: it sits in the header, is fed by the
+same timer flush as the header (never per event), keeps a bounded number of points (one per
+``step_s`` bucket, the current bucket last-write-wins), and rebuilds its single Strip only when a
+point or the width changed, so a live feed costs nothing between flushes.
+"""
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+LABEL = "PnL "
+
+
+class PnlChart(Widget):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "pnlchart--label", "pnlchart--up", "pnlchart--down", "pnlchart--flat",
+    }
+    DEFAULT_CSS = """
+    PnlChart { height: 1; width: 30; }
+    """
+
+    def __init__(self, *, step_s: float = 10.0, points: int = 360, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.step_s = step_s
+        self.points: deque[Decimal] = deque(maxlen=points)
+        self._bucket: int | None = None
+        self._strip: Strip | None = None
+        self._strip_width = -1
+
+    def reset(self) -> None:
+        """Start a new series: a new UTC day starts today's PnL at zero again."""
+        self.points.clear()
+        self._bucket = None
+        self._strip = None
+        self.refresh()
+
+    def sample(self, value: Decimal, now: float) -> None:
+        """Record ``value`` at ``now`` (seconds); repaints only when the shown series changed."""
+        bucket = int(now // self.step_s)
+        if self._bucket is not None and bucket < self._bucket:
+            bucket = self._bucket  # the wall clock stepped back: stay in the current bucket
+        if bucket == self._bucket and self.points:
+            if self.points[-1] == value:
+                return
+            self.points[-1] = value
+        else:
+            self._bucket = bucket
+            self.points.append(value)
+        self._strip = None
+        self.refresh()
+
+    def levels(self, width: int) -> list[tuple[str, str]]:
+        """(block, tone) for the newest points that fit ``width`` cells, scaled min..max."""
+        shown = list(self.points)[-width:] if width > 0 else []
+        if not shown:
+            return []
+        lo, hi = min(shown), max(shown)
+        span = hi - lo
+        top = len(BLOCKS) - 1
+        out = []
+        for v in shown:
+            level = 0 if span == 0 else int((v - lo) * top / span)
+            out.append((BLOCKS[level], "up" if v > 0 else ("down" if v < 0 else "flat")))
+        return out
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y != 0:
+            return Strip.blank(width, self.rich_style)
+        if self._strip is None or self._strip_width != width:
+            base = self.rich_style
+            label = self.get_component_rich_style("pnlchart--label")
+            tones = {t: base + Style(color=self.get_component_rich_style(f"pnlchart--{t}").color)
+                     for t in ("up", "down", "flat")}
+            segments = [Segment(LABEL, base + Style(color=label.color))]
+            segments += [Segment(block, tones[tone])
+                         for block, tone in self.levels(width - len(LABEL))]
+            self._strip = Strip(segments).crop_extend(0, width, base)
+            self._strip_width = width
+        return self._strip
