@@ -180,7 +180,7 @@ class _Section:
             raise self.fail(key, "a number")
         if (positive and not value > 0) or (hi is not None and value > hi) or value != value:
             raise self.fail(key, "a number " + ("> 0" if hi is None else f"> 0 and <= {hi:g}"))
-        return float(value)
+        return float(value)  # float ok: a setting such as speed or refresh rate, not money
 
     def table_of_str(self, key: str) -> dict[str, str]:
         value = self.table.get(key, {})

@@ -401,7 +401,7 @@ class Engine:
 
     def _clock_offset(self) -> float:
         """This computer's clock minus the exchange's (s); 0 for venues that do not measure it."""
-        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)
+        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)  # float ok: seconds
 
     def _check_journal(self) -> None:
         """Tell the trader once when the journal starts or stops failing (disk full, read-only)."""

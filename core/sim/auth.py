@@ -65,7 +65,7 @@ def verify_ws_login(accounts: dict[str, Account], arg: dict[str, object], now: f
     if acct is None or str(arg.get("passphrase") or "") != acct.passphrase:
         raise SimError("60009", "Login failed.")
     try:
-        skew = abs((now if now is not None else time.time()) - float(ts))
+        skew = abs((now if now is not None else time.time()) - float(ts))  # float ok: clock skew in seconds
     except ValueError:
         raise SimError("60009", "Login failed.") from None
     if skew > MAX_SKEW_S:

@@ -94,7 +94,7 @@ class PriceProcess:
                 changed[inst] = new
             # The predicted funding rate drifts slowly and stays in a plausible band.
             if rng.random() < min(1.0, dt_sim / 600.0):
-                r = float(self.funding_rates[inst]) + rng.gauss(0.0, 0.00002)
+                r = float(self.funding_rates[inst]) + rng.gauss(0.0, 0.00002)  # float ok: random drift, requantized to a 6-decimal Decimal below
                 r = max(-0.00075, min(0.00075, r))
                 self.funding_rates[inst] = Decimal(f"{r:.6f}")
         return changed

@@ -283,7 +283,7 @@ class SimServer:
         if kind == "timeout":
             assert self._stopping is not None
             try:
-                await asyncio.wait_for(self._stopping.wait(), float(f.get("delay", 30.0)))
+                await asyncio.wait_for(self._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
             except asyncio.TimeoutError:
                 pass
             return _json({"code": "50004", "msg": "Endpoint request timeout", "data": []}, 504)
@@ -393,7 +393,7 @@ class SimServer:
             return self._ctl_error(SimError("51000", "kind must be 5xx, timeout or rate_limit"))
         try:
             count = int(body.get("count", 1))
-            delay = float(body.get("delay", 30.0))
+            delay = float(body.get("delay", 30.0))  # float ok: seconds
         except (TypeError, ValueError):
             return self._ctl_error(SimError("51000", "count/delay must be numbers"))
         self.faults.append({"kind": kind, "count": count, "delay": delay})

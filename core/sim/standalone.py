@@ -64,4 +64,4 @@ def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: in
 
 if __name__ == "__main__":  # python -m core.sim.standalone [port] [speed]
     args = sys.argv[1:]
-    sys.exit(main(port=int(args[0]) if args else 8765, speed=float(args[1]) if len(args) > 1 else 1.0))
+    sys.exit(main(port=int(args[0]) if args else 8765, speed=float(args[1]) if len(args) > 1 else 1.0))  # float ok: speed factor

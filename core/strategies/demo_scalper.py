@@ -51,12 +51,12 @@ class DemoScalper(Strategy):
         if symbols is not None and (not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols)):
             raise StrategyError('[strategy.params] symbols must be an array of symbols like ["BTC/USDT:USDT"]')
         self.symbols: list[str] | None = symbols
-        self.interval_s = float(_number(p, "interval_s", "5")) or 5.0
+        self.interval_s = float(_number(p, "interval_s", "5")) or 5.0  # float ok: seconds between decisions
         self.max_positions = int(_number(p, "max_positions", "2"))
         self.notional = _number(p, "notional", "300")
         self.tp_pct = _number(p, "tp_pct", "0.0015")
         self.sl_pct = _number(p, "sl_pct", "0.0015")
-        self.partial_chance = float(_number(p, "partial_chance", "0.15"))
+        self.partial_chance = float(_number(p, "partial_chance", "0.15"))  # float ok: a probability
         seed = p.get("seed")
         self.rng = random.Random(seed)
 

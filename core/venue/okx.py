@@ -239,7 +239,7 @@ class OkxVenue:
     @property
     def clock_offset_s(self) -> float:
         """This computer's clock minus the exchange's, in seconds (0 until measured)."""
-        return float(self._ex.options.get("timeDifference") or 0) / 1000
+        return float(self._ex.options.get("timeDifference") or 0) / 1000  # float ok: seconds
 
     def exchange_time(self) -> float:
         """Now on the exchange's clock (unix seconds): what requests and WS logins are signed with."""
