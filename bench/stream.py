@@ -1,0 +1,191 @@
+"""Stream throughput: recorded OKX pushes through our pipeline, through ccxt.pro, and orjson alone.
+
+The fixture (bench/record.py) is replayed ``passes`` times back to back. Each pass gets fresh
+trade/order ids and timestamps shifted past the previous pass (done before the clock starts), so
+the engine and the journal do real work every time instead of dropping duplicates.
+
+* ours: the frames go through ``OkxStream._pump`` (the hot loop of our stream client, fed by an
+  in-memory socket that yields to the event loop every 64 frames as a real socket read would),
+  ``OkxVenue._on_push`` (okx_parse), the engine's sink, queue and consumer, the ledger, the CLOSE
+  and FILL log lines, and the journal; the clock stops when the engine is idle and
+  ``journal.flush()`` returned (rows fsynced). The only thing left out is the engine's REST
+  confirmation of close rows against positions-history (a network round trip per close).
+* ccxt: the same frames through ccxt.pro okx's own client path: ``Client.handle_text_or_binary_message``
+  (its orjson decode) -> ``okx.handle_message`` (parse into its caches, resolve futures). No socket.
+* ours parse only (extra row): our decoder + okx_parse into domain objects, no engine.
+* json floor: ``orjson.loads`` of each frame, nothing else.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import ccxt.pro
+import orjson
+
+from core.config import ExchangeSettings
+from core.engine import Engine
+from core.journal import Journal, read_fills
+from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
+from core.venue.okx import OkxVenue
+from core.venue.okx_stream import OkxStream
+
+from bench.record import SYMBOLS, load
+
+ID_KEYS = ("tradeId", "ordId", "billId")
+TS_KEYS = ("ts", "fillTime", "uTime", "cTime", "pTime")
+
+
+def expand(frames: list[str], passes: int) -> list[str]:
+    """``passes`` copies of the fixture, each with unique ids and later timestamps."""
+    decoded = [orjson.loads(f) for f in frames]
+    stamps = [int(v) for m in decoded for it in m["data"] for k in TS_KEYS if str(v := it.get(k, "")).isdigit()]
+    span = max(stamps) - min(stamps) + 1000
+    out: list[str] = []
+    for p in range(passes):
+        for msg in decoded:
+            if p == 0:
+                out.append(orjson.dumps(msg).decode())
+                continue
+            data = []
+            for it in msg["data"]:
+                it = dict(it)
+                for k in ID_KEYS:
+                    if it.get(k):
+                        it[k] = f"{it[k]}{p:04d}"
+                for k in TS_KEYS:
+                    if str(it.get(k, "")).isdigit():
+                        it[k] = str(int(it[k]) + p * span)
+                data.append(it)
+            out.append(orjson.dumps({**msg, "data": data}).decode())
+    return out
+
+
+class MemorySocket:
+    """What ``OkxStream._pump`` iterates: text frames, yielding to the loop every ``batch`` frames."""
+
+    def __init__(self, frames: list[str], batch: int = 64) -> None:
+        self.frames, self.batch = frames, batch
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        for i, raw in enumerate(self.frames):
+            if i % self.batch == 0:
+                await asyncio.sleep(0)
+            yield raw
+
+
+async def _markets_source() -> SimServer:
+    srv = SimServer(speed=0)
+    await srv.start()
+    return srv
+
+
+async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int]:
+    """Seconds for the whole pipeline, and the fills found in the journal afterwards."""
+    with tempfile.TemporaryDirectory(prefix="perpdesk-bench-") as tmp:
+        venue = OkxVenue(ExchangeSettings(venue="sim", url=srv.url, symbols=tuple(SYMBOLS)), None)
+        await venue.connect()
+        journal = Journal(Path(tmp))
+        engine = Engine(venue, journal, confirm_closes=False, position_snapshot_interval=3600)
+        await journal.start()
+        # Engine.start() minus the network: consumer and close writer running, sink wired
+        engine.confirmer.start()
+        consumer = asyncio.create_task(engine._consume())
+        venue._sink = engine._sink
+        stream = OkxStream("replay", "memory://", [], venue._on_push, engine._sink)
+        gc.collect()
+        t0 = time.perf_counter()
+        await stream._pump(MemorySocket(frames))  # type: ignore[arg-type]
+        while not (engine._queue.empty() and not engine._busy and engine.confirmer.idle):
+            await asyncio.sleep(0)
+        await journal.flush()
+        dt = time.perf_counter() - t0
+        consumer.cancel()
+        await engine.confirmer.cancel()
+        await journal.close()
+        await venue.close()
+        return dt, len(read_fills(Path(tmp)))
+
+
+async def ccxt_client(srv: SimServer) -> tuple[Any, Any]:
+    ex = ccxt.pro.okx({"apiKey": DEMO_KEY, "secret": DEMO_SECRET, "password": DEMO_PASSPHRASE,
+                       "enableRateLimit": False, "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
+    ex.has["fetchCurrencies"] = False
+    ex.urls["api"]["rest"] = srv.url
+    ex.urls["api"]["ws"] = srv.ws_url
+    await ex.load_markets()
+    return ex, ex.client(f"{srv.ws_url}/private")
+
+
+async def run_parse_only(venue: OkxVenue, frames: list[str]) -> float:
+    """Our decoder + okx_parse into domain objects, no engine: the like-for-like of ccxt's parse."""
+    out: list[object] = []
+    venue._sink = out.append
+    stream = OkxStream("replay", "memory://", [], venue._on_push, out.append)
+    gc.collect()
+    t0 = time.perf_counter()
+    await stream._pump(MemorySocket(frames))  # type: ignore[arg-type]
+    return time.perf_counter() - t0
+
+
+def run_ccxt(client: Any, frames: list[str]) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    for raw in frames:
+        client.handle_text_or_binary_message(raw)
+    return time.perf_counter() - t0
+
+
+def run_json(frames: list[str]) -> float:
+    loads = orjson.loads
+    gc.collect()
+    t0 = time.perf_counter()
+    for raw in frames:
+        loads(raw)
+    return time.perf_counter() - t0
+
+
+async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
+    """Median msgs/s of the three paths over ``repeats`` interleaved rounds."""
+    base = load()
+    frames = expand(base, passes)
+    fills_expected = sum(1 for f in map(orjson.loads, frames) if f["arg"]["channel"] == "orders"
+                         for it in f["data"] if it.get("tradeId"))
+    srv = await _markets_source()
+    ex, client = await ccxt_client(srv)
+    ours: list[float] = []
+    theirs: list[float] = []
+    floor: list[float] = []
+    parse: list[float] = []
+    fills = 0
+    venue = OkxVenue(ExchangeSettings(venue="sim", url=srv.url, symbols=tuple(SYMBOLS)), None)
+    try:
+        await venue.connect()
+        run_ccxt(client, base)  # warm-up (imports, caches)
+        for _ in range(repeats):
+            dt, fills = await run_ours(srv, frames)
+            ours.append(len(frames) / dt)
+            theirs.append(len(frames) / run_ccxt(client, frames))
+            floor.append(len(frames) / run_json(frames))
+            parse.append(len(frames) / await run_parse_only(venue, frames))
+    finally:
+        await venue.close()
+        await ex.close()
+        await srv.stop()
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    return {"stream_msgs_per_s": round(med(ours)), "ccxt_parse_msgs_per_s": round(med(theirs)),
+            "json_floor_msgs_per_s": round(med(floor)), "_ours_parse_only_msgs_per_s": round(med(parse)),
+            "_detail": f"{len(frames)} frames ({len(base)} recorded x {passes}), {fills} fills journaled "
+                       f"(expected {fills_expected}); runs ours {[round(x) for x in ours]}, "
+                       f"ccxt {[round(x) for x in theirs]}"}
+
+
+if __name__ == "__main__":
+    from bench.__main__ import quiet_logs
+
+    quiet_logs()
+    print(asyncio.run(bench_stream(3, 10)))

@@ -1,0 +1,420 @@
+"""The console under load: event->screen, key->screen, CPU, loop lag and terminal bytes.
+
+Set-up (everything real except the terminal):
+* A simulator child process (``python -m bench.ui --sim``) with 50 swaps X00..X49. On command it
+  moves every mark at 10 Hz (500 mark-price pushes/s), fills a 1-contract market order on a random
+  instrument 5 times a second (alternating add/reduce, so fills, closes and position pushes flow),
+  and for the key test adds a burst of 2,000 mark-price pushes per second on top.
+* This process runs the product stack of the committed config (core.runner.build_stack, pointed at
+  the child, 50 symbols, no strategy) and ``console.app.build_app(engine, settings)`` in the SAME
+  loop, at 160x50, with a driver that is Textual's headless driver except that it reports a real
+  terminal (so the app renders every frame to an ANSI string exactly as on a TTY, truecolor) and
+  counts the bytes instead of writing them. 50 positions are opened through ``engine.submit``.
+
+Probes (bench-side wrappers; nothing in the product is changed):
+* a push enters: ``OkxStream._dispatch`` (right after the frame's orjson decode) stamps each
+  mark-price item (symbol, mark);
+* the changed line is rendered: the positions pane's ``render_line`` notes (symbol, mark) of each
+  line it renders; the next driver write (the frame that carries it) closes the sample;
+* ``c`` -> confirmation: a Key event is posted to the app as the driver's input thread does; the
+  sample closes at the first driver write containing the modal's title;
+* loop lag: a task sleeping 5 ms, lateness of each wake-up; CPU: process_time / wall time.
+Marks replaced before the next screen flush (last-write-wins, by design) or on rows outside the
+visible part of the pane are never drawn and are counted as "coalesced/offscreen".
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from core.sim.market import InstrumentSpec
+
+REPO = Path(__file__).resolve().parent.parent
+N_POS = 50
+TICK_HZ = 10
+FILLS_PER_S = 5
+BURST_PER_S = 2000
+KEY_MARKER = "Close position?"
+
+
+def specs() -> dict[str, InstrumentSpec]:
+    out = {}
+    for i in range(N_POS):
+        inst = f"X{i:02d}-USDT-SWAP"
+        out[inst] = InstrumentSpec(inst, f"X{i:02d}", Decimal("1"), Decimal("1"), Decimal("1"), Decimal("0.01"),
+                                   20, Decimal("0.01"), Decimal(100 + 10 * i), 0.5)
+    return out
+
+
+def symbol_of(inst: str) -> str:
+    return inst.replace("-USDT-SWAP", "/USDT:USDT")
+
+
+# ------------------------------------------------------------------ simulator child
+
+
+async def _sim_child() -> None:
+    from bench.__main__ import quiet_logs
+    from core.sim.server import SimServer
+
+    quiet_logs()
+    srv = SimServer(speed=0, seed=3, instruments=specs(), start_cash=Decimal("100000000"))
+    await srv.start()
+    insts = list(specs())
+    rng = random.Random(3)
+    mode = {"tick": 0.0, "fills": 0.0, "burst": 0.0}
+    sides: dict[str, str] = {}
+
+    def move(inst: str) -> None:
+        px = srv.market.prices[inst]
+        step = Decimal(str(round(rng.uniform(0.0002, 0.002), 6)))
+        srv.set_price(inst, px * (1 + step if rng.random() < 0.5 else 1 - step))
+
+    async def paced(key: str, act: Any) -> None:  # calls act() mode[key] times a second, drift-free
+        done, t0 = 0, time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            rate = mode[key]
+            if not rate:
+                done, t0 = 0, time.perf_counter()
+                continue
+            due = int((time.perf_counter() - t0) * rate)
+            for _ in range(min(due - done, int(rate))):
+                act()
+            done = due
+
+    counter = iter(range(10**9))
+
+    def tick_one() -> None:
+        move(insts[next(counter) % len(insts)])
+
+    def fill() -> None:
+        inst = rng.choice(insts)
+        side = sides[inst] = "sell" if sides.get(inst, "sell") == "buy" else "buy"
+        srv.exchange.place_order(srv.account, {"instId": inst, "tdMode": "cross", "side": side,
+                                               "ordType": "market", "sz": "1"})
+        srv.flush()
+
+    burst_counter = iter(range(10**9))
+
+    def burst_one() -> None:
+        move(insts[next(burst_counter) % len(insts)])
+
+    tasks = [asyncio.create_task(paced("tick", tick_one)), asyncio.create_task(paced("fills", fill)),
+             asyncio.create_task(paced("burst", burst_one))]
+    print(f"READY {srv.port}", flush=True)
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().split():
+        if line[0] == "quit":
+            break
+        mode[line[0]] = float(line[1])
+    for t in tasks:
+        t.cancel()
+    await srv.stop()
+
+
+class SimChild:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.ui", "--sim"], cwd=REPO, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("READY"):
+            self.proc.kill()
+            raise RuntimeError(f"simulator child did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def set(self, what: str, rate: float) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{what} {rate}\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        try:
+            self.set("quit", 0)
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+# ------------------------------------------------------------------ probes
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.on = False
+        self.entered: dict[tuple[str, Decimal], float] = {}
+        self.rendered: list[tuple[str, Decimal]] = []
+        self.latencies: list[float] = []
+        self.latencies_key: list[float] = []
+        self.bytes = 0
+        self.writes = 0
+        self.key_watch: float | None = None
+        self.key_seen = asyncio.Event()
+        self.rows_seen: set[str] = set()
+
+    def reset(self) -> None:
+        self.entered.clear()
+        self.rendered.clear()
+        self.latencies.clear()
+        self.rows_seen.clear()
+        self.bytes = self.writes = 0
+
+    def write(self, data: str) -> None:
+        now = time.perf_counter()
+        self.bytes += len(data.encode())
+        self.writes += 1
+        if self.rendered:
+            for key in self.rendered:
+                t = self.entered.pop(key, None)
+                if t is not None:
+                    self.latencies.append((now - t) * 1000)
+                    self.rows_seen.add(key[0])
+            self.rendered.clear()
+        if self.key_watch is not None and KEY_MARKER in data:
+            self.latencies_key.append((now - self.key_watch) * 1000)
+            self.key_watch = None
+            self.key_seen.set()
+
+
+PROBE: Probe | None = None
+
+
+def _install_probes(pane: Any) -> Any:
+    """Wrap the stream client's dispatch (class-wide) and the pane's render_line; returns the undo."""
+    from core.venue.okx_stream import OkxStream
+
+    original = OkxStream._dispatch
+
+    def dispatch(self: Any, msg: dict[str, Any]) -> None:
+        p = PROBE
+        if p is not None and p.on and msg.get("arg", {}).get("channel") == "mark-price":
+            now = time.perf_counter()
+            for item in msg["data"]:
+                p.entered[(symbol_of(item["instId"]), Decimal(item["markPx"]))] = now
+        original(self, msg)
+
+    OkxStream._dispatch = dispatch  # type: ignore[method-assign]
+    render_line = pane.render_line
+
+    def probed_render_line(y: int) -> Any:
+        strip = render_line(y)
+        p = PROBE
+        if p is not None and p.on and y > 0:
+            index = round(pane.scroll_y) + y - 1
+            if index < len(pane._order):
+                snap = pane.snapshots.get(pane._order[index])
+                if snap is not None:
+                    p.rendered.append((snap.symbol, snap.mark_price))
+        return strip
+
+    pane.render_line = probed_render_line
+
+    def undo() -> None:
+        OkxStream._dispatch = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _driver_class() -> type:
+    from textual.drivers.headless_driver import HeadlessDriver
+
+    class MeasuringDriver(HeadlessDriver):
+        """Headless input, but the app believes it has a terminal: frames are rendered and counted."""
+
+        @property
+        def is_headless(self) -> bool:
+            return False
+
+        def write(self, data: str) -> None:
+            if PROBE is not None:
+                PROBE.write(data)
+
+        def flush(self) -> None:
+            pass
+
+    return MeasuringDriver
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+PROFILE_DIR = os.environ.get("PERPDESK_BENCH_PROFILE")  # a folder: cProfile each window into it
+
+
+def _profiler() -> Any:
+    if not PROFILE_DIR:
+        return None
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof
+
+
+def _dump(prof: Any, name: str) -> None:
+    if prof is not None:
+        prof.disable()
+        Path(PROFILE_DIR).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        prof.dump_stats(str(Path(PROFILE_DIR) / f"{name}.pstats"))  # type: ignore[arg-type]
+
+
+async def _lag_probe(out: list[float]) -> None:
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(0.005)
+        out.append((time.perf_counter() - t - 0.005) * 1000)
+
+
+async def _wait(cond: Any, timeout: float, what: str) -> None:
+    t0 = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"{what} not reached within {timeout:g} s")
+        await asyncio.sleep(0.05)
+
+
+async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
+    global PROBE
+    from textual import events
+
+    from console.app import build_app
+    from console.screens.confirm import ConfirmScreen
+    from core.config import load_settings
+    from core.events import PlaceOrder
+    from core.model import OrderSide
+    from core.runner import build_stack
+
+    os.environ.setdefault("COLORTERM", "truecolor")
+    os.environ["TERM"] = "xterm-256color"
+    s = load_settings(REPO / "config.toml", ui_state=False)
+    s = replace(s, exchange=replace(s.exchange, url=f"http://127.0.0.1:{child.port}",
+                                    symbols=tuple(symbol_of(i) for i in specs())),
+                journal=replace(s.journal, dir=tmp / "journal"), logs=replace(s.logs, dir=tmp / "logs"),
+                strategy=replace(s.strategy, name="none"))
+    steady_s, keys = (8.0, 25) if quick else (20.0, 60)
+    PROBE = probe = Probe()
+    lag: list[float] = []
+    async with build_stack(s) as stack:
+        engine = stack.engine
+        app = build_app(engine, s)
+        app.driver_class = _driver_class()
+        run = asyncio.create_task(app.run_async(size=(160, 50), mouse=False))
+        await _wait(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")
+        results = await asyncio.gather(*(engine.submit(PlaceOrder(sym, OrderSide.BUY, Decimal(10)))
+                                         for sym in engine.instruments))
+        bad = [r.message for r in results if not r.ok]
+        if bad:
+            raise RuntimeError(f"opening positions failed: {bad[:3]}")
+        pane = app.positions
+        await _wait(lambda: len(pane.snapshots) == N_POS, 30, f"{N_POS} positions on screen")
+        undo_probes = _install_probes(pane)
+        lagger = asyncio.create_task(_lag_probe(lag))
+        child.set("tick", N_POS * TICK_HZ)
+        child.set("fills", FILLS_PER_S)
+        probe.on = True
+        await asyncio.sleep(2.0)  # warm-up
+        probe.reset()
+        lag.clear()
+        fills0 = len(getattr(app.query_one("#fills"), "_rows", {}))
+        prof = _profiler()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(steady_s)
+        cpu1, t1 = time.process_time(), time.perf_counter()
+        _dump(prof, "ui_steady")
+        steady = {"lat": list(probe.latencies), "lag": list(lag), "bytes": probe.bytes, "writes": probe.writes,
+                  "rows": len(probe.rows_seen), "left": len(probe.entered)}
+        # key -> screen under the same load plus a burst
+        child.set("burst", BURST_PER_S)
+        await asyncio.sleep(1.0)
+        lag.clear()
+        misses, stuck = 0, False
+        prof = _profiler()
+        cpu2, t2 = time.process_time(), time.perf_counter()
+        for _ in range(keys):
+            if stuck:
+                break
+            probe.key_seen.clear()
+            probe.key_watch = time.perf_counter()
+            app.post_message(events.Key("c", "c"))
+            try:
+                await asyncio.wait_for(probe.key_seen.wait(), 5)
+            except TimeoutError:
+                misses += 1
+                probe.key_watch = None
+            await asyncio.sleep(0.05)
+            for _ in range(300):  # answer n once the modal is up; wait until it is gone
+                if isinstance(app.screen, ConfirmScreen):
+                    app.post_message(events.Key("n", "n"))
+                    try:
+                        await _wait(lambda: not isinstance(app.screen, ConfirmScreen), 15, "dismissed")
+                    except TimeoutError:
+                        stuck = True  # the app cannot keep up at all: stop pressing, report it
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1 + random.random() * 0.1)
+        cpu3, t3 = time.process_time(), time.perf_counter()
+        _dump(prof, "ui_burst")
+        burst_lag = list(lag)
+        child.set("burst", 0)
+        child.set("tick", 0)
+        child.set("fills", 0)
+        probe.on = False
+        undo_probes()
+        lagger.cancel()
+        fills_pane = len(getattr(app.query_one("#fills"), "_rows", {}))
+        app.exit()
+        await asyncio.wait_for(run, 15)
+    lat, key_lat = steady["lat"], probe.latencies_key
+    return {
+        "event_to_screen_ms_p50": round(pct(lat, 0.5), 1) if lat else None,
+        "event_to_screen_ms_p99": round(pct(lat, 0.99), 1) if lat else None,
+        "key_to_screen_ms_p99": round(pct(key_lat, 0.99), 1) if key_lat else None,
+        "ui_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
+        "loop_lag_ms_p99": round(pct(steady["lag"], 0.99), 2),
+        "screen_kb_per_s": round(steady["bytes"] / 1024 / (t1 - t0), 1),
+        "_key_to_screen_ms_p50": round(pct(key_lat, 0.5), 1) if key_lat else None,
+        "_burst_loop_lag_ms_p99": round(pct(burst_lag, 0.99), 2) if burst_lag else None,
+        "_burst_cpu_pct": round((cpu3 - cpu2) / (t3 - t2) * 100, 1),
+        "_detail": (f"160x50, {N_POS} positions, marks {TICK_HZ} Hz each ({N_POS * TICK_HZ}/s), {FILLS_PER_S} fills/s; "
+                    f"steady {t1 - t0:.1f} s: {len(lat)} event->screen samples over {steady['rows']} visible rows "
+                    f"({steady['left']} marks coalesced/offscreen), {steady['writes']} frames, "
+                    f"{steady['bytes'] / 1024:.0f} KB; loop lag p50 {pct(steady['lag'], 0.5):.2f} ms "
+                    f"max {max(steady['lag']):.1f} ms; keys: {len(key_lat)} presses of c under +{BURST_PER_S} msg/s "
+                    f"({misses} without a confirmation within 5 s{'; n not answered within 15 s, stopped' if stuck else ''}), key->screen max {max(key_lat, default=0):.1f} ms; "
+                    f"fills pane rows {fills0}->{fills_pane}; refresh_hz {s.ui.refresh_hz:g}"),
+    }
+
+
+def bench_ui(quick: bool) -> dict[str, Any]:
+    from bench.__main__ import run_async
+
+    child = SimChild()
+    try:
+        with tempfile.TemporaryDirectory(prefix="perpdesk-ui-") as tmp:
+            return run_async(_run(quick, child, Path(tmp)), 150 if quick else 300)
+    finally:
+        child.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--sim"]:
+        asyncio.run(_sim_child())
+    else:
+        from bench.__main__ import quiet_logs
+
+        quiet_logs()
+        print(bench_ui("--quick" in sys.argv))
