@@ -90,6 +90,7 @@ MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-che
 RESYNC_RETRY_S = 5.0
 FUNDING_GRACE_S = 3.0  # bills are fetched this long after a settlement time passes
 RATE_QUANTUM = Decimal("1e-12")
+POS_SIDES = ("net", "long", "short")  # OKX posSide values a life can be keyed by
 
 Subscriber = Callable[[Any], None]
 Key = tuple[str, str]  # (symbol, pos_side)
@@ -443,11 +444,11 @@ class Engine:
             if isinstance(event, MarkPrice):
                 self._marks[event.symbol] = event.price
                 self._publish(event)
-                for pos in self.ledger.positions():
-                    if pos.symbol == event.symbol:
-                        snap = self._snapshot((pos.symbol, pos.pos_side))
-                        if snap is not None:
-                            self._publish(snap)
+                # hot path (every mark tick): look up only this symbol's lives, never all of them
+                for pos_side in POS_SIDES:
+                    snap = self._snapshot((event.symbol, pos_side))
+                    if snap is not None:
+                        self._publish(snap)
                 return
             if isinstance(event, AccountSnapshot):
                 self._account = event
