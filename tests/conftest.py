@@ -29,3 +29,11 @@ def logs() -> AsyncIterator[LogCapture]:
         yield cap
     finally:
         cap.remove()
+
+
+@pytest.fixture
+def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
+    import core.engine
+
+    monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)

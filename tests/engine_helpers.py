@@ -186,3 +186,11 @@ def assert_rows_consistent(rows: list[dict[str, Any]]) -> None:
         assert r["net_pnl"] == r["gross_pnl"] - r["fee"] - r["liq_penalty"] + r["funding"], r
         assert r["size_before"] - r["size_closed"] == r["size_after"], r
         assert r["contracts_closed"] * r["contract_size"] == r["size_closed"], r
+
+
+async def exchange_position(rig: Rig, inst: str = BTC_ID) -> Decimal:
+    """The exchange's own position size for ``inst`` (signed contracts, net mode), from /sim/v1/state."""
+    for p in (await sim_state(rig.srv))["positions"]:
+        if p["instId"] == inst:
+            return Decimal(p["pos"])
+    return Decimal(0)

@@ -6,29 +6,11 @@ console then partially closes, closes and closes all from the keyboard.
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
-import pytest
 
 from console.app import build_app
 from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, close_rig, make_rig, sim_state, wait_for
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
-
-
-async def _position(rig: Rig, inst: str = BTC_ID) -> D:
-    for p in (await sim_state(rig.srv))["positions"]:
-        if p["instId"] == inst:
-            return D(p["pos"])
-    return D(0)
+from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, wait_for, exchange_position
 
 
 async def test_keys_close_positions_on_the_simulator(rig: Rig) -> None:
@@ -49,7 +31,7 @@ async def test_keys_close_positions_on_the_simulator(rig: Rig) -> None:
         await app.workers.wait_for_complete()
 
         async def at(contracts: str, inst: str = BTC_ID) -> bool:
-            return await _position(rig, inst) == D(contracts)
+            return await exchange_position(rig, inst) == D(contracts)
 
         await wait_for(lambda: at("20"), what="half closed on the exchange")
         assert any("closing 20 contracts" in n.message for n in app._notifications)

@@ -10,7 +10,6 @@ worked out by hand: BTC-USDT-SWAP is 0.01 BTC a contract, lot 0.01 contract, tic
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,29 +22,13 @@ from console.screens.reconcile import ReconcileScreen
 from core.events import ClosePosition
 from tests.console_helpers import screen_text
 from tests.engine_helpers import (
-    BTC, BTC_ID, ETH, Rig, assert_rows_consistent, close_rig, control, make_rig,
-    set_price, sim_state, wait_for,
+    exchange_position,
+    BTC, BTC_ID, ETH, Rig, assert_rows_consistent, control,
+    set_price, wait_for,
 )
 
 SIZE = (120, 40)
 ETH_ID = "ETH-USDT-SWAP"
-
-
-@pytest.fixture
-async def rig(tmp_path: Path):
-    r = await make_rig(tmp_path)
-    try:
-        yield r
-    finally:
-        await close_rig(r)
-
-
-async def sim_pos(rig: Rig, inst: str = BTC_ID) -> D:
-    """The exchange's own position size (signed contracts, net mode)."""
-    for p in (await sim_state(rig.srv))["positions"]:
-        if p["instId"] == inst:
-            return D(p["pos"])
-    return D(0)
 
 
 async def ccxt_open(rig: Rig) -> dict[str, D]:
@@ -88,7 +71,7 @@ async def rows_shown(app: PerpdeskApp, n: int, what: str = "rows") -> None:
 
 async def at(rig: Rig, contracts: str, inst: str = BTC_ID) -> None:
     async def check() -> bool:
-        return await sim_pos(rig, inst) == D(contracts)
+        return await exchange_position(rig, inst) == D(contracts)
     await wait_for(check, what=f"{inst} at {contracts} contracts on the exchange")
 
 
@@ -170,7 +153,7 @@ async def test_c_then_n_or_esc_leaves_the_position_open(rig: Rig, answer: str) -
         await pilot.press("c", answer)
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    assert await sim_pos(rig) == D("4")
+    assert await exchange_position(rig) == D("4")
     await rig.flush()
     assert rig.trades() == [] and [f for f in rig.fills() if f["origin"] == "console"] == []
 
@@ -268,7 +251,7 @@ async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) ->
         await pilot.press("escape")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    assert await sim_pos(rig) == D("10")
+    assert await exchange_position(rig) == D("10")
     await rig.flush()
     assert rig.trades() == [] and [f for f in rig.orders() if f["origin"] == "console"] == []
 
@@ -349,7 +332,7 @@ async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) ->
         (resting,) = await rig.ext.fetch_open_orders(BTC)
         assert (resting["side"], resting["type"], resting["price"], resting["amount"],
                 resting["reduceOnly"]) == ("sell", "limit", 60050.0, 2.0, True)
-        assert await sim_pos(rig) == D("5")
+        assert await exchange_position(rig) == D("5")
 
         def open_order_seen() -> bool:
             app.flush_now()
@@ -385,7 +368,7 @@ async def test_o_reduce_only_in_the_wrong_direction_is_rejected_by_the_exchange(
         await pilot.pause()
     errors = [m for m, sev in notes(app) if sev == "error"]
     assert len(errors) == 1 and "51169" in errors[0], errors
-    assert await sim_pos(rig) == D("3")
+    assert await exchange_position(rig) == D("3")
 
 
 # ==================================================================== r

@@ -17,6 +17,7 @@ from core.events import (
 from core.journal import read_positions
 from core.model import OrderSide, Origin
 from tests.engine_helpers import (
+    exchange_position,
     BTC,
     BTC_ID,
     ETH,
@@ -31,13 +32,6 @@ from tests.engine_helpers import (
 pytestmark = pytest.mark.timeout(90)
 
 
-async def _position(rig: Rig, inst: str = BTC_ID) -> D:
-    for p in (await sim_state(rig.srv))["positions"]:
-        if p["instId"] == inst:
-            return D(p["pos"])
-    return D(0)
-
-
 async def test_place_partial_close_and_close_all_flatten_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
     res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("50")))
@@ -45,17 +39,17 @@ async def test_place_partial_close_and_close_all_flatten_the_exchange(rig: Rig) 
     res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("20")), origin=Origin.STRATEGY)
     assert res.ok, res
     await wait_for(lambda: len(engine.positions()) == 2, what="two positions")
-    assert await _position(rig) == D("50")
+    assert await exchange_position(rig) == D("50")
     await rig.flush()
     snaps = {(r["symbol"], r["contracts"]) for r in read_positions(rig.journal_dir)}
     assert {(BTC, D("50")), (ETH, D("20"))} <= snaps
-    assert await _position(rig, "ETH-USDT-SWAP") == D("-20")
+    assert await exchange_position(rig, "ETH-USDT-SWAP") == D("-20")
 
     await set_price(rig.srv, "60600")
     res = await engine.submit(ClosePosition(BTC, "net", D("20")))
     assert res.ok and "0.2" in res.message, res
     await wait_for(lambda: any(p.contracts == D("30") for p in engine.positions()), what="30 left")
-    assert await _position(rig) == D("30")
+    assert await exchange_position(rig) == D("30")
     # the estimate for the rest matches the pane's unrealized PnL at the mark
     assert engine.estimate_close_pnl(BTC, "net", D("30")) == D("180")
 
@@ -126,7 +120,7 @@ async def test_rejected_order_is_one_message_and_the_engine_keeps_running(rig: R
     res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
     assert res.ok, res
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
-    assert await _position(rig) == D("1")
+    assert await exchange_position(rig) == D("1")
 
 
 async def test_limit_order_cancel(rig: Rig) -> None:

@@ -15,7 +15,6 @@ from decimal import Decimal as D
 import ccxt.async_support as ccxt
 import pytest
 
-import core.engine
 from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.engine import Engine
 from core.events import ClosePosition, LinkState, PlaceOrder
@@ -44,13 +43,7 @@ from tests.fault_helpers import (
     wait_notice,
 )
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
-    monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
 
 
 async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:

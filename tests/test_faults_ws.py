@@ -13,7 +13,6 @@ from decimal import Decimal as D
 import orjson
 import pytest
 
-import core.engine
 from core.events import LinkState, PlaceOrder, StreamStatus
 from core.model import OrderSide
 from core.sim.exchange import Push
@@ -30,13 +29,7 @@ from tests.fault_helpers import (
     wait_notice,
 )
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
-    monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
 
 
 def _private_connects(rig: Rig) -> int:

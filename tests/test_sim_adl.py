@@ -8,7 +8,6 @@ same identity is checked everywhere: the cash moves by exactly positions-history
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal as D
 from typing import Any
