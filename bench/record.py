@@ -22,6 +22,7 @@ import ccxt.async_support as ccxt
 import orjson
 from websockets.asyncio.client import connect
 
+from core.sim.ccxt_client import okx_client
 from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
 from core.venue.okx_stream import login_args
 
@@ -55,10 +56,7 @@ async def record(path: Path = FIXTURE, seed: int = 1) -> Counter[str]:
     await srv.start()
     rng = random.Random(seed)
     frames: list[str] = []
-    ex = ccxt.okx({"apiKey": DEMO_KEY, "secret": DEMO_SECRET, "password": DEMO_PASSPHRASE, "enableRateLimit": False,
-                   "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
+    ex = okx_client(ccxt.okx, srv.url)
     public = [{"channel": "mark-price", "instId": i} for i in SYMBOLS.values()]
     private = [{"channel": "orders", "instType": "SWAP"}, {"channel": "positions", "instType": "ANY"},
                {"channel": "account"}]

@@ -17,18 +17,14 @@ from decimal import Decimal
 import ccxt.pro
 
 from core.money import plain
+from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 
 
 async def run(n: int, with_ws: bool) -> None:
     srv = SimServer(speed=0, start_cash=Decimal("1000000"))
     await srv.start()
-    ex = ccxt.pro.okx({"apiKey": "perpdesk-demo", "secret": "perpdesk-demo-secret", "password": "perpdesk-demo",
-                       "enableRateLimit": False,
-                       "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
-    ex.urls["api"]["ws"] = srv.ws_url
+    ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
     pushes = 0
     watcher: asyncio.Task[None] | None = None
     try:

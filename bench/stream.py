@@ -30,7 +30,8 @@ import orjson
 from core.config import ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills
-from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
+from core.sim.ccxt_client import okx_client
+from core.sim.server import SimServer
 from core.venue.okx import OkxVenue
 from core.venue.okx_stream import OkxStream
 
@@ -112,11 +113,7 @@ async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int]:
 
 
 async def ccxt_client(srv: SimServer) -> tuple[Any, Any]:
-    ex = ccxt.pro.okx({"apiKey": DEMO_KEY, "secret": DEMO_SECRET, "password": DEMO_PASSPHRASE,
-                       "enableRateLimit": False, "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
-    ex.urls["api"]["ws"] = srv.ws_url
+    ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
     await ex.load_markets()
     return ex, ex.client(f"{srv.ws_url}/private")
 

@@ -1,8 +1,9 @@
-"""Fixtures shared by the engine, fault and console suites: one real stack per test on loopback."""
+"""Fixtures shared across the suites: real simulators, stacks and clients on loopback, one per test."""
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -37,3 +38,24 @@ def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
     import core.engine
 
     monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[Any, Any]]:
+    """A bare simulator (speed 0, no slippage or spread: hand-checkable prices) and an unmodified
+    ccxt.pro okx client on its demo account, markets loaded. Modules needing another shape
+    (a raw WebSocket, our own venue) define their own ``sim``."""
+    import ccxt.pro
+
+    from core.sim.ccxt_client import okx_client
+    from core.sim.server import SimServer
+
+    srv = SimServer(speed=0, slippage=Decimal(0), spread_ticks=0)
+    await srv.start()
+    ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
+    await ex.load_markets()
+    try:
+        yield srv, ex
+    finally:
+        await ex.close()
+        await srv.stop()

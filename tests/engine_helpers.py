@@ -20,6 +20,7 @@ import ccxt.async_support as ccxt_async
 from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills, read_funding, read_orders, read_trades
+from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 from core.venue import OkxVenue
 
@@ -31,12 +32,7 @@ TAKER = Decimal("0.0005")
 
 def outside_client(srv: SimServer) -> Any:
     """Another app on the same account: plain ccxt, nothing of ours."""
-    ex = ccxt_async.okx({"apiKey": "perpdesk-demo", "secret": "perpdesk-demo-secret",
-                         "password": "perpdesk-demo", "enableRateLimit": False,
-                         "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
-    return ex
+    return okx_client(ccxt_async.okx, srv.url)
 
 
 async def control(srv: SimServer, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -20,6 +20,7 @@ import ccxt
 import pytest
 
 from core.journal import read_trades
+from core.sim.ccxt_client import okx_client
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)"),
@@ -80,12 +81,7 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
 
 
 def outside_client(port: int) -> ccxt.okx:
-    ex = ccxt.okx({"apiKey": "perpdesk-demo", "secret": "perpdesk-demo-secret", "password": "perpdesk-demo",
-                   "enableRateLimit": False,
-                   "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = f"http://127.0.0.1:{port}"
-    return ex
+    return okx_client(ccxt.okx, f"http://127.0.0.1:{port}")
 
 
 def test_close_a_position_from_the_keyboard_in_tmux(tmp_path: Path) -> None:

@@ -339,11 +339,9 @@ async def _trade_from_outside(url: str) -> None:
     import aiohttp
     import ccxt.async_support as ccxt_async
 
-    ex = ccxt_async.okx({"apiKey": "perpdesk-demo", "secret": "perpdesk-demo-secret",
-                         "password": "perpdesk-demo", "enableRateLimit": False,
-                         "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = url
+    from core.sim.ccxt_client import okx_client
+
+    ex = okx_client(ccxt_async.okx, url)
 
     async def control(path: str, body: dict[str, str]) -> None:
         await asyncio.sleep(0.01)  # distinct millisecond timestamps between steps

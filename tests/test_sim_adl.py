@@ -19,25 +19,12 @@ import websockets
 
 from core.sim.exchange import bill_kind
 from core.sim.server import SimServer
-from tests.test_sim_ccxt import BTC, cash, make_ccxt
+from tests.test_sim_ccxt import BTC, cash
 from tests.test_sim_ws import login_msg, push_of, recv
 
 BTC_ID = "BTC-USDT-SWAP"
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def sim():
-    srv = SimServer(speed=0, slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = make_ccxt(srv)
-    await ex.load_markets()
-    try:
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
 
 
 async def post(srv: SimServer, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

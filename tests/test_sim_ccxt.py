@@ -23,35 +23,13 @@ from ccxt.base.errors import (
     RequestTimeout,
 )
 
+from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
-
-
-def make_ccxt(srv: SimServer, secret: str = "perpdesk-demo-secret") -> ccxt.pro.okx:
-    ex = ccxt.pro.okx({"apiKey": "perpdesk-demo", "secret": secret, "password": "perpdesk-demo",
-                       "enableRateLimit": False,
-                       "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
-    ex.urls["api"]["ws"] = srv.ws_url
-    return ex
-
-
-@pytest.fixture
-async def sim():
-    srv = SimServer(speed=0, slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = make_ccxt(srv)
-    await ex.load_markets()
-    try:
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
 
 
 async def control(srv: SimServer, path: str, body: dict | None = None) -> dict:
@@ -275,7 +253,7 @@ async def test_errors(sim):
     with pytest.raises(InvalidOrder, match="51121"):
         await ex.private_post_trade_order({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy",
                                            "ordType": "market", "sz": "0.015"})
-    bad = make_ccxt(srv, secret="wrong-secret")
+    bad = okx_client(ccxt.pro.okx, srv.url, srv.ws_url, secret="wrong-secret")
     try:
         with pytest.raises(AuthenticationError):
             await bad.fetch_balance()
@@ -343,7 +321,7 @@ async def test_watch_orders_positions_trades(sim):
 async def test_speed_moves_prices():
     srv = SimServer(speed=5000, tick_s=0.02, seed=7)
     await srv.start()
-    ex = make_ccxt(srv)
+    ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
     try:
         await ex.load_markets()
         first = (await ex.fetch_ticker(BTC))["last"]
@@ -372,7 +350,7 @@ async def test_scheduled_funding_follows_speed():
     # 8 h of funding interval at speed 86400 is one settlement every ~0.33 s of real time
     srv = SimServer(speed=86400, tick_s=10.0, slippage=D(0), spread_ticks=0)
     await srv.start()
-    ex = make_ccxt(srv)
+    ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
     try:
         await ex.load_markets()
         await ex.create_order(ETH, "market", "buy", 10)

@@ -23,6 +23,7 @@ import ccxt.async_support as ccxt
 import pytest
 import websockets
 
+from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,10 +73,7 @@ def push_of(channel: str, **extra):
 async def sim():
     srv = SimServer(speed=0, slippage=D(0), spread_ticks=0)
     await srv.start()
-    ex = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASS, "enableRateLimit": False,
-                   "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
-    ex.has["fetchCurrencies"] = False
-    ex.urls["api"]["rest"] = srv.url
+    ex = okx_client(ccxt.okx, srv.url)
     await ex.load_markets()
     try:
         yield srv, ex

@@ -1,0 +1,24 @@
+"""How a stranger's bot points UNMODIFIED ccxt at the simulator (okx-protocol.md set-up).
+
+Tests and benchmarks use it as "the outside client": plain ccxt, nothing of ours in its path, so
+it proves the simulator speaks OKX v5. The product's own adapter (core/venue/okx.py) builds its
+ccxt separately, because it also handles sandbox mode, real credentials and rate limits.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+
+
+def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url: str | None = None,
+               *, secret: str = DEMO_SECRET) -> Any:
+    """``okx_class`` is ccxt.okx, ccxt.async_support.okx or ccxt.pro.okx; demo account by default."""
+    ex = okx_class({"apiKey": DEMO_KEY, "secret": secret, "password": DEMO_PASSPHRASE,
+                    "enableRateLimit": False,  # loopback only; keep it on for real OKX
+                    "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
+    ex.has["fetchCurrencies"] = False  # else load_markets calls the private /asset/currencies
+    ex.urls["api"]["rest"] = rest_url
+    if ws_url is not None:
+        ex.urls["api"]["ws"] = ws_url
+    return ex
