@@ -1,7 +1,7 @@
 """The `perpdesk` command (and `python -m console`).
 
 Why dispatch is lazy: `perpdesk --headless`, `reconcile` and `report` must not pay for importing
-Textual, and a feature module that is not built yet must give a plain sentence, not a traceback.
+Textual, nor the TUI for ccxt's import until it needs it.
 Expected failures (bad config, missing credential, unreachable exchange) arrive as exceptions with
 a plain ``.message``; they become one stderr line and exit code 2.
 """
@@ -82,18 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _target(module: str, func: str, feature: str) -> Callable[..., int]:
-    """The entry point of a feature module, or a plain error if that module is not built yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            raise _UsageError(f"perpdesk: {feature} is not built yet") from None
-        raise
-    entry = getattr(mod, func, None)
-    if not callable(entry):
-        raise _UsageError(f"perpdesk: {feature} is not built yet")
-    return entry
+def _target(module: str, func: str) -> Callable[..., int]:
+    """A feature's entry point, imported only when that command runs (see the module docstring)."""
+    return getattr(importlib.import_module(module), func)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,15 +109,15 @@ def _run(args: argparse.Namespace) -> int:
     logger.info(f"perpdesk start: command {args.command or ('headless' if args.headless else 'tui')} "
                 f"config {settings.config_path} venue {settings.exchange.venue}")
     if args.command == "sim":
-        return _target("core.sim.standalone", "main", "the standalone simulator")(
+        return _target("core.sim.standalone", "main")(
             args.host, args.port, args.speed, args.seed, args.allow_remote)
     if args.command == "reconcile":
-        return _target("core.reconcile", "main", "reconcile")(settings)
+        return _target("core.reconcile", "main")(settings)
     if args.command == "report":
-        return _target("core.report", "main", "report")(settings, args.day)
+        return _target("core.report", "main")(settings, args.day)
     if args.headless:
-        return _target("core.runner", "run_headless", "headless mode")(settings, args.duration)
-    return _target("console.app", "run_app", "the console UI")(settings)
+        return _target("core.runner", "run_headless")(settings, args.duration)
+    return _target("console.app", "run_app")(settings)
 
 
 def _plain_message(exc: BaseException) -> str | None:
