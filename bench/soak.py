@@ -74,7 +74,7 @@ async def _soak(hours: float, speed: float, tmp: Path, port: int, child_pid: int
         try:
             from console.app import build_app  # type: ignore[import-not-found]
 
-            app = build_app(stack.engine, s)
+            app = build_app(stack.engine, s, freeze_heap=True)  # as run_app does
             app_task = asyncio.create_task(app.run_async(headless=True, size=(160, 50)))
             app_note = "headless console: build_app(...).run_async(headless=True, size=(160, 50))"
         except ImportError:
@@ -88,6 +88,8 @@ async def _soak(hours: float, speed: float, tmp: Path, port: int, child_pid: int
             stack.strategy.cancel()
         settled = await stack.engine.settle(20.0)
         report = await stack.engine.reconcile()
+        if not report.ok and os.environ.get("PERPDESK_SOAK_DIR"):
+            await _dump_exchange(stack.engine.venue, tmp, report.lines())
         samples.append((sim_hours, rss_mb()))
         sim_rss = rss_mb(child_pid)
         if app is not None and app_task is not None:
@@ -117,6 +119,16 @@ async def _soak(hours: float, speed: float, tmp: Path, port: int, child_pid: int
     }
 
 
+async def _dump_exchange(venue: Any, tmp: Path, lines: list[str]) -> None:
+    """Keep what the exchange said beside the journal, so a difference can be read afterwards."""
+    (tmp / "reconcile.txt").write_text("\n".join(lines) + "\n")
+    parts = {"fills": await venue.fetch_fills(None),
+             "positions_history": await venue.fetch_positions_history(None),
+             "bills": await venue.fetch_funding_bills(None), "positions": await venue.fetch_positions()}
+    for name, items in parts.items():
+        (tmp / f"exchange_{name}.txt").write_text("".join(f"{item!r}\n" for item in items))
+
+
 def bench_soak(quick: bool) -> dict[str, Any]:
     from bench.__main__ import run_async
 
@@ -124,8 +136,13 @@ def bench_soak(quick: bool) -> dict[str, Any]:
     hours, speed = (10.0, 400.0) if quick else (24.2, 240.0)
     child, port = _start_sim(speed)
     try:
-        with tempfile.TemporaryDirectory(prefix="perpdesk-soak-") as tmp:
-            out = run_async(_soak(hours, speed, Path(tmp), port, child.pid), hours * 3600 / speed + 90)
+        keep = os.environ.get("PERPDESK_SOAK_DIR")  # keep journal, logs and, on a difference, the
+        if keep:                                     # exchange's side for reading afterwards
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            out = run_async(_soak(hours, speed, Path(keep), port, child.pid), hours * 3600 / speed + 90)
+        else:
+            with tempfile.TemporaryDirectory(prefix="perpdesk-soak-") as tmp:
+                out = run_async(_soak(hours, speed, Path(tmp), port, child.pid), hours * 3600 / speed + 90)
     finally:
         child.terminate()
         try:

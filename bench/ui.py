@@ -310,7 +310,7 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
     lag: list[float] = []
     async with build_stack(s) as stack:
         engine = stack.engine
-        app = build_app(engine, s)
+        app = build_app(engine, s, freeze_heap=True)  # as run_app does
         app.driver_class = _driver_class()
         run = asyncio.create_task(app.run_async(size=(160, 50), mouse=False))
         await _wait(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")

@@ -29,6 +29,7 @@ from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
+from core.heap import freeze_startup_heap
 from core.events import (
     AccountSnapshot, CloseAll, ClosePosition, Command, NoticeLevel, PlaceOrder, PositionGone,
     StreamStatus,
@@ -82,9 +83,10 @@ class PerpdeskApp(App[int]):
     ]
 
     def __init__(self, engine: Any, settings: Any = None, *, read_only: bool = False,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now, freeze_heap: bool = False) -> None:
         super().__init__()
         self.engine = engine
+        self.freeze_heap = freeze_heap  # the process's own console (core/heap.py), not tests
         self.settings = settings
         ui = getattr(settings, "ui", None)
         self.read_only = bool(read_only or getattr(ui, "read_only", False)
@@ -150,6 +152,8 @@ class PerpdeskApp(App[int]):
         self.positions.focus()
         self.flush_now()
         self.run_worker(self._load_today(), group="history", exit_on_error=False)
+        if self.freeze_heap:
+            self.call_after_refresh(freeze_startup_heap)
 
     def on_unmount(self) -> None:
         self._timer.stop()
@@ -517,17 +521,18 @@ class PerpdeskApp(App[int]):
 
 
 def build_app(engine: Any, settings: Any = None, *, read_only: bool = False,
-              clock: Callable[[], datetime] = _utc_now) -> PerpdeskApp:
+              clock: Callable[[], datetime] = _utc_now, freeze_heap: bool = False) -> PerpdeskApp:
     """The single app factory (CLI and tests). ``engine`` follows docs/architecture.md's Engine
-    API; ``clock`` only decides which UTC day the header totals show."""
-    return PerpdeskApp(engine, settings, read_only=read_only, clock=clock)
+    API; ``clock`` only decides which UTC day the header totals show; ``freeze_heap`` is for the
+    one console a process runs for the day (core/heap.py)."""
+    return PerpdeskApp(engine, settings, read_only=read_only, clock=clock, freeze_heap=freeze_heap)
 
 
 async def _run(settings: Any) -> int:
     from core.runner import build_stack
 
     async with build_stack(settings) as stack:
-        app = build_app(stack.engine, settings)
+        app = build_app(stack.engine, settings, freeze_heap=True)
         await app.run_async()
         return app.return_code or 0
 

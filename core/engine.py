@@ -192,6 +192,9 @@ class Engine:
         self._fill_counts: dict[str, int] = {}
         self._pushes: dict[Key, PositionPush] = {}
         self._marks: dict[str, Decimal] = {}
+        self._marked: set[str] = set()  # symbols whose mark moved, revalued once per loop pass
+        self._changed: set[Key] = set()  # lives a fill moved, published once per loop pass
+        self._revalue_scheduled = False
         self._next_funding: dict[str, datetime] = {}
         self._funding_synced_at: datetime | None = None
         self._shown: dict[Key, str] = {}
@@ -366,8 +369,13 @@ class Engine:
 
     async def reconcile(self) -> ReconcileReport:
         """Journal vs exchange, position by position (what `perpdesk reconcile` prints)."""
-        await self.journal.flush()
-        return await reconcile_with_venue(self.venue, self.journal.directory)
+        return await reconcile_with_venue(self.venue, self.journal.directory,
+                                          settle=self._settle_for_reconcile)
+
+    async def _settle_for_reconcile(self) -> None:
+        """What the engine has received is journaled and on disk before reconcile reads it."""
+        if not await self.settle(5.0):
+            await self.journal.flush()
 
     async def today_history(self, day: date | None = None) -> DayHistory:
         """``day``'s (default: today UTC) fills, closes and funding from the journal, for a viewer
@@ -444,11 +452,9 @@ class Engine:
             if isinstance(event, MarkPrice):
                 self._marks[event.symbol] = event.price
                 self._publish(event)
-                # hot path (every mark tick): look up only this symbol's lives, never all of them
-                for pos_side in POS_SIDES:
-                    snap = self._snapshot((event.symbol, pos_side))
-                    if snap is not None:
-                        self._publish(snap)
+                # Hot path: a burst of ticks read from the socket in one go revalues each symbol's
+                # lives once, after the burst (last write wins), not once per tick.
+                self._revalue_soon(event.symbol)
                 return
             if isinstance(event, AccountSnapshot):
                 self._account = event
@@ -474,6 +480,30 @@ class Engine:
             self._queue.put_nowait(event)
         except Exception:  # noqa: BLE001
             logger.exception(f"engine sink failed on {type(event).__name__}")
+
+    def _revalue_soon(self, symbol: str) -> None:
+        self._marked.add(symbol)
+        if not self._revalue_scheduled:
+            self._revalue_scheduled = True
+            asyncio.get_running_loop().call_soon(self._revalue_marked)
+
+    def _revalue_marked(self) -> None:
+        """Publish (and for fills, journal) the lives that changed since the last call.
+
+        Why batched per loop pass: a socket read can hold dozens of pushes; the positions pane and
+        the positions_open rows only need the state after them, and revaluing per push was a
+        large share of the stream pipeline's cost (bench/stream.py)."""
+        self._revalue_scheduled = False
+        marked, self._marked = self._marked, set()
+        changed, self._changed = self._changed, set()
+        for key in changed:  # fills moved these lives: journal a row, publish (or PositionGone)
+            self._position_changed(key)
+        for symbol in marked:
+            for pos_side in POS_SIDES:
+                if (symbol, pos_side) not in changed and self.ledger.holds(symbol, pos_side):
+                    snap = self._snapshot((symbol, pos_side))
+                    if snap is not None:
+                        self._publish(snap)
 
     def _on_status(self, status: StreamStatus) -> None:
         previous = self._links.get(status.stream)
@@ -589,7 +619,8 @@ class Engine:
                 self._add_window(after)
             if before is None or before.position_id != after.position_id:
                 self._count_fill(after.position_id)
-        self._position_changed(key)
+        self._changed.add(key)  # journaled and published with this loop pass's other changes
+        self._revalue_soon(fill.symbol)
 
     def _count_fill(self, position_id: str) -> None:
         self._fill_counts[position_id] = self._fill_counts.get(position_id, 0) + 1
@@ -632,12 +663,14 @@ class Engine:
         return pos.entry_price if pos is not None else ZERO
 
     def _snapshot(self, key: Key) -> PositionSnapshot | None:
-        pos = self.ledger.position(*key)
-        if pos is None:
+        if not self.ledger.holds(*key):
             return None
+        mark = self._marks.get(key[0])
+        if mark is None:
+            mark = self._mark_for(key[0], self.ledger.position(*key))
         push = self._pushes.get(key)
         return self.ledger.snapshot(
-            key[0], key[1], self._mark_for(key[0], pos), _now(),
+            key[0], key[1], mark, _now(),
             push.leverage if push is not None and push.leverage is not None else ZERO,
             push.margin_mode if push is not None and push.margin_mode else "cross",
             push.liq_price if push is not None else None)
@@ -667,7 +700,9 @@ class Engine:
         self._pushes[key] = push
         if push.mark_price is not None and push.symbol not in self._marks:
             self._marks[push.symbol] = push.mark_price
-        self._position_changed(key, record=False)
+        # Only the push's leverage / liq price can have changed (the ledger moves on fills, which
+        # publish their own change): revalue with the next mark batch rather than per push.
+        self._revalue_soon(push.symbol)
         if self._disagrees(key):
             loop = asyncio.get_running_loop()
             self._mismatch_due.setdefault(key, loop.time() + MISMATCH_GRACE_S)

@@ -236,13 +236,23 @@ class Ledger:
                  leverage: Decimal, margin_mode: str,
                  liq_price: Decimal | None) -> PositionSnapshot | None:
         """The positions-pane / positions_open row for one life, valued at ``mark``."""
-        pos = self.position(symbol, pos_side)
-        if pos is None:
+        life = self._lives.get((symbol, pos_side))
+        if life is None:
             return None
+        with localcontext(_exact()):  # the life itself, not a view: this runs on every mark tick
+            unrealized = (mark * life.coins - life.cost) * life.side.sign
         return PositionSnapshot(
-            symbol=symbol, position_id=pos.position_id, pos_side=pos_side, side=pos.side,
-            contracts=pos.contracts, contract_size=pos.contract_size, entry_price=pos.entry_price,
-            mark_price=mark, unrealized_pnl=pos.unrealized(mark), funding_accrued=pos.funding_total,
-            leverage=leverage, margin_mode=margin_mode, liq_price=liq_price, opened_at=pos.opened_at,
-            ts=ts,
+            symbol=symbol, position_id=life.position_id, pos_side=pos_side, side=life.side,
+            contracts=life.contracts, contract_size=life.contract_size, entry_price=life.entry,
+            mark_price=mark, unrealized_pnl=unrealized, funding_accrued=life.funding_total,
+            leverage=leverage, margin_mode=margin_mode, liq_price=liq_price,
+            opened_at=life.opened_at, ts=ts,
         )
+
+    def holds(self, symbol: str, pos_side: str = "net") -> bool:
+        """Is a life open at (symbol, pos_side)? (No view built: the mark-tick path asks often.)"""
+        return (symbol, pos_side) in self._lives
+
+    def entry_price(self, symbol: str, pos_side: str) -> Decimal | None:
+        life = self._lives.get((symbol, pos_side))
+        return life.entry if life is not None else None

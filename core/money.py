@@ -22,6 +22,14 @@ class MoneyError(ValueError):
 
 def dec(value: str | int | Decimal | None, *, default: Decimal | None = None) -> Decimal:
     """Parse an exchange or CSV value into Decimal. OKX sends "" for missing; ``default`` covers it."""
+    if type(value) is str and value:  # the wire and the CSV: every push goes through here
+        try:
+            d = Decimal(value)  # surrounding whitespace is accepted by Decimal itself
+        except InvalidOperation as exc:
+            raise MoneyError(f"not a decimal: {value!r}") from exc
+        if not d.is_finite():
+            raise MoneyError(f"not a finite decimal: {value!r}")
+        return d
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -56,7 +64,9 @@ def plain(value: Decimal | None) -> str:
         return ""
     if value == 0:
         return "0"
-    s = format(value.normalize(), "f")
+    s = str(value)  # no exponent for the sizes and prices we carry; normalize() only when it has one
+    if "E" in s:
+        s = format(value.normalize(), "f")
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return s

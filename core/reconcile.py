@@ -10,7 +10,8 @@ I/O; ``main`` is the command.
 
 A position life is a journal ``position_id`` = ``symbol#pos_side#opened_ms``. Its window runs from
 ``opened_ms`` to its last close row when fully closed, and stays open-ended while it is open; fills
-and funding bills are attributed to the life whose window holds them. Its exchange record is the
+and funding bills are attributed to the life whose window holds them, except that an exchange fill
+(bill) the journal holds goes to the life that journaled it. Its exchange record is the
 positions-history item with the same symbol, posSide and direction whose cTime lies within
 ``MATCH_TOLERANCE`` of ``opened_ms``; without one, an open life is held against the open
 position's own realizedPnl and fee, and anything else against the exchange's fills and bills in
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from loguru import logger
 
@@ -67,6 +68,7 @@ class ReconcileReport:
     match trivially)."""
 
     rows: tuple[ReconcileRow, ...] = field(default=())
+    moving: bool = False  # the account changed during every attempt: differences may be timing
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", tuple(self.rows))  # accept a list, stay immutable
@@ -96,6 +98,9 @@ class ReconcileReport:
             f"{len(self.rows)} checks over {positions} positions: "
             + ("all match" if n == 0 else f"{n} difference{'s' if n != 1 else ''}")
         )
+        if self.moving and n:
+            out.append("the account kept changing while it was read (orders filling): run "
+                       "reconcile again when it is quiet")
         return out
 
 
@@ -285,9 +290,14 @@ def compare(
             life.direction = _direction(life.pos_side, jf.side)
         life.jfills.append(jf)
 
+    # An exchange fill goes to the life that journaled the same fill id: the two sides may stamp
+    # one fill a few ms apart, and two lives of a leg can follow each other within that (a close
+    # and the next open). The window only places fills the journal does not have.
+    journaled_fill_life = {jf.fill_id: lf for lf in lives.values() for jf in lf.jfills}
     out: list[ReconcileRow] = []
     for xf in sorted(exchange_fills, key=lambda f: f.ts):
-        found = index.holders(xf.symbol, xf.pos_side, xf.ts)
+        owner = journaled_fill_life.get(xf.fill_id)
+        found = [owner] if owner is not None else index.holders(xf.symbol, xf.pos_side, xf.ts)
         if found:
             found[0].xfills.append(xf)
         else:
@@ -483,18 +493,50 @@ def window_start(
         start = new
 
 
+def _sizes(positions: Iterable[PositionPush]) -> dict[tuple[str, str], Decimal]:
+    return {(p.symbol, p.pos_side): p.contracts for p in positions if p.contracts != 0}
+
+
 async def reconcile_with_venue(
-    venue: ReconcileVenue, journal_dir: Path, since: datetime | None = None
+    venue: ReconcileVenue, journal_dir: Path, since: datetime | None = None, *,
+    settle: Callable[[], Awaitable[object]] | None = None, attempts: int = 3,
+    pause_s: float = 1.0,
 ) -> ReconcileReport:
     """Read the journal, fetch the exchange's side over the same window, compare.
 
+    Why the retry: the account can move while reconcile reads it (a TP/SL fires between the
+    journal read and the positions-history fetch), and that shows as a difference that is only
+    timing. When a comparison is not clean and the open positions differ before and after it,
+    the comparison is made again after ``settle`` (which lets a running engine journal what it
+    has received); the last report says if the account was still moving.
+
     Raises JournalError / the venue's errors; ``main`` turns them into exit code 2.
     """
+    report = ReconcileReport()
+    for attempt in range(1, attempts + 1):
+        if settle is not None:
+            await settle()
+        before = await venue.fetch_positions()
+        report = await _compare_once(venue, journal_dir, since, before)
+        if report.ok:
+            return report
+        if _sizes(await venue.fetch_positions()) == _sizes(before):
+            return report
+        if attempt < attempts:
+            logger.info(f"RECONCILE the account moved during attempt {attempt}; comparing again")
+            await asyncio.sleep(pause_s)
+    return replace(report, moving=True)
+
+
+async def _compare_once(
+    venue: ReconcileVenue, journal_dir: Path, since: datetime | None,
+    positions: list[PositionPush],
+) -> ReconcileReport:
     from core.journal import read_fills, read_funding, read_trades  # keep compare() import-light
 
     trades, fills, funding = (read_trades(journal_dir), read_fills(journal_dir),
                               read_funding(journal_dir))
-    open_positions = [p for p in await venue.fetch_positions() if p.contracts != 0]
+    open_positions = [p for p in positions if p.contracts != 0]
     start = window_start(trades, fills, funding, since, open_positions)
 
     def after(ts: datetime) -> bool:

@@ -17,6 +17,7 @@ from loguru import logger
 
 from core.config import SIM_DEMO_CREDENTIALS, ConfigError, Settings, load_credentials
 from core.engine import Engine
+from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
 from core.strategies import StrategyError, make_strategy
 from core.venue import OkxVenue, VenueError
@@ -114,6 +115,7 @@ async def _headless(settings: Settings, duration: float | None) -> int:
     try:
         async with build_stack(settings) as stack:
             where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
+            freeze_startup_heap()
             print(f"perpdesk headless: {settings.exchange.venue} at {where}, journal "
                   f"{settings.journal.dir}, strategy {settings.strategy.name}"
                   + (f", stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),

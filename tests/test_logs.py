@@ -1,6 +1,8 @@
 """Logging goes to logs/perpdesk_YYYY-MM-DD.log only, one greppable line per event, secrets masked."""
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -11,7 +13,8 @@ import pytest
 from loguru import logger
 
 from core.config import LogSettings, Settings
-from core.logs import log_close, log_fill, log_funding, redact, setup_logging, shutdown_logging
+from core.logfile import DailyLogFile
+from core.logs import flush_logs, log_close, log_fill, log_funding, redact, setup_logging, shutdown_logging
 from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
 
 SECRET, PASS, KEY = "s3cr3t-VALUE-from-env", "pass-PHRASE-42", "key-ABCDEF-123"
@@ -30,6 +33,7 @@ def log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def read_log(directory: Path) -> str:
+    flush_logs()
     files = sorted(directory.glob("perpdesk_*.log"))
     assert len(files) == 1, files
     assert files[0].name == f"perpdesk_{datetime.now():%Y-%m-%d}.log"
@@ -117,3 +121,78 @@ def test_event_lines(log_dir: Path) -> None:
     assert "liquidation" in closes[1] and "liq_penalty 1.5" in closes[1] and "net 28.265" in closes[1]
     fund = [l for l in lines if "FUNDING FEE" in l]
     assert len(fund) == 1 and "FUNDING FEE ETH/USDT:USDT paid -0.3 USDT rate 0.0001" in fund[0]
+
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d{4} \| (\w+) +\| ([\w.]+) \| (.*)$")
+
+
+def _fill() -> Fill:
+    return Fill(fill_id="t2", order_id="o2", client_order_id="pds2", symbol="ETH/USDT:USDT",
+                side=OrderSide.BUY, contracts=Decimal("1"), contract_size=Decimal("0.1"),
+                price=Decimal("3000"), fee=Decimal("0.15"), fee_ccy="USDT", ts=TS,
+                origin=Origin.STRATEGY)
+
+
+def test_event_lines_are_laid_out_like_loguru_lines(log_dir: Path) -> None:
+    logger.info("plain loguru line")
+    log_fill(_fill())
+    lines = read_log(log_dir).splitlines()
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    assert [(m[1], m[3][:9]) for m in parsed if m] == [("INFO", "plain log"), ("INFO", "FILL ETH/")]
+    assert lines[0].index(" | INFO") == lines[1].index(" | INFO")  # same stamp width
+
+
+def test_event_lines_follow_the_level(log_dir: Path, tmp_path: Path) -> None:
+    setup_logging(Settings(config_path=tmp_path / "c.toml", logs=LogSettings(dir=log_dir, level="WARNING")))
+    log_fill(_fill())
+    logger.warning("after the fill")
+    text = read_log(log_dir)
+    assert "FILL" not in text and "after the fill" in text
+
+
+def test_lines_reach_the_file_without_a_flush_and_warnings_at_once(log_dir: Path) -> None:
+    (path,) = log_dir.glob("perpdesk_*.log")
+    logger.warning("urgent line")
+    assert "urgent line" in path.read_text()  # no wait: warnings are written out immediately
+    log_fill(_fill())
+    deadline = time.monotonic() + 3
+    while "FILL ETH" not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "FILL ETH" in path.read_text()  # the flush thread wrote it (every 0.25 s)
+
+
+def test_daily_file_rotates_at_local_midnight_and_prunes_old_days(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.logfile
+
+    (tmp_path / "perpdesk_2020-01-01.log").write_text("old\n")
+    (tmp_path / "notes.log").write_text("not ours\n")
+    late = datetime(2024, 5, 1, 23, 59, 59).timestamp()  # local time, as the file names are
+    clock = [late]
+    monkeypatch.setattr(core.logfile.time, "time", lambda: clock[0])
+    daily = DailyLogFile(tmp_path, retention_days=7)
+    try:
+        daily.write("before midnight\n")
+        clock[0] = late + 2
+        daily.write("after midnight\n")
+        daily.flush()
+    finally:
+        daily.close()
+    assert (tmp_path / "perpdesk_2024-05-01.log").read_text() == "before midnight\n"
+    assert (tmp_path / "perpdesk_2024-05-02.log").read_text() == "after midnight\n"
+    assert not (tmp_path / "perpdesk_2020-01-01.log").exists()
+    assert (tmp_path / "notes.log").exists()
+
+
+def test_daily_file_on_a_full_disk_drops_lines_and_never_raises(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this machine")
+    (tmp_path / f"perpdesk_{datetime.now():%Y-%m-%d}.log").symlink_to("/dev/full")
+    daily = DailyLogFile(tmp_path, retention_days=7)
+    try:
+        daily.write("one\n")
+        daily.write("two\n", urgent=True)  # written out now: ENOSPC
+    finally:
+        daily.close()
+    assert daily.dropped == 2

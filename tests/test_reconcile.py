@@ -461,3 +461,99 @@ def test_open_position_realized_pnl_is_checked_against_the_journal(jdir: Path) -
                        None, "cross", None, eth.created_at, eth.ts)
     assert [(d.position_id, d.field, d.journal, d.exchange) for d in
             run(jdir, open_positions=[off]).differences] == [(ETH_ID, "net pnl", "-0.15", "-0.16")]
+
+
+# ---------------------------------------------------------------- neighbouring lives, a moving account
+
+MS = timedelta(milliseconds=1)
+A_ID = f"{SOL}#net#{1714604400123}"  # T0
+
+
+def _neighbour_lives(directory: Path) -> tuple[list[Fill], list[PositionHistoryRecord], PositionPush]:
+    """SOL: life A opened at T0 and closed 300 ms later; life B opened 400 ms after A, still open
+    (what the demo scalper does every few seconds)."""
+    a_open = _fill("a1", SOL, OrderSide.BUY, "10", "1", "100", "0.05", T0, "0")
+    a_close = _fill("a2", SOL, OrderSide.SELL, "10", "1", "101", "0.0505", T0 + 300 * MS, "10")
+    b_open = _fill("b1", SOL, OrderSide.BUY, "20", "1", "102", "0.102", T0 + 400 * MS, "0")
+    journal = Journal(directory)
+    journal.open()
+    for f in (a_open, a_close, b_open):
+        assert journal.record_fill(f)
+    assert journal.record_close(CloseResult(
+        T0 + 300 * MS, SOL, A_ID, PositionSide.LONG, CloseReason.MANUAL, D("10"), D("10"), D("0"),
+        D("10"), D("1"), D("100"), D("101"), D("10"), D("0.1005"), D("0"), D("0"), T0,
+        fill_ids=("a2",)))
+    journal.close_sync()
+    history = [PositionHistoryRecord(SOL, "PA", "net", "long", 2, D("100"), D("101"), D("10"),
+                                     D("10"), D("10"), D("-0.1005"), D("0"), D("0"), D("9.8995"),
+                                     T0, T0 + 300 * MS)]
+    b_push = PositionPush(SOL, "net", "PB", D("20"), D("102"), D("102"), D("0"), D("-0.102"),
+                          D("-0.102"), D("0"), D("10"), "cross", None, T0 + 400 * MS,
+                          T0 + 400 * MS)
+    # The exchange stamps A's closing fill 200 ms later than the push the journal took it from,
+    # i.e. after B opened: by time alone it would land in B's window.
+    late = Fill(**{**{s: getattr(a_close, s) for s in Fill.__dataclass_fields__},
+                   "ts": T0 + 500 * MS})
+    return [a_open, late, b_open], history, b_push
+
+
+def test_exchange_fill_goes_to_the_life_that_journaled_it(tmp_path: Path) -> None:
+    fills, history, b_push = _neighbour_lives(tmp_path)
+    report = compare(read_trades(tmp_path), read_fills(tmp_path), read_funding(tmp_path),
+                     history, fills, [], [b_push])
+    assert report.ok, "\n".join(report.lines())
+    counts = {r.position_id: (r.journal, r.exchange) for r in report.rows if r.field == "fills"}
+    assert counts == {A_ID: ("2", "2"), f"{SOL}#net#{1714604400523}": ("1", "1")}
+
+
+class MovingVenue(FakeVenue):
+    """The ETH position closes on the exchange (a TP) after reconcile read the journal; the
+    journal gets its close row only when ``settle`` runs again (the engine catching up)."""
+
+    def __init__(self, directory: Path) -> None:
+        close_fill = _fill("f5", ETH, OrderSide.SELL, "10", "0.1", "3100", "0.155", T0 + 6 * H, "100")
+        closed = PositionHistoryRecord(ETH, "P2", "net", "long", 2, D("3000"), D("3100"), D("10"),
+                                       D("10"), D("100"), D("-0.305"), D("0"), D("0"),
+                                       D("99.695"), T0 + 5 * H, T0 + 6 * H)
+        super().__init__([*FILLS, close_fill], [*HISTORY, closed], BILLS, OPEN)
+        self.directory, self.close_fill, self.position_calls, self.settles = directory, close_fill, 0, 0
+
+    async def fetch_positions(self) -> list[PositionPush]:
+        self.position_calls += 1
+        return OPEN if self.position_calls == 1 else []
+
+    async def settle(self) -> None:
+        self.settles += 1
+        if self.settles == 2:  # the engine has now journaled the TP's fill and close row
+            journal = Journal(self.directory)
+            journal.open()
+            assert journal.record_fill(self.close_fill)
+            assert journal.record_close(CloseResult(
+                T0 + 6 * H, ETH, ETH_ID, PositionSide.LONG, CloseReason.TP, D("1"), D("1"),
+                D("0"), D("10"), D("0.1"), D("3000"), D("3100"), D("100"), D("0.305"), D("0"),
+                D("0"), T0 + 5 * H, fill_ids=("f5",)))
+            journal.close_sync()
+
+
+async def test_with_venue_compares_again_when_the_account_moved_while_read(jdir: Path) -> None:
+    venue = MovingVenue(jdir)
+    report = await reconcile_with_venue(venue, jdir, settle=venue.settle, pause_s=0)
+    assert report.ok and not report.moving, "\n".join(report.lines())
+    assert venue.settles == 2
+    closed = next(r for r in report.rows if r.position_id == ETH_ID and r.field == "closed contracts")
+    assert (closed.journal, closed.exchange) == ("10", "10")
+
+
+async def test_with_venue_says_when_the_account_never_stood_still(jdir: Path) -> None:
+    class Restless(MovingVenue):
+        async def settle(self) -> None:  # the engine never catches up
+            self.settles += 1
+
+        async def fetch_positions(self) -> list[PositionPush]:
+            self.position_calls += 1
+            return OPEN if self.position_calls % 2 else []
+
+    venue = Restless(jdir)
+    report = await reconcile_with_venue(venue, jdir, settle=venue.settle, pause_s=0)
+    assert not report.ok and report.moving and venue.settles == 3
+    assert "kept changing while it was read" in report.lines()[-1]

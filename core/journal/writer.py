@@ -120,6 +120,7 @@ class Journal:
         self._bill_ids: set[str] = set()
         self._last_fill: datetime | None = None
         self._pending: dict[Path, list[str]] = {}
+        self._paths: dict[tuple[str, object], Path] = {}  # (family, day) -> day file, per row
         self._pending_rows = 0
         self._recorded = 0  # rows accepted so far (sequence number)
         self._durable = 0  # rows known fsynced
@@ -230,7 +231,12 @@ class Journal:
     def _add(self, row: Row, index: set[str] | None) -> bool:
         if not self._opened:
             self.open()
-        path = self.directory / schema.file_name(row.family, row.day)
+        path = self._paths.get((row.family, row.day))
+        if path is None:
+            if len(self._paths) > 64:
+                self._paths.clear()
+            path = self._paths[(row.family, row.day)] = self.directory / schema.file_name(
+                row.family, row.day)
         with self._batch_lock:
             if index is not None:
                 if row.key in index:

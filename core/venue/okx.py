@@ -41,6 +41,13 @@ RATE_LIMIT_RETRY_DELAYS = (0.5, 1.0)  # a write refused with 50011 was not execu
 CLOCK_WARN_S = 2.0  # a clock this far off the exchange's is worth telling the trader
 
 
+# Channels where only the newest push matters (a mark price, an account balance): a burst read from
+# the socket in one go is parsed once per key, after the burst. OKX itself samples mark-price
+# (every 200 ms at most), so nothing a trader could see is lost; fills, orders and positions are
+# never coalesced.
+_LATEST_ONLY = frozenset({"mark-price", "account"})
+
+
 class VenueError(Exception):
     """One plain sentence: what failed and what to do about it.
 
@@ -132,6 +139,8 @@ class OkxVenue:
         self.instruments: dict[str, Instrument] = {}
         self._by_id: dict[str, Instrument] = {}
         self._algo_kinds: OrderedDict[str, str] = OrderedDict()
+        self._latest: dict[tuple[str, str, str], dict[str, Any]] = {}  # see _LATEST_ONLY
+        self._latest_scheduled = False
         self._streams: list[OkxStream] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._sink: Callable[[object], None] = lambda _: None
@@ -622,15 +631,33 @@ class OkxVenue:
         the push's other items still go through.
         """
         channel = str(msg["arg"].get("channel") or "")
+        latest_only = channel in _LATEST_ONLY
         for item in msg["data"]:
-            try:
-                self._on_item(channel, item)
-            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
-                ident = (item.get("tradeId") or item.get("ordId") or item.get("instId") or "?"
-                         if isinstance(item, dict) else "?")
-                logger.warning(f"WS {stream} skipped a malformed {channel} push ({ident}): {what}")
-                self._malformed(stream, channel, what)
+            if latest_only and isinstance(item, dict):
+                self._latest[(channel, str(item.get("instId") or ""), stream)] = item
+                if not self._latest_scheduled:
+                    self._latest_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._emit_latest)
+            else:
+                self._item(stream, channel, item)
+
+    def _emit_latest(self) -> None:
+        """Parse and hand over the newest mark / account push of each key seen since the last call
+        (one pass of the event loop: everything read from the socket in one go)."""
+        self._latest_scheduled = False
+        latest, self._latest = self._latest, {}
+        for (channel, _, stream), item in latest.items():
+            self._item(stream, channel, item)
+
+    def _item(self, stream: str, channel: str, item: Any) -> None:
+        try:
+            self._on_item(channel, item)
+        except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+            ident = (item.get("tradeId") or item.get("ordId") or item.get("instId") or "?"
+                     if isinstance(item, dict) else "?")
+            logger.warning(f"WS {stream} skipped a malformed {channel} push ({ident}): {what}")
+            self._malformed(stream, channel, what)
 
     def _on_item(self, channel: str, item: dict[str, Any]) -> None:
         by_id, sink = self._by_id, self._sink
