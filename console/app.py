@@ -101,6 +101,7 @@ class PerpdeskApp(App[int]):
         self._recent: dict[str, float] = {}  # message -> when shown (monotonic), for dedupe
         self._unsubscribe: Callable[[], None] | None = None
         self._chart_day: date | None = None  # the chart shows one UTC day's PnL
+        self._confirm_screen: ConfirmScreen | None = None  # installed on first use, then reused
         register_themes(self)
         wanted = getattr(ui, "theme", DEFAULT_THEME)
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
@@ -302,6 +303,24 @@ class PerpdeskApp(App[int]):
 
     # ================================================================ trading actions
 
+    def confirm(self, title: str, lines: list[str], done: Callable[[bool | None], None], *,
+                confirm_label: str = "Yes") -> None:
+        """Ask y/n with the one ConfirmScreen this app keeps installed.
+
+        Why one kept screen: composing and styling a new dialog on every `c` was most of the
+        key-to-confirmation time (measured with bench/ui.py, 2026-11-24); the kept screen only
+        gets its texts replaced. A request while the dialog is already up is ignored (the open
+        question is answered first)."""
+        screen = self._confirm_screen
+        if screen is None:
+            screen = self._confirm_screen = ConfirmScreen(title, lines, confirm_label=confirm_label)
+            self.install_screen(screen, name="confirm")
+        elif screen in self.screen_stack:
+            return
+        else:
+            screen.ask(title, lines, confirm_label=confirm_label)
+        self.push_screen(screen, done)
+
     def _selected(self) -> PositionSnapshot | None:
         pos = self.positions.selected
         if pos is None:
@@ -330,7 +349,7 @@ class PerpdeskApp(App[int]):
                 self.submit(ClosePosition(snap.symbol, snap.pos_side),
                             f"close {short_symbol(snap.symbol)}")
 
-        self.push_screen(ConfirmScreen("Close position?", lines, confirm_label="Close"), done)
+        self.confirm("Close position?", lines, done, confirm_label="Close")
 
     def action_partial_close(self) -> None:
         snap = self._selected()
@@ -353,7 +372,7 @@ class PerpdeskApp(App[int]):
                     self.submit(ClosePosition(snap.symbol, snap.pos_side, contracts),
                                 f"partial close {short_symbol(snap.symbol)}")
 
-            self.push_screen(ConfirmScreen("Partial close?", lines, confirm_label="Close"), done)
+            self.confirm("Partial close?", lines, done, confirm_label="Close")
 
         self.push_screen(PartialCloseScreen(snap, inst), confirm)
 
@@ -377,8 +396,7 @@ class PerpdeskApp(App[int]):
             if ok:
                 self.submit(CloseAll(), "close all")
 
-        self.push_screen(ConfirmScreen(f"Close all {len(snaps)} position(s)?", lines,
-                                       confirm_label="Close all"), done)
+        self.confirm(f"Close all {len(snaps)} position(s)?", lines, done, confirm_label="Close all")
 
     def action_order_entry(self) -> None:
         instruments = self._instruments()
@@ -395,8 +413,7 @@ class PerpdeskApp(App[int]):
                 if ok:
                     self.submit(order, f"{order.side.value} {short_symbol(order.symbol)}")
 
-            self.push_screen(ConfirmScreen("Place order?", self._order_lines(order),
-                                           confirm_label="Place"), done)
+            self.confirm("Place order?", self._order_lines(order), done, confirm_label="Place")
 
         self.push_screen(OrderEntryScreen(instruments, selected.symbol if selected else None),
                          confirm)
@@ -516,8 +533,7 @@ class PerpdeskApp(App[int]):
             if ok:
                 self.exit(0)
 
-        self.push_screen(ConfirmScreen("Quit with orders in flight?", lines,
-                                       confirm_label="Quit"), done)
+        self.confirm("Quit with orders in flight?", lines, done, confirm_label="Quit")
 
 
 def build_app(engine: Any, settings: Any = None, *, read_only: bool = False,

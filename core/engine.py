@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from loguru import logger
 
@@ -90,6 +90,7 @@ MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-che
 RESYNC_RETRY_S = 5.0
 FUNDING_GRACE_S = 3.0  # bills are fetched this long after a settlement time passes
 RATE_QUANTUM = Decimal("1e-12")
+CONSUMER_YIELD_EVERY = 200  # events handled back to back before the consumer lets others run
 POS_SIDES = ("net", "long", "short")  # OKX posSide values a life can be keyed by
 
 Subscriber = Callable[[Any], None]
@@ -529,11 +530,23 @@ class Engine:
     # ================================================================ the consumer
 
     async def _consume(self) -> None:
+        queue = self._queue
+        handled = 0
         while True:
-            event = await self._queue.get()
+            if queue.qsize():
+                handled += 1
+                if handled % CONSUMER_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a long backlog never holds the UI's loop for long
+                event = queue.get_nowait()
+            else:
+                event = await queue.get()
             self._busy = True
             try:
-                await self._handle(event)
+                # fills, orders, positions and bills are handled inline (no coroutine per event:
+                # they are nearly all of the traffic); only REST-backed steps are awaited
+                work = self._handle_inline(event)
+                if work is not None:
+                    await work
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad event never stops the engine
@@ -542,6 +555,19 @@ class Engine:
                                      f"engine error on {type(event).__name__}: {exc}", _now()))
             finally:
                 self._busy = False
+
+    def _handle_inline(self, event: object) -> Awaitable[None] | None:
+        """Handle ``event`` now, or return the coroutine that handles it (REST-backed steps)."""
+        kind = type(event)
+        if kind is Fill:
+            self._on_fill(event)  # type: ignore[arg-type]
+        elif kind is OrderUpdate:
+            self._on_order(event)  # type: ignore[arg-type]
+        elif kind is PositionPush:
+            self._on_position_push(event)  # type: ignore[arg-type]
+        else:
+            return self._handle(event)
+        return None
 
     async def _handle(self, event: object) -> None:
         if isinstance(event, Fill):
@@ -711,10 +737,8 @@ class Engine:
 
     def _disagrees(self, key: Key) -> bool:
         push = self._pushes.get(key)
-        pos = self.ledger.position(*key)
         exch = push.contracts if push is not None else ZERO
-        mine = _signed(key[1], pos.side, pos.contracts) if pos is not None else ZERO
-        return exch != mine
+        return exch != self.ledger.signed_contracts(*key)
 
     # ================================================================ funding
 

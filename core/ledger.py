@@ -253,6 +253,14 @@ class Ledger:
         """Is a life open at (symbol, pos_side)? (No view built: the mark-tick path asks often.)"""
         return (symbol, pos_side) in self._lives
 
+    def signed_contracts(self, symbol: str, pos_side: str) -> Decimal:
+        """Contracts as OKX's positions item carries them (signed in net mode, positive per
+        hedge leg), 0 when flat; compared with every positions push, so no view is built."""
+        life = self._lives.get((symbol, pos_side))
+        if life is None:
+            return ZERO
+        return life.contracts * life.side.sign if pos_side == "net" else life.contracts
+
     def entry_price(self, symbol: str, pos_side: str) -> Decimal | None:
         life = self._lives.get((symbol, pos_side))
         return life.entry if life is not None else None

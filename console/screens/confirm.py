@@ -28,9 +28,17 @@ class ConfirmScreen(ModalScreen[bool]):
         self._lines = lines
         self._confirm_label = confirm_label
 
+    def ask(self, title: str, lines: list[str], *, confirm_label: str = "Yes") -> None:
+        """New texts for the next time this (kept) screen is pushed."""
+        self._title, self._lines, self._confirm_label = title, lines, confirm_label
+        if self.is_mounted:
+            self.query_one("#confirm-title", Label).update(title)
+            self.query_one("#confirm-body", Static).update("\n".join(lines))
+            self.query_one("#yes", Button).label = f"{confirm_label} (y)"
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(self._title, classes="dialog-title", id="confirm-title", markup=False)
             yield Static("\n".join(self._lines), id="confirm-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yes = Button(f"{self._confirm_label} (y)", variant="error", id="yes")

@@ -35,6 +35,7 @@ class PnlChart(Widget):
         self._bucket: int | None = None
         self._strip: Strip | None = None
         self._strip_width = -1
+        self._levels: list[tuple[str, str]] = []  # what the cached strip shows
 
     def reset(self) -> None:
         """Start a new series: a new UTC day starts today's PnL at zero again."""
@@ -55,6 +56,10 @@ class PnlChart(Widget):
         else:
             self._bucket = bucket
             self.points.append(value)
+        width = self.size.width - len(LABEL)
+        if self._strip is not None and self._strip_width == self.size.width \
+                and self.levels(width) == self._levels:
+            return  # the blocks on screen are the same: no repaint (uPnL moves every flush)
         self._strip = None
         self.refresh()
 
@@ -86,8 +91,8 @@ class PnlChart(Widget):
             tones = {t: base + Style(color=self.get_component_rich_style(f"pnlchart--{t}").color)
                      for t in ("up", "down", "flat")}
             segments = [Segment(LABEL, base + Style(color=label.color))]
-            segments += [Segment(block, tones[tone])
-                         for block, tone in self.levels(width - len(LABEL))]
+            self._levels = self.levels(width - len(LABEL))
+            segments += [Segment(block, tones[tone]) for block, tone in self._levels]
             self._strip = Strip(segments).crop_extend(0, width, base)
             self._strip_width = width
         return self._strip

@@ -52,7 +52,14 @@ class PositionsPane(LinePane):
         """Store or refresh one position; True when a new row appeared (caller reorders)."""
         key: PosKey = (snap.symbol, snap.pos_side)
         self.snapshots[key] = snap
+        if self.row(key) is not None and self.is_offscreen(key):
+            self.mark_stale(key)  # formatted when it scrolls into view
+            return False
         return self.set_row(key, self._row(snap))
+
+    def fresh_row(self, key: Hashable) -> Row | None:
+        snap = self.snapshots.get(key)
+        return self._row(snap) if snap is not None else None
 
     def remove(self, key: PosKey) -> bool:
         if self.snapshots.pop(key, None) is None:

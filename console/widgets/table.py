@@ -76,6 +76,9 @@ class LinePane(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._rows: dict[Hashable, Row] = {}
         self._order: list[Hashable] = []  # display order after the filter
+        self._index: dict[Hashable, int] = {}  # key -> position in _order
+        self._stale: set[Hashable] = set()  # rows whose cells are rebuilt when next drawn
+        self._styles: tuple[Style, Style, Style, dict[str, Style]] | None = None
         self._cursor = 0
         self._filter = ""
         self._cache: dict[tuple[Hashable, int], Strip] = {}
@@ -103,6 +106,7 @@ class LinePane(ScrollView, can_focus=True):
 
     def set_row(self, key: Hashable, row: Row) -> bool:
         """Store one row; refresh only its line when it already existed. True if it is new."""
+        self._stale.discard(key)
         old = self._rows.get(key)
         if old == row:
             return False
@@ -111,9 +115,8 @@ class LinePane(ScrollView, can_focus=True):
             return True
         self._drop_cache(key)
         if old.symbol == row.symbol and self._matches(row):
-            try:
-                index = self._order.index(key)
-            except ValueError:
+            index = self._index.get(key)
+            if index is None:
                 return False
             span = self._changed_span(old.cells, row.cells)
             if span is not None:
@@ -142,7 +145,26 @@ class LinePane(ScrollView, can_focus=True):
             return (0, self.size.width)
         return None if first < 0 else (first, last)
 
+    def is_offscreen(self, key: Hashable) -> bool:
+        """A shown row outside the visible lines (its cells can wait until it scrolls in)."""
+        index = self._index.get(key)
+        if index is None:
+            return False
+        top = round(self.scroll_y)
+        return not top <= index < top + max(1, self.size.height - 1)
+
+    def mark_stale(self, key: Hashable) -> None:
+        """The row's data changed while it is off screen: rebuild its cells when it is drawn
+        (``fresh_row``), not now. Under a live feed most rows of a long pane are off screen."""
+        self._stale.add(key)
+        self._drop_cache(key)
+
+    def fresh_row(self, key: Hashable) -> Row | None:
+        """Subclasses that use ``mark_stale`` return the row's current cells here."""
+        return None
+
     def remove_row(self, key: Hashable) -> None:
+        self._stale.discard(key)
         if self._rows.pop(key, None) is not None:
             self._drop_cache(key)
 
@@ -154,11 +176,12 @@ class LinePane(ScrollView, can_focus=True):
         never turn `c` into a close of a different position."""
         selected = self.selected_key
         self._order = [k for k in self.all_keys() if self._matches(self._rows[k])]
+        self._index = {k: i for i, k in enumerate(self._order)}
         follow = self.FOLLOW_TOP and self._cursor == 0
         if selected is not None and not follow and selected in self._rows:
             try:
-                self._cursor = self._order.index(selected)
-            except ValueError:
+                self._cursor = self._index[selected]
+            except KeyError:
                 pass
         self._cursor = max(0, min(self._cursor, len(self._order) - 1))
         self._set_height(len(self._order) + 1)
@@ -266,6 +289,7 @@ class LinePane(ScrollView, can_focus=True):
         super().notify_style_update()
         self._cache.clear()
         self._header = None
+        self._styles = None
 
     def _drop_cache(self, key: Hashable) -> None:
         for state in (0, 1, 2):
@@ -288,9 +312,15 @@ class LinePane(ScrollView, can_focus=True):
                 self._header = self._strip(cells, style, None, width)
             return self._header
         index = round(self.scroll_y) + y - 1
+        base, cursor, blurred, tones = self._line_styles()
         if index >= len(self._order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         key = self._order[index]
+        if key in self._stale:
+            self._stale.discard(key)
+            row = self.fresh_row(key)
+            if row is not None:
+                self._rows[key] = row
         state = 0 if index != self._cursor else (1 if self.has_focus else 2)
         strip = self._cache.get((key, state))
         if strip is None:
@@ -300,14 +330,20 @@ class LinePane(ScrollView, can_focus=True):
                 # strips derived from it); a 4,000-row bound kept ~100k objects alive for the
                 # garbage collector to walk (36 ms full passes, measured 2026-11-24).
                 self._cache.clear()
-            base = (self.rich_style if state == 0 else self.get_component_rich_style(
-                "pane--cursor" if state == 1 else "pane--cursor-blur"))
-            strip = self._strip(self._rows[key].cells, base, self._tones(), width)
+            style = base if state == 0 else (cursor if state == 1 else blurred)
+            strip = self._strip(self._rows[key].cells, style, tones, width)
             self._cache[(key, state)] = strip
         return strip
 
-    def _tones(self) -> dict[str, Style]:
-        return {t: Style(color=self.get_component_rich_style(f"pane--{t}").color) for t in TONES}
+    def _line_styles(self) -> tuple[Style, Style, Style, dict[str, Style]]:
+        """(base, cursor, blurred cursor, tones), looked up once per theme: Textual resolves a
+        component style by walking the DOM, which cost more than drawing the row itself."""
+        if self._styles is None:
+            self._styles = (
+                self.rich_style, self.get_component_rich_style("pane--cursor"),
+                self.get_component_rich_style("pane--cursor-blur"),
+                {t: Style(color=self.get_component_rich_style(f"pane--{t}").color) for t in TONES})
+        return self._styles
 
     def _strip(self, cells: tuple[Cell, ...], base: Style, tones: dict[str, Style] | None,
                width: int) -> Strip:

@@ -8,6 +8,7 @@ Every failure a trader can act on leaves this module as one ``VenueError`` sente
 from __future__ import annotations
 
 import asyncio
+import functools
 import difflib
 import secrets
 import socket
@@ -41,11 +42,12 @@ RATE_LIMIT_RETRY_DELAYS = (0.5, 1.0)  # a write refused with 50011 was not execu
 CLOCK_WARN_S = 2.0  # a clock this far off the exchange's is worth telling the trader
 
 
-# Channels where only the newest push matters (a mark price, an account balance): a burst read from
-# the socket in one go is parsed once per key, after the burst. OKX itself samples mark-price
-# (every 200 ms at most), so nothing a trader could see is lost; fills, orders and positions are
-# never coalesced.
-_LATEST_ONLY = frozenset({"mark-price", "account"})
+# Channels whose pushes are whole states, not changes (a mark price, an account balance, a
+# position): of a burst read from the socket in one go, only the newest per instrument and leg is
+# parsed, after the burst. OKX itself samples mark-price (every 200 ms at most) and a positions
+# item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
+# the fills of a burst reach the engine before the position state that follows them.
+_LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
 
 
 class VenueError(Exception):
@@ -610,7 +612,7 @@ class OkxVenue:
                    {"channel": "account"}, {"channel": "balance_and_position"}]
         business = [{"channel": "orders-algo", "instType": "SWAP"}]
         def stream(name: str, subs: list[dict[str, str]], creds: tuple[str, str, str] | None) -> OkxStream:
-            return OkxStream(name, f"{base}/{name}", subs, lambda msg: self._on_push(msg, name), sink,
+            return OkxStream(name, f"{base}/{name}", subs, functools.partial(self._on_push, stream=name), sink,
                              credentials=creds, clock=self.exchange_time, resync_clock=self._resync_clock_once,
                              on_malformed=lambda reason: self._malformed(name, "", reason))
 
@@ -634,7 +636,8 @@ class OkxVenue:
         latest_only = channel in _LATEST_ONLY
         for item in msg["data"]:
             if latest_only and isinstance(item, dict):
-                self._latest[(channel, str(item.get("instId") or ""), stream)] = item
+                key = f'{item.get("instId") or ""}|{item.get("posSide") or ""}'
+                self._latest[(channel, key, stream)] = item
                 if not self._latest_scheduled:
                     self._latest_scheduled = True
                     asyncio.get_running_loop().call_soon(self._emit_latest)
