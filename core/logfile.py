@@ -14,6 +14,7 @@ take the engine down, and the journal reports a full disk to the trader itself.
 """
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 import time
@@ -44,6 +45,7 @@ class DailyLogFile:
         self._thread = threading.Thread(target=self._flush_loop, args=(flush_s,),
                                         name="perpdesk-log-flush", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # the last lines of a run reach the file at interpreter exit
 
     def __call__(self, message: Any) -> None:
         """loguru's callable-sink entry: ``message`` is the formatted line with ``.record``."""
@@ -64,6 +66,7 @@ class DailyLogFile:
             self._flush_locked()
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self._stop.set()
         with self._lock:
             self._flush_locked()

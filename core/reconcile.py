@@ -338,20 +338,26 @@ def _match_history(
     for h in sorted(history, key=lambda h: h.created_at):
         by_key.setdefault((h.symbol, h.pos_side, h.direction), []).append(h)
     used: set[int] = set()
-    for life in sorted(lives.values(), key=lambda lf: lf.opened):
-        if life.direction is None:
-            continue
-        seq = by_key.get((life.symbol, life.pos_side, life.direction.value), [])
-        lo = bisect_left(seq, life.opened - MATCH_TOLERANCE, key=lambda h: h.created_at)
-        hi = bisect_right(seq, life.opened + MATCH_TOLERANCE, key=lambda h: h.created_at)
-        candidates = [h for h in seq[lo:hi] if id(h) not in used]
-        if not candidates:
-            continue
-        best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
-        same = [h for h in candidates if h.created_at == best.created_at
-                and h.position_key == best.position_key]
-        life.history = max(same, key=lambda h: h.updated_at)  # OKX: accumulated, latest wins
-        used.update(id(h) for h in same)
+    # Two passes: a life opened by a fill has the exchange's cTime to the millisecond, so exact
+    # matches go first; the tolerance only serves lives whose opening time is approximate
+    # (adopted positions). One pass with tolerance alone let a single missing record shift every
+    # following life of the symbol onto its neighbour's record.
+    for exact in (True, False):
+        for life in sorted(lives.values(), key=lambda lf: lf.opened):
+            if life.direction is None or life.history is not None:
+                continue
+            seq = by_key.get((life.symbol, life.pos_side, life.direction.value), [])
+            slack = timedelta(0) if exact else MATCH_TOLERANCE
+            lo = bisect_left(seq, life.opened - slack, key=lambda h: h.created_at)
+            hi = bisect_right(seq, life.opened + slack, key=lambda h: h.created_at)
+            candidates = [h for h in seq[lo:hi] if id(h) not in used]
+            if not candidates:
+                continue
+            best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
+            same = [h for h in candidates if h.created_at == best.created_at
+                    and h.position_key == best.position_key]
+            life.history = max(same, key=lambda h: h.updated_at)  # OKX: accumulated, latest wins
+            used.update(id(h) for h in same)
     for h in history:
         if id(h) not in used:
             pid = f"{h.symbol}#{h.pos_side}#{_ms(h.created_at)}"

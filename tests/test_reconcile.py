@@ -557,3 +557,34 @@ async def test_with_venue_says_when_the_account_never_stood_still(jdir: Path) ->
     report = await reconcile_with_venue(venue, jdir, settle=venue.settle, pause_s=0)
     assert not report.ok and report.moving and venue.settles == 3
     assert "kept changing while it was read" in report.lines()[-1]
+
+
+def test_a_missing_history_record_does_not_shift_the_next_lives(tmp_path: Path) -> None:
+    """Three SOL lives 2 s apart (inside MATCH_TOLERANCE of each other); the exchange's record of
+    the first is missing. The others must still be held against their own records (exact cTime),
+    and the first against its fills, instead of each taking its neighbour's record."""
+    journal = Journal(tmp_path)
+    journal.open()
+    fills: list[Fill] = []
+    history: list[PositionHistoryRecord] = []
+    for i in range(3):
+        opened = T0 + i * 2000 * MS
+        px = D(100 + i)
+        o = _fill(f"o{i}", SOL, OrderSide.BUY, "1", "1", str(px), "0.05", opened, "0")
+        c = _fill(f"c{i}", SOL, OrderSide.SELL, "1", "1", str(px + 1 + i), "0.05", opened + 500 * MS,
+                  str(1 + i))
+        fills += [o, c]
+        assert journal.record_fill(o) and journal.record_fill(c)
+        assert journal.record_close(CloseResult(
+            opened + 500 * MS, SOL, f"{SOL}#net#{1714604400123 + i * 2000}", PositionSide.LONG,
+            CloseReason.MANUAL, D("1"), D("1"), D("0"), D("1"), D("1"), px, px + 1 + i, D(1 + i),
+            D("0.1"), D("0"), D("0"), opened, fill_ids=(f"c{i}",)))
+        history.append(PositionHistoryRecord(SOL, "PS", "net", "long", 2, px, px + 1 + i, D("1"),
+                                             D("1"), D(1 + i), D("-0.1"), D("0"), D("0"),
+                                             D(1 + i) - D("0.1"), opened, opened + 500 * MS))
+    journal.close_sync()
+    report = compare(read_trades(tmp_path), read_fills(tmp_path), read_funding(tmp_path),
+                     history[1:], fills, [], [])
+    assert report.ok, "\n".join(report.lines())
+    nets = {r.position_id: r.exchange for r in report.rows if r.field == "net pnl"}
+    assert list(nets.values()) == ["0.9", "1.9", "2.9"]  # each life its own numbers

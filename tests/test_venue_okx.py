@@ -275,3 +275,31 @@ async def test_stream_without_pong_reconnects() -> None:
         finally:
             await stream.stop()
             await asyncio.wait_for(task, 5)
+
+
+async def test_history_paging_keeps_records_that_share_the_boundary_millisecond() -> None:
+    """positions-history pages by uTime and ``after`` means strictly older: two positions closed
+    in the same millisecond across a page boundary must both be read, and each only once. The
+    endpoint answers with the simulator's own OKX paging (core.sim.rest.page)."""
+    from core.config import ExchangeSettings
+    from core.sim.rest import page
+
+    # 150 records newest first; the 100th and 101st (0-based 99, 100) share one uTime
+    times = [2_000_000 - 10 * i for i in range(150)]
+    times[100] = times[99]
+    items = [{"posId": f"p{i}", "instId": "BTC-USDT-SWAP", "uTime": str(t)} for i, t in enumerate(times)]
+    queries: list[dict[str, str]] = []
+
+    async def endpoint(query: dict[str, str]) -> dict[str, Any]:
+        queries.append(dict(query))
+        return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
+
+    venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
+    try:
+        got = await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
+                                 "uTime", "uTime", None)
+    finally:
+        await venue.close()
+    ids = [i["posId"] for i in got]
+    assert sorted(ids) == sorted(i["posId"] for i in items) and len(ids) == len(set(ids)) == 150
+    assert queries[1]["after"] == str(times[99] + 1)  # moved to the boundary ms + 1, not past it

@@ -353,19 +353,31 @@ class OkxVenue:
         """Newest-first OKX history, paged with ``after=<cursor of the oldest item>``.
 
         Stops when a page is short, older than ``since`` or the cursor stops moving; returns only
-        items at or after ``since``.
+        items at or after ``since``, each once.
+
+        A timestamp cursor (positions-history pages by uTime) is moved to the oldest item's time
+        + 1 ms, not to its time: ``after`` means strictly older, so records that share the last
+        item's millisecond (two positions closed by one sweep) would otherwise be skipped. The
+        page that follows repeats the ones already read; they are dropped by content.
         """
         out: list[dict[str, Any]] = []
+        seen: set[bytes] = set()
         for _ in range(1000):
             query = {**params, "limit": str(_PAGE)}
             if after:
                 query["after"] = after
             page = (await self._rest(what, lambda: endpoint(query), retry=True)).get("data") or []
-            out.extend(page)
+            for item in page:
+                key = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(item)
             if len(page) < _PAGE:
                 break
             oldest = page[-1]
             nxt = str(oldest.get(cursor) or "")
+            if cursor == ts_key and nxt.isdigit():
+                nxt = str(int(nxt) + 1)
             if (since_ms is not None and int(oldest.get(ts_key) or 0) < since_ms) or not nxt or nxt == after:
                 break
             after = nxt
