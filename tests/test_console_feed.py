@@ -186,3 +186,28 @@ async def test_pnl_chart_is_fed_by_the_flush_with_todays_net_pnl() -> None:
         assert list(app.pnl_chart.points) == [Decimal("62.19")]  # same bucket (fixed clock)
         await pilot.pause()
         assert "PnL " in screen_text(app).splitlines()[0]  # fits at 80 columns, first line
+
+
+async def test_new_fills_are_grouped_under_a_stream_and_none_is_lost() -> None:
+    """A fill after a quiet spell shows at the next flush; fills right behind it wait for the
+    grouping interval (each one would repaint the whole pane), then all of them show."""
+    from console.app import APPEND_INTERVAL_S
+
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        engine.emit(fill(1))
+        app.flush_now()
+        assert app.fills.row_count == 1  # quiet pane: at once
+        for n in (2, 3, 4):
+            engine.emit(fill(n))
+            app.flush_now()
+        assert app.fills.row_count == 1  # grouped
+        assert app.feed.day(T0.date()).fees == Decimal("0.24")  # the totals counted all four
+        time.sleep(APPEND_INTERVAL_S)
+        app.flush_now()
+        assert app.fills.row_count == 4
+        await pilot.pause()
+        text = screen_text(app)
+        assert text.index("12:00:04") < text.index("12:00:03") < text.index("12:00:01")  # newest on top

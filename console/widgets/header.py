@@ -71,12 +71,22 @@ class HeaderBar(Widget):
         if ticking_only and now - self._shown_at < self.TICK_INTERVAL_S:
             return  # the next flush brings it (the app calls show() on every flush)
         self._shown_at = now
-        width = max(1, self.content_region.width)
-        lines = len(self._pack(width))
-        self.state = state
         # A new layout only when the header needs another number of lines: a full layout pass
         # of the screen on every uPnL change was a large share of the UI's CPU.
-        self.refresh(layout=len(self._pack(width)) != lines)
+        before = self._line_count()
+        self.state = state
+        after = self._line_count()
+        self.refresh(layout=before is None or after != before)
+
+    def _line_count(self) -> int | None:
+        """Lines the header takes now; None while its styles are not there (not mounted yet, or
+        being torn down), when only a layout can tell."""
+        if not self.is_mounted:
+            return None
+        try:
+            return len(self._pack(max(1, self.content_region.width)))
+        except KeyError:
+            return None
 
     def _pack(self, width: int) -> list[Text]:
         """The items packed greedily into lines of ``width`` cells: an item (label and value)
