@@ -128,6 +128,7 @@ class Journal:
         self._io_lock = threading.Lock()
         self._handles: OrderedDict[Path, int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -187,6 +188,7 @@ class Journal:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
+        self._closing = False
         self._task = asyncio.create_task(self._run(), name="journal-group-commit")
 
     # ---- recording -----------------------------------------------------------------------
@@ -266,7 +268,10 @@ class Journal:
     # ---- committing ----------------------------------------------------------------------
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        # The flag, not only cancel(): Python 3.11's wait_for can swallow a cancellation that
+        # lands as the wake event fires, and this loop would then never end (seen once: a
+        # journal.close() in bench/stream.py hung with this task "cancelling" inside wait_for).
+        while not self._closing:
             timeout = self.flush_interval if self.error is None else _ERROR_RETRY_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -362,6 +367,7 @@ class Journal:
 
     async def close(self) -> None:
         if self._task is not None:
+            self._closing = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
