@@ -565,20 +565,15 @@ class Engine:
             self._on_order(event)  # type: ignore[arg-type]
         elif kind is PositionPush:
             self._on_position_push(event)  # type: ignore[arg-type]
+        elif kind is FundingBill:
+            self._on_bill(event)  # type: ignore[arg-type]
         else:
             return self._handle(event)
         return None
 
     async def _handle(self, event: object) -> None:
-        if isinstance(event, Fill):
-            self._on_fill(event)
-        elif isinstance(event, OrderUpdate):
-            self._on_order(event)
-        elif isinstance(event, PositionPush):
-            self._on_position_push(event)
-        elif isinstance(event, FundingBill):
-            self._on_bill(event)
-        elif isinstance(event, FundingSignal):
+        """Everything ``_handle_inline`` does not handle itself."""
+        if isinstance(event, FundingSignal):
             await self._guarded(self._sync_funding(), "funding sync")
         elif isinstance(event, _FundingDue):
             await self._guarded(self._sync_funding(), f"funding sync for {event.symbol}")

@@ -261,6 +261,3 @@ class Ledger:
             return ZERO
         return life.contracts * life.side.sign if pos_side == "net" else life.contracts
 
-    def entry_price(self, symbol: str, pos_side: str) -> Decimal | None:
-        life = self._lives.get((symbol, pos_side))
-        return life.entry if life is not None else None
