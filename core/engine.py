@@ -155,11 +155,6 @@ class _FundingDue:
     symbol: str
 
 
-def _signed(pos_side: str, side: PositionSide, contracts: Decimal) -> Decimal:
-    """Contracts as OKX's positions item carries them: signed in net mode, positive per hedge leg."""
-    return contracts * side.sign if pos_side == "net" else contracts
-
-
 def _push_side(push: PositionPush) -> PositionSide:
     if push.pos_side in ("long", "short"):
         return PositionSide(push.pos_side)
@@ -499,12 +494,10 @@ class Engine:
         changed, self._changed = self._changed, set()
         for key in changed:  # fills moved these lives: journal a row, publish (or PositionGone)
             self._position_changed(key)
-        for symbol in marked:
+        for symbol in marked:  # marks moved these: publish their new valuation, no row
             for pos_side in POS_SIDES:
                 if (symbol, pos_side) not in changed and self.ledger.holds(symbol, pos_side):
-                    snap = self._snapshot((symbol, pos_side))
-                    if snap is not None:
-                        self._publish(snap)
+                    self._position_changed((symbol, pos_side), record=False)
 
     def _on_status(self, status: StreamStatus) -> None:
         previous = self._links.get(status.stream)
@@ -846,8 +839,7 @@ class Engine:
         for push in positions:
             if push.contracts == 0:
                 continue
-            pos = self.ledger.position(push.symbol, push.pos_side)
-            if pos is None or _signed(push.pos_side, pos.side, pos.contracts) != push.contracts:
+            if self.ledger.signed_contracts(push.symbol, push.pos_side) != push.contracts:
                 if push.created_at is not None:
                     cands.append(push.created_at - BACKFILL_SLACK)
         return min(cands) if cands else None
@@ -895,7 +887,7 @@ class Engine:
         for key in sorted(set(exch) | {(p.symbol, p.pos_side) for p in self.ledger.positions()}):
             push = exch.get(key)
             pos = self.ledger.position(*key)
-            mine = _signed(key[1], pos.side, pos.contracts) if pos is not None else ZERO
+            mine = self.ledger.signed_contracts(*key)
             theirs = push.contracts if push is not None else ZERO
             stale = (pos is not None and push is not None and push.created_at is not None
                      and abs(push.created_at - pos.opened_at) > LIFE_MATCH)

@@ -143,6 +143,14 @@ async def test_c_then_y_closes_on_the_exchange_journal_and_header(rig: Rig) -> N
         assert not isinstance(app.screen, HistoryScreen)
 
 
+async def assert_nothing_sent(rig: Rig, contracts: D) -> None:
+    """A cancelled dialog: the exchange still holds ``contracts`` and the journal has no close row
+    and no console order or fill."""
+    assert await exchange_position(rig) == contracts
+    await rig.flush()
+    assert rig.trades() == [] and [r for r in rig.orders() if r["origin"] == "console"] == []
+
+
 @pytest.mark.parametrize("answer", ["n", "escape"])
 async def test_c_then_n_or_esc_leaves_the_position_open(rig: Rig, answer: str) -> None:
     engine = await rig.start_engine()
@@ -153,9 +161,7 @@ async def test_c_then_n_or_esc_leaves_the_position_open(rig: Rig, answer: str) -
         await pilot.press("c", answer)
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    assert await exchange_position(rig) == D("4")
-    await rig.flush()
-    assert rig.trades() == [] and [f for f in rig.fills() if f["origin"] == "console"] == []
+    await assert_nothing_sent(rig, D("4"))
 
 
 async def test_a_close_the_engine_refuses_is_one_error_notification(rig: Rig) -> None:
@@ -251,9 +257,7 @@ async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) ->
         await pilot.press("escape")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    assert await exchange_position(rig) == D("10")
-    await rig.flush()
-    assert rig.trades() == [] and [f for f in rig.orders() if f["origin"] == "console"] == []
+    await assert_nothing_sent(rig, D("10"))
 
 
 # ==================================================================== X

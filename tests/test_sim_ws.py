@@ -19,11 +19,9 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import aiohttp
-import ccxt.async_support as ccxt
 import pytest
 import websockets
 
-from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,19 +65,6 @@ def push_of(channel: str, **extra):
             return False
         return all(m.get(k) == v or (m["data"] and m["data"][0].get(k) == v) for k, v in extra.items())
     return pred
-
-
-@pytest.fixture
-async def sim():
-    srv = SimServer(speed=0, slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = okx_client(ccxt.okx, srv.url)
-    await ex.load_markets()
-    try:
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
 
 
 async def post(srv: SimServer, path: str, body: dict) -> dict:
