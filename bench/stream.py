@@ -21,12 +21,14 @@ import asyncio
 import gc
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import ccxt.pro
 import orjson
 
+from bench.record import SYMBOLS, load
 from core.config import ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills
@@ -34,8 +36,6 @@ from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 from core.venue.okx import OkxVenue
 from core.venue.okx_stream import OkxStream
-
-from bench.record import SYMBOLS, load
 
 ID_KEYS = ("tradeId", "ordId", "billId")
 TS_KEYS = ("ts", "fillTime", "uTime", "cTime", "pTime")

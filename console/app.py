@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -28,13 +29,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer
-
-from core.heap import freeze_startup_heap
-from core.events import (
-    AccountSnapshot, CloseAll, ClosePosition, Command, NoticeLevel, PlaceOrder, PositionGone,
-    StreamStatus,
-)
-from core.model import OrderUpdate, PositionSnapshot
 
 from console.feed import OPEN_STATES, FeedBuffer
 from console.screens.confirm import ConfirmScreen
@@ -52,6 +46,18 @@ from console.widgets.header import HeaderBar, HeaderState, link_summary
 from console.widgets.pnlchart import PnlChart
 from console.widgets.positions import PositionsPane
 from console.widgets.table import LinePane
+from core.events import (
+    AccountSnapshot,
+    CloseAll,
+    ClosePosition,
+    Command,
+    NoticeLevel,
+    PlaceOrder,
+    PositionGone,
+    StreamStatus,
+)
+from core.heap import freeze_startup_heap
+from core.model import OrderUpdate, PositionSnapshot
 from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_themes
 
 TRADING_ACTIONS = frozenset({"close_position", "partial_close", "close_all", "order_entry"})
@@ -64,7 +70,7 @@ DEDUPE_S = 5.0
 APPEND_INTERVAL_S = 0.5  # fills / closes / funding panes repaint at most this often under a stream
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PerpdeskApp(App[int]):
@@ -183,7 +189,7 @@ class PerpdeskApp(App[int]):
         if not callable(today_history):
             return
         try:
-            history = await today_history(self.clock().astimezone(timezone.utc).date())
+            history = await today_history(self.clock().astimezone(UTC).date())
         except Exception as exc:  # noqa: BLE001 - the live view works without it
             self.say(f"today's journal could not be read: {exc}", "warning")
             return
@@ -262,7 +268,7 @@ class PerpdeskApp(App[int]):
         snaps = self.positions.snapshots.values()
         upnl: Decimal | None = (sum((s.unrealized_pnl for s in snaps), Decimal(0)) if snaps
                                 else (self._account.unrealized_pnl if self._account else None))
-        now = self.clock().astimezone(timezone.utc)
+        now = self.clock().astimezone(UTC)
         day = self.feed.day(now.date())
         link, latency = link_summary(self._statuses)
         self.header.show(HeaderState(

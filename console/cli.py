@@ -11,9 +11,10 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from core.config import SimSettings, load_credentials, load_settings
 from core.net import is_loopback

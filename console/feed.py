@@ -14,14 +14,15 @@ those, so a row both published live and already on disk is counted once.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Hashable, Protocol
+from typing import Protocol
 
 from core.events import AccountSnapshot, MarkPrice, Notice, PositionGone, StreamStatus
-from core.money import ZERO
 from core.model import CloseResult, Fill, FundingPayment, OrderState, OrderUpdate, PositionSnapshot
+from core.money import ZERO
 
 DEFAULT_WINDOW = 500  # rows kept by the fills / closes / funding panes (the CSV keeps everything)
 OPEN_STATES = (OrderState.PLACED, OrderState.PARTIALLY_FILLED)

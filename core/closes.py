@@ -33,10 +33,10 @@ import asyncio
 import contextlib
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Awaitable, Callable, Iterable
 
 from loguru import logger
 
@@ -71,7 +71,7 @@ class LifeTotals:
     contracts_closed: Decimal = ZERO
     rows: int = 0
 
-    def add(self, close: CloseResult) -> "LifeTotals":
+    def add(self, close: CloseResult) -> LifeTotals:
         return LifeTotals(
             gross_pnl=self.gross_pnl + close.gross_pnl, fee=self.fee + close.fee,
             liq_penalty=self.liq_penalty + close.liq_penalty, funding=self.funding + close.funding,
@@ -83,7 +83,7 @@ class LifeTotals:
         return self.gross_pnl - self.fee - self.liq_penalty + self.funding
 
     @staticmethod
-    def of_rows(rows: Iterable[CloseResult]) -> "LifeTotals":
+    def of_rows(rows: Iterable[CloseResult]) -> LifeTotals:
         totals = LifeTotals()
         for row in rows:
             totals = totals.add(row)

@@ -12,9 +12,10 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 DEFAULT_CONFIG = Path("config.toml")
 SUPPORTED_VENUES = ("sim", "okx")

@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -61,8 +62,16 @@ from core.events import (
 )
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.journal.history import (
-    DayHistory, HistoryKind, HistoryPager, close_from_row as _close_from_row,
-    fill_from_row as _fill_from_row, read_day_async,
+    DayHistory,
+    HistoryKind,
+    HistoryPager,
+    read_day_async,
+)
+from core.journal.history import (
+    close_from_row as _close_from_row,
+)
+from core.journal.history import (
+    fill_from_row as _fill_from_row,
 )
 from core.journal.schema import parse_ts
 from core.ledger import Ledger, LedgerPosition
@@ -120,7 +129,7 @@ class VenueLike(Protocol):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

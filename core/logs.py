@@ -20,8 +20,8 @@ from typing import Any
 
 from loguru import logger
 
-from core.logfile import DailyLogFile
 from core.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
+from core.logfile import DailyLogFile
 from core.model import CloseResult, Fill, FundingPayment
 from core.money import plain
 

@@ -8,7 +8,7 @@ coins (what a trader thinks in), with coins = contracts x contract_size computed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 
@@ -23,7 +23,7 @@ class OrderSide(str, Enum):
     def sign(self) -> int:
         return 1 if self is OrderSide.BUY else -1
 
-    def opposite(self) -> "OrderSide":
+    def opposite(self) -> OrderSide:
         return OrderSide.SELL if self is OrderSide.BUY else OrderSide.BUY
 
 
@@ -73,7 +73,7 @@ class CloseReason(str, Enum):
     EXTERNAL = "external"
 
     @staticmethod
-    def from_origin(origin: Origin) -> "CloseReason":
+    def from_origin(origin: Origin) -> CloseReason:
         return _REASON_BY_ORIGIN[origin]
 
 
@@ -101,7 +101,7 @@ class RowSource(str, Enum):
 
 
 def utc_from_ms(ms: int | str) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
 
 def ms_from_utc(ts: datetime) -> int:
@@ -110,7 +110,7 @@ def ms_from_utc(ts: datetime) -> int:
 
 def iso(ts: datetime) -> str:
     """ISO-8601 UTC with milliseconds, the journal's time format."""
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,12 +29,13 @@ import asyncio
 import sys
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -44,7 +45,7 @@ from core.money import ZERO, dec, plain
 
 MATCH_TOLERANCE = timedelta(seconds=5)  # journal opened_ms vs positions-history cTime
 FILL_SLACK = timedelta(seconds=1)  # opened_ms may be a float-rounded ms off the fill's own time
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NONE = "-"
 
 Row = Mapping[str, Any]
@@ -115,8 +116,8 @@ def _short_position(symbol: str, position_id: str) -> str:
 
 def _ts(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _ms(ts: datetime) -> int:
@@ -154,7 +155,7 @@ class _JFill:
     ts: datetime
 
     @staticmethod
-    def of(row: Row) -> "_JFill":
+    def of(row: Row) -> _JFill:
         return _JFill(str(row["fill_id"]), str(row["symbol"]), str(row.get("pos_side") or "net"),
                       OrderSide(str(row["side"])), _dec(row["contracts"]), _dec(row.get("fee")),
                       _ts(row["ts"]))
@@ -487,7 +488,7 @@ def window_start(
             return None
         start = min(times)
     else:
-        start = since.astimezone(timezone.utc)
+        start = since.astimezone(UTC)
     opens = [p.created_at for p in open_positions if p.contracts != 0 and p.created_at]
     while True:
         active = {str(r["position_id"]) for r in trades if _ts(r["closed_at"]) >= start}

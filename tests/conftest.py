@@ -1,9 +1,10 @@
 """Fixtures shared across the suites: real simulators, stacks and clients on loopback, one per test."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 

@@ -6,22 +6,37 @@ emits events when a test calls ``emit``. The sim-backed engine replaces it in in
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.events import (
-    AccountSnapshot, CloseAll, ClosePosition, Command, CommandResult, LinkState, StreamStatus,
+    AccountSnapshot,
+    CloseAll,
+    ClosePosition,
+    Command,
+    CommandResult,
+    LinkState,
+    StreamStatus,
 )
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.model import (
-    CloseReason, CloseResult, Fill, FundingPayment, Instrument, Liquidity, OrderSide, Origin,
-    PositionSide, PositionSnapshot,
+    CloseReason,
+    CloseResult,
+    Fill,
+    FundingPayment,
+    Instrument,
+    Liquidity,
+    OrderSide,
+    Origin,
+    PositionSide,
+    PositionSnapshot,
 )
 
-T0 = datetime(2024, 5, 6, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 INSTRUMENTS = {

@@ -9,10 +9,11 @@ spread, so every expected number can also be worked out by hand from the fee rat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt_async

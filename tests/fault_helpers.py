@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from loguru import logger
 
@@ -44,7 +45,7 @@ class LogCapture:
     lines: list[LogLine] = field(default_factory=list)
     handler_id: int | None = None
 
-    def install(self) -> "LogCapture":
+    def install(self) -> LogCapture:
         def sink(message: Any) -> None:
             record = message.record
             self.lines.append(LogLine(record["level"].name, record["message"],

@@ -10,14 +10,14 @@ import asyncio
 import os
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from core.journal import Journal
 from core.model import Fill, FundingPayment, OrderSide
 
-BASE = datetime(2024, 5, 1, 23, 59, 50, tzinfo=timezone.utc)
+BASE = datetime(2024, 5, 1, 23, 59, 50, tzinfo=UTC)
 
 
 def make_fill(i: int) -> Fill:

@@ -10,17 +10,25 @@ from decimal import Decimal
 import pytest
 from textual.geometry import Region
 
-from core.events import MarkPrice, PositionGone
-from core.model import OrderSide, PositionSide
-
 from console.app import build_app
 from console.feed import FeedBuffer
 from console.screens.order import build_order
 from console.screens.partial import SizeError, close_contracts
 from console.widgets.fmt import Precision, fmt_num, places_of
 from console.widgets.positions import upnl_pct
+from core.events import MarkPrice, PositionGone
+from core.model import OrderSide, PositionSide
 from tests.console_helpers import (
-    BTC, ETH, INSTRUMENTS, T0, FakeEngine, close, fill, funding, screen_text, snapshot,
+    BTC,
+    ETH,
+    INSTRUMENTS,
+    T0,
+    FakeEngine,
+    close,
+    fill,
+    funding,
+    screen_text,
+    snapshot,
 )
 
 

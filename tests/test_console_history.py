@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from console.app import build_app
+from console.screens.history import HistoryScreen
 from core.journal import Journal, read_fills
 from core.journal.history import HistoryPager, read_day
 from core.model import Fill
-
-from console.app import build_app
-from console.screens.history import HistoryScreen
 from tests.console_helpers import T0, FakeEngine, close, fill, funding, screen_text
 
 SIZE = (120, 40)

@@ -7,17 +7,23 @@ from decimal import Decimal
 
 import pytest
 
-from core.config import Settings
-from core.events import CloseAll, ClosePosition, CommandResult, Notice, NoticeLevel, PlaceOrder
-from core.model import OrderSide, PositionSide
-
 from console.app import build_app
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
+from core.config import Settings
+from core.events import CloseAll, ClosePosition, CommandResult, Notice, NoticeLevel, PlaceOrder
+from core.model import OrderSide, PositionSide
 from tests.console_helpers import (
-    BTC, ETH, T0, FakeEngine, Report, ReportRow, screen_text, snapshot,
+    BTC,
+    ETH,
+    T0,
+    FakeEngine,
+    Report,
+    ReportRow,
+    screen_text,
+    snapshot,
 )
 
 SIZE = (120, 40)

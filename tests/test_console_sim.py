@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-
 from console.app import build_app
 from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, wait_for, exchange_position
+from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, wait_for
 
 
 async def test_keys_close_positions_on_the_simulator(rig: Rig) -> None:

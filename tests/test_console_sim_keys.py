@@ -22,9 +22,15 @@ from console.screens.reconcile import ReconcileScreen
 from core.events import ClosePosition
 from tests.console_helpers import screen_text
 from tests.engine_helpers import (
+    BTC,
+    BTC_ID,
+    ETH,
+    Rig,
+    assert_rows_consistent,
+    control,
     exchange_position,
-    BTC, BTC_ID, ETH, Rig, assert_rows_consistent, control,
-    set_price, wait_for,
+    set_price,
+    wait_for,
 )
 
 SIZE = (120, 40)

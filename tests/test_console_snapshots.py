@@ -3,18 +3,24 @@ timestamps and prices, no clock in the rendered text). Update with --snapshot-up
 intended change, and look at the SVG diff before committing."""
 from __future__ import annotations
 
-import pytest
-
 from decimal import Decimal
 
-from core.model import OrderSide, PositionSide
+import pytest
 
 from console.app import build_app
+from core.model import OrderSide, PositionSide
 from tests.console_helpers import (
-    BTC, ETH, T0, FakeEngine, close, fill, funding, latency, snapshot,
+    BTC,
+    ETH,
+    T0,
+    FakeEngine,
+    close,
+    fill,
+    funding,
+    latency,
+    snapshot,
 )
 from themes import THEME_NAMES
-
 
 PNL_SERIES = ("-4", "-2.5", "-3", "0", "1.5", "4", "3", "6.25", "9", "7.5", "11", "14.75",
               "12", "16", "18.5", "17", "19.25", "21", "20")

@@ -17,12 +17,12 @@ from core.events import (
 from core.journal import read_positions
 from core.model import OrderSide, Origin
 from tests.engine_helpers import (
-    exchange_position,
     BTC,
     BTC_ID,
     ETH,
     Rig,
     assert_rows_consistent,
+    exchange_position,
     net_sum,
     set_price,
     sim_state,

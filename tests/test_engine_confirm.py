@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -18,7 +18,7 @@ from core.closes import (
 from core.events import PositionHistoryRecord
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SYM = "BTC/USDT:USDT"
 PID = f"{SYM}#net#{int(T0.timestamp() * 1000)}"
 

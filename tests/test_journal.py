@@ -5,7 +5,7 @@ import asyncio
 import csv
 import errno
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from core.model import (
 )
 
 D = Decimal
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 SPEC_ORDERS = ["ts", "event", "symbol", "order_id", "client_order_id", "fill_id", "side",
                "contracts", "contract_size", "coins", "price", "fee", "fee_ccy", "reduce_only",
@@ -212,8 +212,8 @@ def test_tiny_and_huge_values_are_plain_not_exponent(tmp_path: Path) -> None:
 # ---- day files ------------------------------------------------------------------------------
 def test_rows_roll_over_at_utc_midnight(tmp_path: Path) -> None:
     j = opened(tmp_path)
-    before = datetime(2024, 5, 1, 23, 59, 59, 999000, tzinfo=timezone.utc)
-    after = datetime(2024, 5, 2, 0, 0, tzinfo=timezone.utc)
+    before = datetime(2024, 5, 1, 23, 59, 59, 999000, tzinfo=UTC)
+    after = datetime(2024, 5, 2, 0, 0, tzinfo=UTC)
     tokyo = timezone(timedelta(hours=9))
     j.record_fill(fill("A", ts=before))
     j.record_fill(fill("B", ts=after))

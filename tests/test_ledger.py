@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -13,7 +13,7 @@ from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSo
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
-T0 = datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)  # 1714557600123 ms
+T0 = datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)  # 1714557600123 ms
 _ids = itertools.count(1)
 
 

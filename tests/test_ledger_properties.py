@@ -7,8 +7,9 @@ handed to a row, plus funding not yet handed to a row) equals the cash that actu
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from decimal import Context, Decimal as D, Inexact, localcontext
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Inexact, localcontext
+from decimal import Decimal as D
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from core.ledger import Ledger
 from core.model import CloseResult, Fill, OrderSide, Origin, PositionSide
 
-T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
 SYMBOLS = {"BTC/USDT:USDT": D("0.01"), "XRP/USDT:USDT": D("0.0153")}  # symbol -> ctVal
 
 

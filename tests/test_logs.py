@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from loguru import logger
@@ -18,7 +18,7 @@ from core.logs import flush_logs, log_close, log_fill, log_funding, redact, setu
 from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
 
 SECRET, PASS, KEY = "s3cr3t-VALUE-from-env", "pass-PHRASE-42", "key-ABCDEF-123"
-TS = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+TS = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import asyncio
 import csv
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ from core.reconcile import main as reconcile_main
 
 D = Decimal
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
-T0 = datetime(2024, 5, 1, 23, 0, 0, 123000, tzinfo=timezone.utc)  # the life spans two UTC days
+T0 = datetime(2024, 5, 1, 23, 0, 0, 123000, tzinfo=UTC)  # the life spans two UTC days
 H = timedelta(hours=1)
 BTC_ID = f"{BTC}#net#{1714604400123}"
 ETH_ID = f"{ETH}#net#{1714622400123}"  # T0 + 5h

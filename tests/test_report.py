@@ -1,7 +1,7 @@
 """`perpdesk report` on a small real journal; every expected number is worked out by hand."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +24,7 @@ from core.report import TOTAL, ReportRow, build_report, format_report, main
 
 D = Decimal
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
-T0 = datetime(2024, 5, 1, 20, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 MAY1, MAY2 = date(2024, 5, 1), date(2024, 5, 2)
 BTC_ID, ETH_ID = f"{BTC}#net#1714593600000", f"{ETH}#net#1714622400000"

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal as D
 from pathlib import Path
 
 import aiohttp

@@ -8,7 +8,8 @@ It is a ModalScreen, so the live panes underneath do no flush work while it is o
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType

@@ -14,11 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from console.screens.partial import SizeError
 from core.events import PlaceOrder
 from core.model import Instrument, OrderSide
 from core.money import quantize_down
-
-from console.screens.partial import SizeError
 
 
 def _number(text: str, what: str) -> Decimal:

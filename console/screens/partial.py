@@ -16,10 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.widgets.fmt import Precision, short_symbol
 from core.model import Instrument, PositionSnapshot
 from core.money import quantize_down
-
-from console.widgets.fmt import Precision, short_symbol
 
 PERCENTS = (25, 50, 75)
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*$")

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from core.model import Fill
-
 from console.widgets.fmt import COST_PLACES, fmt_num, hms, short_symbol
 from console.widgets.table import Column, Row
 from console.widgets.window import WindowPane
+from core.model import Fill
 
 
 class FillsPane(WindowPane):

@@ -6,7 +6,7 @@ symbols), and the console is their only user.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.model import Instrument
@@ -47,7 +47,7 @@ def short_symbol(symbol: str) -> str:
 
 def hms(ts: datetime) -> str:
     """Event time as HH:MM:SS UTC (the journal is UTC too, so rows line up with the CSV)."""
-    return ts.astimezone(timezone.utc).strftime("%H:%M:%S")
+    return ts.astimezone(UTC).strftime("%H:%M:%S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Precision:
     coins: int | None
 
     @staticmethod
-    def of(instrument: Instrument | None) -> "Precision":
+    def of(instrument: Instrument | None) -> Precision:
         if instrument is None:
             return Precision(None, None, None)
         return Precision(places_of(instrument.tick_size), places_of(instrument.lot_size),

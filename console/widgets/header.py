@@ -14,9 +14,8 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
 
-from core.events import AccountSnapshot, LinkState, StreamStatus
-
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
+from core.events import AccountSnapshot, LinkState, StreamStatus
 
 _LINK_ORDER = (LinkState.DISCONNECTED, LinkState.CONNECTING, LinkState.RESYNCING,
                LinkState.CONNECTED)

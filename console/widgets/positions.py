@@ -1,13 +1,13 @@
 """Positions pane: one row per open position life, updated in place as marks move."""
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from decimal import Decimal
-from typing import Callable, ClassVar, Hashable
+from typing import ClassVar
 
-from core.model import Instrument, PositionSide, PositionSnapshot
-
-from console.widgets.fmt import MONEY_PLACES, COST_PLACES, Precision, fmt_num, short_symbol, tone
+from console.widgets.fmt import COST_PLACES, MONEY_PLACES, Precision, fmt_num, short_symbol, tone
 from console.widgets.table import Column, LinePane, Row
+from core.model import Instrument, PositionSide, PositionSnapshot
 
 PosKey = tuple[str, str]  # (symbol, pos_side)
 

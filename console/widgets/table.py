@@ -8,8 +8,9 @@ not fit the width are dropped by priority, so 80 columns stays readable.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Hashable, Iterable, Literal
+from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -68,7 +69,7 @@ class LinePane(ScrollView, can_focus=True):
     class Selected(Message):
         """The cursor moved to another row (or to none)."""
 
-        pane: "LinePane"
+        pane: LinePane
         key: Hashable | None
 
     def __init__(self, *, name: str | None = None, id: str | None = None,

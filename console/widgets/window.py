@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Hashable, Iterable
 from itertools import count
-from typing import Callable, Hashable, Iterable
-
-from core.model import Instrument
 
 from console.widgets.fmt import Precision
 from console.widgets.table import LinePane, Row
+from core.model import Instrument
 
 
 class WindowPane(LinePane):

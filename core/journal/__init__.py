@@ -7,7 +7,7 @@ from core.journal.reader import (
     read_rows,
     read_trades,
 )
-from core.journal.schema import FAMILIES, FUNDING, ORDERS, POSITIONS_OPEN, TRADES, COLUMNS
+from core.journal.schema import COLUMNS, FAMILIES, FUNDING, ORDERS, POSITIONS_OPEN, TRADES
 from core.journal.writer import Journal, JournalError
 
 __all__ = [

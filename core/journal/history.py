@@ -24,7 +24,14 @@ from core.journal.reader import _typed, read_rows
 from core.journal.schema import parse_ts
 from core.journal.writer import day_files
 from core.model import (
-    CloseReason, CloseResult, Fill, FundingPayment, Liquidity, OrderSide, Origin, PositionSide,
+    CloseReason,
+    CloseResult,
+    Fill,
+    FundingPayment,
+    Liquidity,
+    OrderSide,
+    Origin,
+    PositionSide,
     RowSource,
 )
 from core.money import ZERO

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot, iso
 from core.money import plain
 
@@ -119,7 +120,7 @@ def _b(flag: bool) -> str:
 
 
 def _day(ts: datetime) -> date:
-    return ts.astimezone(timezone.utc).date()
+    return ts.astimezone(UTC).date()
 
 
 def order_key(order_id: str, event: str) -> str:
@@ -188,4 +189,4 @@ def position_row(snap: PositionSnapshot) -> Row:
 
 def parse_ts(text: str) -> datetime:
     """The journal's ISO-8601 'Z' timestamps back to aware UTC datetimes."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -6,7 +6,8 @@ ccxt separately, because it also handles sandbox mode, real credentials and rate
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 

@@ -6,7 +6,8 @@ SimError and become ``{"code": <code>, "msg": ..., "data": []}``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.sim import okx_shapes as shapes
 from core.sim.exchange import Exchange, SimError
@@ -81,7 +82,7 @@ def _order_results(items: list[tuple[dict[str, Any], Callable[[], dict[str, Any]
 class Rest:
     """The /api/v5 surface; ``routes`` maps (METHOD, path-after-/api/v5/) to (private, handler)."""
 
-    def __init__(self, server: "SimServer") -> None:
+    def __init__(self, server: SimServer) -> None:
         self.srv = server
         self.ex: Exchange = server.exchange
         self.routes: dict[tuple[str, str], tuple[bool, Handler]] = {

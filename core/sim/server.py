@@ -129,7 +129,7 @@ class SimServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "SimServer":
+    async def __aenter__(self) -> SimServer:
         await self.start()
         return self
 
@@ -284,7 +284,7 @@ class SimServer:
             assert self._stopping is not None
             try:
                 await asyncio.wait_for(self._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return _json({"code": "50004", "msg": "Endpoint request timeout", "data": []}, 504)
         return _json({"code": "50026", "msg": "System error, please try again later", "data": []}, 503)

@@ -55,7 +55,7 @@ class Position:
     open_max_pos: Decimal = ZERO
     close_total_pos: Decimal = ZERO
     close_notional: Decimal = ZERO  # sum(closed contracts x close px), for closeAvgPx
-    history: "PositionHistory | None" = None
+    history: PositionHistory | None = None
     last_trade_id: str = ""
     life_dir: int = 1  # +1 long / -1 short: direction of the current (or last) life
 

@@ -5,7 +5,8 @@ carry the ``pds`` clOrdId prefix and its closes are journaled with reason ``stra
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.strategies.base import Strategy, StrategyError
 

@@ -8,7 +8,8 @@ strategy, never the engine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -31,5 +32,5 @@ class Strategy(ABC):
         self.params: dict[str, Any] = dict(params or {})
 
     @abstractmethod
-    async def run(self, engine: "Engine") -> None:
+    async def run(self, engine: Engine) -> None:
         """Trade until cancelled. Use ``engine.submit(cmd, origin=Origin.STRATEGY)``."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -60,7 +61,7 @@ class DemoScalper(Strategy):
         seed = p.get("seed")
         self.rng = random.Random(seed)
 
-    async def run(self, engine: "Engine") -> None:
+    async def run(self, engine: Engine) -> None:
         symbols = [s for s in (self.symbols or list(engine.instruments)) if s in engine.instruments]
         if not symbols:
             logger.warning("demo_scalper: none of its symbols is traded here; not trading")
@@ -76,7 +77,7 @@ class DemoScalper(Strategy):
             except Exception:  # noqa: BLE001 - a strategy bug is logged; the loop goes on
                 logger.exception("demo_scalper tick failed")
 
-    async def tick(self, engine: "Engine", symbols: list[str]) -> None:
+    async def tick(self, engine: Engine, symbols: list[str]) -> None:
         """One decision: maybe halve a position, else maybe open one."""
         positions = engine.positions()
         if positions and self.rng.random() < self.partial_chance:

@@ -8,16 +8,17 @@ Every failure a trader can act on leaves this module as one ``VenueError`` sente
 from __future__ import annotations
 
 import asyncio
-import functools
 import difflib
+import functools
 import secrets
 import socket
 import string
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,7 +26,14 @@ import ccxt.async_support as ccxt
 import orjson
 from loguru import logger
 
-from core.events import AccountSnapshot, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush, StreamStatus
+from core.events import (
+    AccountSnapshot,
+    FundingBill,
+    PlaceOrder,
+    PositionHistoryRecord,
+    PositionPush,
+    StreamStatus,
+)
 from core.model import Fill, Instrument, Origin, ms_from_utc
 from core.money import ZERO, dec, plain, quantize_down
 from core.venue import okx_parse as P
@@ -446,7 +454,7 @@ class OkxVenue:
             params["begin"] = str(since_ms)
         items = await self._pages("reading funding bills", self._ex.private_get_account_bills,
                                   params, "billId", "ts", since_ms)
-        week_ago = datetime.now(timezone.utc) - timedelta(days=6, hours=12)
+        week_ago = datetime.now(UTC) - timedelta(days=6, hours=12)
         if since is None or since < week_ago:
             items += await self._pages("reading archived funding bills",
                                        self._ex.private_get_account_bills_archive,
@@ -635,7 +643,7 @@ class OkxVenue:
         await asyncio.gather(*(s.run() for s in self._streams))
 
     def _malformed(self, stream: str, channel: str, reason: str) -> None:
-        self._sink(P.MalformedPush(stream, channel, reason, datetime.now(timezone.utc)))
+        self._sink(P.MalformedPush(stream, channel, reason, datetime.now(UTC)))
 
     def _on_push(self, msg: dict[str, Any], stream: str = "private") -> None:
         """Route one push by arg.channel; unknown instruments and channels are ignored.

@@ -8,10 +8,11 @@ here: OKX fees are negative when paid, perpdesk fees are costs (positive when pa
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from core.events import (
     AccountSnapshot,
@@ -95,7 +96,7 @@ def _ts(value: Any, fallback: Any = None) -> datetime:
     for v in (value, fallback):
         if v not in (None, ""):
             return utc_from_ms(v)
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _bool(value: Any) -> bool:

@@ -15,8 +15,9 @@ import hashlib
 import hmac
 import random
 import time
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from loguru import logger
@@ -94,7 +95,7 @@ class OkxStream:
     def _status(self, state: LinkState, message: str = "") -> None:
         self.state = state
         self._on_status(StreamStatus(stream=self.name, state=state, latency_ms=self.latency_ms,
-                                     message=message, ts=datetime.now(timezone.utc)))
+                                     message=message, ts=datetime.now(UTC)))
 
     async def stop(self) -> None:
         """Stop reconnecting and close the socket; ``run()`` returns soon after."""
