@@ -1,4 +1,5 @@
 """The CSV journal: fills, order events, closes, funding and open-position snapshots."""
+from core.journal.errors import JournalError
 from core.journal.reader import (
     read_fills,
     read_funding,
@@ -8,7 +9,7 @@ from core.journal.reader import (
     read_trades,
 )
 from core.journal.schema import COLUMNS, FAMILIES, FUNDING, ORDERS, POSITIONS_OPEN, TRADES
-from core.journal.writer import Journal, JournalError
+from core.journal.writer import Journal
 
 __all__ = [
     "COLUMNS", "FAMILIES", "FUNDING", "ORDERS", "POSITIONS_OPEN", "TRADES",

@@ -1,66 +1,136 @@
-"""Reading the journal back (reconcile, report, tests).
+"""Reading the journal back (reconcile, report, the engine's replay, the history viewer).
 
-Rows come back keyed by the file's own header, so files written by an older version with fewer
-extra columns still read. A torn last line (a crash while the writer is not running to repair it)
-is skipped rather than returned half-filled.
+Rows come back keyed by the file's own header, so a file whose columns a spreadsheet reordered
+reads the same. A header that lacks a column, or a value that cannot be what its column holds (a
+bad byte in ``side``, a number that is not one), is refused with one line naming the file, the
+line number, the column and the value: a misread row would book the wrong money, and a bare
+``KeyError: 'fill_id'`` would leave the trader hunting through every day file. A torn last line (a
+crash while the writer is not running to repair it) is skipped rather than returned half-filled.
 """
 from __future__ import annotations
 
 import csv
-from datetime import date
+import os
+from collections.abc import Iterator
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 
 from core.journal import schema
-from core.journal.writer import JournalError, day_files
-from core.money import dec_or_none
+from core.journal.errors import JournalError
+from core.journal.writer import day_files
+from core.money import MoneyError, dec_or_none
+from core.safefile import UnsafeFileError, open_private
 
 
-def read_rows(directory: Path, family: str, day: date | None = None) -> list[dict[str, str]]:
-    """Every complete row of ``family``, oldest day file first; only ``day``'s file if given."""
+def open_journal_text(path: Path) -> TextIO:
+    """A day file opened for reading: no symlink followed, ours only (see core.safefile).
+
+    ``utf-8-sig``: a spreadsheet saving "CSV UTF-8" puts a byte-order mark before the header.
+    """
+    try:
+        fd = open_private(path, os.O_RDONLY)
+    except UnsafeFileError as exc:
+        raise JournalError(f"journal file {exc.message}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read journal file {path}: {exc.strerror or exc}") from exc
+    return os.fdopen(fd, "r", newline="", encoding="utf-8-sig", errors="replace")
+
+
+def _check_row(family: str, path: Path, line: int, row: dict[str, str],
+               typed: bool) -> dict[str, str | Decimal | None]:
+    for column, allowed in schema.ENUM_COLUMNS[family].items():
+        value = row[column]
+        if value not in allowed:
+            raise schema.row_error(path, line, column, value,
+                                   "one of " + ", ".join(sorted(v for v in allowed if v)))
+    for column in schema.TIME_COLUMNS[family]:
+        value = row[column]
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise schema.row_error(path, line, column, value,
+                                   "an ISO-8601 time such as 2026-01-31T12:00:00.000Z") from None
+    out: dict[str, str | Decimal | None] = dict(row)
+    for column in schema.DECIMAL_COLUMNS[family]:
+        value = row[column]
+        try:
+            number = dec_or_none(value)
+        except MoneyError:
+            raise schema.row_error(path, line, column, value, "a finite decimal number") from None
+        if typed:
+            out[column] = number
+    return out
+
+
+def _file_rows(family: str, path: Path, typed: bool) -> Iterator[dict[str, str | Decimal | None]]:
+    try:
+        with open_journal_text(path) as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return
+            columns = schema.check_header(family, header, path)
+            width = len(columns)
+            for fields in reader:
+                if len(fields) != width:
+                    continue  # torn or foreign line: wrong field count
+                yield _check_row(family, path, reader.line_num, dict(zip(columns, fields, strict=True)), typed)
+    except csv.Error as exc:
+        raise JournalError(f"cannot read journal file {path}: {exc}") from exc
+    except OSError as exc:
+        raise JournalError(f"cannot read journal file {path}: {exc.strerror or exc}") from exc
+
+
+def _read(directory: Path, family: str, day: date | None,
+          typed: bool) -> list[dict[str, str | Decimal | None]]:
     if family not in schema.COLUMNS:
         raise ValueError(f"unknown journal family {family!r}; expected one of {schema.FAMILIES}")
-    rows: list[dict[str, str]] = []
+    rows: list[dict[str, str | Decimal | None]] = []
     for fam, path in day_files(Path(directory)):
         if fam != family or (day is not None and path.name != schema.file_name(family, day)):
             continue
-        try:
-            with open(path, newline="", encoding="utf-8", errors="replace") as f:
-                for row in csv.DictReader(f):
-                    if None in row or any(v is None for v in row.values()):
-                        continue  # torn or foreign line: wrong field count
-                    rows.append(row)
-        except (OSError, csv.Error) as exc:
-            raise JournalError(f"cannot read journal file {path}: {exc}") from exc
+        rows.extend(_file_rows(family, path, typed))
     return rows
 
 
+def read_rows(directory: Path, family: str, day: date | None = None) -> list[dict[str, str]]:
+    """Every complete row of ``family``, oldest day file first; only ``day``'s file if given.
+
+    JournalError (file, line, column, value) for a file that is not ours, a header that lacks a
+    column, or a value that cannot be read.
+    """
+    return _read(directory, family, day, False)  # type: ignore[return-value]
+
+
 def _typed(family: str, rows: list[dict[str, str]]) -> list[dict[str, str | Decimal | None]]:
+    """Rows from ``read_rows`` (values already checked) with money and size columns as Decimal."""
     money = schema.DECIMAL_COLUMNS[family]
     return [{k: (dec_or_none(v) if k in money else v) for k, v in row.items()} for row in rows]
 
 
 def read_trades(directory: Path, day: date | None = None) -> list[dict[str, str | Decimal | None]]:
     """Close rows; money and size columns as Decimal ("" -> None), times as ISO strings."""
-    return _typed(schema.TRADES, read_rows(directory, schema.TRADES, day))
+    return _read(directory, schema.TRADES, day, True)
 
 
 def read_fills(directory: Path, day: date | None = None) -> list[dict[str, str | Decimal | None]]:
     """Orders rows with event ``fill`` only."""
-    rows = [r for r in read_rows(directory, schema.ORDERS, day) if r["event"] == schema.FILL_EVENT]
-    return _typed(schema.ORDERS, rows)
+    return [r for r in _read(directory, schema.ORDERS, day, True)
+            if r["event"] == schema.FILL_EVENT]
 
 
 def read_orders(directory: Path, day: date | None = None) -> list[dict[str, str | Decimal | None]]:
     """Every orders row: fills and order state changes."""
-    return _typed(schema.ORDERS, read_rows(directory, schema.ORDERS, day))
+    return _read(directory, schema.ORDERS, day, True)
 
 
 def read_funding(directory: Path, day: date | None = None) -> list[dict[str, str | Decimal | None]]:
-    return _typed(schema.FUNDING, read_rows(directory, schema.FUNDING, day))
+    return _read(directory, schema.FUNDING, day, True)
 
 
 def read_positions(
     directory: Path, day: date | None = None
 ) -> list[dict[str, str | Decimal | None]]:
-    return _typed(schema.POSITIONS_OPEN, read_rows(directory, schema.POSITIONS_OPEN, day))
+    return _read(directory, schema.POSITIONS_OPEN, day, True)

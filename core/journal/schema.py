@@ -10,8 +10,24 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
-from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot, iso
+from core.journal.errors import JournalError
+from core.model import (
+    CloseReason,
+    CloseResult,
+    Fill,
+    FundingPayment,
+    Liquidity,
+    OrderSide,
+    OrderState,
+    OrderUpdate,
+    Origin,
+    PositionSide,
+    PositionSnapshot,
+    RowSource,
+    iso,
+)
 from core.money import plain
 
 ORDERS = "orders"
@@ -69,13 +85,85 @@ FILL_EVENT = "fill"
 FILL_IDS_SEPARATOR = ";"
 
 
+def _values(enum: type) -> frozenset[str]:
+    return frozenset(member.value for member in enum)  # type: ignore[attr-defined]
+
+
+# Columns whose value must be one of a fixed set: a stray byte there (a spreadsheet's re-encoding,
+# a hand edit) would otherwise surface as a bare ValueError far from the file that holds it.
+ENUM_COLUMNS: dict[str, dict[str, frozenset[str]]] = {
+    ORDERS: {
+        "event": _values(OrderState) | {FILL_EVENT},
+        "side": _values(OrderSide),
+        "reduce_only": frozenset({"true", "false"}),
+        "liquidity": _values(Liquidity) | {""},
+        "origin": _values(Origin) | {""},
+    },
+    TRADES: {"side": _values(PositionSide), "reason": _values(CloseReason),
+             "source": _values(RowSource)},
+    FUNDING: {},
+    POSITIONS_OPEN: {"side": _values(PositionSide)},
+}
+# ISO-8601 timestamp columns (never empty: every row is written with them).
+TIME_COLUMNS: dict[str, tuple[str, ...]] = {
+    ORDERS: ("ts",),
+    TRADES: ("closed_at", "opened_at"),
+    FUNDING: ("ts",),
+    POSITIONS_OPEN: ("ts", "opened_at"),
+}
+
+
+def check_header(family: str, header: list[str] | None, path: Path) -> tuple[str, ...]:
+    """The file's own column order if ``header`` holds exactly ``family``'s columns; else refuse.
+
+    Why accept another order: a spreadsheet can move columns and save, and every row is read by
+    column name, so nothing is misread as long as new rows are written in the file's own order
+    (the writer does). Why refuse anything else: a missing or renamed column cannot be read by
+    name, and guessing would book the wrong value; the trader gets the file and the columns.
+    """
+    expected = COLUMNS[family]
+    if header is not None and tuple(header) == expected:
+        return expected
+    if header is None:
+        raise JournalError(f"journal file {path}: line 1: the header is not one CSV line; "
+                           f"expected the {family} columns {','.join(expected)}")
+    missing = [c for c in expected if c not in header]
+    unknown = [c for c in header if c not in expected]
+    doubled = sorted({c for c in header if header.count(c) > 1})
+    if missing or unknown or doubled:
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unknown {', '.join(repr(c) for c in unknown)}" if unknown else "",
+                 f"repeated {', '.join(doubled)}" if doubled else ""]
+        raise JournalError(
+            f"journal file {path}: line 1: the header does not hold the {family} columns ("
+            + "; ".join(p for p in parts if p)
+            + "); restore the header's column names or move the file out of the journal folder")
+    return tuple(header)
+
+
+def layout(header: tuple[str, ...], family: str) -> tuple[int, ...] | None:
+    """Indexes into the schema's values for a file with ``header``; None = the schema's order."""
+    expected = COLUMNS[family]
+    if header == expected:
+        return None
+    position = {name: i for i, name in enumerate(expected)}
+    return tuple(position[name] for name in header)
+
+
+def row_error(path: Path, line: int, column: str, value: str, expected: str) -> JournalError:
+    """One line naming the file, the line number, the column and the value that did not read."""
+    return JournalError(f"journal file {path}: line {line}: column {column}: {value!r} is not "
+                        f"{expected}; correct or remove that line")
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One formatted CSV line bound for the day file of its own timestamp."""
 
     family: str
     day: date
-    line: str
+    line: str  # the values in schema order, formatted
+    values: tuple[str, ...]  # for a file whose header puts the columns in another order
     key: str  # idempotency key ("" = none); its meaning depends on family and event
     ts: datetime
 
@@ -86,6 +174,11 @@ def file_name(family: str, day: date) -> str:
 
 def header_line(family: str) -> str:
     return format_line(COLUMNS[family])
+
+
+def line_for(row: Row, order: tuple[int, ...] | None) -> str:
+    """``row`` as a line for a file with ``order`` (see ``layout``)."""
+    return row.line if order is None else format_line([row.values[i] for i in order])
 
 
 def format_line(values: tuple[str, ...] | list[str]) -> str:
@@ -136,7 +229,7 @@ def fill_row(fill: Fill) -> Row:
         fill.pos_side, fill.category, fill.algo_id, plain(fill.fill_pnl), plain(fill.liq_penalty),
         "", "", "", "",
     )
-    return Row(ORDERS, _day(fill.ts), format_line(values), fill.fill_id, fill.ts)
+    return Row(ORDERS, _day(fill.ts), format_line(values), values, fill.fill_id, fill.ts)
 
 
 def order_row(update: OrderUpdate) -> Row:
@@ -149,7 +242,7 @@ def order_row(update: OrderUpdate) -> Row:
         "", "", "", "", "", update.order_type, plain(update.filled_contracts),
         plain(update.avg_price), update.message,
     )
-    return Row(ORDERS, _day(update.ts), format_line(values), order_key(update.order_id, event),
+    return Row(ORDERS, _day(update.ts), format_line(values), values, order_key(update.order_id, event),
                update.ts)
 
 
@@ -163,7 +256,7 @@ def close_row(close: CloseResult) -> Row:
         iso(close.opened_at), close.source.value,
         close.close_key, FILL_IDS_SEPARATOR.join(close.fill_ids),
     )
-    return Row(TRADES, _day(close.closed_at), format_line(values), close.close_key,
+    return Row(TRADES, _day(close.closed_at), format_line(values), values, close.close_key,
                close.closed_at)
 
 
@@ -173,7 +266,7 @@ def funding_row(payment: FundingPayment) -> Row:
         plain(payment.position_contracts), plain(payment.position_coins),
         plain(payment.mark_price), plain(payment.amount), payment.ccy, payment.bill_id,
     )
-    return Row(FUNDING, _day(payment.ts), format_line(values), payment.bill_id, payment.ts)
+    return Row(FUNDING, _day(payment.ts), format_line(values), values, payment.bill_id, payment.ts)
 
 
 def position_row(snap: PositionSnapshot) -> Row:
@@ -184,7 +277,7 @@ def position_row(snap: PositionSnapshot) -> Row:
         snap.margin_mode, plain(snap.liq_price),
         snap.pos_side, plain(snap.contract_size), iso(snap.opened_at),
     )
-    return Row(POSITIONS_OPEN, _day(snap.ts), format_line(values), "", snap.ts)
+    return Row(POSITIONS_OPEN, _day(snap.ts), format_line(values), values, "", snap.ts)
 
 
 def parse_ts(text: str) -> datetime:

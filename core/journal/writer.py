@@ -8,6 +8,11 @@ Why ids are reserved at record time rather than at write time: the venue stream 
 backfill can deliver the same fill twice within one batch window, and both copies would otherwise
 slip past a check that only looks at what is already on disk.
 
+Files: created 0600 in a 0700 folder whatever the umask, never through a symlink nor into a file
+owned by another user (core.safefile). Each file's header is checked when it is opened: the same
+columns in another order (a spreadsheet moved them) is that file's layout, and rows are appended
+in it; missing or unknown columns refuse with the file and the columns named.
+
 Concurrency: record_* runs on the event loop thread; the batch is written in a worker thread so an
 fsync never freezes the console. ``_io_lock`` serialises writers (and keeps batches in order),
 ``_batch_lock`` guards the in-memory batch and the id indexes.
@@ -26,17 +31,19 @@ from pathlib import Path
 from loguru import logger
 
 from core.journal import schema
+from core.journal.errors import JournalError
 from core.journal.schema import FILL_EVENT, Row
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
+from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
+
+__all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
 
 _FILE_RE = re.compile(
     r"^(" + "|".join(schema.FAMILIES) + r")_(\d{4}-\d{2}-\d{2})\.csv$"
 )
 _ERROR_RETRY_S = 1.0
+_HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
 
-
-class JournalError(Exception):
-    """A journal file could not be read or written; the message names the path and the cause."""
 
 
 def _describe(exc: OSError) -> str:
@@ -51,12 +58,16 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def day_files(directory: Path) -> list[tuple[str, Path]]:
-    """(family, path) of every journal day file in ``directory``, oldest day first."""
+    """(family, path) of every journal day file in ``directory``, oldest day first.
+
+    Every entry with a day file's name is listed, a folder or a link too: opening it refuses with
+    its name (a ``funding_<day>.csv`` folder read as "no funding" would hide money silently).
+    """
     found: list[tuple[str, str, Path]] = []
     if directory.is_dir():
         for entry in directory.iterdir():
             m = _FILE_RE.match(entry.name)
-            if m and entry.is_file():
+            if m:
                 found.append((m.group(2), m.group(1), entry))
     found.sort()
     return [(family, path) for _, family, path in found]
@@ -69,6 +80,7 @@ def repair_torn_tail(path: Path) -> int:
     the header's column count. Only the last line is judged: rows are written as whole lines, so a
     crash can only damage the tail.
     """
+    _check_entry(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -97,6 +109,19 @@ def repair_torn_tail(path: Path) -> int:
     return cut
 
 
+def _check_entry(path: Path) -> None:
+    try:
+        check_entry(path)
+    except UnsafeFileError as exc:
+        raise JournalError(f"journal file {exc.message}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read journal file {path}: {_describe(exc)}") from exc
+
+
+def _header_fields(text: str) -> list[str] | None:
+    return schema.parse_line(text.removeprefix("\ufeff"))
+
+
 class Journal:
     """The four CSV families under one directory (SPEC "Journal")."""
 
@@ -119,7 +144,7 @@ class Journal:
         self._close_ids: set[str] = set()
         self._bill_ids: set[str] = set()
         self._last_fill: datetime | None = None
-        self._pending: dict[Path, list[str]] = {}
+        self._pending: dict[Path, list[Row]] = {}
         self._paths: dict[tuple[str, object], Path] = {}  # (family, day) -> day file, per row
         self._pending_rows = 0
         self._recorded = 0  # rows accepted so far (sequence number)
@@ -127,6 +152,7 @@ class Journal:
         self._batch_lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._handles: OrderedDict[Path, int] = OrderedDict()
+        self._layouts: dict[Path, tuple[int, ...] | None] = {}  # per open handle; None = schema
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake: asyncio.Event | None = None
@@ -139,7 +165,9 @@ class Journal:
         if self._opened:
             return
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.directory)
+        except UnsafeFileError as exc:
+            raise JournalError(f"journal directory: {exc.message}") from None
         except OSError as exc:
             raise JournalError(
                 f"cannot create journal directory {self.directory}: {_describe(exc)}"
@@ -157,16 +185,21 @@ class Journal:
         lines = text.splitlines()
         if not lines:
             return
-        header = schema.parse_line(lines[0]) or []
+        header = schema.check_header(family, _header_fields(lines[0]), path)
         col = {name: i for i, name in enumerate(header)}
-        for line in lines[1:]:
+        for number, line in enumerate(lines[1:], start=2):
             fields = schema.parse_line(line)
             if fields is None or len(fields) != len(header):
                 continue
             if family == schema.ORDERS:
                 if fields[col["event"]] == FILL_EVENT:
                     self._fill_ids.add(fields[col["fill_id"]])
-                    self._note_fill_time(schema.parse_ts(fields[col["ts"]]))
+                    ts = fields[col["ts"]]
+                    try:
+                        self._note_fill_time(schema.parse_ts(ts))
+                    except ValueError:
+                        raise schema.row_error(path, number, "ts", ts,
+                                               "an ISO-8601 time") from None
                 else:
                     self._order_keys.add(
                         schema.order_key(fields[col["order_id"]], fields[col["event"]])
@@ -244,7 +277,7 @@ class Journal:
                 if row.key in index:
                     return False
                 index.add(row.key)
-            self._pending.setdefault(path, []).append(row.line)
+            self._pending.setdefault(path, []).append(row)
             self._pending_rows += 1
             self._recorded += 1
             full = self._pending_rows >= self.max_batch
@@ -310,49 +343,94 @@ class Journal:
                         "pending rows written)")
             self.error = None
 
-    def _write_batch(self, batch: dict[Path, list[str]]) -> None:
+    def _write_batch(self, batch: dict[Path, list[Row]]) -> None:
         written: list[tuple[int, int]] = []
         current = self.directory
         try:
-            for path, lines in batch.items():
+            for path, rows in batch.items():
                 current = path
                 fd, size = self._handle(path)
-                data = "".join(lines).encode("utf-8")
+                order = self._layouts.get(path)
+                if order is None:
+                    data = "".join([row.line for row in rows]).encode("utf-8")
+                else:  # the file's header orders the columns its own way: write in that order
+                    data = "".join([schema.line_for(row, order) for row in rows]).encode("utf-8")
                 if size == 0:
-                    data = schema.header_line(path.name.rsplit("_", 1)[0]).encode() + data
+                    data = schema.header_line(_family(path)).encode() + data
                 written.append((fd, size))
                 _write_all(fd, data)
-            for (fd, _), path in zip(written, batch):
+            for (fd, _), path in zip(written, batch, strict=True):
                 current = path
                 os.fsync(fd)
-        except OSError as exc:
+        except (OSError, JournalError) as exc:
             for fd, size in written:  # never leave a half row or half a batch behind
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
+            if isinstance(exc, JournalError):
+                raise
             raise JournalError(
                 f"cannot write journal file {current}: {_describe(exc)}"
             ) from exc
 
     def _handle(self, path: Path) -> tuple[int, int]:
-        """An append-mode fd for a day file (small LRU) and the file's size before this batch."""
+        """An append-mode fd for a day file (small LRU) and the file's size before this batch.
+
+        A cached fd is reused only while the name still leads to the same file: a spreadsheet
+        may save by writing a new file over the name, and rows appended to the replaced one would
+        be lost (and its new header never checked).
+        """
         fd = self._handles.get(path)
-        if fd is None:
-            created = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._handles[path] = fd
-            if created:  # make the new directory entry durable too
-                dfd = os.open(self.directory, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            while len(self._handles) > self.max_open_files:
-                _, old = self._handles.popitem(last=False)
-                with contextlib.suppress(OSError):
-                    os.close(old)
-        else:
-            self._handles.move_to_end(path)
-        return fd, os.fstat(fd).st_size
+        if fd is not None:
+            st = os.fstat(fd)
+            try:
+                now = os.lstat(path)
+                same = (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev)
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._handles.move_to_end(path)
+                # re-read the header each batch (one small pread): a file rewritten in place
+                # with its columns moved keeps its inode and, column swaps, even its size
+                self._layouts[path] = self._file_layout(path, fd) if st.st_size else None
+                return fd, st.st_size
+            del self._handles[path]
+            self._layouts.pop(path, None)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        created = not os.path.lexists(path)
+        try:
+            fd = open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        except UnsafeFileError as exc:
+            raise JournalError(f"journal file {exc.message}") from None
+        try:
+            size = os.fstat(fd).st_size
+            order = self._file_layout(path, fd) if size else None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._handles[path] = fd
+        self._layouts[path] = order
+        if created:  # make the new directory entry durable too
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        while len(self._handles) > self.max_open_files:
+            old_path, old = self._handles.popitem(last=False)
+            self._layouts.pop(old_path, None)
+            with contextlib.suppress(OSError):
+                os.close(old)
+        return fd, size
+
+    @staticmethod
+    def _file_layout(path: Path, fd: int) -> tuple[int, ...] | None:
+        """Check the header of the non-empty file open at ``fd``; its column order for appends."""
+        head = os.pread(fd, _HEADER_MAX, 0)  # page cache: a couple of microseconds
+        end = head.find(b"\n")
+        fields = _header_fields(head[:end].decode("utf-8", "replace")) if end >= 0 else None
+        family = _family(path)
+        return schema.layout(schema.check_header(family, fields, path), family)
 
     async def flush(self) -> None:
         """Return once every row recorded before this call is fsynced; JournalError if it cannot be."""
@@ -386,7 +464,12 @@ class Journal:
 
     def _close_handles(self) -> None:
         with self._io_lock:
+            self._layouts.clear()
             while self._handles:
                 _, fd = self._handles.popitem()
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _family(path: Path) -> str:
+    return path.name.rsplit("_", 1)[0]

@@ -1,0 +1,114 @@
+"""Private files: trade history and logs readable by their owner only, never through a planted link.
+
+Why: the journal and the log hold a trader's whole history (sizes, prices, PnL, order ids). Created
+with the process umask they were world-readable (0644, 0666 and folders 0777 under umask 000), and
+a writer that follows symlinks appends those rows wherever a planted ``trades_<day>.csv -> ...``
+points. So files are created 0600 and folders 0700 whatever the umask (the umask can only remove
+bits, and these modes have none it could add), a symlink is never followed (O_NOFOLLOW), and a file
+owned by another user is refused (fstat after open, so the check is about the file actually open).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class UnsafeFileError(Exception):
+    """A file or folder that must not be used as is; the message names it and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) as 0700 folders; an existing folder is left as is.
+
+    Existing folders keep their mode: the trader may have chosen it (a shared parent, or the
+    working directory itself as the journal folder). OSError if it cannot be created.
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link: mkdir through it would create its target
+            raise UnsafeFileError(f"{probe} is a symbolic link to nothing; refusing to use it")
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            continue  # created meanwhile by another process
+        os.chmod(folder, DIR_MODE)  # the umask cannot add bits, but an odd ACL default might
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_entry(path: Path) -> os.stat_result | None:
+    """The lstat of ``path`` if it is a regular file of ours, None if absent; else UnsafeFileError.
+
+    A cheap check before opening, so that a named pipe is never opened (the open would block).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeFileError(f"{path} is a symbolic link; refusing to follow it")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFileError(f"{path} is {_kind(st.st_mode)}, not a regular file")
+    _check_owner(path, st)
+    return st
+
+
+def _check_owner(path: Path, st: os.stat_result) -> None:
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        raise UnsafeFileError(f"{path} is owned by another user (uid {st.st_uid}, this process "
+                              f"runs as uid {uid}); refusing to use it")
+
+
+def open_private(path: Path, flags: int) -> int:
+    """``os.open`` for a private file: created 0600, no symlink followed, owner checked.
+
+    ``flags`` are the usual os.O_* flags (O_NOFOLLOW and O_CLOEXEC are added). Raises
+    UnsafeFileError for a link, a non-regular file or a foreign owner, OSError otherwise.
+    """
+    check_entry(path)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(f"{path} is a symbolic link; refusing to follow it") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(f"{path} is {_kind(st.st_mode)}, not a regular file")
+        _check_owner(path, st)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
