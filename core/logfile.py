@@ -11,10 +11,16 @@ Rotation follows loguru's ``{time:YYYY-MM-DD}`` naming (local date, new file at 
 retention deletes day files older than ``retention_days`` when a day file is opened. A write that
 fails (disk full, directory removed) drops the buffered lines and never raises: logging must not
 take the engine down, and the journal reports a full disk to the trader itself.
+
+The folder is created 0700 and the file 0600 whatever the umask, never through a symlink nor into
+a file owned by another user (core.safefile): the log holds every fill. At start such a file is
+refused with its name (``LogFileError``, which setup turns into a config error); at a later
+midnight switch its lines are dropped and counted, as for any file that cannot be written.
 """
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import threading
 import time
@@ -22,9 +28,19 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.safefile import UnsafeFileError, make_private_dir, open_private
+
 _NAME = re.compile(r"^perpdesk_(\d{4}-\d{2}-\d{2})\.log$")
 _BUFFER_LIMIT = 64 * 1024  # characters: written out at once beyond this
 _URGENT_LEVEL = 30  # loguru's WARNING
+
+
+class LogFileError(Exception):
+    """The log file or folder must not be used (a symlink, a foreign owner, not a folder)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class DailyLogFile:
@@ -39,8 +55,11 @@ class DailyLogFile:
         self._switch_at = 0.0  # epoch seconds of the next local midnight
         self._buffer: list[str] = []
         self._size = 0
+        self.refused: str | None = None  # why the current day's file was refused, if it was
         with self._lock:
             self._open_day(time.time())  # the file exists from the start, as loguru's did
+        if self.refused is not None:
+            raise LogFileError(self.refused)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flush_loop, args=(flush_s,),
                                         name="perpdesk-log-flush", daemon=True)
@@ -118,13 +137,19 @@ class DailyLogFile:
         today = datetime.fromtimestamp(now).date()
         midnight = datetime.combine(today + timedelta(days=1), datetime.min.time())
         self._switch_at = midnight.timestamp()
+        path = self.directory / f"perpdesk_{today.isoformat()}.log"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.directory / f"perpdesk_{today.isoformat()}.log", "a",
-                              encoding="utf-8")
+            make_private_dir(self.directory)
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
+        except UnsafeFileError as exc:
+            self.refused = f"log file {exc.message}"
+            self._switch_at = now + 1.0
+            return
         except OSError:
             self._switch_at = now + 1.0  # try again in a second
             return
+        self.refused = None
         self._prune(today)
 
     def _prune(self, today: date) -> None:

@@ -21,9 +21,10 @@ from typing import Any
 from loguru import logger
 
 from core.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
-from core.logfile import DailyLogFile
+from core.logfile import DailyLogFile, LogFileError
 from core.model import CloseResult, Fill, FundingPayment
 from core.money import plain
+from core.safefile import UnsafeFileError, make_private_dir
 
 MASK = "***"
 _secrets: set[str] = set()
@@ -111,13 +112,19 @@ def setup_logging(settings: Settings) -> None:
         add_secret(os.environ.get(name))
     directory = settings.logs.dir
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)  # 0700: the log holds every fill
+    except UnsafeFileError as exc:
+        raise ConfigError(f"{settings.config_path.name}: [logs] dir: {exc.message}") from None
     except OSError as exc:
         raise ConfigError(
             f"{settings.config_path.name}: [logs] dir {str(directory)!r} cannot be created ({exc.strerror or exc})"
         ) from None
     logger.configure(patcher=_patch)
-    _file = DailyLogFile(directory, settings.logs.retention_days)
+    try:
+        _file = DailyLogFile(directory, settings.logs.retention_days)
+    except LogFileError as exc:
+        _file = None
+        raise ConfigError(f"{settings.config_path.name}: [logs] {exc.message}") from None
     _sink_id = logger.add(_file, level=settings.logs.level, format=_format, enqueue=False,
                           backtrace=False, diagnose=False, colorize=False)
     _event_level = logger.level(settings.logs.level).no

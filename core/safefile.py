@@ -96,7 +96,7 @@ def open_private(path: Path, flags: int) -> int:
     ``flags`` are the usual os.O_* flags (O_NOFOLLOW and O_CLOEXEC are added). Raises
     UnsafeFileError for a link, a non-regular file or a foreign owner, OSError otherwise.
     """
-    check_entry(path)
+    absent = check_entry(path) is None
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     except OSError as exc:
@@ -108,6 +108,8 @@ def open_private(path: Path, flags: int) -> int:
         if not stat.S_ISREG(st.st_mode):
             raise UnsafeFileError(f"{path} is {_kind(st.st_mode)}, not a regular file")
         _check_owner(path, st)
+        if absent and flags & os.O_CREAT and stat.S_IMODE(st.st_mode) != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)  # a umask such as 0o777 removed the owner's own bits
     except BaseException:
         os.close(fd)
         raise

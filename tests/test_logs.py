@@ -1,7 +1,9 @@
 """Logging goes to logs/perpdesk_YYYY-MM-DD.log only, one greppable line per event, secrets masked."""
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,8 +14,8 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from core.config import LogSettings, Settings
-from core.logfile import DailyLogFile
+from core.config import ConfigError, LogSettings, Settings
+from core.logfile import DailyLogFile, LogFileError
 from core.logs import flush_logs, log_close, log_fill, log_funding, redact, setup_logging, shutdown_logging
 from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
 
@@ -188,11 +190,67 @@ def test_daily_file_rotates_at_local_midnight_and_prunes_old_days(
 def test_daily_file_on_a_full_disk_drops_lines_and_never_raises(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this machine")
-    (tmp_path / f"perpdesk_{datetime.now():%Y-%m-%d}.log").symlink_to("/dev/full")
     daily = DailyLogFile(tmp_path, retention_days=7)
+    daily._file.close()  # type: ignore[union-attr]
+    daily._file = open("/dev/full", "a", encoding="utf-8")  # the disk under the day file fills up
     try:
         daily.write("one\n")
         daily.write("two\n", urgent=True)  # written out now: ENOSPC
     finally:
         daily.close()
     assert daily.dropped == 2
+
+
+# ---- private files (issue 10, item 6) ------------------------------------------------------------
+def _settings(tmp_path: Path, directory: Path) -> Settings:
+    return Settings(config_path=tmp_path / "config.toml", logs=LogSettings(dir=directory))
+
+
+def test_log_folder_0700_and_file_0600_under_umask_000(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        setup_logging(_settings(tmp_path, tmp_path / "var" / "logs"))
+        logger.warning("a line")
+        flush_logs()
+    finally:
+        os.umask(old)
+        shutdown_logging()
+    (path,) = (tmp_path / "var" / "logs").glob("perpdesk_*.log")
+    assert "a line" in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_log_file_symlink_is_refused_with_its_name(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("")
+    link = directory / f"perpdesk_{datetime.now():%Y-%m-%d}.log"
+    link.symlink_to(elsewhere)
+    try:
+        with pytest.raises(ConfigError) as err:
+            setup_logging(_settings(tmp_path, directory))
+    finally:
+        shutdown_logging()
+    assert str(link) in err.value.message and "symbolic link" in err.value.message
+    assert "\n" not in err.value.message
+    with pytest.raises(LogFileError):
+        DailyLogFile(directory, 7)
+    assert elsewhere.read_text() == ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_log_file_of_another_user_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    path = directory / f"perpdesk_{datetime.now():%Y-%m-%d}.log"
+    path.write_text("theirs\n")
+    os.chown(path, 54321, 54321)
+    try:
+        with pytest.raises(ConfigError, match="owned by another user"):
+            setup_logging(_settings(tmp_path, directory))
+    finally:
+        shutdown_logging()
+    assert path.read_text() == "theirs\n"
