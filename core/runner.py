@@ -67,6 +67,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     engine: Engine | None = None
     task: asyncio.Task[None] | None = None
     started = False
+    unwritten: JournalError | None = None
     try:
         venue = OkxVenue(exchange, credentials)
         journal = Journal(settings.journal.dir)
@@ -92,9 +93,12 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 await journal.close()
             except JournalError as exc:
                 logger.error(f"journal close failed: {exc}")
+                unwritten = exc
         if sim is not None:
             with contextlib.suppress(Exception):
                 await sim.stop()  # type: ignore[attr-defined]
+    if unwritten is not None:  # reached only when the run itself ended without an error
+        raise unwritten  # rows lost at stop: the front end says so and exits non-zero
 
 
 async def _run_strategy(strategy: object, engine: Engine) -> None:
@@ -133,12 +137,16 @@ async def _headless(settings: Settings, duration: float | None) -> int:
 
 
 def run_headless(settings: Settings, duration: float | None) -> int:
-    """`perpdesk --headless`: run until SIGINT/SIGTERM or ``duration``; 2 if it cannot start."""
+    """`perpdesk --headless`: run until SIGINT/SIGTERM or ``duration``.
+
+    2, with one stderr line, if it cannot start or if journal rows could not be written at stop
+    (a run that lost rows must not look like a clean one to a supervisor or a script).
+    """
     try:
         return asyncio.run(_headless(settings, duration))
     except (VenueError, JournalError) as exc:
         print(str(exc), file=sys.stderr)
-        logger.error(f"headless could not run: {exc}")
+        logger.error(f"headless: {exc}")
         return EXIT_FAIL
     except (ConfigError, StrategyError) as exc:
         print(exc.message, file=sys.stderr)

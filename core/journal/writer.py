@@ -385,7 +385,7 @@ class Journal:
             try:
                 now = os.lstat(path)
                 same = (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev)
-            except FileNotFoundError:
+            except OSError:  # gone, or its folder is: reopening says why
                 same = False
             if same:
                 self._handles.move_to_end(path)
@@ -452,6 +452,8 @@ class Journal:
             self._task = None
         try:
             await asyncio.to_thread(self.flush_sync)
+        except JournalError as exc:
+            raise self._unwritten(exc) from exc
         finally:
             self._close_handles()
 
@@ -459,8 +461,15 @@ class Journal:
         """Flush and release files without a loop (the commit task, if any, must be stopped)."""
         try:
             self.flush_sync()
+        except JournalError as exc:
+            raise self._unwritten(exc) from exc
         finally:
             self._close_handles()
+
+    def _unwritten(self, exc: JournalError) -> JournalError:
+        """The one line a front end prints when rows are still unwritten as the journal closes."""
+        self._set_error(exc.message)
+        return JournalError(f"{exc.message}; {self._pending_rows} journal rows not written at stop")
 
     def _close_handles(self) -> None:
         with self._io_lock:
