@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -225,3 +227,40 @@ def test_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match=r"funding_2024-05-01\.csv is owned by another user"):
         j.flush_sync()
     assert other.read_bytes() == b""
+
+
+# ---- the commands: exit 2 and one line naming the file and the line --------------------------
+PERPDESK = Path(sys.executable).with_name("perpdesk")
+
+
+def _perpdesk(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "config.toml").write_text('[exchange]\nvenue = "sim"\n[journal]\ndir = "journal"\n'
+                                          '[strategy]\nname = "none"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+    return subprocess.run([str(PERPDESK), "--config", "config.toml", *args], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=90)
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.timeout(120)
+def test_commands_name_file_and_line_of_a_renamed_header_or_bad_byte(tmp_path: Path) -> None:
+    jdir = tmp_path / "journal"
+    j = _journal(jdir)
+    j.record_fill(fill("F1"))
+    j.record_fill(fill("F2", ts=T0 + timedelta(seconds=1)))
+    j.close_sync()
+    path = jdir / ORDERS
+    _rewrite(path, lambda rows: [["id" if c == "fill_id" else c for c in rows[0]], *rows[1:]])
+    for args in (("report",), ("--headless", "--duration", "5")):
+        _one_line(_perpdesk(tmp_path, *args), str(path.name), "line 1", "fill_id")
+    _rewrite(path, lambda rows: [["fill_id" if c == "id" else c for c in rows[0]], *rows[1:]])
+    path.write_bytes(path.read_bytes().replace(b",buy,", b",b\xffuy,", 1))
+    for args in (("report",), ("--headless", "--duration", "5")):
+        _one_line(_perpdesk(tmp_path, *args), str(path.name), "line 2", "column side")
