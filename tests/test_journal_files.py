@@ -89,6 +89,24 @@ def test_reordered_header_is_read_by_name_and_appended_in_its_order(tmp_path: Pa
     assert [f.fill_id for f in read_day(tmp_path, T0.date()).fills] == ["F1", "F2", "F3"]
 
 
+def test_spreadsheet_csv_utf8_with_bom_and_crlf_reads_and_appends(tmp_path: Path) -> None:
+    j = _journal(tmp_path)
+    assert j.record_fill(fill("F1"))
+    j.close_sync()
+    path = tmp_path / ORDERS
+    _rewrite(path, _swap("side", "symbol"))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    j = _journal(tmp_path)
+    assert not j.record_fill(fill("F1"))
+    assert j.record_fill(fill("F2", ts=T0 + timedelta(seconds=1), side=OrderSide.SELL))
+    j.close_sync()
+    j = _journal(tmp_path)
+    assert not j.record_fill(fill("F2"))
+    j.close_sync()
+    assert [(r["fill_id"], r["side"], r["symbol"]) for r in read_fills(tmp_path)] == [
+        ("F1", "buy", "BTC/USDT:USDT"), ("F2", "sell", "BTC/USDT:USDT")]
+
+
 def test_header_reordered_while_running_is_followed(tmp_path: Path) -> None:
     j = _journal(tmp_path)
     assert j.record_funding(funding("B1"))
