@@ -10,6 +10,7 @@ Module map (the coordinator owns one helper per part; helpers reach each other t
 - ``fills``: the one fill path (journal -> ledger -> close confirmer), live, backfilled, replayed.
 - ``book``: marks, position pushes, revaluing and publishing position lives.
 - ``funding``: settlement times, funding bills and their attribution to position lives.
+- ``timer``: periodic chores (journal state, snapshots, due resyncs, funding settlements).
 - ``resync``: REST backfill and alignment with the exchange (start, reconnect, mismatch).
 - ``replay``: rebuilding open lives from the journal at start, through the fill path.
 - ``timeline``: the one time-ordered merge of fills and funding.

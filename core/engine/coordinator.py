@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +29,7 @@ from core.engine.inbound import Inbound, Reconnected
 from core.engine.ports import Subscriber, VenueLike, now
 from core.engine.replay import replay_journal
 from core.engine.resync import Resync, ResyncRequest
+from core.engine.timer import FundingDue, run_timer
 from core.events import (
     AccountSnapshot,
     Command,
@@ -53,13 +53,6 @@ RESYNC_RETRY_S = 5.0
 CONSUMER_YIELD_EVERY = 200  # events handled back to back before the consumer lets others run
 STOP_DRAIN_S = 3.0  # at stop, queued events get this long to be handled
 SETTLE_QUIET_S = 0.05  # settle: idle must hold this long (pushes in flight land first)
-
-
-@dataclass(frozen=True, slots=True)
-class FundingDue:
-    """Queued by the timer: a settlement time of ``symbol`` passed, fetch the bills."""
-
-    symbol: str
 
 
 class Engine:
@@ -129,7 +122,7 @@ class Engine:
             await self._teardown()
             raise exc
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
-        self._tasks.append(asyncio.create_task(self._timer(), name="engine-timer"))
+        self._tasks.append(asyncio.create_task(run_timer(self), name="engine-timer"))
         self._started = True
         logger.info(f"ENGINE STARTED symbols {', '.join(self.venue.instruments)} "
                     f"positions {len(self.ledger.positions())}")
@@ -374,29 +367,3 @@ class Engine:
             self._notice(NoticeLevel.WARNING, f"{what} failed: {exc}; retrying in "
                                               f"{RESYNC_RETRY_S:g} s")
             self.resync.request_in(RESYNC_RETRY_S)
-
-    # ================================================================ timer
-
-    async def _timer(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_snapshot = loop.time() + self.position_snapshot_interval
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                now_s = loop.time()
-                self._check_journal()
-                if now_s >= next_snapshot:
-                    next_snapshot = now_s + self.position_snapshot_interval
-                    for snap in self.positions():
-                        self.book.record_position(snap)
-                for key in self.book.due_mismatches(now_s):
-                    logger.warning(f"position {key[0]} {key[1]}: exchange and ledger disagree; "
-                                   "resyncing")
-                    self.resync.request("position mismatch")
-                if self.resync.due is not None and now_s >= self.resync.due:
-                    self.resync.due = None
-                    self.resync.request("retry")
-                for symbol in self.funding.due(now()):
-                    self._enqueue(FundingDue(symbol))
-            except Exception:  # noqa: BLE001
-                logger.exception("engine timer tick failed")
