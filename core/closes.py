@@ -170,6 +170,8 @@ class CloseConfirmer:
         self._max_lives = max_lives
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._idle = asyncio.Event()  # set while nothing is queued or being confirmed
+        self._idle.set()
 
     # ---- totals ---------------------------------------------------------------------------
     def totals(self, position_id: str) -> LifeTotals:
@@ -190,11 +192,16 @@ class CloseConfirmer:
             self._task = asyncio.create_task(self._run(), name="close-confirmer")
 
     def submit(self, pending: PendingClose) -> None:
+        self._idle.clear()
         self._queue.put_nowait(pending)
 
     @property
     def idle(self) -> bool:
         return self._queue.empty() and not self._busy
+
+    async def wait_idle(self) -> None:
+        """Return once every submitted close is written (at once when idle)."""
+        await self._idle.wait()
 
     async def drain(self, timeout: float) -> None:
         """Wait until every submitted close is written, then stop the worker.
@@ -203,14 +210,13 @@ class CloseConfirmer:
         in the journal, so the next start rebuilds them from those fills and confirms them then,
         instead of leaving a row the exchange never confirmed.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.idle and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait_idle(), timeout)
         await self.cancel()
         left = self._queue.qsize()
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._idle.set()
         if left:
             logger.warning(f"CLOSE UNCONFIRMED {left} close rows left at stop; they are rebuilt "
                            "from the journal's fills and confirmed at the next start")
@@ -237,6 +243,8 @@ class CloseConfirmer:
                 self._write(pending.close)
             finally:
                 self._busy = False
+                if self._queue.empty():
+                    self._idle.set()
 
     def _write(self, close: CloseResult) -> None:
         self._totals[close.position_id] = self.totals(close.position_id).add(close)

@@ -9,17 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
-from typing import Union
+from enum import StrEnum
+from typing import TYPE_CHECKING, Union
 
 from core.model import (
     CloseResult,
     Fill,
     FundingPayment,
     OrderSide,
+    OrderType,
     OrderUpdate,
     PositionSnapshot,
+    PosSide,
 )
+
+if TYPE_CHECKING:  # the venue module imports this one; a runtime import would be circular
+    from core.venue.okx_parse import FundingRate
 
 # ---------------------------------------------------------------- venue -> engine (raw-ish facts)
 
@@ -29,7 +34,7 @@ class PositionPush:
     """The exchange's view of one position (OKX positions channel / REST item). pos = 0 when flat."""
 
     symbol: str
-    pos_side: str  # net | long | short
+    pos_side: PosSide
     position_key: str  # OKX posId
     contracts: Decimal  # signed in net mode, positive in hedge mode
     entry_price: Decimal | None
@@ -83,7 +88,7 @@ class PositionHistoryRecord:
 
     symbol: str
     position_key: str  # posId
-    pos_side: str
+    pos_side: PosSide
     direction: str  # long | short
     close_type: int  # 1 partial, 2 full, 3 liq, 4 partial liq, 5 adl partial, 6 adl full
     open_avg_price: Decimal
@@ -99,7 +104,7 @@ class PositionHistoryRecord:
     updated_at: datetime
 
 
-class LinkState(str, Enum):
+class LinkState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RESYNCING = "resyncing"
@@ -120,7 +125,7 @@ class StreamStatus:
 # ---------------------------------------------------------------- engine -> subscribers
 
 
-class NoticeLevel(str, Enum):
+class NoticeLevel(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
@@ -140,11 +145,12 @@ class PositionGone:
     """A position went flat; panes drop its row."""
 
     symbol: str
-    pos_side: str
+    pos_side: PosSide
     position_id: str
 
 
-EngineEvent = Union[
+# Everything the engine publishes to subscribers (``Engine.subscribe``).
+EngineEvent = Union[  # noqa: UP007 - holds a forward reference, which ``X | Y`` cannot at runtime
     Fill,
     OrderUpdate,
     CloseResult,
@@ -155,6 +161,7 @@ EngineEvent = Union[
     MarkPrice,
     StreamStatus,
     Notice,
+    "FundingRate",
 ]
 
 # ---------------------------------------------------------------- subscribers -> engine
@@ -165,10 +172,10 @@ class PlaceOrder:
     symbol: str
     side: OrderSide
     contracts: Decimal
-    order_type: str = "market"  # market | limit
+    order_type: OrderType = OrderType.MARKET
     price: Decimal | None = None
     reduce_only: bool = False
-    pos_side: str = "net"
+    pos_side: PosSide = PosSide.NET
     take_profit: Decimal | None = None  # attached exchange-side TP trigger (last price)
     stop_loss: Decimal | None = None  # attached exchange-side SL trigger (last price)
 
@@ -178,7 +185,7 @@ class ClosePosition:
     """Close ``contracts`` of a position, or all of it when None."""
 
     symbol: str
-    pos_side: str = "net"
+    pos_side: PosSide = PosSide.NET
     contracts: Decimal | None = None
 
 
@@ -193,7 +200,7 @@ class CancelOrder:
     order_id: str
 
 
-Command = Union[PlaceOrder, ClosePosition, CloseAll, CancelOrder]
+Command = PlaceOrder | ClosePosition | CloseAll | CancelOrder
 
 
 @dataclass(frozen=True, slots=True)

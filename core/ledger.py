@@ -22,9 +22,11 @@ from core.model import (
     CloseReason,
     CloseResult,
     Fill,
+    MarginMode,
     OrderSide,
     PositionSide,
     PositionSnapshot,
+    PosSide,
     RowSource,
     ms_from_utc,
 )
@@ -52,7 +54,7 @@ def _divide(num: Decimal, den: Decimal) -> Decimal:
         return q.quantize(AVG_QUANTUM) if exp < _AVG_EXP else q.quantize(ONE) if exp > 0 else q
 
 
-def position_id_for(symbol: str, pos_side: str, opened_at: datetime) -> str:
+def position_id_for(symbol: str, pos_side: PosSide, opened_at: datetime) -> str:
     """One position life's journal id; deterministic when the ledger is rebuilt from the same fills."""
     return f"{symbol}#{pos_side}#{ms_from_utc(opened_at)}"
 
@@ -62,7 +64,7 @@ class LedgerPosition:
     """A read-only view of one open life. ``cost`` is the exact open cost basis (coins x price)."""
 
     symbol: str
-    pos_side: str
+    pos_side: PosSide
     position_id: str
     side: PositionSide
     contracts: Decimal
@@ -88,7 +90,7 @@ class _Life:
     __slots__ = ("symbol", "pos_side", "position_id", "side", "contracts", "contract_size",
                  "entry", "cost", "opened_at", "fee_pending", "funding_pending", "funding_total")
 
-    def __init__(self, symbol: str, pos_side: str, side: PositionSide, contracts: Decimal,
+    def __init__(self, symbol: str, pos_side: PosSide, side: PositionSide, contracts: Decimal,
                  contract_size: Decimal, price: Decimal, opened_at: datetime, fee: Decimal) -> None:
         self.symbol = symbol
         self.pos_side = pos_side
@@ -148,7 +150,7 @@ class Ledger:
     """Open position lives keyed by (symbol, pos_side); pos_side "net" or a hedge leg."""
 
     def __init__(self) -> None:
-        self._lives: dict[tuple[str, str], _Life] = {}
+        self._lives: dict[tuple[str, PosSide], _Life] = {}
 
     def apply_fill(self, fill: Fill) -> list[CloseResult]:
         """Book one execution. Returns [] for an opening/increasing fill, else the close rows."""
@@ -200,7 +202,7 @@ class Ledger:
         return _Life(fill.symbol, fill.pos_side, side, contracts, fill.contract_size, fill.price,
                      fill.ts, fee)
 
-    def adopt(self, symbol: str, pos_side: str, side: PositionSide, contracts: Decimal,
+    def adopt(self, symbol: str, pos_side: PosSide, side: PositionSide, contracts: Decimal,
               contract_size: Decimal, entry_price: Decimal, opened_at: datetime) -> LedgerPosition:
         """Seed a life found open on the exchange (start-up) whose opening fills we never saw.
 
@@ -215,7 +217,7 @@ class Ledger:
         self._lives[(symbol, pos_side)] = life
         return life.view()
 
-    def apply_funding(self, symbol: str, pos_side: str, amount: Decimal) -> str | None:
+    def apply_funding(self, symbol: str, pos_side: PosSide, amount: Decimal) -> str | None:
         """Attribute a funding cash flow (+ received) to the open life; None when flat."""
         life = self._lives.get((symbol, pos_side))
         if life is None:
@@ -225,15 +227,15 @@ class Ledger:
             life.funding_total += amount
         return life.position_id
 
-    def position(self, symbol: str, pos_side: str = "net") -> LedgerPosition | None:
+    def position(self, symbol: str, pos_side: PosSide = PosSide.NET) -> LedgerPosition | None:
         life = self._lives.get((symbol, pos_side))
         return life.view() if life else None
 
     def positions(self) -> list[LedgerPosition]:
         return [self._lives[k].view() for k in sorted(self._lives)]
 
-    def snapshot(self, symbol: str, pos_side: str, mark: Decimal, ts: datetime,
-                 leverage: Decimal, margin_mode: str,
+    def snapshot(self, symbol: str, pos_side: PosSide, mark: Decimal, ts: datetime,
+                 leverage: Decimal, margin_mode: MarginMode,
                  liq_price: Decimal | None) -> PositionSnapshot | None:
         """The positions-pane / positions_open row for one life, valued at ``mark``."""
         life = self._lives.get((symbol, pos_side))
@@ -249,11 +251,11 @@ class Ledger:
             opened_at=life.opened_at, ts=ts,
         )
 
-    def holds(self, symbol: str, pos_side: str = "net") -> bool:
+    def holds(self, symbol: str, pos_side: PosSide = PosSide.NET) -> bool:
         """Is a life open at (symbol, pos_side)? (No view built: the mark-tick path asks often.)"""
         return (symbol, pos_side) in self._lives
 
-    def signed_contracts(self, symbol: str, pos_side: str) -> Decimal:
+    def signed_contracts(self, symbol: str, pos_side: PosSide) -> Decimal:
         """Contracts as OKX's positions item carries them (signed in net mode, positive per
         hedge leg), 0 when flat; compared with every positions push, so no view is built."""
         life = self._lives.get((symbol, pos_side))

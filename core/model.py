@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from core.money import ZERO, quantize_down
 
 
-class OrderSide(str, Enum):
+class OrderSide(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
@@ -27,7 +27,7 @@ class OrderSide(str, Enum):
         return OrderSide.SELL if self is OrderSide.BUY else OrderSide.BUY
 
 
-class PositionSide(str, Enum):
+class PositionSide(StrEnum):
     """Direction of an open position."""
 
     LONG = "long"
@@ -42,14 +42,45 @@ class PositionSide(str, Enum):
         return OrderSide.SELL if self is PositionSide.LONG else OrderSide.BUY
 
 
-class PosMode(str, Enum):
+class PosSide(StrEnum):
+    """OKX posSide: the one net position of an instrument, or one leg of a hedge-mode pair.
+
+    A position life is keyed by (symbol, PosSide). Values equal the OKX strings, so a parser's
+    plain "net" and ``PosSide.NET`` compare and hash alike.
+    """
+
+    NET = "net"
+    LONG = "long"
+    SHORT = "short"
+
+
+class OrderType(StrEnum):
+    """The order types the engine places (OKX ordType)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class MarginMode(StrEnum):
+    """OKX tdMode / mgnMode of a position."""
+
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+    @staticmethod
+    def of(value: str) -> MarginMode:
+        """``value`` as a MarginMode; cross (OKX's default) when empty or unknown."""
+        return MarginMode.ISOLATED if value == MarginMode.ISOLATED else MarginMode.CROSS
+
+
+class PosMode(StrEnum):
     """OKX account position mode: one net position per instrument, or separate long/short legs."""
 
     NET = "net"
     HEDGE = "long_short"
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     """Who caused an order or fill (orders CSV ``origin``)."""
 
     CONSOLE = "console"
@@ -61,7 +92,7 @@ class Origin(str, Enum):
     ADL = "adl"
 
 
-class CloseReason(str, Enum):
+class CloseReason(StrEnum):
     """Why a position shrank (trades CSV ``reason``)."""
 
     MANUAL = "manual"
@@ -88,12 +119,12 @@ _REASON_BY_ORIGIN = {
 }
 
 
-class Liquidity(str, Enum):
+class Liquidity(StrEnum):
     MAKER = "maker"
     TAKER = "taker"
 
 
-class RowSource(str, Enum):
+class RowSource(StrEnum):
     """Trades CSV ``source``: built by our ledger, or built/corrected from exchange history."""
 
     LEDGER = "ledger"
@@ -155,7 +186,7 @@ class Fill:
     reduce_only: bool = False
     liquidity: Liquidity = Liquidity.TAKER
     origin: Origin = Origin.EXTERNAL
-    pos_side: str = "net"  # "net" | "long" | "short" (OKX posSide)
+    pos_side: PosSide = PosSide.NET
     category: str = "normal"  # OKX: normal, full_liquidation, partial_liquidation, adl, ...
     algo_id: str = ""
     fill_pnl: Decimal | None = None  # OKX fillPnl, the exchange's own price PnL for this fill
@@ -166,7 +197,7 @@ class Fill:
         return self.contracts * self.contract_size
 
 
-class OrderState(str, Enum):
+class OrderState(StrEnum):
     PLACED = "placed"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -217,7 +248,7 @@ class PositionSnapshot:
 
     symbol: str
     position_id: str
-    pos_side: str  # net | long | short
+    pos_side: PosSide
     side: PositionSide
     contracts: Decimal
     contract_size: Decimal
@@ -226,7 +257,7 @@ class PositionSnapshot:
     unrealized_pnl: Decimal
     funding_accrued: Decimal
     leverage: Decimal
-    margin_mode: str
+    margin_mode: MarginMode
     liq_price: Decimal | None
     opened_at: datetime
     ts: datetime

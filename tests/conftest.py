@@ -36,9 +36,9 @@ def logs() -> AsyncIterator[LogCapture]:
 @pytest.fixture
 def fast_resync(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry a failed resync after 1 s instead of 5 s, to keep the fault suite quick."""
-    import core.engine
+    import core.engine.coordinator
 
-    monkeypatch.setattr(core.engine, "RESYNC_RETRY_S", 1.0)
+    monkeypatch.setattr(core.engine.coordinator, "RESYNC_RETRY_S", 1.0)
 
 
 @pytest.fixture

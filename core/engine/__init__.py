@@ -1,0 +1,23 @@
+"""The engine: one coordinator between the exchange, the ledger, the journal and the console.
+
+Module map (the coordinator owns one helper per part; helpers reach each other through it):
+
+- ``coordinator``: ``Engine`` — lifecycle, the one event queue and its consumer, publishing,
+  the timer, and the public API the console, runner and strategies use.
+- ``ports``: ``VenueLike``, the exchange protocol the engine depends on; shared type aliases.
+- ``inbound``: the venue's sink (stateless pushes inline, stateful ones queued), link states.
+- ``commands`` + ``checks``: commands after the pre-trade check chain (where risk limits go).
+- ``fills``: the one fill path (journal -> ledger -> close confirmer), live, backfilled, replayed.
+- ``book``: marks, position pushes, revaluing and publishing position lives.
+- ``funding``: settlement times, funding bills and their attribution to position lives.
+- ``timer``: periodic chores (journal state, snapshots, due resyncs, funding settlements).
+- ``resync``: REST backfill and alignment with the exchange (start, reconnect, mismatch).
+- ``replay``: rebuilding open lives from the journal at start, through the fill path.
+- ``timeline``: the one time-ordered merge of fills and funding.
+"""
+from core.engine.checks import CheckChain, PreTradeCheck
+from core.engine.coordinator import Engine
+from core.engine.fills import LifeWindow
+from core.engine.ports import Subscriber, VenueLike
+
+__all__ = ["CheckChain", "Engine", "LifeWindow", "PreTradeCheck", "Subscriber", "VenueLike"]

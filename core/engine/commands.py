@@ -1,0 +1,102 @@
+"""Commands: what the console and strategies ask of the exchange, after the pre-trade checks.
+
+Never raises: a failed command is ``CommandResult(ok=False, message)`` plus a Notice, whether the
+chain refused it, the exchange said no, or a bug hit it.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from core.engine.checks import CheckChain, default_chain
+from core.events import CancelOrder, CloseAll, ClosePosition, Command, CommandResult, PlaceOrder
+from core.model import Origin
+from core.money import plain
+from core.venue.okx import VenueError
+
+if TYPE_CHECKING:
+    from core.engine.coordinator import Engine
+
+
+class Commands:
+    """Runs commands for the engine; ``checks`` is the pre-trade chain every command passes first."""
+
+    def __init__(self, engine: Engine, checks: CheckChain | None = None) -> None:
+        self._e = engine
+        self.checks = checks if checks is not None else default_chain(engine)
+
+    async def submit(self, command: Command, origin: Origin) -> CommandResult:
+        why = self.checks.refusal(command, origin)
+        if why is not None:
+            return self._e._refuse(why)
+        try:
+            return await self._dispatch(command, origin)
+        except VenueError as exc:  # the exchange said no, or could not be reached
+            return self._e._refuse(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug: logged in full, one plain line shown
+            logger.exception(f"command {command!r} failed")
+            return self._e._refuse(f"{type(command).__name__} failed: {exc or type(exc).__name__}")
+
+    async def _dispatch(self, command: Command, origin: Origin) -> CommandResult:
+        if isinstance(command, PlaceOrder):
+            return await self._place(command, origin)
+        if isinstance(command, ClosePosition):
+            return await self._close(command, origin)
+        if isinstance(command, CloseAll):
+            return await self._close_all(origin)
+        if isinstance(command, CancelOrder):
+            await self._e.venue.cancel_order(command.symbol, command.order_id)
+            return CommandResult(True, f"order {command.order_id} on {command.symbol} canceled",
+                                 (command.order_id,))
+        return self._e._refuse(f"unknown command {type(command).__name__}")
+
+    async def _place(self, cmd: PlaceOrder, origin: Origin) -> CommandResult:
+        venue = self._e.venue
+        inst = venue.instruments.get(cmd.symbol)
+        if inst is None:
+            return self._e._refuse(f'symbol "{cmd.symbol}" is not traded here '
+                                   f"({', '.join(venue.instruments) or 'none'})")
+        order_id = await venue.place_order(cmd, origin)
+        what = (f"{cmd.side.value} {plain(cmd.contracts)} contracts "
+                f"({plain(inst.to_coins(cmd.contracts))} {inst.base_ccy or 'coins'}) {cmd.symbol} "
+                f"{cmd.order_type}")
+        extras = "".join([f" tp {plain(cmd.take_profit)}" if cmd.take_profit is not None else "",
+                          f" sl {plain(cmd.stop_loss)}" if cmd.stop_loss is not None else ""])
+        logger.info(f"ORDER PLACED {order_id} {what}{extras} origin {origin.value}")
+        return CommandResult(True, f"order {order_id} placed: {what}{extras}", (order_id,))
+
+    async def _close(self, cmd: ClosePosition, origin: Origin) -> CommandResult:
+        inst = self._e.venue.instruments.get(cmd.symbol)
+        if inst is None:
+            return self._e._refuse(f'symbol "{cmd.symbol}" is not traded here')
+        open_contracts = self._e.book.open_contracts(cmd.symbol, cmd.pos_side)
+        if open_contracts == 0:
+            return self._e._refuse(f"no open {cmd.symbol} {cmd.pos_side} position to close")
+        contracts = cmd.contracts
+        if contracts is not None:
+            if contracts <= 0:
+                return self._e._refuse(f"close size must be > 0 contracts, got {plain(contracts)}")
+            if contracts >= open_contracts:
+                contracts = None
+        size = open_contracts if contracts is None else contracts
+        order_id = await self._e.venue.close_position(cmd.symbol, cmd.pos_side, contracts, origin)
+        what = (f"{'closing all of' if contracts is None else 'closing'} {plain(size)} contracts "
+                f"({plain(inst.to_coins(size))} {inst.base_ccy or 'coins'}) of {cmd.symbol} "
+                f"{cmd.pos_side}")
+        logger.info(f"CLOSE SENT {order_id} {what} origin {origin.value}")
+        return CommandResult(True, what, (order_id,))
+
+    async def _close_all(self, origin: Origin) -> CommandResult:
+        keys = {(p.symbol, p.pos_side) for p in self._e.ledger.positions()}
+        keys |= {k for k, p in self._e.book.pushes.items() if p.contracts != 0}
+        if not keys:
+            return CommandResult(True, "no open positions")
+        results = await asyncio.gather(
+            *(self._e.submit(ClosePosition(symbol, pos_side), origin=origin)
+              for symbol, pos_side in sorted(keys)))
+        ok = all(r.ok for r in results)
+        ids = tuple(i for r in results for i in r.order_ids)
+        message = "; ".join(r.message for r in results)
+        return CommandResult(ok, message, ids)

@@ -1,0 +1,139 @@
+"""The fill path: one way a fill enters the ledger, whether streamed, backfilled or replayed.
+
+Data flow for a fill: journal.record_fill (+ FILL log line) -> ledger.apply_fill -> each
+CloseResult goes to the ``CloseConfirmer`` (core/closes.py), which confirms it against the
+exchange's positions-history and hands back the final row -> journal.record_close (+ POSITION
+CLOSED log line) -> subscribers. A fill id is applied at most once (``applied``).
+
+The journal replay at start takes the same path with ``replay=True``: the fill is already in the
+journal and is old news (no record, no publish), and a close row is only re-submitted when the
+journal lacks it (a crash between the fill and its close row).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from core.closes import PendingClose
+from core.engine.ports import now
+from core.events import Notice, NoticeLevel
+from core.ledger import LedgerPosition
+from core.logs import log_close, log_fill
+from core.model import CloseResult, Fill, OrderUpdate, PositionSide, PosSide
+
+if TYPE_CHECKING:
+    from core.engine.coordinator import Engine
+
+MAX_WINDOWS = 5000  # life windows kept for funding attribution (oldest dropped first)
+
+
+@dataclass(frozen=True, slots=True)
+class LifeWindow:
+    """When a position life was open: funding bills are attributed by time to the right life."""
+
+    position_id: str
+    symbol: str
+    pos_side: PosSide
+    side: PositionSide
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+    def covers(self, ts: datetime) -> bool:
+        return self.opened_at <= ts and (self.closed_at is None or ts <= self.closed_at)
+
+
+class FillPath:
+    """Fills and order updates into the journal, the ledger and the close confirmer."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+        self.applied: set[str] = set()
+        self.windows: OrderedDict[str, LifeWindow] = OrderedDict()
+        self._fill_counts: dict[str, int] = {}
+
+    def on_order(self, update: OrderUpdate) -> None:
+        self._e.journal.record_order(update)
+        self._e._publish(update)
+        if update.state.value == "rejected":
+            self._e._notice(NoticeLevel.ERROR, f"order {update.order_id} on {update.symbol} "
+                                               f"rejected: {update.message or 'no reason given'}")
+
+    def on_fill(self, fill: Fill, *, replay: bool = False) -> int:
+        """Journal, book and close one execution; returns the close rows handed on."""
+        if fill.fill_id in self.applied:
+            return 0
+        self.applied.add(fill.fill_id)
+        if not replay:
+            if self._e.journal.record_fill(fill):
+                log_fill(fill)
+            self._e._publish(fill)
+        before = self._e.ledger.position(fill.symbol, fill.pos_side)
+        try:
+            closes = self._e.ledger.apply_fill(fill)
+        except ValueError as exc:
+            if replay:
+                logger.warning(f"journal replay: fill {fill.fill_id} skipped ({exc})")
+            else:
+                self._e._notice(NoticeLevel.WARNING, f"fill {fill.fill_id} does not fit the ledger "
+                                                     f"({exc}); resyncing positions from the exchange")
+                self._e.resync.request("fill did not fit the ledger")
+            return 0
+        return self.after_fill(fill, before, closes, replay=replay)
+
+    def after_fill(self, fill: Fill, before: LedgerPosition | None, closes: list[CloseResult],
+                   *, replay: bool = False) -> int:
+        """Life windows, fill counts and close rows after the ledger applied ``fill``."""
+        key = (fill.symbol, fill.pos_side)
+        after = self._e.ledger.position(*key)
+        if before is not None:
+            self._count_fill(before.position_id)
+        submitted = 0
+        for close in closes:
+            window = self.windows.get(close.position_id)
+            if close.is_full and window is not None:
+                self.windows[close.position_id] = dataclasses.replace(window, closed_at=fill.ts)
+            if replay and self._e.journal.has_close(close.close_key):
+                continue  # replayed: its row is on disk already
+            self._submit_close(close, fill.pos_side)
+            submitted += 1
+        if after is not None:
+            if after.position_id not in self.windows:
+                self.add_window(after)
+            if before is None or before.position_id != after.position_id:
+                self._count_fill(after.position_id)
+        if not replay:  # at start the resync's alignment publishes every life once
+            self._e.book.fill_moved(key)
+        return submitted
+
+    def _count_fill(self, position_id: str) -> None:
+        self._fill_counts[position_id] = self._fill_counts.get(position_id, 0) + 1
+
+    def _submit_close(self, close: CloseResult, pos_side: PosSide) -> None:
+        pid = close.position_id
+        counts = self._fill_counts
+        seen = counts.get(pid, 0)
+        self._e.confirmer.submit(PendingClose(
+            close, pos_side, later_fills=lambda: counts.get(pid, 0) > seen))
+
+    def add_window(self, pos: LedgerPosition) -> None:
+        self.windows[pos.position_id] = LifeWindow(pos.position_id, pos.symbol, pos.pos_side,
+                                                   pos.side, pos.opened_at)
+        while len(self.windows) > MAX_WINDOWS:
+            old, _ = self.windows.popitem(last=False)
+            self._fill_counts.pop(old, None)
+
+    def emit_close(self, close: CloseResult) -> None:
+        """A final close row from the confirmer: journal it once, log it, publish it."""
+        try:
+            if self._e.journal.record_close(close):
+                log_close(close)
+                self._e._publish(close)
+        except Exception as exc:  # noqa: BLE001
+            logger.exception("journal refused a close row")
+            self._e._publish(Notice(NoticeLevel.ERROR, f"journal error on a close row: {exc}",
+                                    now()))

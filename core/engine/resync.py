@@ -1,0 +1,204 @@
+"""Resync: backfill what the streams missed from REST, then make the ledger match the exchange.
+
+On start the ledger is rebuilt from the journal (replay.py), then everything since the journal's
+last fill is backfilled from fills-history and bills, and positions the exchange holds are
+adopted. After the private stream reconnects the same resync runs before the stream is trusted
+again. A failed resync is retried (``due``).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from core.closes import match_history, reason_from_close_type
+from core.engine.funding import BACKFILL_SLACK
+from core.engine.ports import Key, now
+from core.engine.timeline import in_time_order
+from core.events import FundingBill, LinkState, NoticeLevel, PositionPush, StreamStatus
+from core.ledger import LedgerPosition
+from core.model import CloseReason, Fill, Origin, PositionSide
+from core.money import ZERO, plain
+
+if TYPE_CHECKING:
+    from core.engine.coordinator import Engine
+
+LIFE_MATCH = timedelta(seconds=5)  # exchange cTime vs ledger opened_at: the same life
+
+_ORIGIN_BY_REASON = {CloseReason.LIQUIDATION: Origin.LIQUIDATION, CloseReason.ADL: Origin.ADL,
+                     CloseReason.TP: Origin.TP, CloseReason.SL: Origin.SL}
+
+
+def _push_side(push: PositionPush) -> PositionSide:
+    if push.pos_side in ("long", "short"):
+        return PositionSide(push.pos_side)
+    return PositionSide.LONG if push.contracts > 0 else PositionSide.SHORT
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResyncRequest:
+    """Queued: run a resync for ``reason`` (after the events queued before it)."""
+
+    reason: str
+
+
+class Resync:
+    """Backfill and alignment; ``due`` is the loop time a retry or a delayed resync runs at."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+        self.due: float | None = None
+        self.synced_connects = 0  # private-stream connections a resync has covered
+
+    def request(self, reason: str) -> None:
+        self._e._enqueue(ResyncRequest(reason))
+
+    def request_in(self, seconds: float) -> None:
+        self.due = asyncio.get_running_loop().time() + seconds
+
+    async def sync(self, reason: str) -> None:
+        """Backfill fills and bills since the last known point, then align with the exchange."""
+        e = self._e
+        connects = e.inbound.private_connects
+        started = now()
+        self.due = None  # this sync covers every resync asked for so far (re-armed on failure)
+        e._publish(StreamStatus("sync", LinkState.RESYNCING, message=reason, ts=started))
+        logger.info(f"RESYNC {reason}: backfilling from REST")
+        positions = await e.venue.fetch_positions()
+        since = self._backfill_since(positions)
+        fills = await e.venue.fetch_fills(since) if since is not None else []
+        bills = await e.venue.fetch_funding_bills(e.funding.since(since))
+        n_fills, n_bills = self._apply_merged(fills, bills)
+        adopted = await self._align(started)
+        e.funding.synced_at = started
+        self.synced_connects = max(self.synced_connects, connects)
+        e.inbound.disconnected_at = None
+        try:
+            e._account = await e.venue.fetch_balance()
+            e._publish(e._account)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning(f"balance after resync unavailable: {exc}")
+        logger.info(f"RESYNC {reason} done: {n_fills} fills and {n_bills} funding bills backfilled, "
+                    f"{adopted} positions aligned, {len(e.ledger.positions())} open")
+        e._publish(StreamStatus("sync", LinkState.CONNECTED, message=reason, ts=now()))
+
+    def _backfill_since(self, positions: Iterable[PositionPush]) -> datetime | None:
+        e = self._e
+        cands: list[datetime] = []
+        last = e.journal.last_fill_time()
+        if last is not None:
+            cands.append(last - BACKFILL_SLACK)
+        if e.inbound.disconnected_at is not None:
+            # measured on this computer's clock; fills carry the exchange's: convert, so a clock
+            # running ahead cannot push the backfill start past fills made in the gap
+            offset = timedelta(seconds=e._clock_offset())
+            cands.append(e.inbound.disconnected_at - offset - BACKFILL_SLACK)
+        for push in positions:
+            if push.contracts == 0:
+                continue
+            if e.ledger.signed_contracts(push.symbol, push.pos_side) != push.contracts:
+                if push.created_at is not None:
+                    cands.append(push.created_at - BACKFILL_SLACK)
+        return min(cands) if cands else None
+
+    def _apply_merged(self, fills: list[Fill], bills: list[FundingBill]) -> tuple[int, int]:
+        """Apply backfilled fills and bills in time order (a bill before a fill of the same ms)."""
+        e = self._e
+        new_fills = [f for f in fills if f.fill_id not in e.fills.applied
+                     and not e.journal.has_fill(f.fill_id)]
+        new_bills = [b for b in bills if b.bill_id not in e.funding.bills_seen
+                     and not e.journal.has_bill(b.bill_id)]
+        for item in in_time_order(new_fills, new_bills, lambda b: b.ts):
+            if isinstance(item, Fill):
+                e.fills.on_fill(item)
+            else:
+                e.funding.on_bill(item)
+        return len(new_fills), len(new_bills)
+
+    async def _align(self, started: datetime) -> int:
+        """Make the ledger hold exactly what the exchange holds; returns how many lives changed."""
+        e = self._e
+        positions = await e.venue.fetch_positions()
+        if self._mismatches(positions):
+            # fills may have landed between the backfill and this read: fetch once more
+            self._apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
+            positions = await e.venue.fetch_positions()
+        for pushed in positions:
+            e.book.pushes[(pushed.symbol, pushed.pos_side)] = pushed
+        changed = 0
+        for key, push in self._mismatches(positions):
+            await self._fix(key, push)
+            changed += 1
+        for key in {(p.symbol, p.pos_side) for p in positions} | {
+                (p.symbol, p.pos_side) for p in e.ledger.positions()}:
+            e.book.mismatch_due.pop(key, None)
+            e.book.position_changed(key)
+        return changed
+
+    def _mismatches(self, positions: list[PositionPush]) -> list[tuple[Key, PositionPush | None]]:
+        ledger = self._e.ledger
+        exch = {(p.symbol, p.pos_side): p for p in positions if p.contracts != 0}
+        out: list[tuple[Key, PositionPush | None]] = []
+        for key in sorted(set(exch) | {(p.symbol, p.pos_side) for p in ledger.positions()}):
+            push = exch.get(key)
+            pos = ledger.position(*key)
+            mine = ledger.signed_contracts(*key)
+            theirs = push.contracts if push is not None else ZERO
+            stale = (pos is not None and push is not None and push.created_at is not None
+                     and abs(push.created_at - pos.opened_at) > LIFE_MATCH)
+            if mine != theirs or stale:
+                out.append((key, push))
+        return out
+
+    async def _fix(self, key: Key, push: PositionPush | None) -> None:
+        """Last resort: the fills could not explain the exchange's position."""
+        e = self._e
+        pos = e.ledger.position(*key)
+        if pos is not None:
+            side = _push_side(push) if push is not None else None
+            same_life = (push is not None and side is pos.side and (
+                push.created_at is None or abs(push.created_at - pos.opened_at) <= LIFE_MATCH))
+            if not same_life:
+                await self._close_from_history(pos)
+                pos = None
+        if push is None:
+            return
+        inst = e.venue.instruments[key[0]]
+        side = _push_side(push)
+        opened = pos.opened_at if pos is not None else (push.created_at or now())
+        entry = push.entry_price if push.entry_price is not None else e.book.mark_for(key[0])
+        adopted = e.ledger.adopt(key[0], key[1], side, abs(push.contracts), inst.contract_size,
+                                 entry, opened)
+        if adopted.position_id not in e.fills.windows:
+            e.fills.add_window(adopted)
+        e._notice(NoticeLevel.WARNING,
+                  f"adopted {key[0]} {side.value} {plain(abs(push.contracts))} contracts "
+                  f"({plain(adopted.coins)} coins) @ {plain(entry)} from the exchange "
+                  "(its opening fills are not available)")
+
+    async def _close_from_history(self, pos: LedgerPosition) -> None:
+        """The exchange no longer holds a life the ledger holds: close it from positions-history."""
+        e = self._e
+        records = await e.venue.fetch_positions_history(pos.opened_at - LIFE_MATCH)
+        record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at)
+        reason = reason_from_close_type(record.close_type) if record else CloseReason.EXTERNAL
+        price = (record.close_avg_price if record is not None and record.close_avg_price
+                 else e.book.mark_for(pos.symbol, pos))
+        ts = record.updated_at if record is not None else now()
+        synthetic = Fill(
+            fill_id=f"resync-{pos.position_id}", order_id="", client_order_id="",
+            symbol=pos.symbol, side=pos.side.closing_order_side, contracts=pos.contracts,
+            contract_size=pos.contract_size, price=price, fee=ZERO, fee_ccy="USDT", ts=ts,
+            reduce_only=True, origin=_ORIGIN_BY_REASON.get(reason, Origin.EXTERNAL),
+            pos_side=pos.pos_side)
+        before = e.ledger.position(pos.symbol, pos.pos_side)
+        closes = [dataclasses.replace(c, fill_ids=()) for c in e.ledger.apply_fill(synthetic)]
+        e._notice(NoticeLevel.WARNING,
+                  f"{pos.symbol} {pos.side.value} {plain(pos.coins)} coins closed on the exchange "
+                  f"while its fills were unavailable ({reason.value}); row built from "
+                  "positions-history")
+        e.fills.after_fill(synthetic, before, closes)

@@ -1,0 +1,98 @@
+"""The pre-trade check chain: checks run in order, the first refusal wins, and a risk check never
+stops a command that can only reduce exposure (a close, a reduce-only order, a cancel)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from core.engine import CheckChain
+from core.engine.checks import is_reducing
+from core.engine.timeline import in_time_order
+from core.events import CancelOrder, CloseAll, ClosePosition, Command, PlaceOrder
+from core.model import Fill, OrderSide, Origin, PosSide
+from tests.engine_helpers import BTC, Rig, exchange_position, wait_for
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class MaxContracts:
+    """A risk limit as it would be written: refuses orders above ``limit`` contracts."""
+
+    gate = False
+
+    def __init__(self, limit: D) -> None:
+        self.limit = limit
+        self.seen: list[Command] = []
+
+    def __call__(self, command: Command, origin: Origin) -> str | None:
+        self.seen.append(command)
+        if isinstance(command, PlaceOrder) and command.contracts > self.limit:
+            return f"over the {self.limit} contracts limit"
+        return None
+
+
+class Named:
+    def __init__(self, name: str, gate: bool, log: list[str], refuse: bool = False) -> None:
+        self.name, self.gate, self.log, self.refuse = name, gate, log, refuse
+
+    def __call__(self, command: Command, origin: Origin) -> str | None:
+        self.log.append(self.name)
+        return f"{self.name} says no" if self.refuse else None
+
+
+def test_reducing_commands() -> None:
+    assert is_reducing(ClosePosition(BTC))
+    assert is_reducing(CloseAll())
+    assert is_reducing(CancelOrder(BTC, "1"))
+    assert is_reducing(PlaceOrder(BTC, OrderSide.SELL, D("1"), reduce_only=True))
+    assert not is_reducing(PlaceOrder(BTC, OrderSide.SELL, D("1")))
+
+
+def test_chain_runs_in_order_first_refusal_wins_and_risk_checks_skip_reducing() -> None:
+    log: list[str] = []
+    chain = CheckChain([Named("gate", True, log)])
+    chain.add(Named("limit", False, log, refuse=True))
+    chain.add(Named("after", False, log))
+    opening = PlaceOrder(BTC, OrderSide.BUY, D("1"))
+    assert chain.refusal(opening, Origin.CONSOLE) == "limit says no"
+    assert log == ["gate", "limit"]
+    log.clear()
+    assert chain.refusal(ClosePosition(BTC, PosSide.NET), Origin.CONSOLE) is None
+    assert log == ["gate"]  # only the gate saw the close
+
+
+def test_one_merge_puts_a_bill_before_a_fill_of_the_same_instant() -> None:
+    t0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    t1 = datetime(2024, 5, 1, 9, tzinfo=UTC)
+
+    def fill(fid: str, ts: datetime) -> Fill:
+        return Fill(fid, "o", "", BTC, OrderSide.BUY, D("1"), D("0.01"), D("60000"), D("0"),
+                    "USDT", ts)
+
+    merged = in_time_order([fill("a", t1), fill("b", t0), fill("c", t1)],
+                           [("bill", t1)], lambda b: b[1])
+    assert [m.fill_id if isinstance(m, Fill) else m[0] for m in merged] == ["b", "bill", "a", "c"]
+
+
+async def test_a_risk_check_refuses_opening_orders_but_never_a_close(rig: Rig) -> None:
+    engine = await rig.start_engine()
+    limit = MaxContracts(D("5"))
+    engine.orders.checks.add(limit)
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("8")))
+    assert not res.ok and "limit" in res.message
+    assert await exchange_position(rig) == D("0")
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("4")))
+    assert res.ok, res
+    await wait_for(lambda: len(engine.positions()) == 1, what="a position")
+    limit.limit = D("0")  # now every opening order is over the limit...
+    assert not (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1"), reduce_only=True))
+    assert res.ok, res  # ...but reducing still works
+    await wait_for(lambda: any(p.contracts == 3 for p in engine.positions()), what="3 left")
+    res = await engine.submit(ClosePosition(BTC, PosSide.NET))
+    assert res.ok, res
+    await wait_for(lambda: engine.positions() == [], what="flat")
+    assert await exchange_position(rig) == D("0")
+    assert sum(isinstance(c, ClosePosition) for c in limit.seen) == 0
