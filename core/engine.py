@@ -50,7 +50,10 @@ from core.events import (
     Command,
     CommandResult,
     FundingBill,
+    FundingRate,
+    FundingSignal,
     LinkState,
+    MalformedPush,
     MarkPrice,
     Notice,
     NoticeLevel,
@@ -89,8 +92,7 @@ from core.model import (
 )
 from core.money import ZERO, dec, plain
 from core.reconcile import ReconcileReport, reconcile_with_venue
-from core.venue.okx import VenueError
-from core.venue.okx_parse import FundingRate, FundingSignal, MalformedPush
+from core.venue.base import VenueError
 
 BACKFILL_SLACK = timedelta(seconds=2)  # fills-history overlap behind the journal's last fill
 FUNDING_SLACK = timedelta(seconds=120)  # bills overlap behind the previous funding sync

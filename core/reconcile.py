@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from core.errors import PerpdeskError
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
 from core.model import Fill, OrderSide, PositionSide
 from core.money import ZERO, dec, plain
@@ -563,7 +564,7 @@ async def _compare_once(
 # ---------------------------------------------------------------- the command
 
 
-class ReconcileUnavailable(Exception):
+class ReconcileUnavailable(PerpdeskError):
     """Reconcile cannot run (no reachable exchange, no journal); the message is one plain line."""
 
 
@@ -577,7 +578,9 @@ def reconcile_exchange(settings: Any) -> Any:
     embedded simulator listens on an ephemeral port nobody else knows, so there is nothing to reach.
     """
     exchange = settings.exchange
-    if exchange.venue != "sim" or exchange.url:
+    from core.venue.registry import venue_entry
+
+    if not venue_entry(exchange.venue).embedded_sim or exchange.url:
         return exchange
     sim = settings.sim
     if not sim.port:
@@ -594,15 +597,14 @@ def reconcile_exchange(settings: Any) -> Any:
 
 
 async def _reconcile_settings(settings: Any, since: datetime | None) -> ReconcileReport:
-    from core.config import load_credentials
-    from core.venue import OkxVenue
+    from core.venue.registry import make_venue
 
     exchange = reconcile_exchange(settings)
     journal_dir = Path(settings.journal.dir)
     if not journal_dir.is_dir():
         raise ReconcileUnavailable(f"journal directory {journal_dir} does not exist "
                                    "(check [journal] dir in the config)")
-    venue = OkxVenue(exchange, load_credentials(settings))
+    venue = make_venue(settings, exchange)
     try:
         await venue.connect()
         return await reconcile_with_venue(venue, journal_dir, since)
@@ -612,14 +614,10 @@ async def _reconcile_settings(settings: Any, since: datetime | None) -> Reconcil
 
 def main(settings: Any, since: datetime | None = None) -> int:
     """`perpdesk reconcile`: print the table; 0 all match, 1 differences, 2 could not run."""
-    from core.config import ConfigError  # I/O-side imports stay out of compare()'s import cost
-    from core.journal import JournalError
-    from core.venue import VenueError
-
     try:
         report = asyncio.run(_reconcile_settings(settings, since))
-    except (ReconcileUnavailable, VenueError, JournalError, ConfigError, ValueError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
+    except (PerpdeskError, ValueError) as exc:
+        message = exc.message if isinstance(exc, PerpdeskError) else str(exc)
         logger.error(f"RECONCILE could not run: {message}")
         print(f"perpdesk reconcile: {message}", file=sys.stderr)
         return 2

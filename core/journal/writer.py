@@ -25,6 +25,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from core.errors import PerpdeskError
 from core.journal import schema
 from core.journal.schema import FILL_EVENT, Row
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
@@ -35,7 +36,7 @@ _FILE_RE = re.compile(
 _ERROR_RETRY_S = 1.0
 
 
-class JournalError(Exception):
+class JournalError(PerpdeskError):
     """A journal file could not be read or written; the message names the path and the cause."""
 
 

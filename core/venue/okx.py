@@ -26,6 +26,7 @@ import ccxt.async_support as ccxt
 import orjson
 from loguru import logger
 
+from core.demo import DEMO_CREDENTIALS
 from core.events import (
     AccountSnapshot,
     FundingBill,
@@ -37,9 +38,10 @@ from core.events import (
 from core.model import Fill, Instrument, Origin, ms_from_utc
 from core.money import ZERO, dec, plain, quantize_down
 from core.venue import okx_parse as P
+from core.venue.base import VenueError, VenueErrorKind
 from core.venue.okx_stream import OkxStream
+from core.venue.registry import venue_entry
 
-SIM_DEMO_CREDENTIALS = ("perpdesk-demo", "perpdesk-demo-secret", "perpdesk-demo")
 OKX_WS = "wss://ws.okx.com:8443/ws/v5"
 OKX_WS_SANDBOX = "wss://wspap.okx.com:8443/ws/v5"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -56,20 +58,6 @@ CLOCK_WARN_S = 2.0  # a clock this far off the exchange's is worth telling the t
 # item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
 # the fills of a burst reach the engine before the position state that follows them.
 _LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
-
-
-class VenueError(Exception):
-    """One plain sentence: what failed and what to do about it.
-
-    ``kind`` says why, for callers that react differently: "rate_limit" (refused, nothing
-    executed), "unavailable" (the exchange answered with a 5xx), "timeout" (no answer in time),
-    "unreachable" (no connection made: nothing was sent), "disconnected" (the connection broke
-    mid-request), "clock" (request time rejected), "not_found" (no such order), or None.
-    """
-
-    def __init__(self, message: str, kind: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class ExchangeSettingsLike(Protocol):
@@ -133,10 +121,10 @@ class OkxVenue:
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         venue = str(exchange.venue)
-        if venue not in ("okx", "sim"):
-            raise VenueError(f'unsupported [exchange] venue "{venue}": use "sim" or "okx"')
-        if venue == "sim" and not exchange.url:
-            raise VenueError('[exchange] venue "sim" needs the simulator\'s url (e.g. http://127.0.0.1:8765)')
+        entry = venue_entry(venue)  # VenueError naming the supported venues
+        if entry.embedded_sim and not exchange.url:
+            raise VenueError(f'[exchange] venue "{venue}" needs the simulator\'s url (e.g. http://127.0.0.1:8765)',
+                             VenueErrorKind.CONFIG)
         self.symbols: tuple[str, ...] = tuple(exchange.symbols)
         self.sandbox = bool(exchange.sandbox)
         self.url: str | None = exchange.url.rstrip("/") if exchange.url else None
@@ -144,8 +132,11 @@ class OkxVenue:
             self._creds: tuple[str, str, str] | None = (
                 credentials.api_key, credentials.secret, credentials.passphrase)
         else:
-            self._creds = SIM_DEMO_CREDENTIALS if venue == "sim" else None
+            self._creds = DEMO_CREDENTIALS if entry.demo_account else None
         self.venue = venue
+        # Demo keys (OKX demo trading, and the simulator's, which are demo keys too) are only
+        # accepted with x-simulated-trading: 1; without it OKX answers 50101.
+        self.demo = self.sandbox or entry.demo_account
         self.instruments: dict[str, Instrument] = {}
         self._by_id: dict[str, Instrument] = {}
         self._algo_kinds: OrderedDict[str, str] = OrderedDict()
@@ -172,6 +163,8 @@ class OkxVenue:
         ex = ccxt.okx(config)
         if self.sandbox:
             ex.set_sandbox_mode(True)  # must precede url overrides: it copies urls['test'] over urls['api']
+        if self.demo:  # sandbox sets it too; venue "sim" needs it without OKX's demo urls
+            ex.headers = {**(ex.headers or {}), "x-simulated-trading": "1"}
         ex.has["fetchCurrencies"] = False  # else load_markets calls private /asset/currencies
         if self.url:
             ex.urls["api"]["rest"] = self.url

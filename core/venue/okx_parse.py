@@ -9,7 +9,6 @@ here: OKX fees are negative when paid, perpdesk fees are costs (positive when pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,9 +16,14 @@ from typing import Any
 from core.events import (
     AccountSnapshot,
     FundingBill,
+    FundingRate,
+    FundingSignal,
     MarkPrice,
     PositionHistoryRecord,
     PositionPush,
+)
+from core.events import (
+    MalformedPush as MalformedPush,  # re-exported: older imports name it here
 )
 from core.model import (
     Fill,
@@ -53,42 +57,6 @@ _SUBTYPE_CATEGORY = {
     **{s: "full_liquidation" for s in ("104", "105", "106", "107")},
     **{s: "adl" for s in ("125", "126", "127", "128")},
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FundingSignal:
-    """A funding settlement happened (balance_and_position eventType funding_fee).
-
-    The push carries no billId, so it cannot become a journal row by itself; it tells the engine
-    to fetch funding bills now. ``symbol`` is None when the push named no known instrument.
-    """
-
-    symbol: str | None
-    ts: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MalformedPush:
-    """A push (or a whole frame) was skipped because it could not be read.
-
-    Why it is an event: a skipped private push may have carried a fill, a position change or a
-    funding settlement, so the engine must not trust its picture until it has resynced from REST.
-    """
-
-    stream: str  # public, private or business
-    channel: str  # "" when the frame itself was unreadable
-    reason: str
-    ts: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FundingRate:
-    """Current funding rate of a swap (public funding-rate channel), for display."""
-
-    symbol: str
-    rate: Decimal
-    next_funding_time: datetime | None
-    ts: datetime
 
 
 def _ts(value: Any, fallback: Any = None) -> datetime:
