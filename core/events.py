@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
-from typing import Union
+from enum import StrEnum
 
 from core.model import (
     CloseResult,
@@ -135,7 +134,7 @@ class FundingRate:
     ts: datetime
 
 
-class LinkState(str, Enum):
+class LinkState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RESYNCING = "resyncing"
@@ -156,7 +155,7 @@ class StreamStatus:
 # ---------------------------------------------------------------- engine -> subscribers
 
 
-class NoticeLevel(str, Enum):
+class NoticeLevel(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
@@ -180,18 +179,18 @@ class PositionGone:
     position_id: str
 
 
-EngineEvent = Union[
-    Fill,
-    OrderUpdate,
-    CloseResult,
-    FundingPayment,
-    PositionSnapshot,
-    PositionGone,
-    AccountSnapshot,
-    MarkPrice,
-    StreamStatus,
-    Notice,
-]
+EngineEvent = (
+    Fill
+    | OrderUpdate
+    | CloseResult
+    | FundingPayment
+    | PositionSnapshot
+    | PositionGone
+    | AccountSnapshot
+    | MarkPrice
+    | StreamStatus
+    | Notice
+)
 
 # ---------------------------------------------------------------- subscribers -> engine
 
@@ -229,7 +228,7 @@ class CancelOrder:
     order_id: str
 
 
-Command = Union[PlaceOrder, ClosePosition, CloseAll, CancelOrder]
+Command = PlaceOrder | ClosePosition | CloseAll | CancelOrder
 
 
 @dataclass(frozen=True, slots=True)

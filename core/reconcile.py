@@ -92,7 +92,7 @@ class ReconcileReport:
             for r in self.rows
         ]
         widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
-        out = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        out = ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
                for cells in [head, *body]]
         n = len(self.differences)
         positions = len({(r.symbol, r.position_id) for r in self.rows if r.position_id != _NONE})

@@ -323,7 +323,7 @@ class Journal:
                     data = schema.header_line(path.name.rsplit("_", 1)[0]).encode() + data
                 written.append((fd, size))
                 _write_all(fd, data)
-            for (fd, _), path in zip(written, batch):
+            for (fd, _), path in zip(written, batch, strict=True):
                 current = path
                 os.fsync(fd)
         except OSError as exc:
