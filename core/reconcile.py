@@ -295,8 +295,20 @@ def compare(
     # An exchange fill goes to the life that journaled the same fill id: the two sides may stamp
     # one fill a few ms apart, and two lives of a leg can follow each other within that (a close
     # and the next open). The window only places fills the journal does not have.
-    journaled_fill_life = {jf.fill_id: lf for lf in lives.values() for jf in lf.jfills}
     out: list[ReconcileRow] = []
+    _place_exchange_fills(lives, index, exchange_fills, out)
+    _place_bills(lives, index, bills, out)
+    _match_history(lives, history, out)
+    _match_open(lives, open_positions, out)
+    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
+        out.extend(_check_life(life))
+    return ReconcileReport(tuple(_sorted_rows(out)))
+
+
+def _place_exchange_fills(lives: dict[str, _Life], index: _Index, exchange_fills: list[Fill],
+                          out: list[ReconcileRow]) -> None:
+    """Each exchange fill to its life; a fill no life holds is a "missing" row."""
+    journaled_fill_life = {jf.fill_id: lf for lf in lives.values() for jf in lf.jfills}
     for xf in sorted(exchange_fills, key=lambda f: f.ts):
         owner = journaled_fill_life.get(xf.fill_id)
         found = [owner] if owner is not None else index.holders(xf.symbol, xf.pos_side, xf.ts)
@@ -306,6 +318,10 @@ def compare(
             out.append(ReconcileRow(xf.symbol, _NONE, f"fill {xf.fill_id}", "missing",
                                     f"{plain(xf.contracts)} @ {plain(xf.price)}", False))
 
+
+def _place_bills(lives: dict[str, _Life], index: _Index, bills: list[FundingBill],
+                 out: list[ReconcileRow]) -> None:
+    """Each funding bill to the open life it was charged to (the journaled one when it is open)."""
     journaled_bill_life = {str(r["bill_id"]): lf for lf in lives.values() for r in lf.funding}
     for bill in sorted(bills, key=lambda b: b.ts):
         holders = index.holders(bill.symbol, None, bill.ts)
@@ -315,12 +331,6 @@ def compare(
             continue
         preferred = journaled_bill_life.get(bill.bill_id)
         (preferred if preferred in holders else holders[0]).bills.append(bill)
-
-    _match_history(lives, history, out)
-    _match_open(lives, open_positions, out)
-    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
-        out.extend(_check_life(life))
-    return ReconcileReport(tuple(_sorted_rows(out)))
 
 
 def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
