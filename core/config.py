@@ -364,7 +364,7 @@ def load_settings(path: str | Path | None = None, *, ui_state: bool = True) -> S
     """Loads config.toml, then ui-state.toml beside it. ``path=None`` means ./config.toml, which may
     be absent (all defaults: the simulator); an explicit path that does not exist is an error."""
     explicit = path is not None
-    given = Path(path) if explicit else DEFAULT_CONFIG
+    given = Path(path) if path is not None else DEFAULT_CONFIG
     file = str(given)
     config_path = given.expanduser().resolve()
     if config_path.is_file() or (explicit and config_path.exists()):

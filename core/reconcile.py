@@ -29,7 +29,7 @@ import asyncio
 import sys
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -249,9 +249,9 @@ class _Index:
 
 
 def compare(
-    journal_trades: list[Row],
-    journal_fills: list[Row],
-    journal_funding: list[Row],
+    journal_trades: Sequence[Row],
+    journal_fills: Sequence[Row],
+    journal_funding: Sequence[Row],
     history: list[PositionHistoryRecord],
     exchange_fills: list[Fill],
     bills: list[FundingBill],
@@ -482,7 +482,7 @@ def _opened(position_id: str) -> datetime | None:
 
 
 def window_start(
-    trades: list[Row], fills: list[Row], funding: list[Row], since: datetime | None,
+    trades: Sequence[Row], fills: Sequence[Row], funding: Sequence[Row], since: datetime | None,
     open_positions: Iterable[PositionPush] = (),
 ) -> datetime | None:
     """Where both sides of the comparison start, so neither holds half a position life.
