@@ -2,8 +2,8 @@
 
 Why dispatch is lazy: `perpdesk --headless`, `reconcile` and `report` must not pay for importing
 Textual, nor the TUI for ccxt's import until it needs it.
-Expected failures (bad config, missing credential, unreachable exchange) arrive as exceptions with
-a plain ``.message``; they become one stderr line and exit code 2.
+Expected failures (bad config, missing credential, unreachable exchange) arrive as a
+``core.errors.PerpdeskError``; ``main`` turns it, in one place, into one stderr line and its exit code.
 """
 from __future__ import annotations
 
@@ -17,16 +17,14 @@ from datetime import date
 from typing import Any, NoReturn
 
 from core.config import SimSettings, load_credentials, load_settings
+from core.errors import EXIT_FAIL, PerpdeskError
 from core.net import is_loopback
 
-EXIT_FAIL = 2
 DEFAULT_SIM_PORT = 8765
 
 
-class _UsageError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class _UsageError(PerpdeskError):
+    """A command line that cannot run as written."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,11 +119,6 @@ def _run(args: argparse.Namespace) -> int:
     return _target("console.app", "run_app")(settings)
 
 
-def _plain_message(exc: BaseException) -> str | None:
-    message = getattr(exc, "message", None)
-    return message if isinstance(message, str) and message and "\n" not in message else None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 = could not run, with one line on stderr)."""
     parser = build_parser()
@@ -137,18 +130,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place that turns failures into exit codes
-        return _fail(exc)
+    except PerpdeskError as exc:  # the one place that turns expected failures into exit codes
+        return _expected(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else: one line, details in the log
+        return _unexpected(exc)
 
 
-def _fail(exc: Exception) -> int:
+def _expected(exc: PerpdeskError) -> int:
+    """One plain line (the first, should a message ever carry more), no traceback."""
     from core.logs import redact
 
-    message = _plain_message(exc)
-    if message is not None:
-        _log(lambda lg: lg.error(message))
-        print(redact(message), file=sys.stderr)
-        return EXIT_FAIL
+    message = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
+    _log(lambda lg: lg.error(message))
+    print(redact(message), file=sys.stderr)
+    return exc.exit_code
+
+
+def _unexpected(exc: Exception) -> int:
+    from core.logs import redact
+
     if os.environ.get("PERPDESK_TRACEBACK"):
         raise exc
     _log(lambda lg: lg.opt(exception=exc).error("unexpected error"))

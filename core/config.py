@@ -17,8 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.errors import PerpdeskError
+from core.venue.registry import VENUES, venue_names
+
 DEFAULT_CONFIG = Path("config.toml")
-SUPPORTED_VENUES = ("sim", "okx")
+SUPPORTED_VENUES = venue_names()  # the list itself lives in core.venue.registry
 STRATEGIES = ("none", "demo_scalper")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_KEY, ENV_SECRET, ENV_PASSPHRASE = "PERPDESK_API_KEY", "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE"
@@ -27,12 +31,8 @@ SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
 SECRET_KEY_RE = re.compile(r"(?i)(^|[_-])(api[_-]?key|key|secret|passphrase|password|token)($|[_-])")
 
 
-class ConfigError(Exception):
+class ConfigError(PerpdeskError):
     """A configuration or credential problem the user can fix; ``message`` is one plain line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Credentials:
     __str__ = __repr__
 
 
-SIM_DEMO_CREDENTIALS = Credentials("perpdesk-demo", "perpdesk-demo-secret", "perpdesk-demo")
+SIM_DEMO_CREDENTIALS = Credentials(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE)
 
 
 def _mask(value: str) -> str:
@@ -217,12 +217,11 @@ def _venue_ok(file: str, venue: str) -> str:
         return venue
     import ccxt  # only on this error path: importing ccxt costs most of a second
 
+    supported = ", ".join(f'"{v}"' for v in SUPPORTED_VENUES)
     if venue in ccxt.exchanges:
-        raise ConfigError(
-            f'{file}: [exchange] venue "{venue}" is not supported yet — supported: "sim", "okx"'
-        )
+        raise ConfigError(f'{file}: [exchange] venue "{venue}" is not supported yet — supported: {supported}')
     raise ConfigError(
-        f'{file}: [exchange] venue must be "sim" or a supported ccxt exchange id ("okx"), got "{venue}"'
+        f'{file}: [exchange] venue must be one of {supported}, got "{venue}"'
         + (f' — did you mean "{m[0]}"?' if (m := difflib.get_close_matches(venue, list(SUPPORTED_VENUES), n=1)) else "")
     )
 
@@ -365,7 +364,7 @@ def load_settings(path: str | Path | None = None, *, ui_state: bool = True) -> S
     """Loads config.toml, then ui-state.toml beside it. ``path=None`` means ./config.toml, which may
     be absent (all defaults: the simulator); an explicit path that does not exist is an error."""
     explicit = path is not None
-    given = Path(path) if explicit else DEFAULT_CONFIG
+    given = Path(path) if path is not None else DEFAULT_CONFIG
     file = str(given)
     config_path = given.expanduser().resolve()
     if config_path.is_file() or (explicit and config_path.exists()):
@@ -387,8 +386,9 @@ def with_ui(settings: Settings, raw_ui: Mapping[str, Any], file: str) -> Setting
 
 
 def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> Credentials:
-    """The simulator's public demo account for venue "sim"; otherwise all three env variables."""
-    if settings.exchange.venue == "sim":
+    """The simulator's public demo account for a demo venue ("sim"); otherwise all three env variables."""
+    entry = VENUES.get(settings.exchange.venue)
+    if entry is not None and entry.demo_account:
         return SIM_DEMO_CREDENTIALS
     env = os.environ if env is None else env
     names = (ENV_KEY, ENV_SECRET, ENV_PASSPHRASE)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Union
 
 from core.model import (
     CloseResult,
@@ -22,9 +21,6 @@ from core.model import (
     PositionSnapshot,
     PosSide,
 )
-
-if TYPE_CHECKING:  # the venue module imports this one; a runtime import would be circular
-    from core.venue.okx_parse import FundingRate
 
 # ---------------------------------------------------------------- venue -> engine (raw-ish facts)
 
@@ -104,6 +100,42 @@ class PositionHistoryRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class FundingSignal:
+    """A funding settlement happened (OKX: balance_and_position eventType funding_fee).
+
+    The push carries no bill id, so it cannot become a journal row by itself; it tells the engine
+    to fetch funding bills now. ``symbol`` is None when the push named no known instrument.
+    """
+
+    symbol: str | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedPush:
+    """A push (or a whole frame) was skipped because it could not be read.
+
+    Why it is an event: a skipped private push may have carried a fill, a position change or a
+    funding settlement, so the engine must not trust its picture until it has resynced from REST.
+    """
+
+    stream: str  # public, private or business
+    channel: str  # "" when the frame itself was unreadable
+    reason: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    """Current funding rate of a swap (public funding-rate channel), for display."""
+
+    symbol: str
+    rate: Decimal
+    next_funding_time: datetime | None
+    ts: datetime
+
+
 class LinkState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
@@ -150,19 +182,19 @@ class PositionGone:
 
 
 # Everything the engine publishes to subscribers (``Engine.subscribe``).
-EngineEvent = Union[  # noqa: UP007 - holds a forward reference, which ``X | Y`` cannot at runtime
-    Fill,
-    OrderUpdate,
-    CloseResult,
-    FundingPayment,
-    PositionSnapshot,
-    PositionGone,
-    AccountSnapshot,
-    MarkPrice,
-    StreamStatus,
-    Notice,
-    "FundingRate",
-]
+EngineEvent = (
+    Fill
+    | OrderUpdate
+    | CloseResult
+    | FundingPayment
+    | PositionSnapshot
+    | PositionGone
+    | AccountSnapshot
+    | MarkPrice
+    | StreamStatus
+    | Notice
+    | FundingRate
+)
 
 # ---------------------------------------------------------------- subscribers -> engine
 

@@ -29,7 +29,7 @@ import asyncio
 import sys
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from core.errors import PerpdeskError
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
 from core.model import Fill, OrderSide, PositionSide
 from core.money import ZERO, dec, plain
@@ -91,7 +92,7 @@ class ReconcileReport:
             for r in self.rows
         ]
         widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
-        out = ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        out = ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
                for cells in [head, *body]]
         n = len(self.differences)
         positions = len({(r.symbol, r.position_id) for r in self.rows if r.position_id != _NONE})
@@ -248,9 +249,9 @@ class _Index:
 
 
 def compare(
-    journal_trades: list[Row],
-    journal_fills: list[Row],
-    journal_funding: list[Row],
+    journal_trades: Sequence[Row],
+    journal_fills: Sequence[Row],
+    journal_funding: Sequence[Row],
     history: list[PositionHistoryRecord],
     exchange_fills: list[Fill],
     bills: list[FundingBill],
@@ -294,8 +295,20 @@ def compare(
     # An exchange fill goes to the life that journaled the same fill id: the two sides may stamp
     # one fill a few ms apart, and two lives of a leg can follow each other within that (a close
     # and the next open). The window only places fills the journal does not have.
-    journaled_fill_life = {jf.fill_id: lf for lf in lives.values() for jf in lf.jfills}
     out: list[ReconcileRow] = []
+    _place_exchange_fills(lives, index, exchange_fills, out)
+    _place_bills(lives, index, bills, out)
+    _match_history(lives, history, out)
+    _match_open(lives, open_positions, out)
+    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
+        out.extend(_check_life(life))
+    return ReconcileReport(tuple(_sorted_rows(out)))
+
+
+def _place_exchange_fills(lives: dict[str, _Life], index: _Index, exchange_fills: list[Fill],
+                          out: list[ReconcileRow]) -> None:
+    """Each exchange fill to its life; a fill no life holds is a "missing" row."""
+    journaled_fill_life = {jf.fill_id: lf for lf in lives.values() for jf in lf.jfills}
     for xf in sorted(exchange_fills, key=lambda f: f.ts):
         owner = journaled_fill_life.get(xf.fill_id)
         found = [owner] if owner is not None else index.holders(xf.symbol, xf.pos_side, xf.ts)
@@ -305,6 +318,10 @@ def compare(
             out.append(ReconcileRow(xf.symbol, _NONE, f"fill {xf.fill_id}", "missing",
                                     f"{plain(xf.contracts)} @ {plain(xf.price)}", False))
 
+
+def _place_bills(lives: dict[str, _Life], index: _Index, bills: list[FundingBill],
+                 out: list[ReconcileRow]) -> None:
+    """Each funding bill to the open life it was charged to (the journaled one when it is open)."""
     journaled_bill_life = {str(r["bill_id"]): lf for lf in lives.values() for r in lf.funding}
     for bill in sorted(bills, key=lambda b: b.ts):
         holders = index.holders(bill.symbol, None, bill.ts)
@@ -314,12 +331,6 @@ def compare(
             continue
         preferred = journaled_bill_life.get(bill.bill_id)
         (preferred if preferred in holders else holders[0]).bills.append(bill)
-
-    _match_history(lives, history, out)
-    _match_open(lives, open_positions, out)
-    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
-        out.extend(_check_life(life))
-    return ReconcileReport(tuple(_sorted_rows(out)))
 
 
 def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
@@ -471,7 +482,7 @@ def _opened(position_id: str) -> datetime | None:
 
 
 def window_start(
-    trades: list[Row], fills: list[Row], funding: list[Row], since: datetime | None,
+    trades: Sequence[Row], fills: Sequence[Row], funding: Sequence[Row], since: datetime | None,
     open_positions: Iterable[PositionPush] = (),
 ) -> datetime | None:
     """Where both sides of the comparison start, so neither holds half a position life.
@@ -563,7 +574,7 @@ async def _compare_once(
 # ---------------------------------------------------------------- the command
 
 
-class ReconcileUnavailable(Exception):
+class ReconcileUnavailable(PerpdeskError):
     """Reconcile cannot run (no reachable exchange, no journal); the message is one plain line."""
 
 
@@ -577,7 +588,9 @@ def reconcile_exchange(settings: Any) -> Any:
     embedded simulator listens on an ephemeral port nobody else knows, so there is nothing to reach.
     """
     exchange = settings.exchange
-    if exchange.venue != "sim" or exchange.url:
+    from core.venue.registry import venue_entry
+
+    if not venue_entry(exchange.venue).embedded_sim or exchange.url:
         return exchange
     sim = settings.sim
     if not sim.port:
@@ -594,15 +607,14 @@ def reconcile_exchange(settings: Any) -> Any:
 
 
 async def _reconcile_settings(settings: Any, since: datetime | None) -> ReconcileReport:
-    from core.config import load_credentials
-    from core.venue import OkxVenue
+    from core.venue.registry import make_venue
 
     exchange = reconcile_exchange(settings)
     journal_dir = Path(settings.journal.dir)
     if not journal_dir.is_dir():
         raise ReconcileUnavailable(f"journal directory {journal_dir} does not exist "
                                    "(check [journal] dir in the config)")
-    venue = OkxVenue(exchange, load_credentials(settings))
+    venue = make_venue(settings, exchange)
     try:
         await venue.connect()
         return await reconcile_with_venue(venue, journal_dir, since)
@@ -612,14 +624,10 @@ async def _reconcile_settings(settings: Any, since: datetime | None) -> Reconcil
 
 def main(settings: Any, since: datetime | None = None) -> int:
     """`perpdesk reconcile`: print the table; 0 all match, 1 differences, 2 could not run."""
-    from core.config import ConfigError  # I/O-side imports stay out of compare()'s import cost
-    from core.journal import JournalError
-    from core.venue import VenueError
-
     try:
         report = asyncio.run(_reconcile_settings(settings, since))
-    except (ReconcileUnavailable, VenueError, JournalError, ConfigError, ValueError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
+    except (PerpdeskError, ValueError) as exc:
+        message = exc.message if isinstance(exc, PerpdeskError) else str(exc)
         logger.error(f"RECONCILE could not run: {message}")
         print(f"perpdesk reconcile: {message}", file=sys.stderr)
         return 2

@@ -15,12 +15,14 @@ from dataclasses import dataclass, replace
 
 from loguru import logger
 
-from core.config import SIM_DEMO_CREDENTIALS, ConfigError, Settings, load_credentials
+from core.config import ConfigError, Settings
 from core.engine import Engine
+from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
-from core.strategies import StrategyError, make_strategy
-from core.venue import OkxVenue, VenueError
+from core.strategies import make_strategy
+from core.venue.base import Venue
+from core.venue.registry import make_venue, venue_entry
 
 EXIT_FAIL = 2
 
@@ -30,7 +32,7 @@ class Stack:
     """What a front end needs: the engine (and, for demos and tests, the parts under it)."""
 
     engine: Engine
-    venue: OkxVenue
+    venue: Venue
     journal: Journal
     sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
     strategy: asyncio.Task[None] | None
@@ -40,12 +42,12 @@ class Stack:
 async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     """Start everything in the current loop; stop everything cleanly on exit.
 
-    Raises VenueError / ConfigError / JournalError / StrategyError at start (one plain message).
+    Raises a PerpdeskError (VenueError, ConfigError, JournalError, StrategyError) at start.
     """
     sim = None
     exchange = settings.exchange
     strategy = make_strategy(settings.strategy.name, settings.strategy.params)  # fail before I/O
-    if exchange.venue == "sim" and not exchange.url:
+    if venue_entry(exchange.venue).embedded_sim and not exchange.url:
         from core.sim.server import SimServer
 
         s = settings.sim
@@ -61,15 +63,14 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                               f"{s.host}:{s.port} ({exc.strerror or exc})") from None
         exchange = replace(exchange, url=sim.url)
         logger.info(f"SIM embedded at {sim.url}")
-    credentials = SIM_DEMO_CREDENTIALS if exchange.venue == "sim" else load_credentials(settings)
-    venue: OkxVenue | None = None
+    venue: Venue | None = None
     journal: Journal | None = None
     engine: Engine | None = None
     task: asyncio.Task[None] | None = None
     started = False
     unwritten: JournalError | None = None
     try:
-        venue = OkxVenue(exchange, credentials)
+        venue = make_venue(settings, exchange)
         journal = Journal(settings.journal.dir)
         engine = Engine(venue, journal, read_only=settings.ui.read_only)
         await engine.start()
@@ -144,13 +145,9 @@ def run_headless(settings: Settings, duration: float | None) -> int:
     """
     try:
         return asyncio.run(_headless(settings, duration))
-    except (VenueError, JournalError) as exc:
-        print(str(exc), file=sys.stderr)
-        logger.error(f"headless: {exc}")
-        return EXIT_FAIL
-    except (ConfigError, StrategyError) as exc:
+    except PerpdeskError as exc:
         print(exc.message, file=sys.stderr)
         logger.error(f"headless could not run: {exc.message}")
-        return EXIT_FAIL
+        return exc.exit_code
     except KeyboardInterrupt:
         return 0

@@ -163,3 +163,21 @@ def test_unexpected_error_is_one_line_and_logged(monkeypatch: pytest.MonkeyPatch
     shutdown_logging()
     (log,) = (tmp_path / "logs").glob("perpdesk_*.log")
     assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
+
+
+def test_any_perpdesk_error_is_one_line_with_its_own_exit_code(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI handles every PerpdeskError in one place: its message, its exit code, no traceback."""
+    from core.errors import PerpdeskError
+    from core.venue.base import VenueError, VenueErrorKind
+
+    class Refused(PerpdeskError):
+        exit_code = 3
+
+    monkeypatch.setattr("console.cli._run", lambda args: (_ for _ in ()).throw(Refused("refused: try later")))
+    assert main([]) == 3
+    err = capsys.readouterr().err
+    assert err == "refused: try later\n"
+    monkeypatch.setattr("console.cli._run", lambda args: (_ for _ in ()).throw(
+        VenueError("exchange said no", VenueErrorKind.REJECTED)))
+    assert main([]) == 2 and capsys.readouterr().err == "exchange said no\n"

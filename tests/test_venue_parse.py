@@ -88,8 +88,8 @@ def test_tp_fill_uses_remembered_algo_kind_else_trigger_hint() -> None:
     assert sl is not None and sl.origin is Origin.SL
     _, hinted = P.parse_order_push({**raw, "tpTriggerPx": "61000"}, BTC)
     assert hinted is not None and hinted.origin is Origin.TP
-    _, unknown = P.parse_order_push(raw, BTC)  # no hint at all: documented fallback is SL
-    assert unknown is not None and unknown.origin is Origin.SL
+    _, unknown = P.parse_order_push(raw, BTC)  # no hint at all: never guessed to be a stop-loss
+    assert unknown is not None and unknown.origin is Origin.EXTERNAL
 
 
 def test_orders_algo_push_tells_which_side_fired() -> None:

@@ -4,7 +4,7 @@ Module map (the coordinator owns one helper per part; helpers reach each other t
 
 - ``coordinator``: ``Engine`` — lifecycle, the one event queue and its consumer, publishing,
   the timer, and the public API the console, runner and strategies use.
-- ``ports``: ``VenueLike``, the exchange protocol the engine depends on; shared type aliases.
+- ``ports``: shared type aliases (the exchange protocol is ``core.venue.base.Venue``).
 - ``inbound``: the venue's sink (stateless pushes inline, stateful ones queued), link states.
 - ``commands`` + ``checks``: commands after the pre-trade check chain (where risk limits go).
 - ``fills``: the one fill path (journal -> ledger -> close confirmer), live, backfilled, replayed.
@@ -18,6 +18,6 @@ Module map (the coordinator owns one helper per part; helpers reach each other t
 from core.engine.checks import CheckChain, PreTradeCheck
 from core.engine.coordinator import Engine
 from core.engine.fills import LifeWindow
-from core.engine.ports import Subscriber, VenueLike
+from core.engine.ports import Subscriber
 
-__all__ = ["CheckChain", "Engine", "LifeWindow", "PreTradeCheck", "Subscriber", "VenueLike"]
+__all__ = ["CheckChain", "Engine", "LifeWindow", "PreTradeCheck", "Subscriber"]

@@ -14,7 +14,7 @@ from core.engine.checks import CheckChain, default_chain
 from core.events import CancelOrder, CloseAll, ClosePosition, Command, CommandResult, PlaceOrder
 from core.model import Origin
 from core.money import plain
-from core.venue.okx import VenueError
+from core.venue.base import VenueError
 
 if TYPE_CHECKING:
     from core.engine.coordinator import Engine

@@ -26,7 +26,7 @@ from core.engine.commands import Commands
 from core.engine.fills import FillPath
 from core.engine.funding import Funding
 from core.engine.inbound import Inbound, Reconnected
-from core.engine.ports import Subscriber, VenueLike, now
+from core.engine.ports import Subscriber, now
 from core.engine.replay import replay_journal
 from core.engine.resync import Resync, ResyncRequest
 from core.engine.timer import FundingDue, run_timer
@@ -36,6 +36,7 @@ from core.events import (
     CommandResult,
     EngineEvent,
     FundingBill,
+    FundingSignal,
     LinkState,
     Notice,
     NoticeLevel,
@@ -47,7 +48,7 @@ from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day
 from core.ledger import Ledger
 from core.model import Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile import ReconcileReport, reconcile_with_venue
-from core.venue.okx_parse import FundingSignal
+from core.venue.base import Venue
 
 RESYNC_RETRY_S = 5.0
 CONSUMER_YIELD_EVERY = 200  # events handled back to back before the consumer lets others run
@@ -58,7 +59,7 @@ SETTLE_QUIET_S = 0.05  # settle: idle must hold this long (pushes in flight land
 class Engine:
     """See the module docstring. Public surface: docs/architecture.md "Engine API"."""
 
-    def __init__(self, venue: VenueLike, journal: Journal, *, read_only: bool = False,
+    def __init__(self, venue: Venue, journal: Journal, *, read_only: bool = False,
                  position_snapshot_interval: float = 60.0, confirm_closes: bool = True,
                  tick_s: float = 0.5) -> None:
         self.venue = venue

@@ -17,8 +17,15 @@ from loguru import logger
 
 from core.engine.book import MISMATCH_GRACE_S
 from core.engine.ports import now
-from core.events import AccountSnapshot, LinkState, MarkPrice, NoticeLevel, StreamStatus
-from core.venue.okx_parse import FundingRate, MalformedPush
+from core.events import (
+    AccountSnapshot,
+    FundingRate,
+    LinkState,
+    MalformedPush,
+    MarkPrice,
+    NoticeLevel,
+    StreamStatus,
+)
 
 if TYPE_CHECKING:
     from core.engine.coordinator import Engine

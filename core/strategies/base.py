@@ -11,16 +11,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import PerpdeskError
+
 if TYPE_CHECKING:
     from core.engine import Engine
 
 
-class StrategyError(Exception):
+class StrategyError(PerpdeskError):
     """A strategy cannot start (unknown name, bad parameter); ``message`` is one plain line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Strategy(ABC):

@@ -9,7 +9,6 @@ here: OKX fees are negative when paid, perpdesk fees are costs (positive when pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,9 +16,14 @@ from typing import Any
 from core.events import (
     AccountSnapshot,
     FundingBill,
+    FundingRate,
+    FundingSignal,
     MarkPrice,
     PositionHistoryRecord,
     PositionPush,
+)
+from core.events import (
+    MalformedPush as MalformedPush,  # re-exported: older imports name it here
 )
 from core.model import (
     Fill,
@@ -55,40 +59,34 @@ _SUBTYPE_CATEGORY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FundingSignal:
-    """A funding settlement happened (balance_and_position eventType funding_fee).
-
-    The push carries no billId, so it cannot become a journal row by itself; it tells the engine
-    to fetch funding bills now. ``symbol`` is None when the push named no known instrument.
-    """
-
-    symbol: str | None
-    ts: datetime
+# OKX order ``source``: which algo order spawned a normal order. Only 7 is a TP/SL; a trigger
+# entry (6), an algo slice (13), a trailing stop (25) or a chase (34) is no stop-loss.
+_TPSL_SOURCE = "7"
+_OTHER_ALGO_SOURCES = frozenset({"6", "13", "25", "34"})
+# Algo ordTypes that are not a TP/SL (conditional and oco are).
+_OTHER_ALGO_TYPES = frozenset({"trigger", "move_order_stop", "iceberg", "twap", "chase"})
+OTHER_ALGO = "other"  # algo kind of an algo order that is neither TP nor SL
 
 
-@dataclass(frozen=True, slots=True)
-class MalformedPush:
-    """A push (or a whole frame) was skipped because it could not be read.
-
-    Why it is an event: a skipped private push may have carried a fill, a position change or a
-    funding settlement, so the engine must not trust its picture until it has resynced from REST.
-    """
-
-    stream: str  # public, private or business
-    channel: str  # "" when the frame itself was unreadable
-    reason: str
-    ts: datetime
+class OkxParseError(ValueError):
+    """An OKX record that cannot be turned into a domain fact; the message names the field."""
 
 
-@dataclass(frozen=True, slots=True)
-class FundingRate:
-    """Current funding rate of a swap (public funding-rate channel), for display."""
+def describe_error(exc: BaseException) -> str:
+    """One phrase for a parse failure, for the log and the MalformedPush reason."""
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    if isinstance(exc, OkxParseError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
-    symbol: str
-    rate: Decimal
-    next_funding_time: datetime | None
-    ts: datetime
+
+def _required(item: Item, key: str, what: str) -> Decimal:
+    """A number OKX always sends for ``what``; absent or "" is an OkxParseError, never 0."""
+    value = item.get(key)
+    if value is None or value == "":
+        raise OkxParseError(f"{what} without {key}")
+    return dec(value)
 
 
 def _ts(value: Any, fallback: Any = None) -> datetime:
@@ -108,8 +106,11 @@ def algo_kind_of(item: Item) -> str | None:
     """'tp' or 'sl' for an algo order (orders-algo push or REST item), None if undecidable.
 
     actualSide is what really fired; before that, an algo with only one trigger set is that kind,
-    and one with both (attached TP+SL / oco) is undecided until it fires.
+    and one with both (attached TP+SL / oco) is undecided until it fires. An algo item whose own
+    ordType is a trigger, trailing stop, iceberg, TWAP or chase is OTHER_ALGO: no TP, no SL.
     """
+    if str(item.get("ordType") or "") in _OTHER_ALGO_TYPES:
+        return OTHER_ALGO
     actual = str(item.get("actualSide") or "")
     if actual in ("tp", "sl"):
         return actual
@@ -123,14 +124,17 @@ def classify_origin(category: str, algo_id: str, client_order_id: str, algo_kind
     """The one place that decides who caused an order or fill (orders CSV ``origin``).
 
     Exchange-forced closes win over everything, then exchange-side TP/SL (even if we placed the
-    algo, the close reason is tp/sl), then our own clOrdId prefixes; the rest is external.
+    algo, the close reason is tp/sl), then our own clOrdId prefixes; the rest is external. An
+    algo-born order whose kind is not known to be TP or SL is never guessed to be a stop-loss.
     """
     if category in ("full_liquidation", "partial_liquidation"):
         return Origin.LIQUIDATION
     if category == "adl":
         return Origin.ADL
-    if algo_id:
-        return Origin.TP if algo_kind == "tp" else Origin.SL
+    if algo_id and algo_kind == "tp":
+        return Origin.TP
+    if algo_id and algo_kind == "sl":
+        return Origin.SL
     if client_order_id.startswith(CONSOLE_PREFIX):
         return Origin.CONSOLE
     if client_order_id.startswith(STRATEGY_PREFIX):
@@ -139,11 +143,24 @@ def classify_origin(category: str, algo_id: str, client_order_id: str, algo_kind
 
 
 def order_algo_kind(item: Item, known: Mapping[str, str]) -> str | None:
-    """Algo kind for an order push: remembered from orders-algo, else the item's own hint."""
+    """Algo kind of an algo-born order: remembered from orders-algo, else told by the order's
+    ``source`` (7 TP/SL, 6/13/25/34 other algos) and its trigger hints; None if undecidable."""
     algo_id = str(item.get("algoId") or "")
     if not algo_id:
         return None
-    return known.get(algo_id) or algo_kind_of(item) or ("tp" if item.get("tpTriggerPx") else "sl")
+    if algo_id in known:
+        return known[algo_id]
+    source = str(item.get("source") or "")
+    if source in _OTHER_ALGO_SOURCES:
+        return OTHER_ALGO
+    return algo_kind_of(item)
+
+
+def needs_algo_lookup(item: Item, known: Mapping[str, str]) -> bool:
+    """A normal fill of an algo-born order whose kind the push cannot tell: ask REST first."""
+    return (bool(item.get("algoId")) and bool(item.get("tradeId"))
+            and (item.get("category") or "normal") == "normal"
+            and order_algo_kind(item, known) is None)
 
 
 def parse_order_push(
@@ -176,7 +193,7 @@ def parse_order_push(
             reduce_only=reduce_only,
             origin=origin,
             filled_contracts=dec(item.get("accFillSz"), default=ZERO),
-            avg_price=dec_or_none(item.get("avgPx")),
+            avg_price=_avg_price(item),
             message=str(item.get("cancelSourceReason") or item.get("msg") or ""),
         )
     fill = None
@@ -191,7 +208,7 @@ def parse_order_push(
             contracts=dec(item["fillSz"]),
             contract_size=inst.contract_size,
             price=dec(item["fillPx"]),
-            fee=-dec(item.get("fillFee"), default=ZERO),
+            fee=-_required(item, "fillFee", "fill"),  # absent: resync from fills-history, never fee 0
             fee_ccy=str(item.get("fillFeeCcy") or item.get("feeCcy") or inst.settle_ccy),
             ts=_ts(item.get("fillTime"), item.get("uTime")),
             reduce_only=reduce_only,
@@ -204,6 +221,12 @@ def parse_order_push(
             liq_penalty=-penalty if penalty is not None else ZERO,
         )
     return update, fill
+
+
+def _avg_price(item: Item) -> Decimal | None:
+    """avgPx of an order; "0" (OKX's value while nothing is filled) means none, not a price of 0."""
+    avg = dec_or_none(item.get("avgPx"))
+    return avg if avg else None
 
 
 def fill_category(item: Item) -> str:
@@ -229,7 +252,7 @@ def parse_fill_history(item: Item, inst: Instrument, algo_kind: str | None = Non
         contracts=dec(item["fillSz"]),
         contract_size=inst.contract_size,
         price=dec(item["fillPx"]),
-        fee=-dec(item.get("fee"), default=ZERO),
+        fee=-_required(item, "fee", "fills-history item"),
         fee_ccy=str(item.get("feeCcy") or inst.settle_ccy),
         ts=_ts(item.get("fillTime"), item.get("ts")),
         reduce_only=_bool(item.get("reduceOnly")),
@@ -263,24 +286,39 @@ def parse_position(item: Item, inst: Instrument) -> PositionPush:
     )
 
 
-def parse_account(item: Item, ccy: str) -> AccountSnapshot:
+def _detail(item: Item, ccy: str) -> Item | None:
+    return next((d for d in item.get("details") or () if isinstance(d, Mapping) and d.get("ccy") == ccy), None)
+
+
+def account_mentions(item: Item, ccy: str) -> bool:
+    """Whether an account push carries ``ccy``: after the snapshot OKX pushes only the currencies
+    that changed, and a currency absent from a push is unchanged, not zero."""
+    return _detail(item, ccy) is not None
+
+
+def parse_account(item: Item, ccy: str) -> AccountSnapshot | None:
     """account push / GET /account/balance item -> equity and available margin in ``ccy``.
 
-    availEq is OKX's available equity in margin modes; availBal covers the simple mode where
-    availEq is "". Total equity is totalEq (USD) and falls back to the currency's eq.
+    Everything comes from the ``ccy`` entry of ``details``: the top-level totalEq is the whole
+    account in USD (every currency), and the top-level upl is filled only in multi-currency and
+    portfolio margin ("0" or "" otherwise), so neither is a USDT figure. availEq is the available
+    equity in margin modes; availBal covers the simple mode where availEq is "". None when the
+    item has no ``ccy`` entry (an incremental push of other currencies).
     """
-    detail: Item = next((d for d in item.get("details") or () if d.get("ccy") == ccy), {})
+    detail = _detail(item, ccy)
+    if detail is None:
+        return None
     available = dec_or_none(detail.get("availEq"))
     if available is None:
         available = dec(detail.get("availBal"), default=ZERO)
-    equity = dec_or_none(item.get("totalEq"))
-    if equity is None:
-        equity = dec(detail.get("eq"), default=ZERO)
-    upl = dec_or_none(item.get("upl"))
-    if upl is None:
-        upl = dec(detail.get("upl"), default=ZERO)
-    return AccountSnapshot(equity=equity, available=available, unrealized_pnl=upl, ccy=ccy,
-                           ts=_ts(item.get("uTime"), detail.get("uTime")))
+    return AccountSnapshot(equity=dec(detail.get("eq"), default=ZERO), available=available,
+                           unrealized_pnl=dec(detail.get("upl"), default=ZERO), ccy=ccy,
+                           ts=_ts(detail.get("uTime"), item.get("uTime")))
+
+
+def empty_account(ccy: str, item: Item) -> AccountSnapshot:
+    """The balance of an account that holds no ``ccy`` at all (REST lists only held currencies)."""
+    return AccountSnapshot(equity=ZERO, available=ZERO, unrealized_pnl=ZERO, ccy=ccy, ts=_ts(item.get("uTime")))
 
 
 def parse_mark_price(item: Item, inst: Instrument) -> MarkPrice:
@@ -302,8 +340,28 @@ def parse_funding_signals(item: Item, by_id: Mapping[str, Instrument]) -> list[F
     return [FundingSignal(s, ts) for s in sorted(symbols)] or [FundingSignal(None, ts)]
 
 
+def funding_amount(item: Item) -> Decimal:
+    """The signed funding cash flow of a bill (+ received).
+
+    Cross margin books funding to the balance: ``balChg``. Isolated margin books it to the
+    position: ``balChg`` is "0" and the money is in ``posBalChg`` (and ``pnl``, which OKX names
+    as the funding figure). Reading only balChg would journal an isolated position's funding as 0.
+    """
+    bal = dec_or_none(item.get("balChg"))
+    pos_bal = dec_or_none(item.get("posBalChg"))
+    isolated = str(item.get("mgnMode") or "") == "isolated"
+    if isolated or (not bal and pos_bal):
+        for amount in (pos_bal, dec_or_none(item.get("pnl"))):
+            if amount:
+                return amount
+        return bal or ZERO
+    if bal is None:
+        raise OkxParseError("funding bill without balChg")
+    return bal
+
+
 def parse_funding_bill(item: Item, inst: Instrument) -> FundingBill:
-    """GET /account/bills(-archive) type=8 item. balChg is already a cash flow (+ received).
+    """GET /account/bills(-archive) type=8 item (see funding_amount for where the money is).
 
     OKX bills carry no funding rate; a ``fundingRate``/``rate`` field is used when present.
     """
@@ -311,7 +369,7 @@ def parse_funding_bill(item: Item, inst: Instrument) -> FundingBill:
     return FundingBill(
         bill_id=str(item["billId"]),
         symbol=inst.symbol,
-        amount=dec(item["balChg"]),
+        amount=funding_amount(item),
         position_contracts=dec(item.get("sz"), default=ZERO),
         mark_price=dec(item.get("px"), default=ZERO),
         rate=rate,
@@ -327,7 +385,7 @@ def parse_position_history(item: Item, inst: Instrument) -> PositionHistoryRecor
         position_key=str(item.get("posId") or ""),
         pos_side=str(item.get("posSide") or "net"),
         direction=str(item.get("direction") or ""),
-        close_type=int(item.get("type") or 0),
+        close_type=_close_type(item),
         open_avg_price=dec(item.get("openAvgPx"), default=ZERO),
         close_avg_price=dec(item.get("closeAvgPx"), default=ZERO),
         open_max_contracts=dec(item.get("openMaxPos"), default=ZERO),
@@ -340,6 +398,17 @@ def parse_position_history(item: Item, inst: Instrument) -> PositionHistoryRecor
         created_at=_ts(item.get("cTime")),
         updated_at=_ts(item.get("uTime"), item.get("cTime")),
     )
+
+
+def _close_type(item: Item) -> int:
+    """positions-history ``type`` (1 partial ... 6 adl full); a non-number is this record's error."""
+    value = str(item.get("type") or "")
+    if value == "":
+        return 0  # absent: unknown close type, as before
+    if not value.isdigit():
+        raise OkxParseError(f"positions-history record {item.get('posId') or '?'} has type {value!r}, "
+                            "not a number (1-6)")
+    return int(value)
 
 
 def instrument_from_market(market: Mapping[str, Any]) -> Instrument:

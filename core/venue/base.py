@@ -1,0 +1,84 @@
+"""What every exchange adapter is to the engine: the ``Venue`` protocol and its one error type.
+
+Why a protocol here and not in the engine: the engine, reconcile and the runner depend on this
+module only, never on an exchange's module, so a second exchange is one new module (implementing
+``Venue``) plus one line in ``core.venue.registry``. Everything crossing the protocol is a domain
+type from ``core.model`` / ``core.events``; nothing exchange-specific leaks through it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from core.errors import PerpdeskError
+from core.events import AccountSnapshot, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
+from core.model import Fill, Instrument, Origin
+
+
+class VenueErrorKind(StrEnum):
+    """Why a venue call failed, for callers that react differently (retry, look up, resync)."""
+
+    AUTH = "auth"  # key, secret, passphrase or environment (demo vs live) refused
+    CONFIG = "config"  # the venue settings cannot work (unknown venue, missing url or symbol)
+    REJECTED = "rejected"  # the exchange refused the order (margin, size, price): nothing executed
+    BAD_REQUEST = "bad_request"  # the request itself was wrong (our side), nothing executed
+    NOT_FOUND = "not_found"  # no such order
+    RATE_LIMIT = "rate_limit"  # refused by the rate limit, nothing executed: may be re-sent
+    UNAVAILABLE = "unavailable"  # the exchange answered with a 5xx / maintenance
+    TIMEOUT = "timeout"  # no answer in time: a write may or may not have executed
+    UNREACHABLE = "unreachable"  # no connection made: nothing was sent
+    DISCONNECTED = "disconnected"  # the connection broke mid-request: a write may have executed
+    CLOCK = "clock"  # the request time was rejected (local clock off)
+    MALFORMED = "malformed"  # the exchange's answer could not be read
+    UNKNOWN = "unknown"
+
+
+# Kinds after which an idempotent read is worth retrying (transient, nothing wrong with the request).
+TRANSIENT = frozenset({VenueErrorKind.RATE_LIMIT, VenueErrorKind.UNAVAILABLE, VenueErrorKind.TIMEOUT,
+                       VenueErrorKind.UNREACHABLE, VenueErrorKind.DISCONNECTED})
+# Kinds after which a write's outcome is unknown: look the order up before saying anything.
+OUTCOME_UNKNOWN = frozenset({VenueErrorKind.UNAVAILABLE, VenueErrorKind.TIMEOUT, VenueErrorKind.DISCONNECTED})
+
+
+class VenueError(PerpdeskError):
+    """One plain sentence: what failed at the exchange and what to do about it.
+
+    ``kind`` (a ``VenueErrorKind``, which compares equal to its string value) says why;
+    ``VenueError("message")`` alone is an UNKNOWN failure.
+    """
+
+    def __init__(self, message: str, kind: VenueErrorKind | str | None = None) -> None:
+        super().__init__(message)
+        self.kind = VenueErrorKind(kind) if kind else VenueErrorKind.UNKNOWN
+
+
+class Venue(Protocol):
+    """What the engine, reconcile and the runner need from an exchange adapter.
+
+    Sizes are in contracts, money is Decimal, times are aware UTC datetimes. ``run_streams``
+    hands the sink the ``core.events`` venue events (Fill, OrderUpdate, PositionPush,
+    AccountSnapshot, MarkPrice, StreamStatus, FundingSignal, FundingRate, MalformedPush).
+    """
+
+    instruments: dict[str, Instrument]
+    symbols: tuple[str, ...]
+
+    @property
+    def address(self) -> str: ...
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+    async def fetch_balance(self) -> AccountSnapshot: ...
+    async def fetch_positions(self) -> list[PositionPush]: ...
+    async def fetch_fills(self, since: datetime | None) -> list[Fill]: ...
+    async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]: ...
+    async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]: ...
+    async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str: ...
+    async def cancel_order(self, symbol: str, order_id: str) -> None: ...
+    async def close_position(self, symbol: str, pos_side: str = "net",
+                             contracts: Decimal | None = None,
+                             origin: Origin = Origin.CONSOLE) -> str: ...
+    async def run_streams(self, sink: Callable[[object], None],
+                          symbols: list[str] | None = None) -> None: ...

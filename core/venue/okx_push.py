@@ -1,0 +1,170 @@
+"""OKX WS pushes -> venue events: routing by channel, coalescing bursts, skipping bad items.
+
+Why apart from the connection (okx_stream) and the parsers (okx_parse): this is where OKX's push
+semantics live. Whole-state channels are coalesced per burst; an item that cannot be read is
+skipped alone and reported as a MalformedPush so the engine resyncs; a TP/SL fill whose algo is
+not known yet waits for one REST lookup so it is not journaled under the wrong origin.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+
+from core.events import MalformedPush
+from core.model import Instrument
+from core.venue import okx_parse as P
+from core.venue.okx_history import OkxHistory
+from core.venue.okx_markets import Markets
+
+Sink = Callable[[object], None]
+Item = dict[str, Any]
+
+# Channels whose pushes are whole states, not changes (a mark price, an account balance, a
+# position): of a burst read from the socket in one go, only the newest per instrument and leg is
+# parsed, after the burst. OKX itself samples mark-price (every 200 ms at most) and a positions
+# item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
+# the fills of a burst reach the engine before the position state that follows them.
+LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
+
+
+def latest_key(channel: str, item: Mapping[str, Any]) -> str:
+    """What a newer push of ``channel`` replaces.
+
+    A position is one posId: in net mode a cross and an isolated position on the same instrument
+    both have posSide "net", so instId|posSide would let one hide the other. Without a posId the
+    key is instId|mgnMode|posSide. A mark price is one instrument; the account is one account.
+    """
+    if channel == "positions":
+        pos_id = str(item.get("posId") or "")
+        if pos_id:
+            return pos_id
+        return f'{item.get("instId") or ""}|{item.get("mgnMode") or ""}|{item.get("posSide") or ""}'
+    return str(item.get("instId") or "")
+
+
+class PushRouter:
+    """Turns each push of the three streams into events for ``sink``."""
+
+    def __init__(self, markets: Markets, history: OkxHistory, spawn: Callable[[Awaitable[None]], None]) -> None:
+        self._markets = markets
+        self._history = history
+        self._spawn = spawn
+        self.sink: Sink = lambda _: None
+        self._latest: dict[tuple[str, str, str], Item] = {}
+        self._latest_scheduled = False
+        self._handlers: dict[str, Callable[[Item], None]] = {
+            "orders": self._order,
+            "mark-price": self._mark,
+            "positions": self._position,
+            "account": self._account,
+            "balance_and_position": self._balance_and_position,
+            "funding-rate": self._funding_rate,
+            "orders-algo": self._algo,
+        }
+
+    def malformed(self, stream: str, channel: str, reason: str) -> None:
+        self.sink(MalformedPush(stream, channel, reason, datetime.now(UTC)))
+
+    def on_push(self, msg: dict[str, Any], stream: str = "private") -> None:
+        """Route one push by arg.channel; unknown instruments and channels are ignored.
+
+        Each item is parsed on its own: an item missing a field or carrying a number OKX would
+        never send is skipped with one log line (and a MalformedPush, so the engine resyncs), and
+        the push's other items still go through.
+        """
+        channel = str(msg["arg"].get("channel") or "")
+        latest_only = channel in LATEST_ONLY
+        for item in msg["data"]:
+            if latest_only and isinstance(item, dict):
+                if channel == "account" and not P.account_mentions(item, self._markets.settle_ccy):
+                    continue  # an incremental push of other currencies: ours is unchanged
+                self._latest[(channel, latest_key(channel, item), stream)] = item
+                if not self._latest_scheduled:
+                    self._latest_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._emit_latest)
+            else:
+                self.item(stream, channel, item)
+
+    def _emit_latest(self) -> None:
+        """Parse and hand over the newest push of each key seen since the last call
+        (one pass of the event loop: everything read from the socket in one go)."""
+        self._latest_scheduled = False
+        latest, self._latest = self._latest, {}
+        for (channel, _, stream), item in latest.items():
+            self.item(stream, channel, item)
+
+    def item(self, stream: str, channel: str, item: Any) -> None:
+        handler = self._handlers.get(channel)
+        if handler is None:
+            return
+        try:
+            handler(item)
+        except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            what = P.describe_error(exc)
+            ident = (item.get("tradeId") or item.get("ordId") or item.get("instId") or "?"
+                     if isinstance(item, dict) else "?")
+            logger.warning(f"WS {stream} skipped a malformed {channel} push ({ident}): {what}")
+            self.malformed(stream, channel, what)
+
+    def _inst(self, item: Item) -> Instrument | None:
+        return self._markets.by_id.get(item.get("instId"))  # type: ignore[arg-type]
+
+    def _order(self, item: Item) -> None:
+        inst = self._inst(item)
+        if inst is None:
+            return
+        if P.needs_algo_lookup(item, self._history.algo_kinds):
+            self._spawn(self._emit_after_algo_lookup(item, inst, str(item["algoId"])))
+            return
+        self._emit_order(item, inst)
+
+    def _emit_order(self, item: Item, inst: Instrument) -> None:
+        update, fill = P.parse_order_push(item, inst, self._history.algo_kinds)
+        if fill is not None:
+            self.sink(fill)
+        if update is not None:
+            self.sink(update)
+
+    async def _emit_after_algo_lookup(self, item: Item, inst: Instrument, algo_id: str) -> None:
+        """A TP/SL fill whose kind is not known yet: ask REST once, then emit it classified."""
+        await self._history.algo_kind(algo_id)
+        self._emit_guarded(item, inst)
+
+    def _emit_guarded(self, item: Item, inst: Instrument) -> None:
+        """_emit_order off the push path: an unreadable item is reported, not lost in a task."""
+        try:
+            self._emit_order(item, inst)
+        except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            logger.warning(f"WS private skipped a malformed orders push ({item.get('ordId')}): "
+                           f"{P.describe_error(exc)}")
+            self.malformed("private", "orders", P.describe_error(exc))
+
+    def _mark(self, item: Item) -> None:
+        if (inst := self._inst(item)) is not None:
+            self.sink(P.parse_mark_price(item, inst))
+
+    def _position(self, item: Item) -> None:
+        if (inst := self._inst(item)) is not None:
+            self.sink(P.parse_position(item, inst))
+
+    def _account(self, item: Item) -> None:
+        snapshot = P.parse_account(item, self._markets.settle_ccy)
+        if snapshot is not None:
+            self.sink(snapshot)
+
+    def _balance_and_position(self, item: Item) -> None:
+        for signal in P.parse_funding_signals(item, self._markets.by_id):
+            self.sink(signal)
+
+    def _funding_rate(self, item: Item) -> None:
+        if (inst := self._inst(item)) is not None:
+            self.sink(P.parse_funding_rate(item, inst))
+
+    def _algo(self, item: Item) -> None:
+        kind = P.algo_kind_of(item)
+        if kind is not None and item.get("algoId"):
+            self._history.remember_algo(str(item["algoId"]), kind)

@@ -1,0 +1,68 @@
+"""The list of venues perpdesk can trade on, and the one function that builds a venue.
+
+Why here and only here: config validation, the runner and reconcile all need to know which venue
+names exist and how to build one; before this module each had its own list. Adding a venue is one
+new module implementing ``core.venue.base.Venue`` plus one ``VENUES`` line. Factories are named by
+"module:attribute" and imported on use: importing an exchange library (ccxt) costs most of a
+second, which config validation must not pay.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from core.venue.base import Venue, VenueError, VenueErrorKind
+
+if TYPE_CHECKING:
+    from core.config import ExchangeSettings, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEntry:
+    """One venue name: what builds it and what it needs."""
+
+    name: str
+    factory: str  # "module:attribute" of a callable (exchange settings, credentials) -> Venue
+    description: str
+    demo_account: bool = False  # runs on the simulator's public demo account (core.demo), no env keys
+    embedded_sim: bool = False  # without [exchange] url the runner starts the simulator in-process
+
+
+VENUES: dict[str, VenueEntry] = {
+    "sim": VenueEntry("sim", "core.venue.okx:OkxVenue", "the built-in OKX v5 simulator",
+                      demo_account=True, embedded_sim=True),
+    "okx": VenueEntry("okx", "core.venue.okx:OkxVenue", "OKX (live, or demo trading with sandbox = true)"),
+}
+
+
+def venue_names() -> tuple[str, ...]:
+    return tuple(VENUES)
+
+
+def venue_entry(name: str) -> VenueEntry:
+    """The entry of ``name``; VenueError (kind config) naming the supported venues otherwise."""
+    try:
+        return VENUES[name]
+    except KeyError:
+        supported = ", ".join(f'"{v}"' for v in VENUES)
+        raise VenueError(f'unsupported [exchange] venue "{name}": use {supported}',
+                         VenueErrorKind.CONFIG) from None
+
+
+def make_venue(settings: Settings, exchange: ExchangeSettings | None = None) -> Venue:
+    """The venue of ``settings`` (or of ``exchange``, e.g. pointed at a simulator started just now).
+
+    Credentials come from ``core.config.load_credentials`` (the demo account for a demo venue,
+    else the environment); ConfigError when they are missing, VenueError when the venue cannot be
+    built. Nothing is connected yet: call ``connect()``.
+    """
+    from core.config import load_credentials  # config imports this module for venue_names()
+
+    if exchange is not None:
+        settings = replace(settings, exchange=exchange)
+    entry = venue_entry(settings.exchange.venue)
+    module, _, attr = entry.factory.partition(":")
+    factory: Any = getattr(importlib.import_module(module), attr)
+    venue: Venue = factory(settings.exchange, load_credentials(settings))
+    return venue
