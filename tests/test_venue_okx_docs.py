@@ -1,7 +1,11 @@
 """The OKX parsers held against OKX's documented message shapes (tests/fixtures/okx_docs).
 
 Each fixture file is one channel or endpoint: {"_doc", "_note", "kind", "path"|"channel",
-"example"}; ``_doc`` names the doc section and ``_note`` says what was built by hand. Every parser
+"example"}; ``_doc`` names the doc section, ``example`` is that section's documented example as the
+docs give it, and ``_note`` says where it was read and what, if anything, was built by hand (the
+docs give no funding-fee bill). The documented examples are other instruments than ours (SPOT
+BTC-USDT, ETH futures...): tests that route them through the venue move them onto the configured
+instrument with ``on_btc`` and change nothing else unless they say so. Every parser
 runs over them four ways: as documented, with "" in every field that may be empty, with every
 optional field absent, and as a push or page of several items of which one is bad. The tests
 named after an item of the "real OKX" issue failed before that item was fixed.
@@ -20,7 +24,7 @@ from aiohttp import web
 
 from core.config import ExchangeSettings
 from core.events import AccountSnapshot, FundingSignal, MalformedPush, PositionPush
-from core.model import Fill, Instrument, OrderUpdate, Origin
+from core.model import Fill, Instrument, Liquidity, OrderState, OrderUpdate, Origin
 from core.venue import okx_parse as P
 from core.venue.okx import OkxVenue
 from core.venue.okx_history import parse_each
@@ -41,6 +45,11 @@ def first(name: str, **over: Any) -> dict[str, Any]:
     return {**doc(name)["example"]["data"][0], **over}
 
 
+def on_btc(name: str, **over: Any) -> dict[str, Any]:
+    """The documented item on the configured instrument (the router ignores other instruments)."""
+    return first(name, instId=BTC.inst_id, **over)
+
+
 # Parsers per fixture and the fields each one cannot do without (OKX always sends them).
 PARSERS: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]] = {
     "ws_orders": (lambda i: P.parse_order_push(i, BTC), ("ordId", "side", "tradeId", "fillSz", "fillPx", "fillFee")),
@@ -54,7 +63,11 @@ PARSERS: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]] = {
     "rest_fills_history": (lambda i: P.parse_fill_history(i, BTC), ("ordId", "side", "tradeId", "fillSz", "fillPx", "fee")),
     "rest_bills_funding": (lambda i: P.parse_funding_bill(i, BTC), ("billId", "balChg")),
     "rest_bills_funding_isolated": (lambda i: P.parse_funding_bill(i, BTC), ("billId", "posBalChg")),
+    "rest_bills": (lambda i: P.funding_bill_or_none(i, BY_ID), ()),
 }
+# Parsers whose honest answer to a documented item is None: a conditional algo with one trigger
+# has a kind but the blanked/stripped variants do not; a trade bill is no funding bill.
+NONE_IS_AN_ANSWER = ("ws_orders_algo", "rest_bills")
 
 
 def test_every_fixture_has_the_shared_shape() -> None:
@@ -89,25 +102,49 @@ def _required_only(item: Any, keep: tuple[str, ...]) -> Any:
 def test_parsers_read_documented_items_empty_fields_and_absent_optionals(name: str) -> None:
     parse, required = PARSERS[name]
     for item in doc(name)["example"]["data"]:
-        assert parse(item) is not None or name == "ws_orders_algo"
+        assert parse(item) is not None or name in NONE_IS_AN_ANSWER
         parse(_blank(item, required + ("instId", "ccy", "eventType", "side")))
         parse(_required_only(item, required + ("ccy", "eventType", "side")))
 
 
 def test_documented_values() -> None:
-    update, fill = P.parse_order_push(first("ws_orders"), BTC)
+    update, fill = P.parse_order_push(first("ws_orders"), BTC)  # a maker sell fill, OKX fee -0.02522168
     assert fill is not None and update is not None
-    assert fill.fee == D("0.3") and fill.contracts == D("1") and fill.price == D("60000")
-    assert fill.origin is Origin.CONSOLE and update.avg_price == D("60000")
+    assert fill.fee == D("0.02522168") and fill.fee_ccy == "USDT" and fill.fill_id == "242589207"
+    assert fill.contracts == D("0.001") and fill.price == D("31527.1") and fill.fill_pnl == D("0.01")
+    assert fill.liquidity is Liquidity.MAKER and fill.pos_side == "net"  # posSide "" (spot) is net
+    assert fill.origin is Origin.EXTERNAL and update.avg_price == D("31527.1")  # clOrdId "": not ours
+    assert update.state is OrderState.FILLED and update.filled_contracts == D("0.001")
     pos = P.parse_position(first("ws_positions"), BTC)
-    assert pos.contracts == D("1") and pos.margin_mode == "isolated" and pos.position_key == "1111111111111111111"
+    assert pos.contracts == D("1") and pos.margin_mode == "isolated" and pos.position_key == "307173036051017730"
+    assert pos.pos_side == "long" and pos.fee == D("-0.0001") and pos.realized_pnl == D("0.001")
+    rest_pos = P.parse_position(first("rest_positions"), BTC)
+    assert rest_pos.contracts == D("0.00190433573") and rest_pos.unrealized_pnl == D("-0.0000033452492717")
+    assert rest_pos.fee is None and rest_pos.realized_pnl is None  # "" in the docs: unknown, not 0
     hist = P.parse_position_history(first("rest_positions_history"), BTC)
-    assert hist.close_type == 2 and hist.realized_pnl == D("9.04") and hist.fee == D("-0.61")
+    assert hist.close_type == 1 and hist.realized_pnl == D("0.001") and hist.fee == D("-0.0001")
+    assert hist.pnl == D("0.0011") and hist.pos_side == "long" and hist.closed_contracts == D("1")
     hfill = P.parse_fill_history(first("rest_fills_history"), BTC)
-    assert hfill.fee == D("0.3") and hfill.fill_id == "4444"
-    signals = P.parse_funding_signals(first("ws_balance_and_position"), BY_ID)
-    assert [s.symbol for s in signals] == [BTC.symbol]
+    assert hfill.fee == D("0.00000192834") and hfill.fee_ccy == "BTC" and hfill.fill_id == "744876980"
+    assert hfill.liquidity is Liquidity.TAKER and hfill.fill_pnl == D("0")
+    snapshot = first("ws_balance_and_position")  # the documented push is the initial snapshot
+    assert P.parse_funding_signals(snapshot, BY_ID) == []
+    funding = {**snapshot, "eventType": "funding_fee",
+               "posData": [{**snapshot["posData"][0], "instId": BTC.inst_id}]}
+    assert [s.symbol for s in P.parse_funding_signals(funding, BY_ID)] == [BTC.symbol]
     assert P.parse_funding_bill(first("rest_bills_funding"), BTC).amount == D("-0.1")
+
+
+def test_documented_trade_bill_is_no_funding_bill() -> None:
+    """The docs' bills example is a trade bill (type 2): never journaled as funding, even on our swap."""
+    trade_bill = first("rest_bills")
+    assert trade_bill["type"] == "2" and trade_bill["balChg"] != "0"
+    assert P.funding_bill_or_none(trade_bill, BY_ID) is None
+    assert P.funding_bill_or_none({**trade_bill, "instId": BTC.inst_id}, BY_ID) is None
+    funding = P.funding_bill_or_none(first("rest_bills_funding"), BY_ID)
+    assert funding is not None and funding.amount == D("-0.1")
+    # the hand-built funding bills carry exactly the documented bill's fields
+    assert list(first("rest_bills_funding")) == list(trade_bill) == list(first("rest_bills_funding_isolated"))
 
 
 def test_several_rest_items_one_bad_only_the_bad_one_is_skipped() -> None:
@@ -115,7 +152,7 @@ def test_several_rest_items_one_bad_only_the_bad_one_is_skipped() -> None:
     bad = {**good, "posId": "bad", "type": "x"}
     recs = parse_each("positions-history", [good, bad, {**good, "posId": "2"}],
                       lambda i: P.parse_position_history(i, BTC))
-    assert [r.position_key for r in recs] == ["1111111111111111111", "2"]
+    assert [r.position_key for r in recs] == ["452587086133239818", "2"]
     bills = parse_each("funding bill", [first("rest_bills_funding"), {"billId": "x"}, first("rest_bills_funding_isolated")],
                        lambda i: P.parse_funding_bill(i, BTC))
     assert [b.bill_id for b in bills] == ["6666", "6667"]
@@ -149,15 +186,19 @@ class Router:
 async def test_several_push_items_one_bad_only_the_bad_one_is_skipped() -> None:
     r = Router()
     try:
-        good = first("ws_orders")
-        out = await r.push("ws_orders", [good, {**good, "tradeId": "4445", "fillPx": "abc"},
-                                         {**good, "tradeId": "4446"}])
+        good = on_btc("ws_orders")
+        out = await r.push("ws_orders", [good, {**good, "tradeId": "242589208", "fillPx": "abc"},
+                                         {**good, "tradeId": "242589209"}])
         fills = [e for e in out if isinstance(e, Fill)]
-        assert [f.fill_id for f in fills] == ["4444", "4446"]
+        assert [f.fill_id for f in fills] == ["242589207", "242589209"]
         assert [e.channel for e in out if isinstance(e, MalformedPush)] == ["orders"]
         assert sum(isinstance(e, OrderUpdate) for e in out) == 2
-        out = await r.push("ws_balance_and_position", [first("ws_balance_and_position")])
-        assert [type(e) for e in out] == [FundingSignal]
+        assert await r.push("ws_balance_and_position", [first("ws_balance_and_position")]) == []  # snapshot
+        snapshot = first("ws_balance_and_position")
+        funding = {**snapshot, "eventType": "funding_fee",
+                   "posData": [{**snapshot["posData"][0], "instId": BTC.inst_id}]}
+        out = await r.push("ws_balance_and_position", [funding, {**funding, "posData": "bad"}])
+        assert [type(e) for e in out] == [FundingSignal, MalformedPush]
     finally:
         await r.close()
 
@@ -166,17 +207,19 @@ async def test_several_push_items_one_bad_only_the_bad_one_is_skipped() -> None:
 
 
 def test_item1_account_figures_come_from_the_settle_currency_not_the_usd_totals() -> None:
-    raw = first("rest_account_balance")  # USDT and BTC held; totalEq is the USD total of both
+    raw = first("rest_account_balance")  # totalEq is the USD total of the whole account
+    assert raw["totalEq"] == "55837.43556134779" and raw["upl"] == "0"
     acct = P.parse_account(raw, "USDT")
     assert acct is not None
-    assert acct.equity == D("10000.5")  # details[USDT].eq, not totalEq 16000.5 (USD, every currency)
-    assert acct.available == D("9000.25") and acct.unrealized_pnl == D("12.5")
-    zero_upl = P.parse_account({**raw, "upl": "0"}, "USDT")  # top-level upl: multi-currency modes only
-    assert zero_upl is not None and zero_upl.unrealized_pnl == D("12.5")
+    assert acct.equity == D("4992.890093622894")  # details[USDT].eq, not totalEq (USD, every currency)
+    assert acct.available == D("4834.3170936228935")  # details[USDT].availEq
+    assert acct.unrealized_pnl == D("-7.545600000000006")  # details[USDT].upl; the top-level "0" must not win
+    push = P.parse_account(first("ws_account"), "USDT")
+    assert push is not None and push.equity == D("4892.951170691435") and push.unrealized_pnl == D("-7.475800000000003")
 
 
 def test_item2_incremental_account_push_leaves_absent_currency_unchanged() -> None:
-    btc_only = {**first("ws_account"), "details": [first("ws_account")["details"][1]]}
+    btc_only = {**first("ws_account"), "details": [{**first("ws_account")["details"][0], "ccy": "BTC"}]}
     assert P.parse_account(btc_only, "USDT") is None  # USDT absent: unchanged, not zero
     assert not P.account_mentions(btc_only, "USDT")
 
@@ -185,12 +228,12 @@ async def test_item2_router_emits_no_snapshot_for_a_push_without_the_settle_curr
     r = Router()
     try:
         snapshot = first("ws_account")
-        btc_only = {**snapshot, "details": [snapshot["details"][1]]}
+        btc_only = {**snapshot, "details": [{**snapshot["details"][0], "ccy": "BTC"}]}
         out = await r.push("ws_account", [snapshot])
-        assert [e.available for e in out if isinstance(e, AccountSnapshot)] == [D("9000.25")]
+        assert [e.available for e in out if isinstance(e, AccountSnapshot)] == [D("4734.371190691435")]
         assert await r.push("ws_account", [btc_only]) == []
         both = await r.push("ws_account", [snapshot, btc_only])  # one burst: USDT must survive it
-        assert [e.available for e in both if isinstance(e, AccountSnapshot)] == [D("9000.25")]
+        assert [e.available for e in both if isinstance(e, AccountSnapshot)] == [D("4734.371190691435")]
     finally:
         await r.close()
 
@@ -222,9 +265,14 @@ def test_item4_origin_of_algo_born_orders(source: str, hints: dict[str, str], or
 
 
 def test_item4_algo_type_decides_even_when_remembered() -> None:
-    algo = first("ws_orders_algo")  # ordType trigger
-    assert P.algo_kind_of(algo) == P.OTHER_ALGO
-    _, fill = P.parse_order_push(first("ws_orders", algoId="7777", clOrdId=""), BTC, {"7777": P.algo_kind_of(algo)})
+    algo = first("ws_orders_algo")  # the documented push: a conditional algo with only a TP trigger
+    assert P.algo_kind_of(algo) == "tp"
+    algo_id = algo["algoId"]
+    _, fill = P.parse_order_push(first("ws_orders", algoId=algo_id), BTC, {algo_id: P.algo_kind_of(algo)})
+    assert fill is not None and fill.origin is Origin.TP
+    trigger = {**algo, "ordType": "trigger"}  # the same algo as a plain trigger entry: no TP, no SL
+    assert P.algo_kind_of(trigger) == P.OTHER_ALGO
+    _, fill = P.parse_order_push(first("ws_orders", algoId=algo_id), BTC, {algo_id: P.algo_kind_of(trigger)})
     assert fill is not None and fill.origin is Origin.EXTERNAL
     assert not P.needs_algo_lookup(first("ws_orders", algoId="7777", source="6"), {})
     assert P.needs_algo_lookup(first("ws_orders", algoId="7777", source="7"), {})
@@ -240,8 +288,8 @@ def test_item5_positions_coalesce_by_posid() -> None:
 async def test_item5_cross_and_isolated_net_positions_on_one_instrument_both_arrive() -> None:
     r = Router()
     try:
-        cross = first("ws_positions", posId="1", mgnMode="cross", pos="2")
-        isolated = first("ws_positions", posId="2", mgnMode="isolated", pos="-1")
+        cross = on_btc("ws_positions", posId="1", mgnMode="cross", posSide="net", pos="2")
+        isolated = on_btc("ws_positions", posId="2", mgnMode="isolated", posSide="net", pos="-1")
         out = await r.push("ws_positions", [cross, isolated, {**cross, "pos": "3"}])
         got = sorted((p.position_key, p.margin_mode, p.contracts) for p in out if isinstance(p, PositionPush))
         assert got == [("1", "cross", D("3")), ("2", "isolated", D("-1"))]
@@ -249,8 +297,25 @@ async def test_item5_cross_and_isolated_net_positions_on_one_instrument_both_arr
         await r.close()
 
 
+async def test_documented_positions_push_keeps_both_instruments_of_one_posid() -> None:
+    """OKX's documented positions push holds two instruments under one posId: both must arrive."""
+    items = doc("ws_positions")["example"]["data"]
+    assert len({i["posId"] for i in items}) == 1 and len({i["instId"] for i in items}) == 2
+    r = Router()
+    try:
+        for inst_id in (i["instId"] for i in items):
+            inst = Instrument(symbol=inst_id, inst_id=inst_id, contract_size=D("10"), lot_size=D("1"),
+                              min_size=D("1"), tick_size=D("0.01"), settle_ccy="ETH", base_ccy="ETH")
+            r.venue.markets.by_symbol[inst.symbol] = inst
+            r.venue.markets.by_id[inst_id] = inst
+        out = await r.push("ws_positions", items)
+        assert sorted(p.symbol for p in out if isinstance(p, PositionPush)) == ["ETH-USD-210430", "ETH-USD-SWAP"]
+    finally:
+        await r.close()
+
+
 def test_item6_fill_without_fillfee_is_malformed_not_fee_zero() -> None:
-    raw = first("ws_orders")
+    raw = on_btc("ws_orders")
     del raw["fillFee"]
     with pytest.raises(P.OkxParseError, match="fillFee"):
         P.parse_order_push(raw, BTC)
@@ -263,7 +328,7 @@ def test_item6_fill_without_fillfee_is_malformed_not_fee_zero() -> None:
 async def test_item6_router_reports_the_fill_without_fee_for_a_resync() -> None:
     r = Router()
     try:
-        raw = first("ws_orders")
+        raw = on_btc("ws_orders")
         del raw["fillFee"]
         out = await r.push("ws_orders", [raw])
         assert not any(isinstance(e, Fill) for e in out)

@@ -172,8 +172,7 @@ class OkxHistory:
                                       params, "billId", "ts", since_ms)
         by_id = self._markets.by_id
         bills: dict[str, FundingBill] = {}
-        for bill in parse_each("funding bill", items, lambda i: P.parse_funding_bill(i, by_id[i["instId"]])
-                               if i.get("instId") in by_id and str(i.get("type") or "8") == "8" else None):
+        for bill in parse_each("funding bill", items, lambda i: P.funding_bill_or_none(i, by_id)):
             bills.setdefault(bill.bill_id, bill)
         return sorted(bills.values(), key=lambda b: (b.ts, b.bill_id))
 

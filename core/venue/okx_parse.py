@@ -378,6 +378,19 @@ def parse_funding_bill(item: Item, inst: Instrument) -> FundingBill:
     )
 
 
+def funding_bill_or_none(item: Item, by_id: Mapping[str, Instrument]) -> FundingBill | None:
+    """A bills item -> FundingBill if it is a funding-fee bill of a configured instrument, else None.
+
+    The bills endpoints list every balance change (trades, transfers, interest...); only type 8
+    is funding, and a bill without ``type`` is taken as the type-8 bill the request asked for.
+    Anything else must stay out of the funding journal, whatever its balChg.
+    """
+    inst = by_id.get(str(item.get("instId") or ""))
+    if inst is None or str(item.get("type") or "8") != "8":
+        return None
+    return parse_funding_bill(item, inst)
+
+
 def parse_position_history(item: Item, inst: Instrument) -> PositionHistoryRecord:
     """GET /account/positions-history item, OKX signs kept (fee/liqPenalty negative = paid)."""
     return PositionHistoryRecord(

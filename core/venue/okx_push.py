@@ -34,16 +34,19 @@ LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
 def latest_key(channel: str, item: Mapping[str, Any]) -> str:
     """What a newer push of ``channel`` replaces.
 
-    A position is one posId: in net mode a cross and an isolated position on the same instrument
-    both have posSide "net", so instId|posSide would let one hide the other. Without a posId the
-    key is instId|mgnMode|posSide. A mark price is one instrument; the account is one account.
+    A position is one instId|posId: in net mode a cross and an isolated position on the same
+    instrument both have posSide "net", so instId|posSide would let one hide the other; the
+    instrument stays in the key because OKX's own documented push carries two instruments under
+    one posId, and a posId alone would drop one of them. Without a posId the key is
+    instId|mgnMode|posSide. A mark price is one instrument; the account is one account.
     """
+    inst_id = str(item.get("instId") or "")
     if channel == "positions":
         pos_id = str(item.get("posId") or "")
         if pos_id:
-            return pos_id
-        return f'{item.get("instId") or ""}|{item.get("mgnMode") or ""}|{item.get("posSide") or ""}'
-    return str(item.get("instId") or "")
+            return f"{inst_id}|{pos_id}"
+        return f'{inst_id}|{item.get("mgnMode") or ""}|{item.get("posSide") or ""}'
+    return inst_id
 
 
 class PushRouter:
