@@ -132,6 +132,9 @@ def test_documented_values() -> None:
     funding = {**snapshot, "eventType": "funding_fee",
                "posData": [{**snapshot["posData"][0], "instId": BTC.inst_id}]}
     assert [s.symbol for s in P.parse_funding_signals(funding, BY_ID)] == [BTC.symbol]
+    # "Only balData will be pushed if only the account balance changes" (cross funding): still a signal
+    bal_only = {k: v for k, v in funding.items() if k != "posData"}
+    assert [s.symbol for s in P.parse_funding_signals(bal_only, BY_ID)] == [None]
     assert P.parse_funding_bill(first("rest_bills_funding"), BTC).amount == D("-0.1")
 
 
