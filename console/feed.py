@@ -48,6 +48,21 @@ StateKey = tuple[str, Hashable]  # ("pos", (symbol, pos_side)) | ("mark", symbol
 #                                  | ("status", stream) | ("order", order_id)
 
 
+def state_key(event: object) -> StateKey | None:
+    """The last-write-wins key of a state event; None for append-only facts and notices."""
+    if isinstance(event, (PositionSnapshot, PositionGone)):
+        return ("pos", (event.symbol, event.pos_side))
+    if isinstance(event, MarkPrice):
+        return ("mark", event.symbol)
+    if isinstance(event, AccountSnapshot):
+        return ("account", "")
+    if isinstance(event, StreamStatus):
+        return ("status", event.stream)
+    if isinstance(event, OrderUpdate):
+        return ("order", event.order_id)
+    return None
+
+
 @dataclass(slots=True)
 class Batch:
     """Everything that arrived since the previous drain, oldest first within each list."""
@@ -103,35 +118,32 @@ class FeedBuffer:
     def push(self, event: object) -> None:
         """The engine subscriber: classify and store, nothing else (runs inside the engine)."""
         self.received += 1
-        if isinstance(event, PositionSnapshot):
-            self._states[("pos", (event.symbol, event.pos_side))] = event
-        elif isinstance(event, PositionGone):
-            self._states[("pos", (event.symbol, event.pos_side))] = event
-        elif isinstance(event, MarkPrice):
-            self._states[("mark", event.symbol)] = event
-        elif isinstance(event, AccountSnapshot):
-            self._states[("account", "")] = event
-        elif isinstance(event, StreamStatus):
-            self._states[("status", event.stream)] = event
-        elif isinstance(event, OrderUpdate):
-            self._states[("order", event.order_id)] = event
+        key = state_key(event)
+        if key is not None:
+            self._states[key] = event
         elif isinstance(event, Fill):
             self._fills.append(event)
-            self._totals(event.ts.date()).fees += event.fee
-            if self._live_ids is not None:
-                self._live_ids.add("f|" + event.fill_id)
+            self._count(event.ts.date(), "f|" + event.fill_id).fees += event.fee
         elif isinstance(event, CloseResult):
             self._closes.append(event)
-            self._totals(event.closed_at.date()).realized += event.net_pnl
-            if self._live_ids is not None:
-                self._live_ids.add("c|" + event.close_key)
+            self._count(event.closed_at.date(), "c|" + event.close_key).realized += event.net_pnl
         elif isinstance(event, FundingPayment):
             self._funding.append(event)
-            self._totals(event.ts.date()).funding += event.amount
-            if self._live_ids is not None:
-                self._live_ids.add("b|" + event.bill_id)
+            self._count(event.ts.date(), "b|" + event.bill_id).funding += event.amount
         elif isinstance(event, Notice):
             self._notices.append(event)
+
+    def _count(self, day: date, live_id: str) -> DayTotals:
+        """The totals of ``day``, remembering ``live_id`` until the journal is seeded."""
+        if self._live_ids is not None:
+            self._live_ids.add(live_id)
+        return self._totals(day)
+
+    def pending_positions(self) -> dict[tuple[str, str], PositionSnapshot | PositionGone]:
+        """Position states received and not drained yet, by (symbol, pos_side): what a dialog
+        open over the panes (which do not flush under a modal) must compare itself with."""
+        return {(event.symbol, event.pos_side): event for event in self._states.values()
+                if isinstance(event, (PositionSnapshot, PositionGone))}
 
     @property
     def seeded(self) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from itertools import count
 
 from console.widgets.fmt import Precision
@@ -19,7 +19,7 @@ class WindowPane(LinePane):
 
     FOLLOW_TOP = True
 
-    def __init__(self, instruments: Callable[[], dict[str, Instrument]], window: int = 500,
+    def __init__(self, instruments: Callable[[], Mapping[str, Instrument]], window: int = 500,
                  **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._instruments = instruments
