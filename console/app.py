@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ from console.widgets.filterbar import FilterBar
 from console.widgets.header import HeaderBar, HeaderState, link_summary
 from console.widgets.pnlchart import PnlChart
 from console.widgets.table import LinePane
+from console.widgets.window import WindowPane
 from core.engine_view import EngineView, JournalView
 from core.events import (
     AccountSnapshot,
@@ -59,7 +60,6 @@ from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_t
 
 if TYPE_CHECKING:
     from console.widgets.positions import PositionsPane
-    from console.widgets.window import WindowPane
     from core.config import Settings
 
 _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
@@ -192,12 +192,9 @@ class PerpdeskApp(App[int]):
             return
         history = await self.engine.today_history(self.clock().astimezone(UTC).date())
         older = self.feed.seed(history)
-        for spec in PANES:
-            rows = getattr(older, spec.rows) if spec.rows else None
-            if rows:
-                pane = self.panes[spec.id]
-                pane.add(rows, older=True)  # type: ignore[attr-defined]
-                pane.reorder()
+        for pane, rows in self._rows_by_pane(older):
+            pane.add(rows, older=True)
+            pane.reorder()
         self._update_header()
 
     # ================================================================ the feed
@@ -231,13 +228,19 @@ class PerpdeskApp(App[int]):
                     self.open_orders.discard(event.order_id)
         if reorder:
             self.positions.reorder()
-        for spec in PANES:
-            rows = getattr(batch, spec.rows) if spec.rows else None
-            if rows:
-                self._appends.setdefault(self.panes[spec.id], []).extend(rows)  # type: ignore[arg-type]
+        for pane, rows in self._rows_by_pane(batch):
+            self._appends.setdefault(pane, []).extend(rows)
         self._show_appends()
         for notice in batch.notices:
             self.say(notice.text, _SEVERITY.get(notice.level, "information"))
+
+    def _rows_by_pane(self, batch: Batch) -> Iterator[tuple[WindowPane, list[Any]]]:
+        """(pane, new rows) for every registry pane fed by a list of ``batch`` (console/panes.py)."""
+        for spec in PANES:
+            rows: list[Any] = getattr(batch, spec.rows) if spec.rows else []
+            pane = self.panes[spec.id]
+            if rows and isinstance(pane, WindowPane):
+                yield pane, rows
 
     def _apply_position(self, key: Any, event: object) -> bool:
         """One position state onto the pane; True when rows appeared or left (reorder)."""
@@ -264,7 +267,7 @@ class PerpdeskApp(App[int]):
         for target in list(self._appends):
             if now - self._appended_at.get(target, float("-inf")) < APPEND_INTERVAL_S:
                 continue
-            target.add(self._appends.pop(target))  # type: ignore[attr-defined]
+            target.add(self._appends.pop(target))
             target.reorder()
             self._appended_at[target] = now
 

@@ -5,7 +5,7 @@ journal, exchange, and ``lines()``), so the console does not depend on its inter
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -16,9 +16,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from console.actions import Scope, bindings
+from core.engine_view import ReconcileReportView
 
 
-def report_text(report: Any, bad: str | Style, good: str | Style) -> Text:
+def report_text(report: ReconcileReportView, bad: str | Style, good: str | Style) -> Text:
     """The report's own printable lines, with DIFF lines in ``bad`` and ok lines in ``good``."""
     text = Text()
     for line in report.lines():
@@ -30,7 +31,7 @@ def report_text(report: Any, bad: str | Style, good: str | Style) -> Text:
 class ReconcileScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.RECONCILE)
 
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: ReconcileReportView) -> None:
         super().__init__(classes="dialog-screen")
         self.report = report
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from itertools import count
+from typing import Any
 
 from console.widgets.fmt import Precision
 from console.widgets.table import LinePane, Row
@@ -54,6 +55,10 @@ class WindowPane(LinePane):
             self.set_row(key, row)
             added += 1
         return added
+
+    def add(self, items: list[Any], *, older: bool = False) -> int:
+        """Oldest first; ``older`` puts them below the rows shown. Each pane formats its rows."""
+        raise NotImplementedError
 
     def clear_rows(self) -> None:
         """Forget every row (the history screen shows one page at a time). Caller reorders."""
