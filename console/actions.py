@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.keys import _normalize_key_list  # "?" -> "question_mark", as Textual's keymap does
 
@@ -136,6 +138,15 @@ def palette(read_only: bool) -> list[Action]:
 def keys_of(action: Action, keymap: Mapping[str, str]) -> list[str]:
     """The keys an action answers to once ``keymap`` (binding id -> keys) is applied."""
     return [k for k in _normalize_key_list(keymap.get(action.id, action.keys)).split(",") if k]
+
+
+def key_hint(app: App[Any], action_id: str, default: str) -> str:
+    """How a dialog names the key of ``action_id``: ``default`` (its own wording, e.g. "Esc")
+    unless ``[keymap]`` rebound it, then the rebound keys as Textual displays them."""
+    if action_id not in app._keymap:
+        return default
+    keys = keys_of(BY_ID[action_id], app._keymap)
+    return "/".join(app.get_key_display(Binding(k, "")) for k in keys)
 
 
 def help_actions(read_only: bool) -> list[Action]:

@@ -17,7 +17,7 @@ from console.widgets.table import LinePane
 from core.config import KEYMAP_IDS, Settings, UISettings
 from core.events import ClosePosition
 from core.model import PositionSide
-from tests.console_helpers import BTC, ETH, FakeEngine, snapshot
+from tests.console_helpers import BTC, ETH, FakeEngine, screen_text, snapshot
 
 SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,
@@ -69,6 +69,7 @@ async def test_dialog_and_table_keys_are_rebindable() -> None:
         assert app.positions.selected.symbol == ETH
         await pilot.press("c", "y")
         assert isinstance(app.screen, ConfirmScreen)  # y no longer confirms
+        assert "Close (Y)" in screen_text(app)  # the dialog names the rebound key
         await pilot.press("Y")
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope, bindings, key_hint
 from core.events import Command
 
 CHANGED = "⚠ changed since it was shown — nothing sent; confirm again:"
@@ -60,10 +60,13 @@ class ConfirmScreen(ModalScreen["Question | str | None"]):
         if self.is_mounted:
             self.query_one("#confirm-title", Label).update(question.title)
             self.query_one("#confirm-body", Static).update(self._body(changed))
-            self.query_one("#yes", Button).label = f"{question.confirm_label} (y)"
+            self.query_one("#yes", Button).label = self._yes_label()
 
     def _body(self, changed: bool = False) -> str:
         return "\n".join(((CHANGED,) if changed else ()) + self.question.lines)
+
+    def _yes_label(self) -> str:
+        return f"{self.question.confirm_label} ({key_hint(self.app, 'confirm_yes', 'y')})"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -71,8 +74,8 @@ class ConfirmScreen(ModalScreen["Question | str | None"]):
                         markup=False)
             yield Static(self._body(), id="confirm-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yes = Button(f"{self.question.confirm_label} (y)", variant="error", id="yes")
-                no = Button("No (n)", id="no")
+                yes = Button(self._yes_label(), variant="error", id="yes")
+                no = Button(f"No ({key_hint(self.app, 'confirm_no', 'n')})", id="no")
                 yes.can_focus = no.can_focus = False
                 yield yes
                 yield no

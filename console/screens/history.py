@@ -9,6 +9,7 @@ It is a ModalScreen, so the live panes underneath do no flush work while it is o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -17,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from console.actions import Scope, bindings
+from console.actions import Scope, bindings, key_hint
 from console.widgets.closes import ClosesPane
 from console.widgets.fills import FillsPane
 from console.widgets.funding import FundingPane
@@ -49,7 +50,10 @@ class HistoryScreen(ModalScreen[None]):
             yield FillsPane(self.instruments, window=self.page_size, id="history-fills")
             yield ClosesPane(self.instruments, window=self.page_size, id="history-closes")
             yield FundingPane(self.instruments, window=self.page_size, id="history-funding")
-            yield Label("n/→ older · b/← newer · Tab fills/closes/funding · Esc closes",
+            hint = partial(key_hint, self.app)
+            yield Label(f"{hint('history_older', 'n/→')} older · {hint('history_newer', 'b/←')} newer"
+                        f" · {hint('history_switch', 'Tab')} fills/closes/funding"
+                        f" · {hint('history_close', 'Esc')} closes",
                         classes="dialog-hint")
 
     def on_mount(self) -> None:

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope, bindings, key_hint
 from console.numbers import SizeError, parse_positive
 from core.events import PlaceOrder
 from core.model import Instrument, OrderSide
@@ -47,7 +47,10 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("New order (Enter or ctrl+s places, Esc cancels)", classes="dialog-title")
+            place = key_hint(self.app, "order_place", "ctrl+s")
+            cancel = key_hint(self.app, "order_cancel", "Esc")
+            yield Label(f"New order (Enter or {place} places, {cancel} cancels)",
+                        classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Select([(s, s) for s in self.instruments], value=self.symbol or Select.BLANK,
                              allow_blank=False, id="symbol")
@@ -61,8 +64,8 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
                 yield Checkbox("reduce-only", id="reduce")
             yield Static("", id="order-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Place (ctrl+s)", variant="primary", id="place")
-                yield Button("Cancel (Esc)", id="cancel")
+                yield Button(f"Place ({place})", variant="primary", id="place")
+                yield Button(f"Cancel ({cancel})", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#size", Input).focus()
