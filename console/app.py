@@ -35,7 +35,7 @@ from console import actions
 from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
-from console.panes import PANES
+from console.panes import FEED_ROWS, PANES
 from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
@@ -93,7 +93,7 @@ class PerpdeskApp(App[int]):
         self.refresh_hz = float(ui.refresh_hz if ui is not None else 15.0) or 15.0
         self.clock = clock
         self.monotonic = monotonic  # grouping and dedupe intervals (tests pass a fake one)
-        self.feed = FeedBuffer()
+        self.feed = FeedBuffer(kinds=FEED_ROWS)
         self.trading = Trading(self)
         self.inflight = 0  # commands sent and not answered yet
         self.open_orders: set[str] = set()
@@ -237,7 +237,7 @@ class PerpdeskApp(App[int]):
     def _rows_by_pane(self, batch: Batch) -> Iterator[tuple[WindowPane, list[Any]]]:
         """(pane, new rows) for every registry pane fed by a list of ``batch`` (console/panes.py)."""
         for spec in PANES:
-            rows: list[Any] = getattr(batch, spec.rows) if spec.rows else []
+            rows = batch.rows.get(spec.rows.name) if spec.rows is not None else None
             pane = self.panes[spec.id]
             if rows and isinstance(pane, WindowPane):
                 yield pane, rows
