@@ -112,8 +112,11 @@ class Trading:
 
     def partial(self) -> None:
         key = self._selected()
-        snap = self.current().get(key) if key is not None else None
-        if key is None or snap is None:
+        if key is None:
+            return
+        snap = self.current().get(key)
+        if snap is None:
+            self.app.say(f"no open {key[0]} {key[1]} position to close", "error")
             return
 
         def chosen(contracts: Decimal | None) -> None:
