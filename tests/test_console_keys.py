@@ -21,6 +21,7 @@ from tests.console_helpers import (
     T0,
     FakeEngine,
     Report,
+    painted,
     ReportRow,
     screen_text,
     snapshot,
@@ -313,7 +314,7 @@ async def test_filter_and_navigation() -> None:
 async def test_80x24_renders_everything_that_matters() -> None:
     app = build_app(two_positions())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await painted(app, pilot, "q Quit")  # the footer composes after the first paint
         text = screen_text(app)
         for word in ("Equity", "Positions", "Closes", "Fills", "Funding", "uPnL", "q Quit"):
             assert word in text, word
