@@ -172,7 +172,8 @@ async def test_c_then_n_or_esc_leaves_the_position_open(rig: Rig, answer: str) -
 
 async def test_a_close_the_engine_refuses_is_one_error_notification(rig: Rig) -> None:
     """The position goes flat behind the open confirmation (the panes do not flush under a
-    modal); `y` then reaches the real engine, which refuses, and the trader is told once."""
+    modal); at `y` the dialog sees the engine's PositionGone for the life it showed, sends
+    nothing, and the trader is told once."""
     engine = await rig.start_engine()
     await rig.ext.create_order(BTC, "market", "buy", 4)
     app = build(engine)
