@@ -10,15 +10,19 @@ Restarts: events published before the console subscribed are gone, so the app as
 today's journal (``Engine.today_history``) in a worker and hands it to ``seed``. Until then the
 buffer remembers the ids of the fills, closes and funding bills it saw live, and ``seed`` skips
 those, so a row both published live and already on disk is counted once.
+
+Which append-only kinds it keeps is not written here: each ``Rows`` below says how one kind is
+recognised, de-duplicated and counted, and console/panes.py hands the kinds of its panes to the
+buffer, so a new pane of a new kind of event is one registry entry there.
 """
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.events import AccountSnapshot, MarkPrice, Notice, PositionGone, StreamStatus
 from core.model import CloseResult, Fill, FundingPayment, OrderState, OrderUpdate, PositionSnapshot
@@ -26,7 +30,6 @@ from core.money import ZERO
 
 DEFAULT_WINDOW = 500  # rows kept by the fills / closes / funding panes (the CSV keeps everything)
 OPEN_STATES = (OrderState.PLACED, OrderState.PARTIALLY_FILLED)
-
 
 
 class JournalCloseLike(Protocol):
@@ -48,18 +51,19 @@ StateKey = tuple[str, Hashable]  # ("pos", (symbol, pos_side)) | ("mark", symbol
 #                                  | ("status", stream) | ("order", order_id)
 
 
-@dataclass(slots=True)
-class Batch:
-    """Everything that arrived since the previous drain, oldest first within each list."""
-
-    states: dict[StateKey, object] = field(default_factory=dict)
-    fills: list[Fill] = field(default_factory=list)
-    closes: list[CloseResult] = field(default_factory=list)
-    funding: list[FundingPayment] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.states or self.fills or self.closes or self.funding or self.notices)
+def state_key(event: object) -> StateKey | None:
+    """The last-write-wins key of a state event; None for append-only facts and notices."""
+    if isinstance(event, (PositionSnapshot, PositionGone)):
+        return ("pos", (event.symbol, event.pos_side))
+    if isinstance(event, MarkPrice):
+        return ("mark", event.symbol)
+    if isinstance(event, AccountSnapshot):
+        return ("account", "")
+    if isinstance(event, StreamStatus):
+        return ("status", event.stream)
+    if isinstance(event, OrderUpdate):
+        return ("order", event.order_id)
+    return None
 
 
 @dataclass(slots=True)
@@ -75,15 +79,80 @@ class DayTotals:
     funding: Decimal = ZERO
 
 
+def _same(item: Any) -> Any:
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """One append-only kind of event the buffer keeps for a pane.
+
+    ``name`` is the list it arrives in (Batch, and the journal's DayHistory); ``live_id`` /
+    ``journal_id`` key the same row live and on disk (seed de-duplication); ``count`` adds it to
+    its day's totals; ``journal_event`` turns a journal item into the event the pane shows."""
+
+    name: str
+    event: type
+    live_id: Callable[[Any], str]
+    day: Callable[[Any], date]
+    count: Callable[[DayTotals, Any], None]
+    journal_id: Callable[[Any], str] | None = None  # default: live_id
+    journal_event: Callable[[Any], Any] = _same
+
+
+def _add_fee(totals: DayTotals, fill: Fill) -> None:
+    totals.fees += fill.fee
+
+
+def _add_realized(totals: DayTotals, close: CloseResult) -> None:
+    totals.realized += close.net_pnl
+
+
+def _add_funding(totals: DayTotals, payment: FundingPayment) -> None:
+    totals.funding += payment.amount
+
+
+FILLS = Rows("fills", Fill, lambda f: "f|" + f.fill_id, lambda f: f.ts.date(), _add_fee)
+CLOSES = Rows("closes", CloseResult, lambda c: "c|" + c.close_key, lambda c: c.closed_at.date(),
+              _add_realized, journal_id=lambda j: "c|" + j.close_id,
+              journal_event=lambda j: j.close)
+FUNDING = Rows("funding", FundingPayment, lambda b: "b|" + b.bill_id, lambda b: b.ts.date(),
+               _add_funding)
+DEFAULT_ROWS = (FILLS, CLOSES, FUNDING)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything that arrived since the previous drain, oldest first within each list."""
+
+    states: dict[StateKey, object] = field(default_factory=dict)
+    rows: dict[str, list[Any]] = field(default_factory=dict)  # Rows.name -> new events
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def fills(self) -> list[Fill]:
+        return self.rows.get("fills", [])
+
+    @property
+    def closes(self) -> list[CloseResult]:
+        return self.rows.get("closes", [])
+
+    @property
+    def funding(self) -> list[FundingPayment]:
+        return self.rows.get("funding", [])
+
+    def __bool__(self) -> bool:
+        return bool(self.states or any(self.rows.values()) or self.notices)
+
+
 class FeedBuffer:
     """Last-write-wins states plus bounded append-only windows; see the module docstring."""
 
-    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, window: int = DEFAULT_WINDOW, kinds: Sequence[Rows] = DEFAULT_ROWS) -> None:
         self.window = window
+        self.kinds = tuple(kinds)
         self._states: dict[StateKey, object] = {}
-        self._fills: deque[Fill] = deque(maxlen=window)
-        self._closes: deque[CloseResult] = deque(maxlen=window)
-        self._funding: deque[FundingPayment] = deque(maxlen=window)
+        self._windows: dict[str, deque[Any]] = {k.name: deque(maxlen=window) for k in self.kinds}
         self._notices: deque[Notice] = deque(maxlen=20)  # a storm of notices shows the latest
         self.received = 0  # events pushed since start (tests, diagnostics)
         self.totals: dict[date, DayTotals] = {}
@@ -103,35 +172,25 @@ class FeedBuffer:
     def push(self, event: object) -> None:
         """The engine subscriber: classify and store, nothing else (runs inside the engine)."""
         self.received += 1
-        if isinstance(event, PositionSnapshot):
-            self._states[("pos", (event.symbol, event.pos_side))] = event
-        elif isinstance(event, PositionGone):
-            self._states[("pos", (event.symbol, event.pos_side))] = event
-        elif isinstance(event, MarkPrice):
-            self._states[("mark", event.symbol)] = event
-        elif isinstance(event, AccountSnapshot):
-            self._states[("account", "")] = event
-        elif isinstance(event, StreamStatus):
-            self._states[("status", event.stream)] = event
-        elif isinstance(event, OrderUpdate):
-            self._states[("order", event.order_id)] = event
-        elif isinstance(event, Fill):
-            self._fills.append(event)
-            self._totals(event.ts.date()).fees += event.fee
-            if self._live_ids is not None:
-                self._live_ids.add("f|" + event.fill_id)
-        elif isinstance(event, CloseResult):
-            self._closes.append(event)
-            self._totals(event.closed_at.date()).realized += event.net_pnl
-            if self._live_ids is not None:
-                self._live_ids.add("c|" + event.close_key)
-        elif isinstance(event, FundingPayment):
-            self._funding.append(event)
-            self._totals(event.ts.date()).funding += event.amount
-            if self._live_ids is not None:
-                self._live_ids.add("b|" + event.bill_id)
-        elif isinstance(event, Notice):
+        key = state_key(event)
+        if key is not None:
+            self._states[key] = event
+            return
+        for kind in self.kinds:
+            if isinstance(event, kind.event):
+                self._windows[kind.name].append(event)
+                kind.count(self._totals(kind.day(event)), event)
+                if self._live_ids is not None:
+                    self._live_ids.add(kind.live_id(event))
+                return
+        if isinstance(event, Notice):
             self._notices.append(event)
+
+    def pending_positions(self) -> dict[tuple[str, str], PositionSnapshot | PositionGone]:
+        """Position states received and not drained yet, by (symbol, pos_side): what a dialog
+        open over the panes (which do not flush under a modal) must compare itself with."""
+        return {(event.symbol, event.pos_side): event for event in self._states.values()
+                if isinstance(event, (PositionSnapshot, PositionGone))}
 
     @property
     def seeded(self) -> bool:
@@ -146,33 +205,33 @@ class FeedBuffer:
             return Batch()
         self._live_ids = None
         batch = Batch()
-        for fill in history.fills:
-            if "f|" + fill.fill_id not in seen:
-                seen.add("f|" + fill.fill_id)
-                batch.fills.append(fill)
-                self._totals(fill.ts.date()).fees += fill.fee
-        for journaled in history.closes:
-            if "c|" + journaled.close_id not in seen:
-                seen.add("c|" + journaled.close_id)
-                batch.closes.append(journaled.close)
-                self._totals(journaled.close.closed_at.date()).realized += journaled.close.net_pnl
-        for payment in history.funding:
-            if "b|" + payment.bill_id not in seen:
-                seen.add("b|" + payment.bill_id)
-                batch.funding.append(payment)
-                self._totals(payment.ts.date()).funding += payment.amount
+        for kind in self.kinds:
+            items: Iterable[Any] = getattr(history, kind.name, ())
+            batch.rows[kind.name] = self._unseen(kind, items, seen)
         return batch
 
+    def _unseen(self, kind: Rows, items: Iterable[Any], seen: set[str]) -> list[Any]:
+        """The journal items of one kind not received live, counted into the day totals."""
+        key = kind.journal_id or kind.live_id
+        out = []
+        for item in items:
+            row_id = key(item)
+            if row_id not in seen:
+                seen.add(row_id)
+                event = kind.journal_event(item)
+                out.append(event)
+                kind.count(self._totals(kind.day(event)), event)
+        return out
+
     def pending(self) -> bool:
-        return bool(self._states or self._fills or self._closes or self._funding or self._notices)
+        return bool(self._states or any(self._windows.values()) or self._notices)
 
     def drain(self) -> Batch:
         """Hand over everything buffered and start empty (called on the UI timer)."""
-        batch = Batch(self._states, list(self._fills), list(self._closes), list(self._funding),
+        batch = Batch(self._states, {name: list(w) for name, w in self._windows.items()},
                       list(self._notices))
         self._states = {}
-        self._fills.clear()
-        self._closes.clear()
-        self._funding.clear()
+        for window in self._windows.values():
+            window.clear()
         self._notices.clear()
         return batch

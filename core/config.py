@@ -302,10 +302,26 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
     return StrategySettings(name=name, params=dict(params))
 
 
+# The [keymap] binding ids: console/actions.py's registry, written here because core cannot import
+# the console; tests/test_console_actions.py checks that the two lists are the same.
+KEYMAP_IDS = (
+    "close", "partial_close", "close_all", "order_entry", "reconcile", "history", "filter",
+    "theme", "help", "quit",
+    "cursor_up", "cursor_down", "page_up", "page_down", "first_row", "last_row",
+    "confirm_yes", "confirm_no",
+    "history_close", "history_older", "history_newer", "history_switch",
+    "reconcile_close", "reconcile_down", "reconcile_up", "help_close",
+    "order_cancel", "order_place", "partial_cancel",
+)
+
+
 def _keymap(file: str, raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: [keymap] must be a table, got {show(raw)}")
     for binding, key in raw.items():
+        if binding not in KEYMAP_IDS:
+            raise ConfigError(f'{file}: unknown binding id [keymap] "{binding}"'
+                              f"{_suggest(binding, KEYMAP_IDS, quote=True)}")
         if not isinstance(key, str) or not key or any(c.isspace() for c in key):
             raise ConfigError(
                 f'{file}: [keymap] {binding} must be a key name such as "c" or "ctrl+x", got {show(key)}'

@@ -200,3 +200,12 @@ def screen_text(app: Any) -> str:
     update = app.screen._compositor.render_full_update()
     lines = ["".join(seg.text for strip in line for seg in strip) for line in update.strips]
     return "\n".join(line.replace("\xa0", " ").rstrip() for line in lines)
+
+
+async def painted(app: Any, pilot: Any, text: str, tries: int = 200) -> None:
+    """Wait until ``text`` is on the screen (a widget such as the footer composes after the
+    first paint, later still on a loaded machine); the caller then asserts what it wants."""
+    for _ in range(tries):
+        if text in screen_text(app):
+            return
+        await pilot.pause(0.01)

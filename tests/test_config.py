@@ -122,6 +122,8 @@ close = "ctrl+c"
         ("[ui]\nrefresh_hz = 500\n", "[ui] refresh_hz must be a number > 0 and <= 60"),
         ('[ui]\nthem = "x"\n', 'did you mean "theme"?'),
         ("[keymap]\nclose = 3\n", "[keymap] close must be a key name"),
+        ('[keymap]\nclsoe = "z"\n', 'unknown binding id [keymap] "clsoe" — did you mean "close"?'),
+        ('[keymap]\nconfirm.yes = "Y"\n', 'unknown binding id [keymap] "confirm" — did you mean'),
         ('exchange = "okx"\n', "[exchange] must be a table"),
         ("[exchange\nvenue = 1\n", "not valid TOML"),
         ('[sim]\nspeed = \n', "line 2"),

@@ -202,7 +202,8 @@ async def test_new_fills_are_grouped_under_a_stream_and_none_is_lost() -> None:
     from console.app import APPEND_INTERVAL_S
 
     engine = FakeEngine([snapshot(BTC)])
-    app = build_app(engine)
+    now = [1000.0]  # a fake monotonic clock: the test moves time, it never sleeps
+    app = build_app(engine, monotonic=lambda: now[0])
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         engine.emit(fill(1))
@@ -213,9 +214,64 @@ async def test_new_fills_are_grouped_under_a_stream_and_none_is_lost() -> None:
             app.flush_now()
         assert app.fills.row_count == 1  # grouped
         assert app.feed.day(T0.date()).fees == Decimal("0.24")  # the totals counted all four
-        time.sleep(APPEND_INTERVAL_S)
+        now[0] += APPEND_INTERVAL_S / 2
+        app.flush_now()
+        assert app.fills.row_count == 1  # still within the interval
+        now[0] += APPEND_INTERVAL_S / 2
         app.flush_now()
         assert app.fills.row_count == 4
         await pilot.pause()
         text = screen_text(app)
         assert text.index("12:00:04") < text.index("12:00:03") < text.index("12:00:01")  # newest on top
+
+
+# ==================================================================== bad numbers (issue 10 item 5)
+
+BAD_NUMBERS = [("９", "digits 0-9"), ("1_0", "not a number"), ("Infinity", "not a number"),
+               ("NaN", "not a number"), ("1e999", "too large"), ("-1", "greater than 0"),
+               ("0", "greater than 0"), ("0e5", "greater than 0"), ("", "type a number"),
+               ("1e-30", "too many decimals"), (" 1 2", "not a number")]
+
+
+@pytest.mark.parametrize(("text", "error"), BAD_NUMBERS)
+def test_order_entry_refuses_what_is_not_a_plain_positive_number(text: str, error: str) -> None:
+    with pytest.raises(SizeError, match=error):
+        build_order(INSTRUMENTS[BTC], "buy", "market", text, "", False)
+    with pytest.raises(SizeError, match=error):
+        build_order(INSTRUMENTS[BTC], "buy", "limit", "1", text, False)
+
+
+@pytest.mark.parametrize("text", ["９", "1_0", "Infinity", "NaN", "1e999", "-1", "1e999%",
+                                  "1e999 btc", "..5"])
+def test_partial_close_refuses_the_same_numbers(text: str) -> None:
+    with pytest.raises(SizeError):
+        close_contracts(text, snapshot(BTC), INSTRUMENTS[BTC])
+
+
+def test_one_parser_accepts_plain_and_small_exponent_numbers() -> None:
+    assert build_order(INSTRUMENTS[BTC], "buy", "market", " 2.5 ", "", False).contracts == Decimal("2.5")
+    assert build_order(INSTRUMENTS[BTC], "buy", "market", "1e1", "", False).contracts == 10
+    assert close_contracts("5e-1", snapshot(BTC), INSTRUMENTS[BTC]) == Decimal("0.5")
+
+
+@pytest.mark.parametrize("value", ["1e999", "Infinity", "-Infinity", "NaN", "1e-999999"])
+def test_money_formatting_never_raises(value: str) -> None:
+    shown = fmt_num(Decimal(value), 2, sign=True)
+    assert shown in ("—", "0.00")
+    assert fmt_num(Decimal("1e30"), 2) == "1,000,000,000,000,000,000,000,000,000,000.00"
+
+
+async def test_order_entry_with_an_overflowing_size_is_refused_in_the_dialog() -> None:
+    from console.screens.order import OrderEntryScreen
+
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o", *"1e999", "enter")
+        assert isinstance(app.screen, OrderEntryScreen)
+        assert "too large" in screen_text(app)
+        await pilot.press(*["backspace"] * 5, "９", "enter")
+        assert isinstance(app.screen, OrderEntryScreen)
+        assert "digits 0-9" in screen_text(app)
+        assert app.is_running
+    assert engine.commands == []

@@ -21,6 +21,7 @@ from tests.console_helpers import (
     T0,
     FakeEngine,
     Report,
+    painted,
     ReportRow,
     screen_text,
     snapshot,
@@ -313,7 +314,7 @@ async def test_filter_and_navigation() -> None:
 async def test_80x24_renders_everything_that_matters() -> None:
     app = build_app(two_positions())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await painted(app, pilot, "q Quit")  # the footer composes after the first paint
         text = screen_text(app)
         for word in ("Equity", "Positions", "Closes", "Fills", "Funding", "uPnL", "q Quit"):
             assert word in text, word
@@ -341,3 +342,86 @@ async def test_palette_commands_follow_read_only() -> None:
             titles = {c.title for c in app.get_system_commands(app.screen)}
         assert "Reconcile" in titles and "Keys" in titles
         assert ("Close all positions" in titles) is expected and ("New order" in titles) is expected
+
+
+# ==================================================================== stale confirmations (issue 10)
+
+
+def flipped(contracts: str = "20") -> object:
+    """BTC flipped from the long of 10 to a short, as a new life (position_id)."""
+    from dataclasses import replace
+
+    return replace(snapshot(BTC, PositionSide.SHORT, contracts), position_id=f"{BTC}#net#2")
+
+
+async def test_partial_close_asks_again_when_the_position_flips() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p", *"50%", "enter")
+        assert "long  close 5.0 ct" in screen_text(app)
+        engine.emit(flipped())
+        await pilot.press("y")
+        assert isinstance(app.screen, ConfirmScreen) and engine.commands == []
+        text = screen_text(app)
+        assert "nothing sent" in text and "short  close 5.0 ct" in text
+        assert "remaining 15.0 ct" in text
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"))]
+
+
+async def test_partial_close_larger_than_the_changed_position_is_not_sent() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p", *"50%", "enter")
+        engine.emit(snapshot(BTC, PositionSide.LONG, "3"))  # same life, shrunk from outside
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+    assert engine.commands == []
+    (error,) = [n.message for n in app._notifications if n.severity == "error"]
+    assert "now long 3.0 ct" in error and "nothing sent" in error
+
+
+async def test_close_all_asks_again_when_the_set_of_positions_changes() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("X")
+        assert "Close all 2 position(s)?" in screen_text(app)
+        engine.emit(snapshot(ETH, PositionSide.SHORT, "40", "3000", "2990.55"))  # 30 -> 40
+        await pilot.press("y")
+        assert isinstance(app.screen, ConfirmScreen) and engine.commands == []
+        text = screen_text(app)
+        assert "nothing sent" in text and "ETH/USDT short  40 ct" in text
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert engine.commands == [CloseAll()]
+
+
+async def test_a_mark_move_alone_does_not_ask_again() -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        engine.emit(snapshot(BTC, PositionSide.LONG, "10", mark="61000"))  # estimate moves only
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert engine.commands == [ClosePosition(BTC, "net", None)]
+
+
+async def test_a_position_gone_under_the_dialog_is_not_closed() -> None:
+    from core.events import PositionGone
+
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        engine.emit(PositionGone(BTC, "net", snapshot(BTC).position_id))
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+    assert engine.commands == []
+    assert "no open BTC/USDT:USDT net position to close" in notes(app)

@@ -172,7 +172,8 @@ async def test_c_then_n_or_esc_leaves_the_position_open(rig: Rig, answer: str) -
 
 async def test_a_close_the_engine_refuses_is_one_error_notification(rig: Rig) -> None:
     """The position goes flat behind the open confirmation (the panes do not flush under a
-    modal); `y` then reaches the real engine, which refuses, and the trader is told once."""
+    modal); at `y` the dialog sees the engine's PositionGone for the life it showed, sends
+    nothing, and the trader is told once."""
     engine = await rig.start_engine()
     await rig.ext.create_order(BTC, "market", "buy", 4)
     app = build(engine)
@@ -443,3 +444,40 @@ async def test_header_and_panes_survive_a_restart(rig: Rig) -> None:
         header = screen_text(app).splitlines()[0]
         assert f"Today {realized:+,.2f}" in header and f"Fees {fees:,.4f}" in header
         assert f"Fund {paid:+,.4f}" in header
+
+
+async def test_a_confirmation_asks_again_when_the_position_flips_under_it(rig: Rig) -> None:
+    """Issue 10: `c` on a long of 1, the position flips to a short of 2 from outside while the
+    dialog is open; `y` must send nothing and show the new facts; a second `y` closes the short."""
+    engine = await rig.start_engine()
+    await rig.ext.create_order(BTC, "market", "buy", 1)
+    app = build(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await rows_shown(app, 1)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "BTC/USDT long  1.00 ct (0.0100 BTC)" in screen_text(app)
+        await rig.ext.create_order(BTC, "market", "sell", 3)  # long 1 -> short 2, outside
+        await at(rig, "-2")
+        await wait_for(lambda: [(p.side.value, p.contracts) for p in engine.positions()]
+                       == [("short", D("2"))], what="the engine to see the short of 2")
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)  # asked again, not answered
+        body = screen_text(app)
+        assert "changed since it was shown — nothing sent" in body
+        assert "BTC/USDT short  2.00 ct (0.0200 BTC)" in body and "long  1.00" not in body
+        await assert_nothing_sent_since(rig, D("-2"))
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+        await at(rig, "0")
+    closing = [f for f in rig.fills() if f["origin"] == "console"]
+    assert [(f["side"], f["contracts"]) for f in closing] == [("buy", D("2"))]
+
+
+async def assert_nothing_sent_since(rig: Rig, contracts: D) -> None:
+    """The exchange still holds ``contracts`` and the console sent no order."""
+    assert await exchange_position(rig) == contracts
+    await rig.flush()
+    assert [r for r in rig.orders() if r["origin"] == "console"] == []

@@ -8,33 +8,31 @@ It is a ModalScreen, so the live panes underneath do no flush work while it is o
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from console.actions import Scope, bindings, key_hint
 from console.widgets.closes import ClosesPane
 from console.widgets.fills import FillsPane
 from console.widgets.funding import FundingPane
 from console.widgets.window import WindowPane
+from core.engine_view import HistoryPagerView, JournalView
 
 KINDS = ("fills", "closes", "funding")
 PAGE_SIZE = 200
 
 
 class HistoryScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,h", "close", "Close"),
-        Binding("n,right,right_square_bracket", "page(1)", "Older page"),
-        Binding("b,left,left_square_bracket", "page(-1)", "Newer page"),
-        Binding("tab,f", "switch", "Fills/closes/funding", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.HISTORY)
 
-    def __init__(self, engine: Any, instruments: Callable[[], dict[str, Any]], *,
+    def __init__(self, engine: JournalView, instruments: Callable[[], Mapping[str, Any]], *,
                  kind: str = "fills", page_size: int = PAGE_SIZE) -> None:
         super().__init__(classes="dialog-screen")
         self.engine = engine
@@ -44,7 +42,7 @@ class HistoryScreen(ModalScreen[None]):
         self.number = 0
         self.more = False
         self.loaded = 0  # rows on the page shown (tests, title)
-        self._pagers: dict[str, Any] = {}
+        self._pagers: dict[str, HistoryPagerView] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog history-dialog"):
@@ -52,7 +50,10 @@ class HistoryScreen(ModalScreen[None]):
             yield FillsPane(self.instruments, window=self.page_size, id="history-fills")
             yield ClosesPane(self.instruments, window=self.page_size, id="history-closes")
             yield FundingPane(self.instruments, window=self.page_size, id="history-funding")
-            yield Label("n/→ older · b/← newer · Tab fills/closes/funding · Esc closes",
+            hint = partial(key_hint, self.app)
+            yield Label(f"{hint('history_older', 'n/→')} older · {hint('history_newer', 'b/←')} newer"
+                        f" · {hint('history_switch', 'Tab')} fills/closes/funding"
+                        f" · {hint('history_close', 'Esc')} closes",
                         classes="dialog-hint")
 
     def on_mount(self) -> None:

@@ -5,52 +5,40 @@ The engine and the exchange still have the final word; their answer arrives as a
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from console.screens.partial import SizeError
+from console.actions import Scope, bindings, key_hint
+from console.numbers import SizeError, parse_positive
 from core.events import PlaceOrder
 from core.model import Instrument, OrderSide
 from core.money import quantize_down
 
 
-def _number(text: str, what: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise SizeError(f"{what}: not a number ({text.strip() or 'empty'})") from None
-    if not value.is_finite() or value <= 0:
-        raise SizeError(f"{what} must be > 0")
-    return value
-
-
 def build_order(inst: Instrument, side: str, order_type: str, size: str, price: str,
                 reduce_only: bool) -> PlaceOrder:
     """The PlaceOrder for the form's fields, or SizeError naming what to fix."""
-    contracts = _number(size, "size")
+    contracts = parse_positive(size, "size")
     if quantize_down(contracts, inst.lot_size) != contracts:
         raise SizeError(f"size must be a multiple of {inst.lot_size.normalize():f} contracts")
     if contracts < inst.min_size:
         raise SizeError(f"size below the minimum ({inst.min_size.normalize():f} contracts)")
     px: Decimal | None = None
     if order_type == "limit":
-        px = _number(price, "price")
+        px = parse_positive(price, "price")
         if quantize_down(px, inst.tick_size) != px:
             raise SizeError(f"price must be a multiple of the tick {inst.tick_size.normalize():f}")
     return PlaceOrder(inst.symbol, OrderSide(side), contracts, order_type, px, reduce_only)
 
 
 class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "place", "Place order"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.ORDER)
 
     def __init__(self, instruments: dict[str, Instrument], symbol: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -59,7 +47,10 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("New order (Enter or ctrl+s places, Esc cancels)", classes="dialog-title")
+            place = key_hint(self.app, "order_place", "ctrl+s")
+            cancel = key_hint(self.app, "order_cancel", "Esc")
+            yield Label(f"New order (Enter or {place} places, {cancel} cancels)",
+                        classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Select([(s, s) for s in self.instruments], value=self.symbol or Select.BLANK,
                              allow_blank=False, id="symbol")
@@ -73,8 +64,8 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
                 yield Checkbox("reduce-only", id="reduce")
             yield Static("", id="order-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Place (ctrl+s)", variant="primary", id="place")
-                yield Button("Cancel (Esc)", id="cancel")
+                yield Button(f"Place ({place})", variant="primary", id="place")
+                yield Button(f"Cancel ({cancel})", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#size", Input).focus()

@@ -7,26 +7,26 @@ screen only answers "how much".
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.actions import Scope, bindings
+from console.numbers import SizeError, parse_number
 from console.widgets.fmt import Precision, short_symbol
 from core.model import Instrument, PositionSnapshot
 from core.money import quantize_down
 
 PERCENTS = (25, 50, 75)
-_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*$")
+_SIZE_RE = re.compile(r"^\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z%]*)\s*$", re.ASCII)
 _CONTRACT_UNITS = ("", "c", "ct", "cts", "contract", "contracts")
 
-
-class SizeError(ValueError):
-    """A typed size the trader must correct (shown under the input)."""
+__all__ = ["PERCENTS", "PartialCloseScreen", "SizeError", "close_contracts"]
 
 
 def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -> Decimal:
@@ -36,11 +36,10 @@ def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -
     """
     match = _SIZE_RE.match(text)
     if not match:
+        if not text.isascii():
+            parse_number(text, "size")  # raises its "digits 0-9 only" message
         raise SizeError('type a size such as "50%", "3" (contracts) or "0.03 coins"')
-    try:
-        number = Decimal(match.group(1))
-    except InvalidOperation:  # pragma: no cover - the regex only lets digits through
-        raise SizeError(f"not a number: {match.group(1)}") from None
+    number = parse_number(match.group(1), "size")
     unit = match.group(2).lower()
     lot = inst.lot_size if inst is not None else Decimal(0)
     contract_size = inst.contract_size if inst is not None else pos.contract_size
@@ -68,7 +67,7 @@ def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -
 
 
 class PartialCloseScreen(ModalScreen["Decimal | None"]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.PARTIAL)
 
     def __init__(self, pos: PositionSnapshot, inst: Instrument | None) -> None:
         super().__init__(classes="dialog-screen")

@@ -5,17 +5,21 @@ journal, exchange, and ``lines()``), so the console does not depend on its inter
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from console.actions import Scope, bindings
+from core.engine_view import ReconcileReportView
 
-def report_text(report: Any, bad: str, good: str) -> Text:
+
+def report_text(report: ReconcileReportView, bad: str | Style, good: str | Style) -> Text:
     """The report's own printable lines, with DIFF lines in ``bad`` and ok lines in ``good``."""
     text = Text()
     for line in report.lines():
@@ -25,13 +29,9 @@ def report_text(report: Any, bad: str, good: str) -> Text:
 
 
 class ReconcileScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,r", "close", "Close"),
-        Binding("j,down", "scroll(1)", show=False),
-        Binding("k,up", "scroll(-1)", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.RECONCILE)
 
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: ReconcileReportView) -> None:
         super().__init__(classes="dialog-screen")
         self.report = report
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 
 from core.model import Instrument
 from core.money import plain
 
 MONEY_PLACES = 2  # header totals and PnL columns (USDT)
 COST_PLACES = 4  # fees and funding: often sub-cent, shown to the tenth of a basis point of a cent
+UNSHOWABLE = "—"  # a value that cannot be shown as a number (not finite, absurdly large)
+MAX_DIGITS = 40  # beyond this many digits a number on screen is a bug, not a balance
 
 
 def places_of(step: Decimal) -> int:
@@ -23,10 +25,20 @@ def places_of(step: Decimal) -> int:
 
 
 def fmt_num(value: Decimal | None, places: int, *, sign: bool = False) -> str:
-    """Fixed ``places`` decimals with thousands separators; "-" for a missing value."""
+    """Fixed ``places`` decimals with thousands separators; "-" for a missing value.
+
+    Never raises: a formatter runs inside a paint or a dialog, where an exception is a crashed
+    console. A value it cannot show (infinite, NaN, more than MAX_DIGITS digits) is UNSHOWABLE."""
     if value is None:
         return "-"
-    q = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    if not value.is_finite() or value.adjusted() + places > MAX_DIGITS:
+        return UNSHOWABLE
+    try:
+        with localcontext() as ctx:
+            ctx.prec = MAX_DIGITS + 2
+            q = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    except (InvalidOperation, ValueError):  # pragma: no cover - ruled out above; belt and braces
+        return UNSHOWABLE
     if q == 0:
         return format(abs(q), ",f")  # never "-0.00" nor "+0.00"
     return format(q, "+,f" if sign else ",f")

@@ -1,7 +1,7 @@
 """Positions pane: one row per open position life, updated in place as marks move."""
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
 from typing import ClassVar
 
@@ -35,18 +35,18 @@ class PositionsPane(LinePane):
         Column("Funding", 9, drop=5),
     )
 
-    def __init__(self, instruments: Callable[[], dict[str, Instrument]], **kwargs: object) -> None:
+    def __init__(self, instruments: Callable[[], Mapping[str, Instrument]], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._instruments = instruments
-        self.snapshots: dict[Hashable, PositionSnapshot] = {}
+        self.snapshots: dict[PosKey, PositionSnapshot] = {}
 
     def all_keys(self) -> list[Hashable]:
-        return sorted(self.snapshots)  # type: ignore[arg-type]
+        return list(sorted(self.snapshots))
 
     @property
     def selected(self) -> PositionSnapshot | None:
         key = self.selected_key
-        return self.snapshots.get(key) if key is not None else None
+        return self.snapshots.get(key) if isinstance(key, tuple) else None  # type: ignore[arg-type]
 
     def update(self, snap: PositionSnapshot) -> bool:
         """Store or refresh one position; True when a new row appeared (caller reorders)."""
@@ -58,10 +58,10 @@ class PositionsPane(LinePane):
         return self.set_row(key, self._row(snap))
 
     def fresh_row(self, key: Hashable) -> Row | None:
-        snap = self.snapshots.get(key)
+        snap = self.snapshots.get(key)  # type: ignore[call-overload]
         return self._row(snap) if snap is not None else None
 
-    def remove(self, key: PosKey) -> bool:
+    def remove_position(self, key: PosKey) -> bool:
         if self.snapshots.pop(key, None) is None:
             return False
         self.remove_row(key)

@@ -14,12 +14,14 @@ from typing import ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding, BindingType
-from textual.events import Resize
+from textual.binding import BindingType
+from textual.events import Blur, Focus, Resize
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from console.actions import Scope, bindings
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +55,7 @@ class LinePane(ScrollView, can_focus=True):
         "pane--header", "pane--cursor", "pane--cursor-blur",
         "pane--up", "pane--down", "pane--flat", "pane--dim",
     }
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.PANE)
     DEFAULT_CSS = """
     LinePane { overflow-x: hidden; overflow-y: auto; scrollbar-size-vertical: 1; }
     """
@@ -132,7 +127,7 @@ class LinePane(ScrollView, can_focus=True):
         Why: a position row moves only its mark and PnL cells on a tick; repainting those cells
         instead of the whole 160-cell line is what keeps the bytes sent over SSH down."""
         x, first, last = 0, -1, -1
-        for n, ((i, _), w) in enumerate(zip(self._cols, self._col_widths)):
+        for n, ((i, _), w) in enumerate(zip(self._cols, self._col_widths, strict=True)):
             if n:
                 x += 1
             a = old[i] if i < len(old) else ("", "")
@@ -242,10 +237,10 @@ class LinePane(ScrollView, can_focus=True):
             self.scroll_to(y=index - body + 1, animate=False, immediate=True)
         self.post_message(self.Selected(self, self.selected_key))
 
-    def _on_focus(self) -> None:
+    def _on_focus(self, event: Focus) -> None:
         self._refresh_index(self._cursor)
 
-    def _on_blur(self) -> None:
+    def _on_blur(self, event: Blur) -> None:
         self._refresh_index(self._cursor)
 
     # ------------------------------------------------------------------ layout and cache
@@ -350,7 +345,7 @@ class LinePane(ScrollView, can_focus=True):
                width: int) -> Strip:
         segments: list[Segment] = []
         used = 0
-        for n, ((i, col), w) in enumerate(zip(self._cols, self._col_widths)):
+        for n, ((i, col), w) in enumerate(zip(self._cols, self._col_widths, strict=True)):
             text, cell_tone = cells[i] if i < len(cells) else ("", "")
             text = text[:w]
             text = text.rjust(w) if col.align == "right" else text.ljust(w)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from itertools import count
+from typing import Any
 
 from console.widgets.fmt import Precision
 from console.widgets.table import LinePane, Row
@@ -19,7 +20,7 @@ class WindowPane(LinePane):
 
     FOLLOW_TOP = True
 
-    def __init__(self, instruments: Callable[[], dict[str, Instrument]], window: int = 500,
+    def __init__(self, instruments: Callable[[], Mapping[str, Instrument]], window: int = 500,
                  **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._instruments = instruments
@@ -54,6 +55,10 @@ class WindowPane(LinePane):
             self.set_row(key, row)
             added += 1
         return added
+
+    def add(self, items: list[Any], *, older: bool = False) -> int:
+        """Oldest first; ``older`` puts them below the rows shown. Each pane formats its rows."""
+        raise NotImplementedError
 
     def clear_rows(self) -> None:
         """Forget every row (the history screen shows one page at a time). Caller reorders."""

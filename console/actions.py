@@ -1,0 +1,174 @@
+"""The one registry of console actions: every key binding, palette command and help line.
+
+Why one table: bindings, the command palette, the help screen and read-only filtering used to
+list the same actions three times, and the bindings inside dialogs and tables had no id, so
+``[keymap]`` could not rebind y/n or j/k. Each ``Action`` here is one binding with a stable id
+(the ``[keymap]`` key); the app, the screens and the panes take their BINDINGS from ``bindings``,
+the palette from ``palette``, the help from ``help_lines``, and ``TRADING_ACTIONS`` decides what
+read-only mode hides. core/config.py validates ``[keymap]`` against ``KEYMAP_IDS`` there (core
+cannot import the console); tests/test_console_actions.py checks both lists are the same.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.keys import _normalize_key_list  # "?" -> "question_mark", as Textual's keymap does
+
+
+class Scope(StrEnum):
+    """Where a binding lives. Bindings of scopes active together may not share a key."""
+
+    APP = "app"  # the main screen (PerpdeskApp)
+    PANE = "pane"  # every LinePane: main panes and the history screen's
+    CONFIRM = "confirm"
+    HISTORY = "history"
+    RECONCILE = "reconcile"
+    HELP = "help"
+    ORDER = "order"
+    PARTIAL = "partial"
+
+
+# Scopes whose bindings are live at the same time: a key given to two of their actions is a
+# clash (modal screens cut the chain, so the app's keys do not reach them).
+TOGETHER: tuple[frozenset[Scope], ...] = (
+    frozenset({Scope.APP, Scope.PANE}),
+    frozenset({Scope.HISTORY, Scope.PANE}),
+    frozenset({Scope.CONFIRM}),
+    frozenset({Scope.RECONCILE}),
+    frozenset({Scope.HELP}),
+    frozenset({Scope.ORDER}),
+    frozenset({Scope.PARTIAL}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    id: str  # the [keymap] key
+    keys: str  # default keys, comma separated (Textual key names)
+    action: str  # the Textual action string run by the key
+    description: str
+    scope: Scope
+    show: bool = False  # in the footer
+    trading: bool = False  # hidden and refused in read-only mode
+    priority: bool = False
+    palette: tuple[str, str] | None = None  # (title, help) in the command palette
+
+    def binding(self) -> Binding:
+        return Binding(self.keys, self.action, self.description, show=self.show,
+                       priority=self.priority, id=self.id)
+
+
+A, S = Action, Scope
+ACTIONS: tuple[Action, ...] = (
+    # main screen, in footer order
+    A("close", "c", "close_position", "Close", S.APP, show=True, trading=True,
+      palette=("Close position", "Close the selected position (confirm)")),
+    A("partial_close", "p", "partial_close", "Partial", S.APP, show=True, trading=True,
+      palette=("Partial close", "Close part of the selected position")),
+    A("close_all", "X", "close_all", "Close all", S.APP, show=True, trading=True,
+      palette=("Close all positions", "Close every open position (confirm)")),
+    A("order_entry", "o", "order_entry", "Order", S.APP, show=True, trading=True,
+      palette=("New order", "Market or limit order entry")),
+    A("reconcile", "r", "reconcile", "Reconcile", S.APP, show=True,
+      palette=("Reconcile", "Compare the journal with the exchange")),
+    A("history", "h", "history", "History", S.APP,
+      palette=("History", "Older fills, closes and funding from the journal")),
+    A("filter", "slash", "filter", "Filter", S.APP,
+      palette=("Filter by symbol", "Show only matching rows")),
+    A("theme", "t", "cycle_theme", "Theme", S.APP,
+      palette=("Cycle perpdesk theme", "dark / light / high contrast")),
+    A("help", "question_mark", "help", "Help", S.APP, show=True,
+      palette=("Keys", "List the active keys")),
+    A("quit", "q", "request_quit", "Quit", S.APP, show=True),
+    # every table
+    A("cursor_up", "up,k", "cursor(-1)", "Up", S.PANE),
+    A("cursor_down", "down,j", "cursor(1)", "Down", S.PANE),
+    A("page_up", "pageup", "page(-1)", "Page up", S.PANE),
+    A("page_down", "pagedown", "page(1)", "Page down", S.PANE),
+    A("first_row", "home", "jump(0)", "First", S.PANE),
+    A("last_row", "end", "jump(-1)", "Last", S.PANE),
+    # dialogs
+    A("confirm_yes", "y,enter", "answer(True)", "Confirm", S.CONFIRM, show=True, priority=True),
+    A("confirm_no", "n,escape", "answer(False)", "Cancel", S.CONFIRM, show=True, priority=True),
+    A("history_close", "escape,q,h", "close", "Close", S.HISTORY, show=True),
+    A("history_older", "n,right,right_square_bracket", "page(1)", "Older page", S.HISTORY,
+      show=True),
+    A("history_newer", "b,left,left_square_bracket", "page(-1)", "Newer page", S.HISTORY,
+      show=True),
+    A("history_switch", "tab,f", "switch", "Fills/closes/funding", S.HISTORY, show=True,
+      priority=True),
+    A("reconcile_close", "escape,q,r", "close", "Close", S.RECONCILE, show=True),
+    A("reconcile_down", "j,down", "scroll(1)", "Down", S.RECONCILE),
+    A("reconcile_up", "k,up", "scroll(-1)", "Up", S.RECONCILE),
+    A("help_close", "escape,question_mark,q", "close", "Close", S.HELP, show=True),
+    A("order_cancel", "escape", "cancel", "Cancel", S.ORDER, show=True),
+    A("order_place", "ctrl+s", "place", "Place order", S.ORDER, show=True),
+    A("partial_cancel", "escape", "cancel", "Cancel", S.PARTIAL, show=True),
+)
+del A, S
+
+ACTION_IDS: tuple[str, ...] = tuple(a.id for a in ACTIONS)
+BY_ID: dict[str, Action] = {a.id: a for a in ACTIONS}
+TRADING_ACTIONS: frozenset[str] = frozenset(a.action for a in ACTIONS if a.trading)
+# keys the help lists beside ours (Textual's own focus and palette keys)
+EXTRA_HELP: tuple[tuple[str, str], ...] = (("Tab", "next pane"), ("ctrl+p", "command palette"))
+
+
+def bindings(scope: Scope) -> list[BindingType]:
+    """The BINDINGS of one screen or widget class."""
+    return [a.binding() for a in ACTIONS if a.scope is scope]
+
+
+def visible(read_only: bool, scopes: Iterable[Scope] = (Scope.APP,)) -> list[Action]:
+    """Actions of ``scopes`` that the trader can use (trading ones gone in read-only mode)."""
+    wanted = set(scopes)
+    return [a for a in ACTIONS if a.scope in wanted and not (read_only and a.trading)]
+
+
+def palette(read_only: bool) -> list[Action]:
+    """The command palette's entries, in registry order."""
+    return [a for a in visible(read_only) if a.palette is not None]
+
+
+def keys_of(action: Action, keymap: Mapping[str, str]) -> list[str]:
+    """The keys an action answers to once ``keymap`` (binding id -> keys) is applied."""
+    return [k for k in _normalize_key_list(keymap.get(action.id, action.keys)).split(",") if k]
+
+
+def key_hint(app: App[Any], action_id: str, default: str) -> str:
+    """How a dialog names the key of ``action_id``: ``default`` (its own wording, e.g. "Esc")
+    unless ``[keymap]`` rebound it, then the rebound keys as Textual displays them."""
+    if action_id not in app._keymap:
+        return default
+    keys = keys_of(BY_ID[action_id], app._keymap)
+    return "/".join(app.get_key_display(Binding(k, "")) for k in keys)
+
+
+def help_actions(read_only: bool) -> list[Action]:
+    """What the help screen lists: the main screen's and the panes' keys."""
+    return visible(read_only, (Scope.APP, Scope.PANE))
+
+
+def clashes(keymap: Mapping[str, str]) -> list[str]:
+    """One warning per key that ``keymap`` gives to two actions live at the same time.
+
+    Why: Textual keeps one binding per key and silently drops the other; the trader must learn
+    that, say, ``close_all = "c"`` took ``c`` away from ``close``."""
+    out: list[str] = []
+    for group in TOGETHER:
+        owners: dict[str, list[str]] = {}
+        for action in ACTIONS:
+            if action.scope in group:
+                for key in keys_of(action, keymap):
+                    owners.setdefault(key, []).append(action.id)
+        for key, ids in owners.items():
+            if len(ids) > 1 and any(i in keymap for i in ids):
+                out.append(f'[keymap] key "{key}" is given to both {ids[0]} and {ids[1]}'
+                           f"{' (and ' + ', '.join(ids[2:]) + ')' if ids[2:] else ''}: "
+                           f"only one of them will work")
+    return out

@@ -1,0 +1,211 @@
+"""The confirm-and-submit flows: close, partial close, close all, order entry (and quit).
+
+Why here and not in the app: these flows are the part of the console that can lose money, so they
+read as one unit. Each flow builds a ``Question`` from what the console knows NOW (the panes,
+overlaid with position states still waiting in the feed, since the panes do not flush under a
+modal) and gives the dialog a ``recheck`` that rebuilds it when the trader answers. The facts a
+question is bound to are the ones the trader decides on: the position life, side and size (for
+close all: the whole set). Estimates move with every mark and are not facts.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from console.screens.confirm import Question, Recheck
+from console.screens.order import OrderEntryScreen
+from console.screens.partial import PartialCloseScreen
+from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
+from core.events import CloseAll, ClosePosition, PlaceOrder, PositionGone
+from core.model import PositionSnapshot
+
+if TYPE_CHECKING:
+    from console.app import PerpdeskApp
+
+PosKey = tuple[str, str]
+AT_MARK = " (at mark, before fees)"
+
+
+def _facts(snap: PositionSnapshot) -> tuple[str, str, Decimal]:
+    return (snap.position_id, snap.side.value, snap.contracts)
+
+
+class Trading:
+    """The trading flows of one app (it owns the dialogs; this builds what they ask)."""
+
+    def __init__(self, app: PerpdeskApp) -> None:
+        self.app = app
+
+    # ------------------------------------------------------------ what the console knows now
+
+    def current(self) -> dict[PosKey, PositionSnapshot]:
+        """Open positions by (symbol, pos_side): the panes', then the newer feed states."""
+        shown = dict(self.app.positions.snapshots)
+        for key, state in self.app.feed.pending_positions().items():
+            if isinstance(state, PositionSnapshot):
+                shown[key] = state
+            elif isinstance(state, PositionGone):
+                old = shown.get(key)
+                if old is not None and old.position_id == state.position_id:
+                    del shown[key]
+        return shown
+
+    def _size(self, snap: PositionSnapshot, contracts: Decimal) -> str:
+        p = Precision.of(self.app.instruments().get(snap.symbol))
+        base = snap.symbol.split("/")[0]
+        return f"{p.ct(contracts)} ct ({p.coin(contracts * snap.contract_size)} {base})"
+
+    def _estimate(self, snap: PositionSnapshot, contracts: Decimal) -> str:
+        est = self.app.engine.estimate_close_pnl(snap.symbol, snap.pos_side, contracts)
+        return fmt_num(est, MONEY_PLACES, sign=True)
+
+    def _selected(self) -> PosKey | None:
+        pos = self.app.positions.selected
+        if pos is None:
+            self.app.say("no position selected", "warning")
+            return None
+        return (pos.symbol, pos.pos_side)
+
+    def _ask(self, recheck: Recheck) -> None:
+        question = recheck()
+        if isinstance(question, str):
+            self.app.say(question, "error")
+        else:
+            self.app.confirm(question, recheck)
+
+    # ------------------------------------------------------------ c
+
+    def close_question(self, key: PosKey) -> Question | str:
+        snap = self.current().get(key)
+        if snap is None:
+            return f"no open {key[0]} {key[1]} position to close"
+        return Question(
+            "Close position?",
+            (f"{short_symbol(snap.symbol)} {snap.side.value}  {self._size(snap, snap.contracts)}",
+             f"estimated PnL {self._estimate(snap, snap.contracts)}{AT_MARK}"),
+            "Close", ClosePosition(snap.symbol, snap.pos_side),
+            f"close {short_symbol(snap.symbol)}", _facts(snap))
+
+    def close(self) -> None:
+        key = self._selected()
+        if key is not None:
+            self._ask(lambda: self.close_question(key))
+
+    # ------------------------------------------------------------ p
+
+    def partial_question(self, key: PosKey, contracts: Decimal) -> Question | str:
+        snap = self.current().get(key)
+        if snap is None:
+            return f"no open {key[0]} {key[1]} position to close"
+        if contracts > snap.contracts:
+            return (f"{short_symbol(snap.symbol)} changed: now {snap.side.value} "
+                    f"{self._size(snap, snap.contracts)}, less than the {contracts.normalize():f} "
+                    "ct to close — nothing sent")
+        return Question(
+            "Partial close?",
+            (f"{short_symbol(snap.symbol)} {snap.side.value}  close {self._size(snap, contracts)}",
+             f"remaining {self._size(snap, snap.contracts - contracts)}",
+             f"estimated PnL {self._estimate(snap, contracts)}{AT_MARK}"),
+            "Close", ClosePosition(snap.symbol, snap.pos_side, contracts),
+            f"partial close {short_symbol(snap.symbol)}", _facts(snap))
+
+    def partial(self) -> None:
+        key = self._selected()
+        if key is None:
+            return
+        snap = self.current().get(key)
+        if snap is None:
+            self.app.say(f"no open {key[0]} {key[1]} position to close", "error")
+            return
+
+        def chosen(contracts: Decimal | None) -> None:
+            if contracts is not None:
+                self._ask(lambda: self.partial_question(key, contracts))
+
+        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol)),
+                             chosen)
+
+    # ------------------------------------------------------------ X
+
+    def close_all_question(self) -> Question | str:
+        snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
+        if not snaps:
+            return "no open positions"
+        total = Decimal(0)
+        lines = []
+        for snap in snaps:
+            total += self.app.engine.estimate_close_pnl(snap.symbol, snap.pos_side, snap.contracts)
+            lines.append(f"{short_symbol(snap.symbol)} {snap.side.value}  "
+                         f"{self._size(snap, snap.contracts)}  est "
+                         f"{self._estimate(snap, snap.contracts)}")
+        lines.append(f"estimated PnL {fmt_num(total, MONEY_PLACES, sign=True)}{AT_MARK}")
+        return Question(f"Close all {len(snaps)} position(s)?", tuple(lines), "Close all",
+                        CloseAll(), "close all", tuple(_facts(s) for s in snaps))
+
+    def close_all(self) -> None:
+        question = self.close_all_question()
+        if isinstance(question, str):
+            self.app.say(question, "warning")
+        else:
+            self.app.confirm(question, self.close_all_question)
+
+    # ------------------------------------------------------------ o
+
+    def order_entry(self) -> None:
+        instruments = self.app.instruments()
+        if not instruments:
+            self.app.say("no instruments loaded yet", "warning")
+            return
+        selected = self.app.positions.selected
+
+        def chosen(order: PlaceOrder | None) -> None:
+            if order is not None:
+                self.app.confirm(Question("Place order?", self.order_lines(order), "Place", order,
+                                          f"{order.side.value} {short_symbol(order.symbol)}"))
+
+        self.app.push_screen(OrderEntryScreen(dict(instruments),
+                                              selected.symbol if selected else None), chosen)
+
+    def _mark(self, symbol: str) -> Decimal | None:
+        """Latest mark of ``symbol``: the engine's, else a shown position's."""
+        got = self.app.engine.mark(symbol)
+        if got is not None:
+            return got
+        for snap in self.app.positions.snapshots.values():
+            if snap.symbol == symbol:
+                return snap.mark_price
+        return None
+
+    def order_lines(self, order: PlaceOrder) -> tuple[str, ...]:
+        """Size, side and estimated notional of an order, for its confirmation."""
+        inst = self.app.instruments().get(order.symbol)
+        p = Precision.of(inst)
+        coins = order.contracts * (inst.contract_size if inst is not None else Decimal(1))
+        base = order.symbol.split("/")[0]
+        kind = (order.order_type if order.price is None else
+                f"{order.order_type} @ {p.px(order.price)}")
+        price = order.price if order.price is not None else self._mark(order.symbol)
+        at = "limit price" if order.price is not None else "mark"
+        ccy = inst.settle_ccy if inst is not None else "USDT"
+        notional = ("unknown (no mark price yet)" if price is None else
+                    f"{fmt_num(coins * price, MONEY_PLACES)} {ccy} (at {at})")
+        return (f"{order.side.value.upper()} {short_symbol(order.symbol)}  "
+                f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})",
+                f"{kind}{'  reduce-only' if order.reduce_only else ''}",
+                f"estimated notional {notional}")
+
+    # ------------------------------------------------------------ q
+
+    def quit(self, leave: Callable[[], None]) -> None:
+        app = self.app
+        busy = app.inflight + len(app.open_orders)
+        if not busy:
+            leave()
+            return
+        app.confirm(Question(
+            "Quit with orders in flight?",
+            (f"{app.inflight} command(s) awaiting the exchange, "
+             f"{len(app.open_orders)} open order(s).",
+             "Open orders stay on the exchange after perpdesk exits."), "Quit"),
+            on_yes=leave)

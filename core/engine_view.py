@@ -1,0 +1,82 @@
+"""EngineView: exactly what a viewer (the Textual console) asks of the engine, as a Protocol.
+
+Why a Protocol and not ``engine: Any``: the console used to probe the engine with getattr, so
+nothing said which calls it relied on and a renamed method failed only at run time. This file
+lists them; mypy checks the real Engine (and any test double) against it. It lives outside the
+engine package on purpose: a viewer depends on this small surface, not on the engine's modules.
+
+Engines without a journal (a test double, a future read-only viewer) simply do not implement
+``JournalView``; the console checks ``isinstance(engine, JournalView)`` and skips the history.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from core.events import AccountSnapshot, Command, CommandResult, LinkState
+from core.model import Instrument, PositionSnapshot
+
+
+class ReconcileReportView(Protocol):
+    """What the console shows of core.reconcile.ReconcileReport."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def rows(self) -> Sequence[Any]: ...  # each has symbol, field, journal, exchange, ok
+
+    def lines(self) -> list[str]: ...
+
+
+class HistoryPageView(Protocol):
+    """One page of core.journal.history.HistoryPager."""
+
+    @property
+    def items(self) -> Sequence[Any]: ...  # Fill | JournalClose | FundingPayment
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def more(self) -> bool: ...
+
+
+class HistoryPagerView(Protocol):
+    async def page(self, number: int) -> HistoryPageView: ...
+
+
+class EngineView(Protocol):
+    """The engine as the console uses it (docs/architecture.md "Engine API")."""
+
+    read_only: bool
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]: ...
+
+    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]: ...
+
+    async def submit(self, command: Command) -> CommandResult: ...
+
+    def positions(self) -> list[PositionSnapshot]: ...
+
+    def account(self) -> AccountSnapshot | None: ...
+
+    def mark(self, symbol: str) -> Decimal | None: ...
+
+    def links(self) -> dict[str, LinkState]: ...
+
+    def estimate_close_pnl(self, symbol: str, pos_side: str, contracts: Decimal) -> Decimal: ...
+
+    async def reconcile(self) -> ReconcileReportView: ...
+
+
+@runtime_checkable
+class JournalView(Protocol):
+    """The journal reads a viewer needs: today's rows (seeding) and older pages (history)."""
+
+    async def today_history(self, day: date) -> Any: ...  # core.journal.history.DayHistory
+
+    def history_pager(self, kind: Any, page_size: int = 200) -> HistoryPagerView: ...
