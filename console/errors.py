@@ -3,21 +3,17 @@
 Why one place: the app, its workers and `perpdesk`'s start-up each caught their own list of error
 classes and printed them their own way. Expected failures (bad config, unreachable exchange,
 journal or strategy problem) carry a plain one-line ``message``; anything else is a bug, shown as
-one line too and logged with its traceback. When core grows a common error base, only
-``expected_errors`` changes.
+one line too and logged with its traceback. Every expected failure derives from core's
+``PerpdeskError``, so a new error class needs no change here.
 """
 from __future__ import annotations
 
+from core.errors import PerpdeskError
+
 
 def expected_errors() -> tuple[type[Exception], ...]:
-    """The error classes whose message is meant for the trader (imported lazily: the CLI must
-    not pay for ccxt's import before it needs it)."""
-    from core.config import ConfigError
-    from core.journal import JournalError
-    from core.strategies import StrategyError
-    from core.venue import VenueError
-
-    return (ConfigError, JournalError, StrategyError, VenueError)
+    """The error classes whose message is meant for the trader: core's one base."""
+    return (PerpdeskError,)
 
 
 def describe(exc: BaseException) -> str:
