@@ -181,6 +181,55 @@ class PositionGone:
     position_id: str
 
 
+class TradingState(StrEnum):
+    """running: everything allowed; paused: entries refused, exits allowed; halted: entries
+    refused and resting entry orders canceled (persisted beside the journal until resumed)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+
+
+class RiskEventKind(StrEnum):
+    """The ``event`` column of risk_YYYY-MM-DD.csv (SPEC)."""
+
+    REFUSED = "refused"
+    HALT = "halt"
+    FLATTEN = "flatten"
+    KILL = "kill"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """One risk event: a refused order, a halt, a flatten, the kill switch, pause or resume.
+
+    Journaled (risk family: ts, event, rule, value, limit, state, message) and published."""
+
+    ts: datetime
+    event: RiskEventKind
+    rule: str  # e.g. daily_loss_limit, max_order_notional, kill_switch, manual
+    value: Decimal | None
+    limit: Decimal | None
+    state: TradingState  # the state after the event
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskStatus:
+    """What the strategy/risk line shows; published on every change (and at most a few Hz)."""
+
+    state: TradingState
+    strategy: str  # strategy name ("none" when none runs)
+    strategy_running: bool
+    today_net: Decimal  # today's realized net + unrealized at mark (USDT)
+    daily_loss_limit: Decimal | None
+    exposure: Decimal  # total notional at mark (USDT)
+    max_total_notional: Decimal | None
+    last_event: str  # one line, "" when none yet
+
+
 # Everything the engine publishes to subscribers (``Engine.subscribe``).
 EngineEvent = (
     Fill
@@ -194,6 +243,8 @@ EngineEvent = (
     | StreamStatus
     | Notice
     | FundingRate
+    | RiskEvent
+    | RiskStatus
 )
 
 # ---------------------------------------------------------------- subscribers -> engine
@@ -232,7 +283,36 @@ class CancelOrder:
     order_id: str
 
 
-Command = PlaceOrder | ClosePosition | CloseAll | CancelOrder
+@dataclass(frozen=True, slots=True)
+class PauseStrategy:
+    """``s``: paused refuses new entries (strategy and manual); exits and reduce-only still go."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeTrading:
+    """``s`` again (paused -> running), or the trader's explicit confirmation (halted -> running)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """``K``: cancel every open order and algo, close every position, halt (persisted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetTpSl:
+    """``T``: set or move the exchange-side TP/SL of one position (None leaves that leg as it is).
+
+    ``position_id`` binds the command to the life the trader saw; a different life is refused."""
+
+    symbol: str
+    pos_side: PosSide = PosSide.NET
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    position_id: str | None = None
+
+
+Command = (PlaceOrder | ClosePosition | CloseAll | CancelOrder | PauseStrategy | ResumeTrading
+           | KillSwitch | SetTpSl)
 
 
 @dataclass(frozen=True, slots=True)
