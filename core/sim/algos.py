@@ -64,7 +64,8 @@ class AlgoBook(Matching):
                   "slTriggerPx": a.sl_trigger_px, "slOrdPx": a.sl_ord_px, "slTriggerPxType": a.sl_trigger_px_type}
         merged.update({k: v for k, v in new.items() if v not in (None, "")})
         trial = replace(a)  # validated on a copy: a refused amend leaves the algo as it was
-        params.set_tp_sl(trial, {k: shapes.s(v) if isinstance(v, Decimal) else v for k, v in merged.items()})
+        params.set_tp_sl(trial, {k: shapes.s(v) if isinstance(v, Decimal) else v for k, v in merged.items()
+                                 if v is not None})
         params.check_tp_sl_side(trial, self.last(a.inst_id))
         if req.get("newSz") not in (None, ""):
             trial.sz = params.dec(req.get("newSz"), "newSz", string_only=True)

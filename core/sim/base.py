@@ -27,7 +27,7 @@ class Push:
     channel: str
     uid: str | None
     inst_id: str | None
-    data: dict[str, Any]
+    data: Any  # one item: a dict, or a candle row (list of strings)
     event_type: str | None = None
 
 

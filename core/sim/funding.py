@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from core.money import ZERO
 from core.sim.liquidation import Liquidation
+from core.sim.params import SimError
 from core.sim.state import Account, Bill, Position
 
 MAX_FUNDING_RATE = Decimal("1")  # |rate| above 100% per period is no funding rate at all
@@ -24,6 +25,8 @@ class Funding(Liquidation):
         """Settle funding on every open position in ``inst_id``: one bill per position."""
         self.spec(inst_id)
         rate = self.funding_rates[inst_id] if rate is None else rate
+        if not rate.is_finite() or abs(rate) > MAX_FUNDING_RATE:
+            raise SimError("51000", "Parameter rate error")  # refused before anything is booked
         bills: list[Bill] = []
         for acct in self.accounts.values():
             touched = [p for p in acct.positions.values() if p.inst_id == inst_id and p.pos != 0]

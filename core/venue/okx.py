@@ -170,7 +170,7 @@ class OkxVenue:
         if self._creds is not None:
             config.update(apiKey=self._creds[0], secret=self._creds[1], password=self._creds[2])
         ex = ccxt.okx(config)
-        if self.sandbox:
+        if self.sandbox or self.venue == "sim":  # the simulator's keys are demo keys
             ex.set_sandbox_mode(True)  # must precede url overrides: it copies urls['test'] over urls['api']
         ex.has["fetchCurrencies"] = False  # else load_markets calls private /asset/currencies
         if self.url:
