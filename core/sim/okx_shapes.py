@@ -107,7 +107,7 @@ def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
         "slTriggerPx": "", "slTriggerPxType": "", "source": o.source, "state": o.state, "stpId": "",
         "stpMode": "cancel_maker", "sz": s(o.sz), "tag": o.tag, "tdMode": o.td_mode, "tgtCcy": "",
         "tpOrdPx": "", "tpTriggerPx": "", "tpTriggerPxType": "", "tradeId": o.trade_id if has_fill else "",
-        "uTime": str(o.u_time),
+        "tradeQuoteCcy": "", "uTime": str(o.u_time),
     }
     if push:
         notional = o.sz * ct_val * (o.px or o.fill_px or Decimal(0))
@@ -119,7 +119,7 @@ def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
             "fillMarkPx": s(o.fill_mark_px) if has_fill else "", "fillMarkVol": "",
             "fillNotionalUsd": s(o.fill_sz * ct_val * o.fill_px) if has_fill and o.fill_px else "",
             "fillPxUsd": "", "fillPxVol": "", "fillFwdPx": "", "fillIdxPx": "",
-            "notionalUsd": s(notional),
+            "notionalUsd": s(notional), "lastPx": s(o.fill_px) if has_fill else "",
         })
         if o.liq_penalty:
             # Not an OKX field: the liquidation penalty of this fill (negative = paid), so a
