@@ -386,8 +386,8 @@ class SimServer:
         try:
             body = await self._body(request)
             inst = str(body.get("instId") or "")
-            px = Decimal(str(body.get("px")))
-            if not px.is_finite() or px <= 0:
+            px = params.dec(body.get("px"), "px")
+            if px <= 0:
                 raise SimError("51000", "Parameter px error")
             new = self.set_price(inst, px)
         except SimError as e:
