@@ -59,33 +59,48 @@ class CandleBook:
 
     def __init__(self, specs: dict[str, InstrumentSpec]) -> None:
         self.specs = specs
-        self.minutes: dict[str, list[Minute]] = {i: [] for i in specs}
+        self._minutes: dict[str, list[Minute]] = {i: [] for i in specs}
         self._volume_seen: dict[str, Decimal] = {i: ZERO for i in specs}
+        self._pending: dict[str, tuple[Decimal, int, int, int]] = {}
 
     def backfill(self, prices: dict[str, Decimal], now_ms: int, seed: int, minutes: int = BACKFILL_MINUTES) -> None:
-        """Synthetic closed minutes before ``now_ms`` ending at ``prices``; the current minute opens there."""
+        """Synthetic closed minutes before ``now_ms`` ending at ``prices``; the current minute opens there.
+
+        Generated when an instrument's candles are first used, not here: a simulator that nobody
+        asks for candles starts without the cost (tests start hundreds of them).
+        """
         start = now_ms - now_ms % MINUTE_MS
-        for inst, spec in self.specs.items():
-            rng = random.Random(f"{seed}:{inst}:candles")
-            sigma = spec.vol_annual * math.sqrt(15.0 / SECONDS_PER_YEAR)  # four 15 s steps per minute
-            close = prices[inst]
-            rows: list[Minute] = []
-            for k in range(1, minutes + 1):
-                path = [close]
-                for _ in range(4):  # walk backwards from the close to the open
-                    px = quantize_half_even(path[-1] * Decimal(f"{math.exp(rng.gauss(0.0, sigma)):.12f}"), spec.tick_sz)
-                    path.append(max(px, spec.tick_sz))
-                vol = Decimal(rng.randint(0, 400)) * spec.lot_sz * 100
-                rows.append(Minute(start - k * MINUTE_MS, path[-1], max(path), min(path), close, vol))
-                close = path[-1]
-            rows.reverse()
-            px = prices[inst]
-            rows.append(Minute(start, px, px, px, px))
-            self.minutes[inst] = rows
+        for inst in self.specs:
+            self._pending[inst] = (prices[inst], start, seed, minutes)
+
+    def minutes(self, inst: str) -> list[Minute]:
+        """The one-minute candles of ``inst``, oldest first (the backfill made on first use)."""
+        pending = self._pending.pop(inst, None)
+        if pending is not None:
+            self._minutes[inst] = self._generate(inst, *pending)
+        return self._minutes[inst]
+
+    def _generate(self, inst: str, anchor: Decimal, start: int, seed: int, minutes: int) -> list[Minute]:
+        spec = self.specs[inst]
+        rng = random.Random(f"{seed}:{inst}:candles")
+        sigma = spec.vol_annual * math.sqrt(15.0 / SECONDS_PER_YEAR)  # four 15 s steps per minute
+        close = anchor
+        rows: list[Minute] = []
+        for k in range(1, minutes + 1):
+            path = [close]
+            for _ in range(4):  # walk backwards from the close to the open
+                step = Decimal(f"{math.exp(rng.gauss(0.0, sigma)):.12f}")
+                path.append(max(quantize_half_even(path[-1] * step, spec.tick_sz), spec.tick_sz))
+            vol = Decimal(rng.randint(0, 400)) * spec.lot_sz * 100
+            rows.append(Minute(start - k * MINUTE_MS, path[-1], max(path), min(path), close, vol))
+            close = path[-1]
+        rows.reverse()
+        rows.append(Minute(start, anchor, anchor, anchor, anchor))
+        return rows
 
     def update(self, inst: str, px: Decimal, now_ms: int, volume_total: Decimal) -> list[Minute]:
         """A price (and the exchange's running volume) at ``now_ms``: returns the minutes closed by it."""
-        rows = self.minutes[inst]
+        rows = self.minutes(inst)
         start = now_ms - now_ms % MINUTE_MS
         closed: list[Minute] = []
         if not rows:
@@ -109,7 +124,7 @@ class CandleBook:
         ct_val = self.specs[inst].ct_val
         out: list[list[str]] = []
         group: list[Minute] = []
-        for m in reversed(self.minutes[inst]):
+        for m in reversed(self.minutes(inst)):
             if group and m.ts - m.ts % span != group[0].ts - group[0].ts % span:
                 out.append(self._row(group, span, ct_val, now_ms))
                 group = []
@@ -134,7 +149,7 @@ class CandleBook:
         """The open bar of ``inst`` (what a candle channel pushes)."""
         n = bar_minutes(bar)
         span = n * MINUTE_MS
-        rows = self.minutes[inst]
+        rows = self.minutes(inst)
         start = rows[-1].ts - rows[-1].ts % span
         group = [m for m in reversed(rows[-n:]) if m.ts >= start]
         return self._row(group, span, self.specs[inst].ct_val, now_ms)
@@ -145,5 +160,5 @@ class CandleBook:
         if (minute.ts + MINUTE_MS) % span:
             return None
         start = minute.ts + MINUTE_MS - span
-        group = [m for m in reversed(self.minutes[inst]) if start <= m.ts <= minute.ts]
+        group = [m for m in reversed(self.minutes(inst)) if start <= m.ts <= minute.ts]
         return self._row(group, span, self.specs[inst].ct_val, minute.ts + MINUTE_MS)
