@@ -350,15 +350,36 @@ async def test_scheduled_funding_follows_speed():
     # 8 h of funding interval at speed 86400 is one settlement every ~0.33 s of real time
     srv = SimServer(speed=86400, tick_s=10.0, slippage=D(0), spread_ticks=0)
     await srv.start()
+    # The first settlement is due one interval (~0.33 s) after the server was built; on a loaded
+    # machine load_markets alone can take longer, and a settlement before the position exists has
+    # no bill to pair with. So hold the schedule (nothing has awaited since start(), so the funding
+    # loop has not run yet) and restart it from the moment the position is open.
+    schedule = srv.exchange.next_funding
+    schedule.update(dict.fromkeys(schedule, 2**62))
+    interval_ms = srv.exchange.funding_interval_ms
+    assert interval_ms == 8 * 3600 * 1000 // 86400
     ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
+
+    def eth_settlements() -> list[dict[str, str]]:
+        return [f for f in srv.funding_history if f["instId"] == "ETH-USDT-SWAP"]
+
     try:
         await ex.load_markets()
         await ex.create_order(ETH, "market", "buy", 10)
-        await asyncio.sleep(1.2)
+        assert eth_settlements() == []
+        opened = srv.exchange.clock()
+        schedule.update(dict.fromkeys(schedule, opened + interval_ms))
+        deadline = asyncio.get_running_loop().time() + 15
+        while len(eth_settlements()) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "no two scheduled settlements in 15 s"
+            await asyncio.sleep(0.02)
         await srv.pause()  # no settlement may slip in between the reads below
+        times = [opened] + [int(f["fundingTime"]) for f in eth_settlements()]
+        # the speed sets the pace (less a millisecond: the next due time is read just before fundingTime)
+        assert all(b - a >= interval_ms - 1 for a, b in zip(times, times[1:], strict=False))
         hist = await ex.fetch_funding_history(ETH)
         assert len(hist) >= 2
-        eth_rates = [D(f["fundingRate"]) for f in srv.funding_history if f["instId"] == "ETH-USDT-SWAP"]
+        eth_rates = [D(f["fundingRate"]) for f in eth_settlements()]
         assert len(eth_rates) == len(hist)
         # 1 ETH long at a frozen 3000 (the market loop does not tick within the test): longs pay rate > 0
         assert sum(D(h["info"]["balChg"]) for h in hist) == -sum(D(3000) * r for r in eth_rates)
