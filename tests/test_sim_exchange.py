@@ -141,7 +141,7 @@ def test_post_only_and_limit_reduce_only(ex):
 def test_random_session_books_balance_exactly(ex):
     rng = random.Random(11)
     insts = [BTC, ETH, SOL]
-    for step in range(400):
+    for _ in range(400):
         inst = rng.choice(insts)
         r = rng.random()
         try:
