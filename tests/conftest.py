@@ -17,9 +17,14 @@ from tests.fault_helpers import LogCapture
 SIM_FIXTURES = frozenset({"sim", "rig", "sim_url", "live"})
 # What a test body calls when it starts a simulator, an engine stack or another process itself.
 SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(")
-# Files whose tests each take seconds of wall-clock time (pytest --durations on a loaded 2-core box)
+# Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
 SLOW_FILES = frozenset({
-    "test_console_tmux.py", "test_engine_stress.py", "test_engine_runner.py", "test_journal_crash.py",
+    "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
+    "test_engine_stress.py", "test_journal_crash.py",
+})
+SLOW_TESTS = frozenset({
+    "test_unreachable_exchange_is_one_line_exit_2",  # waits out the connect timeout
+    "test_backfill_during_a_long_outage_completes_after_it_clears",
 })
 
 
@@ -42,7 +47,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "sim" not in marks and _starts_a_simulator(item):
             item.add_marker(pytest.mark.sim)
             marks.add("sim")
-        if "slow" not in marks and item.path.name in SLOW_FILES:
+        if "slow" not in marks and (item.path.name in SLOW_FILES or item.originalname in SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
             marks.add("slow")
         if not marks & {"sim", "slow", "unit"}:
