@@ -16,8 +16,6 @@ from tests.fault_helpers import LogCapture, Wire, is_fill, wait_log
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the resync keeps the last position push of a position "
-                   "the exchange no longer lists; remove this mark with the fix")
 async def test_close_all_after_a_position_went_flat_during_an_outage(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine()
     await rig.ext.create_order(BTC, "market", "buy", 10)
