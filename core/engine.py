@@ -89,6 +89,7 @@ from core.model import (
 )
 from core.money import ZERO, dec, plain
 from core.reconcile import ReconcileReport, reconcile_with_venue
+from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.okx import VenueError
 from core.venue.okx_parse import FundingRate, FundingSignal, MalformedPush
 
@@ -187,8 +188,10 @@ class Engine:
         self.position_snapshot_interval = position_snapshot_interval
         self.tick_s = tick_s
         self.ledger = Ledger()
+        # closes written unconfirmed at a stop are listed beside the journal, checked at next start
         self.confirmer = CloseConfirmer(self._fetch_history, self._emit_close,
-                                        enabled=confirm_closes)
+                                        enabled=confirm_closes,
+                                        sidecar=journal.directory / UNCONFIRMED_FILE)
         self._subscribers: list[Subscriber] = []
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._applied: set[str] = set()
@@ -272,6 +275,8 @@ class Engine:
         deadline = loop.time() + 3.0
         while self._started and (not self._queue.empty() or self._busy) and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        # confirms what the exchange confirms within 5 s; writes every other waiting close row
+        # from the ledger (listed for a check at the next start): none is left behind
         await self.confirmer.drain(5.0)
         await self._teardown()
         for snap in self.positions():
