@@ -309,7 +309,13 @@ class CloseConfirmer:
         excess = len(self._totals) - self._max_lives
         if excess <= 0:
             return
-        for pid in [p for p in self._totals if p not in self._waiting][:excess]:
+        drop: list[str] = []
+        for pid in self._totals:  # oldest first; nearly always the very first ones
+            if len(drop) == excess:
+                break
+            if pid not in self._waiting:
+                drop.append(pid)
+        for pid in drop:
             del self._totals[pid]
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -388,7 +394,12 @@ class CloseConfirmer:
     # ---- the worker -----------------------------------------------------------------------
     async def _run(self) -> None:
         if self._unconfirmed:
-            await self._check_previous()
+            try:
+                await self._check_previous()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the check is advisory; confirming goes on
+                logger.exception("checking the close rows written unconfirmed at the last stop failed")
         loop = asyncio.get_running_loop()
         while True:
             now = time.monotonic()
@@ -412,7 +423,12 @@ class CloseConfirmer:
                         timer.cancel()
                     self._sleep_until = 0.0
                 continue
-            await self._round()
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug must not stop confirmation; rows stay waiting
+                logger.exception("close confirmation round failed")
 
     async def _round(self) -> None:
         """One fetch, then every life of the batch as far as the records allow."""
@@ -425,9 +441,9 @@ class CloseConfirmer:
                                                        key=lambda kv: kv[1].due)]
         if not self.enabled:
             for pid in batch:
-                waiting = self._waiting[pid]
-                while waiting.queue:
-                    self._pop_write(pid, waiting, waiting.queue[0].close)
+                off = self._waiting[pid]
+                while off.queue:
+                    self._pop_write(pid, off, off.queue[0].close)
             return
         since = min(self._waiting[pid].queue[0].close.closed_at for pid in batch) - HISTORY_SINCE_SLACK
         try:
@@ -437,9 +453,9 @@ class CloseConfirmer:
         except Exception as exc:  # noqa: BLE001 - VenueError or transport trouble: retry
             why = f"positions-history unavailable: {exc}"
             for pid in batch:
-                waiting = self._waiting.get(pid)
-                if waiting is not None and waiting.due <= started:
-                    self._missed(pid, waiting, why, started, index=None)
+                failed = self._waiting.get(pid)
+                if failed is not None and failed.due <= started:
+                    self._missed(pid, failed, why, started, index=None)
             return
         index = HistoryIndex(records)
         for pid in batch:
