@@ -26,6 +26,9 @@ import pytest
 from core.config import ExchangeSettings, JournalSettings, Settings
 from core.journal import read_fills, read_funding, read_trades
 from core.reconcile import main as reconcile_main
+from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
+from core.unconfirmed import load
+from core.venue import VenueError
 from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, wait_for
 from tests.fault_helpers import LogCapture
 
@@ -123,3 +126,36 @@ async def test_burst_of_outside_orders_leaves_nothing_at_stop(rig: Rig, logs: Lo
     code = await asyncio.to_thread(reconcile_main, settings)
     assert code == 0, "reconcile found differences: " + " | ".join(
         ln.message for ln in logs.lines if "DIFF" in ln.message)[:2000]
+
+
+async def test_rows_waiting_at_stop_are_written_and_checked_at_the_next_start(
+        rig: Rig, logs: LogCapture) -> None:
+    """positions-history cannot be read (only it): the close waits for it; a prompt stop writes the
+    row from the ledger, once, and lists it; the next start checks it against positions-history,
+    logs the outcome and clears the list."""
+    engine = await rig.start_engine()
+    assert rig.venue is not None
+
+    async def unavailable(since: Any) -> list[Any]:
+        raise VenueError("reading positions history failed: exchange unavailable", "unavailable")
+
+    rig.venue.fetch_positions_history = unavailable  # type: ignore[method-assign]
+    await rig.ext.create_order(BTC, "market", "buy", 3)
+    await rig.ext.create_order(BTC, "market", "sell", 3)
+    await rig.wait_fills(2)
+    await wait_for(lambda: engine.confirmer.pending == 1, 10, "the close to wait for the exchange")
+    await rig.stop_engine()
+    [row] = rig.trades()
+    assert row["source"] == "ledger" and row["size_after"] == 0
+    sidecar = rig.journal_dir / UNCONFIRMED_FILE
+    [listed] = load(sidecar)
+    assert listed.close_id == row["close_id"]
+    assert logs.one("CLOSE UNCONFIRMED 1 close rows written from the ledger at stop").level == "WARNING"
+
+    await rig.start_engine()
+    await wait_for(lambda: not sidecar.exists(), 10, "the listed row to be checked")
+    assert logs.one("CLOSE CHECKED", str(row["position_id"])).level == "INFO"
+    await rig.flush()
+    assert len(rig.trades()) == 1  # written once, never again at the restart
+    assert rig.engine is not None
+    assert (await rig.engine.reconcile()).ok
