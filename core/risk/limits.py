@@ -129,11 +129,11 @@ class RiskGuard:
         book = self._e.book
         total = after_notional
         count = 1
-        for pos in ledger.positions():
-            if pos.symbol == cmd.symbol and pos.pos_side == cmd.pos_side:
+        for symbol, pos_side, coins in ledger.open_coins():
+            if symbol == cmd.symbol and pos_side == cmd.pos_side:
                 continue
             count += 1
-            total += pos.coins * book.mark_for(pos.symbol, pos)
+            total += coins * book.mark_for(symbol)
         if s.max_total_notional is not None and total > s.max_total_notional:
             return Refusal("max_total_notional", total, s.max_total_notional,
                            f"RISK REFUSED max_total_notional: exposure would be {usdt(total)} USDT "
