@@ -134,6 +134,8 @@ async def test_pause_blocks_entries_lets_exits_through_and_resume_trades_again(r
     await wait_for(lambda: any(p.contracts == 3 for p in engine.positions()), what="3 left")
     await set_price(rig.srv, "59400")
     await wait_for(lambda: engine.positions() == [], what="stopped out while paused")
+    res = await engine.submit(ResumeTrading(), origin=Origin.STRATEGY)
+    assert not res.ok and engine.trading_state is TradingState.PAUSED  # only the trader resumes
     assert (await engine.submit(ResumeTrading())).ok
     assert engine.trading_state is TradingState.RUNNING
     assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("2")), origin=Origin.STRATEGY)).ok
@@ -273,6 +275,18 @@ async def test_risk_status_and_today_net_seeded_from_the_journal(rig: Rig) -> No
     status = engine.risk_status()
     assert status.today_net == row["net_pnl"] and status.daily_loss_limit == D("1000")
     assert status.state is TradingState.RUNNING and status.exposure == 0
+
+
+async def test_a_read_only_viewer_never_halts_nor_acts(rig: Rig) -> None:
+    await rig.ext.create_order(BTC, "market", "buy", 10)
+    engine = await rig.start_engine(read_only=True, risk=RiskSettings(daily_loss_limit=D("10"),
+                                                                      flatten_on_halt=True))
+    await wait_for(lambda: len(engine.positions()) == 1, what="position seen")
+    await set_price(rig.srv, "59000")
+    await wait_for(lambda: engine.risk_status().today_net < D("-10"), what="loss seen")
+    await asyncio.sleep(0.5)
+    assert engine.trading_state is TradingState.RUNNING
+    assert await exchange_position(rig) == D("10")
 
 
 async def test_cancel_is_never_refused_while_halted(rig: Rig) -> None:

@@ -64,6 +64,8 @@ class Commands:
         if isinstance(command, PauseStrategy):
             return self._e.control.pause()
         if isinstance(command, ResumeTrading):
+            if origin is not Origin.CONSOLE:  # a strategy must never lift its own halt or pause
+                return self._e._refuse("only the trader can resume trading (from the console)")
             return self._e.control.resume()
         if isinstance(command, KillSwitch):
             return await self._e.control.kill()

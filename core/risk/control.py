@@ -165,7 +165,7 @@ class TradingControl:
         net = self.day.total(open_part)
         self.today_net = net
         s = self.settings
-        if self.state is not TradingState.HALTED:
+        if self.state is not TradingState.HALTED and not self._e.read_only:  # a viewer never acts
             if s.daily_loss_limit is not None and -net >= s.daily_loss_limit:
                 self.halt("daily_loss_limit", -net, s.daily_loss_limit,
                           f"today's net {usdt(net)} USDT reached the daily loss limit "
