@@ -297,3 +297,46 @@ async def test_cancel_is_never_refused_while_halted(rig: Rig) -> None:
     assert await exchange_orders(rig) == []
     res = await engine.submit(CancelOrder(BTC, res.order_ids[0]))  # already gone: the exchange says so
     assert "RISK REFUSED" not in res.message
+
+
+async def test_risk_status_is_published_on_change_at_most_a_few_times_a_second(rig: Rig) -> None:
+    engine = await rig.start_engine(risk=RiskSettings(daily_loss_limit=D("5000")))
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    await wait_for(lambda: len(engine.positions()) == 1, what="position")
+    await asyncio.sleep(0.5)
+    start = len(rig.events)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for i in range(40):  # 40 marks in about 2 s, each moving today's net
+        await set_price(rig.srv, str(60000 + (i % 7) * 10 + i))
+        await asyncio.sleep(0.05)
+    elapsed = loop.time() - t0
+    statuses = [e for e in rig.events[start:] if isinstance(e, RiskStatus)]
+    assert 2 <= len(statuses) <= int(elapsed * 4) + 2, (len(statuses), elapsed)
+    assert statuses[-1].exposure > 0 and statuses[-1].daily_loss_limit == D("5000")
+    await asyncio.sleep(0.6)
+    assert engine.risk_status().today_net == engine.control.today_net
+
+
+async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> None:
+    engine = await rig.start_engine()
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("3")))).ok
+    await rig.ext.private_post_trade_order_algo({  # a trigger: closing the position leaves it live
+        "instId": BTC_ID, "tdMode": "cross", "side": "buy", "ordType": "trigger", "sz": "1",
+        "triggerPx": "65000", "orderPx": "-1"})
+    await wait_for(lambda: len(engine.positions()) == 1, what="position")
+    venue: Any = engine.venue
+    real = venue.cancel_algos
+    calls: list[int] = []
+
+    async def lost_first(algos: Any) -> None:  # the first cancel "succeeds" but nothing happened
+        calls.append(len(algos))
+        if len(calls) > 1:
+            await real(algos)
+
+    venue.cancel_algos = lost_first
+    res = await engine.submit(KillSwitch())
+    assert res.ok, res
+    assert len(calls) == 2
+    state = await sim_state(rig.srv)
+    assert state["positions"] == [] and state["openOrders"] == [] and state["liveAlgos"] == []
