@@ -99,7 +99,7 @@ async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes
     assert all(r["state"] == "halted" for r in rows if r["event"] in ("halt", "flatten", "refused"))
 
 
-async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig) -> None:
+async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine(risk=RiskSettings(max_drawdown=D("40")))
     assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
@@ -108,6 +108,8 @@ async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig) -> No
     await set_price(rig.srv, "60050")  # 45 below the peak
     await wait_for(lambda: engine.trading_state is TradingState.HALTED, timeout=3, what="halt")
     assert engine.risk_status().state is TradingState.HALTED
+    (line,) = [x.message for x in logs.lines if "RISK HALT" in x.message]
+    assert line.startswith("RISK HALT max_drawdown: down 45") and "max drawdown 40 USDT" in line
     assert await exchange_position(rig) == D("10")  # no flatten_on_halt: the position stays
     res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
     assert not res.ok and "halted" in res.message

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -200,7 +201,7 @@ class TradingControl:
         status = self.status()
         if status == self._status:
             return
-        loop_now = asyncio.get_running_loop().time()
+        loop_now = time.monotonic()
         if not force and loop_now - self._status_at < 1.0 / STATUS_HZ:
             return  # the next evaluation publishes it
         self._status, self._status_at = status, loop_now
@@ -256,7 +257,7 @@ class TradingControl:
         flatten = self.settings.flatten_on_halt
         logger.error(f"RISK HALT {rule}: {message}; resting entry orders canceled"
                      + ("; flattening every position" if flatten else ""))
-        self._e._notice(NoticeLevel.ERROR, f"RISK HALT {rule}: {message} — entries refused"
+        self._e._notice(NoticeLevel.ERROR, f"trading halted by {rule}: {message} — entries refused"
                                            + (", positions being closed" if flatten else "")
                                            + "; resume only after confirming")
         self.publish_status(force=True)
@@ -369,7 +370,6 @@ class TradingControl:
                 self._event(RiskEventKind.KILL, "kill_switch", Decimal(len(left)), None, text)
                 return self._e._refuse(text)
             text = "KILL SWITCH: halted; the exchange is flat with no open orders or algos"
-            logger.error(text)
             self._event(RiskEventKind.KILL, "kill_switch_verified", ZERO, None, text)
             self.publish_status(force=True)
             self._e._notice(NoticeLevel.WARNING, text)
