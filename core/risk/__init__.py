@@ -1,7 +1,8 @@
 """Trading control: the pre-trade risk guard, today's PnL watch, the trading state and the kill switch.
 
 One idea per module: ``limits`` (the pre-trade check), ``day`` (today's net PnL and its peak),
-``statefile`` (halted, persisted beside the journal), ``control`` (states, halts, kill switch,
+``statefile`` (halted, persisted beside the journal), ``sweep`` (canceling and closing at the
+exchange, and re-reading what is left), ``control`` (states, halts, kill switch,
 TP/SL moves, RiskStatus and RiskEvent publishing).
 """
 from core.risk.control import TradingControl

@@ -39,8 +39,9 @@ from core.money import ZERO, plain
 from core.risk.day import DayPnl
 from core.risk.limits import Refusal, RiskGuard, usdt
 from core.risk.statefile import SavedState, load_state, save_state
+from core.risk.sweep import cancel_entries, close_all, leftovers, sweep
 from core.safefile import UnsafeFileError
-from core.venue.base import RestingOrder, VenueError, VenueErrorKind
+from core.venue.base import VenueError
 
 if TYPE_CHECKING:
     from core.engine.coordinator import Engine
@@ -267,9 +268,9 @@ class TradingControl:
 
     async def _after_halt(self, rule: str, flatten: bool) -> None:
         try:
-            canceled = await self._cancel_entries()
+            canceled = await cancel_entries(self._e.venue)
             if flatten:
-                closed = await self._close_all()
+                closed = await close_all(self._e.venue)
                 self._event(RiskEventKind.FLATTEN, rule, Decimal(len(closed)), None,
                             f"flatten on halt: {len(closed)} position(s) closed"
                             + (f" ({', '.join(closed)})" if closed else "")
@@ -282,34 +283,6 @@ class TradingControl:
             logger.exception("RISK HALT clean-up failed")
             self._e._notice(NoticeLevel.ERROR, f"RISK HALT: canceling orders / closing positions failed "
                                                f"({exc}) — check the exchange, or press the kill switch")
-
-    async def _cancel_entries(self) -> int:
-        orders = [o for o in await self._e.venue.fetch_open_orders() if not o.reduce_only]
-        await self._cancel_orders(orders)
-        return len(orders)
-
-    async def _cancel_orders(self, orders: list[RestingOrder]) -> None:
-        results = await asyncio.gather(*(self._e.venue.cancel_order(o.symbol, o.order_id) for o in orders),
-                                       return_exceptions=True)
-        for order, result in zip(orders, results, strict=True):
-            if isinstance(result, BaseException):
-                logger.warning(f"cancel of {order.symbol} order {order.order_id} failed: {result}")
-
-    async def _close_all(self) -> list[str]:
-        """Close every exchange position (reduce-only market, the exchange sizes it)."""
-        positions = [p for p in await self._e.venue.fetch_positions() if p.contracts != 0]
-        results = await asyncio.gather(
-            *(self._e.venue.close_position(p.symbol, p.pos_side, None, Origin.CONSOLE) for p in positions),
-            return_exceptions=True)
-        closed = []
-        for pos, result in zip(positions, results, strict=True):
-            if isinstance(result, VenueError) and result.kind is VenueErrorKind.NOT_FOUND:
-                continue  # it closed meanwhile
-            if isinstance(result, BaseException):
-                logger.error(f"closing {pos.symbol} {pos.pos_side} failed: {result}")
-                continue
-            closed.append(f"{pos.symbol} {pos.pos_side} {plain(pos.contracts)}")
-        return closed
 
     # ================================================================ commands
 
@@ -355,11 +328,11 @@ class TradingControl:
             left: list[str] = []
             for attempt in range(2):
                 try:
-                    await self._sweep()
+                    await sweep(self._e.venue)
                 except VenueError as exc:
                     logger.error(f"KILL SWITCH sweep {attempt + 1} failed: {exc}")
                 await asyncio.sleep(VERIFY_DELAY_S)
-                left = await self._leftovers()
+                left = await leftovers(self._e.venue)
                 if not left:
                     break
                 logger.error(f"KILL SWITCH sweep {attempt + 1} left {', '.join(left)}; retrying"
@@ -374,23 +347,6 @@ class TradingControl:
             self.publish_status(force=True)
             self._e._notice(NoticeLevel.WARNING, text)
             return CommandResult(True, text)
-
-    async def _sweep(self) -> None:
-        venue = self._e.venue
-        orders, algos = await asyncio.gather(venue.fetch_open_orders(), venue.fetch_open_algos())
-        await self._cancel_orders(orders)
-        if algos:
-            await venue.cancel_algos(algos)
-        await self._close_all()
-
-    async def _leftovers(self) -> list[str]:
-        venue = self._e.venue
-        orders, algos, positions = await asyncio.gather(
-            venue.fetch_open_orders(), venue.fetch_open_algos(), venue.fetch_positions())
-        return ([f"order {o.order_id} ({o.symbol})" for o in orders]
-                + [f"algo {a.order_id} ({a.symbol})" for a in algos]
-                + [f"position {p.symbol} {p.pos_side} {plain(p.contracts)}" for p in positions
-                   if p.contracts != 0])
 
     async def set_tp_sl(self, cmd: SetTpSl) -> CommandResult:
         if cmd.take_profit is None and cmd.stop_loss is None:
