@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import AccountSnapshot, Command, CommandResult, LinkState
+from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
 from core.model import Instrument, PositionSnapshot, PosSide
 
 
@@ -71,6 +71,11 @@ class EngineView(Protocol):
     def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal: ...
 
     async def reconcile(self) -> ReconcileReportView: ...
+
+    @property
+    def trading_state(self) -> TradingState: ...  # running / paused / halted
+
+    def risk_status(self) -> RiskStatus: ...  # the strategy/risk line (also published on change)
 
 
 @runtime_checkable

@@ -72,7 +72,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     try:
         venue = make_venue(settings, exchange)
         journal = Journal(settings.journal.dir)
-        engine = Engine(venue, journal, read_only=settings.ui.read_only)
+        engine = Engine(venue, journal, read_only=settings.ui.read_only, risk=settings.risk)
         await engine.start()
         started = True
         if strategy is not None and not settings.ui.read_only:
