@@ -21,8 +21,8 @@ from tests.console_helpers import (
     T0,
     FakeEngine,
     Report,
-    painted,
     ReportRow,
+    painted,
     screen_text,
     snapshot,
 )
