@@ -216,14 +216,15 @@ class StrategyHost:
             logger.info(f"STRATEGY STOPPED {self.name}: shutdown")
 
     def trading_state(self) -> TradingState:
-        """The engine's trading state: its own attribute when it has one, else the last
-        RiskStatus it published, else running (an engine without a risk guard)."""
+        """The engine's trading state: the last RiskStatus it published since the strategy
+        started, else its ``trading_state`` attribute (a state published before the strategy
+        subscribed, e.g. halted at restart), else running (an engine without a risk guard)."""
+        if self._risk_state is not None:
+            return self._risk_state
         state = getattr(self.engine, "trading_state", None)
         if callable(state):
             state = state()
-        if isinstance(state, TradingState):
-            return state
-        return self._risk_state or TradingState.RUNNING
+        return state if isinstance(state, TradingState) else TradingState.RUNNING
 
     # ---------------------------------------------------------------- internals
 

@@ -1,0 +1,237 @@
+"""The strategy host on the embedded simulator, through the real engine and adapter: the guide's
+example file loaded by path trades; a strategy that raises is stopped with a notice while the
+engine goes on; the ema_scalper warms up from history candles, enters with exchange-side TP/SL
+on a price move, keeps out while paused and closes on its time stop; [strategy] validation."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import ConfigError, Settings, load_settings
+from core.events import Notice, PlaceOrder, RiskStatus, TradingState
+from core.journal import read_fills, read_trades
+from core.model import OrderSide
+from core.runner import Stack, build_stack
+from core.strategies import StrategyError, load_class, load_strategy
+from tests.engine_helpers import BTC, BTC_ID, sim_state, wait_for
+from tests.fault_helpers import LogCapture
+
+pytestmark = pytest.mark.timeout(120)
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "docs" / "examples" / "my_strategy.py"
+
+
+def write_config(tmp_path: Path, strategy: str, params: str = "") -> Path:
+    """A config.toml on the embedded simulator, trading BTC only."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
+                   "[sim]\nseed = 3\nfunding_interval_s = 3600\n"
+                   f'[journal]\ndir = "journal"\n[strategy]\n{strategy}\n'
+                   + (f"[strategy.params]\n{params}\n" if params else ""), encoding="utf-8")
+    return cfg
+
+
+def load(cfg: Path) -> Settings:
+    """The config as the trader wrote it, on a frozen market (speed 0: the control API moves prices)."""
+    settings = load_settings(cfg, ui_state=False)
+    return replace(settings, sim=replace(settings.sim, speed=0))
+
+
+async def move(stack: Stack, px: str) -> None:
+    stack.sim.set_price(BTC_ID, D(px))  # type: ignore[attr-defined]
+
+
+def notices(stack: Stack) -> list[Notice]:
+    got: list[Notice] = []
+    stack.engine.subscribe(lambda e: got.append(e) if isinstance(e, Notice) else None)
+    return got
+
+
+async def strategy_orders(stack: Stack) -> list[dict[str, Any]]:
+    await stack.journal.flush()
+    return [f for f in read_fills(stack.journal.directory) if f["origin"] == "strategy"]
+
+
+# ---------------------------------------------------------------- the guide's example, by path
+
+
+async def test_example_file_loaded_by_path_trades_with_tp_and_sl(tmp_path: Path) -> None:
+    rel = os.path.relpath(EXAMPLE, tmp_path)  # relative to config.toml, as a trader writes it
+    cfg = write_config(tmp_path, f'path = "{rel}"', "lookback = 5\nnotional = 1200\nhold_minutes = 60")
+    settings = load(cfg)
+    assert settings.strategy.path == EXAMPLE.resolve() or settings.strategy.path.resolve() == EXAMPLE.resolve()
+    async with build_stack(settings) as stack:
+        assert stack.strategy is not None and stack.strategy.name == "range_breakout"
+        assert len(stack.strategy.ctx.candles(BTC)) >= 5  # warmed up from history candles
+        high = max(c.high for c in stack.strategy.ctx.candles(BTC, 5))
+        await move(stack, str(high + 1000))  # a breakout above the 5-minute range
+        await wait_for(lambda: len(stack.engine.positions()) == 1, what="breakout position")
+        (pos,) = stack.engine.positions()
+        assert pos.side.value == "long" and pos.contracts == D("1.96")  # 1200 USDT / 61000-ish, lot 0.01
+        (algo,) = (await sim_state(stack.sim))["liveAlgos"]  # type: ignore[arg-type]
+        assert D(algo["tpTriggerPx"]) > high + 1000 > D(algo["slTriggerPx"])
+        (fill,) = await strategy_orders(stack)
+        assert fill["client_order_id"].startswith("pds")
+
+
+# ---------------------------------------------------------------- a strategy that raises
+
+
+RAISES = '''
+from core.strategies.base import Strategy
+
+
+class Broken(Strategy):
+    name = "broken"
+
+    async def on_mark(self, ctx, mark):
+        raise RuntimeError("boom at " + str(mark.price))
+'''
+
+
+async def test_strategy_that_raises_is_stopped_with_a_notice_engine_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "broken.py").write_text(RAISES, encoding="utf-8")
+    settings = load(write_config(tmp_path, 'path = "strategies/broken.py"'))
+    logs = LogCapture().install()
+    try:
+        async with build_stack(settings) as stack:
+            host = stack.strategy
+            assert host is not None and host.running
+            seen = notices(stack)
+            await move(stack, "60100")
+            await wait_for(lambda: not host.running, what="strategy stopped")
+            assert host.error == "on_mark raised RuntimeError: boom at 60100"
+            await wait_for(lambda: any("STRATEGY STOPPED broken" in n.text for n in seen), what="notice")
+            assert logs.one("STRATEGY STOPPED broken: on_mark raised RuntimeError: boom at 60100")
+            # the engine and the journal go on: a manual order still trades and is journaled
+            result = await stack.engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("2")))
+            assert result.ok, result
+            await wait_for(lambda: len(stack.engine.positions()) == 1, what="manual position")
+            await stack.journal.flush()
+            assert [f["origin"] for f in read_fills(stack.journal.directory)] == ["console"]
+            await move(stack, "60200")  # later events reach a stopped strategy no more
+            await stack.engine.settle()
+            assert host.error == "on_mark raised RuntimeError: boom at 60100"
+    finally:
+        logs.remove()
+
+
+# ---------------------------------------------------------------- ema_scalper
+
+
+async def test_ema_scalper_enters_with_tp_sl_on_a_move_and_time_stops(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, 'name = "ema_scalper"', "time_stop_min = 0.03\ncooldown_s = 600")
+    async with build_stack(load(cfg)) as stack:
+        host = stack.strategy
+        assert host is not None and len(host.ctx.candles(BTC)) == host.strategy.warmup  # type: ignore[attr-defined]
+        assert await stack.engine.settle()
+        assert stack.engine.positions() == []  # frozen market: no candle moved since the warm-up
+        await move(stack, "60900")  # +1.5 %: the fast EMA goes above the slow one, the price above both
+        await wait_for(lambda: len(stack.engine.positions()) == 1, timeout=5, what="scalper entry")
+        (pos,) = stack.engine.positions()
+        (algo,) = (await sim_state(stack.sim))["liveAlgos"]  # type: ignore[arg-type]
+        tp, sl = D(algo["tpTriggerPx"]), D(algo["slTriggerPx"])
+        assert (tp > pos.entry_price > sl) if pos.side.value == "long" else (tp < pos.entry_price < sl)
+        # size from the risk budget: 3 USDT at the stop, capped at 1500 USDT of notional
+        stop_loss_usdt = abs(pos.entry_price - sl) * pos.coins
+        assert pos.notional <= D("1500") + 1 and stop_loss_usdt <= D("3.2")
+
+        async def time_stopped() -> bool:
+            await stack.journal.flush()
+            return any(r["reason"] == "strategy" for r in read_trades(stack.journal.directory))
+        await wait_for(time_stopped, timeout=10, what="time stop close")
+        assert stack.engine.positions() == [] and host.running
+
+
+async def test_ema_scalper_does_not_enter_while_paused(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, 'name = "ema_scalper"')
+    async with build_stack(load(cfg)) as stack:
+        host = stack.strategy
+        assert host is not None
+        assert await stack.engine.settle()
+        stack.engine._publish(RiskStatus(TradingState.PAUSED, "ema_scalper", True, D(0), None, D(0), None, "pause"))
+        assert host.ctx.trading_state is TradingState.PAUSED and not host.ctx.can_enter
+        await move(stack, "60900")
+        await stack.engine.settle()
+        await move(stack, "60950")
+        assert await stack.engine.settle()
+        assert stack.engine.positions() == [] and await strategy_orders(stack) == []
+        stack.engine._publish(RiskStatus(TradingState.RUNNING, "ema_scalper", True, D(0), None, D(0), None, ""))
+        await move(stack, "61000")
+        await wait_for(lambda: len(stack.engine.positions()) == 1, timeout=5, what="entry after resume")
+
+
+# ---------------------------------------------------------------- validation and loading
+
+
+@pytest.mark.parametrize(("strategy", "needle"), [
+    ('name = "ema_scalpr"', 'did you mean "ema_scalper"?'),
+    ('nmae = "ema_scalper"', 'unknown key [strategy] "nmae" — did you mean "name"?'),
+    ('paht = "x.py"', 'did you mean "path"?'),
+    ('path = "strategies/missing.py"', '[strategy] path "strategies/missing.py": no such file'),
+    ('path = "strategies/mine.txt"', "[strategy] path must be a Python file ending in .py"),
+    ('name = "ema_scalper"\npath = "x.py"', "[strategy] takes one of name, path or module, got name and path"),
+    ('module = "my strategies:X"', '[strategy] module must be an importable "package.module:ClassName"'),
+    ('name = "my.py"', 'your own strategy file goes in path = "strategies/my.py"'),
+])
+def test_strategy_config_errors_are_one_line(tmp_path: Path, strategy: str, needle: str) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "mine.txt").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, strategy), ui_state=False)
+    assert needle in info.value.message and "\n" not in info.value.message, info.value.message
+
+
+def test_path_is_relative_to_the_config_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    (folder / "strategies").mkdir(parents=True)
+    (folder / "strategies" / "mine.py").write_text("", encoding="utf-8")
+    settings = load_settings(write_config(folder, 'path = "strategies/mine.py"'), ui_state=False)
+    assert settings.strategy.path == folder / "strategies" / "mine.py"
+    assert settings.strategy.label == "mine.py"
+
+
+@pytest.mark.parametrize(("source", "needle"), [
+    ("x = 1\n", "mine.py: defines no subclass of core.strategies.base.Strategy"),
+    ("def broken(:\n", "mine.py: cannot be loaded: SyntaxError line 1"),
+    ("import no_such_package_here\n", "mine.py: cannot be loaded: ModuleNotFoundError"),
+    ("from core.strategies.base import Strategy\nclass A(Strategy):\n    pass\nclass B(Strategy):\n    pass\n",
+     "mine.py: defines several strategies (A, B)"),
+    ("from core.strategies.base import Strategy\nclass A(Strategy):\n    def on_candle(self, ctx, c):\n"
+     "        pass\n", "mine.py: A.on_candle must be an async def"),
+    ("from core.strategies.base import Strategy\nclass A(Strategy):\n    def __init__(self, params):\n"
+     "        raise KeyError('size')\n", "mine.py: A(params) failed: KeyError: 'size'"),
+])
+def test_a_bad_strategy_file_is_one_clear_line(tmp_path: Path, source: str, needle: str) -> None:
+    file = tmp_path / "mine.py"
+    file.write_text(source, encoding="utf-8")
+    settings = load_settings(write_config(tmp_path, 'path = "mine.py"'), ui_state=False)
+    with pytest.raises(StrategyError) as info:
+        load_strategy(settings.strategy)
+    assert needle in info.value.message and "\n" not in info.value.message, info.value.message
+
+
+def test_module_form_loads_a_class_and_names_a_missing_one() -> None:
+    cls, _ = load_class(module="core.strategies.ema_scalper:EmaScalper")
+    assert cls.name == "ema_scalper"
+    with pytest.raises(StrategyError, match="no class Nope"):
+        load_class(module="core.strategies.ema_scalper:Nope")
+    with pytest.raises(StrategyError, match='no module named "no_such_pkg"'):
+        load_class(module="no_such_pkg.mod:X")
+
+
+def test_scalper_params_are_checked() -> None:
+    from core.strategies import make_strategy
+
+    with pytest.raises(StrategyError, match='did you mean "risk_usdt"'):
+        make_strategy("ema_scalper", {"risk_usd": 5})
+    with pytest.raises(StrategyError, match="fast .* must be smaller than slow"):
+        make_strategy("ema_scalper", {"fast": 20, "slow": 10})
+    with pytest.raises(StrategyError, match="sl_atr must be a number > 0"):
+        make_strategy("ema_scalper", {"sl_atr": 0})
