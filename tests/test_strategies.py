@@ -235,3 +235,83 @@ def test_scalper_params_are_checked() -> None:
         make_strategy("ema_scalper", {"fast": 20, "slow": 10})
     with pytest.raises(StrategyError, match="sl_atr must be a number > 0"):
         make_strategy("ema_scalper", {"sl_atr": 0})
+
+
+# ---------------------------------------------------------------- ema_scalper's rules, by hand
+
+
+class FakeCtx:
+    """Just what ema_scalper reads, with hand-made candles and one position, recording submits."""
+
+    def __init__(self, closes: list[str], position: Any = None) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from core.events import Candle
+        from core.model import Instrument
+
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        self.closed = [Candle(BTC, "1m", t0 + timedelta(minutes=i), D(c), D(c) + 30, D(c) - 30, D(c), D(1), True)
+                       for i, c in enumerate(closes)]
+        self.live: Any = None
+        self.symbols = (BTC,)
+        self.instruments = {BTC: Instrument(BTC, BTC_ID, D("0.01"), D("0.01"), D("0.01"), D("0.1"))}
+        self.can_enter = True
+        self.sent: list[Any] = []
+        self.pos = position
+        self.t = t0 + timedelta(minutes=len(closes))
+
+    def candles(self, symbol: str, count: int | None = None) -> list[Any]:
+        return self.closed[-count:] if count else list(self.closed)
+
+    def live_candle(self, symbol: str) -> Any:
+        return self.live
+
+    def position(self, symbol: str, pos_side: str = "net") -> Any:
+        return self.pos
+
+    def positions(self) -> list[Any]:
+        return [self.pos] if self.pos else []
+
+    def now(self) -> Any:
+        return self.t
+
+    def log(self, message: str) -> None:
+        pass
+
+    async def submit(self, command: Any) -> Any:
+        from core.events import CommandResult
+
+        self.sent.append(command)
+        return CommandResult(True, "ok", ("1",))
+
+
+async def test_ema_scalper_sizes_from_the_risk_budget_and_exits_on_a_closed_bar_flip() -> None:
+    from types import SimpleNamespace
+
+    from core.events import ClosePosition
+    from core.model import PositionSide
+    from core.strategies.ema_scalper import EmaScalper, atr, ema
+
+    s = EmaScalper({"fast": 2, "slow": 4, "atr_period": 3, "risk_usdt": 6, "sl_atr": 1, "tp_atr": 2,
+                    "max_notional": 100000})
+    # seeded with mean(1, 2) = 1.5, then alpha 2/3: 1.5 -> 2.5 -> 3.5
+    assert abs(ema([D(1), D(2), D(3), D(4)], 2) - D("3.5")) < D("1e-20")
+    ctx = FakeCtx(["60000", "60010", "60020", "60030", "60040", "60050"])
+    assert atr(ctx.closed, 3) == D(60)  # each bar 60 high-low, closes 10 apart
+    await s.on_start(ctx)  # type: ignore[arg-type]
+    await s.on_candle(ctx, ctx.closed[-1])  # type: ignore[arg-type]
+    (entry,) = ctx.sent
+    # risk 6 USDT over a 60 USDT stop (1 ATR) on 0.01 BTC contracts = 10 contracts
+    assert entry.side.value == "buy" and entry.contracts == D("10")
+    assert (entry.stop_loss, entry.take_profit) == (D("59990.0"), D("60170.0"))
+
+    # held long: an intrabar dip does not close it, a closed bar that flips the trend does
+    ctx.pos = SimpleNamespace(symbol=BTC, side=PositionSide.LONG, opened_at=ctx.t, pos_side="net")
+    dip = replace(ctx.closed[-1], ts=ctx.t, close=D("59000"), low=D("58990"), confirmed=False)
+    ctx.live = dip
+    await s.on_candle(ctx, dip)  # type: ignore[arg-type]
+    assert len(ctx.sent) == 1
+    ctx.closed.append(replace(dip, confirmed=True))
+    ctx.live = None
+    await s.on_candle(ctx, ctx.closed[-1])  # type: ignore[arg-type]
+    assert ctx.sent[1:] == [ClosePosition(BTC)]

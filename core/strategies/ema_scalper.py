@@ -12,8 +12,9 @@ What it does, per traded symbol (net position mode):
   ``tp_atr`` ATRs away attached, so the exit does not depend on this process being alive.
 - Size from a risk budget: ``risk_usdt`` lost at the stop -> contracts = risk / (stop distance x
   contract size), rounded down to the lot size and capped at ``max_notional`` USDT.
-- Exits besides TP/SL: the trend flips against the position (reason ``strategy``), or the time
-  stop: ``time_stop_min`` minutes after the entry the position is closed at market.
+- Exits besides TP/SL: the trend of the closed bars flips against the position (reason
+  ``strategy``), or the time stop: ``time_stop_min`` minutes after the entry the position is
+  closed at market.
 
 It need not make money; it behaves like a strategy a person would write and, on the simulator's
 own volatility, trades within seconds of start. Parameters ([strategy.params], all optional) are
@@ -138,14 +139,17 @@ class EmaScalper(Strategy):
     async def on_candle(self, ctx: Context, candle: Candle) -> None:
         if candle.symbol not in self.traded:
             return
-        signal = self.signal(ctx, candle.symbol)
-        if signal is None:
-            return
         pos = ctx.position(candle.symbol)
         if pos is not None:
-            if (self.exit_on_flip and candle.symbol in self.entered and not self.is_closing(ctx, candle.symbol)
-                    and signal.trend == -pos.side.sign):
-                await self.close(ctx, candle.symbol, "trend flipped")
+            # exits on closed bars only: an intrabar wiggle of the EMAs is no trend change
+            if (self.exit_on_flip and candle.confirmed and candle.symbol in self.entered
+                    and not self.is_closing(ctx, candle.symbol)):
+                closed = self.signal(ctx, candle.symbol, live=False)
+                if closed is not None and closed.trend == -pos.side.sign:
+                    await self.close(ctx, candle.symbol, "trend flipped")
+            return
+        signal = self.signal(ctx, candle.symbol)
+        if signal is None:
             return
         if self.may_enter(ctx, candle.symbol, signal):
             await self.enter(ctx, candle.symbol, signal)
@@ -171,13 +175,14 @@ class EmaScalper(Strategy):
 
     # ---------------------------------------------------------------- decisions
 
-    def signal(self, ctx: Context, symbol: str) -> Signal | None:
-        """The indicators now, or None while there is not enough history."""
+    def signal(self, ctx: Context, symbol: str, *, live: bool = True) -> Signal | None:
+        """The indicators now (``live``: the open bar's close counts as the newest close), or
+        None while there is not enough history."""
         closed = ctx.candles(symbol, self.warmup)
-        live = ctx.live_candle(symbol)
+        open_bar = ctx.live_candle(symbol) if live else None
         if len(closed) < max(self.slow, self.atr_period + 1):
             return None
-        closes = [c.close for c in closed] + ([live.close] if live is not None else [])
+        closes = [c.close for c in closed] + ([open_bar.close] if open_bar is not None else [])
         price = closes[-1]
         return Signal(price, ema(closes, self.fast), ema(closes, self.slow), atr(closed, self.atr_period))
 
