@@ -217,6 +217,17 @@ def test_a_bad_strategy_file_is_one_clear_line(tmp_path: Path, source: str, need
     assert needle in info.value.message and "\n" not in info.value.message, info.value.message
 
 
+def test_a_strategy_file_imports_helpers_from_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "helpers_for_mine.py").write_text("SIZE = 7\n", encoding="utf-8")
+    (tmp_path / "strategies" / "mine.py").write_text(
+        "from helpers_for_mine import SIZE\nfrom core.strategies.base import Strategy\n"
+        "class Mine(Strategy):\n    name = 'mine'\n    size = SIZE\n", encoding="utf-8")
+    settings = load_settings(write_config(tmp_path, 'path = "strategies/mine.py"'), ui_state=False)
+    strategy = load_strategy(settings.strategy)
+    assert strategy is not None and strategy.name == "mine" and strategy.size == 7  # type: ignore[attr-defined]
+
+
 def test_module_form_loads_a_class_and_names_a_missing_one() -> None:
     cls, _ = load_class(module="core.strategies.ema_scalper:EmaScalper")
     assert cls.name == "ema_scalper"
@@ -315,3 +326,15 @@ async def test_ema_scalper_sizes_from_the_risk_budget_and_exits_on_a_closed_bar_
     ctx.live = None
     await s.on_candle(ctx, ctx.closed[-1])  # type: ignore[arg-type]
     assert ctx.sent[1:] == [ClosePosition(BTC)]
+
+
+def test_headless_with_a_broken_strategy_file_is_exit_2_one_line(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from core.runner import run_headless
+
+    (tmp_path / "mine.py").write_text("def broken(:\n", encoding="utf-8")
+    settings = load(write_config(tmp_path, 'path = "mine.py"'))
+    assert run_headless(settings, 1.0) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mine.py: cannot be loaded: SyntaxError line 1: invalid syntax"] or (
+        len(err) == 1 and err[0].startswith("mine.py: cannot be loaded: SyntaxError line 1")), err

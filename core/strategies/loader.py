@@ -57,6 +57,9 @@ def _import_file(file: Path) -> ModuleType:
         raise StrategyError(f"{file.name}: cannot be loaded as a Python file")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses and pickling look the module up by name
+    folder = str(file.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)  # helpers beside the file import by name (appended: never shadows)
     try:
         spec.loader.exec_module(mod)
     except Exception as exc:  # noqa: BLE001 - the trader's code: one line, not a traceback
