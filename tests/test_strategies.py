@@ -336,5 +336,4 @@ def test_headless_with_a_broken_strategy_file_is_exit_2_one_line(tmp_path: Path,
     settings = load(write_config(tmp_path, 'path = "mine.py"'))
     assert run_headless(settings, 1.0) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["mine.py: cannot be loaded: SyntaxError line 1: invalid syntax"] or (
-        len(err) == 1 and err[0].startswith("mine.py: cannot be loaded: SyntaxError line 1")), err
+    assert len(err) == 1 and err[0].startswith("mine.py: cannot be loaded: SyntaxError line 1: "), err
