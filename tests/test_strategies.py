@@ -13,9 +13,17 @@ from typing import Any
 import pytest
 
 from core.config import ConfigError, Settings, load_settings
-from core.events import Notice, PlaceOrder, RiskStatus, TradingState
+from core.events import (
+    KillSwitch,
+    Notice,
+    PauseStrategy,
+    PlaceOrder,
+    ResumeTrading,
+    RiskStatus,
+    TradingState,
+)
 from core.journal import read_fills, read_trades
-from core.model import OrderSide
+from core.model import OrderSide, Origin
 from core.runner import Stack, build_stack
 from core.strategies import StrategyError, load_class, load_strategy
 from tests.engine_helpers import BTC, BTC_ID, sim_state, wait_for
@@ -77,6 +85,40 @@ async def test_example_file_loaded_by_path_trades_with_tp_and_sl(tmp_path: Path)
         assert D(algo["tpTriggerPx"]) > high + 1000 > D(algo["slTriggerPx"])
         (fill,) = await strategy_orders(stack)
         assert fill["client_order_id"].startswith("pds")
+
+
+class RefuseStrategyEntries:
+    """A risk limit as the engine's check chain holds one: refuses entries sent by a strategy."""
+
+    gate = False
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def __call__(self, command: object, origin: Origin) -> str | None:
+        self.seen.append(command)
+        return "test limit: no strategy entries" if origin is Origin.STRATEGY else None
+
+
+async def test_strategy_orders_pass_the_engines_check_chain_and_no_trader_command(tmp_path: Path) -> None:
+    rel = os.path.relpath(EXAMPLE, tmp_path)
+    cfg = write_config(tmp_path, f'path = "{rel}"', "lookback = 5\nnotional = 1200")
+    async with build_stack(load(cfg)) as stack:
+        host = stack.strategy
+        assert host is not None
+        limit = RefuseStrategyEntries()
+        stack.engine.orders.checks.add(limit)
+        seen = notices(stack)
+        high = max(c.high for c in host.ctx.candles(BTC, 5))
+        await move(stack, str(high + 1000))
+        await wait_for(lambda: any("test limit" in n.text for n in seen), what="refusal notice")
+        assert [type(c).__name__ for c in limit.seen] == ["PlaceOrder"]
+        assert await stack.engine.settle()
+        state = await sim_state(stack.sim)  # type: ignore[arg-type]
+        assert state["positions"] == [] and state["liveAlgos"] == [] and host.running
+        for command in (KillSwitch(), ResumeTrading(), PauseStrategy()):
+            result = await host.ctx.submit(command)
+            assert not result.ok and "the trader's" in result.message
 
 
 # ---------------------------------------------------------------- a strategy that raises
@@ -337,3 +379,18 @@ def test_headless_with_a_broken_strategy_file_is_exit_2_one_line(tmp_path: Path,
     assert run_headless(settings, 1.0) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mine.py: cannot be loaded: SyntaxError line 1: "), err
+
+
+async def test_a_strategy_failing_at_start_leaves_the_engine_running(tmp_path: Path) -> None:
+    (tmp_path / "early.py").write_text(
+        "from core.strategies.base import Strategy\n"
+        "class Early(Strategy):\n    name = 'early'\n    warmup = 3\n"
+        "    async def on_start(self, ctx):\n        raise ValueError('needs 4 symbols, got ' + str(len(ctx.symbols)))\n",
+        encoding="utf-8")
+    async with build_stack(load(write_config(tmp_path, 'path = "early.py"'))) as stack:
+        host = stack.strategy
+        assert host is not None and not host.running
+        assert host.error == "on_start raised ValueError: needs 4 symbols, got 1"
+        assert len(host.ctx.candles(BTC)) == 3  # the warm-up ran before on_start
+        result = await stack.engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")))
+        assert result.ok, result
