@@ -23,7 +23,8 @@ from typing import Any
 
 KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "event_to_screen_ms_p50",
         "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99", "screen_kb_per_s",
-        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours")
+        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
+        "burst_clean_orders_per_s")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
@@ -37,6 +38,7 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "startup_s": ("<= 1.5", lambda v, f: v <= 1.5),
     "soak_rss_growth_mb": ("<= 20", lambda v, f: v <= 20),
     "soak_duplicates": ("== 0", lambda v, f: v == 0),
+    "burst_clean_orders_per_s": (">= 100", lambda v, f: v >= 100),
 }
 
 
@@ -97,11 +99,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per section
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a shortened soak (< 5 min)")
     ap.add_argument("--record", action="store_true", help="re-record bench/fixtures/okx_pushes.jsonl first")
-    ap.add_argument("--only", default="", help="comma list of sections: stream,sim,ui,startup,soak")
+    ap.add_argument("--only", default="", help="comma list of sections: stream,sim,ui,startup,soak,burst")
     args = ap.parse_args(argv)
     quick = args.quick
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -139,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.soak import bench_soak
 
         _section("soak", lambda: bench_soak(quick), figures, notes)
+
+    if want("burst"):
+        from bench.burst import bench_burst
+
+        _section("burst", lambda: run_async(bench_burst(3.0 if quick else 5.0), 900), figures, notes)
 
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "

@@ -175,7 +175,7 @@ class _Section:
             return default
         if not isinstance(self.table[key], bool):
             raise self.fail(key, "true or false")
-        return self.table[key]
+        return bool(self.table[key])
 
     def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         if key not in self.table:

@@ -98,7 +98,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 unwritten = exc
         if sim is not None:
             with contextlib.suppress(Exception):
-                await sim.stop()  # type: ignore[attr-defined]
+                await sim.stop()
     if unwritten is not None:  # reached only when the run itself ended without an error
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
 

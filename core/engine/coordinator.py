@@ -49,6 +49,7 @@ from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day
 from core.ledger import Ledger
 from core.model import Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile import ReconcileReport, reconcile_with_venue
+from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.base import Venue
 
 RESYNC_RETRY_S = 5.0
@@ -76,7 +77,8 @@ class Engine:
         self.inbound = Inbound(self)
         self.orders = Commands(self)  # .orders.checks: the pre-trade check chain
         self.confirmer = CloseConfirmer(self._fetch_history, self.fills.emit_close,
-                                        enabled=confirm_closes)
+                                        enabled=confirm_closes,
+                                        sidecar=journal.directory / UNCONFIRMED_FILE)
         self._subscribers: list[Subscriber] = []
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._idle = asyncio.Event()  # set while the queue is empty and nothing is being handled
