@@ -16,7 +16,9 @@ What it does, per traded symbol (net position mode):
   ``strategy``), or the time stop: ``time_stop_min`` minutes after the entry the position is
   closed at market.
 
-It need not make money; it behaves like a strategy a person would write and, on the simulator's
+It manages only the positions it opened in this run: one it finds open at start (a restart, or
+the trader's own) is left alone, with whatever TP/SL stands on the exchange, and takes a slot of
+``max_positions``. It need not make money; it behaves like a strategy a person would write and, on the simulator's
 own volatility, trades within seconds of start. Parameters ([strategy.params], all optional) are
 listed in ``DEFAULTS`` and in docs/strategies.md.
 """
