@@ -1,0 +1,529 @@
+"""An embedded SQLite index beside the CSV day files: ids, per-file progress and per-day totals.
+
+Why: a trader's journal only grows. Reading every day file at each start (to learn which ids are
+already journaled) and for every report made start-up time and memory grow with the history (a
+year of a busy scalper: 28 s and 1.5 GB). The index answers "is this id journaled?", "where does
+each open life start?" and "what are the day's totals?" without reading the history.
+
+The CSV day files stay the record and the contract; the index is derived from their bytes only:
+each file's progress (inode, size and mtime seen, byte offset indexed, lines) is kept, and
+``catch_up`` indexes just the bytes after that offset. A file that shrank, was replaced (another
+inode) or rewritten in place (same size, new mtime, or another header) is indexed again whole. So
+a crash can never leave them disagreeing for long: the writer fsyncs a batch to the CSV first and
+indexes it afterwards, and after a SIGKILL in between the next open indexes the tail the index
+has not seen. A deleted index is rebuilt from the CSV.
+
+The interface (``JournalIndex``) is what the writer, the engine's replay, the report and the
+history pages need, so a shared database store (several engines journaling into one PostgreSQL)
+can take the SQLite store's place later.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from core.journal import schema
+from core.journal.errors import JournalError
+from core.money import MoneyError, dec_or_none
+from core.safefile import UnsafeFileError, open_private
+
+INDEX_NAME = ".index.sqlite3"
+_VERSION = 2
+_TAIL = 64  # bytes before the indexed offset kept to tell an append from an edit in place
+INDEXED_FAMILIES = (schema.ORDERS, schema.TRADES, schema.FUNDING)
+ZERO = Decimal(0)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, family TEXT NOT NULL, day TEXT NOT NULL,
+    ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    offset INTEGER NOT NULL, lines INTEGER NOT NULL, header TEXT NOT NULL, rows INTEGER NOT NULL,
+    tail BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
+    symbol TEXT NOT NULL, pos_side TEXT NOT NULL, contracts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS fills_ts ON fills(ts_ms);
+CREATE INDEX IF NOT EXISTS fills_file ON fills(file_id);
+CREATE TABLE IF NOT EXISTS fill_keys (symbol TEXT, pos_side TEXT, PRIMARY KEY(symbol, pos_side));
+CREATE TABLE IF NOT EXISTS orders (okey TEXT PRIMARY KEY, file_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_file ON orders(file_id);
+CREATE TABLE IF NOT EXISTS closes (
+    close_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL, closed_ms INTEGER NOT NULL,
+    symbol TEXT NOT NULL, pos_side TEXT NOT NULL, full INTEGER NOT NULL, fill_ids TEXT NOT NULL,
+    contracts_closed TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS closes_flat ON closes(symbol, pos_side, full, closed_ms);
+CREATE INDEX IF NOT EXISTS closes_file ON closes(file_id);
+CREATE TABLE IF NOT EXISTS bills (
+    bill_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS bills_file ON bills(file_id);
+CREATE TABLE IF NOT EXISTS totals (
+    file_id INTEGER NOT NULL, day TEXT NOT NULL, symbol TEXT NOT NULL,
+    closes INTEGER NOT NULL DEFAULT 0, gross TEXT NOT NULL DEFAULT '0',
+    liq TEXT NOT NULL DEFAULT '0', fills INTEGER NOT NULL DEFAULT 0,
+    fees TEXT NOT NULL DEFAULT '0', volume TEXT NOT NULL DEFAULT '0',
+    funding TEXT NOT NULL DEFAULT '0', PRIMARY KEY(file_id, day, symbol));
+"""
+
+
+@dataclass
+class DayTotals:
+    """Running sums of one (day, symbol): what ``perpdesk report`` prints."""
+
+    closes: int = 0
+    gross: Decimal = ZERO
+    liq: Decimal = ZERO
+    fills: int = 0
+    fees: Decimal = ZERO
+    volume: Decimal = ZERO
+    funding: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class FlatPoint:
+    """Where a (symbol, pos_side) was last known flat: after fill ``fill_id`` at ``ts_ms``."""
+
+    ts_ms: int
+    fill_id: str
+
+
+class JournalIndex(Protocol):
+    """What the journal's users ask of an index; the SQLite store is one implementation."""
+
+    def catch_up(self, names: Iterable[str] | None = None) -> int: ...
+    def has(self, kind: str, key: str) -> bool: ...
+    def last_fill_ms(self) -> int | None: ...
+    def fill_keys(self) -> list[tuple[str, str]]: ...
+    def flat_point(self, symbol: str, pos_side: str, before_ms: int) -> FlatPoint | None: ...
+    def totals(self, day: date | None = None) -> dict[tuple[date, str], DayTotals]: ...
+    def day_rows(self, family: str) -> list[tuple[date, int]]: ...
+    def close(self) -> None: ...
+
+
+def _ms(text: str) -> int:
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return int(ts.timestamp() * 1000)
+
+
+def _dec(value: str) -> Decimal:
+    try:
+        number = dec_or_none(value)
+    except MoneyError:
+        return ZERO
+    return number if number is not None else ZERO
+
+
+def _pos_side(position_id: str) -> str:
+    parts = position_id.split("#")
+    return parts[1] if len(parts) >= 3 else "net"
+
+
+class SqliteJournalIndex:
+    """The index in ``<journal>/.index.sqlite3`` (0600, WAL). Thread-safe: one lock, one connection.
+
+    Why one connection under a lock rather than one per thread: the writer's commit thread, the
+    event loop (id look-ups) and a report share it; every operation is short (an index probe or
+    one batch's tail), so a lock costs less than coordinating several connections' caches.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / INDEX_NAME
+        self._lock = threading.Lock()
+        try:
+            fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
+        except UnsafeFileError as exc:
+            raise JournalError(f"journal index {exc.message}") from None
+        except OSError as exc:
+            raise JournalError(f"cannot open journal index {self.path}: "
+                               f"{exc.strerror or exc}") from exc
+        os.close(fd)  # created 0600 and checked; sqlite opens it by name
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            version = self._version(db)
+            if version is not None and version != _VERSION:
+                db.close()
+                self._drop()
+                return self._connect()
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
+        except sqlite3.DatabaseError:
+            # a damaged index is only a cache of the CSV: start it again
+            db.close()
+            self._drop()
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(str(self.path) + suffix, 0o600)
+        return db
+
+    @staticmethod
+    def _version(db: sqlite3.Connection) -> int | None:
+        try:
+            row = db.execute("SELECT v FROM meta WHERE k='version'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return int(row[0]) if row else None
+
+    def _drop(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(self.path) + suffix)
+        fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
+        os.close(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- bringing the index up to date ----------------------------------------------------
+    def catch_up(self, names: Iterable[str] | None = None) -> int:
+        """Index what the day files hold beyond the recorded progress; rows indexed.
+
+        ``names``: only these file names (the writer passes the files of the batch it just
+        fsynced); None: every day file, and files gone from the folder are forgotten.
+        """
+        from core.journal.writer import _FILE_RE, day_files  # the writer imports us
+
+        if names is None:
+            wanted = [(fam, p) for fam, p in day_files(self.directory) if fam in INDEXED_FAMILIES]
+        else:
+            wanted = []
+            for name in names:
+                m = _FILE_RE.match(name)
+                if m and m.group(1) in INDEXED_FAMILIES:
+                    wanted.append((m.group(1), self.directory / name))
+        done = 0
+        with self._lock:
+            known = {row[0]: row for row in self._db.execute(
+                "SELECT name, id, ino, size, mtime_ns, offset, lines, header, tail FROM files")}
+            if names is None:
+                present = {p.name for _, p in wanted}
+                for name, row in known.items():
+                    if name not in present:
+                        self._forget(row[1], delete_file=True)
+            for family, path in wanted:
+                done += self._catch_up_file(family, path, known.get(path.name))
+        return done
+
+    def _forget(self, file_id: int, delete_file: bool) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("fills", "orders", "closes", "bills", "totals"):
+                db.execute(f"DELETE FROM {table} WHERE file_id=?", (file_id,))  # noqa: S608
+            if delete_file:
+                db.execute("DELETE FROM files WHERE id=?", (file_id,))
+            else:
+                db.execute("UPDATE files SET offset=0, lines=0, rows=0, size=0, tail=x'' WHERE id=?",
+                           (file_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _catch_up_file(self, family: str, path: Path, known: tuple | None) -> int:  # type: ignore[type-arg]
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            if known is not None:
+                self._forget(known[1], delete_file=True)
+            return 0
+        if known is not None:
+            _, file_id, ino, size, mtime_ns, offset, lines, header, _tail = known
+            if ino == st.st_ino and size == st.st_size and mtime_ns == st.st_mtime_ns \
+                    and offset == st.st_size:
+                return 0
+        try:
+            fd = open_private(path, os.O_RDONLY)
+        except UnsafeFileError as exc:
+            raise JournalError(f"journal file {exc.message}") from None
+        except OSError as exc:
+            raise JournalError(f"cannot read journal file {path}: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            head = f.read(4096)
+            end = head.find(b"\n")
+            header_text = head[:end].decode("utf-8", "replace") if end >= 0 else ""
+            whole = True
+            if known is not None:
+                _, file_id, ino, size, mtime_ns, offset, lines, header, tail = known
+                # an append keeps the header and the bytes already indexed; an edit in place
+                # (a spreadsheet saving over the file) moves them: checked at the last line
+                appended = (offset > 0 and ino == st.st_ino and st.st_size >= offset and header == header_text
+                            and (st.st_size > size or mtime_ns == st.st_mtime_ns)
+                            and os.pread(f.fileno(), len(tail), offset - len(tail)) == tail)
+                if appended:
+                    whole = False
+                elif offset > 0:
+                    self._forget(file_id, delete_file=False)
+            if end < 0:  # empty, or a header still being written: nothing to index yet
+                return 0
+            fields = schema.parse_line(header_text.removeprefix("\ufeff"))
+            columns = schema.check_header(family, fields, path)
+            if whole:
+                offset, lines = end + 1, 1
+            f.seek(offset)
+            data = f.read()
+        cut = data.rfind(b"\n") + 1  # complete lines only; a torn tail waits for its repair
+        data = data[:cut]
+        new_offset = offset + cut
+        if cut >= _TAIL:
+            tail = data[-_TAIL:]
+        else:
+            tail = os.pread(fd2 := os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC),
+                            min(_TAIL, new_offset), new_offset - min(_TAIL, new_offset))
+            os.close(fd2)
+        expect = 0 if whole else offset  # the progress recorded now (0 once forgotten)
+        return self._index_lines(family, path, columns, data, lines, header_text, st,
+                                 new_offset, known, expect, tail)
+
+    def _index_lines(self, family: str, path: Path, columns: tuple[str, ...], data: bytes,
+                     first_line: int, header_text: str, st: os.stat_result, new_offset: int,
+                     known: tuple | None, expect: int,
+                     tail: bytes) -> int:  # type: ignore[type-arg]
+        from core.journal.reader import _check_row  # the reader imports the writer, which imports us
+
+        text = data.decode("utf-8", "replace")
+        physical = text.split("\n")[:-1] if text else []
+        width = len(columns)
+        col = {name: i for i, name in enumerate(columns)}
+        day = path.stem.rsplit("_", 1)[1]
+        fills: list[tuple[str, int, str, str, str]] = []
+        orders: list[tuple[str]] = []
+        closes: list[tuple[str, int, str, str, int, str, str]] = []
+        bills: list[tuple[str, int]] = []
+        totals: dict[tuple[str, str], DayTotals] = defaultdict(DayTotals)
+        rows = 0
+        for number, line in enumerate(physical, start=first_line + 1):
+            fields = schema.parse_line(line) if '"' in line else line.rstrip("\r").split(",")
+            if fields is None or len(fields) != width:
+                continue
+            _check_row(family, path, number, dict(zip(columns, fields, strict=True)), False)
+            rows += 1
+            if family == schema.ORDERS:
+                if fields[col["event"]] == schema.FILL_EVENT:
+                    ts = fields[col["ts"]]
+                    symbol = fields[col["symbol"]]
+                    fills.append((fields[col["fill_id"]], _ms(ts), symbol,
+                                  fields[col["pos_side"]] or "net", fields[col["contracts"]]))
+                    t = totals[(_day_of(ts), symbol)]
+                    t.fills += 1
+                    t.fees += _dec(fields[col["fee"]])
+                    t.volume += _dec(fields[col["coins"]])
+                else:
+                    orders.append((schema.order_key(fields[col["order_id"]],
+                                                    fields[col["event"]]),))
+            elif family == schema.TRADES:
+                closed = fields[col["closed_at"]]
+                symbol = fields[col["symbol"]]
+                pid = fields[col["position_id"]]
+                closes.append((fields[col["close_id"]], _ms(closed), symbol, _pos_side(pid),
+                               1 if _dec(fields[col["size_after"]]) == 0 else 0,
+                               fields[col["fill_ids"]], fields[col["contracts_closed"]]))
+                t = totals[(_day_of(closed), symbol)]
+                t.closes += 1
+                t.gross += _dec(fields[col["gross_pnl"]])
+                t.liq += _dec(fields[col["liq_penalty"]])
+            elif family == schema.FUNDING:
+                ts = fields[col["ts"]]
+                bills.append((fields[col["bill_id"]], _ms(ts)))
+                totals[(_day_of(ts), fields[col["symbol"]])].funding += _dec(fields[col["amount"]])
+        lines = first_line + len(physical)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now = db.execute("SELECT offset FROM files WHERE name=?", (path.name,)).fetchone()
+            if (now is None) != (known is None) or (now is not None and now[0] != expect):
+                db.execute("ROLLBACK")  # another process indexed this file meanwhile
+                return 0
+            if known is None:
+                cur = db.execute(
+                    "INSERT INTO files(name, family, day, ino, size, mtime_ns, offset, lines, "
+                    "header, rows, tail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (path.name, family, day, st.st_ino, st.st_size, st.st_mtime_ns, new_offset,
+                     lines, header_text, rows, tail))
+                file_id = cur.lastrowid
+            else:
+                file_id = known[1]
+                db.execute("UPDATE files SET ino=?, size=?, mtime_ns=?, offset=?, lines=?, "
+                           "header=?, rows=rows+?, tail=? WHERE id=?",
+                           (st.st_ino, st.st_size, st.st_mtime_ns, new_offset, lines,
+                            header_text, rows, tail, file_id))
+            if fills:
+                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?)",
+                               [(f[0], file_id, f[1], f[2], f[3], f[4]) for f in fills])
+                db.executemany("INSERT OR IGNORE INTO fill_keys VALUES (?,?)",
+                               {(f[2], f[3]) for f in fills})
+            if orders:
+                db.executemany("INSERT OR IGNORE INTO orders VALUES (?,?)",
+                               [(o[0], file_id) for o in orders])
+            if closes:
+                db.executemany("INSERT OR IGNORE INTO closes VALUES (?,?,?,?,?,?,?,?)",
+                               [(c[0], file_id, *c[1:]) for c in closes])
+            if bills:
+                db.executemany("INSERT OR IGNORE INTO bills VALUES (?,?,?)",
+                               [(b[0], file_id, b[1]) for b in bills])
+            for (tday, symbol), t in totals.items():
+                old = db.execute(
+                    "SELECT closes, gross, liq, fills, fees, volume, funding FROM totals "
+                    "WHERE file_id=? AND day=? AND symbol=?", (file_id, tday, symbol)).fetchone()
+                if old is not None:
+                    t.closes += old[0]
+                    t.gross += Decimal(old[1])
+                    t.liq += Decimal(old[2])
+                    t.fills += old[3]
+                    t.fees += Decimal(old[4])
+                    t.volume += Decimal(old[5])
+                    t.funding += Decimal(old[6])
+                db.execute("INSERT OR REPLACE INTO totals VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           (file_id, tday, symbol, t.closes, str(t.gross), str(t.liq), t.fills,
+                            str(t.fees), str(t.volume), str(t.funding)))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return rows
+
+    # ---- questions -------------------------------------------------------------------------
+    _LOOKUP = {"fill": "SELECT 1 FROM fills WHERE fill_id=?",
+               "order": "SELECT 1 FROM orders WHERE okey=?",
+               "close": "SELECT 1 FROM closes WHERE close_id=?",
+               "bill": "SELECT 1 FROM bills WHERE bill_id=?"}
+
+    def has(self, kind: str, key: str) -> bool:
+        """Is ``key`` (a fill id, order key, close id or bill id by ``kind``) indexed?"""
+        with self._lock:
+            return self._db.execute(self._LOOKUP[kind], (key,)).fetchone() is not None
+
+    def last_fill_ms(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(ts_ms) FROM fills").fetchone()
+        return row[0] if row else None
+
+    def fill_keys(self) -> list[tuple[str, str]]:
+        """Every (symbol, pos_side) that has a fill."""
+        with self._lock:
+            return [(r[0], r[1]) for r in self._db.execute(
+                "SELECT symbol, pos_side FROM fill_keys ORDER BY symbol, pos_side")]
+
+    def flat_point(self, symbol: str, pos_side: str, before_ms: int) -> FlatPoint | None:
+        """The newest journaled full close of (symbol, pos_side) at or before ``before_ms`` after
+        which that key held nothing: its fill is known and did not also open a new life (a net
+        position crossing zero)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT closed_ms, fill_ids, contracts_closed FROM closes WHERE symbol=? AND "
+                "pos_side=? AND full=1 AND closed_ms<=? ORDER BY closed_ms DESC LIMIT 50",
+                (symbol, pos_side, before_ms)).fetchall()
+            for closed_ms, fill_ids, contracts_closed in rows:
+                ids = [i for i in fill_ids.split(schema.FILL_IDS_SEPARATOR) if i]
+                if len(ids) != 1:
+                    continue  # a row merging several fills: its last fill is not certain
+                fill = self._db.execute("SELECT ts_ms, contracts FROM fills WHERE fill_id=?",
+                                        (ids[0],)).fetchone()
+                if fill is None or fill[0] != closed_ms:
+                    continue
+                if _dec(fill[1]) != _dec(contracts_closed):
+                    continue  # the fill crossed zero: a new life opened with it
+                return FlatPoint(fill[0], ids[0])
+        return None
+
+    def totals(self, day: date | None = None) -> dict[tuple[date, str], DayTotals]:
+        """Sums per (UTC day, symbol) over every indexed row; only ``day``'s if given."""
+        sql = ("SELECT day, symbol, closes, gross, liq, fills, fees, volume, funding FROM totals")
+        args: tuple[str, ...] = ()
+        if day is not None:
+            sql += " WHERE day=?"
+            args = (day.isoformat(),)
+        out: dict[tuple[date, str], DayTotals] = defaultdict(DayTotals)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        for d, symbol, closes, gross, liq, fills, fees, volume, funding in rows:
+            t = out[(date.fromisoformat(d), symbol)]
+            t.closes += closes
+            t.gross += Decimal(gross)
+            t.liq += Decimal(liq)
+            t.fills += fills
+            t.fees += Decimal(fees)
+            t.volume += Decimal(volume)
+            t.funding += Decimal(funding)
+        return dict(out)
+
+    def day_rows(self, family: str) -> list[tuple[date, int]]:
+        """(day, complete rows) of ``family``'s files, oldest first; for orders, fill rows only."""
+        with self._lock:
+            if family == schema.ORDERS:
+                rows = self._db.execute(
+                    "SELECT f.day, COUNT(x.fill_id) FROM files f LEFT JOIN fills x "
+                    "ON x.file_id=f.id WHERE f.family=? GROUP BY f.id ORDER BY f.day",
+                    (family,)).fetchall()
+            else:
+                rows = self._db.execute("SELECT day, rows FROM files WHERE family=? ORDER BY day",
+                                        (family,)).fetchall()
+        return [(date.fromisoformat(d), n) for d, n in rows]
+
+    def fresh(self, family: str) -> bool:
+        """Does every ``family`` day file on disk match what is indexed (name, size, inode)?"""
+        from core.journal.writer import day_files
+
+        with self._lock:
+            known = {r[0]: r[1:] for r in self._db.execute(
+                "SELECT name, ino, size, offset FROM files WHERE family=?", (family,))}
+        seen = 0
+        for fam, path in day_files(self.directory):
+            if fam != family:
+                continue
+            seen += 1
+            row = known.get(path.name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return False
+            if row is None or row[0] != st.st_ino or row[1] != st.st_size or row[2] != st.st_size:
+                return False
+        return seen == len(known)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per id table (tests and diagnostics)."""
+        with self._lock:
+            return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
+                    for t in ("fills", "orders", "closes", "bills")}
+
+
+def _day_of(ts: str) -> str:
+    if len(ts) == 24 and ts.endswith("Z"):  # the writer's own format: the UTC day leads
+        return ts[:10]
+    return datetime.fromisoformat(ts).astimezone(UTC).date().isoformat()
+
+
+def open_index(directory: Path) -> SqliteJournalIndex:
+    """The index of the journal in ``directory``, brought up to date with every day file."""
+    index = SqliteJournalIndex(directory)
+    try:
+        index.catch_up()
+    except BaseException:
+        index.close()
+        raise
+    return index
