@@ -60,7 +60,7 @@ from core.events import (
     PositionPush,
     StreamStatus,
 )
-from core.journal import Journal, read_fills, read_funding, read_trades
+from core.journal import Journal
 from core.journal.history import (
     DayHistory,
     HistoryKind,
@@ -608,8 +608,8 @@ class Engine:
 
     def _on_fill(self, fill: Fill, *, publish: bool = True) -> None:
         """Journal, book and close one execution; a fill id is applied at most once."""
-        if fill.fill_id in self._applied:
-            return
+        if fill.fill_id in self._applied or self.journal.has_fill(fill.fill_id):
+            return  # the replay applies only open lives' fills: older ones are in the journal
         self._applied.add(fill.fill_id)
         if self.journal.record_fill(fill):
             log_fill(fill)
@@ -954,10 +954,10 @@ class Engine:
 
     def _replay_journal(self) -> None:
         """Rebuild open lives from the journal's own fills and funding (no rows are rewritten)."""
-        directory = self.journal.directory
-        fills = [_fill_from_row(r) for r in read_fills(directory)]
-        funding = read_funding(directory)
-        trades = read_trades(directory)
+        rows = self.journal.replay_rows()  # the lives open at the last stop, not the history
+        fills = [_fill_from_row(r) for r in rows.fills]
+        funding = rows.funding
+        trades = rows.trades
         by_life: dict[str, list[CloseResult]] = {}
         for row in trades:
             close = _close_from_row(row)

@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -41,6 +42,9 @@ from core.journal.index import SqliteJournalIndex
 from core.journal.schema import FILL_EVENT, Row
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
+
+if TYPE_CHECKING:
+    from core.journal.replay import ReplayRows
 
 __all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
 
@@ -269,6 +273,15 @@ class Journal:
                 recent.move_to_end(key)
             while len(recent) > RECENT_IDS:
                 recent.popitem(last=False)
+
+    def replay_rows(self) -> ReplayRows:
+        """The rows a restart replays: the lives open at the last stop (core.journal.replay)."""
+        from core.journal.replay import replay_rows
+
+        if not self._opened:
+            self.open()
+        assert self.index is not None
+        return replay_rows(self.directory, self.index)
 
     def last_fill_time(self) -> datetime | None:
         """Newest fill timestamp journaled (or pending): where a post-restart backfill starts."""
