@@ -11,6 +11,7 @@ the event loop the engine and the UI share.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,8 @@ from typing import Any, Literal
 from loguru import logger
 
 from core.journal import schema
+from core.journal.errors import JournalError
+from core.journal.index import INDEX_NAME, SqliteJournalIndex
 from core.journal.reader import _typed, read_rows
 from core.journal.schema import parse_ts
 from core.journal.writer import day_files
@@ -194,6 +197,40 @@ class HistoryPager:
                                   for fam, p in reversed(day_files(self.directory)) if fam == family]
         self._starts: list[tuple[int, int | None]] = [(0, None)]  # None = from the file's end
         self._cached: tuple[int, list[dict[str, Any]]] | None = None
+        self._counts: list[int] | None = None  # rows per day file (self._days order), from the index
+        self._counted = False
+
+    def _load_counts(self) -> None:
+        """Rows per day file from the journal index (caught up first), so a deep page is reached
+        by arithmetic, reading only the files it shows; without an index, pages walk in order."""
+        self._counted = True
+        if not (self.directory / INDEX_NAME).exists():
+            return
+        try:
+            index = SqliteJournalIndex(self.directory)
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            logger.debug(f"history: journal index unavailable ({exc})")
+            return
+        try:
+            index.catch_up()
+            by_day = dict(index.day_rows(_FAMILY[self.kind]))
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            logger.debug(f"history: journal index unavailable ({exc})")
+            return
+        finally:
+            index.close()
+        if all(day in by_day for day in self._days):
+            self._counts = [by_day[day] for day in self._days]
+
+    def _start_of(self, number: int) -> tuple[int, int | None] | None:
+        """Where page ``number`` starts by the index's counts; None beyond the oldest row."""
+        assert self._counts is not None
+        skip = number * self.page_size
+        for i, count in enumerate(self._counts):
+            if skip < count:
+                return (i, count - skip if skip else None)
+            skip -= count
+        return None
 
     def _file_rows(self, index: int) -> list[dict[str, Any]]:
         if self._cached is None or self._cached[0] != index:
@@ -204,6 +241,15 @@ class HistoryPager:
         """Page ``number`` (0 newest). Pages beyond the last known one are reached in order."""
         if number < 0:
             raise ValueError("page number must be >= 0")
+        if not self._counted:
+            self._load_counts()
+        if self._counts is not None and len(self._starts) <= number:
+            total = sum(self._counts)
+            last = max(0, (total - 1) // self.page_size)
+            number = min(number, last)
+            start = self._start_of(number)
+            if start is not None:
+                return self._read_from(number, start)
         while len(self._starts) <= number:
             last = self._read(len(self._starts) - 1)
             if not last.more:
@@ -211,7 +257,21 @@ class HistoryPager:
         return self._read(number)
 
     def _read(self, number: int) -> HistoryPage:
-        file_index, end = self._starts[number]
+        if self._counts is not None and number > 0:
+            start = self._start_of(number)
+            if start is not None:
+                return self._read_from(number, start)
+        page, after = self._read_page_at(number, self._starts[number])
+        if len(self._starts) == number + 1 and page.more:
+            self._starts.append(after)
+        return page
+
+    def _read_from(self, number: int, start: tuple[int, int | None]) -> HistoryPage:
+        return self._read_page_at(number, start)[0]
+
+    def _read_page_at(self, number: int,
+                      start: tuple[int, int | None]) -> tuple[HistoryPage, tuple[int, int | None]]:
+        file_index, end = start
         picked: list[dict[str, Any]] = []
         while file_index < len(self._days) and len(picked) < self.page_size:
             rows = self._file_rows(file_index)
@@ -222,14 +282,14 @@ class HistoryPager:
             if end == 0:
                 file_index, end = file_index + 1, None
         more = file_index < len(self._days) and self._has_rows_from(file_index, end)
-        if len(self._starts) == number + 1 and more:
-            self._starts.append((file_index, end))
         items, _ = _converted(self.kind, picked)
-        return HistoryPage(self.kind, number, items, more)
+        return HistoryPage(self.kind, number, items, more), (file_index, end)
 
     def _has_rows_from(self, file_index: int, end: int | None) -> bool:
         if end is not None and end > 0:
             return True
+        if self._counts is not None:
+            return any(self._counts[file_index:])
         for i in range(file_index, len(self._days)):
             if self._file_rows(i):
                 return True

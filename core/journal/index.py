@@ -37,7 +37,7 @@ from core.money import MoneyError, dec_or_none
 from core.safefile import UnsafeFileError, open_private
 
 INDEX_NAME = ".index.sqlite3"
-_VERSION = 2
+_VERSION = 3
 _TAIL = 64  # bytes before the indexed offset kept to tell an append from an edit in place
 INDEXED_FAMILIES = (schema.ORDERS, schema.TRADES, schema.FUNDING)
 ZERO = Decimal(0)
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, family TEXT NOT NULL, day TEXT NOT NULL,
     ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     offset INTEGER NOT NULL, lines INTEGER NOT NULL, header TEXT NOT NULL, rows INTEGER NOT NULL,
-    tail BLOB NOT NULL);
+    tail BLOB NOT NULL, fill_rows INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS fills (
     fill_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
     symbol TEXT NOT NULL, pos_side TEXT NOT NULL, contracts TEXT NOT NULL);
@@ -236,7 +236,8 @@ class SqliteJournalIndex:
             if delete_file:
                 db.execute("DELETE FROM files WHERE id=?", (file_id,))
             else:
-                db.execute("UPDATE files SET offset=0, lines=0, rows=0, size=0, tail=x'' WHERE id=?",
+                db.execute("UPDATE files SET offset=0, lines=0, rows=0, size=0, tail=x'', fill_rows=0 "
+                           "WHERE id=?",
                            (file_id,))
             db.execute("COMMIT")
         except BaseException:
@@ -361,16 +362,16 @@ class SqliteJournalIndex:
             if known is None:
                 cur = db.execute(
                     "INSERT INTO files(name, family, day, ino, size, mtime_ns, offset, lines, "
-                    "header, rows, tail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "header, rows, tail, fill_rows) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (path.name, family, day, st.st_ino, st.st_size, st.st_mtime_ns, new_offset,
-                     lines, header_text, rows, tail))
+                     lines, header_text, rows, tail, len(fills)))
                 file_id = cur.lastrowid
             else:
                 file_id = known[1]
                 db.execute("UPDATE files SET ino=?, size=?, mtime_ns=?, offset=?, lines=?, "
-                           "header=?, rows=rows+?, tail=? WHERE id=?",
+                           "header=?, rows=rows+?, tail=?, fill_rows=fill_rows+? WHERE id=?",
                            (st.st_ino, st.st_size, st.st_mtime_ns, new_offset, lines,
-                            header_text, rows, tail, file_id))
+                            header_text, rows, tail, len(fills), file_id))
             if fills:
                 db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?)",
                                [(f[0], file_id, f[1], f[2], f[3], f[4]) for f in fills])
@@ -474,14 +475,9 @@ class SqliteJournalIndex:
     def day_rows(self, family: str) -> list[tuple[date, int]]:
         """(day, complete rows) of ``family``'s files, oldest first; for orders, fill rows only."""
         with self._lock:
-            if family == schema.ORDERS:
-                rows = self._db.execute(
-                    "SELECT f.day, COUNT(x.fill_id) FROM files f LEFT JOIN fills x "
-                    "ON x.file_id=f.id WHERE f.family=? GROUP BY f.id ORDER BY f.day",
-                    (family,)).fetchall()
-            else:
-                rows = self._db.execute("SELECT day, rows FROM files WHERE family=? ORDER BY day",
-                                        (family,)).fetchall()
+            column = "fill_rows" if family == schema.ORDERS else "rows"
+            rows = self._db.execute(f"SELECT day, {column} FROM files WHERE family=? "  # noqa: S608
+                                    "ORDER BY day", (family,)).fetchall()
         return [(date.fromisoformat(d), n) for d, n in rows]
 
     def fresh(self, family: str) -> bool:
