@@ -23,7 +23,9 @@ from typing import Any
 
 KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "event_to_screen_ms_p50",
         "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99", "screen_kb_per_s",
-        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours")
+        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
+        "journal_year_start_ratio", "journal_year_rss_ratio", "report_year_s", "report_year_rss_mb",
+        "history_first_page_ms")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
@@ -37,6 +39,11 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "startup_s": ("<= 1.5", lambda v, f: v <= 1.5),
     "soak_rss_growth_mb": ("<= 20", lambda v, f: v <= 20),
     "soak_duplicates": ("== 0", lambda v, f: v == 0),
+    "journal_year_start_ratio": ("<= 1.2", lambda v, f: v <= 1.2),
+    "journal_year_rss_ratio": ("<= 1.2", lambda v, f: v <= 1.2),
+    "report_year_s": ("<= 1", lambda v, f: v <= 1),
+    "report_year_rss_mb": ("<= 100", lambda v, f: v <= 100),
+    "history_first_page_ms": ("<= 100", lambda v, f: v <= 100),
 }
 
 
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a shortened soak (< 5 min)")
     ap.add_argument("--record", action="store_true", help="re-record bench/fixtures/okx_pushes.jsonl first")
-    ap.add_argument("--only", default="", help="comma list of sections: stream,sim,ui,startup,soak")
+    ap.add_argument("--only", default="", help="comma list of sections: stream,sim,ui,startup,soak,journal")
     args = ap.parse_args(argv)
     quick = args.quick
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -139,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.soak import bench_soak
 
         _section("soak", lambda: bench_soak(quick), figures, notes)
+
+    if want("journal"):
+        from bench.journal_year import bench_journal_year
+
+        _section("journal year", lambda: bench_journal_year(quick), figures, notes)
 
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "

@@ -173,6 +173,7 @@ class Journal:
         self._batch_lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._handles: OrderedDict[Path, int] = OrderedDict()
+        self._writing: set[Path] = set()  # the files of the batch being written
         self._layouts: dict[Path, tuple[int, ...] | None] = {}  # per open handle; None = schema
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -417,6 +418,7 @@ class Journal:
     def _write_batch(self, batch: dict[Path, list[Row]]) -> None:
         written: list[tuple[int, int]] = []
         current = self.directory
+        self._writing = set(batch)
         try:
             for path, rows in batch.items():
                 current = path
@@ -442,6 +444,8 @@ class Journal:
             raise JournalError(
                 f"cannot write journal file {current}: {_describe(exc)}"
             ) from exc
+        finally:
+            self._writing = set()
 
     def _handle(self, path: Path) -> tuple[int, int]:
         """An append-mode fd for a day file (small LRU) and the file's size before this batch.
@@ -487,8 +491,12 @@ class Journal:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-        while len(self._handles) > self.max_open_files:
-            old_path, old = self._handles.popitem(last=False)
+        # a batch touching more files than the cache holds (a backfill over many days) keeps the
+        # files it wrote open until their fsync: closing one here made that fsync fail (EBADF)
+        for old_path in [p for p in self._handles if p not in self._writing]:
+            if len(self._handles) <= self.max_open_files:
+                break
+            old = self._handles.pop(old_path)
             self._layouts.pop(old_path, None)
             with contextlib.suppress(OSError):
                 os.close(old)
