@@ -156,3 +156,27 @@ def test_one_batch_over_more_day_files_than_the_handle_cache_is_written(tmp_path
         j.record_fill(fill(f"D{i}", ts=T0 + timedelta(days=i)))
     j.close_sync()
     assert sorted(str(r["fill_id"]) for r in read_fills(tmp_path)) == [f"D{i}" for i in range(6)]
+
+
+def test_index_that_cannot_be_written_keeps_ids_refused_and_catches_up(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """The CSV is written and fsynced first; an index update that fails (disk full) keeps the
+    batch's ids in memory, and the next batch indexes both tails."""
+    j = Journal(tmp_path)
+    j.open()
+    assert j.index is not None
+    real = j.index.catch_up
+
+    def broken(names=None):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(j.index, "catch_up", broken)
+    assert j.record_fill(fill("A"))
+    j.flush_sync()
+    assert "A" in {str(r["fill_id"]) for r in read_fills(tmp_path)}
+    assert not j.record_fill(fill("A")) and j.has_fill("A")
+    monkeypatch.setattr(j.index, "catch_up", real)
+    assert j.record_fill(fill("B", ts=T0 + timedelta(seconds=1)))
+    j.close_sync()
+    assert _ids(tmp_path, "fills", "fill_id") == {"A", "B"}
+    assert not j._pending_ids["fill"]  # noqa: SLF001
