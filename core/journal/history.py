@@ -11,6 +11,7 @@ the event loop the engine and the UI share.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +24,7 @@ from loguru import logger
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.index import INDEX_NAME, SqliteJournalIndex
-from core.journal.reader import _typed, read_rows
+from core.journal.reader import _file_rows, _typed, read_rows
 from core.journal.schema import parse_ts
 from core.journal.writer import day_files
 from core.model import (
@@ -138,6 +139,18 @@ def _rows(directory: Path, kind: str, day: date | None) -> list[dict[str, Any]]:
     return _typed(family, raw)
 
 
+def _day_rows(directory: Path, kind: str, day: date) -> list[dict[str, Any]]:
+    """The typed rows of one day file, read by its name (no folder listing: a year has 1,000)."""
+    family = _FAMILY[kind]
+    path = directory / schema.file_name(family, day)
+    if not os.path.lexists(path):
+        return []
+    rows = _file_rows(family, path, True)
+    if kind == "fills":
+        return [r for r in rows if r["event"] == schema.FILL_EVENT]
+    return list(rows)
+
+
 def _converted(kind: str, rows: list[dict[str, Any]]) -> tuple[list[Any], int]:
     out: list[Any] = []
     bad = 0
@@ -234,7 +247,7 @@ class HistoryPager:
 
     def _file_rows(self, index: int) -> list[dict[str, Any]]:
         if self._cached is None or self._cached[0] != index:
-            self._cached = (index, _rows(self.directory, self.kind, self._days[index]))
+            self._cached = (index, _day_rows(self.directory, self.kind, self._days[index]))
         return self._cached[1]
 
     def read_page(self, number: int) -> HistoryPage:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -254,8 +255,9 @@ class SqliteJournalIndex:
         if known is not None:
             _, file_id, ino, size, mtime_ns, offset, lines, header, _tail = known
             if ino == st.st_ino and size == st.st_size and mtime_ns == st.st_mtime_ns \
-                    and offset == st.st_size:
-                return 0
+                    and offset == st.st_size and stat.S_ISREG(st.st_mode) \
+                    and st.st_uid == os.geteuid():
+                return 0  # (a link or another user's file goes on to be refused by name)
         try:
             fd = open_private(path, os.O_RDONLY)
         except UnsafeFileError as exc:
@@ -311,6 +313,7 @@ class SqliteJournalIndex:
         width = len(columns)
         col = {name: i for i, name in enumerate(columns)}
         day = path.stem.rsplit("_", 1)[1]
+        checks = _checker(family, columns)
         fills: list[tuple[str, int, str, str, str]] = []
         orders: list[tuple[str]] = []
         closes: list[tuple[str, int, str, str, int, str, str]] = []
@@ -321,7 +324,8 @@ class SqliteJournalIndex:
             fields = schema.parse_line(line) if '"' in line else line.rstrip("\r").split(",")
             if fields is None or len(fields) != width:
                 continue
-            _check_row(family, path, number, dict(zip(columns, fields, strict=True)), False)
+            if not checks(fields):  # say which column of which line, as the reader does
+                _check_row(family, path, number, dict(zip(columns, fields, strict=True)), False)
             rows += 1
             if family == schema.ORDERS:
                 if fields[col["event"]] == schema.FILL_EVENT:
@@ -480,6 +484,21 @@ class SqliteJournalIndex:
                                     "ORDER BY day", (family,)).fetchall()
         return [(date.fromisoformat(d), n) for d, n in rows]
 
+    def settled(self, path: Path) -> bool:
+        """Is ``path`` indexed to its last byte, unchanged since (same inode, size and mtime)?
+        Such a file ends in a whole line: its torn-tail check can be skipped."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return False  # the full check names it (a link, a folder, another user's file)
+        with self._lock:
+            row = self._db.execute("SELECT ino, size, mtime_ns, offset FROM files WHERE name=?",
+                                   (path.name,)).fetchone()
+        return row is not None and tuple(row) == (st.st_ino, st.st_size, st.st_mtime_ns,
+                                                  st.st_size)
+
     def fresh(self, family: str) -> bool:
         """Does every ``family`` day file on disk match what is indexed (name, size, inode)?"""
         from core.journal.writer import day_files
@@ -506,6 +525,33 @@ class SqliteJournalIndex:
         with self._lock:
             return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
                     for t in ("fills", "orders", "closes", "bills")}
+
+
+def _checker(family: str, columns: tuple[str, ...]) -> Callable[[list[str]], bool]:
+    """A fast yes/no on one row's values (the reader's checks: enums, times, finite decimals);
+    on "no" the reader's own check runs to name the column and the value."""
+    col = {name: i for i, name in enumerate(columns)}
+    enums = [(col[c], allowed) for c, allowed in schema.ENUM_COLUMNS[family].items()]
+    times = [col[c] for c in schema.TIME_COLUMNS[family]]
+    decimals = [col[c] for c in schema.DECIMAL_COLUMNS[family]]
+    fromiso = datetime.fromisoformat
+
+    def ok(fields: list[str]) -> bool:
+        try:
+            for i, allowed in enums:
+                if fields[i] not in allowed:
+                    return False
+            for i in times:
+                fromiso(fields[i])
+            for i in decimals:
+                v = fields[i]
+                if v and not Decimal(v).is_finite():
+                    return False
+        except (ValueError, ArithmeticError):
+            return False
+        return True
+
+    return ok
 
 
 def _day_of(ts: str) -> str:

@@ -197,10 +197,11 @@ class Journal:
             raise JournalError(
                 f"cannot create journal directory {self.directory}: {_describe(exc)}"
             ) from exc
-        for _family_name, path in day_files(self.directory):
-            repair_torn_tail(path)
         if self.index is None:
             self.index = SqliteJournalIndex(self.directory)
+        for _family_name, path in day_files(self.directory):
+            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
+                repair_torn_tail(path)
         self.index.catch_up()
         last = self.index.last_fill_ms()
         if last is not None:
