@@ -167,6 +167,8 @@ def bench_journal_year(quick: bool = False) -> dict[str, Any]:
             steady.append(_headless(year_cfg))
         reports = [_measure([_perpdesk(), "--config", str(year_cfg), "report"], year_cfg.parent)
                    for _ in range(runs)]
+        report_empty = [_measure([_perpdesk(), "--config", str(empty_cfg), "report"],
+                                 empty_cfg.parent) for _ in range(runs)]
         page_ms = _deepest_page_ms(year, 3 if quick else 5)
         e_s = statistics.median(r[0] for r in empty)
         e_rss = max(r[1] for r in empty)
@@ -178,6 +180,7 @@ def bench_journal_year(quick: bool = False) -> dict[str, Any]:
             "report_year_s": round(statistics.median(r[0] for r in reports), 2),
             "report_year_rss_mb": round(max(r[1] for r in reports), 1),
             "history_first_page_ms": round(page_ms, 1),
+            "_report_empty_journal_s": round(statistics.median(r[0] for r in report_empty), 2),
             "_journal_year_first_start_ratio": round(first_s / e_s, 2),
             "_journal_year_first_rss_ratio": round(first_rss / e_rss, 2),
             "_detail": (f"year journal {made['files']} files {made['bytes'] / 1e6:.0f} MB "

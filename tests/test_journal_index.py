@@ -8,11 +8,10 @@ from pathlib import Path
 
 from bench.journal_year import generate
 from core.journal import Journal, read_fills, read_funding, read_trades
-from core.journal.history import HistoryPager
+from core.journal.history import HistoryPager, fill_from_row
 from core.journal.index import INDEX_NAME, SqliteJournalIndex
 from core.journal.schema import fill_row, funding_row
 from core.ledger import Ledger
-from core.journal.history import fill_from_row
 from core.report import build_report, build_report_from_csv
 from tests.test_journal import T0, close, fill, funding, order
 

@@ -258,8 +258,7 @@ class HistoryPager:
             self._load_counts()
         if self._counts is not None and len(self._starts) <= number:
             total = sum(self._counts)
-            last = max(0, (total - 1) // self.page_size)
-            number = min(number, last)
+            number = min(number, max(0, (total - 1) // self.page_size))
             start = self._start_of(number)
             if start is not None:
                 return self._read_from(number, start)

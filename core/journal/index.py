@@ -88,6 +88,15 @@ class DayTotals:
     volume: Decimal = ZERO
     funding: Decimal = ZERO
 
+    def add(self, other: DayTotals) -> None:
+        self.closes += other.closes
+        self.gross += other.gross
+        self.liq += other.liq
+        self.fills += other.fills
+        self.fees += other.fees
+        self.volume += other.volume
+        self.funding += other.funding
+
 
 @dataclass(frozen=True, slots=True)
 class FlatPoint:
@@ -252,12 +261,8 @@ class SqliteJournalIndex:
             if known is not None:
                 self._forget(known[1], delete_file=True)
             return 0
-        if known is not None:
-            _, file_id, ino, size, mtime_ns, offset, lines, header, _tail = known
-            if ino == st.st_ino and size == st.st_size and mtime_ns == st.st_mtime_ns \
-                    and offset == st.st_size and stat.S_ISREG(st.st_mode) \
-                    and st.st_uid == os.geteuid():
-                return 0  # (a link or another user's file goes on to be refused by name)
+        if known is not None and _unchanged(known, st):
+            return 0
         try:
             fd = open_private(path, os.O_RDONLY)
         except UnsafeFileError as exc:
@@ -292,69 +297,20 @@ class SqliteJournalIndex:
         cut = data.rfind(b"\n") + 1  # complete lines only; a torn tail waits for its repair
         data = data[:cut]
         new_offset = offset + cut
-        if cut >= _TAIL:
-            tail = data[-_TAIL:]
-        else:
-            tail = os.pread(fd2 := os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC),
-                            min(_TAIL, new_offset), new_offset - min(_TAIL, new_offset))
-            os.close(fd2)
+        tail = data[-_TAIL:] if cut >= _TAIL else _read_tail(path, new_offset)
         expect = 0 if whole else offset  # the progress recorded now (0 once forgotten)
         return self._index_lines(family, path, columns, data, lines, header_text, st,
                                  new_offset, known, expect, tail)
 
     def _index_lines(self, family: str, path: Path, columns: tuple[str, ...], data: bytes,
                      first_line: int, header_text: str, st: os.stat_result, new_offset: int,
-                     known: tuple | None, expect: int,
-                     tail: bytes) -> int:  # type: ignore[type-arg]
-        from core.journal.reader import _check_row  # the reader imports the writer, which imports us
-
+                     known: tuple | None, expect: int,  # type: ignore[type-arg]
+                     tail: bytes) -> int:
         text = data.decode("utf-8", "replace")
         physical = text.split("\n")[:-1] if text else []
-        width = len(columns)
-        col = {name: i for i, name in enumerate(columns)}
-        day = path.stem.rsplit("_", 1)[1]
-        checks = _checker(family, columns)
-        fills: list[tuple[str, int, str, str, str]] = []
-        orders: list[tuple[str]] = []
-        closes: list[tuple[str, int, str, str, int, str, str]] = []
-        bills: list[tuple[str, int]] = []
-        totals: dict[tuple[str, str], DayTotals] = defaultdict(DayTotals)
-        rows = 0
+        scan = _Scan(family, path, columns)
         for number, line in enumerate(physical, start=first_line + 1):
-            fields = schema.parse_line(line) if '"' in line else line.rstrip("\r").split(",")
-            if fields is None or len(fields) != width:
-                continue
-            if not checks(fields):  # say which column of which line, as the reader does
-                _check_row(family, path, number, dict(zip(columns, fields, strict=True)), False)
-            rows += 1
-            if family == schema.ORDERS:
-                if fields[col["event"]] == schema.FILL_EVENT:
-                    ts = fields[col["ts"]]
-                    symbol = fields[col["symbol"]]
-                    fills.append((fields[col["fill_id"]], _ms(ts), symbol,
-                                  fields[col["pos_side"]] or "net", fields[col["contracts"]]))
-                    t = totals[(_day_of(ts), symbol)]
-                    t.fills += 1
-                    t.fees += _dec(fields[col["fee"]])
-                    t.volume += _dec(fields[col["coins"]])
-                else:
-                    orders.append((schema.order_key(fields[col["order_id"]],
-                                                    fields[col["event"]]),))
-            elif family == schema.TRADES:
-                closed = fields[col["closed_at"]]
-                symbol = fields[col["symbol"]]
-                pid = fields[col["position_id"]]
-                closes.append((fields[col["close_id"]], _ms(closed), symbol, _pos_side(pid),
-                               1 if _dec(fields[col["size_after"]]) == 0 else 0,
-                               fields[col["fill_ids"]], fields[col["contracts_closed"]]))
-                t = totals[(_day_of(closed), symbol)]
-                t.closes += 1
-                t.gross += _dec(fields[col["gross_pnl"]])
-                t.liq += _dec(fields[col["liq_penalty"]])
-            elif family == schema.FUNDING:
-                ts = fields[col["ts"]]
-                bills.append((fields[col["bill_id"]], _ms(ts)))
-                totals[(_day_of(ts), fields[col["symbol"]])].funding += _dec(fields[col["amount"]])
+            scan.add(number, line)
         lines = first_line + len(physical)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -367,49 +323,45 @@ class SqliteJournalIndex:
                 cur = db.execute(
                     "INSERT INTO files(name, family, day, ino, size, mtime_ns, offset, lines, "
                     "header, rows, tail, fill_rows) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (path.name, family, day, st.st_ino, st.st_size, st.st_mtime_ns, new_offset,
-                     lines, header_text, rows, tail, len(fills)))
-                file_id = cur.lastrowid
+                    (path.name, family, path.stem.rsplit("_", 1)[1], st.st_ino, st.st_size,
+                     st.st_mtime_ns, new_offset, lines, header_text, scan.rows, tail,
+                     len(scan.fills)))
+                file_id = int(cur.lastrowid or 0)
             else:
                 file_id = known[1]
                 db.execute("UPDATE files SET ino=?, size=?, mtime_ns=?, offset=?, lines=?, "
                            "header=?, rows=rows+?, tail=?, fill_rows=fill_rows+? WHERE id=?",
                            (st.st_ino, st.st_size, st.st_mtime_ns, new_offset, lines,
-                            header_text, rows, tail, len(fills), file_id))
-            if fills:
-                db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?)",
-                               [(f[0], file_id, f[1], f[2], f[3], f[4]) for f in fills])
-                db.executemany("INSERT OR IGNORE INTO fill_keys VALUES (?,?)",
-                               {(f[2], f[3]) for f in fills})
-            if orders:
-                db.executemany("INSERT OR IGNORE INTO orders VALUES (?,?)",
-                               [(o[0], file_id) for o in orders])
-            if closes:
-                db.executemany("INSERT OR IGNORE INTO closes VALUES (?,?,?,?,?,?,?,?)",
-                               [(c[0], file_id, *c[1:]) for c in closes])
-            if bills:
-                db.executemany("INSERT OR IGNORE INTO bills VALUES (?,?,?)",
-                               [(b[0], file_id, b[1]) for b in bills])
-            for (tday, symbol), t in totals.items():
-                old = db.execute(
-                    "SELECT closes, gross, liq, fills, fees, volume, funding FROM totals "
-                    "WHERE file_id=? AND day=? AND symbol=?", (file_id, tday, symbol)).fetchone()
-                if old is not None:
-                    t.closes += old[0]
-                    t.gross += Decimal(old[1])
-                    t.liq += Decimal(old[2])
-                    t.fills += old[3]
-                    t.fees += Decimal(old[4])
-                    t.volume += Decimal(old[5])
-                    t.funding += Decimal(old[6])
-                db.execute("INSERT OR REPLACE INTO totals VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           (file_id, tday, symbol, t.closes, str(t.gross), str(t.liq), t.fills,
-                            str(t.fees), str(t.volume), str(t.funding)))
+                            header_text, scan.rows, tail, len(scan.fills), file_id))
+            self._store(file_id, scan)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return rows
+        return scan.rows
+
+    def _store(self, file_id: int, scan: _Scan) -> None:
+        db = self._db
+        db.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?)",
+                       [(f[0], file_id, *f[1:]) for f in scan.fills])
+        db.executemany("INSERT OR IGNORE INTO fill_keys VALUES (?,?)",
+                       {(f[2], f[3]) for f in scan.fills})
+        db.executemany("INSERT OR IGNORE INTO orders VALUES (?,?)",
+                       [(o, file_id) for o in scan.orders])
+        db.executemany("INSERT OR IGNORE INTO closes VALUES (?,?,?,?,?,?,?,?)",
+                       [(c[0], file_id, *c[1:]) for c in scan.closes])
+        db.executemany("INSERT OR IGNORE INTO bills VALUES (?,?,?)",
+                       [(b[0], file_id, b[1]) for b in scan.bills])
+        for (tday, symbol), t in scan.totals.items():
+            old = db.execute(
+                "SELECT closes, gross, liq, fills, fees, volume, funding FROM totals "
+                "WHERE file_id=? AND day=? AND symbol=?", (file_id, tday, symbol)).fetchone()
+            if old is not None:
+                t.add(DayTotals(old[0], Decimal(old[1]), Decimal(old[2]), old[3],
+                                Decimal(old[4]), Decimal(old[5]), Decimal(old[6])))
+            db.execute("INSERT OR REPLACE INTO totals VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (file_id, tday, symbol, t.closes, str(t.gross), str(t.liq), t.fills,
+                        str(t.fees), str(t.volume), str(t.funding)))
 
     # ---- questions -------------------------------------------------------------------------
     _LOOKUP = {"fill": "SELECT 1 FROM fills WHERE fill_id=?",
@@ -525,6 +477,87 @@ class SqliteJournalIndex:
         with self._lock:
             return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
                     for t in ("fills", "orders", "closes", "bills")}
+
+
+def _unchanged(known: tuple, st: os.stat_result) -> bool:  # type: ignore[type-arg]
+    """Indexed to its end and not touched since (a link or another user's file is not: it goes
+    on to be refused by name)."""
+    _, _, ino, size, mtime_ns, offset, _, _, _ = known
+    return (ino == st.st_ino and size == st.st_size and mtime_ns == st.st_mtime_ns
+            and offset == st.st_size and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid())
+
+
+def _read_tail(path: Path, end: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return os.pread(fd, min(_TAIL, end), end - min(_TAIL, end))
+    finally:
+        os.close(fd)
+
+
+class _Scan:
+    """The ids and day totals of a run of complete lines of one day file."""
+
+    def __init__(self, family: str, path: Path, columns: tuple[str, ...]) -> None:
+        self.family = family
+        self.path = path
+        self.columns = columns
+        self.width = len(columns)
+        self.col = {name: i for i, name in enumerate(columns)}
+        self.checks = _checker(family, columns)
+        self.fills: list[tuple[str, int, str, str, str]] = []
+        self.orders: list[str] = []
+        self.closes: list[tuple[str, int, str, str, int, str, str]] = []
+        self.bills: list[tuple[str, int]] = []
+        self.totals: dict[tuple[str, str], DayTotals] = defaultdict(DayTotals)
+        self.rows = 0
+        self._add = {schema.ORDERS: self._orders, schema.TRADES: self._trades,
+                     schema.FUNDING: self._funding}[family]
+
+    def add(self, number: int, line: str) -> None:
+        from core.journal.reader import _check_row  # the reader imports the writer, then us
+
+        fields = schema.parse_line(line) if '"' in line else line.rstrip("\r").split(",")
+        if fields is None or len(fields) != self.width:
+            return  # torn or foreign line: the reader skips it too
+        if not self.checks(fields):  # say which column of which line, as the reader does
+            _check_row(self.family, self.path, number,
+                       dict(zip(self.columns, fields, strict=True)), False)
+        self.rows += 1
+        self._add(fields)
+
+    def _orders(self, fields: list[str]) -> None:
+        col = self.col
+        if fields[col["event"]] != schema.FILL_EVENT:
+            self.orders.append(schema.order_key(fields[col["order_id"]], fields[col["event"]]))
+            return
+        ts = fields[col["ts"]]
+        symbol = fields[col["symbol"]]
+        self.fills.append((fields[col["fill_id"]], _ms(ts), symbol,
+                           fields[col["pos_side"]] or "net", fields[col["contracts"]]))
+        t = self.totals[(_day_of(ts), symbol)]
+        t.fills += 1
+        t.fees += _dec(fields[col["fee"]])
+        t.volume += _dec(fields[col["coins"]])
+
+    def _trades(self, fields: list[str]) -> None:
+        col = self.col
+        closed = fields[col["closed_at"]]
+        symbol = fields[col["symbol"]]
+        self.closes.append((fields[col["close_id"]], _ms(closed), symbol,
+                            _pos_side(fields[col["position_id"]]),
+                            1 if _dec(fields[col["size_after"]]) == 0 else 0,
+                            fields[col["fill_ids"]], fields[col["contracts_closed"]]))
+        t = self.totals[(_day_of(closed), symbol)]
+        t.closes += 1
+        t.gross += _dec(fields[col["gross_pnl"]])
+        t.liq += _dec(fields[col["liq_penalty"]])
+
+    def _funding(self, fields: list[str]) -> None:
+        col = self.col
+        ts = fields[col["ts"]]
+        self.bills.append((fields[col["bill_id"]], _ms(ts)))
+        self.totals[(_day_of(ts), fields[col["symbol"]])].funding += _dec(fields[col["amount"]])
 
 
 def _checker(family: str, columns: tuple[str, ...]) -> Callable[[list[str]], bool]:

@@ -62,11 +62,7 @@ def replay_rows(directory: Path, index: JournalIndex,
     else:
         first = min(datetime.fromtimestamp(s.ts_ms / 1000, tz=UTC).date()
                     for s in out.starts.values() if s is not None)
-    symbol_start: dict[str, int] = {}
-    for (symbol, _), start in out.starts.items():
-        ms = start.ts_ms if start is not None else -1
-        symbol_start[symbol] = min(symbol_start.get(symbol, ms), ms)
-    passed: set[tuple[str, str]] = set()  # keys whose flat fill was met (same-ms tie order)
+    window = _Window(out.starts)
     for family, path in day_files(Path(directory)):
         if family not in (schema.ORDERS, schema.FUNDING, schema.TRADES):
             continue
@@ -75,24 +71,41 @@ def replay_rows(directory: Path, index: JournalIndex,
             continue
         if out.first_day is None or day < out.first_day:
             out.first_day = day
-        for row in _file_rows(family, path, True):
-            if family == schema.ORDERS:
-                if row["event"] != schema.FILL_EVENT:
-                    continue
-                key = (str(row["symbol"]), str(row.get("pos_side") or "net"))
-                start = out.starts.get(key)
-                if start is not None:
-                    ms = _ms(str(row["ts"]))
-                    if ms < start.ts_ms or (ms == start.ts_ms and key not in passed):
-                        if row["fill_id"] == start.fill_id:
-                            passed.add(key)
-                        continue
-                out.fills.append(row)
-            elif family == schema.FUNDING:
-                if _ms(str(row["ts"])) >= symbol_start.get(str(row["symbol"]), -1):
-                    out.funding.append(row)
-            else:
-                start = out.starts.get(_key_of(str(row["position_id"]), str(row["symbol"])))
-                if start is None or _ms(str(row["opened_at"])) >= start.ts_ms:
-                    out.trades.append(row)
+        keep, into = {schema.ORDERS: (window.fill, out.fills),
+                      schema.FUNDING: (window.funding, out.funding),
+                      schema.TRADES: (window.trade, out.trades)}[family]
+        into.extend(row for row in _file_rows(family, path, True) if keep(row))
     return out
+
+
+class _Window:
+    """Which rows belong to the lives after each key's flat point."""
+
+    def __init__(self, starts: dict[tuple[str, str], FlatPoint | None]) -> None:
+        self.starts = starts
+        self.symbol_start: dict[str, int] = {}
+        for (symbol, _), start in starts.items():
+            ms = start.ts_ms if start is not None else -1
+            self.symbol_start[symbol] = min(self.symbol_start.get(symbol, ms), ms)
+        self.passed: set[tuple[str, str]] = set()  # keys whose flat fill was met (same-ms ties)
+
+    def fill(self, row: Row) -> bool:
+        if row["event"] != schema.FILL_EVENT:
+            return False
+        key = (str(row["symbol"]), str(row.get("pos_side") or "net"))
+        start = self.starts.get(key)
+        if start is None:
+            return True
+        ms = _ms(str(row["ts"]))
+        if ms > start.ts_ms or (ms == start.ts_ms and key in self.passed):
+            return True
+        if ms == start.ts_ms and row["fill_id"] == start.fill_id:
+            self.passed.add(key)
+        return False
+
+    def funding(self, row: Row) -> bool:
+        return _ms(str(row["ts"])) >= self.symbol_start.get(str(row["symbol"]), -1)
+
+    def trade(self, row: Row) -> bool:
+        start = self.starts.get(_key_of(str(row["position_id"]), str(row["symbol"])))
+        return start is None or _ms(str(row["opened_at"])) >= start.ts_ms
