@@ -104,6 +104,44 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _sections(quick: bool) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(--only name, label, run) of every section, in the order they run; imports are lazy."""
+
+    def stream() -> Any:
+        from bench.stream import bench_stream
+
+        return run_async(bench_stream(3 if quick else 5, 8 if quick else 20), 180)
+
+    def sim() -> Any:
+        from bench.sim import bench_sim_orders
+
+        return bench_sim_orders(500 if quick else 2000)
+
+    def ui() -> Any:
+        from bench.ui import bench_ui
+
+        return bench_ui(quick)
+
+    def startup() -> Any:
+        from bench.startup import bench_startup
+
+        return bench_startup(3 if quick else 5)
+
+    def soak() -> Any:
+        from bench.soak import bench_soak
+
+        return bench_soak(quick)
+
+    def journal() -> Any:
+        from bench.journal_year import bench_journal_year
+
+        return bench_journal_year(quick)
+
+    return [("stream", "stream", stream), ("sim", "sim orders", sim), ("ui", "ui", ui),
+            ("startup", "startup", startup), ("soak", "soak", soak),
+            ("journal", "journal year", journal)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a shortened soak (< 5 min)")
@@ -123,34 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = asyncio.run(record())
         notes.append(f"record: wrote {FIXTURE.name} {dict(counts)}")
 
-    def want(name: str) -> bool:
-        return not only or name in only
-
-    if want("stream"):
-        from bench.stream import bench_stream
-
-        _section("stream", lambda: run_async(bench_stream(3 if quick else 5, 8 if quick else 20), 180), figures, notes)
-    if want("sim"):
-        from bench.sim import bench_sim_orders
-
-        _section("sim orders", lambda: bench_sim_orders(500 if quick else 2000), figures, notes)
-    if want("ui"):
-        from bench.ui import bench_ui
-
-        _section("ui", lambda: bench_ui(quick), figures, notes)
-    if want("startup"):
-        from bench.startup import bench_startup
-
-        _section("startup", lambda: bench_startup(3 if quick else 5), figures, notes)
-    if want("soak"):
-        from bench.soak import bench_soak
-
-        _section("soak", lambda: bench_soak(quick), figures, notes)
-
-    if want("journal"):
-        from bench.journal_year import bench_journal_year
-
-        _section("journal year", lambda: bench_journal_year(quick), figures, notes)
+    for key, label, run in _sections(quick):
+        if not only or key in only:
+            _section(label, run, figures, notes)
 
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "
