@@ -608,7 +608,7 @@ class Engine:
 
     def _on_fill(self, fill: Fill, *, publish: bool = True) -> None:
         """Journal, book and close one execution; a fill id is applied at most once."""
-        if fill.fill_id in self._applied or self.journal.has_fill(fill.fill_id):
+        if fill.fill_id in self._applied or self.journal.has_fill(fill.fill_id, fill.ts):
             return  # the replay applies only open lives' fills: older ones are in the journal
         self._applied.add(fill.fill_id)
         if self.journal.record_fill(fill):

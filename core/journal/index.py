@@ -38,7 +38,7 @@ from core.money import MoneyError, dec_or_none
 from core.safefile import UnsafeFileError, open_private
 
 INDEX_NAME = ".index.sqlite3"
-_VERSION = 3
+_VERSION = 4
 _TAIL = 64  # bytes before the indexed offset kept to tell an append from an edit in place
 INDEXED_FAMILIES = (schema.ORDERS, schema.TRADES, schema.FUNDING)
 ZERO = Decimal(0)
@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS fills (
 CREATE INDEX IF NOT EXISTS fills_ts ON fills(ts_ms);
 CREATE INDEX IF NOT EXISTS fills_file ON fills(file_id);
 CREATE TABLE IF NOT EXISTS fill_keys (symbol TEXT, pos_side TEXT, PRIMARY KEY(symbol, pos_side));
-CREATE TABLE IF NOT EXISTS orders (okey TEXT PRIMARY KEY, file_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    okey TEXT PRIMARY KEY, file_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_ts ON orders(ts_ms);
 CREATE INDEX IF NOT EXISTS orders_file ON orders(file_id);
 CREATE TABLE IF NOT EXISTS closes (
     close_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL, closed_ms INTEGER NOT NULL,
@@ -73,6 +75,8 @@ CREATE TABLE IF NOT EXISTS totals (
     liq TEXT NOT NULL DEFAULT '0', fills INTEGER NOT NULL DEFAULT 0,
     fees TEXT NOT NULL DEFAULT '0', volume TEXT NOT NULL DEFAULT '0',
     funding TEXT NOT NULL DEFAULT '0', PRIMARY KEY(file_id, day, symbol));
+CREATE INDEX IF NOT EXISTS bills_ts ON bills(ts_ms);
+CREATE INDEX IF NOT EXISTS closes_ts ON closes(closed_ms);
 """
 
 
@@ -112,6 +116,7 @@ class JournalIndex(Protocol):
     def catch_up(self, names: Iterable[str] | None = None) -> int: ...
     def has(self, kind: str, key: str) -> bool: ...
     def last_fill_ms(self) -> int | None: ...
+    def newest_ms(self) -> dict[str, int]: ...
     def fill_keys(self) -> list[tuple[str, str]]: ...
     def flat_point(self, symbol: str, pos_side: str, before_ms: int) -> FlatPoint | None: ...
     def totals(self, day: date | None = None) -> dict[tuple[date, str], DayTotals]: ...
@@ -346,8 +351,8 @@ class SqliteJournalIndex:
                        [(f[0], file_id, *f[1:]) for f in scan.fills])
         db.executemany("INSERT OR IGNORE INTO fill_keys VALUES (?,?)",
                        {(f[2], f[3]) for f in scan.fills})
-        db.executemany("INSERT OR IGNORE INTO orders VALUES (?,?)",
-                       [(o, file_id) for o in scan.orders])
+        db.executemany("INSERT OR IGNORE INTO orders VALUES (?,?,?)",
+                       [(o[0], file_id, o[1]) for o in scan.orders])
         db.executemany("INSERT OR IGNORE INTO closes VALUES (?,?,?,?,?,?,?,?)",
                        [(c[0], file_id, *c[1:]) for c in scan.closes])
         db.executemany("INSERT OR IGNORE INTO bills VALUES (?,?,?)",
@@ -378,6 +383,14 @@ class SqliteJournalIndex:
         with self._lock:
             row = self._db.execute("SELECT MAX(ts_ms) FROM fills").fetchone()
         return row[0] if row else None
+
+    def newest_ms(self) -> dict[str, int]:
+        """The newest row time indexed per id kind (fill, order, close, bill); -1 when none."""
+        with self._lock:
+            return {kind: (self._db.execute(sql).fetchone()[0] or -1) for kind, sql in (
+                ("fill", "SELECT MAX(ts_ms) FROM fills"), ("order", "SELECT MAX(ts_ms) FROM orders"),
+                ("close", "SELECT MAX(closed_ms) FROM closes"),
+                ("bill", "SELECT MAX(ts_ms) FROM bills"))}
 
     def fill_keys(self) -> list[tuple[str, str]]:
         """Every (symbol, pos_side) that has a fill."""
@@ -506,7 +519,7 @@ class _Scan:
         self.col = {name: i for i, name in enumerate(columns)}
         self.checks = _checker(family, columns)
         self.fills: list[tuple[str, int, str, str, str]] = []
-        self.orders: list[str] = []
+        self.orders: list[tuple[str, int]] = []
         self.closes: list[tuple[str, int, str, str, int, str, str]] = []
         self.bills: list[tuple[str, int]] = []
         self.totals: dict[tuple[str, str], DayTotals] = defaultdict(DayTotals)
@@ -529,7 +542,8 @@ class _Scan:
     def _orders(self, fields: list[str]) -> None:
         col = self.col
         if fields[col["event"]] != schema.FILL_EVENT:
-            self.orders.append(schema.order_key(fields[col["order_id"]], fields[col["event"]]))
+            self.orders.append((schema.order_key(fields[col["order_id"]], fields[col["event"]]),
+                                _ms(fields[col["ts"]])))
             return
         ts = fields[col["ts"]]
         symbol = fields[col["symbol"]]

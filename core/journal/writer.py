@@ -164,6 +164,7 @@ class Journal:
         self._pending_ids: dict[str, set[str]] = {k: set() for k in _KINDS}
         self._recent: dict[str, OrderedDict[str, None]] = {k: OrderedDict() for k in _KINDS}
         self._unindexed: set[str] = set()  # file names whose last batch the index missed
+        self._newest_ms: dict[str, int] = {k: 1 << 62 for k in _KINDS}  # newest indexed time
         self._last_fill: datetime | None = None
         self._pending: dict[Path, list[Row]] = {}
         self._paths: dict[tuple[str, object], Path] = {}  # (family, day) -> day file, per row
@@ -203,6 +204,9 @@ class Journal:
             if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
                 repair_torn_tail(path)
         self.index.catch_up()
+        newest = self.index.newest_ms()
+        with self._batch_lock:
+            self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
         last = self.index.last_fill_ms()
         if last is not None:
             self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
@@ -245,22 +249,32 @@ class Journal:
     def record_position(self, snap: PositionSnapshot) -> None:
         self._add(schema.position_row(snap), None)
 
-    def has_fill(self, fill_id: str) -> bool:
-        return self._known("fill", fill_id)
+    def has_fill(self, fill_id: str, ts: datetime | None = None) -> bool:
+        """Is this fill journaled (or pending)? ``ts``, the fill's time, spares an index look-up
+        for a fill newer than every indexed one (a live fill, nearly always)."""
+        return self._known("fill", fill_id, ts)
 
-    def has_bill(self, bill_id: str) -> bool:
-        return self._known("bill", bill_id)
+    def has_bill(self, bill_id: str, ts: datetime | None = None) -> bool:
+        return self._known("bill", bill_id, ts)
 
-    def has_close(self, close_key: str) -> bool:
-        return self._known("close", close_key)
+    def has_close(self, close_key: str, ts: datetime | None = None) -> bool:
+        return self._known("close", close_key, ts)
 
-    def _known(self, kind: str, key: str) -> bool:
-        """Journaled or pending: the pending ids, the recent ones, then the index."""
+    def _known(self, kind: str, key: str, ts: datetime | None = None) -> bool:
+        """Journaled or pending: the pending ids, the recent ones, then the index.
+
+        A row's id is indexed with the row's own time, so an id whose time is later than the
+        newest indexed time of its kind cannot be in the index (a margin of 2 ms covers the
+        rounding of times to the journal's milliseconds).
+        """
         if not self._opened:
             self.open()
         with self._batch_lock:
             if key in self._pending_ids[kind] or key in self._recent[kind]:
                 return True
+            newest = self._newest_ms[kind]
+        if ts is not None and int(ts.timestamp() * 1000) > newest + 2:
+            return False
         assert self.index is not None
         if self.index.has(kind, key):
             self._remember(kind, [key])
@@ -296,7 +310,7 @@ class Journal:
     def _add(self, row: Row, kind: str | None) -> bool:
         if not self._opened:
             self.open()
-        if kind is not None and self._known(kind, row.key):
+        if kind is not None and self._known(kind, row.key, row.ts):
             return False
         path = self._paths.get((row.family, row.day))
         if path is None:
@@ -395,11 +409,18 @@ class Journal:
             return
         self._unindexed = set()
         done: dict[str, list[str]] = {k: [] for k in _KINDS}
+        newest: dict[str, int] = {}
         for rows in batch.values():
             for row in rows:
                 kind = _kind(row)
                 if kind is not None:
                     done[kind].append(row.key)
+                    ms = int(row.ts.timestamp() * 1000)
+                    if ms > newest.get(kind, -1):
+                        newest[kind] = ms
+        with self._batch_lock:
+            for kind, ms in newest.items():
+                self._newest_ms[kind] = max(self._newest_ms[kind], ms)
         for kind, keys in done.items():
             if keys:
                 self._remember(kind, keys)
