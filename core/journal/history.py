@@ -225,8 +225,9 @@ class HistoryPager:
             logger.debug(f"history: journal index unavailable ({exc})")
             return
         try:
-            index.catch_up()
-            by_day = dict(index.day_rows(_FAMILY[self.kind]))
+            family = _FAMILY[self.kind]
+            index.catch_up([schema.file_name(family, day) for day in self._days])
+            by_day = dict(index.day_rows(family))
         except (JournalError, sqlite3.Error, OSError) as exc:
             logger.debug(f"history: journal index unavailable ({exc})")
             return

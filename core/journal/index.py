@@ -167,31 +167,36 @@ class SqliteJournalIndex:
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        """Open the index; a new one gets the tables, one of another version or damaged is
+        dropped and started again (it is only derived from the CSV). Opening a current index
+        writes nothing: a report or a history page only reads it."""
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA synchronous=NORMAL")
             version = self._version(db)
-            if version is not None and version != _VERSION:
-                db.close()
-                self._drop()
-                return self._connect()
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
+            if version != _VERSION:
+                if version is not None:
+                    db.close()
+                    self._drop()
+                    return self._connect()
+                self._create(db)
         except sqlite3.DatabaseError:
-            # a damaged index is only a cache of the CSV: start it again
             db.close()
             self._drop()
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
+            self._create(db)
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.chmod(str(self.path) + suffix, 0o600)
         return db
+
+    @staticmethod
+    def _create(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later opens need not set it
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
 
     @staticmethod
     def _version(db: sqlite3.Connection) -> int | None:
