@@ -187,6 +187,14 @@ class ExchangeBase:
         upl_ratio = (upl / base).quantize(Decimal("1e-8"), ROUND_HALF_EVEN) if base else None
         return PosMetrics(mark, mark, upl, upl_ratio, imr, mmr, notional, liq_px, ratio)
 
+    def position_item(self, acct: Account, p: Position, am: AcctMetrics | None = None, *,
+                      push: bool = False) -> dict[str, Any]:
+        """The OKX position item of ``p``, its closing TP/SL (closeOrderAlgo) included."""
+        close_algos = [a for a in acct.algos.values()
+                       if a.state == "live" and a.reduce_only and a.ord_type in ("conditional", "oco")
+                       and a.inst_id == p.inst_id and a.td_mode == p.mgn_mode and a.pos_side == p.pos_side]
+        return shapes.position(p, self.position_metrics(acct, p, am), self.clock(), close_algos, push=push)
+
     def _iso_mmr(self, acct: Account) -> Decimal:
         total = ZERO
         for p in acct.positions.values():
@@ -207,12 +215,12 @@ class ExchangeBase:
 
     def _emit_algo(self, acct: Account, a: AlgoOrder) -> None:
         if self.listening("orders-algo"):
-            self._emit("orders-algo", acct.uid, a.inst_id, shapes.algo(a, self.last(a.inst_id)))
+            self._emit("orders-algo", acct.uid, a.inst_id, shapes.algo(a, self.last(a.inst_id), push=True))
 
     def _emit_position(self, acct: Account, p: Position) -> None:
         if self.listening("positions"):
             self._emit("positions", acct.uid, p.inst_id,
-                       shapes.position(p, self.position_metrics(acct, p), self.clock()), "event_update")
+                       self.position_item(acct, p, push=True), "event_update")
 
     def emit_account(self, acct: Account) -> None:
         if self.listening("account"):

@@ -246,8 +246,7 @@ class Rest:
         wanted = _insts(q)
         pos_ids = set(q["posId"].split(",")) if q.get("posId") else None
         am = self.ex.account_metrics(acct)
-        now = self.ex.clock()
-        out = [shapes.position(p, self.ex.position_metrics(acct, p, am), now)
+        out = [self.ex.position_item(acct, p, am)
                for p in sorted(acct.positions.values(), key=lambda p: p.c_time, reverse=True)
                if p.pos != 0 and (wanted is None or p.inst_id in wanted) and (pos_ids is None or p.pos_id in pos_ids)]
         return ok(out)
@@ -474,7 +473,8 @@ class Rest:
             rows = [f for f in rows if f.inst_id == q["instId"]]
         if q.get("ordId"):
             rows = [f for f in rows if f.ord_id == q["ordId"]]
-        return ok([shapes.fill(f) for f in page(rows, lambda f: int(f.bill_id), q, lambda f: f.ts)])
+        mk, tk = -self.ex.maker_fee, -self.ex.taker_fee
+        return ok([shapes.fill(f, mk if f.exec_type == "M" else tk) for f in page(rows, lambda f: int(f.bill_id), q, lambda f: f.ts)])
 
     def get_algo(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
         assert acct is not None

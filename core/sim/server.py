@@ -274,7 +274,7 @@ class SimServer:
         now = ex.clock()
         if ch == "positions":
             am = ex.account_metrics(acct)
-            data = [shapes.position(p, ex.position_metrics(acct, p, am), now) for p in acct.positions.values()
+            data = [ex.position_item(acct, p, am, push=True) for p in acct.positions.values()
                     if p.pos != 0 and Hub.matches(sub, Push("positions", acct.uid, p.inst_id, {}))]
             return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": data}]
         if ch == "account":
@@ -454,7 +454,7 @@ class SimServer:
             accounts.append({
                 "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
                 "balance": shapes.account(am, now),
-                "positions": [shapes.position(p, ex.position_metrics(acct, p, am), now)
+                "positions": [ex.position_item(acct, p, am)
                               for p in acct.positions.values() if p.pos != 0],
                 "openOrders": [shapes.order(o, ex.specs[o.inst_id].ct_val) for o in acct.open_orders.values()],
                 "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],
