@@ -6,6 +6,7 @@ by the layers above. Pure Decimal and no I/O.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ class ExchangeBase:
 
     def add_account(self, api_key: str, secret: str, passphrase: str, cash: Decimal,
                     uid: str | None = None) -> Account:
-        acct = Account(uid=uid or str(400000000000 + len(self.accounts) + 1), api_key=api_key,
+        # A random uid, kept with the simulator's state: it tells one simulated account from another
+        # (a journal records the uid it belongs to), as OKX's uid does.
+        acct = Account(uid=uid or str(secrets.randbelow(9 * 10**15) + 10**15), api_key=api_key,
                        secret=secret, passphrase=passphrase, cash=cash, u_time=self.clock())
         self.accounts[api_key] = acct
         return acct
