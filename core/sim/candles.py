@@ -129,8 +129,8 @@ class CandleBook:
         if not rows:
             rows.append(Minute(start, px, px, px, px))
         if start - rows[-1].ts > KEEP_MINUTES * MINUTE_MS:  # restarted after days: keep the last ones only
-            last = rows[-1]
-            rows.append(Minute(start - KEEP_MINUTES * MINUTE_MS, last.c, last.c, last.c, last.c))
+            prev = rows[-1].c
+            rows.append(Minute(start - KEEP_MINUTES * MINUTE_MS, prev, prev, prev, prev))
         while rows[-1].ts < start:
             closed.append(rows[-1])
             last = rows[-1].c
