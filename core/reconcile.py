@@ -619,7 +619,7 @@ async def _reconcile_settings(settings: Any, since: datetime | None) -> Reconcil
     venue = make_venue(settings, exchange)
     try:
         await venue.connect()
-        bind_journal(journal_dir, journal_account(settings, venue))
+        bind_journal(journal_dir, journal_account(settings, venue), record=False)  # one journal, one account
         return await reconcile_with_venue(venue, journal_dir, since)
     finally:
         await venue.close()

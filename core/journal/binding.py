@@ -56,8 +56,10 @@ def read_binding(journal_dir: Path) -> AccountId | None:
                                   "[journal] dir") from None
 
 
-def bind_journal(journal_dir: Path, now: AccountId) -> None:
+def bind_journal(journal_dir: Path, now: AccountId, *, record: bool = True) -> None:
     """Record ``now`` at the journal's first use; afterwards refuse any other account.
+
+    ``record=False`` (reconcile, which only reads the journal) checks without recording.
 
     An account without a uid (a venue that cannot tell) is neither recorded nor checked: said in
     the log, since the check then cannot protect this journal.
@@ -67,6 +69,8 @@ def bind_journal(journal_dir: Path, now: AccountId) -> None:
         logger.warning(f"JOURNAL ACCOUNT not checked: {now.venue} gave no account uid")
         return
     recorded = read_binding(journal_dir)
+    if recorded is None and not record:
+        return
     if recorded is None:
         payload = {"venue": now.venue, "sandbox": now.sandbox, "uid": now.uid,
                    "since": datetime.now(UTC).isoformat(timespec="seconds")}
