@@ -175,6 +175,25 @@ async def test_state_file_round_trip_is_exact(tmp_path: Path) -> None:
         await again.stop()
 
 
+async def test_cached_encoding_equals_the_plain_one(tmp_path: Path) -> None:
+    """The encoder reuses finished records; what it writes must be what a full encoding gives."""
+    srv = SimServer(speed=0)
+    await srv.start()
+    try:
+        enc = persist.Encoder()
+        await _busy(srv)
+        assert enc.encode(srv) == persist.encode(srv)
+        for i in range(20):  # lives opened and closed within the same millisecond, orders, bills
+            await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "sell" if i % 2 else "buy",
+                                                         "ordType": "market", "tdMode": "cross", "sz": "2"})
+        await data(srv, "POST", "trade/cancel-order", body={"instId": BTC_ID, "clOrdId": "rest1"})
+        srv.settle_funding(ETH_ID, D("0.0002"))
+        assert enc.encode(srv) == persist.encode(srv)
+        assert enc.encode(srv) == persist.encode(srv)
+    finally:
+        await srv.stop()
+
+
 def test_fresh_ignores_the_file_and_a_bad_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ex.json"
     first = SimServer(speed=0, state_path=path)

@@ -43,35 +43,75 @@ class SimStateError(ValueError):
 # ---------------------------------------------------------------------- records
 
 
-def _val(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, list):
-        return [_val(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _val(x) for k, x in v.items()}
-    return v
+_NAMES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _spec(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The field names of a record class and which of them hold Decimals (cached: saves run often)."""
+    spec = _NAMES.get(cls)
+    if spec is None:
+        fs = fields(cls)
+        spec = (tuple(f.name for f in fs), frozenset(f.name for f in fs if "Decimal" in str(f.type)))
+        _NAMES[cls] = spec
+    return spec
 
 
 def _enc(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {f.name: _val(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+    """A record as a dict; Decimals stay Decimals here and become ``str(d)`` in ``encode``."""
+    names, _ = _spec(type(obj))
+    return {n: getattr(obj, n) for n in names if n not in skip}
 
 
 def _dec(cls: type[T], d: dict[str, Any]) -> T:
     """A record from its dict: fields typed Decimal (or Decimal | None) come back as Decimal."""
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name not in d:
-            continue
-        v = d[f.name]
-        if isinstance(v, str) and "Decimal" in str(f.type):
-            v = Decimal(v)
-        kwargs[f.name] = v
+    names, decimals = _spec(cls)
+    kwargs = {n: (Decimal(d[n]) if n in decimals and isinstance(d[n], str) else d[n]) for n in names if n in d}
     return cls(**kwargs)
 
 
-def _account(a: Account) -> dict[str, Any]:
+def _default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)  # Decimal(str(d)) == d with the same exponent: an exact round trip
+    raise TypeError(f"cannot save {type(v).__name__}")
+
+
+class Encoder:
+    """Turns the simulator into the state file's bytes, fast enough to run every second or two.
+
+    Why a cache: a busy account holds tens of thousands of fills, bills and finished orders, and
+    encoding each of them again at every save took most of a second. A fill or a bill never
+    changes once booked, nor does a finished order or algo, so each is encoded once (an
+    ``orjson.Fragment``) and reused while it is kept; what can still change is encoded each time.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[Any, orjson.Fragment] = {}
+        self._next: dict[Any, orjson.Fragment] = {}
+
+    def rec(self, key: Any, obj: Any) -> Any:
+        """``obj`` encoded; ``key`` None = may still change, else what identifies this version."""
+        if key is None:
+            return _enc(obj)
+        frag = self._cache.get(key)
+        if frag is None:
+            frag = orjson.Fragment(orjson.dumps(_enc(obj), default=_default))
+        self._next[key] = frag
+        return frag
+
+    def encode(self, srv: SimServer) -> bytes:
+        self._next = {}
+        payload = orjson.dumps(dump(srv, self.rec), default=_default)
+        self._cache, self._next = self._next, {}
+        return payload
+
+
+def _plain(key: Any, obj: Any) -> Any:
+    return _enc(obj)
+
+
+def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
     hist_index = {id(h): i for i, h in enumerate(a.pos_history)}
+    open_lives = {id(p.history) for p in a.positions.values() if p.history is not None}
     positions = []
     for p in a.positions.values():
         item = _enc(p, skip=("history",))
@@ -82,13 +122,16 @@ def _account(a: Account) -> dict[str, Any]:
         "cash": str(a.cash), "pos_mode": a.pos_mode, "u_time": a.u_time,
         "levers": [[i, m, str(lv)] for (i, m), lv in a.levers.items()],
         "positions": positions,
-        "orders": [_enc(o) for o in a.orders.values()],
+        "orders": [rec(None if o.is_open else ("o", a.uid, o.ord_id, o.state, o.u_time), o) for o in a.orders.values()],
         "open_orders": list(a.open_orders),
         "orders_by_cl": dict(a.orders_by_cl),
-        "algos": [_enc(x) for x in a.algos.values()],
-        "fills": [_enc(f) for f in a.fills],
-        "bills": [_enc(b) for b in a.bills],
-        "pos_history": [_enc(h) for h in a.pos_history],
+        "algos": [rec(None if x.state == "live" else ("a", a.uid, x.algo_id, x.state, x.u_time), x)
+                  for x in a.algos.values()],
+        "fills": [rec(("f", a.uid, f.bill_id, f.trade_id), f) for f in a.fills],
+        "bills": [rec(("b", a.uid, b.bill_id), b) for b in a.bills],
+        # a life still open can change; a finished one (no position points at it) cannot
+        # (the list only grows while the simulator runs, so its index tells two lives apart)
+        "pos_history": [rec(None if id(h) in open_lives else ("h", a.uid, i), h) for i, h in enumerate(a.pos_history)],
         "pos_ids": [[i, m, s, pid] for (i, m, s), pid in a.pos_ids.items()],
     }
 
@@ -125,8 +168,9 @@ def _restore_account(d: dict[str, Any], cutoff: int) -> Account:
 # ---------------------------------------------------------------------- the whole simulator
 
 
-def dump(srv: SimServer) -> dict[str, Any]:
-    """Everything of ``srv`` that a restart must keep, as plain JSON values."""
+def dump(srv: SimServer, rec: Any = _plain) -> dict[str, Any]:
+    """Everything of ``srv`` that a restart must keep, as JSON values (Decimals as ``str(d)``
+    once encoded; ``rec`` encodes one record, see ``Encoder``)."""
     ex, market, candles = srv.exchange, srv.market, srv.candles
     rng = {inst: [st[0], list(st[1]), st[2]] for inst, st in
            ((inst, r.getstate()) for inst, r in market._rng.items())}
@@ -141,7 +185,7 @@ def dump(srv: SimServer) -> dict[str, Any]:
         "stats": {i: {k: str(v) for k, v in st.items()} for i, st in srv._stats.items()},
         "funding_history": list(srv.funding_history),
         "candles": candles.dump(),
-        "accounts": [_account(a) for a in ex.accounts.values()],
+        "accounts": [_account(a, rec) for a in ex.accounts.values()],
     }
 
 
@@ -215,4 +259,5 @@ def write(path: Path, payload: bytes) -> None:
 
 
 def encode(srv: SimServer) -> bytes:
-    return orjson.dumps(dump(srv))
+    """The state file's bytes without a cache (tests, one-off saves)."""
+    return orjson.dumps(dump(srv), default=_default)

@@ -92,6 +92,7 @@ class SimServer:
         self.save_interval_s = save_interval_s
         self.resumed = False
         self._saved: bytes | None = None
+        self._encoder = persist.Encoder()
         if state_path is not None and not fresh:
             saved = persist.read(state_path)
             if saved is not None:
@@ -180,7 +181,7 @@ class SimServer:
         """Write the state file now if anything changed since the last write; True if written."""
         if self.state_path is None:
             return False
-        payload = persist.encode(self)
+        payload = self._encoder.encode(self)
         if payload == self._saved:
             return False
         persist.write(self.state_path, payload)
@@ -188,15 +189,23 @@ class SimServer:
         return True
 
     async def _save_loop(self) -> None:
-        """Every ``save_interval_s``: snapshot in the loop (consistent), write in a thread."""
+        """Every ``save_interval_s``: snapshot in the loop (consistent), write in a thread.
+
+        A huge history stretches the interval (to ten times what a save costs), so that saving
+        never takes more than a tenth of the loop's time.
+        """
         assert self.state_path is not None
+        loop = asyncio.get_running_loop()
+        pause = self.save_interval_s
         while True:
-            await asyncio.sleep(self.save_interval_s)
+            await asyncio.sleep(pause)
             try:
-                payload = persist.encode(self)
+                began = loop.time()
+                payload = self._encoder.encode(self)
                 if payload != self._saved:
                     await asyncio.to_thread(persist.write, self.state_path, payload)
                     self._saved = payload
+                pause = max(self.save_interval_s, 10 * (loop.time() - began))
             except Exception:  # a full disk must not stop the exchange; said in the log, retried
                 logger.exception("SIM state save to {} failed", self.state_path)
 
