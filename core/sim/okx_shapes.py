@@ -6,6 +6,7 @@ OKX's: fee and fillFee negative when paid, balChg negative when paid, liqPenalty
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -61,17 +62,22 @@ class AcctMetrics:
     mgn_ratio: Decimal | None
 
 
-def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, str]:
+def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, Any]:
+    """public/instruments item. ``instIdCode`` is a number on OKX (the WS order ops' short id):
+    a stable one per instrument here; no upcoming change (``upcChg``), a live, listed swap."""
     return {
-        "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "ctMult": "1",
+        "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "contTdSwTime": "", "ctMult": "1",
         "ctType": "linear", "ctVal": s(spec.ct_val), "ctValCcy": spec.base, "expTime": "",
-        "instFamily": spec.uly, "instId": spec.inst_id, "instType": "SWAP",
+        "futureSettlement": False, "groupId": "1", "instCategory": "1",
+        "instFamily": spec.uly, "instId": spec.inst_id, "instIdCode": zlib.crc32(spec.inst_id.encode()) % 1_000_000,
+        "instType": "SWAP",
         "lever": str(spec.max_lever), "listTime": str(list_time), "lotSz": s(spec.lot_sz),
         "maxIcebergSz": s(spec.max_lmt_sz), "maxLmtAmt": "20000000", "maxLmtSz": s(spec.max_lmt_sz),
         "maxMktAmt": "", "maxMktSz": s(spec.max_mkt_sz), "maxStopSz": s(spec.max_mkt_sz),
         "maxTriggerSz": s(spec.max_lmt_sz), "maxTwapSz": s(spec.max_lmt_sz), "minSz": s(spec.min_sz),
-        "optType": "", "quoteCcy": "", "ruleType": "normal", "settleCcy": spec.settle_ccy,
-        "state": "live", "stk": "", "tickSz": s(spec.tick_sz), "uly": spec.uly,
+        "openType": "", "optType": "", "preMktSwTime": "", "quoteCcy": "", "ruleType": "normal",
+        "seriesId": "", "settleCcy": spec.settle_ccy, "state": "live", "stk": "", "tickSz": s(spec.tick_sz),
+        "uly": spec.uly, "upcChg": [],
     }
 
 

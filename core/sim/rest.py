@@ -255,11 +255,13 @@ class Rest:
         assert acct is not None
         return ok([{
             "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
-            "enableSpotBorrow": False, "greeksType": "PA", "ip": "", "kycLv": "2", "label": "perpdesk-demo",
+            "enableSpotBorrow": False, "feeType": "0", "greeksType": "PA", "ip": "", "kycLv": "2", "label": "perpdesk-demo",
             "level": "Lv1", "levelTmp": "", "liquidationGear": "-1", "mainUid": acct.uid, "mgnIsoMode": "automatic",
             "opAuth": "0", "perm": "read_only,trade", "posMode": acct.pos_mode, "roleType": "0",
             "spotBorrowAutoRepay": False, "spotOffsetType": "", "spotRoleType": "0", "spotTraderInsts": [],
-            "traderInsts": [], "type": "0", "uid": acct.uid,
+            "stgyType": "0", "traderInsts": [], "type": "0", "uid": acct.uid,
+            # the settlement currency of USD-margined contracts (an account setting; OKX's default)
+            "settleCcy": "USDC", "settleCcyList": ["USD", "USDC", "USDG"],
         }])
 
     def leverage_info(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
