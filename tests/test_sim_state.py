@@ -304,3 +304,19 @@ async def test_reconcile_refuses_a_journal_of_another_account(tmp_path: Path) ->
         with pytest.raises(JournalAccountError) as exc:
             await _reconcile_settings(settings, None)
         assert one.account.uid in exc.value.message and two.account.uid in exc.value.message
+
+
+async def test_a_trade_is_saved_soon_not_only_at_stop(tmp_path: Path) -> None:
+    """A crash right after a fill must not lose it: the file has it well before the next interval."""
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path, save_interval_s=60.0)
+    await srv.start()
+    try:
+        await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "buy", "ordType": "market",
+                                                     "tdMode": "cross", "sz": "1"})
+
+        def saved_fills() -> int:
+            return len(json.loads(path.read_text())["accounts"][0]["fills"])
+        await wait_for(lambda: saved_fills() == 1, what="the fill in the state file", timeout=5.0)
+    finally:
+        await srv.stop()

@@ -9,6 +9,7 @@ fires TP/SL, fills resting orders and liquidates) and the funding scheduler (eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import secrets
 from decimal import Decimal
@@ -34,6 +35,7 @@ from core.sim.ws import Conn, Hub
 
 DEMO_CASH = Decimal("10000")
 CONTROL_TOKEN_HEADER = "X-Sim-Token"
+SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
 
 
 
@@ -93,6 +95,7 @@ class SimServer:
         self.resumed = False
         self._saved: bytes | None = None
         self._encoder = persist.Encoder()
+        self._changed = asyncio.Event()  # a trade or control request: save soon
         if state_path is not None and not fresh:
             saved = persist.read(state_path)
             if saved is not None:
@@ -189,23 +192,30 @@ class SimServer:
         return True
 
     async def _save_loop(self) -> None:
-        """Every ``save_interval_s``: snapshot in the loop (consistent), write in a thread.
+        """Every ``save_interval_s``, and soon after a trade request: snapshot in the loop
+        (consistent), write in a thread.
 
-        A huge history stretches the interval (to ten times what a save costs), so that saving
-        never takes more than a tenth of the loop's time.
+        Why soon after a trade: the journal writes a fill within milliseconds, so the window in
+        which a crash leaves the journal ahead of the exchange must be short. A huge history
+        stretches the spacing (to ten times what a save costs), so that saving never takes more
+        than a tenth of the loop's time.
         """
         assert self.state_path is not None
         loop = asyncio.get_running_loop()
-        pause = self.save_interval_s
+        pause, gap = self.save_interval_s, SAVE_SOON_S
         while True:
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), pause)
+            await asyncio.sleep(gap)  # let a burst of requests finish: one write for all of them
+            self._changed.clear()
             try:
                 began = loop.time()
                 payload = self._encoder.encode(self)
                 if payload != self._saved:
                     await asyncio.to_thread(persist.write, self.state_path, payload)
                     self._saved = payload
-                pause = max(self.save_interval_s, 10 * (loop.time() - began))
+                cost = 10 * (loop.time() - began)
+                pause, gap = max(self.save_interval_s, cost), max(SAVE_SOON_S, cost)
             except Exception:  # a full disk must not stop the exchange; said in the log, retried
                 logger.exception("SIM state save to {} failed", self.state_path)
 
@@ -413,6 +423,8 @@ class SimServer:
             self.flush()
             return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
         self.flush()
+        if private and request.method == "POST":
+            self._changed.set()
         return _json({"code": code, "msg": msg, "data": data})
 
     # ------------------------------------------------------------------ control
@@ -437,7 +449,10 @@ class SimServer:
         if request.method == "POST" and request.content_type != "application/json":
             return _json({"code": "415", "msg": "the control API takes Content-Type: application/json",
                           "data": []}, 415)
-        return await handler(request)
+        response = await handler(request)
+        if request.method == "POST":
+            self._changed.set()  # a price, funding or ADL moved money: save soon
+        return response
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
