@@ -246,8 +246,8 @@ def read(path: Path) -> dict[str, Any] | None:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise SimStateError(f"{path} is not a simulator state (invalid JSON: {exc}); move it away, "
-                            "or start anew with --fresh") from None
+        raise SimStateError(f"{path} is not a simulator state (invalid JSON: {exc}); restore it, or move "
+                            "it away to start the exchange anew (`perpdesk sim --fresh`)") from None
     if not isinstance(data, dict):
         raise SimStateError(f"{path} is not a simulator state (not a JSON object)")
     return data
