@@ -15,7 +15,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import AccountSnapshot, Command, CommandResult, LinkState
+from core.events import (
+    AccountSnapshot,
+    Command,
+    CommandResult,
+    LinkState,
+    RiskStatus,
+    TradingState,
+)
 from core.model import Instrument, PositionSnapshot
 
 
@@ -71,6 +78,21 @@ class EngineView(Protocol):
     def estimate_close_pnl(self, symbol: str, pos_side: str, contracts: Decimal) -> Decimal: ...
 
     async def reconcile(self) -> ReconcileReportView: ...
+
+    @property
+    def trading_state(self) -> TradingState: ...  # running / paused / halted, now
+
+    def risk_status(self) -> RiskStatus | None: ...  # the strategy/risk line's latest values
+
+
+@runtime_checkable
+class ProtectionView(Protocol):
+    """The exchange-side TP/SL the engine knows for a position (attached or algo orders).
+
+    Optional, like JournalView: the `T` dialog prefills its fields from it when the engine
+    implements it, and starts empty otherwise."""
+
+    def tp_sl(self, symbol: str, pos_side: str) -> tuple[Decimal | None, Decimal | None]: ...
 
 
 @runtime_checkable
