@@ -35,6 +35,7 @@ from console import actions
 from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
+from console.lifecycle import Lifecycle, hangup_safe
 from console.panes import FEED_ROWS, PANES
 from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
@@ -499,12 +500,29 @@ def build_app(engine: EngineView, settings: Settings | None = None, *, read_only
 
 
 async def _run(settings: Settings) -> int:
-    from core.runner import build_stack
+    """The stack, the UI on it, and the signals around both (console/lifecycle.py): the UI's
+    exit (q, SIGTERM, SIGINT, SIGHUP) stops the stack, except a SIGHUP with ``[ui] on_hangup =
+    "headless"``, after which the engine runs on without a UI until SIGTERM or SIGINT."""
+    from core.logs import flush_logs
+    from core.runner import build_stack, log_stop
 
-    async with build_stack(settings) as stack:
-        app = build_app(stack.engine, settings, freeze_heap=True)
-        await app.run_async()
-        return app.return_code or 0
+    lifecycle: Lifecycle | None = None
+    try:
+        async with build_stack(settings) as stack:
+            app = build_app(stack.engine, settings, freeze_heap=True)
+            lifecycle = Lifecycle(lambda: app.exit(0), settings.ui.on_hangup)
+            lifecycle.install()
+            app.driver_class = hangup_safe(app.driver_class, lifecycle.terminal_lost)
+            await app.run_async()
+            lifecycle.ui_closed()
+            await lifecycle.wait_detached()
+            log_stop(stack.engine, lifecycle.reason)
+            code = app.return_code or 0
+    finally:
+        if lifecycle is not None:
+            lifecycle.uninstall()
+        flush_logs()
+    return code
 
 
 def run_app(settings: Settings) -> int:

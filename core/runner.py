@@ -17,6 +17,7 @@ from loguru import logger
 
 from core.config import ConfigError, Settings
 from core.engine import Engine
+from core.engine_view import EngineView, ProtectionView
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
@@ -100,6 +101,22 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 await sim.stop()  # type: ignore[attr-defined]
     if unwritten is not None:  # reached only when the run itself ended without an error
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
+
+
+def log_stop(engine: EngineView, reason: str) -> None:
+    """One log line at a stop: what stopped it and the positions left open on the exchange,
+    with their exchange-side TP/SL when the engine knows them (issue 11: after a dropped SSH
+    session the trader must be able to read what is still at risk)."""
+    parts = []
+    for p in sorted(engine.positions(), key=lambda p: (p.symbol, p.pos_side)):
+        tp, sl = (engine.tp_sl(p.symbol, p.pos_side) if isinstance(engine, ProtectionView)
+                  else (None, None))
+        parts.append(f"{p.symbol} {p.side.value} {p.contracts.normalize():f} ct "
+                     f"({p.coins.normalize():f}) entry {p.entry_price.normalize():f} "
+                     f"TP {'-' if tp is None else format(tp.normalize(), 'f')} "
+                     f"SL {'-' if sl is None else format(sl.normalize(), 'f')}")
+    left = "; ".join(parts) if parts else "none"
+    logger.info(f"STOP ({reason}): {len(parts)} position(s) left open on the exchange: {left}")
 
 
 async def _run_strategy(strategy: object, engine: Engine) -> None:
