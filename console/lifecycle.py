@@ -100,7 +100,8 @@ def hangup_safe(driver_class: type[Driver], lost: Callable[[], None]) -> type[Dr
     class HangupSafeDriver(driver_class):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._file = TerminalFile(self._file, lost)
+            original: IO[str] = self._file  # type: ignore[has-type]
+            self._file = TerminalFile(original, lost)
 
     return HangupSafeDriver
 

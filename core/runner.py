@@ -12,15 +12,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from loguru import logger
 
 from core.config import ConfigError, Settings
 from core.engine import Engine
-from core.engine_view import EngineView, ProtectionView
+from core.engine_view import ProtectionView
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
+from core.model import PositionSnapshot
 from core.strategies import make_strategy
 from core.venue.base import Venue
 from core.venue.registry import make_venue, venue_entry
@@ -103,7 +105,11 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
 
 
-def log_stop(engine: EngineView, reason: str) -> None:
+class _OpenPositions(Protocol):
+    def positions(self) -> list[PositionSnapshot]: ...
+
+
+def log_stop(engine: _OpenPositions, reason: str) -> None:
     """One log line at a stop: what stopped it and the positions left open on the exchange,
     with their exchange-side TP/SL when the engine knows them (issue 11: after a dropped SSH
     session the trader must be able to read what is still at risk)."""

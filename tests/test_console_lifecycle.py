@@ -134,3 +134,24 @@ def test_on_hangup_headless_keeps_journaling_until_sigterm(tmp_path: Path) -> No
                      r"left open on the exchange", log), log
     assert "ETH/USDT:USDT short 5 ct" in log
     assert "Traceback" not in log
+
+
+def test_sigterm_stops_the_console_like_q_and_gives_the_terminal_back(tmp_path: Path) -> None:
+    tmux, port, pid = start(tmp_path, None)
+    try:
+        ex = outside_client(port)
+        ex.load_markets()
+        ex.create_order("ETH/USDT:USDT", "market", "buy", 7)
+        tmux.wait_screen(lambda s: "ETH" in s and "long" in s.lower(), "the position on screen")
+        wait_for(lambda: len(fills(tmp_path)) == 1, "the fill in the journal")
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: exited(tmp_path), "perpdesk to exit on SIGTERM")
+        screen = tmux.screen()
+        assert "Traceback" not in screen and "Positions" not in screen  # the UI is gone
+    finally:
+        tmux.kill()
+    assert (tmp_path / "exit.txt").read_text().strip() == "0"
+    log = log_text(tmp_path)
+    assert "SIGTERM: stopping the console like q" in log
+    assert "STOP (SIGTERM): 1 position(s) left open on the exchange: ETH/USDT:USDT long 7 ct" in log
+    assert len(fills(tmp_path)) == 1
