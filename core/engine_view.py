@@ -15,14 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import (
-    AccountSnapshot,
-    Command,
-    CommandResult,
-    LinkState,
-    RiskStatus,
-    TradingState,
-)
+from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
 from core.model import Instrument, PositionSnapshot
 
 
@@ -80,9 +73,9 @@ class EngineView(Protocol):
     async def reconcile(self) -> ReconcileReportView: ...
 
     @property
-    def trading_state(self) -> TradingState: ...  # running / paused / halted, now
+    def trading_state(self) -> TradingState: ...  # running / paused / halted
 
-    def risk_status(self) -> RiskStatus | None: ...  # the strategy/risk line's latest values
+    def risk_status(self) -> RiskStatus: ...  # the strategy/risk line (also published on change)
 
 
 @runtime_checkable

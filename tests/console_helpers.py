@@ -140,7 +140,9 @@ class FakeEngine:
         self.journal_dir = journal_dir  # today_history / history_pager read it, as the engine does
         self.history_gate: Any = None  # an asyncio.Event: today_history waits on it when set
         self.trading_state = TradingState.RUNNING  # pause / resume / kill move it, as the engine
-        self.risk: RiskStatus | None = None  # what risk_status() returns
+        # what risk_status() returns; None (unlike the engine) keeps the risk line hidden, so
+        # the layout snapshots stay those of an engine without a risk guard
+        self.risk: RiskStatus | None = None
         self.protections: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
 
     def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
