@@ -2,7 +2,8 @@
 
 What it shows (issue 14): the strategy's name and the trading state (running / paused /
 halted), today's net PnL against the daily loss limit, the exposure against the max total
-notional, and the last risk event. It is fed from the engine's RiskStatus events through the
+notional, and the last risk event (before the exposure when paused or halted: at 80 columns the
+line is cropped at the right, and then the reason matters more). It is fed from the engine's RiskStatus events through the
 feed buffer (last write wins, drained on the UI timer), never one message per tick.
 
 Why hidden until the first RiskStatus: an engine without a risk guard (a test double, a viewer)
@@ -13,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -70,11 +72,19 @@ class RiskLine(Widget):
         floor = loss_floor(s.daily_loss_limit)
         if floor is not None:
             out.append(f" / limit {fmt_num(floor, MONEY_PLACES, sign=True)}", label)
+        urgent = s.state is not TradingState.RUNNING  # why it stopped matters more then
+        if urgent:
+            self._last(out, s, label)
         out.append("  Expo ", label)
         out.append(fmt_num(s.exposure, MONEY_PLACES))
         if s.max_total_notional is not None:
             out.append(f" / {fmt_num(s.max_total_notional, MONEY_PLACES)}", label)
+        if not urgent:
+            self._last(out, s, label)
+        return out
+
+    @staticmethod
+    def _last(out: Text, s: RiskStatus, label: Style) -> None:
         if s.last_event:
             out.append("  Last ", label)
             out.append(s.last_event)
-        return out
