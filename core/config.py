@@ -14,16 +14,20 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.errors import PerpdeskError
+from core.strategies import NAMES as STRATEGY_NAMES
 from core.venue.registry import VENUES, venue_names
 
 DEFAULT_CONFIG = Path("config.toml")
 SUPPORTED_VENUES = venue_names()  # the list itself lives in core.venue.registry
-STRATEGIES = ("none", "demo_scalper")
+STRATEGIES = STRATEGY_NAMES  # the list itself lives in core.strategies
+MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_KEY, ENV_SECRET, ENV_PASSPHRASE = "PERPDESK_API_KEY", "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE"
 SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
@@ -77,8 +81,39 @@ class UISettings:
 
 @dataclass(frozen=True, slots=True)
 class StrategySettings:
+    """A built-in by ``name``, or the trader's own class: ``path`` (a .py file, resolved against
+    config.toml's folder) or ``module`` ("pkg.mod:Class"); at most one of the three is given."""
+
     name: str = "none"
     params: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    module: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the strategy is named to the trader (headless banner, log)."""
+        if self.path is not None:
+            return self.path.name
+        return self.module if self.module is not None else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """[risk]: every limit optional (None = no limit). Money in the settle currency (USDT).
+
+    ``daily_loss_limit`` is the loss (a positive number) at which trading halts; ``max_drawdown``
+    is measured from the day's peak of the same net PnL; the day starts at ``day_start`` UTC.
+    """
+
+    max_order_notional: Decimal | None = None
+    max_position_notional: Decimal | None = None  # per symbol
+    max_total_notional: Decimal | None = None
+    max_open_positions: int | None = None
+    max_orders_per_minute: int | None = None
+    daily_loss_limit: Decimal | None = None
+    max_drawdown: Decimal | None = None
+    day_start: time = time(0, 0)
+    flatten_on_halt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +124,7 @@ class Settings:
     logs: LogSettings = field(default_factory=LogSettings)
     ui: UISettings = field(default_factory=UISettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> key
     config_path: Path = DEFAULT_CONFIG
 
@@ -163,7 +199,7 @@ class _Section:
             return default
         if not isinstance(self.table[key], bool):
             raise self.fail(key, "true or false")
-        return self.table[key]
+        return bool(self.table[key])
 
     def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         if key not in self.table:
@@ -210,7 +246,7 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = F
 
 # ---------------------------------------------------------------- sections
 
-_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "keymap")
+_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap")
 UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort", "on_hangup")
 ON_HANGUP = ("stop", "headless")
 
@@ -284,8 +320,12 @@ def _ui(file: str, raw: Any, base: UISettings) -> UISettings:
     )
 
 
-def _strategy(file: str, raw: Any) -> StrategySettings:
-    s = _Section(file, "strategy", raw, ("name", "params"))
+def _strategy(file: str, raw: Any, base: Path) -> StrategySettings:
+    s = _Section(file, "strategy", raw, ("name", "path", "module", "params"))
+    given = [k for k in ("name", "path", "module") if k in s.table]
+    if len(given) > 1:
+        raise ConfigError(f"{file}: [strategy] takes one of name, path or module, got "
+                          + " and ".join(given))
     name = StrategySettings().name
     if "name" in s.table:
         name = s.table["name"]
@@ -296,7 +336,21 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
                 + f", got {show(name)}"
                 + (_suggest(name, STRATEGIES, quote=True) if isinstance(name, str) and
                    difflib.get_close_matches(name, list(STRATEGIES), n=1) else "")
+                + (' (your own strategy file goes in path = "strategies/my.py")'
+                   if isinstance(name, str) and name.endswith(".py") else "")
             )
+    path: Path | None = None
+    if "path" in s.table:
+        text = s.text("path", "", expected='a Python file such as "strategies/my.py"')
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not text.endswith(".py"):
+            raise s.fail("path", 'a Python file ending in .py, such as "strategies/my.py"')
+        if not path.is_file():
+            raise ConfigError(f'{file}: [strategy] path "{text}": no such file (looked for {path})')
+    module = None
+    if "module" in s.table:
+        module = s.text("module", "", lambda m: MODULE_RE.match(m) is not None, 'an importable "package.module:ClassName"')
     params = s.table.get("params", {})
     if not isinstance(params, dict):
         raise s.fail("params", "a table (e.g. [strategy.params])")
@@ -304,7 +358,48 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
         if SECRET_KEY_RE.search(key):
             raise ConfigError(f'{file}: [strategy.params] "{key}" is not allowed here — credentials come only '
                               f"from the environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}")
-    return StrategySettings(name=name, params=dict(params))
+    return StrategySettings(name=name, params=dict(params), path=path, module=module)
+
+
+RISK_KEYS = ("max_order_notional", "max_position_notional", "max_total_notional",
+             "max_open_positions", "max_orders_per_minute", "daily_loss_limit", "max_drawdown",
+             "day_start", "flatten_on_halt")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _money_limit(s: _Section, key: str) -> Decimal | None:
+    """A positive USDT amount; TOML floats are read through their text so 0.1 stays 0.1."""
+    if key not in s.table:
+        return None
+    value = s.table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or value in (float("inf"), float("-inf")) or not value > 0:
+        raise s.fail(key, "a number of USDT > 0")
+    return Decimal(str(value))
+
+
+def _count_limit(s: _Section, key: str) -> int | None:
+    if key not in s.table:
+        return None
+    return s.integer(key, 0, 1)
+
+
+def _risk(file: str, raw: Any) -> RiskSettings:
+    s = _Section(file, "risk", raw, RISK_KEYS)
+    text = s.text("day_start", "00:00", lambda v: _HHMM.match(v) is not None,
+                  'a UTC time "HH:MM" such as "00:00"')
+    hour, minute = (int(x) for x in text.split(":"))
+    return RiskSettings(
+        max_order_notional=_money_limit(s, "max_order_notional"),
+        max_position_notional=_money_limit(s, "max_position_notional"),
+        max_total_notional=_money_limit(s, "max_total_notional"),
+        max_open_positions=_count_limit(s, "max_open_positions"),
+        max_orders_per_minute=_count_limit(s, "max_orders_per_minute"),
+        daily_loss_limit=_money_limit(s, "daily_loss_limit"),
+        max_drawdown=_money_limit(s, "max_drawdown"),
+        day_start=time(hour, minute),
+        flatten_on_halt=s.flag("flatten_on_halt", False),
+    )
 
 
 # The [keymap] binding ids: console/actions.py's registry, written here because core cannot import
@@ -363,7 +458,8 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
         logs=LogSettings(dir=_dir(logs, "dir", dl.dir, base), level=level,
                          retention_days=logs.integer("retention_days", dl.retention_days, 1)),
         ui=_ui(file, data.get("ui", {}), UISettings()),
-        strategy=_strategy(file, data.get("strategy", {})),
+        strategy=_strategy(file, data.get("strategy", {}), base),
+        risk=_risk(file, data.get("risk", {})),
         keymap=_keymap(file, data.get("keymap", {})),
         config_path=config_path,
     )

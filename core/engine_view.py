@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
-from core.model import Instrument, PositionSnapshot
+from core.model import Instrument, PositionSnapshot, PosSide
 
 
 class ReconcileReportView(Protocol):
@@ -68,7 +68,7 @@ class EngineView(Protocol):
 
     def links(self) -> dict[str, LinkState]: ...
 
-    def estimate_close_pnl(self, symbol: str, pos_side: str, contracts: Decimal) -> Decimal: ...
+    def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal: ...
 
     async def reconcile(self) -> ReconcileReportView: ...
 
@@ -85,7 +85,7 @@ class ProtectionView(Protocol):
     Optional, like JournalView: the `T` dialog prefills its fields from it when the engine
     implements it, and starts empty otherwise."""
 
-    def tp_sl(self, symbol: str, pos_side: str) -> tuple[Decimal | None, Decimal | None]: ...
+    def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Decimal | None, Decimal | None]: ...
 
 
 @runtime_checkable

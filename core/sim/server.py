@@ -105,8 +105,8 @@ class SimServer:
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0
-        if server is not None and server.sockets:  # type: ignore[union-attr,attr-defined]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr,attr-defined]
+        if server is not None and server.sockets:  # type: ignore[attr-defined]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}"
         self.ws_url = f"ws://{host}:{self.port}/ws/v5"
@@ -355,7 +355,8 @@ class SimServer:
         generated at start (the demo credentials are public, the token is not).
         """
         if not request.path.startswith("/sim/v1/"):
-            return await handler(request)
+            answer: web.StreamResponse = await handler(request)
+            return answer
         if "Origin" in request.headers:
             return _json({"code": "403", "msg": "cross-origin requests to the control API are refused",
                           "data": []}, 403)
@@ -365,7 +366,8 @@ class SimServer:
         if request.method == "POST" and request.content_type != "application/json":
             return _json({"code": "415", "msg": "the control API takes Content-Type: application/json",
                           "data": []}, 415)
-        return await handler(request)
+        allowed: web.StreamResponse = await handler(request)
+        return allowed
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:

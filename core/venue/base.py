@@ -8,13 +8,14 @@ type from ``core.model`` / ``core.events``; nothing exchange-specific leaks thro
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
 from core.errors import PerpdeskError
-from core.events import AccountSnapshot, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
+from core.events import AccountSnapshot, Candle, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
 from core.model import Fill, Instrument, Origin
 
 
@@ -55,12 +56,32 @@ class VenueError(PerpdeskError):
         self.kind = VenueErrorKind(kind) if kind else VenueErrorKind.UNKNOWN
 
 
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """An order or algo order still live at the exchange (what a halt or the kill switch cancels).
+
+    ``algo``: an OKX algo order (TP/SL, trigger) rather than a plain order; ``take_profit`` and
+    ``stop_loss`` are an algo's trigger prices (None when it has no such leg)."""
+
+    symbol: str
+    order_id: str
+    algo: bool
+    reduce_only: bool
+    pos_side: str = "net"
+    side: str = ""
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    close_fraction: str = ""
+
+
 class Venue(Protocol):
     """What the engine, reconcile and the runner need from an exchange adapter.
 
     Sizes are in contracts, money is Decimal, times are aware UTC datetimes. ``run_streams``
     hands the sink the ``core.events`` venue events (Fill, OrderUpdate, PositionPush,
-    AccountSnapshot, MarkPrice, StreamStatus, FundingSignal, FundingRate, MalformedPush).
+    AccountSnapshot, MarkPrice, StreamStatus, FundingSignal, FundingRate, MalformedPush) and the
+    one-minute ``Candle`` of every symbol (open bar on each change, then once confirmed).
+    ``fetch_candles`` returns the newest ``limit`` bars, oldest first (strategy warm-up).
     """
 
     instruments: dict[str, Instrument]
@@ -75,10 +96,16 @@ class Venue(Protocol):
     async def fetch_fills(self, since: datetime | None) -> list[Fill]: ...
     async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]: ...
     async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]: ...
+    async def fetch_candles(self, symbol: str, bar: str = "1m", limit: int = 100) -> list[Candle]: ...
     async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str: ...
     async def cancel_order(self, symbol: str, order_id: str) -> None: ...
     async def close_position(self, symbol: str, pos_side: str = "net",
                              contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str: ...
+    async def fetch_open_orders(self) -> list[RestingOrder]: ...
+    async def fetch_open_algos(self) -> list[RestingOrder]: ...
+    async def cancel_algos(self, algos: list[RestingOrder]) -> None: ...
+    async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
+                                 stop_loss: Decimal | None) -> str: ...
     async def run_streams(self, sink: Callable[[object], None],
                           symbols: list[str] | None = None) -> None: ...
