@@ -3,9 +3,6 @@
 fires there), `K` with the typed word leaves the exchange flat with nothing resting, halts, rings
 the bell and shows HALTED on the risk line. Checked on the EXCHANGE (GET /sim/v1/state), never
 only on the console's own view.
-
-Skipped while the engine does not implement the trading-control side (trading_state,
-risk_status): the console and the engine are built on separate branches.
 """
 from __future__ import annotations
 
@@ -18,16 +15,11 @@ from console.app import build_app
 from console.screens.confirm import ConfirmScreen
 from console.screens.kill import KillScreen
 from console.screens.tpsl import TpSlScreen
-from core.engine import Engine
 from core.events import TradingState
 from tests.console_helpers import screen_text
 from tests.engine_helpers import BTC, ETH, Rig, exchange_position, set_price, sim_state, wait_for
 
-pytestmark = [
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(not hasattr(Engine, "risk_status"),
-                       reason="the engine's trading control is not merged on this branch"),
-]
+pytestmark = pytest.mark.timeout(120)
 SIZE = (120, 40)
 
 
