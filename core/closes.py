@@ -131,13 +131,16 @@ def match_history(records: Iterable[PositionHistoryRecord], symbol: str, pos_sid
     if exact:
         exact.sort(key=lambda r: r.updated_at)  # stable: the listing order within one millisecond
         if seq > len(exact):
-            return None
+            return None  # the record of this life is not listed yet
         rec = exact[seq - 1]
-        return rec if not rec.direction or rec.direction == side.value else None
+        if not rec.direction or rec.direction == side.value:
+            return rec
+        # another direction: not a life of this millisecond after all (an approximate opening
+        # time); the records of that millisecond belong to its own lives
     best: PositionHistoryRecord | None = None
     best_gap: timedelta | None = None
     for rec in leg:
-        if rec.direction and rec.direction != side.value:
+        if (rec.direction and rec.direction != side.value) or any(rec is e for e in exact):
             continue
         gap = abs(rec.created_at - opened_at)
         if gap <= tolerance and (best_gap is None or gap < best_gap):

@@ -408,7 +408,7 @@ def _match_history(
         seq = by_leg.get((life.symbol, life.pos_side), [])
         lo = bisect_left(seq, life.opened - MATCH_TOLERANCE, key=lambda h: h.created_at)
         hi = bisect_right(seq, life.opened + MATCH_TOLERANCE, key=lambda h: h.created_at)
-        candidates = [h for h in seq[lo:hi] if id(h) not in used
+        candidates = [h for h in seq[lo:hi] if id(h) not in used and h.created_at != life.opened
                       and (not h.direction or h.direction == life.direction.value)]
         if candidates:
             best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
