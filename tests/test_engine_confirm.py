@@ -11,8 +11,8 @@ import pytest
 
 from core.closes import (
     HISTORY_SINCE_SLACK,
-    HistoryIndex,
     CloseConfirmer,
+    HistoryIndex,
     LifeTotals,
     PendingClose,
     confirm_close,
