@@ -10,8 +10,11 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
+from core.venue import okx_push
 from core.venue.okx_markets import Markets
 from core.venue.okx_push import PushRouter
 
@@ -51,10 +54,9 @@ def stop_fill(inst: Instrument, trade_id: str, algo_id: str) -> dict[str, Any]:
     return order(inst, trade_id, algoId=algo_id, source="7")
 
 
-async def test_later_fills_of_an_instrument_wait_behind_its_algo_look_up() -> None:
+def make_router(history: SlowHistory) -> tuple[PushRouter, list[Fill], set[asyncio.Task[None]]]:
     markets = Markets((BTC.symbol, ETH.symbol))
     markets.by_id = {BTC.inst_id: BTC, ETH.inst_id: ETH}
-    history = SlowHistory()
     tasks: set[asyncio.Task[None]] = set()
 
     def spawn(coro: Any) -> None:
@@ -65,8 +67,13 @@ async def test_later_fills_of_an_instrument_wait_behind_its_algo_look_up() -> No
     router = PushRouter(markets, history, spawn)  # type: ignore[arg-type]
     out: list[Fill] = []
     router.sink = lambda e: out.append(e) if isinstance(e, Fill) else None
-    assert P.needs_algo_lookup(stop_fill(BTC, "1", "a1"), {})
+    return router, out, tasks
 
+
+async def test_later_fills_of_an_instrument_wait_behind_its_algo_look_up() -> None:
+    history = SlowHistory()
+    router, out, tasks = make_router(history)
+    assert P.needs_algo_lookup(stop_fill(BTC, "1", "a1"), {})
     router.on_push({"arg": {"channel": "orders"}, "data": [
         stop_fill(BTC, "1", "a1"), order(BTC, "2"), order(ETH, "3"), stop_fill(BTC, "4", "a2"),
         order(BTC, "5")]})
@@ -81,3 +88,12 @@ async def test_later_fills_of_an_instrument_wait_behind_its_algo_look_up() -> No
 
     router.on_push({"arg": {"channel": "orders"}, "data": [order(BTC, "6")]})
     assert [f.fill_id for f in out][-1] == "6"  # the hold ended with its queue
+
+
+async def test_a_look_up_that_never_answers_does_not_hold_the_fills_for_good(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(okx_push, "ALGO_LOOKUP_MAX_S", 0.2)
+    router, out, tasks = make_router(SlowHistory())  # never answers
+    router.on_push({"arg": {"channel": "orders"}, "data": [stop_fill(BTC, "1", "a1"), order(BTC, "2")]})
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [(f.fill_id, f.origin) for f in out] == [("1", Origin.EXTERNAL), ("2", Origin.EXTERNAL)]

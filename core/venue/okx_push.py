@@ -34,6 +34,7 @@ Item = dict[str, Any]
 # parsed, after the burst. OKX itself samples mark-price (every 200 ms at most) and a positions
 # item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
 # the fills of a burst reach the engine before the position state that follows them.
+ALGO_LOOKUP_MAX_S = 15.0  # an instrument's fills wait this long at most behind one algo look-up
 LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
 
 
@@ -148,8 +149,10 @@ class PushRouter:
         """Emit ``inst``'s held orders pushes in arrival order, each TP/SL fill of unknown kind
         after one REST look-up; the hold ends when the queue is empty.
 
-        A look-up that fails leaves the kind unknown (the fill is journaled as an algo fill of
-        unknown kind) rather than holding the instrument's later fills back for good.
+        A look-up that fails or outlasts ``ALGO_LOOKUP_MAX_S`` (REST down) leaves the kind unknown
+        (the fill is journaled with the origin its order tells, never guessed to be TP or SL)
+        rather than holding the instrument's later fills back for good: their order matters more
+        than the label.
         """
         held = self._held[inst.inst_id]
         try:
@@ -157,9 +160,11 @@ class PushRouter:
                 item = held[0]
                 if P.needs_algo_lookup(item, self._history.algo_kinds):
                     try:
-                        await self._history.algo_kind(str(item["algoId"]))
+                        await asyncio.wait_for(self._history.algo_kind(str(item["algoId"])),
+                                               ALGO_LOOKUP_MAX_S)
                     except Exception as exc:  # noqa: BLE001 - the order of fills matters more
-                        logger.warning(f"algo {item.get('algoId')} kind look-up failed: {exc}")
+                        logger.warning(f"algo {item.get('algoId')} kind look-up failed: "
+                                       f"{exc or type(exc).__name__}")
                 held.popleft()
                 self._emit_guarded(item, inst)
         finally:
