@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` (the console on the embedded simulator) and
-# `make test` (the whole test suite). Each creates .venv and installs what it needs first.
+# `make test` (ruff, mypy, then the whole test suite). Each creates .venv and installs what it
+# needs first.
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -10,11 +11,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: run test sim bench
+.PHONY: run test lint typecheck sim bench
 run: $(STAMP)
 	$(VENV)/bin/perpdesk
 
-test: $(STAMP)
+# The gates run first (seconds), the suite last (minutes); any failure stops `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check core console bench tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: lint typecheck
 	command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || true
 	$(VENV)/bin/python -m pytest -q
 

@@ -23,7 +23,8 @@ from typing import Any
 
 KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "event_to_screen_ms_p50",
         "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99", "screen_kb_per_s",
-        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours")
+        "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
+        "burst_clean_orders_per_s", "risk_check_us")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
@@ -37,6 +38,8 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "startup_s": ("<= 1.5", lambda v, f: v <= 1.5),
     "soak_rss_growth_mb": ("<= 20", lambda v, f: v <= 20),
     "soak_duplicates": ("== 0", lambda v, f: v == 0),
+    "burst_clean_orders_per_s": (">= 100", lambda v, f: v >= 100),
+    "risk_check_us": ("<= 100", lambda v, f: v <= 100),
 }
 
 
@@ -87,6 +90,41 @@ def _section(name: str, run: Callable[[], Any], figures: dict[str, Any], notes: 
     notes.append(f"{name}: {time.perf_counter() - t0:.1f} s wall")
 
 
+SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst")
+
+
+def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[str]) -> None:
+    """Import and run one section (imports are lazy: a section's modules load only when it runs)."""
+    if name == "stream":
+        from bench.stream import bench_stream
+
+        _section("stream", lambda: run_async(bench_stream(3 if quick else 5, 8 if quick else 20), 180), figures, notes)
+    elif name == "sim":
+        from bench.sim import bench_sim_orders
+
+        _section("sim orders", lambda: bench_sim_orders(500 if quick else 2000), figures, notes)
+    elif name == "ui":
+        from bench.ui import bench_ui
+
+        _section("ui", lambda: bench_ui(quick), figures, notes)
+    elif name == "startup":
+        from bench.startup import bench_startup
+
+        _section("startup", lambda: bench_startup(3 if quick else 5), figures, notes)
+    elif name == "risk":
+        from bench.risk import bench_risk
+
+        _section("risk", lambda: bench_risk(3 if quick else 7), figures, notes)
+    elif name == "burst":
+        from bench.burst import bench_burst
+
+        _section("burst", lambda: run_async(bench_burst(3.0 if quick else 5.0), 900), figures, notes)
+    elif name == "soak":
+        from bench.soak import bench_soak
+
+        _section("soak", lambda: bench_soak(quick), figures, notes)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -97,11 +135,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per section
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a shortened soak (< 5 min)")
     ap.add_argument("--record", action="store_true", help="re-record bench/fixtures/okx_pushes.jsonl first")
-    ap.add_argument("--only", default="", help="comma list of sections: stream,sim,ui,startup,soak")
+    ap.add_argument("--only", default="", help="comma list of sections: " + ",".join(SECTIONS))
     args = ap.parse_args(argv)
     quick = args.quick
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -119,26 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     def want(name: str) -> bool:
         return not only or name in only
 
-    if want("stream"):
-        from bench.stream import bench_stream
-
-        _section("stream", lambda: run_async(bench_stream(3 if quick else 5, 8 if quick else 20), 180), figures, notes)
-    if want("sim"):
-        from bench.sim import bench_sim_orders
-
-        _section("sim orders", lambda: bench_sim_orders(500 if quick else 2000), figures, notes)
-    if want("ui"):
-        from bench.ui import bench_ui
-
-        _section("ui", lambda: bench_ui(quick), figures, notes)
-    if want("startup"):
-        from bench.startup import bench_startup
-
-        _section("startup", lambda: bench_startup(3 if quick else 5), figures, notes)
-    if want("soak"):
-        from bench.soak import bench_soak
-
-        _section("soak", lambda: bench_soak(quick), figures, notes)
+    for name in SECTIONS:
+        if want(name):
+            _run_section(name, quick, figures, notes)
 
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "

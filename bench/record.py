@@ -22,8 +22,9 @@ import ccxt.async_support as ccxt
 import orjson
 from websockets.asyncio.client import connect
 
+from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.sim.ccxt_client import okx_client
-from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
+from core.sim.server import SimServer
 from core.venue.okx_stream import login_args
 
 FIXTURE = Path(__file__).parent / "fixtures" / "okx_pushes.jsonl"

@@ -14,6 +14,8 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,25 @@ class StrategySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """[risk]: every limit optional (None = no limit). Money in the settle currency (USDT).
+
+    ``daily_loss_limit`` is the loss (a positive number) at which trading halts; ``max_drawdown``
+    is measured from the day's peak of the same net PnL; the day starts at ``day_start`` UTC.
+    """
+
+    max_order_notional: Decimal | None = None
+    max_position_notional: Decimal | None = None  # per symbol
+    max_total_notional: Decimal | None = None
+    max_open_positions: int | None = None
+    max_orders_per_minute: int | None = None
+    daily_loss_limit: Decimal | None = None
+    max_drawdown: Decimal | None = None
+    day_start: time = time(0, 0)
+    flatten_on_halt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sim: SimSettings = field(default_factory=SimSettings)
@@ -87,6 +108,7 @@ class Settings:
     logs: LogSettings = field(default_factory=LogSettings)
     ui: UISettings = field(default_factory=UISettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> key
     config_path: Path = DEFAULT_CONFIG
 
@@ -161,7 +183,7 @@ class _Section:
             return default
         if not isinstance(self.table[key], bool):
             raise self.fail(key, "true or false")
-        return self.table[key]
+        return bool(self.table[key])
 
     def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         if key not in self.table:
@@ -208,7 +230,7 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = F
 
 # ---------------------------------------------------------------- sections
 
-_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "keymap")
+_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap")
 UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort")
 
 
@@ -302,6 +324,47 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
     return StrategySettings(name=name, params=dict(params))
 
 
+RISK_KEYS = ("max_order_notional", "max_position_notional", "max_total_notional",
+             "max_open_positions", "max_orders_per_minute", "daily_loss_limit", "max_drawdown",
+             "day_start", "flatten_on_halt")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _money_limit(s: _Section, key: str) -> Decimal | None:
+    """A positive USDT amount; TOML floats are read through their text so 0.1 stays 0.1."""
+    if key not in s.table:
+        return None
+    value = s.table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+            or value in (float("inf"), float("-inf")) or not value > 0:
+        raise s.fail(key, "a number of USDT > 0")
+    return Decimal(str(value))
+
+
+def _count_limit(s: _Section, key: str) -> int | None:
+    if key not in s.table:
+        return None
+    return s.integer(key, 0, 1)
+
+
+def _risk(file: str, raw: Any) -> RiskSettings:
+    s = _Section(file, "risk", raw, RISK_KEYS)
+    text = s.text("day_start", "00:00", lambda v: _HHMM.match(v) is not None,
+                  'a UTC time "HH:MM" such as "00:00"')
+    hour, minute = (int(x) for x in text.split(":"))
+    return RiskSettings(
+        max_order_notional=_money_limit(s, "max_order_notional"),
+        max_position_notional=_money_limit(s, "max_position_notional"),
+        max_total_notional=_money_limit(s, "max_total_notional"),
+        max_open_positions=_count_limit(s, "max_open_positions"),
+        max_orders_per_minute=_count_limit(s, "max_orders_per_minute"),
+        daily_loss_limit=_money_limit(s, "daily_loss_limit"),
+        max_drawdown=_money_limit(s, "max_drawdown"),
+        day_start=time(hour, minute),
+        flatten_on_halt=s.flag("flatten_on_halt", False),
+    )
+
+
 # The [keymap] binding ids: console/actions.py's registry, written here because core cannot import
 # the console; tests/test_console_actions.py checks that the two lists are the same.
 KEYMAP_IDS = (
@@ -357,6 +420,7 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
                          retention_days=logs.integer("retention_days", dl.retention_days, 1)),
         ui=_ui(file, data.get("ui", {}), UISettings()),
         strategy=_strategy(file, data.get("strategy", {})),
+        risk=_risk(file, data.get("risk", {})),
         keymap=_keymap(file, data.get("keymap", {})),
         config_path=config_path,
     )

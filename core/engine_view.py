@@ -15,8 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import AccountSnapshot, Command, CommandResult, LinkState
-from core.model import Instrument, PositionSnapshot
+from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
+from core.model import Instrument, PositionSnapshot, PosSide
 
 
 class ReconcileReportView(Protocol):
@@ -68,9 +68,14 @@ class EngineView(Protocol):
 
     def links(self) -> dict[str, LinkState]: ...
 
-    def estimate_close_pnl(self, symbol: str, pos_side: str, contracts: Decimal) -> Decimal: ...
+    def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal: ...
 
     async def reconcile(self) -> ReconcileReportView: ...
+
+    @property
+    def trading_state(self) -> TradingState: ...  # running / paused / halted
+
+    def risk_status(self) -> RiskStatus: ...  # the strategy/risk line (also published on change)
 
 
 @runtime_checkable

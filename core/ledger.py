@@ -234,6 +234,12 @@ class Ledger:
     def positions(self) -> list[LedgerPosition]:
         return [self._lives[k].view() for k in sorted(self._lives)]
 
+    def open_coins(self) -> list[tuple[str, PosSide, Decimal]]:
+        """(symbol, pos_side, coins) of every open life, no views built: the pre-trade risk check
+        asks on every order."""
+        return [(life.symbol, life.pos_side, life.contracts * life.contract_size)
+                for life in self._lives.values()]
+
     def snapshot(self, symbol: str, pos_side: PosSide, mark: Decimal, ts: datetime,
                  leverage: Decimal, margin_mode: MarginMode,
                  liq_price: Decimal | None) -> PositionSnapshot | None:

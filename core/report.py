@@ -118,7 +118,7 @@ def format_report(rows: list[ReportRow]) -> list[str]:
     widths = [max(len(c[i]) for c in [_HEAD, *body]) for i in range(len(_HEAD))]
     return [
         "  ".join(c.rjust(w) if i in _NUMERIC else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                  for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
         for cells in [_HEAD, *body]
     ]
 

@@ -72,7 +72,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     try:
         venue = make_venue(settings, exchange)
         journal = Journal(settings.journal.dir)
-        engine = Engine(venue, journal, read_only=settings.ui.read_only)
+        engine = Engine(venue, journal, read_only=settings.ui.read_only, risk=settings.risk)
         await engine.start()
         started = True
         if strategy is not None and not settings.ui.read_only:
@@ -97,7 +97,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 unwritten = exc
         if sim is not None:
             with contextlib.suppress(Exception):
-                await sim.stop()  # type: ignore[attr-defined]
+                await sim.stop()
     if unwritten is not None:  # reached only when the run itself ended without an error
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
 

@@ -49,7 +49,7 @@ def read_ui_state(path: Path) -> dict[str, Any]:
     if bad:
         raise ConfigError(f'{file}: [ui] "{bad[0]}" cannot be set here, expected only '
                           + ", ".join(SAVED_KEYS) + " (delete the file to reset the UI preferences)")
-    return table
+    return dict(table)
 
 
 def apply_ui_state(settings: Settings) -> Settings:

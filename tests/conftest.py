@@ -1,6 +1,8 @@
-"""Fixtures shared across the suites: real simulators, stacks and clients on loopback, one per test."""
+"""Fixtures shared across the suites: real simulators, stacks and clients on loopback, one per test;
+and the markers (unit, sim, slow) every test gets from what it uses, so no file lists its own."""
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +12,46 @@ import pytest
 
 from tests.engine_helpers import Rig, close_rig, make_rig
 from tests.fault_helpers import LogCapture
+
+# Fixtures that start a simulator (here or in a test module) for the test that asks for them.
+SIM_FIXTURES = frozenset({"sim", "rig", "sim_url", "live"})
+# What a test body calls when it starts a simulator, an engine stack or another process itself.
+SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(")
+# Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
+SLOW_FILES = frozenset({
+    "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
+    "test_engine_stress.py", "test_journal_crash.py",
+})
+SLOW_TESTS = frozenset({
+    "test_unreachable_exchange_is_one_line_exit_2",  # waits out the connect timeout
+    "test_backfill_during_a_long_outage_completes_after_it_clears",
+})
+
+
+def _starts_a_simulator(item: pytest.Item) -> bool:
+    if SIM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    func = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(func) if func is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    return any(call in source for call in SIM_CALLS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``sim`` when the test starts a simulator or a process, ``slow`` for the slow files, ``unit``
+    for the rest; a marker a test sets itself is kept."""
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        if "sim" not in marks and _starts_a_simulator(item):
+            item.add_marker(pytest.mark.sim)
+            marks.add("sim")
+        if "slow" not in marks and (item.path.name in SLOW_FILES or item.originalname in SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
+            marks.add("slow")
+        if not marks & {"sim", "slow", "unit"}:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from tests.console_helpers import (
     FakeEngine,
     life,
     Report,
-    painted,
     ReportRow,
+    painted,
     screen_text,
     snapshot,
 )
@@ -233,8 +233,13 @@ async def test_help_lists_active_keys_and_read_only_hides_trading() -> None:
     engine = two_positions()
     app = build_app(engine, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        footer = screen_text(app).splitlines()[-1]
+        # the footer renders a few frames after mount: one pause is not enough on a loaded machine
+        # (the last line was still the panes' border), so wait for it, with a bound
+        for _ in range(200):
+            await pilot.pause(0.02)
+            footer = screen_text(app).splitlines()[-1]
+            if "Quit" in footer:
+                break
         assert "Close" not in footer and "Partial" not in footer and "Order" not in footer
         assert "Quit" in footer and "READ-ONLY" in screen_text(app)
         await pilot.press("c", "p", "X", "o")

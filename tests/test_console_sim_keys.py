@@ -230,7 +230,7 @@ async def test_p_percentages_coins_and_contracts_close_exactly_that_size(rig: Ri
             assert last["contracts_closed"] == before / D("0.01") - D(remaining), how
             before = D(after)
 
-            def synced() -> bool:
+            def synced(remaining: str = remaining) -> bool:
                 app.flush_now()
                 sel = app.positions.selected
                 return sel is not None and sel.contracts == D(remaining)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
 from core.closes import (
+    HISTORY_SINCE_SLACK,
     CloseConfirmer,
     LifeTotals,
     PendingClose,
@@ -17,6 +20,9 @@ from core.closes import (
 )
 from core.events import PositionHistoryRecord
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
+from core.unconfirmed import UnconfirmedClose, load, save
+from tests.engine_helpers import wait_for
+from tests.fault_helpers import LogCapture
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SYM = "BTC/USDT:USDT"
@@ -92,7 +98,9 @@ class FakeHistory:
         self.calls = 0
 
     async def __call__(self, since: datetime) -> list[PositionHistoryRecord]:
-        assert since <= T0
+        # every record updated since shortly before the close (a record's uTime is at or after
+        # the closes it includes), not since the life's opening
+        assert since <= T0 + timedelta(minutes=1) - HISTORY_SINCE_SLACK
         answer = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
         if isinstance(answer, Exception):
@@ -145,7 +153,10 @@ async def test_confirmer_writes_the_ledger_row_when_the_exchange_is_unreachable(
     assert out is row and fetch.calls == 4
 
 
-async def test_confirmer_drain_leaves_unconfirmed_rows_for_the_next_start() -> None:
+async def test_confirmer_drain_writes_waiting_rows_from_the_ledger_and_lists_them(
+        tmp_path: Path) -> None:
+    """At stop nothing is left behind: the waiting row is written (ledger numbers, once) and
+    listed beside the journal, crash-safely, for the next start's check."""
     gate = asyncio.Event()
 
     async def slow(since: datetime) -> list[PositionHistoryRecord]:
@@ -153,10 +164,100 @@ async def test_confirmer_drain_leaves_unconfirmed_rows_for_the_next_start() -> N
         return []
 
     out: list[CloseResult] = []
-    conf = CloseConfirmer(slow, out.append)
+    sidecar = tmp_path / "unconfirmed_closes.json"
+    conf = CloseConfirmer(slow, out.append, sidecar=sidecar)
     conf.start()
-    conf.submit(PendingClose(close(contracts="100", before="1", gross="1", fee="1"), "net",
-                             lambda: False))
+    row = close(contracts="100", before="1", gross="1", fee="1")
+    conf.submit(PendingClose(row, "net", lambda: False))
     await asyncio.sleep(0.05)
-    await conf.drain(0.1)
-    assert out == []
+    assert await conf.drain(0.1) == 1
+    assert out == [row] and out[0].source is RowSource.LEDGER and conf.idle
+    [listed] = load(sidecar)
+    assert (listed.close_id, listed.position_id, listed.full) == (row.close_key, PID, True)
+    assert sidecar.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [sidecar.name]  # no temp file left
+    assert await conf.drain(0.1) == 0 and out == [row]  # a second stop writes nothing twice
+
+
+async def test_next_start_checks_the_listed_lives_and_names_a_difference(
+        tmp_path: Path, logs: LogCapture) -> None:
+    sidecar = tmp_path / "unconfirmed_closes.json"
+    other = f"{SYM}#net#{int((T0 + timedelta(hours=1)).timestamp() * 1000)}"
+    row = close(contracts="100", before="1", gross="1000", fee="60")
+    row2 = dataclasses.replace(row, position_id=other, opened_at=T0 + timedelta(hours=1),
+                               fill_ids=("f9",))
+    save(sidecar, [UnconfirmedClose.of(row, "net"), UnconfirmedClose.of(row2, "net")])
+    records = [rec(closed="100", pnl="1000", fee="-60", close_type=2),  # agrees
+               rec(closed="100", pnl="1000", fee="-61.5", close_type=2,  # the exchange's fee differs
+                   created=T0 + timedelta(hours=1))]
+
+    async def fetch(since: datetime) -> list[PositionHistoryRecord]:
+        return records
+
+    conf = CloseConfirmer(fetch, lambda c: None, sidecar=sidecar)
+    conf.seed(PID, LifeTotals.of_rows([row]))  # the rows the journal holds (replay)
+    conf.seed(other, LifeTotals.of_rows([row2]))
+    conf.start()
+    await wait_for(lambda: not sidecar.exists(), 5, "the list to be checked and removed")
+    await conf.cancel()
+    assert logs.one("CLOSE CHECKED", PID).level == "INFO"
+    line = logs.one("CLOSE DIFFERS", other)
+    assert line.level == "WARNING" and "fee 60 vs 61.5" in line.message
+    assert "realizedPnl 938.5" in line.message
+
+
+async def test_one_fetch_confirms_every_waiting_life() -> None:
+    """A burst: many lives closed at once are confirmed by one positions-history fetch, and the
+    rows of one life still come out in order, each a difference to the ones before it."""
+    lives = [T0 + timedelta(seconds=10 * i) for i in range(50)]
+    records = [rec(closed="100", pnl="1000", fee="-61", close_type=2, created=t) for t in lives]
+    fetch = FakeHistory([records])
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(fetch, out.append)
+    for t in lives:
+        pid = f"{SYM}#net#{int(t.timestamp() * 1000)}"
+        first = dataclasses.replace(close(contracts="40", before="1", gross="400", fee="42"),
+                                    position_id=pid, opened_at=t)
+        last = dataclasses.replace(close(contracts="60", before="0.6", gross="600", fee="18",
+                                         fill="f2"), position_id=pid, opened_at=t)
+        conf.submit(PendingClose(first, "net", lambda: False))
+        conf.submit(PendingClose(last, "net", lambda: False))
+    conf.start()
+    await wait_for(lambda: conf.idle, 5, "every row written")
+    await conf.cancel()
+    assert fetch.calls == 1 and len(out) == 100
+    for i in range(0, 100, 2):
+        assert out[i].position_id == out[i + 1].position_id
+        assert out[i].source is RowSource.LEDGER  # the record already holds the later close
+        assert out[i].net_pnl + out[i + 1].net_pnl == D("1000") - D("61")
+
+
+async def test_a_lagging_life_does_not_hold_up_the_others() -> None:
+    """One life's record is late: the other lives' rows are written at once; the late one after
+    its retries, from the ledger."""
+    t1 = T0 + timedelta(minutes=10)
+    pid1 = f"{SYM}#net#{int(t1.timestamp() * 1000)}"
+    fetch = FakeHistory([[rec(closed="100", pnl="1000", fee="-61", close_type=2, created=t1)]])
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(fetch, out.append, delays=(0, 0.05, 0.05), min_gap=0.01)
+    late = close(contracts="100", before="1", gross="1000", fee="60")  # no record ever
+    ok = dataclasses.replace(late, position_id=pid1, opened_at=t1, fill_ids=("f5",))
+    conf.submit(PendingClose(late, "net", lambda: False))
+    conf.submit(PendingClose(ok, "net", lambda: False))
+    conf.start()
+    await wait_for(lambda: len(out) == 1, 5, "the matched life's row")
+    assert out[0].position_id == pid1 and out[0].source is RowSource.EXCHANGE
+    await wait_for(lambda: conf.idle, 5, "the late life's row")
+    await conf.cancel()
+    assert out[1] is late and fetch.calls == 3
+
+
+async def test_backlog_is_bounded() -> None:
+    """Beyond ``max_pending`` waiting closes the oldest are written from the ledger at once."""
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(FakeHistory([[]]), out.append, max_pending=3)  # never started
+    rows = [dataclasses.replace(close(contracts="100", before="1", gross="1", fee="1"),
+                                position_id=f"{PID}{i}", fill_ids=(f"f{i}",)) for i in range(5)]
+    for r in rows:
+        conf.submit(PendingClose(r, "net", lambda: False))
+    assert out == rows[:2] and conf.pending == 3

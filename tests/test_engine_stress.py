@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,18 @@ async def test_busy_market_with_drops_reconciles(tmp_path: Path) -> None:
                                                          "SOL-USDT-SWAP"]), "rate": "0.0003"})
             assert drops >= 2
             stack.strategy.cancel()
-            await asyncio.sleep(0.3)
+            # Freeze the market, then close from a view that agrees with the exchange: a TP/SL
+            # firing between the engine's view and the close order fails the close with
+            # "position does not exist" (51023), and a loaded machine widens that window.
+            await stack.sim.pause()
+
+            async def engine_matches_exchange() -> bool:
+                theirs = {(p["symbol"], p["side"], Decimal(str(p["contracts"])))
+                          for p in await ext.fetch_positions() if p["contracts"]}
+                ours = {(p.symbol, p.side.value, p.contracts) for p in stack.engine.positions()}
+                return ours == theirs
+
+            await wait_for(engine_matches_exchange, 15, "the engine's positions to match the exchange's")
             result = await stack.engine.submit(CloseAll())
             assert result.ok, result
             await wait_for(lambda: stack.engine.positions() == [], 15, "flat")

@@ -78,7 +78,10 @@ def close(fill_ids: tuple[str, ...] = ("F2",), **kw: object) -> CloseResult:
     return CloseResult(**base)  # type: ignore[arg-type]
 
 
-def funding(bill_id: str = "B1", amount: Decimal = D("-0.3841"), ts: datetime = T0) -> FundingPayment:
+FUNDING_AMOUNT = D("-0.3841")
+
+
+def funding(bill_id: str = "B1", amount: Decimal = FUNDING_AMOUNT, ts: datetime = T0) -> FundingPayment:
     return FundingPayment(
         bill_id=bill_id, symbol="BTC/USDT:USDT", position_id="BTC/USDT:USDT#net#1714564800000",
         rate=D("0.0001"), position_contracts=D("60"), position_coins=D("0.6"),
@@ -126,7 +129,7 @@ def test_fill_row_is_exact_and_in_spec_column_order(tmp_path: Path) -> None:
     j.close_sync()
     header, row = raw(tmp_path / "orders_2024-05-01.csv")
     assert header[:16] == SPEC_ORDERS
-    got = dict(zip(header, row))
+    got = dict(zip(header, row, strict=False))
     assert row[:16] == ["2024-05-01T12:00:00.123Z", "fill", "BTC/USDT:USDT", "O1", "pdc1", "F1",
                         "buy", "1.5", "0.01", "0.015", "64000.1", "0.0480075", "USDT", "false",
                         "taker", "console"]
@@ -153,7 +156,7 @@ def test_trade_row_net_pnl_and_columns(tmp_path: Path) -> None:
     j.close_sync()
     header, row = raw(tmp_path / "trades_2024-05-01.csv")
     assert header == SPEC_TRADES + ["close_id", "fill_ids"]
-    got = dict(zip(header, row))
+    got = dict(zip(header, row, strict=False))
     assert got["net_pnl"] == "4.9077"  # 5.001 - 0.081 - 0 + (-0.0123), exact
     assert got["size_before"] == "0.015" and got["size_after"] == "0.01"
     assert got["opened_at"] == "2024-05-01T09:00:00.123Z" and got["source"] == "ledger"

@@ -14,7 +14,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.ledger import Ledger
+from core.ledger import Ledger, LedgerPosition
 from core.model import CloseResult, Fill, OrderSide, Origin, PositionSide
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -41,6 +41,28 @@ _funding_op = st.tuples(st.just("funding"), st.sampled_from(sorted(SYMBOLS)),
                         st.integers(-5000, 5000), st.sampled_from(["net", "long", "short"]))
 _grid = st.tuples(st.sampled_from([D("1"), D("0.1"), D("0.01")]),  # lot (contracts)
                   st.sampled_from([D("0.1"), D("0.01"), D("0.0001"), D("0.3")]))  # tick
+
+
+def _check_position(after: LedgerPosition | None, now: D, leg_sign: int | None) -> None:
+    """The ledger's position is what the fills say it is (``now``: signed contracts held)."""
+    if now == 0:
+        assert after is None
+        return
+    assert after is not None and after.contracts == abs(now) > 0
+    assert after.coins == after.contracts * after.contract_size
+    expected_side = PositionSide.LONG if (leg_sign or now) > 0 else PositionSide.SHORT
+    assert after.side is expected_side
+
+
+def _check_close(c: CloseResult, before: LedgerPosition, chain: dict[str, tuple[D, D]]) -> None:
+    """A close's sizes add up, and one close's size_after is the next one's size_before."""
+    assert c.size_before == before.coins and c.entry_price == before.entry_price
+    assert c.size_closed == c.contracts_closed * c.contract_size > 0
+    assert c.size_after == c.size_before - c.size_closed >= 0
+    if c.position_id in chain:
+        after_last, added = chain[c.position_id]
+        assert c.size_before == after_last + added
+    chain[c.position_id] = (c.size_after, D(0))
 
 
 def _run(ops: list[tuple], lot: D, tick: D, hedge: bool) -> None:
@@ -90,16 +112,7 @@ def _run(ops: list[tuple], lot: D, tick: D, hedge: bool) -> None:
             last[symbol] = price
             held[(symbol, pos_side)] += sign * contracts if not hedge else (
                 contracts if not reducing else -contracts)
-            after = led.position(symbol, pos_side)
-            now = held[(symbol, pos_side)]
-            # the ledger's position is what the fills say it is
-            if now == 0:
-                assert after is None
-            else:
-                assert after is not None and after.contracts == abs(now) > 0
-                assert after.coins == after.contracts * after.contract_size
-                expected_side = PositionSide.LONG if (leg_sign or now) > 0 else PositionSide.SHORT
-                assert after.side is expected_side
+            _check_position(led.position(symbol, pos_side), held[(symbol, pos_side)], leg_sign)
             assert len(got) == (1 if reducing else 0)
             if not got and before is not None and before.position_id in chain:
                 after_last, added = chain[before.position_id]
@@ -107,14 +120,8 @@ def _run(ops: list[tuple], lot: D, tick: D, hedge: bool) -> None:
             if got:
                 [c] = got
                 assert before is not None and c.position_id == before.position_id
-                assert c.size_before == before.coins and c.entry_price == before.entry_price
-                assert c.size_closed == c.contracts_closed * c.contract_size > 0
-                assert c.size_after == c.size_before - c.size_closed >= 0
                 assert c.liq_penalty == penalty and c.exit_price == price
-                if c.position_id in chain:  # one close's size_after is the next one's size_before
-                    after_last, added = chain[c.position_id]
-                    assert c.size_before == after_last + added
-                chain[c.position_id] = (c.size_after, D(0))
+                _check_close(c, before, chain)
 
         open_value = D(0)
         for pos in led.positions():
@@ -127,7 +134,7 @@ def _run(ops: list[tuple], lot: D, tick: D, hedge: bool) -> None:
         by_life[c.position_id].append(c)
     open_ids = {p.position_id for p in led.positions()}
     for pid, rows in by_life.items():
-        for a, b in zip(rows, rows[1:]):
+        for a, b in zip(rows, rows[1:], strict=False):
             assert a.opened_at == b.opened_at and a.closed_at <= b.closed_at
         assert (rows[-1].size_after == 0) == (pid not in open_ids)
 

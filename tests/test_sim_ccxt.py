@@ -6,6 +6,7 @@ every expected number below is computed by hand from the fee rates and contract 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 
 import aiohttp
@@ -30,6 +31,20 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
+
+
+async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
+    """Poll ``cond`` until it holds: waiting on the condition, not on a guess of how long it takes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        got = cond()
+        if not isinstance(got, bool):
+            got = await got
+        if got:
+            return
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 async def control(srv: SimServer, path: str, body: dict | None = None) -> dict:
@@ -299,7 +314,7 @@ async def test_watch_orders_positions_trades(sim):
     orders_task = asyncio.create_task(ex.watch_orders(BTC))
     pos_task = asyncio.create_task(ex.watch_positions([BTC]))
     trades_task = asyncio.create_task(ex.watch_my_trades(BTC))
-    await asyncio.sleep(0.3)  # let the subscriptions land
+    await until(lambda: srv.hub.listening("orders"), "the orders subscription")  # before the fill
     await ex.create_order(BTC, "market", "buy", 2)
     orders = await asyncio.wait_for(orders_task, 5)
     assert orders[-1]["status"] == "closed" and orders[-1]["filled"] == 2
@@ -325,9 +340,11 @@ async def test_speed_moves_prices():
     try:
         await ex.load_markets()
         first = (await ex.fetch_ticker(BTC))["last"]
-        await asyncio.sleep(0.3)
-        second = (await ex.fetch_ticker(BTC))["last"]
-        assert first != second
+
+        async def price_moved() -> bool:
+            return bool((await ex.fetch_ticker(BTC))["last"] != first)
+
+        await until(price_moved, "the random walk to move BTC")  # ticks every 0.02 s at 5000x
         mp = await asyncio.wait_for(ex.watch_mark_price(ETH), 5)
         assert mp["symbol"] == ETH and mp["markPrice"] > 0
     finally:
@@ -350,15 +367,33 @@ async def test_scheduled_funding_follows_speed():
     # 8 h of funding interval at speed 86400 is one settlement every ~0.33 s of real time
     srv = SimServer(speed=86400, tick_s=10.0, slippage=D(0), spread_ticks=0)
     await srv.start()
+    # The first settlement is due one interval (~0.33 s) after the server was built; on a loaded
+    # machine load_markets alone can take longer, and a settlement before the position exists has
+    # no bill to pair with. So hold the schedule (nothing has awaited since start(), so the funding
+    # loop has not run yet) and restart it from the moment the position is open.
+    schedule = srv.exchange.next_funding
+    schedule.update(dict.fromkeys(schedule, 2**62))
+    interval_ms = srv.exchange.funding_interval_ms
+    assert interval_ms == 8 * 3600 * 1000 // 86400
     ex = okx_client(ccxt.pro.okx, srv.url, srv.ws_url)
+
+    def eth_settlements() -> list[dict[str, str]]:
+        return [f for f in srv.funding_history if f["instId"] == "ETH-USDT-SWAP"]
+
     try:
         await ex.load_markets()
         await ex.create_order(ETH, "market", "buy", 10)
-        await asyncio.sleep(1.2)
+        assert eth_settlements() == []
+        opened = srv.exchange.clock()
+        schedule.update(dict.fromkeys(schedule, opened + interval_ms))
+        await until(lambda: len(eth_settlements()) >= 2, "two scheduled ETH settlements", 15)
         await srv.pause()  # no settlement may slip in between the reads below
+        times = [opened] + [int(f["fundingTime"]) for f in eth_settlements()]
+        # the speed sets the pace (less a millisecond: the next due time is read just before fundingTime)
+        assert all(b - a >= interval_ms - 1 for a, b in zip(times, times[1:], strict=False))
         hist = await ex.fetch_funding_history(ETH)
         assert len(hist) >= 2
-        eth_rates = [D(f["fundingRate"]) for f in srv.funding_history if f["instId"] == "ETH-USDT-SWAP"]
+        eth_rates = [D(f["fundingRate"]) for f in eth_settlements()]
         assert len(eth_rates) == len(hist)
         # 1 ETH long at a frozen 3000 (the market loop does not tick within the test): longs pay rate > 0
         assert sum(D(h["info"]["balChg"]) for h in hist) == -sum(D(3000) * r for r in eth_rates)

@@ -87,12 +87,28 @@ def test_funding_sign_and_isolated_margin(ex):
     btc_bills = ex.settle_funding(BTC, D("0.0003"))
     eth_bills = ex.settle_funding(ETH, D("0.0003"))
     assert [b.bal_chg for b in btc_bills] == [D("0.05") * 60000 * D("0.0003")]  # short receives
-    assert [b.bal_chg for b in eth_bills] == [-(D(1) * 3000 * D("0.0003"))]  # long pays
+    # isolated: booked to the position (balChg 0, posBalChg and pnl = the amount), as OKX does
+    paid = -(D(1) * 3000 * D("0.0003"))  # long pays
+    assert [(b.bal_chg, b.pos_bal_chg, b.pnl) for b in eth_bills] == [(0, paid, paid)]
+    assert btc_bills[0].pnl == btc_bills[0].bal_chg and btc_bills[0].pos_bal_chg == 0  # cross: unchanged
     assert btc_bills[0].sub_type == "174" and eth_bills[0].sub_type == "173"
     iso = ex.acct.positions[(ETH, "isolated", "net")]
     assert iso.margin == D(600) - D("0.9") and iso.funding_fee == D("-0.9")
     neg = ex.settle_funding(BTC, D("-0.0001"))
     assert neg[0].bal_chg == -(D("0.05") * 60000 * D("0.0001"))
+
+
+def test_isolated_funding_reaches_the_cash_with_the_close(ex):
+    """Held in the position's margin (equity moves, cashBal doesn't), paid out by the closing bill."""
+    ex.set_leverage(ex.acct, ETH, "isolated", 5)
+    ex.place_order(ex.acct, dict(instId=ETH, side="buy", ordType="market", tdMode="isolated", sz="10"))
+    eq_before, cash_before = ex.account_metrics(ex.acct).eq, ex.acct.cash
+    ex.settle_funding(ETH, D("0.0003"))
+    assert ex.acct.cash == cash_before and ex.account_metrics(ex.acct).eq == eq_before - D("0.9")
+    ex.place_order(ex.acct, dict(instId=ETH, side="sell", ordType="market", tdMode="isolated", sz="10"))
+    assert ex.acct.cash == D(10000) + sum(b.bal_chg for b in ex.acct.bills)
+    (h,) = ex.acct.pos_history
+    assert h.funding_fee == D("-0.9") and ex.acct.cash == D(10000) + h.realized_pnl
 
 
 def test_trigger_order_and_reduce_only(ex):
@@ -141,7 +157,7 @@ def test_post_only_and_limit_reduce_only(ex):
 def test_random_session_books_balance_exactly(ex):
     rng = random.Random(11)
     insts = [BTC, ETH, SOL]
-    for step in range(400):
+    for _step in range(400):
         inst = rng.choice(insts)
         r = rng.random()
         try:

@@ -72,12 +72,16 @@ NONE_IS_AN_ANSWER = ("ws_orders_algo", "rest_bills")
 
 def test_every_fixture_has_the_shared_shape() -> None:
     names = sorted(p.stem for p in DOCS.glob("*.json"))
-    assert names == sorted(PARSERS)
+    assert set(PARSERS) <= set(names)  # every parser's fixture exists; the rest feed the sim schema test
     for name in names:
         fx = doc(name)
         assert fx["_doc"].count("https://www.okx.com/docs-v5/en/#") == 1 and fx["_note"]
         assert fx["kind"] in ("rest", "ws")
-        assert fx["path"].startswith("/api/v5/") if fx["kind"] == "rest" else fx["channel"] == fx["example"]["arg"]["channel"]
+        if fx["kind"] == "rest":
+            assert fx["path"].startswith("/api/v5/")
+        else:  # the docs show one bar of the candle<bar> family (candle1D); every bar has that shape
+            shown = fx["example"]["arg"]["channel"]
+            assert fx["channel"] == shown or (fx["channel"].startswith("candle") and shown.startswith("candle"))
         assert isinstance(fx["example"]["data"], list) and fx["example"]["data"]
 
 

@@ -17,7 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from console.actions import Scope, bindings, key_hint
 from console.numbers import SizeError, parse_positive
 from core.events import PlaceOrder
-from core.model import Instrument, OrderSide
+from core.model import Instrument, OrderSide, OrderType
 from core.money import quantize_down
 
 
@@ -34,7 +34,7 @@ def build_order(inst: Instrument, side: str, order_type: str, size: str, price: 
         px = parse_positive(price, "price")
         if quantize_down(px, inst.tick_size) != px:
             raise SizeError(f"price must be a multiple of the tick {inst.tick_size.normalize():f}")
-    return PlaceOrder(inst.symbol, OrderSide(side), contracts, order_type, px, reduce_only)
+    return PlaceOrder(inst.symbol, OrderSide(side), contracts, OrderType(order_type), px, reduce_only)
 
 
 class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):

@@ -13,7 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from core.events import CancelOrder, CloseAll, ClosePosition, Command, PlaceOrder
+from core.events import (
+    CancelOrder,
+    CloseAll,
+    ClosePosition,
+    Command,
+    KillSwitch,
+    PauseStrategy,
+    PlaceOrder,
+    ResumeTrading,
+    SetTpSl,
+)
 from core.model import Origin
 
 if TYPE_CHECKING:
@@ -32,10 +42,14 @@ class PreTradeCheck(Protocol):
 
 
 def is_reducing(command: Command) -> bool:
-    """Can ``command`` only reduce exposure? Such commands pass every non-gate check."""
+    """Can ``command`` only reduce exposure? Such commands pass every non-gate check.
+
+    Trading-control commands place no entry: pause, resume and the kill switch change the state
+    (the kill switch only cancels and closes), a TP/SL move places reduce-only algos."""
     if isinstance(command, PlaceOrder):
         return command.reduce_only
-    return isinstance(command, ClosePosition | CloseAll | CancelOrder)
+    return isinstance(command, ClosePosition | CloseAll | CancelOrder | PauseStrategy
+                      | ResumeTrading | KillSwitch | SetTpSl)
 
 
 class CheckChain:
@@ -93,8 +107,8 @@ class JournalGate:
 
     def __call__(self, command: Command, origin: Origin) -> str | None:
         error = self._engine.journal.error
-        if error is None:
-            return None
+        if error is None or isinstance(command, KillSwitch | PauseStrategy):
+            return None  # stopping trading must work even when the journal cannot write
         self._engine._check_journal()
         return (f"trading refused: the journal cannot write ({error}) — "
                 "free disk space; pending rows are kept and written when it can")

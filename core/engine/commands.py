@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from core.engine.checks import CheckChain, default_chain
-from core.events import CancelOrder, CloseAll, ClosePosition, Command, CommandResult, PlaceOrder
+from core.events import (
+    CancelOrder,
+    CloseAll,
+    ClosePosition,
+    Command,
+    CommandResult,
+    KillSwitch,
+    PauseStrategy,
+    PlaceOrder,
+    ResumeTrading,
+    SetTpSl,
+)
 from core.model import Origin
 from core.money import plain
 from core.venue.base import VenueError
@@ -50,6 +61,16 @@ class Commands:
             await self._e.venue.cancel_order(command.symbol, command.order_id)
             return CommandResult(True, f"order {command.order_id} on {command.symbol} canceled",
                                  (command.order_id,))
+        if isinstance(command, PauseStrategy):
+            return self._e.control.pause()
+        if isinstance(command, ResumeTrading):
+            if origin is not Origin.CONSOLE:  # a strategy must never lift its own halt or pause
+                return self._e._refuse("only the trader can resume trading (from the console)")
+            return self._e.control.resume()
+        if isinstance(command, KillSwitch):
+            return await self._e.control.kill()
+        if isinstance(command, SetTpSl):
+            return await self._e.control.set_tp_sl(command)
         return self._e._refuse(f"unknown command {type(command).__name__}")
 
     async def _place(self, cmd: PlaceOrder, origin: Origin) -> CommandResult:

@@ -21,6 +21,7 @@ from typing import Any
 from loguru import logger
 
 from core.closes import CloseConfirmer
+from core.config import RiskSettings
 from core.engine.book import Book
 from core.engine.commands import Commands
 from core.engine.fills import FillPath
@@ -42,12 +43,16 @@ from core.events import (
     NoticeLevel,
     PositionHistoryRecord,
     PositionPush,
+    RiskStatus,
+    TradingState,
 )
 from core.journal import Journal
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.ledger import Ledger
 from core.model import Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile import ReconcileReport, reconcile_with_venue
+from core.risk.control import TradingControl
+from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.base import Venue
 
 RESYNC_RETRY_S = 5.0
@@ -61,7 +66,7 @@ class Engine:
 
     def __init__(self, venue: Venue, journal: Journal, *, read_only: bool = False,
                  position_snapshot_interval: float = 60.0, confirm_closes: bool = True,
-                 tick_s: float = 0.5) -> None:
+                 tick_s: float = 0.5, risk: RiskSettings | None = None) -> None:
         self.venue = venue
         self.journal = journal
         self.read_only = read_only
@@ -75,8 +80,11 @@ class Engine:
         self.inbound = Inbound(self)
         self.orders = Commands(self)  # .orders.checks: the pre-trade check chain
         self.confirmer = CloseConfirmer(self._fetch_history, self.fills.emit_close,
-                                        enabled=confirm_closes)
+                                        enabled=confirm_closes,
+                                        sidecar=journal.directory / UNCONFIRMED_FILE)
         self._subscribers: list[Subscriber] = []
+        self.control = TradingControl(self, risk if risk is not None else RiskSettings())
+        self.orders.checks.add(self.control.guard)  # the trading state and the [risk] limits
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._idle = asyncio.Event()  # set while the queue is empty and nothing is being handled
         self._idle.set()
@@ -124,6 +132,7 @@ class Engine:
             raise exc
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         self._tasks.append(asyncio.create_task(run_timer(self), name="engine-timer"))
+        await self.control.start()
         self._started = True
         logger.info(f"ENGINE STARTED symbols {', '.join(self.venue.instruments)} "
                     f"positions {len(self.ledger.positions())}")
@@ -151,6 +160,7 @@ class Engine:
         logger.info("ENGINE STOPPED")
 
     async def _teardown(self) -> None:
+        await self.control.stop()
         await self.confirmer.cancel()
         for task in self._tasks:
             task.cancel()
@@ -198,6 +208,15 @@ class Engine:
     async def submit(self, command: Command, *, origin: Origin = Origin.CONSOLE) -> CommandResult:
         """Run one command on the exchange. Never raises: failures are ok=False plus a Notice."""
         return await self.orders.submit(command, origin)
+
+    @property
+    def trading_state(self) -> TradingState:
+        """running, paused (entries refused, exits allowed) or halted (until the trader resumes)."""
+        return self.control.state
+
+    def risk_status(self) -> RiskStatus:
+        """What the strategy/risk line shows (also published as RiskStatus on change)."""
+        return self.control.status()
 
     def positions(self) -> list[PositionSnapshot]:
         """Every open position life, valued at the latest mark."""

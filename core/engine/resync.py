@@ -127,8 +127,12 @@ class Resync:
             # fills may have landed between the backfill and this read: fetch once more
             self.apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
             positions = await e.venue.fetch_positions()
-        for pushed in positions:
-            e.book.pushes[(pushed.symbol, pushed.pos_side)] = pushed
+        # REST lists every open position: a push it no longer backs (the flat push was lost with
+        # the connection) must not keep a closed position alive for close-all
+        listed = {(pushed.symbol, pushed.pos_side): pushed for pushed in positions}
+        for stale in [key for key in e.book.pushes if key not in listed]:
+            del e.book.pushes[stale]
+        e.book.pushes.update(listed)
         changed = 0
         for key, push in self._mismatches(positions):
             await self._fix(key, push)

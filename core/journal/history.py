@@ -32,6 +32,7 @@ from core.model import (
     OrderSide,
     Origin,
     PositionSide,
+    PosSide,
     RowSource,
 )
 from core.money import ZERO
@@ -52,7 +53,7 @@ def fill_from_row(row: dict[str, Any]) -> Fill:
         ts=parse_ts(str(row["ts"])), reduce_only=row["reduce_only"] == "true",
         liquidity=Liquidity(row["liquidity"]) if row["liquidity"] else Liquidity.TAKER,
         origin=Origin(row["origin"]) if row["origin"] else Origin.EXTERNAL,
-        pos_side=str(row.get("pos_side") or "net"), category=str(row.get("category") or "normal"),
+        pos_side=PosSide(str(row.get("pos_side") or "net")), category=str(row.get("category") or "normal"),
         algo_id=str(row.get("algo_id") or ""), fill_pnl=row.get("fill_pnl"),
         liq_penalty=row.get("liq_penalty") or ZERO,
     )

@@ -1,4 +1,4 @@
-"""The four CSV families: exact column order and the one place domain objects become CSV rows.
+"""The CSV families: exact column order and the one place domain objects become CSV rows.
 
 Column order is part of the product contract (SPEC "Journal"): the SPEC columns come first, in
 SPEC order, and our extra columns are only ever appended after them, so a reader keyed on the SPEC
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from core.events import RiskEvent, RiskEventKind, TradingState
 from core.journal.errors import JournalError
 from core.model import (
     CloseReason,
@@ -34,6 +35,7 @@ ORDERS = "orders"
 TRADES = "trades"
 FUNDING = "funding"
 POSITIONS_OPEN = "positions_open"
+RISK = "risk"
 
 ORDERS_COLUMNS: tuple[str, ...] = (
     "ts", "event", "symbol", "order_id", "client_order_id", "fill_id", "side", "contracts",
@@ -60,11 +62,14 @@ POSITIONS_OPEN_COLUMNS: tuple[str, ...] = (
     "pos_side", "contract_size", "opened_at",
 )
 
+RISK_COLUMNS: tuple[str, ...] = ("ts", "event", "rule", "value", "limit", "state", "message")
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: ORDERS_COLUMNS,
     TRADES: TRADES_COLUMNS,
     FUNDING: FUNDING_COLUMNS,
     POSITIONS_OPEN: POSITIONS_OPEN_COLUMNS,
+    RISK: RISK_COLUMNS,
 }
 FAMILIES: tuple[str, ...] = tuple(COLUMNS)
 
@@ -79,6 +84,7 @@ DECIMAL_COLUMNS: dict[str, frozenset[str]] = {
     POSITIONS_OPEN: frozenset({"contracts", "coins", "entry_price", "mark_price",
                                "unrealized_pnl", "funding_accrued", "leverage", "liq_price",
                                "contract_size"}),
+    RISK: frozenset({"value", "limit"}),
 }
 
 FILL_EVENT = "fill"
@@ -103,6 +109,7 @@ ENUM_COLUMNS: dict[str, dict[str, frozenset[str]]] = {
              "source": _values(RowSource)},
     FUNDING: {},
     POSITIONS_OPEN: {"side": _values(PositionSide)},
+    RISK: {"event": _values(RiskEventKind), "state": _values(TradingState)},
 }
 # ISO-8601 timestamp columns (never empty: every row is written with them).
 TIME_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -110,6 +117,7 @@ TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     TRADES: ("closed_at", "opened_at"),
     FUNDING: ("ts",),
     POSITIONS_OPEN: ("ts", "opened_at"),
+    RISK: ("ts",),
 }
 
 
@@ -278,6 +286,21 @@ def position_row(snap: PositionSnapshot) -> Row:
         snap.pos_side, plain(snap.contract_size), iso(snap.opened_at),
     )
     return Row(POSITIONS_OPEN, _day(snap.ts), format_line(values), values, "", snap.ts)
+
+
+def risk_key(event: RiskEvent) -> str:
+    """A risk event is unique by its time, kind and rule: recording it twice writes one row."""
+    return f"{iso(event.ts)}|{event.event.value}|{event.rule}"
+
+
+def risk_row(event: RiskEvent) -> Row:
+    values = (
+        iso(event.ts), event.event.value, event.rule,
+        plain(event.value) if event.value is not None else "",
+        plain(event.limit) if event.limit is not None else "",
+        event.state.value, event.message,
+    )
+    return Row(RISK, _day(event.ts), format_line(values), values, risk_key(event), event.ts)
 
 
 def parse_ts(text: str) -> datetime:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from core.events import RiskEvent
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.schema import FILL_EVENT, Row
@@ -143,6 +144,7 @@ class Journal:
         self._order_keys: set[str] = set()
         self._close_ids: set[str] = set()
         self._bill_ids: set[str] = set()
+        self._risk_keys: set[str] = set()
         self._last_fill: datetime | None = None
         self._pending: dict[Path, list[Row]] = {}
         self._paths: dict[tuple[str, object], Path] = {}  # (family, day) -> day file, per row
@@ -208,6 +210,8 @@ class Journal:
                 self._close_ids.add(fields[col["close_id"]])
             elif family == schema.FUNDING:
                 self._bill_ids.add(fields[col["bill_id"]])
+            elif family == schema.RISK:
+                self._risk_keys.add("|".join(fields[col[c]] for c in ("ts", "event", "rule")))
 
     def _note_fill_time(self, ts: datetime) -> None:
         if self._last_fill is None or ts > self._last_fill:
@@ -242,6 +246,10 @@ class Journal:
 
     def record_funding(self, payment: FundingPayment) -> bool:
         return self._add(schema.funding_row(payment), self._bill_ids)
+
+    def record_risk(self, event: RiskEvent) -> bool:
+        """One row per risk event (risk family); the same event recorded twice is refused."""
+        return self._add(schema.risk_row(event), self._risk_keys)
 
     def record_position(self, snap: PositionSnapshot) -> None:
         self._add(schema.position_row(snap), None)

@@ -3,6 +3,8 @@
 REST: base64(HMAC-SHA256(secret, timestamp + METHOD + request-path-with-query + body)) over the raw
 request target as the client sent it (aiohttp ``request.raw_path``), never a re-encoded path:
 re-encoding would accept signatures OKX rejects and reject ones it accepts.
+Demo keys (all of the simulator's) also need the header ``x-simulated-trading: 1`` (ccxt's
+sandbox mode sends it), else 50101, as on OKX.
 WS login: the same HMAC over ``timestamp + "GET" + "/users/self/verify"`` (timestamp in seconds).
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from datetime import datetime
 
 from core.sim.exchange import SimError
@@ -30,10 +33,10 @@ def _parse_iso(ts: str) -> float:
         raise SimError("50102", "Timestamp request expired", 401) from None
 
 
-def verify_rest(accounts: dict[str, Account], headers: dict[str, str] | object, method: str,
+def verify_rest(accounts: dict[str, Account], headers: Mapping[str, str], method: str,
                 raw_path: str, body: str, now: float | None = None) -> Account:
     """The account the request is signed for, or SimError (HTTP 401) naming what is wrong."""
-    get = headers.get  # type: ignore[attr-defined]
+    get = headers.get
     key = get("OK-ACCESS-KEY") or ""
     passphrase = get("OK-ACCESS-PASSPHRASE")
     ts = get("OK-ACCESS-TIMESTAMP") or ""
@@ -47,6 +50,9 @@ def verify_rest(accounts: dict[str, Account], headers: dict[str, str] | object, 
     acct = accounts.get(key)
     if acct is None:
         raise SimError("50111", "Invalid OK-ACCESS-KEY", 401)
+    if get("x-simulated-trading") != "1":
+        # every simulator account is a demo-trading key, and OKX refuses those without the header
+        raise SimError("50101", "APIKey does not match current environment.", 401)
     if abs((now if now is not None else time.time()) - _parse_iso(ts)) > MAX_SKEW_S:
         raise SimError("50102", "Timestamp request expired", 401)
     if not hmac.compare_digest(passphrase, acct.passphrase):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 
 
 def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url: str | None = None,
@@ -18,6 +18,7 @@ def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url
     ex = okx_class({"apiKey": DEMO_KEY, "secret": secret, "password": DEMO_PASSPHRASE,
                     "enableRateLimit": False,  # loopback only; keep it on for real OKX
                     "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}}})
+    ex.set_sandbox_mode(True)  # demo keys: adds x-simulated-trading: 1; must precede the url overrides
     ex.has["fetchCurrencies"] = False  # else load_markets calls the private /asset/currencies
     ex.urls["api"]["rest"] = rest_url
     if ws_url is not None:

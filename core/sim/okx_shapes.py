@@ -75,12 +75,27 @@ def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, str]:
     }
 
 
+def attached_algo(x: dict[str, str]) -> dict[str, str]:
+    """One attachAlgoOrds[] item as GET order echoes it: the TP/SL as sent, plus its attachAlgoId."""
+    item = {k: "" for k in ("attachAlgoId", "attachAlgoClOrdId", "tpOrdKind", "tpTriggerPx", "tpTriggerPxType",
+                             "tpOrdPx", "slTriggerPx", "slTriggerPxType", "slOrdPx", "sz", "failCode",
+                             "failReason")}
+    item.update(amendPxOnTriggerType="0", tpOrdKind="condition")
+    item.update({k: str(v) for k, v in x.items() if k in item and v is not None})
+    if item["tpTriggerPx"] and not item["tpTriggerPxType"]:
+        item["tpTriggerPxType"] = "last"
+    if item["slTriggerPx"] and not item["slTriggerPxType"]:
+        item["slTriggerPxType"] = "last"
+    return item
+
+
 def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
     """A normal order (trade/order, orders-pending, orders push). ``push`` adds the fill fields."""
     has_fill = bool(o.trade_id)
     item: dict[str, Any] = {
         "accFillSz": s(o.acc_fill_sz), "algoClOrdId": o.algo_cl_ord_id, "algoId": o.algo_id,
-        "attachAlgoClOrdId": "", "attachAlgoOrds": [], "avgPx": s(o.avg_px) if o.acc_fill_sz else "",
+        "attachAlgoClOrdId": o.attached[0].get("attachAlgoClOrdId", "") if o.attached else "",
+        "attachAlgoOrds": [attached_algo(x) for x in o.attached], "avgPx": s(o.avg_px) if o.acc_fill_sz else "",
         "cTime": str(o.c_time), "cancelSource": o.cancel_source, "cancelSourceReason": "",
         "category": o.category, "ccy": "", "clOrdId": o.cl_ord_id, "fee": s(o.fee), "feeCcy": "USDT",
         "fillPx": s(o.fill_px) if has_fill else "", "fillSz": s(o.fill_sz) if has_fill else "",
@@ -92,7 +107,7 @@ def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
         "slTriggerPx": "", "slTriggerPxType": "", "source": o.source, "state": o.state, "stpId": "",
         "stpMode": "cancel_maker", "sz": s(o.sz), "tag": o.tag, "tdMode": o.td_mode, "tgtCcy": "",
         "tpOrdPx": "", "tpTriggerPx": "", "tpTriggerPxType": "", "tradeId": o.trade_id if has_fill else "",
-        "uTime": str(o.u_time),
+        "tradeQuoteCcy": "", "uTime": str(o.u_time),
     }
     if push:
         notional = o.sz * ct_val * (o.px or o.fill_px or Decimal(0))
@@ -100,10 +115,11 @@ def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
             "amendResult": "", "amendSource": "", "code": "0", "msg": "", "reqId": "",
             "execType": o.exec_type if has_fill else "",
             "fillFee": s(o.fill_fee) if has_fill else "0", "fillFeeCcy": "USDT" if has_fill else "",
-            "fillPnl": s(o.fill_pnl) if has_fill else "0", "fillMarkPx": "", "fillMarkVol": "",
+            "fillPnl": s(o.fill_pnl) if has_fill else "0",
+            "fillMarkPx": s(o.fill_mark_px) if has_fill else "", "fillMarkVol": "",
             "fillNotionalUsd": s(o.fill_sz * ct_val * o.fill_px) if has_fill and o.fill_px else "",
             "fillPxUsd": "", "fillPxVol": "", "fillFwdPx": "", "fillIdxPx": "",
-            "notionalUsd": s(notional),
+            "notionalUsd": s(notional), "lastPx": s(o.fill_px) if has_fill else "",
         })
         if o.liq_penalty:
             # Not an OKX field: the liquidation penalty of this fill (negative = paid), so a
@@ -200,11 +216,11 @@ def fill(f: FillRecord) -> dict[str, str]:
 def bill(x: Bill) -> dict[str, str]:
     """account/bills and bills-archive item."""
     return {
-        "bal": s(x.bal), "balChg": s(x.bal_chg), "billId": x.bill_id, "ccy": x.ccy, "clOrdId": "",
-        "execType": x.exec_type, "fee": s(x.fee), "fillFwdPx": "", "fillIdxPx": "", "fillMarkPx": "",
+        "bal": s(x.bal), "balChg": s(x.bal_chg), "billId": x.bill_id, "ccy": x.ccy, "clOrdId": x.cl_ord_id,
+        "execType": x.exec_type, "fee": s(x.fee), "fillFwdPx": "", "fillIdxPx": "", "fillMarkPx": s(x.mark_px),
         "fillMarkVol": "", "fillPxUsd": "", "fillPxVol": "", "fillTime": str(x.ts), "from": "",
         "instId": x.inst_id, "instType": "SWAP", "interest": "0", "mgnMode": x.mgn_mode, "notes": "",
-        "ordId": x.ord_id, "pnl": s(x.pnl), "posBal": "0", "posBalChg": "0", "px": s(x.px),
+        "ordId": x.ord_id, "pnl": s(x.pnl), "posBal": s(x.pos_bal), "posBalChg": s(x.pos_bal_chg), "px": s(x.px),
         "subType": x.sub_type, "sz": s(x.sz), "tag": "", "to": "", "tradeId": x.trade_id,
         "ts": str(x.ts), "type": x.type,
     }

@@ -7,6 +7,7 @@ SimError and become ``{"code": <code>, "msg": ..., "data": []}``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.sim import okx_shapes as shapes
@@ -94,6 +95,12 @@ class Rest:
             ("GET", "market/ticker"): (False, self.ticker),
             ("GET", "market/tickers"): (False, self.tickers),
             ("GET", "market/books"): (False, self.books),
+            ("GET", "market/candles"): (False, self.candles),
+            ("GET", "market/history-candles"): (False, self.history_candles),
+            ("GET", "account/max-size"): (True, self.max_size),
+            ("GET", "account/max-avail-size"): (True, self.max_avail_size),
+            ("POST", "trade/amend-order"): (True, self.amend_order),
+            ("POST", "trade/amend-algos"): (True, self.amend_algos),
             ("GET", "account/balance"): (True, self.balance),
             ("GET", "account/positions"): (True, self.positions),
             ("GET", "account/config"): (True, self.config),
@@ -178,7 +185,54 @@ class Rest:
         bids = [[shapes.s(bid - spec.tick_sz * k), "100", "0", "3"] for k in range(depth) if bid - spec.tick_sz * k > 0]
         return ok([{"asks": asks, "bids": bids, "ts": str(self.ex.clock())}])
 
+    def _candles(self, q: dict[str, str], max_limit: int) -> Result:
+        inst = q.get("instId") or ""
+        if not inst:
+            raise SimError("50014", "Parameter instId can not be empty")
+        self.ex.spec(inst)
+        rows = self.srv.candles.bars(inst, q.get("bar") or "1m", self.ex.clock())
+        try:
+            if q.get("after"):
+                rows = [r for r in rows if int(r[0]) < int(q["after"])]
+            if q.get("before"):
+                rows = [r for r in rows if int(r[0]) > int(q["before"])]
+            limit = max(1, min(max_limit, int(q.get("limit") or 100)))
+        except ValueError:
+            raise SimError("51000", "Parameter after/before/limit error") from None
+        if q.get("before") and not q.get("after"):
+            return ok(rows[-limit:])  # "newer than": the oldest page after it, still newest first
+        return ok(rows[:limit])
+
+    def candles(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        """market/candles: newest first, up to 300 rows a page."""
+        return self._candles(q, 300)
+
+    def history_candles(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        """market/history-candles: the same rows, up to 100 a page (all the simulator keeps)."""
+        return self._candles(q, 100)
+
     # ------------------------------------------------------------------ account
+
+    def max_size(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        assert acct is not None
+        out = []
+        for inst in (q.get("instId") or "").split(","):
+            buy, sell = self.ex.max_size(acct, inst, q.get("tdMode") or "", q.get("px"))
+            out.append({"ccy": "USDT", "instId": inst, "maxBuy": shapes.s(buy), "maxSell": shapes.s(sell)})
+        return ok(out)
+
+    def max_avail_size(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        """For a USDT swap: the margin (USDT) available to open either way (single-currency margin)."""
+        assert acct is not None
+        out = []
+        avail = shapes.s(max(self.ex.account_metrics(acct).avail, Decimal(0)))
+        for inst in (q.get("instId") or "").split(","):
+            self.ex.spec(inst)
+            if (q.get("tdMode") or "") not in ("cross", "isolated"):
+                raise SimError("51000", "Parameter tdMode error")
+            out.append({"instId": inst, "availBuy": avail, "availSell": avail})
+        return ok(out)
+
 
     def balance(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
         assert acct is not None
@@ -348,6 +402,37 @@ class Rest:
         o = self.ex.close_position(acct, inst, str(body.get("mgnMode") or ""), str(body.get("posSide") or ""),
                                    cl_ord_id=str(body.get("clOrdId") or ""), tag=str(body.get("tag") or ""))
         return ok([{"instId": inst, "posSide": o.pos_side, "clOrdId": o.cl_ord_id, "tag": str(body.get("tag") or "")}])
+
+    def amend_order(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        assert acct is not None
+        if not isinstance(body, dict):
+            raise SimError("50002", "Json data format error")
+
+        def run() -> dict[str, Any]:
+            o = self.ex.amend_order(acct, body)
+            return {"clOrdId": o.cl_ord_id, "ordId": o.ord_id, "reqId": str(body.get("reqId") or ""),
+                    "sCode": "0", "sMsg": ""}
+        code, msg, data = _order_results([(body, run)], self.ex.clock)
+        for item in data:
+            item.setdefault("reqId", str(body.get("reqId") or ""))
+            item.pop("tag", None)
+        return code, msg, data
+
+    def amend_algos(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
+        assert acct is not None
+        if not isinstance(body, dict):
+            raise SimError("50002", "Json data format error")
+
+        def run() -> dict[str, Any]:
+            a = self.ex.amend_algo(acct, body)
+            return {"algoClOrdId": a.algo_cl_ord_id, "algoId": a.algo_id, "reqId": str(body.get("reqId") or ""),
+                    "sCode": "0", "sMsg": ""}
+        code, msg, data = _order_results([(dict(body, algoId=body.get("algoId") or ""), run)], self.ex.clock)
+        for item in data:
+            item.setdefault("reqId", str(body.get("reqId") or ""))
+            for k in ("clOrdId", "ordId", "tag", "ts"):
+                item.pop(k, None)
+        return code, msg, data
 
     # ------------------------------------------------------------------ queries
 

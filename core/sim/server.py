@@ -9,6 +9,8 @@ fires TP/SL, fills resting orders and liquidates) and the funding scheduler (eve
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -16,18 +18,20 @@ import orjson
 from aiohttp import web
 from loguru import logger
 
+from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
 from core.sim import okx_shapes as shapes
+from core.sim import params
 from core.sim.auth import verify_rest
+from core.sim.candles import CHANNELS as CANDLE_CHANNELS
+from core.sim.candles import CandleBook
 from core.sim.exchange import Exchange, Push, SimError
 from core.sim.market import INSTRUMENTS, InstrumentSpec, PriceProcess
 from core.sim.rest import Rest
 from core.sim.ws import Conn, Hub
 
-DEMO_KEY = "perpdesk-demo"
-DEMO_SECRET = "perpdesk-demo-secret"
-DEMO_PASSPHRASE = "perpdesk-demo"
 DEMO_CASH = Decimal("10000")
+CONTROL_TOKEN_HEADER = "X-Sim-Token"
 
 
 
@@ -53,6 +57,8 @@ class SimServer:
         if speed < 0:
             raise ValueError("speed must be >= 0")
         self.host, self.port, self.speed, self.seed = host, port, speed, seed
+        # with --allow-remote the control API needs this token (printed at start with the URLs)
+        self.control_token: str | None = secrets.token_urlsafe(24) if allow_remote else None
         self.funding_interval_s = funding_interval_s
         self.tick_s = tick_s
         specs = instruments or INSTRUMENTS
@@ -62,6 +68,8 @@ class SimServer:
                                  spread_ticks=spread_ticks, taker_fee=taker_fee, maker_fee=maker_fee,
                                  funding_interval_ms=max(interval_ms, 1))
         self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
+        self.candles = CandleBook(specs)
+        self.candles.backfill(self.market.prices, self.exchange.clock(), seed)
         self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
                        clock=lambda: self.exchange.clock() / 1000)
         self.exchange.listening = self.hub.listening
@@ -79,7 +87,7 @@ class SimServer:
     # ------------------------------------------------------------------ lifecycle
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 20)
+        app = web.Application(client_max_size=1 << 20, middlewares=[self._guard_control])
         app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
         app.router.add_get("/ws/v5/{kind}", self.hub.handle)
         app.router.add_post("/sim/v1/price", self._ctl_price)
@@ -97,8 +105,8 @@ class SimServer:
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if server is not None and server.sockets:  # type: ignore[attr-defined]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}"
         self.ws_url = f"ws://{host}:{self.port}/ws/v5"
@@ -166,12 +174,26 @@ class SimServer:
             px = self.market.prices[inst]
             st["high"], st["low"] = max(st["high"], px), min(st["low"], px)
             self.exchange.on_price(inst)
+            self._candles(inst, px)
             now = str(self.exchange.clock())
             self._public_push("mark-price", inst, {"instType": "SWAP", "instId": inst, "markPx": shapes.s(px), "ts": now})
             self._public_push("tickers", inst, self.ticker_item(inst))
         self.flush()
 
-    def _public_push(self, channel: str, inst: str, item: dict[str, Any]) -> None:
+    def _candles(self, inst: str, px: Decimal) -> None:
+        """Update the candles; push closed bars (confirm "1") and the open bar to candle subscribers."""
+        now = self.exchange.clock()
+        closed = self.candles.update(inst, px, now, self.exchange.volume[inst])
+        for channel, bar in CANDLE_CHANNELS.items():
+            if not self.hub.listening(channel):
+                continue
+            for minute in closed:
+                row = self.candles.closed_bar(inst, bar, minute)
+                if row is not None:
+                    self._public_push(channel, inst, row)
+            self._public_push(channel, inst, self.candles.current(inst, bar, now))
+
+    def _public_push(self, channel: str, inst: str, item: Any) -> None:
         if self.hub.listening(channel):
             self.exchange.outbox.append(Push(channel, None, inst, item))
 
@@ -234,7 +256,7 @@ class SimServer:
     def _snapshot(self, conn: Conn, sub: dict[str, Any]) -> list[dict[str, Any]]:
         """What a new subscription gets at once (OKX sends current state for these channels)."""
         ch = sub["channel"]
-        inst = sub.get("instId")
+        inst = str(sub.get("instId") or "")
         ex = self.exchange
         if ch == "tickers":
             return [{"arg": sub, "data": [self.ticker_item(inst)]}]
@@ -243,6 +265,8 @@ class SimServer:
                                            "ts": str(ex.clock())}]}]
         if ch == "funding-rate":
             return [{"arg": sub, "data": [self.funding_item(inst)]}]
+        if ch in CANDLE_CHANNELS:
+            return [{"arg": sub, "data": [self.candles.current(inst, CANDLE_CHANNELS[ch], ex.clock())]}]
         acct = conn.acct
         if acct is None:
             return []
@@ -321,6 +345,30 @@ class SimServer:
 
     # ------------------------------------------------------------------ control
 
+    @web.middleware
+    async def _guard_control(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The /sim/v1 control API moves prices and books money, so no web page may reach it.
+
+        A browser sends a cross-site ``text/plain`` POST without asking (no CORS preflight), so
+        a POST must say ``application/json``; any request with an ``Origin`` header came from a
+        page and is refused; with ``allow_remote`` every call must carry the ``X-Sim-Token``
+        generated at start (the demo credentials are public, the token is not).
+        """
+        if not request.path.startswith("/sim/v1/"):
+            answer: web.StreamResponse = await handler(request)
+            return answer
+        if "Origin" in request.headers:
+            return _json({"code": "403", "msg": "cross-origin requests to the control API are refused",
+                          "data": []}, 403)
+        if self.control_token is not None and not hmac.compare_digest(
+                request.headers.get(CONTROL_TOKEN_HEADER, ""), self.control_token):
+            return _json({"code": "401", "msg": f"missing or wrong {CONTROL_TOKEN_HEADER} header", "data": []}, 401)
+        if request.method == "POST" and request.content_type != "application/json":
+            return _json({"code": "415", "msg": "the control API takes Content-Type: application/json",
+                          "data": []}, 415)
+        allowed: web.StreamResponse = await handler(request)
+        return allowed
+
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
             body = orjson.loads(await request.read() or b"{}")
@@ -338,8 +386,8 @@ class SimServer:
         try:
             body = await self._body(request)
             inst = str(body.get("instId") or "")
-            px = Decimal(str(body.get("px")))
-            if not px.is_finite() or px <= 0:
+            px = params.dec(body.get("px"), "px")
+            if px <= 0:
                 raise SimError("51000", "Parameter px error")
             new = self.set_price(inst, px)
         except SimError as e:
@@ -353,7 +401,7 @@ class SimServer:
             body = await self._body(request)
             inst = str(body.get("instId") or "")
             self.exchange.spec(inst)
-            rate = Decimal(str(body["rate"])) if body.get("rate") not in (None, "") else None
+            rate = params.dec(body["rate"], "rate") if body.get("rate") not in (None, "") else None
             bills = self.settle_funding(inst, rate)
         except SimError as e:
             return self._ctl_error(e)

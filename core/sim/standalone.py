@@ -10,8 +10,9 @@ import asyncio
 import signal
 import sys
 
+from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
-from core.sim.server import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET, SimServer
+from core.sim.server import CONTROL_TOKEN_HEADER, SimServer
 
 
 async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool) -> int:
@@ -25,6 +26,8 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
     print(f"  REST      {srv.url}/api/v5/...")
     print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
     print(f"  control   {srv.url}/sim/v1/{{price,funding,adl,drop,fault,state}}")
+    if srv.control_token is not None:
+        print(f"  control token  header {CONTROL_TOKEN_HEADER}: {srv.control_token}")
     print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
     print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")
     print("Ctrl-C to stop.", flush=True)

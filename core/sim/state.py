@@ -58,6 +58,9 @@ class Position:
     history: PositionHistory | None = None
     last_trade_id: str = ""
     life_dir: int = 1  # +1 long / -1 short: direction of the current (or last) life
+    # Isolated funding is booked to the position (bill balChg 0, posBalChg = amount), not to the
+    # cash; it reaches the cash with the trade bill that closes the life.
+    pos_funding: Decimal = ZERO
 
     @property
     def direction_sign(self) -> int:
@@ -132,6 +135,7 @@ class Order:
     algo_id: str = ""
     algo_cl_ord_id: str = ""
     attach_algo_ords: list[dict[str, str]] = field(default_factory=list)
+    attached: list[dict[str, str]] = field(default_factory=list)  # attachAlgoOrds as echoed by GET order
     cancel_source: str = ""
     frozen: Decimal = ZERO  # margin reserved while resting (opening part)
     # latest fill
@@ -143,6 +147,7 @@ class Order:
     fill_time: int = 0
     exec_type: str = ""
     liq_penalty: Decimal = ZERO
+    fill_mark_px: Decimal | None = None
 
     @property
     def avg_px(self) -> Decimal | None:
@@ -239,6 +244,10 @@ class Bill:
     trade_id: str = ""
     exec_type: str = ""
     ccy: str = "USDT"
+    cl_ord_id: str = ""  # trade bills: the order's clOrdId
+    mark_px: Decimal | None = None  # trade bills: fillMarkPx, the mark at the fill
+    pos_bal_chg: Decimal = ZERO  # isolated funding: what moved into/out of the position's margin
+    pos_bal: Decimal = ZERO  # the position's margin after that
 
 
 @dataclass(slots=True)

@@ -17,12 +17,14 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from core.sim import auth
+from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.exchange import Push, SimError
 from core.sim.state import Account
 
 PUBLIC_CHANNELS = {"tickers", "mark-price", "funding-rate"}
 PRIVATE_CHANNELS = {"positions", "orders", "account", "balance_and_position"}
-BUSINESS_CHANNELS = {"orders-algo"}
+BUSINESS_CHANNELS = {"orders-algo", *CANDLE_CHANNELS}
+LOGIN_FREE = PUBLIC_CHANNELS | set(CANDLE_CHANNELS)  # candles are public data served on /business
 EVENT_TYPE_CHANNELS = {"positions", "account"}
 MAX_QUEUE = 20000
 
@@ -118,7 +120,8 @@ class Hub:
             self._error(conn, "60012", f"Illegal request: {text}")
             return
         op = req.get("op")
-        args = req.get("args") if isinstance(req.get("args"), list) else []
+        raw_args = req.get("args")
+        args: list[Any] = raw_args if isinstance(raw_args, list) else []
         if op == "login":
             self._login(conn, args, text)
         elif op == "subscribe":
@@ -153,10 +156,10 @@ class Hub:
                                        f"channel and parameters referring to API document.")
             return
         inst_id = arg.get("instId")
-        if channel in PUBLIC_CHANNELS and (not inst_id or not self.valid_inst(str(inst_id))):
+        if channel in LOGIN_FREE and (not inst_id or not self.valid_inst(str(inst_id))):
             self._error(conn, "60018", f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist.")
             return
-        if conn.kind != "public":
+        if channel not in LOGIN_FREE:
             if conn.acct is None:
                 self._error(conn, "60011", "Please log in")
                 return

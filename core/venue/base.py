@@ -8,6 +8,7 @@ type from ``core.model`` / ``core.events``; nothing exchange-specific leaks thro
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -55,6 +56,24 @@ class VenueError(PerpdeskError):
         self.kind = VenueErrorKind(kind) if kind else VenueErrorKind.UNKNOWN
 
 
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """An order or algo order still live at the exchange (what a halt or the kill switch cancels).
+
+    ``algo``: an OKX algo order (TP/SL, trigger) rather than a plain order; ``take_profit`` and
+    ``stop_loss`` are an algo's trigger prices (None when it has no such leg)."""
+
+    symbol: str
+    order_id: str
+    algo: bool
+    reduce_only: bool
+    pos_side: str = "net"
+    side: str = ""
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    close_fraction: str = ""
+
+
 class Venue(Protocol):
     """What the engine, reconcile and the runner need from an exchange adapter.
 
@@ -80,5 +99,10 @@ class Venue(Protocol):
     async def close_position(self, symbol: str, pos_side: str = "net",
                              contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str: ...
+    async def fetch_open_orders(self) -> list[RestingOrder]: ...
+    async def fetch_open_algos(self) -> list[RestingOrder]: ...
+    async def cancel_algos(self, algos: list[RestingOrder]) -> None: ...
+    async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
+                                 stop_loss: Decimal | None) -> str: ...
     async def run_streams(self, sink: Callable[[object], None],
                           symbols: list[str] | None = None) -> None: ...

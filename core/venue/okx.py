@@ -26,12 +26,13 @@ from core.events import (
 )
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
-from core.venue.base import VenueError, VenueErrorKind
+from core.venue.base import RestingOrder, VenueError, VenueErrorKind
 from core.venue.okx_history import OkxHistory, parse_each
 from core.venue.okx_markets import Markets
 from core.venue.okx_orders import OkxOrders, new_client_order_id
 from core.venue.okx_push import PushRouter, Sink
 from core.venue.okx_rest import OkxRest, okx_message
+from core.venue.okx_resting import OkxResting
 from core.venue.okx_stream import OkxStream
 from core.venue.registry import venue_entry
 
@@ -99,6 +100,7 @@ class OkxVenue:
         self.markets = Markets(self.symbols)
         self.history = OkxHistory(self.rest, self.markets)
         self.orders = OkxOrders(self.rest, self.markets)
+        self.resting = OkxResting(self.rest, self.markets)
         self.router = PushRouter(self.markets, self.history, self._spawn)
         self._streams: list[OkxStream] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -209,6 +211,19 @@ class OkxVenue:
     async def close_position(self, symbol: str, pos_side: str = "net", contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str:
         return await self.orders.close_position(symbol, pos_side, contracts, origin)
+
+    async def fetch_open_orders(self) -> list[RestingOrder]:
+        return await self.resting.fetch_open_orders()
+
+    async def fetch_open_algos(self) -> list[RestingOrder]:
+        return await self.resting.fetch_open_algos()
+
+    async def cancel_algos(self, algos: list[RestingOrder]) -> None:
+        await self.resting.cancel_algos(algos)
+
+    async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
+                                 stop_loss: Decimal | None) -> str:
+        return await self.resting.set_position_tp_sl(symbol, pos_side, take_profit, stop_loss)
 
     # ------------------------------------------------------------------ streams
 

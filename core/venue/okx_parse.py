@@ -33,6 +33,7 @@ from core.model import (
     OrderState,
     OrderUpdate,
     Origin,
+    PosSide,
     utc_from_ms,
 )
 from core.money import ZERO, dec, dec_or_none
@@ -214,7 +215,7 @@ def parse_order_push(
             reduce_only=reduce_only,
             liquidity=Liquidity.MAKER if item.get("execType") == "M" else Liquidity.TAKER,
             origin=origin,
-            pos_side=str(item.get("posSide") or "net"),
+            pos_side=PosSide(str(item.get("posSide") or "net")),
             category=category,
             algo_id=algo_id,
             fill_pnl=dec_or_none(item.get("fillPnl")),
@@ -258,7 +259,7 @@ def parse_fill_history(item: Item, inst: Instrument, algo_kind: str | None = Non
         reduce_only=_bool(item.get("reduceOnly")),
         liquidity=Liquidity.MAKER if item.get("execType") == "M" else Liquidity.TAKER,
         origin=classify_origin(category, algo_id, cl_id, algo_kind),
-        pos_side=str(item.get("posSide") or "net"),
+        pos_side=PosSide(str(item.get("posSide") or "net")),
         category=category,
         algo_id=algo_id,
         fill_pnl=dec_or_none(item.get("fillPnl")),
@@ -269,7 +270,7 @@ def parse_position(item: Item, inst: Instrument) -> PositionPush:
     """positions push / GET /account/positions item. OKX signs kept (fee negative = paid)."""
     return PositionPush(
         symbol=inst.symbol,
-        pos_side=str(item.get("posSide") or "net"),
+        pos_side=PosSide(str(item.get("posSide") or "net")),
         position_key=str(item.get("posId") or ""),
         contracts=dec(item.get("pos"), default=ZERO),
         entry_price=dec_or_none(item.get("avgPx")),
@@ -396,7 +397,7 @@ def parse_position_history(item: Item, inst: Instrument) -> PositionHistoryRecor
     return PositionHistoryRecord(
         symbol=inst.symbol,
         position_key=str(item.get("posId") or ""),
-        pos_side=str(item.get("posSide") or "net"),
+        pos_side=PosSide(str(item.get("posSide") or "net")),
         direction=str(item.get("direction") or ""),
         close_type=_close_type(item),
         open_avg_price=dec(item.get("openAvgPx"), default=ZERO),

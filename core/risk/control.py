@@ -1,0 +1,364 @@
+"""Trading control: the running / paused / halted state, halts on loss, the kill switch, TP/SL moves.
+
+Data flow: the engine publishes closes and fills; this control subscribes like any viewer, adds
+each close once to today's realized net (``DayPnl``), and a monitor task evaluates today's net
+(realized + open lives at mark) every ``MONITOR_S`` and right after each fill or close. A breach of
+``daily_loss_limit`` or ``max_drawdown`` halts at once: the state turns halted (persisted beside the
+journal, so a restart stays halted), resting entry orders are canceled and, with
+``flatten_on_halt``, every position is closed by reduce-only market orders.
+
+Every risk event is journaled (risk family), published (RiskEvent), logged with a greppable
+marker (RISK REFUSED via the notice, RISK HALT, KILL SWITCH) and remembered as the status line's
+last event; RiskStatus is published on change, at most ``STATUS_HZ`` times a second.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from core.config import RiskSettings
+from core.engine.ports import now
+from core.events import (
+    CommandResult,
+    NoticeLevel,
+    RiskEvent,
+    RiskEventKind,
+    RiskStatus,
+    SetTpSl,
+    TradingState,
+)
+from core.journal.history import read_day_async
+from core.model import CloseResult, Fill, Origin, iso
+from core.money import ZERO, plain
+from core.risk.day import DayPnl
+from core.risk.limits import Refusal, RiskGuard, usdt
+from core.risk.statefile import SavedState, load_state, save_state
+from core.risk.sweep import cancel_entries, close_all, leftovers, sweep
+from core.safefile import UnsafeFileError
+from core.venue.base import VenueError
+
+if TYPE_CHECKING:
+    from core.engine.coordinator import Engine
+
+MONITOR_S = 0.2  # loss / drawdown evaluation period (a breach halts well within a second)
+STATUS_HZ = 4.0  # RiskStatus publications per second at most
+VERIFY_DELAY_S = 0.3  # kill switch: let market closes fill before re-reading the exchange
+HALT_RULES = ("daily_loss_limit", "max_drawdown")
+
+
+class TradingControl:
+    """The engine's trading state and risk guard (``engine.control``)."""
+
+    def __init__(self, engine: Engine, settings: RiskSettings) -> None:
+        self._e = engine
+        self.settings = settings
+        self.state = TradingState.RUNNING
+        self.strategy = "none"
+        self.strategy_running = False
+        self.guard = RiskGuard(settings, engine, lambda: self.state, self._refused)
+        self.day = DayPnl(settings.day_start)
+        self.day.roll(now())
+        self.today_net = ZERO
+        self.exposure = ZERO
+        self.last_event = ""
+        self._status: RiskStatus | None = None
+        self._status_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._work: set[asyncio.Task[None]] = set()
+        self._soon = False
+        self._last_ts: datetime | None = None
+        self._kill_lock = asyncio.Lock()
+        engine.subscribe(self._on_event)
+
+    # ================================================================ lifecycle
+
+    async def start(self) -> None:
+        """Load the persisted state, seed today's closes from the journal, start the monitor."""
+        saved = load_state(self._e.journal.directory)
+        if saved.state is not TradingState.RUNNING:
+            self.state = saved.state
+            self.guard.halt_reason = saved.rule
+            why = f"{saved.rule}: {saved.message}" if saved.message else saved.rule
+            self.last_event = f"{saved.state.value} since {saved.since or 'before this start'} ({why})"
+            logger.warning(f"RISK HALT still in force from a previous run: {why}")
+            self._e._notice(NoticeLevel.WARNING, f"trading is {saved.state.value} ({why}); entries are "
+                                                 "refused until you resume")
+        await self._seed()
+        self.evaluate()
+        self._task = asyncio.create_task(self._monitor(), name="risk-monitor")
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._work]:
+            if task is not None:
+                task.cancel()
+        for task in [self._task, *self._work]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = None
+
+    async def _seed(self) -> None:
+        since = self.day.since
+        if since is None:
+            return
+        days = {since.date(), now().date()}
+        for day in sorted(days):
+            try:
+                history = await read_day_async(self._e.journal.directory, day)
+            except Exception as exc:  # noqa: BLE001 - the live closes still count; say so
+                logger.warning(f"risk: today's closes could not be read from the journal: {exc}")
+                continue
+            for jc in history.closes:
+                self.day.add_close(jc.close_id or jc.close.close_key, jc.close)
+
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_S)
+            try:
+                self.evaluate()
+            except Exception:  # noqa: BLE001 - the monitor must outlive one bad evaluation
+                logger.exception("risk monitor evaluation failed")
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, CloseResult):
+            self.day.add_close(event.close_key, event)
+            self._evaluate_soon()
+        elif isinstance(event, Fill):
+            self._evaluate_soon()
+
+    def _evaluate_soon(self) -> None:
+        if self._soon or self._task is None:
+            return
+        self._soon = True
+
+        def run() -> None:
+            self._soon = False
+            try:
+                self.evaluate()
+            except Exception:  # noqa: BLE001
+                logger.exception("risk evaluation failed")
+
+        asyncio.get_running_loop().call_soon(run)
+
+    # ================================================================ evaluation
+
+    def open_net(self) -> tuple[Decimal, Decimal]:
+        """(the open lives' part of today's net, total notional at mark)."""
+        book = self._e.book
+        net = ZERO
+        exposure = ZERO
+        for pos in self._e.ledger.positions():
+            mark = book.mark_for(pos.symbol, pos)
+            net += pos.unrealized(mark) + pos.funding_pending - pos.fee_pending
+            exposure += pos.coins * mark
+        return net, exposure
+
+    def evaluate(self) -> None:
+        """Today's net against the loss and drawdown limits; publish the status when it moved."""
+        if self.day.roll(now()):
+            logger.info(f"RISK DAY new risk day from {iso(self.day.since) if self.day.since else '?'}")
+        open_part, self.exposure = self.open_net()
+        net = self.day.total(open_part)
+        self.today_net = net
+        s = self.settings
+        if self.state is not TradingState.HALTED and not self._e.read_only:  # a viewer never acts
+            if s.daily_loss_limit is not None and -net >= s.daily_loss_limit:
+                self.halt("daily_loss_limit", -net, s.daily_loss_limit,
+                          f"today's net {usdt(net)} USDT reached the daily loss limit "
+                          f"{usdt(s.daily_loss_limit)} USDT")
+            elif s.max_drawdown is not None and self.day.peak - net >= s.max_drawdown:
+                drawdown = self.day.peak - net
+                self.halt("max_drawdown", drawdown, s.max_drawdown,
+                          f"down {usdt(drawdown)} USDT from today's peak {usdt(self.day.peak)} USDT "
+                          f">= max drawdown {usdt(s.max_drawdown)} USDT")
+        self.publish_status()
+
+    def breach(self) -> Refusal | None:
+        """The loss or drawdown limit breached right now, if any (resume is refused while so)."""
+        s = self.settings
+        net = self.today_net
+        if s.daily_loss_limit is not None and -net >= s.daily_loss_limit:
+            return Refusal("daily_loss_limit", -net, s.daily_loss_limit,
+                           f"today's net {usdt(net)} USDT is still past the daily loss limit "
+                           f"{usdt(s.daily_loss_limit)} USDT")
+        if s.max_drawdown is not None and self.day.peak - net >= s.max_drawdown:
+            return Refusal("max_drawdown", self.day.peak - net, s.max_drawdown,
+                           f"the drawdown {usdt(self.day.peak - net)} USDT is still past max drawdown "
+                           f"{usdt(s.max_drawdown)} USDT")
+        return None
+
+    def status(self) -> RiskStatus:
+        return RiskStatus(self.state, self.strategy, self.strategy_running, self.today_net,
+                          self.settings.daily_loss_limit, self.exposure, self.settings.max_total_notional,
+                          self.last_event)
+
+    def publish_status(self, force: bool = False) -> None:
+        status = self.status()
+        if status == self._status:
+            return
+        loop_now = time.monotonic()
+        if not force and loop_now - self._status_at < 1.0 / STATUS_HZ:
+            return  # the next evaluation publishes it
+        self._status, self._status_at = status, loop_now
+        self._e._publish(status)
+
+    def set_strategy(self, name: str, running: bool) -> None:
+        """The strategy host tells the status line what runs."""
+        self.strategy, self.strategy_running = name, running
+        self.publish_status(force=True)
+
+    # ================================================================ events
+
+    def _event(self, kind: RiskEventKind, rule: str, value: Decimal | None, limit: Decimal | None,
+               message: str) -> RiskEvent:
+        stamp = now()
+        ts = stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+        if self._last_ts is not None and ts <= self._last_ts:
+            ts = self._last_ts + timedelta(milliseconds=1)  # one journal key (ms time) per event
+        self._last_ts = ts
+        event = RiskEvent(ts, kind, rule, value, limit, self.state, message)
+        try:
+            self._e.journal.record_risk(event)
+        except Exception as exc:  # noqa: BLE001 - the journal reports its own errors
+            logger.error(f"journal refused a risk event: {exc}")
+        self.last_event = f"{kind.value} {rule}: {message}"
+        self._e._publish(event)
+        return event
+
+    def _refused(self, refusal: Refusal, origin: Origin) -> None:
+        # the engine's notice logs the one RISK REFUSED line; this journals and publishes it
+        self._event(RiskEventKind.REFUSED, refusal.rule, refusal.value, refusal.limit,
+                    f"{refusal.message} (from the {origin.value})")
+        self.publish_status(force=True)
+
+    def _set_state(self, state: TradingState, rule: str, message: str) -> None:
+        self.state = state
+        self.guard.halt_reason = rule if state is TradingState.HALTED else ""
+        try:
+            save_state(self._e.journal.directory,
+                       SavedState(state, iso(now()), rule, message))
+        except (OSError, UnsafeFileError) as exc:
+            self._e._notice(NoticeLevel.ERROR, f"the trading state could not be saved ({exc}); "
+                                               f"it holds until this run ends")
+
+    # ================================================================ halt
+
+    def halt(self, rule: str, value: Decimal | None, limit: Decimal | None, message: str) -> None:
+        """Halt now (synchronously: nothing new leaves after this returns), then clean up."""
+        if self.state is TradingState.HALTED:
+            return
+        self._set_state(TradingState.HALTED, rule, message)
+        self._event(RiskEventKind.HALT, rule, value, limit, message)
+        flatten = self.settings.flatten_on_halt
+        logger.error(f"RISK HALT {rule}: {message}; resting entry orders canceled"
+                     + ("; flattening every position" if flatten else ""))
+        self._e._notice(NoticeLevel.ERROR, f"trading halted by {rule}: {message} — entries refused"
+                                           + (", positions being closed" if flatten else "")
+                                           + "; resume only after confirming")
+        self.publish_status(force=True)
+        task = asyncio.get_running_loop().create_task(self._after_halt(rule, flatten), name="risk-halt")
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _after_halt(self, rule: str, flatten: bool) -> None:
+        try:
+            canceled = await cancel_entries(self._e.venue)
+            if flatten:
+                closed = await close_all(self._e.venue)
+                self._event(RiskEventKind.FLATTEN, rule, Decimal(len(closed)), None,
+                            f"flatten on halt: {len(closed)} position(s) closed"
+                            + (f" ({', '.join(closed)})" if closed else "")
+                            + f"; {canceled} entry order(s) canceled")
+                logger.error(f"RISK HALT flatten: closed {', '.join(closed) or 'nothing'}")
+            self.publish_status(force=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - told to the trader; the halt itself stands
+            logger.exception("RISK HALT clean-up failed")
+            self._e._notice(NoticeLevel.ERROR, f"RISK HALT: canceling orders / closing positions failed "
+                                               f"({exc}) — check the exchange, or press the kill switch")
+
+    # ================================================================ commands
+
+    def pause(self) -> CommandResult:
+        if self.state is TradingState.HALTED:
+            return self._e._refuse("trading is halted; resume it (with confirmation) before pausing")
+        if self.state is TradingState.PAUSED:
+            return CommandResult(True, "trading is already paused")
+        self.state = TradingState.PAUSED
+        message = "paused: entries refused, closes and reduce-only orders still go"
+        self._event(RiskEventKind.PAUSE, "manual", None, None, message)
+        logger.info(f"RISK PAUSE {message}")
+        self.publish_status(force=True)
+        return CommandResult(True, f"trading {message}")
+
+    def resume(self) -> CommandResult:
+        if self.state is TradingState.RUNNING:
+            return CommandResult(True, "trading is already running")
+        self.evaluate()
+        breach = self.breach()
+        if breach is not None:
+            return self._e._refuse(f"cannot resume: {breach.message} — entries stay refused until the next "
+                                   f"risk day ({self.settings.day_start:%H:%M} UTC) or a higher limit")
+        was = self.state
+        self._set_state(TradingState.RUNNING, "manual", f"resumed from {was.value}")
+        message = f"resumed from {was.value}: entries allowed again"
+        self._event(RiskEventKind.RESUME, "manual", None, None, message)
+        logger.warning(f"RISK RESUME {message}")
+        self.publish_status(force=True)
+        return CommandResult(True, f"trading {message}")
+
+    async def kill(self) -> CommandResult:
+        """Halt, cancel every order and algo, close every position; verify flat, retry once."""
+        async with self._kill_lock:
+            message = "kill switch: canceling every order and algo, closing every position"
+            if self.state is not TradingState.HALTED:
+                self._set_state(TradingState.HALTED, "kill_switch", "kill switch pressed")
+            else:
+                self._set_state(TradingState.HALTED, "kill_switch", "kill switch pressed (while halted)")
+            logger.error(f"KILL SWITCH pressed: {message}")
+            self._event(RiskEventKind.KILL, "kill_switch", None, None, message)
+            self.publish_status(force=True)
+            left: list[str] = []
+            for attempt in range(2):
+                try:
+                    await sweep(self._e.venue)
+                except VenueError as exc:
+                    logger.error(f"KILL SWITCH sweep {attempt + 1} failed: {exc}")
+                await asyncio.sleep(VERIFY_DELAY_S)
+                left = await leftovers(self._e.venue)
+                if not left:
+                    break
+                logger.error(f"KILL SWITCH sweep {attempt + 1} left {', '.join(left)}; retrying"
+                             if attempt == 0 else f"KILL SWITCH still left: {', '.join(left)}")
+            if left:
+                text = (f"KILL SWITCH: halted, but the exchange still shows {', '.join(left)} — "
+                        "check it on the exchange now")
+                self._event(RiskEventKind.KILL, "kill_switch", Decimal(len(left)), None, text)
+                return self._e._refuse(text)
+            text = "KILL SWITCH: halted; the exchange is flat with no open orders or algos"
+            self._event(RiskEventKind.KILL, "kill_switch_verified", ZERO, None, text)
+            self.publish_status(force=True)
+            self._e._notice(NoticeLevel.WARNING, text)
+            return CommandResult(True, text)
+
+    async def set_tp_sl(self, cmd: SetTpSl) -> CommandResult:
+        if cmd.take_profit is None and cmd.stop_loss is None:
+            return self._e._refuse("set TP/SL: give a take profit, a stop loss or both")
+        pos = self._e.ledger.position(cmd.symbol, cmd.pos_side)
+        if cmd.position_id is not None and (pos is None or pos.position_id != cmd.position_id):
+            return self._e._refuse(f"set TP/SL refused: the {cmd.symbol} {cmd.pos_side} position you "
+                                   "selected has closed or changed since — look again")
+        algo_id = await self._e.venue.set_position_tp_sl(cmd.symbol, cmd.pos_side, cmd.take_profit,
+                                                         cmd.stop_loss)
+        legs = " ".join(x for x in (f"tp {plain(cmd.take_profit)}" if cmd.take_profit is not None else "",
+                                    f"sl {plain(cmd.stop_loss)}" if cmd.stop_loss is not None else "") if x)
+        logger.info(f"TPSL SET {cmd.symbol} {cmd.pos_side} {legs} algo {algo_id}")
+        return CommandResult(True, f"{cmd.symbol} {cmd.pos_side}: {legs} set (algo {algo_id})", (algo_id,))
+

@@ -1,0 +1,226 @@
+"""Request parameters of the simulated exchange: OKX's rejections and the parsing of order bodies.
+
+Kept apart from matching so the rules "what OKX refuses" read in one place. OKX is strict about
+its string numbers: ``"1_0"``, ``" 1 "`` or a JSON float where a string size is expected are
+refused with 51000, and so are booleans spelled anything but true/false. Python's ``Decimal``
+would accept the first two silently, so numbers are checked against OKX's grammar first.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.money import ZERO
+from core.sim import okx_shapes as shapes
+from core.sim.market import InstrumentSpec
+from core.sim.state import Account, AlgoOrder, Order
+
+CL_ORD_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
+NUMBER_RE = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+class SimError(Exception):
+    """A rejection with an OKX code; order-level ones become sCode/sMsg in a code "1" envelope."""
+
+    def __init__(self, code: str, msg: str, http: int = 200) -> None:
+        super().__init__(f"{code} {msg}")
+        self.code = code
+        self.msg = msg
+        self.http = http
+
+
+def dec(v: Any, field: str, *, string_only: bool = False) -> Decimal:
+    """A request number (OKX string, or a JSON number unless ``string_only``) as a finite Decimal.
+
+    51000 naming the field otherwise. OKX documents its sizes and prices as strings; ccxt sends
+    ``lever`` as a JSON number, which OKX accepts, so only the caller knows which applies.
+    """
+    if isinstance(v, bool) or v is None or v == "":
+        raise SimError("51000", f"Parameter {field} error")
+    if isinstance(v, str):
+        if not NUMBER_RE.match(v):
+            raise SimError("51000", f"Parameter {field} error")
+    elif string_only or not isinstance(v, (int, float)):
+        raise SimError("51000", f"Parameter {field} error")
+    try:
+        d = Decimal(str(v))
+    except InvalidOperation:
+        raise SimError("51000", f"Parameter {field} error") from None
+    if not d.is_finite():
+        raise SimError("51000", f"Parameter {field} error")
+    return d
+
+
+def opt_dec(v: Any, field: str) -> Decimal | None:
+    return None if v is None or v == "" else dec(v, field)
+
+
+def flag(v: Any, field: str) -> bool:
+    """OKX booleans: JSON true/false or the strings "true"/"false"; anything else is 51000."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    raise SimError("51000", f"Parameter {field} error")
+
+
+def on_grid(v: Decimal, step: Decimal) -> bool:
+    return (v / step) == (v / step).to_integral_value()
+
+
+def one_of(req: dict[str, Any], field: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    v = req.get(field, default)
+    if v not in allowed:
+        raise SimError("51000", f"Parameter {field} error")
+    return str(v)
+
+
+def pos_side_of(acct: Account, req: dict[str, Any], *, strict_net: bool = True) -> str:
+    """net in net mode (an explicit long/short is refused there when ``strict_net``); long/short in hedge mode."""
+    pos_side = str(req.get("posSide") or "")
+    if acct.pos_mode == "net_mode":
+        if strict_net and pos_side not in ("", "net"):
+            raise SimError("51000", "Parameter posSide error")
+        return "net"
+    if pos_side not in ("long", "short"):
+        raise SimError("51000", "Parameter posSide error")
+    return pos_side
+
+
+def order_size(req: dict[str, Any], spec: InstrumentSpec, market: bool) -> Decimal:
+    sz = dec(req.get("sz"), "sz", string_only=True)
+    if sz <= 0:
+        raise SimError("51000", "Parameter sz error")
+    if sz < spec.min_sz:
+        raise SimError("51020", f"Order quantity must be at least the minimum size {shapes.s(spec.min_sz)}")
+    if not on_grid(sz, spec.lot_sz):
+        raise SimError("51121", f"Order quantity must be a multiple of the lot size {shapes.s(spec.lot_sz)}")
+    if market and sz > spec.max_mkt_sz:
+        raise SimError("51202", "Market order amount exceeds the maximum amount")
+    return sz
+
+
+def price(v: Any, spec: InstrumentSpec, field: str = "px") -> Decimal:
+    px = dec(v, field)
+    if px <= 0 or not on_grid(px, spec.tick_sz):
+        raise SimError("51000", f"Parameter {field} error")
+    return px
+
+
+def client_id(acct: Account, req: dict[str, Any]) -> str:
+    cl = str(req.get("clOrdId") or "")
+    if cl and not CL_ORD_ID_RE.match(cl):
+        raise SimError("51000", "Parameter clOrdId error")
+    if cl and cl in acct.orders_by_cl and acct.orders[acct.orders_by_cl[cl]].is_open:
+        raise SimError("51016", "Duplicated client order ID")
+    return cl
+
+
+def attached_algos(req: dict[str, Any]) -> list[dict[str, Any]]:
+    attach = req.get("attachAlgoOrds")
+    if not attach:
+        return []
+    if not isinstance(attach, list):
+        raise SimError("51000", "Parameter attachAlgoOrds error")
+    out = [dict(x) for x in attach if isinstance(x, dict)]
+    for x in out:
+        for k in ("tpTriggerPx", "slTriggerPx"):
+            opt_dec(x.get(k), k)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What parsing needs from the exchange: an id, the time and the account's leverage."""
+
+    next_id: Callable[[], str]
+    now: int
+    lever: Callable[[str, str], Decimal]  # (instId, tdMode) -> leverage
+
+
+def parse_order(acct: Account, req: dict[str, Any], spec: InstrumentSpec, ctx: Context) -> Order:
+    """A normal order from a trade/order body, or the SimError OKX would answer."""
+    side = one_of(req, "side", ("buy", "sell"))
+    ord_type = one_of(req, "ordType", ("market", "limit", "post_only", "ioc", "fok"))
+    td_mode = one_of(req, "tdMode", ("cross", "isolated"), "cross")
+    sz = order_size(req, spec, ord_type == "market")
+    px = price(req.get("px"), spec) if ord_type != "market" else None
+    pos_side = pos_side_of(acct, req)
+    cl = client_id(acct, req)
+    reduce_only = flag(req.get("reduceOnly", False), "reduceOnly")
+    if pos_side in ("long", "short") and (pos_side == "long") == (side == "sell"):
+        reduce_only = True  # hedge mode: the closing side of a leg can only reduce it
+    o = Order(ord_id=ctx.next_id(), cl_ord_id=cl, tag=str(req.get("tag") or ""), inst_id=spec.inst_id,
+              side=side, pos_side=pos_side, ord_type=ord_type, td_mode=td_mode, px=px, sz=sz,
+              reduce_only=reduce_only, lever=ctx.lever(spec.inst_id, td_mode), c_time=ctx.now, u_time=ctx.now)
+    o.attach_algo_ords = attached_algos(req)
+    for x in o.attach_algo_ords:
+        x["attachAlgoId"] = ctx.next_id()  # OKX assigns it when the entry is accepted
+    o.attached = [{k: str(v) for k, v in x.items()} for x in o.attach_algo_ords]
+    return o
+
+
+def _algo_size(req: dict[str, Any], spec: InstrumentSpec, close_fraction: str) -> Decimal:
+    if close_fraction == "1":
+        return ZERO
+    sz = dec(req.get("sz"), "sz", string_only=True)
+    if sz <= 0 or not on_grid(sz, spec.lot_sz):
+        raise SimError("51121", f"Order quantity must be a multiple of the lot size {shapes.s(spec.lot_sz)}")
+    if sz < spec.min_sz:
+        raise SimError("51020", "Order quantity below the minimum size")
+    return sz
+
+
+def set_tp_sl(a: AlgoOrder, req: dict[str, Any]) -> None:
+    """TP and/or SL fields of a conditional/oco algo (also used by amend-algos)."""
+    a.tp_trigger_px = opt_dec(req.get("tpTriggerPx"), "tpTriggerPx")
+    a.sl_trigger_px = opt_dec(req.get("slTriggerPx"), "slTriggerPx")
+    if a.tp_trigger_px is None and a.sl_trigger_px is None:
+        raise SimError("51000", "Parameter tpTriggerPx or slTriggerPx required")
+    if a.tp_trigger_px is not None:
+        a.tp_ord_px = dec(req.get("tpOrdPx", "-1"), "tpOrdPx")
+        a.tp_trigger_px_type = str(req.get("tpTriggerPxType") or "last")
+    if a.sl_trigger_px is not None:
+        a.sl_ord_px = dec(req.get("slOrdPx", "-1"), "slOrdPx")
+        a.sl_trigger_px_type = str(req.get("slTriggerPxType") or "last")
+
+
+def check_tp_sl_side(a: AlgoOrder, last: Decimal) -> None:
+    """OKX refuses a TP/SL that would fire at once (51277/51279 family)."""
+    buy = a.side == "buy"
+    if a.tp_trigger_px is not None and (a.tp_trigger_px >= last if buy else a.tp_trigger_px <= last):
+        raise SimError("51279" if not buy else "51277", "TP trigger price must be on the profit side of the last price")
+    if a.sl_trigger_px is not None and (a.sl_trigger_px <= last if buy else a.sl_trigger_px >= last):
+        raise SimError("51280", "SL trigger price must be on the loss side of the last price")
+
+
+def parse_algo(acct: Account, req: dict[str, Any], spec: InstrumentSpec, ctx: Context, last: Decimal,
+               attached_to: str = "") -> AlgoOrder:
+    """A conditional, oco or trigger algo from a trade/order-algo body, or the SimError OKX would answer."""
+    side = one_of(req, "side", ("buy", "sell"))
+    ord_type = one_of(req, "ordType", ("conditional", "oco", "trigger"))
+    td_mode = one_of(req, "tdMode", ("cross", "isolated"), "cross")
+    close_fraction = str(req.get("closeFraction") or "")
+    sz = _algo_size(req, spec, close_fraction)
+    pos_side = pos_side_of(acct, req, strict_net=False)
+    cl = str(req.get("algoClOrdId") or req.get("clOrdId") or "")
+    reduce_only = flag(req.get("reduceOnly", False), "reduceOnly") or (ord_type != "trigger" and close_fraction == "1")
+    a = AlgoOrder(algo_id=ctx.next_id(), algo_cl_ord_id=cl, cl_ord_id=str(req.get("clOrdId") or ""),
+                  tag=str(req.get("tag") or ""), inst_id=spec.inst_id, side=side, pos_side=pos_side,
+                  ord_type=ord_type, td_mode=td_mode, sz=sz, reduce_only=reduce_only,
+                  lever=ctx.lever(spec.inst_id, td_mode), c_time=ctx.now, u_time=ctx.now,
+                  close_fraction=close_fraction, attached_to=attached_to)
+    if ord_type == "trigger":
+        a.trigger_px = dec(req.get("triggerPx"), "triggerPx")
+        a.order_px = dec(req.get("orderPx", "-1"), "orderPx")
+        a.trigger_px_type = str(req.get("triggerPxType") or "last")
+        a.trigger_up = a.trigger_px >= last
+        return a
+    set_tp_sl(a, req)
+    if ord_type == "conditional" and a.tp_trigger_px is not None and a.sl_trigger_px is not None:
+        a.ord_type = "oco"
+    check_tp_sl_side(a, last)
+    return a

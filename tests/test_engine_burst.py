@@ -1,0 +1,166 @@
+"""A burst of outside market orders on one symbol (>= 100 orders/s for a few seconds): every fill
+and every close row must be journaled, the engine must stop promptly with nothing left behind,
+and the journal must reconcile with the exchange position by position, no fill or bill twice.
+
+End to end: the real adapter and engine against the simulator, the orders sent by an unmodified
+ccxt client behind the engine's back (alternating buy / sell of 1 contract, so lives open and
+close all the time, and grow and close in parts when two buys land back to back).
+
+The simulator's clock gives every reading its own millisecond: two position lives opened in the
+same millisecond on one instrument get one journal position_id (symbol#pos_side#opened_ms) and one
+positions-history cTime, which neither the ledger nor reconcile can tell apart yet (a separate
+bug, reported). A loaded machine bunches a burst's orders enough for that; this test is about the
+close rows, so it keeps lives apart. Remove the clock once lives are told apart.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import ExchangeSettings, JournalSettings, Settings
+from core.journal import read_fills, read_funding, read_trades
+from core.reconcile import main as reconcile_main
+from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
+from core.unconfirmed import load
+from core.venue import VenueError
+from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, wait_for
+from tests.fault_helpers import LogCapture
+
+pytestmark = pytest.mark.timeout(120)
+
+RATE = 130  # outside orders per second asked for (>= 100 must be reached)
+SECONDS = 5.0
+CATCH_UP_S = 5.0  # close rows written at most this long after the last fill is journaled
+
+
+def distinct_ms_clock() -> Callable[[], int]:
+    """The simulator's clock, except that no two readings share a millisecond (see the module doc)."""
+    last = 0
+
+    def clock() -> int:
+        nonlocal last
+        last = max(int(time.time() * 1000), last + 1)
+        return last
+
+    return clock
+
+
+async def outside_burst(ext: Any, rate: float, seconds: float,
+                        symbol: str = BTC) -> tuple[int, float]:
+    """Send ``rate`` market orders of 1 contract a second for ``seconds``, alternating buy and sell,
+    each on its own schedule slot whatever the previous one's latency (late ones catch up).
+    Returns (orders sent, orders per second sent)."""
+    loop = asyncio.get_running_loop()
+    n = int(rate * seconds) // 2 * 2  # as many sells as buys: flat at the end
+    t0 = loop.time()
+    tasks = []
+    for i in range(n):
+        wait = t0 + i / rate - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(
+            ext.create_order(symbol, "market", "buy" if i % 2 == 0 else "sell", 1)))
+    sent_in = loop.time() - t0 + 1 / rate  # the last order's slot included
+    errors = [r for r in await asyncio.gather(*tasks, return_exceptions=True)
+              if isinstance(r, BaseException)]
+    assert not errors, f"{len(errors)} orders failed, first: {errors[0]!r}"
+    return n, n / sent_in
+
+
+async def all_history(ext: Any, inst: str = BTC_ID) -> list[dict[str, str]]:
+    """Every positions-history record of ``inst`` (all pages), as the exchange returns them."""
+    out: list[dict[str, str]] = []
+    params: dict[str, str] = {"instType": "SWAP", "instId": inst, "limit": "100"}
+    while True:
+        page = list((await ext.private_get_account_positions_history(params))["data"])
+        out += [p for p in page if p not in out]
+        if len(page) < 100:
+            return out
+        params = {**params, "after": str(int(page[-1]["uTime"]) + 1)}
+
+
+async def test_burst_of_outside_orders_leaves_nothing_at_stop(rig: Rig, logs: LogCapture) -> None:
+    engine = await rig.start_engine()
+    rig.srv.exchange.clock = distinct_ms_clock()
+    sent, rate = await outside_burst(rig.ext, RATE, SECONDS)
+    assert rate >= 100, f"the burst reached only {rate:.0f} orders/s"
+    state = (await rig.ext.private_get_trade_fills_history({"instType": "SWAP", "limit": "1"}))
+    assert state["data"], "the burst filled nothing"
+    await rig.wait_fills(sent, timeout=30)  # every fill reached the journal ...
+    loop = asyncio.get_running_loop()
+    # ... and the close rows keep up with the fills: no backlog of unconfirmed closes builds up
+    await wait_for(lambda: engine.confirmer.idle, CATCH_UP_S, "close rows to catch up")
+    t_stop = loop.time()
+    await rig.stop_engine()  # ... then stop at once: pending close rows must not be left behind
+    stop_s = loop.time() - t_stop
+    assert engine is not None
+
+    assert not logs.matching("left at stop"), logs.matching("left at stop")[0].message
+    assert stop_s < 15, f"stop took {stop_s:.1f} s"
+
+    fills = read_fills(rig.journal_dir)
+    assert len(fills) == sent
+    assert max(Counter(f["fill_id"] for f in fills).values()) == 1
+    funding = read_funding(rig.journal_dir)
+    assert not funding or max(Counter(b["bill_id"] for b in funding).values()) == 1
+    trades = read_trades(rig.journal_dir)
+    assert max(Counter(t["close_id"] for t in trades).values()) == 1
+
+    # every life the exchange closed (positions-history type 2 full close, 3 liquidation, 6 ADL)
+    # has its final close row in the journal, under the life's own opening time, once
+    history = await all_history(rig.ext)
+    closed_lives = Counter(int(h["cTime"]) for h in history if h["type"] in ("2", "3", "6"))
+    assert sum(closed_lives.values()) >= sent // 10, f"only {len(closed_lives)} lives closed"
+    full_rows = Counter(int(str(t["position_id"]).rsplit("#", 1)[1])
+                        for t in trades if t["size_after"] == 0)
+    # one final row per life the exchange closed; the life's id carries the opening fill's time, which
+    # the simulator stamps a few readings of its clock after the position record's cTime
+    assert len(full_rows) == len(closed_lives) and set(full_rows.values()) == {1}
+    for opened, created in zip(sorted(full_rows), sorted(closed_lives), strict=True):
+        assert abs(opened - created) <= 50, (opened, created)
+
+    settings = Settings(exchange=ExchangeSettings(venue="sim", url=rig.srv.url, symbols=(BTC, ETH)),
+                        journal=JournalSettings(dir=rig.journal_dir),
+                        config_path=Path(rig.journal_dir.parent / "config.toml"))
+    code = await asyncio.to_thread(reconcile_main, settings)
+    assert code == 0, "reconcile found differences: " + " | ".join(
+        ln.message for ln in logs.lines if "DIFF" in ln.message)[:2000]
+
+
+async def test_rows_waiting_at_stop_are_written_and_checked_at_the_next_start(
+        rig: Rig, logs: LogCapture) -> None:
+    """positions-history cannot be read (only it): the close waits for it; a prompt stop writes the
+    row from the ledger, once, and lists it; the next start checks it against positions-history,
+    logs the outcome and clears the list."""
+    engine = await rig.start_engine()
+    assert rig.venue is not None
+
+    async def unavailable(since: Any) -> list[Any]:
+        raise VenueError("reading positions history failed: exchange unavailable", "unavailable")
+
+    rig.venue.fetch_positions_history = unavailable  # type: ignore[method-assign]
+    await rig.ext.create_order(BTC, "market", "buy", 3)
+    await rig.ext.create_order(BTC, "market", "sell", 3)
+    await rig.wait_fills(2)
+    await wait_for(lambda: engine.confirmer.pending == 1, 10, "the close to wait for the exchange")
+    await rig.stop_engine()
+    [row] = rig.trades()
+    assert row["source"] == "ledger" and row["size_after"] == 0
+    sidecar = rig.journal_dir / UNCONFIRMED_FILE
+    [listed] = load(sidecar)
+    assert listed.close_id == row["close_id"]
+    assert logs.one("CLOSE UNCONFIRMED 1 close rows written from the ledger at stop").level == "WARNING"
+
+    await rig.start_engine()
+    await wait_for(lambda: not sidecar.exists(), 10, "the listed row to be checked")
+    assert logs.one("CLOSE CHECKED", str(row["position_id"])).level == "INFO"
+    await rig.flush()
+    assert len(rig.trades()) == 1  # written once, never again at the restart
+    assert rig.engine is not None
+    assert (await rig.engine.reconcile()).ok
