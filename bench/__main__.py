@@ -24,7 +24,8 @@ from typing import Any
 KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "event_to_screen_ms_p50",
         "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99", "screen_kb_per_s",
         "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
-        "burst_clean_orders_per_s", "risk_check_us")
+        "burst_clean_orders_per_s", "risk_check_us", "journal_year_start_ratio", "journal_year_rss_ratio",
+        "report_year_s", "report_year_rss_mb", "history_first_page_ms")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
@@ -40,6 +41,11 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "soak_duplicates": ("== 0", lambda v, f: v == 0),
     "burst_clean_orders_per_s": (">= 100", lambda v, f: v >= 100),
     "risk_check_us": ("<= 100", lambda v, f: v <= 100),
+    "journal_year_start_ratio": ("<= 1.2", lambda v, f: v <= 1.2),
+    "journal_year_rss_ratio": ("<= 1.2", lambda v, f: v <= 1.2),
+    "report_year_s": ("<= 1", lambda v, f: v <= 1),
+    "report_year_rss_mb": ("<= 100", lambda v, f: v <= 100),
+    "history_first_page_ms": ("<= 100", lambda v, f: v <= 100),
 }
 
 
@@ -90,7 +96,7 @@ def _section(name: str, run: Callable[[], Any], figures: dict[str, Any], notes: 
     notes.append(f"{name}: {time.perf_counter() - t0:.1f} s wall")
 
 
-SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst")
+SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst", "journal")
 
 
 def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[str]) -> None:
@@ -119,6 +125,10 @@ def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[st
         from bench.burst import bench_burst
 
         _section("burst", lambda: run_async(bench_burst(3.0 if quick else 5.0), 900), figures, notes)
+    elif name == "journal":
+        from bench.journal_year import bench_journal_year
+
+        _section("journal year", lambda: bench_journal_year(quick), figures, notes)
     elif name == "soak":
         from bench.soak import bench_soak
 

@@ -21,11 +21,13 @@ from typing import Any
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.errors import PerpdeskError
+from core.strategies import NAMES as STRATEGY_NAMES
 from core.venue.registry import VENUES, venue_names
 
 DEFAULT_CONFIG = Path("config.toml")
 SUPPORTED_VENUES = venue_names()  # the list itself lives in core.venue.registry
-STRATEGIES = ("none", "demo_scalper")
+STRATEGIES = STRATEGY_NAMES  # the list itself lives in core.strategies
+MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 ENV_KEY, ENV_SECRET, ENV_PASSPHRASE = "PERPDESK_API_KEY", "PERPDESK_API_SECRET", "PERPDESK_API_PASSPHRASE"
 SYMBOL_RE = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
@@ -77,8 +79,20 @@ class UISettings:
 
 @dataclass(frozen=True, slots=True)
 class StrategySettings:
+    """A built-in by ``name``, or the trader's own class: ``path`` (a .py file, resolved against
+    config.toml's folder) or ``module`` ("pkg.mod:Class"); at most one of the three is given."""
+
     name: str = "none"
     params: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    module: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the strategy is named to the trader (headless banner, log)."""
+        if self.path is not None:
+            return self.path.name
+        return self.module if self.module is not None else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +315,12 @@ def _ui(file: str, raw: Any, base: UISettings) -> UISettings:
     )
 
 
-def _strategy(file: str, raw: Any) -> StrategySettings:
-    s = _Section(file, "strategy", raw, ("name", "params"))
+def _strategy(file: str, raw: Any, base: Path) -> StrategySettings:
+    s = _Section(file, "strategy", raw, ("name", "path", "module", "params"))
+    given = [k for k in ("name", "path", "module") if k in s.table]
+    if len(given) > 1:
+        raise ConfigError(f"{file}: [strategy] takes one of name, path or module, got "
+                          + " and ".join(given))
     name = StrategySettings().name
     if "name" in s.table:
         name = s.table["name"]
@@ -313,7 +331,21 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
                 + f", got {show(name)}"
                 + (_suggest(name, STRATEGIES, quote=True) if isinstance(name, str) and
                    difflib.get_close_matches(name, list(STRATEGIES), n=1) else "")
+                + (' (your own strategy file goes in path = "strategies/my.py")'
+                   if isinstance(name, str) and name.endswith(".py") else "")
             )
+    path: Path | None = None
+    if "path" in s.table:
+        text = s.text("path", "", expected='a Python file such as "strategies/my.py"')
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not text.endswith(".py"):
+            raise s.fail("path", 'a Python file ending in .py, such as "strategies/my.py"')
+        if not path.is_file():
+            raise ConfigError(f'{file}: [strategy] path "{text}": no such file (looked for {path})')
+    module = None
+    if "module" in s.table:
+        module = s.text("module", "", lambda m: MODULE_RE.match(m) is not None, 'an importable "package.module:ClassName"')
     params = s.table.get("params", {})
     if not isinstance(params, dict):
         raise s.fail("params", "a table (e.g. [strategy.params])")
@@ -321,7 +353,7 @@ def _strategy(file: str, raw: Any) -> StrategySettings:
         if SECRET_KEY_RE.search(key):
             raise ConfigError(f'{file}: [strategy.params] "{key}" is not allowed here — credentials come only '
                               f"from the environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}")
-    return StrategySettings(name=name, params=dict(params))
+    return StrategySettings(name=name, params=dict(params), path=path, module=module)
 
 
 RISK_KEYS = ("max_order_notional", "max_position_notional", "max_total_notional",
@@ -419,7 +451,7 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
         logs=LogSettings(dir=_dir(logs, "dir", dl.dir, base), level=level,
                          retention_days=logs.integer("retention_days", dl.retention_days, 1)),
         ui=_ui(file, data.get("ui", {}), UISettings()),
-        strategy=_strategy(file, data.get("strategy", {})),
+        strategy=_strategy(file, data.get("strategy", {}), base),
         risk=_risk(file, data.get("risk", {})),
         keymap=_keymap(file, data.get("keymap", {})),
         config_path=config_path,

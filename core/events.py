@@ -65,6 +65,26 @@ class MarkPrice:
 
 
 @dataclass(frozen=True, slots=True)
+class Candle:
+    """One candlestick of ``bar`` (OKX bar names: "1m", "5m", "1H" ...) for ``symbol``.
+
+    Why frozen and published as it is: a strategy reads candles as facts; the open bar is pushed
+    again on every change with ``confirmed`` False, and once more with True when it closes.
+    ``ts`` is the bar's open time; ``volume`` is in contracts (OKX ``vol`` for swaps).
+    """
+
+    symbol: str
+    bar: str
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FundingBill:
     """One funding bill as the exchange books it (bills type 8, or a funding_fee push)."""
 
@@ -245,6 +265,7 @@ EngineEvent = (
     | FundingRate
     | RiskEvent
     | RiskStatus
+    | Candle
 )
 
 # ---------------------------------------------------------------- subscribers -> engine

@@ -20,7 +20,8 @@ from core.engine import Engine
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
-from core.strategies import make_strategy
+from core.strategies import load_strategy
+from core.strategies.host import StrategyHost
 from core.venue.base import Venue
 from core.venue.registry import make_venue, venue_entry
 
@@ -35,7 +36,7 @@ class Stack:
     venue: Venue
     journal: Journal
     sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
-    strategy: asyncio.Task[None] | None
+    strategy: StrategyHost | None  # .name, .running, .error (why it stopped)
 
 
 @contextlib.asynccontextmanager
@@ -46,7 +47,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     """
     sim = None
     exchange = settings.exchange
-    strategy = make_strategy(settings.strategy.name, settings.strategy.params)  # fail before I/O
+    strategy = load_strategy(settings.strategy)  # fail before I/O
     if venue_entry(exchange.venue).embedded_sim and not exchange.url:
         from core.sim.server import SimServer
 
@@ -66,7 +67,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     venue: Venue | None = None
     journal: Journal | None = None
     engine: Engine | None = None
-    task: asyncio.Task[None] | None = None
+    host: StrategyHost | None = None
     started = False
     unwritten: JournalError | None = None
     try:
@@ -76,13 +77,13 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
         await engine.start()
         started = True
         if strategy is not None and not settings.ui.read_only:
-            task = asyncio.create_task(_run_strategy(strategy, engine), name="strategy")
-        yield Stack(engine, venue, journal, sim, task)
+            host = StrategyHost(strategy, engine)
+            await host.start()  # a failing warm-up or on_start stops the strategy, not the run
+        yield Stack(engine, venue, journal, sim, host)
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if host is not None:
+            with contextlib.suppress(Exception):
+                await host.stop()
         if engine is not None and started:
             with contextlib.suppress(Exception):
                 await engine.stop()
@@ -102,15 +103,6 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
 
 
-async def _run_strategy(strategy: object, engine: Engine) -> None:
-    try:
-        await strategy.run(engine)  # type: ignore[attr-defined]
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # noqa: BLE001 - a strategy crash ends the strategy, not the engine
-        logger.exception("strategy stopped by an error")
-
-
 async def _headless(settings: Settings, duration: float | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,7 +114,7 @@ async def _headless(settings: Settings, duration: float | None) -> int:
             where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
             freeze_startup_heap()
             print(f"perpdesk headless: {settings.exchange.venue} at {where}, journal "
-                  f"{settings.journal.dir}, strategy {settings.strategy.name}"
+                  f"{settings.journal.dir}, strategy {stack.strategy.name if stack.strategy else 'none'}"
                   + (f", stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
                   flush=True)
             try:

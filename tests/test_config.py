@@ -39,7 +39,7 @@ def test_committed_config_runs_on_sim_without_credentials() -> None:
     assert s.exchange.venue == "sim"
     assert s.exchange.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
     assert s.sim.funding_interval_s == 120 and s.sim.speed == 1
-    assert s.strategy.name == "demo_scalper" and s.ui.theme == "perpdesk-dark"
+    assert s.strategy.name == "ema_scalper" and s.ui.theme == "perpdesk-dark"
     assert s.journal.dir == REPO / "journal"
     assert load_credentials(s, env={}) == SIM_DEMO_CREDENTIALS
     text = (REPO / "config.toml").read_text().lower()

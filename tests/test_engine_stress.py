@@ -54,7 +54,7 @@ async def test_busy_market_with_drops_reconciles(tmp_path: Path) -> None:
                                   {"instId": rng.choice(["BTC-USDT-SWAP", "ETH-USDT-SWAP",
                                                          "SOL-USDT-SWAP"]), "rate": "0.0003"})
             assert drops >= 2
-            stack.strategy.cancel()
+            await stack.strategy.stop()  # the strategy stops sending; the engine goes on
             # Freeze the market, then close from a view that agrees with the exchange: a TP/SL
             # firing between the engine's view and the close order fails the close with
             # "position does not exist" (51023), and a loaded machine widens that window.

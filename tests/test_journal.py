@@ -223,7 +223,7 @@ def test_rows_roll_over_at_utc_midnight(tmp_path: Path) -> None:
     j.record_fill(fill("C", ts=datetime(2024, 5, 2, 8, 30, tzinfo=tokyo)))  # 23:30Z on May 1
     j.record_funding(funding("B1", ts=after))
     j.close_sync()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv") == [
         "funding_2024-05-02.csv", "orders_2024-05-01.csv", "orders_2024-05-02.csv"]
     may1 = raw(tmp_path / "orders_2024-05-01.csv")
     may2 = raw(tmp_path / "orders_2024-05-02.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from core.journal import COLUMNS, Journal, read_fills, read_funding
+from core.journal.index import INDEX_NAME
 from core.journal.writer import day_files
+from core.report import build_report, build_report_from_csv
 
 HELPER = Path(__file__).with_name("journal_crash_writer.py")
 
@@ -66,5 +69,13 @@ def test_sigkill_mid_burst_loses_no_acknowledged_row(tmp_path: Path) -> None:
         assert [k for k, n in (fill_ids + bill_ids).items() if n > 1] == []
         missing = acked - set(fill_ids) - set(bill_ids)
         assert not missing, f"run {run}: acknowledged but not on disk: {sorted(missing)[:5]}"
+        # the index (updated after each fsync, caught up at open) agrees with the CSV record
+        db = sqlite3.connect(journal_dir / INDEX_NAME)
+        try:
+            assert {r[0] for r in db.execute("SELECT fill_id FROM fills")} == set(fill_ids)
+            assert {r[0] for r in db.execute("SELECT bill_id FROM bills")} == set(bill_ids)
+        finally:
+            db.close()
+        assert build_report(journal_dir) == build_report_from_csv(journal_dir)
     assert len(acked) > 100  # the bursts really happened
     assert len(day_files(journal_dir)) >= 3  # and crossed UTC midnight

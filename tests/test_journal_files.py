@@ -198,9 +198,10 @@ def test_files_0600_and_folders_0700_under_umask_000(tmp_path: Path, umask_000: 
     j.close_sync()
     for folder in (directory, directory.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
-    names = sorted(p.name for p in directory.iterdir())
+    names = sorted(p.name for p in directory.iterdir() if not p.name.startswith(".index."))
     assert names == ["funding_2024-05-01.csv", ORDERS]
-    for path in directory.iterdir():
+    assert (directory / ".index.sqlite3").exists()
+    for path in directory.iterdir():  # the index too: it holds every id and the day totals
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 

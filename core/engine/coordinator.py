@@ -33,6 +33,7 @@ from core.engine.resync import Resync, ResyncRequest
 from core.engine.timer import FundingDue, run_timer
 from core.events import (
     AccountSnapshot,
+    Candle,
     Command,
     CommandResult,
     EngineEvent,
@@ -230,6 +231,11 @@ class Engine:
         mark = self.book.mark_for(symbol)
         return mark if mark > 0 else None
 
+    async def fetch_candles(self, symbol: str, bar: str = "1m", limit: int = 100) -> list[Candle]:
+        """The newest ``limit`` candles of ``symbol`` from the exchange, oldest first (a strategy's
+        warm-up; live one-minute candles are published as ``Candle`` events). Raises VenueError."""
+        return await self.venue.fetch_candles(symbol, bar, limit)
+
     def links(self) -> dict[str, LinkState]:
         """Connection state per stream (public, private, business)."""
         return dict(self.inbound.links)
@@ -295,6 +301,10 @@ class Engine:
                 callback(event)
             except Exception:  # noqa: BLE001 - one bad subscriber never breaks the engine
                 logger.exception(f"subscriber {callback!r} failed on {type(event).__name__}")
+
+    def notice(self, level: NoticeLevel, text: str) -> None:
+        """Tell the trader one line (published as a Notice and logged), e.g. from the strategy host."""
+        self._notice(level, text)
 
     def _notice(self, level: NoticeLevel, text: str) -> None:
         log = logger.error if level is NoticeLevel.ERROR else (

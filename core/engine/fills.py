@@ -76,6 +76,8 @@ class FillPath:
         """Journal, book and close one execution; returns the close rows handed on."""
         if fill.fill_id in self.applied:
             return 0
+        if not replay and self._e.journal.has_fill(fill.fill_id, fill.ts):
+            return 0  # journaled before this run, in a life the replay did not need: booked already
         self.applied.add(fill.fill_id)
         self._check_order(fill, replay)
         if not replay:

@@ -2,7 +2,7 @@
 
 Why split inline and queued: fills, funding and position pushes change the same state and the
 journal must see them in order, so they go through the engine's one queue; mark prices, account
-equity, funding rates and latency are stateless and high-rate, so they are handled right here.
+equity, funding rates, candles and latency are stateless and high-rate, so they are handled right here.
 The sink is cheap, never blocks and never raises. It also tracks the streams' link states: a
 private reconnect queues a resync before the stream is trusted again.
 """
@@ -19,6 +19,7 @@ from core.engine.book import MISMATCH_GRACE_S
 from core.engine.ports import now
 from core.events import (
     AccountSnapshot,
+    Candle,
     FundingRate,
     LinkState,
     MalformedPush,
@@ -56,6 +57,8 @@ class Inbound:
                 e.book.marks[event.symbol] = event.price
                 e._publish(event)
                 e.book.revalue_soon(event.symbol)
+            elif isinstance(event, Candle):
+                e._publish(event)  # market data for the strategy host; nothing to journal
             elif isinstance(event, AccountSnapshot):
                 e._account = event
                 e._publish(event)

@@ -13,7 +13,6 @@ from loguru import logger
 
 from core.closes import LifeTotals
 from core.engine.timeline import in_time_order
-from core.journal import read_fills, read_funding, read_trades
 from core.journal.history import close_from_row, fill_from_row
 from core.journal.schema import parse_ts
 from core.model import CloseResult, Fill
@@ -24,12 +23,13 @@ if TYPE_CHECKING:
 
 
 def replay_journal(engine: Engine) -> None:
-    """Rebuild open lives and the confirmer's per-life totals from the journal's CSVs."""
-    directory = engine.journal.directory
-    fills = [fill_from_row(r) for r in read_fills(directory)]
-    funding = read_funding(directory)
+    """Rebuild open lives and the confirmer's per-life totals from the journal: only the day files
+    the lives still open at the last stop need (the index says which), so a start stays bounded."""
+    replayed = engine.journal.replay_rows()  # the lives open at the last stop, not the whole history
+    fills = [fill_from_row(r) for r in replayed.fills]
+    funding = replayed.funding
     by_life: dict[str, list[CloseResult]] = {}
-    for row in read_trades(directory):
+    for row in replayed.trades:
         close = close_from_row(row)
         by_life.setdefault(close.position_id, []).append(close)
     for pid, rows in by_life.items():

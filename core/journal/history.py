@@ -11,6 +11,8 @@ the event loop the engine and the UI share.
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -20,7 +22,9 @@ from typing import Any, Literal
 from loguru import logger
 
 from core.journal import schema
-from core.journal.reader import _typed, read_rows
+from core.journal.errors import JournalError
+from core.journal.index import INDEX_NAME, SqliteJournalIndex
+from core.journal.reader import _file_rows, _typed, read_rows
 from core.journal.schema import parse_ts
 from core.journal.writer import day_files
 from core.model import (
@@ -136,6 +140,18 @@ def _rows(directory: Path, kind: str, day: date | None) -> list[dict[str, Any]]:
     return _typed(family, raw)
 
 
+def _day_rows(directory: Path, kind: str, day: date) -> list[dict[str, Any]]:
+    """The typed rows of one day file, read by its name (no folder listing: a year has 1,000)."""
+    family = _FAMILY[kind]
+    path = directory / schema.file_name(family, day)
+    if not os.path.lexists(path):
+        return []
+    rows = _file_rows(family, path, True)
+    if kind == "fills":
+        return [r for r in rows if r["event"] == schema.FILL_EVENT]
+    return list(rows)
+
+
 def _converted(kind: str, rows: list[dict[str, Any]]) -> tuple[list[Any], int]:
     out: list[Any] = []
     bad = 0
@@ -195,16 +211,59 @@ class HistoryPager:
                                   for fam, p in reversed(day_files(self.directory)) if fam == family]
         self._starts: list[tuple[int, int | None]] = [(0, None)]  # None = from the file's end
         self._cached: tuple[int, list[dict[str, Any]]] | None = None
+        self._counts: list[int] | None = None  # rows per day file (self._days order), from the index
+        self._counted = False
+
+    def _load_counts(self) -> None:
+        """Rows per day file from the journal index (caught up first), so a deep page is reached
+        by arithmetic, reading only the files it shows; without an index, pages walk in order."""
+        self._counted = True
+        if not (self.directory / INDEX_NAME).exists():
+            return
+        try:
+            index = SqliteJournalIndex(self.directory)
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            logger.debug(f"history: journal index unavailable ({exc})")
+            return
+        try:
+            family = _FAMILY[self.kind]
+            index.catch_up([schema.file_name(family, day) for day in self._days])
+            by_day = dict(index.day_rows(family))
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            logger.debug(f"history: journal index unavailable ({exc})")
+            return
+        finally:
+            index.close()
+        if all(day in by_day for day in self._days):
+            self._counts = [by_day[day] for day in self._days]
+
+    def _start_of(self, number: int) -> tuple[int, int | None] | None:
+        """Where page ``number`` starts by the index's counts; None beyond the oldest row."""
+        assert self._counts is not None
+        skip = number * self.page_size
+        for i, count in enumerate(self._counts):
+            if skip < count:
+                return (i, count - skip if skip else None)
+            skip -= count
+        return None
 
     def _file_rows(self, index: int) -> list[dict[str, Any]]:
         if self._cached is None or self._cached[0] != index:
-            self._cached = (index, _rows(self.directory, self.kind, self._days[index]))
+            self._cached = (index, _day_rows(self.directory, self.kind, self._days[index]))
         return self._cached[1]
 
     def read_page(self, number: int) -> HistoryPage:
         """Page ``number`` (0 newest). Pages beyond the last known one are reached in order."""
         if number < 0:
             raise ValueError("page number must be >= 0")
+        if not self._counted:
+            self._load_counts()
+        if self._counts is not None and len(self._starts) <= number:
+            total = sum(self._counts)
+            number = min(number, max(0, (total - 1) // self.page_size))
+            start = self._start_of(number)
+            if start is not None:
+                return self._read_from(number, start)
         while len(self._starts) <= number:
             last = self._read(len(self._starts) - 1)
             if not last.more:
@@ -212,7 +271,21 @@ class HistoryPager:
         return self._read(number)
 
     def _read(self, number: int) -> HistoryPage:
-        file_index, end = self._starts[number]
+        if self._counts is not None and number > 0:
+            start = self._start_of(number)
+            if start is not None:
+                return self._read_from(number, start)
+        page, after = self._read_page_at(number, self._starts[number])
+        if len(self._starts) == number + 1 and page.more:
+            self._starts.append(after)
+        return page
+
+    def _read_from(self, number: int, start: tuple[int, int | None]) -> HistoryPage:
+        return self._read_page_at(number, start)[0]
+
+    def _read_page_at(self, number: int,
+                      start: tuple[int, int | None]) -> tuple[HistoryPage, tuple[int, int | None]]:
+        file_index, end = start
         picked: list[dict[str, Any]] = []
         while file_index < len(self._days) and len(picked) < self.page_size:
             rows = self._file_rows(file_index)
@@ -223,14 +296,14 @@ class HistoryPager:
             if end == 0:
                 file_index, end = file_index + 1, None
         more = file_index < len(self._days) and self._has_rows_from(file_index, end)
-        if len(self._starts) == number + 1 and more:
-            self._starts.append((file_index, end))
         items, _ = _converted(self.kind, picked)
-        return HistoryPage(self.kind, number, items, more)
+        return HistoryPage(self.kind, number, items, more), (file_index, end)
 
     def _has_rows_from(self, file_index: int, end: int | None) -> bool:
         if end is not None and end > 0:
             return True
+        if self._counts is not None:
+            return any(self._counts[file_index:])
         for i in range(file_index, len(self._days)):
             if self._file_rows(i):
                 return True

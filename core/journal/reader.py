@@ -19,6 +19,7 @@ from typing import TextIO
 
 from core.journal import schema
 from core.journal.errors import JournalError
+from core.journal.index import _checker
 from core.journal.writer import day_files
 from core.money import MoneyError, dec_or_none
 from core.safefile import UnsafeFileError, open_private
@@ -73,10 +74,20 @@ def _file_rows(family: str, path: Path, typed: bool) -> Iterator[dict[str, str |
                 return
             columns = schema.check_header(family, header, path)
             width = len(columns)
+            ok = _checker(family, columns)  # a fast yes/no; on "no" the full check names it
+            money = [c for c in columns if c in schema.DECIMAL_COLUMNS[family]] if typed else []
             for fields in reader:
                 if len(fields) != width:
                     continue  # torn or foreign line: wrong field count
-                yield _check_row(family, path, reader.line_num, dict(zip(columns, fields, strict=True)), typed)
+                row = dict(zip(columns, fields, strict=True))
+                if not ok(fields):
+                    yield _check_row(family, path, reader.line_num, row, typed)
+                    continue
+                out: dict[str, str | Decimal | None] = row  # type: ignore[assignment]
+                for column in money:
+                    value = row[column]
+                    out[column] = Decimal(value) if value else None
+                yield out
     except csv.Error as exc:
         raise JournalError(f"cannot read journal file {path}: {exc}") from exc
     except OSError as exc:

@@ -13,6 +13,11 @@ owned by another user (core.safefile). Each file's header is checked when it is 
 columns in another order (a spreadsheet moved them) is that file's layout, and rows are appended
 in it; missing or unknown columns refuse with the file and the columns named.
 
+Ids: which ids are journaled is answered by the SQLite index beside the files (core.journal.index)
+plus the ids of rows not yet indexed and a bounded set of recent ones, so opening a journal of any
+age reads no day file whole and holds no history in memory. A batch is indexed after it is fsynced
+(the index reads the bytes the CSV files hold), so the CSV files stay the record.
+
 Concurrency: record_* runs on the event loop thread; the batch is written in a worker thread so an
 fsync never freezes the console. ``_io_lock`` serialises writers (and keeps batches in order),
 ``_batch_lock`` guards the in-memory batch and the id indexes.
@@ -25,17 +30,22 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from core.events import RiskEvent
 from core.journal import schema
 from core.journal.errors import JournalError
+from core.journal.index import SqliteJournalIndex
 from core.journal.schema import FILL_EVENT, Row
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
+
+if TYPE_CHECKING:
+    from core.journal.replay import ReplayRows
 
 __all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
 
@@ -44,6 +54,8 @@ _FILE_RE = re.compile(
 )
 _ERROR_RETRY_S = 1.0
 _HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
+_TAIL_MAX = 1 << 16  # bytes read to judge a file's last line (a valid row is ~300)
+RECENT_IDS = 50_000  # ids kept in memory per kind once indexed (an LRU); the rest: the index
 
 
 
@@ -83,22 +95,30 @@ def repair_torn_tail(path: Path) -> int:
     """
     _check_entry(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:  # the head and the tail only: a day file may be large
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(min(size, _HEADER_MAX))
+            base = max(0, size - _TAIL_MAX)
+            f.seek(base)
+            data = f.read()
     except OSError as exc:
         raise JournalError(f"cannot read journal file {path}: {_describe(exc)}") from exc
     if not data:
         return 0
     if not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
+        nl = data.rfind(b"\n")
+        keep = base + nl + 1 if nl >= 0 or base == 0 else base
     else:
-        keep = data.rfind(b"\n", 0, len(data) - 1) + 1
-        if keep == 0:
+        nl = data.rfind(b"\n", 0, len(data) - 1)
+        if nl < 0 and base == 0:
             return 0  # header only
-        header = schema.parse_line(data[:data.index(b"\n")].decode("utf-8", "replace"))
-        last = schema.parse_line(data[keep:].decode("utf-8", "replace"))
+        keep = base + nl + 1
+        end = head.find(b"\n")
+        header = schema.parse_line(head[:end].decode("utf-8", "replace")) if end >= 0 else None
+        last = schema.parse_line(data[nl + 1:].decode("utf-8", "replace"))
         if header is not None and last is not None and len(last) == len(header):
             return 0
-    cut = len(data) - keep
+    cut = size - keep
     try:
         with open(path, "r+b") as f:
             f.truncate(keep)
@@ -140,11 +160,14 @@ class Journal:
         self.max_open_files = max_open_files
         self.error: str | None = None  # last background write error, None once writes succeed
         self._opened = False
-        self._fill_ids: set[str] = set()
-        self._order_keys: set[str] = set()
-        self._close_ids: set[str] = set()
-        self._bill_ids: set[str] = set()
+        self.index: SqliteJournalIndex | None = None
+        # ids recorded but not indexed yet, and a bounded set of recent indexed ones, per kind
+        self._pending_ids: dict[str, set[str]] = {k: set() for k in _KINDS}
+        self._recent: dict[str, OrderedDict[str, None]] = {k: OrderedDict() for k in _KINDS}
+        self._unindexed: set[str] = set()  # file names whose last batch the index missed
+        self._newest_ms: dict[str, int] = {k: 1 << 62 for k in _KINDS}  # newest indexed time
         self._risk_keys: set[str] = set()
+        self._risk_days: set[date] = set()  # risk day files whose keys are in _risk_keys
         self._last_fill: datetime | None = None
         self._pending: dict[Path, list[Row]] = {}
         self._paths: dict[tuple[str, object], Path] = {}  # (family, day) -> day file, per row
@@ -154,6 +177,7 @@ class Journal:
         self._batch_lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._handles: OrderedDict[Path, int] = OrderedDict()
+        self._writing: set[Path] = set()  # the files of the batch being written
         self._layouts: dict[Path, tuple[int, ...] | None] = {}  # per open handle; None = schema
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -163,7 +187,10 @@ class Journal:
 
     # ---- opening -------------------------------------------------------------------------
     def open(self) -> None:
-        """Repair torn tails and index every id already on disk, so restarts never duplicate."""
+        """Repair torn tails and bring the index up to date, so restarts never duplicate.
+
+        Only the bytes the index has not seen are read (all of them when the index is missing).
+        """
         if self._opened:
             return
         try:
@@ -174,44 +201,19 @@ class Journal:
             raise JournalError(
                 f"cannot create journal directory {self.directory}: {_describe(exc)}"
             ) from exc
-        for family, path in day_files(self.directory):
-            repair_torn_tail(path)
-            self._index_file(family, path)
+        if self.index is None:
+            self.index = SqliteJournalIndex(self.directory)
+        for _family_name, path in day_files(self.directory):
+            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
+                repair_torn_tail(path)
+        self.index.catch_up()
+        newest = self.index.newest_ms()
+        with self._batch_lock:
+            self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
+        last = self.index.last_fill_ms()
+        if last is not None:
+            self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
         self._opened = True
-
-    def _index_file(self, family: str, path: Path) -> None:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise JournalError(f"cannot read journal file {path}: {_describe(exc)}") from exc
-        lines = text.splitlines()
-        if not lines:
-            return
-        header = schema.check_header(family, _header_fields(lines[0]), path)
-        col = {name: i for i, name in enumerate(header)}
-        for number, line in enumerate(lines[1:], start=2):
-            fields = schema.parse_line(line)
-            if fields is None or len(fields) != len(header):
-                continue
-            if family == schema.ORDERS:
-                if fields[col["event"]] == FILL_EVENT:
-                    self._fill_ids.add(fields[col["fill_id"]])
-                    ts = fields[col["ts"]]
-                    try:
-                        self._note_fill_time(schema.parse_ts(ts))
-                    except ValueError:
-                        raise schema.row_error(path, number, "ts", ts,
-                                               "an ISO-8601 time") from None
-                else:
-                    self._order_keys.add(
-                        schema.order_key(fields[col["order_id"]], fields[col["event"]])
-                    )
-            elif family == schema.TRADES and "close_id" in col:
-                self._close_ids.add(fields[col["close_id"]])
-            elif family == schema.FUNDING:
-                self._bill_ids.add(fields[col["bill_id"]])
-            elif family == schema.RISK:
-                self._risk_keys.add("|".join(fields[col[c]] for c in ("ts", "event", "rule")))
 
     def _note_fill_time(self, ts: datetime) -> None:
         if self._last_fill is None or ts > self._last_fill:
@@ -231,7 +233,7 @@ class Journal:
     # ---- recording -----------------------------------------------------------------------
     def record_fill(self, fill: Fill) -> bool:
         """False: this fill_id is already journaled (or pending); nothing is written."""
-        accepted = self._add(schema.fill_row(fill), self._fill_ids)
+        accepted = self._add(schema.fill_row(fill), "fill")
         if accepted:
             with self._batch_lock:
                 self._note_fill_time(fill.ts)
@@ -239,29 +241,83 @@ class Journal:
 
     def record_order(self, update: OrderUpdate) -> bool:
         """One row per (order_id, state); a repeated push of the same state is refused."""
-        return self._add(schema.order_row(update), self._order_keys)
+        return self._add(schema.order_row(update), "order")
 
     def record_close(self, close: CloseResult) -> bool:
-        return self._add(schema.close_row(close), self._close_ids)
+        return self._add(schema.close_row(close), "close")
 
     def record_funding(self, payment: FundingPayment) -> bool:
-        return self._add(schema.funding_row(payment), self._bill_ids)
+        return self._add(schema.funding_row(payment), "bill")
 
     def record_risk(self, event: RiskEvent) -> bool:
-        """One row per risk event (risk family); the same event recorded twice is refused."""
-        return self._add(schema.risk_row(event), self._risk_keys)
+        """One row per risk event (risk family); the same event recorded twice in a run is refused.
+
+        Risk events are made live, never replayed from the exchange: the keys (ts + event + rule,
+        the time unique per event) of the event's own day file are all the idempotency they need."""
+        row = schema.risk_row(event)
+        if row.day not in self._risk_days:  # the event's own day file only: a bounded read
+            from core.journal.reader import read_rows  # the reader imports this module
+
+            self._risk_days.add(row.day)
+            for old in read_rows(self.directory, schema.RISK, row.day):
+                self._risk_keys.add(f"{old['ts']}|{old['event']}|{old['rule']}")
+        if row.key in self._risk_keys:
+            return False
+        self._risk_keys.add(row.key)
+        return self._add(row, None)
 
     def record_position(self, snap: PositionSnapshot) -> None:
         self._add(schema.position_row(snap), None)
 
-    def has_fill(self, fill_id: str) -> bool:
-        return fill_id in self._fill_ids
+    def has_fill(self, fill_id: str, ts: datetime | None = None) -> bool:
+        """Is this fill journaled (or pending)? ``ts``, the fill's time, spares an index look-up
+        for a fill newer than every indexed one (a live fill, nearly always)."""
+        return self._known("fill", fill_id, ts)
 
-    def has_bill(self, bill_id: str) -> bool:
-        return bill_id in self._bill_ids
+    def has_bill(self, bill_id: str, ts: datetime | None = None) -> bool:
+        return self._known("bill", bill_id, ts)
 
-    def has_close(self, close_key: str) -> bool:
-        return close_key in self._close_ids
+    def has_close(self, close_key: str, ts: datetime | None = None) -> bool:
+        return self._known("close", close_key, ts)
+
+    def _known(self, kind: str, key: str, ts: datetime | None = None) -> bool:
+        """Journaled or pending: the pending ids, the recent ones, then the index.
+
+        A row's id is indexed with the row's own time, so an id whose time is later than the
+        newest indexed time of its kind cannot be in the index (a margin of 2 ms covers the
+        rounding of times to the journal's milliseconds).
+        """
+        if not self._opened:
+            self.open()
+        with self._batch_lock:
+            if key in self._pending_ids[kind] or key in self._recent[kind]:
+                return True
+            newest = self._newest_ms[kind]
+        if ts is not None and int(ts.timestamp() * 1000) > newest + 2:
+            return False
+        assert self.index is not None
+        if self.index.has(kind, key):
+            self._remember(kind, [key])
+            return True
+        return False
+
+    def _remember(self, kind: str, keys: list[str]) -> None:
+        with self._batch_lock:
+            recent = self._recent[kind]
+            for key in keys:
+                recent[key] = None
+                recent.move_to_end(key)
+            while len(recent) > RECENT_IDS:
+                recent.popitem(last=False)
+
+    def replay_rows(self) -> ReplayRows:
+        """The rows a restart replays: the lives open at the last stop (core.journal.replay)."""
+        from core.journal.replay import replay_rows
+
+        if not self._opened:
+            self.open()
+        assert self.index is not None
+        return replay_rows(self.directory, self.index)
 
     def last_fill_time(self) -> datetime | None:
         """Newest fill timestamp journaled (or pending): where a post-restart backfill starts."""
@@ -271,9 +327,11 @@ class Journal:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def _add(self, row: Row, index: set[str] | None) -> bool:
+    def _add(self, row: Row, kind: str | None) -> bool:
         if not self._opened:
             self.open()
+        if kind is not None and self._known(kind, row.key, row.ts):
+            return False
         path = self._paths.get((row.family, row.day))
         if path is None:
             if len(self._paths) > 64:
@@ -281,10 +339,11 @@ class Journal:
             path = self._paths[(row.family, row.day)] = self.directory / schema.file_name(
                 row.family, row.day)
         with self._batch_lock:
-            if index is not None:
-                if row.key in index:
+            if kind is not None:
+                pending = self._pending_ids[kind]
+                if row.key in pending:  # reserved meanwhile by another thread
                     return False
-                index.add(row.key)
+                pending.add(row.key)
             self._pending.setdefault(path, []).append(row)
             self._pending_rows += 1
             self._recorded += 1
@@ -346,14 +405,62 @@ class Journal:
                         self._pending_rows = sum(len(v) for v in batch.values())
                     raise
             self._durable = max(self._durable, seq)
+            if batch:
+                self._index_batch(batch)
         if self.error is not None:
             logger.info(f"JOURNAL RECOVERED writing again ({sum(len(v) for v in batch.values())} "
                         "pending rows written)")
             self.error = None
 
+    def _index_batch(self, batch: dict[Path, list[Row]]) -> None:
+        """Index what was just fsynced, then let its ids go from the pending sets.
+
+        An index that cannot be written (disk full, a damaged file) costs memory, not money: the
+        ids stay pending (answered from memory) and the next batch or open catches the index up.
+        """
+        names = {path.name for path in batch} | self._unindexed
+        missed_before = bool(self._unindexed)
+        assert self.index is not None
+        try:
+            self.index.catch_up(sorted(names))
+        except Exception as exc:  # noqa: BLE001 - the CSV is written; only the index lags
+            logger.warning(f"journal index not updated ({exc}); ids kept in memory until it is")
+            self._unindexed = names
+            return
+        self._unindexed = set()
+        done: dict[str, list[str]] = {k: [] for k in _KINDS}
+        newest: dict[str, int] = {}
+        for rows in batch.values():
+            for row in rows:
+                kind = _kind(row)
+                if kind is not None:
+                    done[kind].append(row.key)
+                    ms = int(row.ts.timestamp() * 1000)
+                    if ms > newest.get(kind, -1):
+                        newest[kind] = ms
+        with self._batch_lock:
+            for kind, ms in newest.items():
+                self._newest_ms[kind] = max(self._newest_ms[kind], ms)
+        for kind, keys in done.items():
+            if keys:
+                self._remember(kind, keys)
+                with self._batch_lock:
+                    self._pending_ids[kind].difference_update(keys)
+        if not missed_before:
+            return
+        with self._batch_lock:  # ids whose batch the index missed earlier are indexed now too
+            waiting = {(_kind(r), r.key) for rows in self._pending.values() for r in rows}
+            for kind in _KINDS:
+                stale = [k for k in self._pending_ids[kind] if (kind, k) not in waiting]
+                self._pending_ids[kind].difference_update(stale)
+                recent = self._recent[kind]
+                for key in stale:
+                    recent[key] = None
+
     def _write_batch(self, batch: dict[Path, list[Row]]) -> None:
         written: list[tuple[int, int]] = []
         current = self.directory
+        self._writing = set(batch)
         try:
             for path, rows in batch.items():
                 current = path
@@ -379,6 +486,8 @@ class Journal:
             raise JournalError(
                 f"cannot write journal file {current}: {_describe(exc)}"
             ) from exc
+        finally:
+            self._writing = set()
 
     def _handle(self, path: Path) -> tuple[int, int]:
         """An append-mode fd for a day file (small LRU) and the file's size before this batch.
@@ -424,8 +533,12 @@ class Journal:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-        while len(self._handles) > self.max_open_files:
-            old_path, old = self._handles.popitem(last=False)
+        # a batch touching more files than the cache holds (a backfill over many days) keeps the
+        # files it wrote open until their fsync: closing one here made that fsync fail (EBADF)
+        for old_path in [p for p in self._handles if p not in self._writing]:
+            if len(self._handles) <= self.max_open_files:
+                break
+            old = self._handles.pop(old_path)
             self._layouts.pop(old_path, None)
             with contextlib.suppress(OSError):
                 os.close(old)
@@ -486,6 +599,20 @@ class Journal:
                 _, fd = self._handles.popitem()
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+_KINDS = ("fill", "order", "close", "bill")
+
+
+def _kind(row: Row) -> str | None:
+    """Which id set a row's key belongs to (None: positions rows carry no id)."""
+    if row.family == schema.ORDERS:
+        return "fill" if row.values[1] == FILL_EVENT else "order"
+    if row.family == schema.TRADES:
+        return "close"
+    if row.family == schema.FUNDING:
+        return "bill"
+    return None
 
 
 def _family(path: Path) -> str:

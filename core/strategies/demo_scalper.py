@@ -9,37 +9,22 @@ Parameters ([strategy.params], all optional): ``symbols`` (default: every config
 ``interval_s`` (5), ``max_positions`` (2), ``notional`` (USDT per position, 300), ``tp_pct`` and
 ``sl_pct`` (distance of the TP/SL triggers from the mark, 0.0015 = 0.15%), ``partial_chance``
 (probability per tick of halving an open position by hand, 0.15), ``seed`` (random seed).
+It is a coin flip, not a strategy: the committed config runs ``ema_scalper``; this one stays for
+demos that want every event kind quickly.
 """
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
-
-from loguru import logger
+from decimal import ROUND_DOWN, ROUND_UP
+from typing import Any
 
 from core.events import ClosePosition, PlaceOrder
-from core.model import OrderSide, Origin, PositionSide
+from core.model import OrderSide, PositionSide
 from core.money import quantize_down
-from core.strategies.base import Strategy, StrategyError
+from core.strategies.base import Context, Strategy, StrategyError, check_params, number_param
 
-if TYPE_CHECKING:
-    from core.engine import Engine
-
-
-def _number(params: Mapping[str, Any], key: str, default: str) -> Decimal:
-    value = params.get(key, default)
-    if isinstance(value, bool):
-        raise StrategyError(f"[strategy.params] {key} must be a number, got {value!r}")
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        raise StrategyError(f"[strategy.params] {key} must be a number, got {value!r}") from None
-    if not d.is_finite() or d < 0:
-        raise StrategyError(f"[strategy.params] {key} must be a number >= 0, got {value!r}")
-    return d
+PARAMS = ("symbols", "interval_s", "max_positions", "notional", "tp_pct", "sl_pct", "partial_chance", "seed")
 
 
 class DemoScalper(Strategy):
@@ -48,56 +33,50 @@ class DemoScalper(Strategy):
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
         p = self.params
+        check_params(p, PARAMS, self.name)
         symbols = p.get("symbols")
         if symbols is not None and (not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols)):
             raise StrategyError('[strategy.params] symbols must be an array of symbols like ["BTC/USDT:USDT"]')
         self.symbols: list[str] | None = symbols
-        self.interval_s = float(_number(p, "interval_s", "5")) or 5.0  # float ok: seconds between decisions
-        self.max_positions = int(_number(p, "max_positions", "2"))
-        self.notional = _number(p, "notional", "300")
-        self.tp_pct = _number(p, "tp_pct", "0.0015")
-        self.sl_pct = _number(p, "sl_pct", "0.0015")
-        self.partial_chance = float(_number(p, "partial_chance", "0.15"))  # float ok: a probability
-        seed = p.get("seed")
-        self.rng = random.Random(seed)
+        self.tick_s = float(number_param(p, "interval_s", "5")) or 5.0  # float ok: seconds between decisions
+        self.max_positions = int(number_param(p, "max_positions", "2"))
+        self.notional = number_param(p, "notional", "300")
+        self.tp_pct = number_param(p, "tp_pct", "0.0015")
+        self.sl_pct = number_param(p, "sl_pct", "0.0015")
+        self.partial_chance = float(number_param(p, "partial_chance", "0.15"))  # float ok: a probability
+        self.rng = random.Random(p.get("seed"))
+        self.traded: list[str] = []
 
-    async def run(self, engine: Engine) -> None:
-        symbols = [s for s in (self.symbols or list(engine.instruments)) if s in engine.instruments]
-        if not symbols:
-            logger.warning("demo_scalper: none of its symbols is traded here; not trading")
+    async def on_start(self, ctx: Context) -> None:
+        self.traded = [s for s in (self.symbols or list(ctx.symbols)) if s in ctx.instruments]
+        if not self.traded:
+            ctx.log("none of its symbols is traded here; not trading")
             return
-        logger.info(f"STRATEGY demo_scalper on {', '.join(symbols)}: max {self.max_positions} positions, "
-                    f"{self.notional} USDT each, tp/sl {self.tp_pct}/{self.sl_pct}")
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.tick(engine, symbols)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a strategy bug is logged; the loop goes on
-                logger.exception("demo_scalper tick failed")
+        ctx.log(f"on {', '.join(self.traded)}: max {self.max_positions} positions, "
+                f"{self.notional} USDT each, tp/sl {self.tp_pct}/{self.sl_pct}")
 
-    async def tick(self, engine: Engine, symbols: list[str]) -> None:
+    async def on_tick(self, ctx: Context) -> None:
         """One decision: maybe halve a position, else maybe open one."""
-        positions = engine.positions()
+        if not self.traded:
+            return
+        positions = ctx.positions()
         if positions and self.rng.random() < self.partial_chance:
             pos = self.rng.choice(positions)
-            inst = engine.instruments[pos.symbol]
+            inst = ctx.instruments[pos.symbol]
             half = quantize_down(pos.contracts / 2, inst.lot_size)
             if half >= inst.min_size:
-                result = await engine.submit(ClosePosition(pos.symbol, pos.pos_side, half),
-                                             origin=Origin.STRATEGY)
-                logger.info(f"STRATEGY demo_scalper partial close: {result.message}")
+                result = await ctx.submit(ClosePosition(pos.symbol, pos.pos_side, half))
+                ctx.log(f"partial close: {result.message}")
                 return
-        if len(positions) >= self.max_positions:
+        if len(positions) >= self.max_positions or not ctx.can_enter:
             return
         held = {p.symbol for p in positions}
-        free = [s for s in symbols if s not in held]
+        free = [s for s in self.traded if s not in held]
         if not free:
             return
         symbol = self.rng.choice(free)
-        inst = engine.instruments[symbol]
-        mark = engine.mark(symbol)
+        inst = ctx.instruments[symbol]
+        mark = ctx.mark(symbol)
         if mark is None or mark <= 0:
             return
         contracts = max(inst.to_contracts(self.notional / mark), inst.min_size)
@@ -113,6 +92,5 @@ class DemoScalper(Strategy):
             tp, sl = max(tp, mark + tick), min(sl, mark - tick)
         else:
             tp, sl = min(tp, mark - tick), max(sl, mark + tick)
-        result = await engine.submit(
-            PlaceOrder(symbol, side, contracts, take_profit=tp, stop_loss=sl), origin=Origin.STRATEGY)
-        logger.info(f"STRATEGY demo_scalper open: {result.message}")
+        result = await ctx.submit(PlaceOrder(symbol, side, contracts, take_profit=tp, stop_loss=sl))
+        ctx.log(f"open: {result.message}")

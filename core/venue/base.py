@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.errors import PerpdeskError
-from core.events import AccountSnapshot, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
+from core.events import AccountSnapshot, Candle, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
 from core.model import Fill, Instrument, Origin
 
 
@@ -79,7 +79,9 @@ class Venue(Protocol):
 
     Sizes are in contracts, money is Decimal, times are aware UTC datetimes. ``run_streams``
     hands the sink the ``core.events`` venue events (Fill, OrderUpdate, PositionPush,
-    AccountSnapshot, MarkPrice, StreamStatus, FundingSignal, FundingRate, MalformedPush).
+    AccountSnapshot, MarkPrice, StreamStatus, FundingSignal, FundingRate, MalformedPush) and the
+    one-minute ``Candle`` of every symbol (open bar on each change, then once confirmed).
+    ``fetch_candles`` returns the newest ``limit`` bars, oldest first (strategy warm-up).
     """
 
     instruments: dict[str, Instrument]
@@ -94,6 +96,7 @@ class Venue(Protocol):
     async def fetch_fills(self, since: datetime | None) -> list[Fill]: ...
     async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]: ...
     async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]: ...
+    async def fetch_candles(self, symbol: str, bar: str = "1m", limit: int = 100) -> list[Candle]: ...
     async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str: ...
     async def cancel_order(self, symbol: str, order_id: str) -> None: ...
     async def close_position(self, symbol: str, pos_side: str = "net",

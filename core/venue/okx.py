@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from core.demo import DEMO_CREDENTIALS
 from core.events import (
     AccountSnapshot,
+    Candle,
     FundingBill,
     PlaceOrder,
     PositionHistoryRecord,
@@ -27,6 +28,7 @@ from core.events import (
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
 from core.venue.base import RestingOrder, VenueError, VenueErrorKind
+from core.venue.okx_candles import OkxCandles
 from core.venue.okx_history import OkxHistory, parse_each
 from core.venue.okx_markets import Markets
 from core.venue.okx_orders import OkxOrders, new_client_order_id
@@ -101,6 +103,7 @@ class OkxVenue:
         self.history = OkxHistory(self.rest, self.markets)
         self.orders = OkxOrders(self.rest, self.markets)
         self.resting = OkxResting(self.rest, self.markets)
+        self.candles = OkxCandles(self.rest)
         self.router = PushRouter(self.markets, self.history, self._spawn)
         self._streams: list[OkxStream] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -197,6 +200,14 @@ class OkxVenue:
     async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]:
         return await self.history.fetch_funding_bills(since)
 
+    async def fetch_candles(self, symbol: str, bar: str = "1m", limit: int = 100) -> list[Candle]:
+        """The newest ``limit`` ``bar`` candles of ``symbol`` (open bar included), oldest first."""
+        inst = self.markets.instrument(symbol)
+        try:
+            return await self.candles.fetch(inst, bar, limit)
+        except ValueError as exc:
+            raise VenueError(str(exc), VenueErrorKind.BAD_REQUEST) from None
+
     async def algo_kind(self, algo_id: str) -> str | None:
         return await self.history.algo_kind(algo_id)
 
@@ -231,7 +242,8 @@ class OkxVenue:
         """Run public, private and business streams until ``close()``, reconnecting with backoff.
 
         ``sink`` gets Fill, OrderUpdate, PositionPush, AccountSnapshot, MarkPrice, StreamStatus,
-        plus FundingSignal (funding settled: fetch bills now), FundingRate and MalformedPush.
+        plus FundingSignal (funding settled: fetch bills now), FundingRate and MalformedPush, and
+        the one-minute Candle of each symbol (business stream, channel candle1m).
         StreamStatus: a CONNECTED following a DISCONNECTED of the same stream means "resync now";
         repeated CONNECTED with message "latency" only refresh latency_ms.
         """
@@ -240,7 +252,8 @@ class OkxVenue:
         public = [{"channel": ch, "instId": i.inst_id} for i in insts for ch in ("mark-price", "funding-rate")]
         private = [{"channel": "positions", "instType": "ANY"}, {"channel": "orders", "instType": "SWAP"},
                    {"channel": "account"}, {"channel": "balance_and_position"}]
-        business = [{"channel": "orders-algo", "instType": "SWAP"}]
+        business = [{"channel": "orders-algo", "instType": "SWAP"},
+                    *({"channel": "candle1m", "instId": i.inst_id} for i in insts)]
         self._streams = [self._stream("public", public, None, sink), self._stream("private", private, self._creds, sink),
                          self._stream("business", business, self._creds, sink)]
         if self._closed:

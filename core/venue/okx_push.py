@@ -23,6 +23,7 @@ from loguru import logger
 from core.events import MalformedPush
 from core.model import Instrument
 from core.venue import okx_parse as P
+from core.venue.okx_candles import bar_of_channel, parse_candle
 from core.venue.okx_history import OkxHistory
 from core.venue.okx_markets import Markets
 
@@ -88,6 +89,9 @@ class PushRouter:
         the push's other items still go through.
         """
         channel = str(msg["arg"].get("channel") or "")
+        if channel.startswith("candle"):
+            self._candles(msg, stream, channel)
+            return
         latest_only = channel in LATEST_ONLY
         for item in msg["data"]:
             if latest_only and isinstance(item, dict):
@@ -99,6 +103,22 @@ class PushRouter:
                     asyncio.get_running_loop().call_soon(self._emit_latest)
             else:
                 self.item(stream, channel, item)
+
+    def _candles(self, msg: dict[str, Any], stream: str, channel: str) -> None:
+        """A candle<bar> push: its rows are arrays and its instrument is in ``arg``, not in the
+        rows. Each row is handed over in order (an open bar, then the same bar confirmed)."""
+        inst = self._markets.by_id.get(str(msg["arg"].get("instId") or ""))
+        bar = bar_of_channel(channel)
+        if inst is None or bar is None:
+            return
+        for row in msg["data"]:
+            try:
+                candle = parse_candle(row, inst, bar)
+            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                logger.warning(f"WS {stream} skipped a malformed {channel} push ({inst.inst_id}): "
+                               f"{P.describe_error(exc)}")
+                continue  # public market data: nothing to resync, the next push replaces it
+            self.sink(candle)
 
     def _emit_latest(self) -> None:
         """Parse and hand over the newest push of each key seen since the last call

@@ -1,0 +1,181 @@
+"""The journal index: derived from the CSV bytes only, rebuilt when deleted, caught up when stale,
+and what it answers (ids, report totals, replay rows, history pages) equals reading the CSV."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from bench.journal_year import generate
+from core.journal import Journal, read_fills, read_funding, read_trades
+from core.journal.history import HistoryPager, fill_from_row
+from core.journal.index import INDEX_NAME, SqliteJournalIndex
+from core.journal.schema import fill_row, funding_row
+from core.ledger import Ledger
+from core.report import build_report, build_report_from_csv
+from tests.test_journal import T0, close, fill, funding, order
+
+
+def _ids(directory: Path, table: str, column: str) -> set[str]:
+    db = sqlite3.connect(directory / INDEX_NAME)
+    try:
+        return {r[0] for r in db.execute(f"SELECT {column} FROM {table}")}  # noqa: S608
+    finally:
+        db.close()
+
+
+def _journal_with_rows(directory: Path) -> None:
+    j = Journal(directory)
+    j.open()
+    for i in range(30):
+        j.record_fill(fill(f"F{i}", ts=T0 + timedelta(hours=5 * i), fee=fill().fee + i))
+    j.record_close(close(("F1",)))
+    j.record_close(close(("F2",), closed_at=T0 + timedelta(days=2)))
+    j.record_funding(funding("B1"))
+    j.record_funding(funding("B2", ts=T0 + timedelta(days=3)))
+    j.record_order(order())
+    j.close_sync()
+
+
+def test_index_is_rebuilt_when_deleted_and_every_id_stays_refused(tmp_path: Path) -> None:
+    _journal_with_rows(tmp_path)
+    before = _ids(tmp_path, "fills", "fill_id")
+    assert before == {f"F{i}" for i in range(30)}
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(tmp_path / INDEX_NAME) + suffix).unlink(missing_ok=True)
+    j = Journal(tmp_path)
+    j.open()
+    assert _ids(tmp_path, "fills", "fill_id") == before
+    assert j.has_fill("F0") and j.has_bill("B2") and not j.has_fill("F99")
+    assert not j.record_fill(fill("F3")) and not j.record_funding(funding("B1"))
+    assert not j.record_close(close(("F1",))) and not j.record_order(order())
+    assert j.last_fill_time() == T0 + timedelta(hours=5 * 29)
+    j.close_sync()
+    assert len(read_fills(tmp_path)) == 30
+
+
+def test_stale_index_catches_up_rows_appended_without_it(tmp_path: Path) -> None:
+    """An older version (or a crash between the CSV fsync and the index) appended rows the index
+    never saw: the next open indexes exactly that tail, nothing twice."""
+    _journal_with_rows(tmp_path)
+    orders = tmp_path / "orders_2024-05-01.csv"
+    with open(orders, "a") as f:
+        f.write(fill_row(fill("LATE", ts=T0 + timedelta(minutes=1))).line)
+    with open(tmp_path / "funding_2024-05-01.csv", "a") as f:
+        f.write(funding_row(funding("BLATE", ts=T0 + timedelta(minutes=2))).line)
+    j = Journal(tmp_path)
+    j.open()
+    assert j.has_fill("LATE") and j.has_bill("BLATE")
+    assert not j.record_fill(fill("LATE", ts=T0 + timedelta(minutes=1)))
+    j.close_sync()
+    assert _ids(tmp_path, "fills", "fill_id") == {str(r["fill_id"]) for r in read_fills(tmp_path)}
+    assert build_report(tmp_path) == build_report_from_csv(tmp_path)
+
+
+def test_file_edited_in_place_is_indexed_again_whole(tmp_path: Path) -> None:
+    _journal_with_rows(tmp_path)
+    build_report(tmp_path)  # index current
+    orders = tmp_path / "orders_2024-05-01.csv"
+    lines = orders.read_text().splitlines(keepends=True)
+    removed = lines.pop(2)  # a trader deletes a row in a spreadsheet
+    orders.write_text("".join(lines))
+    assert build_report(tmp_path) == build_report_from_csv(tmp_path)
+    fill_id = removed.split(",")[5]
+    assert fill_id not in _ids(tmp_path, "fills", "fill_id")
+    orders.unlink()  # a day file removed: its ids and totals leave the index
+    assert build_report(tmp_path) == build_report_from_csv(tmp_path)
+    assert _ids(tmp_path, "fills", "fill_id") == {str(r["fill_id"]) for r in read_fills(tmp_path)}
+
+
+def test_report_from_index_equals_report_from_csv_over_many_days(tmp_path: Path) -> None:
+    generate(tmp_path, lives=900, days=9)
+    _journal_with_rows(tmp_path)  # another symbol, older days, funding and a liquidation-free mix
+    assert build_report(tmp_path) == build_report_from_csv(tmp_path)
+    day = sorted({r.day for r in build_report_from_csv(tmp_path) if r.day})[-1]
+    assert build_report(tmp_path, day) == build_report_from_csv(tmp_path, day)
+    assert len(_ids(tmp_path, "closes", "close_id")) == len(read_trades(tmp_path))
+    assert len(_ids(tmp_path, "bills", "bill_id")) == len(read_funding(tmp_path))
+
+
+def test_replay_rows_rebuild_the_same_open_lives_as_the_whole_history(tmp_path: Path) -> None:
+    generate(tmp_path, lives=600, days=6)  # every life closed
+    j = Journal(tmp_path)
+    j.open()
+    last = max(fill_from_row(r).ts for r in read_fills(tmp_path))
+    j.record_fill(fill("OPEN1", ts=last + timedelta(hours=1), symbol="BTC-USDT-SWAP",
+                       contract_size=fill().contract_size))
+    j.record_fill(fill("OPEN2", ts=last + timedelta(hours=2), symbol="ETH-USDT-SWAP",
+                       contract_size=fill().contract_size))
+    j.close_sync()
+    rows = j.replay_rows()
+    everything = sorted((fill_from_row(r) for r in read_fills(tmp_path)), key=lambda f: f.ts)
+    part = sorted((fill_from_row(r) for r in rows.fills), key=lambda f: f.ts)
+    assert len(part) < len(everything) / 2  # only the last day or so is read and replayed
+    assert rows.first_day is not None and rows.first_day > T0.date()
+    whole, window = Ledger(), Ledger()
+    for ledger, fills in ((whole, everything), (window, part)):
+        for f in fills:
+            ledger.apply_fill(f)
+    assert window.positions() == whole.positions()
+    assert {p.position_id for p in window.positions()} == {
+        f"BTC-USDT-SWAP#net#{int((last + timedelta(hours=1)).timestamp() * 1000)}",
+        f"ETH-USDT-SWAP#net#{int((last + timedelta(hours=2)).timestamp() * 1000)}"}
+    pids = {str(r["position_id"]) for r in rows.trades}
+    assert all(int(p.rsplit("#", 1)[1]) >= min(s.ts_ms for s in rows.starts.values() if s)
+               for p in pids)
+
+
+def test_deep_history_page_by_the_index_equals_walking_the_pages(tmp_path: Path) -> None:
+    generate(tmp_path, lives=1200, days=8)
+    SqliteJournalIndex(tmp_path).catch_up()
+    walked = HistoryPager(tmp_path, "fills", 97)
+    walked._counted = True  # noqa: SLF001 - the pre-index walk, as a reference
+    pages = []
+    n = 0
+    while True:
+        page = walked.read_page(n)
+        pages.append(page)
+        if not page.more:
+            break
+        n += 1
+    jumped = HistoryPager(tmp_path, "fills", 97)
+    deepest = jumped.read_page(10_000)
+    assert deepest.number == pages[-1].number and deepest.items == pages[-1].items
+    assert not deepest.more
+    middle = HistoryPager(tmp_path, "fills", 97).read_page(len(pages) // 2)
+    assert middle.items == pages[len(pages) // 2].items and middle.more
+
+
+def test_one_batch_over_more_day_files_than_the_handle_cache_is_written(tmp_path: Path) -> None:
+    """A backfill spanning many days lands in one batch: the handle cache (8 files) must not close
+    a file of that batch before its fsync (it did: EBADF, the whole batch refused)."""
+    j = Journal(tmp_path, max_open_files=2)
+    j.open()
+    for i in range(6):
+        j.record_fill(fill(f"D{i}", ts=T0 + timedelta(days=i)))
+    j.close_sync()
+    assert sorted(str(r["fill_id"]) for r in read_fills(tmp_path)) == [f"D{i}" for i in range(6)]
+
+
+def test_index_that_cannot_be_written_keeps_ids_refused_and_catches_up(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """The CSV is written and fsynced first; an index update that fails (disk full) keeps the
+    batch's ids in memory, and the next batch indexes both tails."""
+    j = Journal(tmp_path)
+    j.open()
+    assert j.index is not None
+    real = j.index.catch_up
+
+    def broken(names=None):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(j.index, "catch_up", broken)
+    assert j.record_fill(fill("A"))
+    j.flush_sync()
+    assert "A" in {str(r["fill_id"]) for r in read_fills(tmp_path)}
+    assert not j.record_fill(fill("A")) and j.has_fill("A")
+    monkeypatch.setattr(j.index, "catch_up", real)
+    assert j.record_fill(fill("B", ts=T0 + timedelta(seconds=1)))
+    j.close_sync()
+    assert _ids(tmp_path, "fills", "fill_id") == {"A", "B"}
+    assert not j._pending_ids["fill"]  # noqa: SLF001
