@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any, NoReturn
 
 from core.config import SimSettings, load_credentials, load_settings
@@ -44,6 +45,17 @@ def _positive(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    """--speed: 0 freezes the market (prices move only through the control API)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a speed factor >= 0, got {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a speed factor from 0 to 1000, got {text!r}")
+    return value
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -69,9 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run the OKX v5 exchange simulator alone")
     sim.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
     sim.add_argument("--port", type=_port, default=DEFAULT_SIM_PORT, help=f"default {DEFAULT_SIM_PORT}; 0 = any free port")
-    sim.add_argument("--speed", type=_positive, default=d.speed, help="market speed factor")
+    sim.add_argument("--speed", type=_speed, default=d.speed, help="market speed factor; 0 freezes the market")
     sim.add_argument("--seed", type=int, default=d.seed, help="random seed for the price paths")
     sim.add_argument("--allow-remote", action="store_true", help="allow binding to a non-loopback address")
+    sim.add_argument("--state", metavar="FILE", type=Path,
+                     help="keep the exchange in FILE and continue from it at the next start")
+    sim.add_argument("--fresh", action="store_true", help="with --state: start anew, overwriting FILE")
 
     rec = sub.add_parser("reconcile", help="journal vs exchange, position by position")
     rep = sub.add_parser("report", help="PnL, fees and funding per symbol and day")
@@ -93,6 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
     if args.duration is not None and not args.headless:
         raise _UsageError("perpdesk: --duration only applies with --headless")
+    if args.command == "sim" and args.fresh and args.state is None:
+        raise _UsageError("perpdesk sim: --fresh only applies with --state FILE")
     if args.command == "sim" and not args.allow_remote and not is_loopback(args.host):
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
@@ -109,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"config {settings.config_path} venue {settings.exchange.venue}")
     if args.command == "sim":
         return _target("core.sim.standalone", "main")(
-            args.host, args.port, args.speed, args.seed, args.allow_remote)
+            args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh)
     if args.command == "reconcile":
         return _target("core.reconcile", "main")(settings)
     if args.command == "report":

@@ -607,6 +607,8 @@ def reconcile_exchange(settings: Any) -> Any:
 
 
 async def _reconcile_settings(settings: Any, since: datetime | None) -> ReconcileReport:
+    from core.journal.binding import bind_journal
+    from core.runner import journal_account
     from core.venue.registry import make_venue
 
     exchange = reconcile_exchange(settings)
@@ -617,6 +619,7 @@ async def _reconcile_settings(settings: Any, since: datetime | None) -> Reconcil
     venue = make_venue(settings, exchange)
     try:
         await venue.connect()
+        bind_journal(journal_dir, journal_account(settings, venue), record=False)  # one journal, one account
         return await reconcile_with_venue(venue, journal_dir, since)
     finally:
         await venue.close()

@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -20,12 +21,23 @@ from core.engine import Engine
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
+from core.journal.binding import AccountId, bind_journal
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
 from core.venue.registry import make_venue, venue_entry
 
+if TYPE_CHECKING:
+    from core.sim.server import SimServer
+
 EXIT_FAIL = 2
+SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
+
+
+def journal_account(settings: Settings, venue: Venue) -> AccountId:
+    """The account a run is on, as the journal records it (venue name, demo or live, uid)."""
+    return AccountId(venue=settings.exchange.venue, uid=getattr(venue, "account_uid", ""),
+                     sandbox=bool(settings.exchange.sandbox))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +61,8 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     exchange = settings.exchange
     strategy = load_strategy(settings.strategy)  # fail before I/O
     if venue_entry(exchange.venue).embedded_sim and not exchange.url:
-        from core.sim.server import SimServer
-
-        s = settings.sim
-        try:
-            sim = SimServer(host=s.host, port=s.port, speed=s.speed, seed=s.seed,
-                            funding_interval_s=s.funding_interval_s)
-        except ValueError as exc:
-            raise ConfigError(f"{settings.config_path.name}: [sim] {exc}") from None
-        try:
-            await sim.start()
-        except OSError as exc:
-            raise ConfigError(f"{settings.config_path.name}: [sim] cannot listen on "
-                              f"{s.host}:{s.port} ({exc.strerror or exc})") from None
+        sim = await _start_sim(settings)
         exchange = replace(exchange, url=sim.url)
-        logger.info(f"SIM embedded at {sim.url}")
     venue: Venue | None = None
     journal: Journal | None = None
     engine: Engine | None = None
@@ -72,6 +71,8 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     unwritten: JournalError | None = None
     try:
         venue = make_venue(settings, exchange)
+        await venue.connect()  # the account must be known before the journal is read
+        bind_journal(settings.journal.dir, journal_account(settings, venue))
         journal = Journal(settings.journal.dir)
         engine = Engine(venue, journal, read_only=settings.ui.read_only, risk=settings.risk)
         await engine.start()
@@ -101,6 +102,32 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 await sim.stop()
     if unwritten is not None:  # reached only when the run itself ended without an error
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
+
+
+async def _start_sim(settings: Settings) -> SimServer:
+    """The embedded simulator, its exchange kept beside the journal (core.sim.persist) so that it
+    goes on at the next start as a real exchange would."""
+    from core.sim.persist import SimStateError
+    from core.sim.server import SimServer
+
+    s = settings.sim
+    try:
+        sim = SimServer(host=s.host, port=s.port, speed=s.speed, seed=s.seed,
+                        funding_interval_s=s.funding_interval_s,
+                        state_path=settings.journal.dir / SIM_STATE_FILE)
+    except SimStateError as exc:
+        raise ConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise ConfigError(f"{settings.config_path.name}: [sim] {exc}") from None
+    try:
+        await sim.start()
+    except SimStateError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{settings.config_path.name}: [sim] cannot listen on "
+                          f"{s.host}:{s.port} ({exc.strerror or exc})") from None
+    logger.info(f"SIM embedded at {sim.url}" + (" (exchange continued from its state file)" if sim.resumed else ""))
+    return sim
 
 
 async def _headless(settings: Settings, duration: float | None) -> int:

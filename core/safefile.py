@@ -114,3 +114,36 @@ def open_private(path: Path, flags: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def write_atomic(path: Path, payload: bytes) -> None:
+    """Replace ``path`` with ``payload`` so that a crash leaves the old file or the new, never a torn one.
+
+    A private temporary file beside it, fsync, rename over, fsync the folder (the rename itself
+    must reach the disk). Raises UnsafeFileError or OSError.
+    """
+    path = Path(path)
+    make_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a private file, None if absent; UnsafeFileError for a link or a foreign file."""
+    if check_entry(path) is None:
+        return None
+    with os.fdopen(open_private(path, os.O_RDONLY), "rb") as fh:
+        return fh.read()

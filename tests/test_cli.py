@@ -135,9 +135,18 @@ def test_dispatch_sim(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
     fake_module(monkeypatch, "core.sim.standalone", "main", calls)
     assert main(["sim", "--port", "0", "--speed", "4", "--seed", "9"]) == 0
-    assert calls[-1] == ("127.0.0.1", 0, 4.0, 9, False)
+    assert calls[-1] == ("127.0.0.1", 0, 4.0, 9, False, None, False)
     assert main(["sim", "--host", "0.0.0.0", "--allow-remote"]) == 0
-    assert calls[-1] == ("0.0.0.0", 8765, 1.0, 7, True)
+    assert calls[-1] == ("0.0.0.0", 8765, 1.0, 7, True, None, False)
+    assert main(["sim", "--speed", "0", "--state", "ex.json", "--fresh"]) == 0  # a frozen market is allowed
+    assert calls[-1] == ("127.0.0.1", 8765, 0.0, 7, False, Path("ex.json"), True)
+
+
+def test_sim_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--fresh"]) == 2
+    assert "--fresh only applies with --state" in capsys.readouterr().err
+    assert main(["sim", "--speed", "-1"]) == 2
+    assert "expected a speed factor" in capsys.readouterr().err
 
 
 def test_unreachable_exchange_is_one_line_exit_2(tmp_path: Path) -> None:

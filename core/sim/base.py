@@ -6,6 +6,7 @@ by the layers above. Pure Decimal and no I/O.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ class ExchangeBase:
 
     def add_account(self, api_key: str, secret: str, passphrase: str, cash: Decimal,
                     uid: str | None = None) -> Account:
-        acct = Account(uid=uid or str(400000000000 + len(self.accounts) + 1), api_key=api_key,
+        # A random uid, kept with the simulator's state: it tells one simulated account from another
+        # (a journal records the uid it belongs to), as OKX's uid does.
+        acct = Account(uid=uid or str(secrets.randbelow(9 * 10**15) + 10**15), api_key=api_key,
                        secret=secret, passphrase=passphrase, cash=cash, u_time=self.clock())
         self.accounts[api_key] = acct
         return acct
@@ -187,6 +190,14 @@ class ExchangeBase:
         upl_ratio = (upl / base).quantize(Decimal("1e-8"), ROUND_HALF_EVEN) if base else None
         return PosMetrics(mark, mark, upl, upl_ratio, imr, mmr, notional, liq_px, ratio)
 
+    def position_item(self, acct: Account, p: Position, am: AcctMetrics | None = None, *,
+                      push: bool = False) -> dict[str, Any]:
+        """The OKX position item of ``p``, its closing TP/SL (closeOrderAlgo) included."""
+        close_algos = [a for a in acct.algos.values()
+                       if a.state == "live" and a.reduce_only and a.ord_type in ("conditional", "oco")
+                       and a.inst_id == p.inst_id and a.td_mode == p.mgn_mode and a.pos_side == p.pos_side]
+        return shapes.position(p, self.position_metrics(acct, p, am), self.clock(), close_algos, push=push)
+
     def _iso_mmr(self, acct: Account) -> Decimal:
         total = ZERO
         for p in acct.positions.values():
@@ -207,12 +218,12 @@ class ExchangeBase:
 
     def _emit_algo(self, acct: Account, a: AlgoOrder) -> None:
         if self.listening("orders-algo"):
-            self._emit("orders-algo", acct.uid, a.inst_id, shapes.algo(a, self.last(a.inst_id)))
+            self._emit("orders-algo", acct.uid, a.inst_id, shapes.algo(a, self.last(a.inst_id), push=True))
 
     def _emit_position(self, acct: Account, p: Position) -> None:
         if self.listening("positions"):
             self._emit("positions", acct.uid, p.inst_id,
-                       shapes.position(p, self.position_metrics(acct, p), self.clock()), "event_update")
+                       self.position_item(acct, p, push=True), "event_update")
 
     def emit_account(self, acct: Account) -> None:
         if self.listening("account"):

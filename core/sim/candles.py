@@ -19,6 +19,7 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.money import ZERO, quantize_half_even
 from core.sim import okx_shapes as shapes
@@ -98,6 +99,28 @@ class CandleBook:
         rows.append(Minute(start, anchor, anchor, anchor, anchor))
         return rows
 
+    def dump(self) -> dict[str, Any]:
+        """What a restart needs (see ``core.sim.persist``): the minutes kept, or the backfill
+        still to generate, and the volume already counted."""
+        return {
+            "minutes": {i: [[m.ts, str(m.o), str(m.h), str(m.low), str(m.c), str(m.vol)] for m in rows]
+                        for i, rows in self._minutes.items() if i not in self._pending},
+            "pending": {i: [str(px), start, seed, n] for i, (px, start, seed, n) in self._pending.items()},
+            "volume_seen": {i: str(v) for i, v in self._volume_seen.items()},
+        }
+
+    def restore(self, d: dict[str, Any]) -> None:
+        """The candles of a saved simulator; a minute gap since then fills flat at the next price."""
+        for inst, rows in d["minutes"].items():
+            if inst in self.specs:
+                self._minutes[inst] = [Minute(int(ts), Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v))
+                                       for ts, o, h, lo, c, v in rows]
+                self._pending.pop(inst, None)
+        for inst, (px, start, seed, n) in d["pending"].items():
+            if inst in self.specs:
+                self._pending[inst] = (Decimal(px), int(start), int(seed), int(n))
+        self._volume_seen.update({i: Decimal(v) for i, v in d["volume_seen"].items() if i in self.specs})
+
     def update(self, inst: str, px: Decimal, now_ms: int, volume_total: Decimal) -> list[Minute]:
         """A price (and the exchange's running volume) at ``now_ms``: returns the minutes closed by it."""
         rows = self.minutes(inst)
@@ -105,6 +128,9 @@ class CandleBook:
         closed: list[Minute] = []
         if not rows:
             rows.append(Minute(start, px, px, px, px))
+        if start - rows[-1].ts > KEEP_MINUTES * MINUTE_MS:  # restarted after days: keep the last ones only
+            prev = rows[-1].c
+            rows.append(Minute(start - KEEP_MINUTES * MINUTE_MS, prev, prev, prev, prev))
         while rows[-1].ts < start:
             closed.append(rows[-1])
             last = rows[-1].c

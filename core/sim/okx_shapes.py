@@ -6,6 +6,7 @@ OKX's: fee and fillFee negative when paid, balChg negative when paid, liqPenalty
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -61,17 +62,22 @@ class AcctMetrics:
     mgn_ratio: Decimal | None
 
 
-def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, str]:
+def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, Any]:
+    """public/instruments item. ``instIdCode`` is a number on OKX (the WS order ops' short id):
+    a stable one per instrument here; no upcoming change (``upcChg``), a live, listed swap."""
     return {
-        "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "ctMult": "1",
+        "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "contTdSwTime": "", "ctMult": "1",
         "ctType": "linear", "ctVal": s(spec.ct_val), "ctValCcy": spec.base, "expTime": "",
-        "instFamily": spec.uly, "instId": spec.inst_id, "instType": "SWAP",
+        "futureSettlement": False, "groupId": "1", "instCategory": "1",
+        "instFamily": spec.uly, "instId": spec.inst_id, "instIdCode": zlib.crc32(spec.inst_id.encode()) % 1_000_000,
+        "instType": "SWAP",
         "lever": str(spec.max_lever), "listTime": str(list_time), "lotSz": s(spec.lot_sz),
         "maxIcebergSz": s(spec.max_lmt_sz), "maxLmtAmt": "20000000", "maxLmtSz": s(spec.max_lmt_sz),
         "maxMktAmt": "", "maxMktSz": s(spec.max_mkt_sz), "maxStopSz": s(spec.max_mkt_sz),
         "maxTriggerSz": s(spec.max_lmt_sz), "maxTwapSz": s(spec.max_lmt_sz), "minSz": s(spec.min_sz),
-        "optType": "", "quoteCcy": "", "ruleType": "normal", "settleCcy": spec.settle_ccy,
-        "state": "live", "stk": "", "tickSz": s(spec.tick_sz), "uly": spec.uly,
+        "openType": "", "optType": "", "preMktSwTime": "", "quoteCcy": "", "ruleType": "normal",
+        "seriesId": "", "settleCcy": spec.settle_ccy, "state": "live", "stk": "", "tickSz": s(spec.tick_sz),
+        "uly": spec.uly, "upcChg": [],
     }
 
 
@@ -128,9 +134,13 @@ def order(o: Order, ct_val: Decimal, *, push: bool = False) -> dict[str, Any]:
     return item
 
 
-def algo(a: AlgoOrder, last: Decimal | None = None) -> dict[str, Any]:
-    """An algo order (order-algo replies, orders-algo-pending/history, orders-algo push)."""
-    return {
+def algo(a: AlgoOrder, last: Decimal | None = None, *, push: bool = False) -> dict[str, Any]:
+    """An algo order (order-algo replies, orders-algo-pending/history, orders-algo push).
+
+    ``push`` adds what only the orders-algo channel carries: the amend result and request id
+    ("" unless the push answers an amend that named one).
+    """
+    item: dict[str, Any] = {
         "activePx": "", "actualPx": s(a.actual_px), "actualSide": a.actual_side,
         "actualSz": s(a.actual_sz), "algoClOrdId": a.algo_cl_ord_id, "algoId": a.algo_id,
         "amendPxOnTriggerType": "0", "attachAlgoOrds": [], "cTime": str(a.c_time), "callbackRatio": "",
@@ -144,56 +154,91 @@ def algo(a: AlgoOrder, last: Decimal | None = None) -> dict[str, Any]:
         "slTriggerPxType": a.sl_trigger_px_type if a.sl_trigger_px is not None else "",
         "state": a.state, "sz": s(a.sz), "szLimit": "", "tag": a.tag, "tdMode": a.td_mode,
         "tgtCcy": "", "timeInterval": "", "tpOrdPx": s(a.tp_ord_px), "tpTriggerPx": s(a.tp_trigger_px),
+        "tradeQuoteCcy": "",
         "tpTriggerPxType": a.tp_trigger_px_type if a.tp_trigger_px is not None else "",
         "triggerPx": s(a.trigger_px),
         "triggerPxType": a.trigger_px_type if a.trigger_px is not None else "",
         "triggerTime": str(a.trigger_time) if a.trigger_time else "", "uTime": str(a.u_time),
     }
+    if push:
+        item.update(amendResult="", reqId="")
+    return item
 
 
-def position(p: Position, m: PosMetrics, now: int) -> dict[str, Any]:
-    """A position (account/positions, positions push). Flat: pos "0" and empty figures."""
+def close_order_algo(a: AlgoOrder, p: Position) -> dict[str, str]:
+    """One closeOrderAlgo[] item: a live reduce-only TP/SL of the position and the share it closes."""
+    if a.close_fraction or p.size == 0:
+        frac = a.close_fraction or "1"
+    else:
+        frac = s(min(a.sz / p.size, Decimal(1)).quantize(Decimal("1e-8"), ROUND_HALF_EVEN).normalize())
+    return {"algoId": a.algo_id, "slTriggerPx": s(a.sl_trigger_px),
+            "slTriggerPxType": a.sl_trigger_px_type if a.sl_trigger_px is not None else "",
+            "tpTriggerPx": s(a.tp_trigger_px),
+            "tpTriggerPxType": a.tp_trigger_px_type if a.tp_trigger_px is not None else "",
+            "closeFraction": frac}
+
+
+def position(p: Position, m: PosMetrics, now: int, close_algos: list[AlgoOrder] | None = None, *,
+             push: bool = False) -> dict[str, Any]:
+    """A position (account/positions, positions push). Flat: pos "0" and empty figures.
+
+    ``close_algos``: the live TP/SL that close (part of) it, listed in ``closeOrderAlgo`` as OKX
+    does; ``push`` adds the push time ``pTime`` that only the WebSocket item carries. The
+    delta-neutral and cross-FUTURES settlement fields (hedgedPos, nonSettleAvgPx, settledPnl) do
+    not apply to a USDT swap and are "" as on OKX.
+    """
     flat = p.pos == 0
-    return {
+    item = {
         "adl": "" if flat else "1", "availPos": "" if flat else s(p.size), "avgPx": "" if flat else s(p.avg_px),
         "baseBal": "", "baseBorrowed": "", "baseInterest": "", "bePx": "", "bizRefId": "",
         "bizRefType": "", "cTime": str(p.c_time), "ccy": "USDT", "clSpotInUseAmt": "",
-        "closeOrderAlgo": [], "deltaBS": "", "deltaPA": "", "fee": s(p.fee), "fundingFee": s(p.funding_fee),
-        "gammaBS": "", "gammaPA": "", "idxPx": s(m.mark), "imr": "" if (flat or p.mgn_mode == "isolated") else s(m.imr),
+        "closeOrderAlgo": [] if flat else [close_order_algo(a, p) for a in close_algos or []],
+        "deltaBS": "", "deltaPA": "", "fee": s(p.fee), "fundingFee": s(p.funding_fee),
+        "gammaBS": "", "gammaPA": "", "hedgedPos": "", "idxPx": s(m.mark), "imr": "" if (flat or p.mgn_mode == "isolated") else s(m.imr),
         "instId": p.inst_id, "instType": "SWAP", "interest": "", "last": s(m.last),
         "lever": s(p.lever), "liab": "", "liabCcy": "", "liqPenalty": s(p.liq_penalty),
         "liqPx": "" if flat else s(m.liq_px), "margin": s(p.margin) if p.mgn_mode == "isolated" and not flat else "",
         "markPx": s(m.mark), "maxSpotInUseAmt": "", "mgnMode": p.mgn_mode,
         "mgnRatio": "" if flat else s(m.mgn_ratio), "mmr": "" if flat else s(m.mmr),
-        "notionalUsd": "" if flat else s(m.notional), "optVal": "", "pendingCloseOrdLiabVal": "",
+        "nonSettleAvgPx": "", "notionalUsd": "" if flat else s(m.notional), "optVal": "",
+        "pendingCloseOrdLiabVal": "",
         "pnl": s(p.pnl), "pos": s(p.pos), "posCcy": "", "posId": p.pos_id, "posSide": p.pos_side,
         "quoteBal": "", "quoteBorrowed": "", "quoteInterest": "", "realizedPnl": s(p.realized()),
-        "spotInUseAmt": "", "spotInUseCcy": "", "thetaBS": "", "thetaPA": "", "tradeId": p.last_trade_id,
+        "settledPnl": "", "spotInUseAmt": "", "spotInUseCcy": "", "thetaBS": "", "thetaPA": "", "tradeId": p.last_trade_id,
         "uTime": str(p.u_time or now), "upl": "0" if flat else s(m.upl),
         "uplLastPx": "0" if flat else s(m.upl), "uplRatio": "0" if flat else s(m.upl_ratio),
         "uplRatioLastPx": "0" if flat else s(m.upl_ratio), "usdPx": "", "vegaBS": "", "vegaPA": "",
     }
+    if push:
+        item["pTime"] = str(now)
+    return item
 
 
 def account(m: AcctMetrics, now: int) -> dict[str, Any]:
-    """account/balance item and account channel push."""
+    """account/balance item and account channel push.
+
+    A single-currency USDT account outside the delta-neutral strategy: the delta fields are "0",
+    collateral restriction (colRes) and fixed-loan repayment (frpType) "0" (normal), the spot
+    open price "" and USDT counted at 1 USD (eqUsd = eq).
+    """
     detail = {
         "accAvgPx": "", "autoLendAmt": "", "autoLendMtAmt": "", "autoLendStatus": "off",
         "availBal": s(max(m.avail, Decimal(0))), "availEq": s(max(m.avail, Decimal(0))),
         "borrowFroz": "", "cashBal": s(m.cash), "ccy": "USDT", "clSpotInUseAmt": "",
-        "colBorrAutoConversion": "", "collateralEnabled": False, "collateralRestrict": False,
-        "crossLiab": "", "disEq": s(m.eq), "eq": s(m.eq), "eqUsd": s(m.eq), "fixedBal": "0",
+        "coinUsdPrice": "1", "colBorrAutoConversion": "", "colRes": "0", "collateralEnabled": False, "collateralRestrict": False,
+        "crossLiab": "", "disEq": s(m.eq), "eq": s(m.eq), "eqUsd": s(m.eq), "fixedBal": "0", "frpType": "0",
         "frozenBal": s(m.imr + m.iso_margin + m.ord_frozen), "imr": s(m.imr), "interest": "",
         "isoEq": s(m.iso_eq), "isoLiab": "", "isoUpl": s(m.iso_eq - m.iso_margin), "liab": "",
-        "maxLoan": "", "maxSpotInUse": "", "mgnRatio": s(m.mgn_ratio), "mmr": s(m.mmr),
+        "maxLoan": "", "maxSpotInUse": "", "maxSpotInUseAmt": "", "mgnRatio": s(m.mgn_ratio), "mmr": s(m.mmr),
         "notionalLever": s(m.notional / m.eq) if m.eq > 0 and m.notional else "0",
-        "ordFrozen": s(m.ord_frozen), "rewardBal": "", "smtSyncEq": "0", "spotBal": "",
+        "openAvgPx": "", "ordFrozen": s(m.ord_frozen), "rewardBal": "", "smtSyncEq": "0", "spotBal": "",
         "spotCopyTradingEq": "0", "spotInUseAmt": "", "spotIsoBal": "0", "spotUpl": "",
         "spotUplRatio": "", "stgyEq": "0", "totalPnl": "", "totalPnlRatio": "", "twap": "0",
         "uTime": str(now), "upl": s(m.upl), "uplLiab": "",
     }
     return {
-        "adjEq": s(m.eq), "availEq": s(max(m.avail, Decimal(0))), "borrowFroz": "", "details": [detail],
+        "adjEq": s(m.eq), "availEq": s(max(m.avail, Decimal(0))), "borrowFroz": "", "delta": "0",
+        "deltaLever": "0", "deltaNeutralStatus": "0", "details": [detail],
         "imr": s(m.imr + m.iso_margin), "isoEq": s(m.iso_eq), "mgnRatio": s(m.mgn_ratio),
         "mmr": s(m.mmr), "notionalUsd": s(m.notional), "notionalUsdForBorrow": "",
         "notionalUsdForFutures": "", "notionalUsdForOption": "", "notionalUsdForSwap": s(m.notional),
@@ -201,15 +246,16 @@ def account(m: AcctMetrics, now: int) -> dict[str, Any]:
     }
 
 
-def fill(f: FillRecord) -> dict[str, str]:
-    """trade/fills and trade/fills-history item."""
+def fill(f: FillRecord, fee_rate: Decimal | None = None) -> dict[str, str]:
+    """trade/fills and trade/fills-history item; ``fee_rate`` as OKX signs it (negative = paid)."""
     return {
         "billId": f.bill_id, "clOrdId": f.cl_ord_id, "execType": f.exec_type, "fee": s(f.fee),
-        "feeCcy": "USDT", "fillFwdPx": "", "fillIdxPx": s(f.mark_px), "fillMarkPx": s(f.mark_px),
+        "feeCcy": "USDT", "feeRate": s(fee_rate), "fillFwdPx": "", "fillIdxPx": s(f.mark_px), "fillMarkPx": s(f.mark_px),
         "fillMarkVol": "", "fillPnl": s(f.fill_pnl), "fillPx": s(f.fill_px), "fillPxUsd": "",
         "fillPxVol": "", "fillSz": s(f.fill_sz), "fillTime": str(f.ts), "instId": f.inst_id,
         "instType": "SWAP", "ordId": f.ord_id, "posSide": f.pos_side, "side": f.side,
-        "subType": f.sub_type or ("1" if f.side == "buy" else "2"), "tag": f.tag, "tradeId": f.trade_id, "ts": str(f.ts),
+        "subType": f.sub_type or ("1" if f.side == "buy" else "2"), "tag": f.tag, "tradeId": f.trade_id,
+        "tradeQuoteCcy": "", "ts": str(f.ts),
     }
 
 
@@ -217,7 +263,7 @@ def bill(x: Bill) -> dict[str, str]:
     """account/bills and bills-archive item."""
     return {
         "bal": s(x.bal), "balChg": s(x.bal_chg), "billId": x.bill_id, "ccy": x.ccy, "clOrdId": x.cl_ord_id,
-        "execType": x.exec_type, "fee": s(x.fee), "fillFwdPx": "", "fillIdxPx": "", "fillMarkPx": s(x.mark_px),
+        "earnAmt": "", "earnApr": "", "execType": x.exec_type, "fee": s(x.fee), "fillFwdPx": "", "fillIdxPx": "", "fillMarkPx": s(x.mark_px),
         "fillMarkVol": "", "fillPxUsd": "", "fillPxVol": "", "fillTime": str(x.ts), "from": "",
         "instId": x.inst_id, "instType": "SWAP", "interest": "0", "mgnMode": x.mgn_mode, "notes": "",
         "ordId": x.ord_id, "pnl": s(x.pnl), "posBal": s(x.pos_bal), "posBalChg": s(x.pos_bal_chg), "px": s(x.px),

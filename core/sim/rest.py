@@ -246,8 +246,7 @@ class Rest:
         wanted = _insts(q)
         pos_ids = set(q["posId"].split(",")) if q.get("posId") else None
         am = self.ex.account_metrics(acct)
-        now = self.ex.clock()
-        out = [shapes.position(p, self.ex.position_metrics(acct, p, am), now)
+        out = [self.ex.position_item(acct, p, am)
                for p in sorted(acct.positions.values(), key=lambda p: p.c_time, reverse=True)
                if p.pos != 0 and (wanted is None or p.inst_id in wanted) and (pos_ids is None or p.pos_id in pos_ids)]
         return ok(out)
@@ -256,11 +255,13 @@ class Rest:
         assert acct is not None
         return ok([{
             "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
-            "enableSpotBorrow": False, "greeksType": "PA", "ip": "", "kycLv": "2", "label": "perpdesk-demo",
+            "enableSpotBorrow": False, "feeType": "0", "greeksType": "PA", "ip": "", "kycLv": "2", "label": "perpdesk-demo",
             "level": "Lv1", "levelTmp": "", "liquidationGear": "-1", "mainUid": acct.uid, "mgnIsoMode": "automatic",
             "opAuth": "0", "perm": "read_only,trade", "posMode": acct.pos_mode, "roleType": "0",
             "spotBorrowAutoRepay": False, "spotOffsetType": "", "spotRoleType": "0", "spotTraderInsts": [],
-            "traderInsts": [], "type": "0", "uid": acct.uid,
+            "stgyType": "0", "traderInsts": [], "type": "0", "uid": acct.uid,
+            # the settlement currency of USD-margined contracts (an account setting; OKX's default)
+            "settleCcy": "USDC", "settleCcyList": ["USD", "USDC", "USDG"],
         }])
 
     def leverage_info(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
@@ -474,7 +475,8 @@ class Rest:
             rows = [f for f in rows if f.inst_id == q["instId"]]
         if q.get("ordId"):
             rows = [f for f in rows if f.ord_id == q["ordId"]]
-        return ok([shapes.fill(f) for f in page(rows, lambda f: int(f.bill_id), q, lambda f: f.ts)])
+        mk, tk = -self.ex.maker_fee, -self.ex.taker_fee
+        return ok([shapes.fill(f, mk if f.exec_type == "M" else tk) for f in page(rows, lambda f: int(f.bill_id), q, lambda f: f.ts)])
 
     def get_algo(self, acct: Account | None, q: dict[str, str], body: Any) -> Result:
         assert acct is not None

@@ -9,9 +9,11 @@ fires TP/SL, fills resting orders and liquidates) and the funding scheduler (eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import secrets
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,8 +22,9 @@ from loguru import logger
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
+from core.safefile import UnsafeFileError
 from core.sim import okx_shapes as shapes
-from core.sim import params
+from core.sim import params, persist
 from core.sim.auth import verify_rest
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.candles import CandleBook
@@ -32,6 +35,7 @@ from core.sim.ws import Conn, Hub
 
 DEMO_CASH = Decimal("10000")
 CONTROL_TOKEN_HEADER = "X-Sim-Token"
+SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
 
 
 
@@ -47,7 +51,8 @@ class SimServer:
                  funding_interval_s: float = 28800.0, allow_remote: bool = False, *,
                  tick_s: float = 0.25, slippage: Decimal = Decimal("0.00005"), spread_ticks: int = 1,
                  taker_fee: Decimal = Decimal("0.0005"), maker_fee: Decimal = Decimal("0.0002"),
-                 start_cash: Decimal = DEMO_CASH, instruments: dict[str, InstrumentSpec] | None = None) -> None:
+                 start_cash: Decimal = DEMO_CASH, instruments: dict[str, InstrumentSpec] | None = None,
+                 state_path: Path | None = None, fresh: bool = False, save_interval_s: float = 1.5) -> None:
         if not is_loopback(host):
             if not allow_remote:
                 raise ValueError(f"refusing to bind the simulator to non-loopback address {host!r}; "
@@ -80,9 +85,26 @@ class SimServer:
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._saver: asyncio.Task[None] | None = None
         self._last_rates = dict(self.market.funding_rates)
         self.url = ""
         self.ws_url = ""
+        # The state file (core.sim.persist): read now, so a bad file fails before anything listens.
+        self.state_path = state_path
+        self.save_interval_s = save_interval_s
+        self.resumed = False
+        self._saved: bytes | None = None
+        self._encoder = persist.Encoder()
+        self._changed = asyncio.Event()  # a trade or control request: save soon
+        if state_path is not None and not fresh:
+            saved = persist.read(state_path)
+            if saved is not None:
+                persist.restore(self, saved, str(state_path))
+                acct = self.exchange.accounts.get(DEMO_KEY)
+                if acct is None:
+                    raise persist.SimStateError(f"{state_path}: holds no demo account")
+                self.account = acct
+                self.resumed = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -99,6 +121,12 @@ class SimServer:
         return app
 
     async def start(self) -> None:
+        if self.state_path is not None:  # the account (and its uid) is on disk before anyone trades
+            try:
+                self.save()
+            except (OSError, UnsafeFileError) as exc:
+                raise persist.SimStateError(f"cannot write the simulator state {self.state_path}: "
+                                            f"{getattr(exc, 'strerror', None) or exc}") from None
         self._stopping = asyncio.Event()
         self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -110,6 +138,8 @@ class SimServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}"
         self.ws_url = f"ws://{host}:{self.port}/ws/v5"
+        if self.state_path is not None:
+            self._saver = asyncio.create_task(self._save_loop(), name="sim-save")
         if self.speed > 0:
             self._tasks.append(asyncio.create_task(self._market_loop(), name="sim-market"))
             self._tasks.append(asyncio.create_task(self._funding_loop(), name="sim-funding"))
@@ -136,6 +166,58 @@ class SimServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._saver is not None:
+            self._saver.cancel()
+            try:
+                await self._saver
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._saver = None
+            try:
+                self.save()
+            except (OSError, UnsafeFileError) as exc:
+                logger.error("SIM state not saved at stop to {}: {}", self.state_path, exc)
+
+    # ------------------------------------------------------------------ the state file
+
+    def save(self) -> bool:
+        """Write the state file now if anything changed since the last write; True if written."""
+        if self.state_path is None:
+            return False
+        payload = self._encoder.encode(self)
+        if payload == self._saved:
+            return False
+        persist.write(self.state_path, payload)
+        self._saved = payload
+        return True
+
+    async def _save_loop(self) -> None:
+        """Every ``save_interval_s``, and soon after a trade request: snapshot in the loop
+        (consistent), write in a thread.
+
+        Why soon after a trade: the journal writes a fill within milliseconds, so the window in
+        which a crash leaves the journal ahead of the exchange must be short. A huge history
+        stretches the spacing (to ten times what a save costs), so that saving never takes more
+        than a tenth of the loop's time.
+        """
+        assert self.state_path is not None
+        loop = asyncio.get_running_loop()
+        pause, gap = self.save_interval_s, SAVE_SOON_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), pause)
+            await asyncio.sleep(gap)  # let a burst of requests finish: one write for all of them
+            self._changed.clear()
+            try:
+                began = loop.time()
+                payload = self._encoder.encode(self)
+                if payload != self._saved:
+                    await asyncio.to_thread(persist.write, self.state_path, payload)
+                    self._saved = payload
+                cost = 10 * (loop.time() - began)
+                pause, gap = max(self.save_interval_s, cost), max(SAVE_SOON_S, cost)
+            except Exception:  # a full disk must not stop the exchange; said in the log, retried
+                logger.exception("SIM state save to {} failed", self.state_path)
 
     async def __aenter__(self) -> SimServer:
         await self.start()
@@ -274,7 +356,7 @@ class SimServer:
         now = ex.clock()
         if ch == "positions":
             am = ex.account_metrics(acct)
-            data = [shapes.position(p, ex.position_metrics(acct, p, am), now) for p in acct.positions.values()
+            data = [ex.position_item(acct, p, am, push=True) for p in acct.positions.values()
                     if p.pos != 0 and Hub.matches(sub, Push("positions", acct.uid, p.inst_id, {}))]
             return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": data}]
         if ch == "account":
@@ -341,6 +423,8 @@ class SimServer:
             self.flush()
             return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
         self.flush()
+        if private and request.method == "POST":
+            self._changed.set()
         return _json({"code": code, "msg": msg, "data": data})
 
     # ------------------------------------------------------------------ control
@@ -366,8 +450,10 @@ class SimServer:
         if request.method == "POST" and request.content_type != "application/json":
             return _json({"code": "415", "msg": "the control API takes Content-Type: application/json",
                           "data": []}, 415)
-        allowed: web.StreamResponse = await handler(request)
-        return allowed
+        response: web.StreamResponse = await handler(request)
+        if request.method == "POST":
+            self._changed.set()  # a price, funding or ADL moved money: save soon
+        return response
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
@@ -456,7 +542,7 @@ class SimServer:
             accounts.append({
                 "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
                 "balance": shapes.account(am, now),
-                "positions": [shapes.position(p, ex.position_metrics(acct, p, am), now)
+                "positions": [ex.position_item(acct, p, am)
                               for p in acct.positions.values() if p.pos != 0],
                 "openOrders": [shapes.order(o, ex.specs[o.inst_id].ct_val) for o in acct.open_orders.values()],
                 "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],

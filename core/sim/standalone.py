@@ -3,26 +3,42 @@
 Prints where it listens and the demo credentials so any OKX client (ccxt, our console with
 ``[exchange] url``, curl) can be pointed at it. Refuses a non-loopback bind unless told
 ``allow_remote``: the credentials are public, so an exposed simulator is an open door.
+With ``--state FILE`` the exchange is kept in FILE (see ``core.sim.persist``) and continues from
+it at the next start, as a real exchange does; ``--fresh`` starts anew and overwrites FILE.
 """
 from __future__ import annotations
 
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
+from core.sim.persist import SimStateError
 from core.sim.server import CONTROL_TOKEN_HEADER, SimServer
 
 
-async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool) -> int:
-    srv = SimServer(host=host, port=port, speed=speed, seed=seed, allow_remote=allow_remote)
+async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool,
+               state: Path | None, fresh: bool) -> int:
+    try:
+        srv = SimServer(host=host, port=port, speed=speed, seed=seed, allow_remote=allow_remote,
+                        state_path=state, fresh=fresh)
+    except SimStateError as e:
+        print(f"perpdesk sim: {e}", file=sys.stderr)
+        return 2
     try:
         await srv.start()
+    except SimStateError as e:
+        print(f"perpdesk sim: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"perpdesk sim: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(f"perpdesk sim: OKX v5 simulator (speed {speed:g}, seed {seed})")
+    print(f"perpdesk sim: OKX v5 simulator (speed {speed:g}{', market frozen' if speed == 0 else ''}, seed {seed})")
+    if state is not None:
+        how = "continued from" if srv.resumed else "new, kept in"
+        print(f"  state     {how} {state} (account uid {srv.account.uid})")
     print(f"  REST      {srv.url}/api/v5/...")
     print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
     print(f"  control   {srv.url}/sim/v1/{{price,funding,adl,drop,fault,state}}")
@@ -47,7 +63,7 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
 
 
 def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: int = 1,
-         allow_remote: bool = False) -> int:
+         allow_remote: bool = False, state: Path | None = None, fresh: bool = False) -> int:
     """Run the simulator until SIGINT/SIGTERM; exit code 0, or 2 with one clear message."""
     if not is_loopback(host) and not allow_remote:
         print(f"perpdesk sim: refusing to bind to non-loopback address {host!r}: the demo credentials are "
@@ -60,7 +76,7 @@ def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: in
         print(f"perpdesk sim: WARNING listening on non-loopback {host}; anyone who can reach it can trade "
               "with the demo credentials.", file=sys.stderr)
     try:
-        return asyncio.run(_run(host, port, speed, seed, allow_remote))
+        return asyncio.run(_run(host, port, speed, seed, allow_remote, state, fresh))
     except KeyboardInterrupt:
         return 0
 

@@ -6,7 +6,6 @@ balChg negative = paid) so serialisation is a plain copy and never flips a sign 
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,11 +21,15 @@ class IdGen:
     """
 
     def __init__(self, start_ms: int | None = None) -> None:
-        base = (start_ms if start_ms is not None else int(time.time() * 1000)) * 1_000_000
-        self._counter = itertools.count(base + 1)
+        self.last = (start_ms if start_ms is not None else int(time.time() * 1000)) * 1_000_000
 
     def next(self) -> str:
-        return str(next(self._counter))
+        self.last += 1
+        return str(self.last)
+
+    def resume(self, last: int) -> None:
+        """Continue after ``last`` (a saved counter), never below what the clock already gave."""
+        self.last = max(self.last, last)
 
 
 @dataclass(slots=True)

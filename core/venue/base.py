@@ -86,6 +86,9 @@ class Venue(Protocol):
 
     instruments: dict[str, Instrument]
     symbols: tuple[str, ...]
+    # The exchange's id of the account the credentials trade (OKX account/config ``uid``), set by
+    # connect(); "" before it, or when the venue cannot tell. A journal belongs to one account.
+    account_uid: str
 
     @property
     def address(self) -> str: ...

@@ -108,6 +108,8 @@ class OkxVenue:
         self._streams: list[OkxStream] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._connected = False
+        self.account_uid = ""
 
     # ------------------------------------------------------------------ the parts, as before
 
@@ -151,14 +153,21 @@ class OkxVenue:
     # ------------------------------------------------------------------ lifecycle
 
     async def connect(self) -> None:
-        """Load markets, resolve the configured symbols, and prove the credentials work."""
+        """Load markets, resolve the configured symbols, prove the credentials work and learn the
+        account's uid (``account_uid``). Done once: a second call returns at once."""
         if self._creds is None:
             raise VenueError("no API credentials for okx: set PERPDESK_API_KEY, PERPDESK_API_SECRET "
                              "and PERPDESK_API_PASSPHRASE", VenueErrorKind.AUTH)
+        if self._connected:  # the runner connects first to check the journal's account
+            return
         await self.rest.sync_clock()
         markets = await self.rest.call("loading markets", self.rest.ex.load_markets())
         self.markets.resolve(markets, self.address)
         await self.fetch_balance()
+        resp = await self.rest.call("reading the account config",
+                                    self.rest.ex.private_get_account_config, retry=True)
+        self.account_uid = str(((resp.get("data") or [{}])[0] or {}).get("uid") or "")
+        self._connected = True
 
     async def close(self) -> None:
         """Stop streams and background lookups; release ccxt's HTTP session."""

@@ -1,0 +1,322 @@
+"""The simulator keeps its exchange across restarts, and a journal belongs to one account.
+
+Embedded: a restart of the stack with the same journal folder finds the same positions, cash and
+uid on the exchange and writes no close row. Standalone: ``perpdesk sim --state FILE`` continues
+from FILE, ``--fresh`` starts anew with a new account uid. A journal bound to one account refuses
+another (start and reconcile), with exit 2 and one line naming both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
+from core.events import PlaceOrder
+from core.journal import read_fills, read_trades
+from core.journal.binding import ACCOUNT_FILE, AccountId, JournalAccountError, bind_journal, read_binding
+from core.model import OrderSide
+from core.reconcile import _reconcile_settings
+from core.runner import SIM_STATE_FILE, build_stack, run_headless
+from core.sim import persist
+from core.sim.server import SimServer
+from tests.engine_helpers import BTC, control, wait_for
+from tests.okx_raw import data
+
+pytestmark = pytest.mark.timeout(120)
+PERPDESK = Path(sys.executable).with_name("perpdesk")
+BTC_ID, ETH_ID = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
+        exchange=ExchangeSettings(venue="sim", symbols=(BTC,)),
+        sim=SimSettings(speed=0, seed=3, funding_interval_s=3600),
+        journal=JournalSettings(dir=tmp_path / "journal"),
+        strategy=StrategySettings(name="none", params={}),
+        config_path=tmp_path / "config.toml",
+    )
+
+
+async def _exchange(sim: Any) -> dict[str, Any]:
+    return (await control(sim, "/sim/v1/state"))[0]["accounts"][0]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------- embedded
+
+
+async def test_embedded_restart_keeps_the_exchange_and_writes_no_close(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    async with build_stack(settings) as stack:
+        res = await stack.engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("3")))
+        assert res.ok, res
+        await wait_for(lambda: len(stack.engine.positions()) == 1, what="position")
+        before = await _exchange(stack.sim)
+    assert (settings.journal.dir / SIM_STATE_FILE).is_file()
+    assert oct((settings.journal.dir / SIM_STATE_FILE).stat().st_mode & 0o777) == "0o600"
+
+    async with build_stack(settings) as stack:
+        after = await _exchange(stack.sim)
+        await wait_for(lambda: len(stack.engine.positions()) == 1, what="position adopted again")
+        (pos,) = stack.engine.positions()
+        assert pos.contracts == D("3")
+    assert after["uid"] == before["uid"]
+    assert [(p["posId"], p["pos"], p["avgPx"]) for p in after["positions"]] == \
+        [(p["posId"], p["pos"], p["avgPx"]) for p in before["positions"]] == [(before["positions"][0]["posId"], "-3",
+                                                                               before["positions"][0]["avgPx"])]
+    for key in ("totalEq", "availEq"):
+        assert after["balance"][key] == before["balance"][key]
+    assert after["balance"]["details"][0]["cashBal"] == before["balance"]["details"][0]["cashBal"]
+    assert read_trades(settings.journal.dir) == []  # no `external` close of a position still open
+    assert len(read_fills(settings.journal.dir)) == 1
+    assert read_binding(settings.journal.dir) == AccountId("sim", before["uid"])
+
+
+def test_embedded_simulator_started_anew_is_another_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The state file removed: a new simulator, a new uid; the journal refuses it (exit 2, one line)."""
+    settings = _settings(tmp_path)
+    assert run_headless(settings, 0.5) == 0
+    uid = read_binding(settings.journal.dir)
+    assert uid is not None and uid.venue == "sim"
+    (settings.journal.dir / SIM_STATE_FILE).unlink()
+    files = sorted(p.name for p in settings.journal.dir.iterdir())
+    capsys.readouterr()
+    assert run_headless(settings, 0.5) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    (line,) = err
+    assert f"sim account uid {uid.uid}" in line and "[journal] dir" in line
+    other = re.search(r"this run is on sim account uid (\d+)", line)
+    assert other is not None and other.group(1) != uid.uid
+    assert read_binding(settings.journal.dir) == uid  # the record is not rewritten
+    # nothing of the other account was journaled (only its simulator's state file is new)
+    assert sorted(p.name for p in settings.journal.dir.iterdir()) == sorted([*files, SIM_STATE_FILE])
+
+
+# ---------------------------------------------------------------------- the state file itself
+
+
+async def _busy(srv: SimServer) -> None:
+    """Something in every list: positions cross and isolated, a closed life, funding, a resting
+    order with attached TP/SL, a live algo, candles."""
+    mkt = {"ordType": "market", "tdMode": "cross"}
+    await data(srv, "POST", "trade/order", body={**mkt, "instId": BTC_ID, "side": "buy", "sz": "2", "clOrdId": "e1"})
+    await data(srv, "POST", "account/set-leverage", body={"instId": ETH_ID, "mgnMode": "isolated", "lever": "5"})
+    await data(srv, "POST", "trade/order", body={**mkt, "instId": ETH_ID, "side": "sell", "sz": "3",
+                                                 "tdMode": "isolated"})
+    await data(srv, "POST", "trade/order", body={**mkt, "instId": "SOL-USDT-SWAP", "side": "buy", "sz": "5"})
+    await data(srv, "POST", "trade/order", body={**mkt, "instId": "SOL-USDT-SWAP", "side": "sell", "sz": "5"})
+    srv.settle_funding(BTC_ID, D("0.0001"))
+    srv.settle_funding(ETH_ID, D("-0.00013"))
+    await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "buy", "ordType": "limit", "px": "50000",
+                                                 "tdMode": "cross", "sz": "1", "clOrdId": "rest1",
+                                                 "attachAlgoOrds": [{"attachAlgoClOrdId": "tp2",
+                                                                     "tpTriggerPx": "70000",
+                                                                     "slTriggerPx": "45000"}]})
+    await data(srv, "POST", "trade/order-algo", body={"instId": BTC_ID, "side": "sell", "ordType": "conditional",
+                                                      "tdMode": "cross", "sz": "1", "reduceOnly": True,
+                                                      "slTriggerPx": "50000", "slOrdPx": "-1"})
+    srv.set_price(BTC_ID, D("60123.4"))
+    await data(srv, "GET", "market/candles", {"instId": BTC_ID, "bar": "1m"})  # candles generated and kept
+
+
+def _comparable(srv: SimServer) -> dict[str, Any]:
+    d = persist.dump(srv)
+    d.pop("ids")  # resumes at max(saved counter, the clock's base): compared separately
+    return d
+
+
+async def test_state_file_round_trip_is_exact(tmp_path: Path) -> None:
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path)
+    await srv.start()
+    try:
+        await _busy(srv)
+        srv.account.cash += D("0.000000001000")  # trailing zeros: an exact Decimal, kept as such
+    finally:
+        await srv.stop()
+    saved = _comparable(srv)
+    ids = srv.exchange.ids.last
+
+    again = SimServer(speed=0, state_path=path)
+    assert again.resumed and again.account.uid == srv.account.uid
+    assert _comparable(again) == saved
+    assert str(again.account.cash) == str(srv.account.cash) and str(again.account.cash).endswith("1000")
+    assert again.exchange.ids.last >= ids and int(again.exchange.ids.next()) > ids
+    # the price paths go on from where they were (same RNG state), not from the seed
+    assert again.market.step(3600.0) == srv.market.step(3600.0)
+    await again.start()
+    try:
+        pending = await data(again, "GET", "trade/orders-pending")
+        assert [o["clOrdId"] for o in pending] == ["rest1"] and pending[0]["attachAlgoOrds"][0]["tpTriggerPx"] == "70000"
+        (algo,) = await data(again, "GET", "trade/orders-algo-pending", {"ordType": "conditional"})
+        assert algo["slTriggerPx"] == "50000"
+        hist = await data(again, "GET", "account/positions-history")
+        assert [h["instId"] for h in hist] == ["SOL-USDT-SWAP"]
+        bills = await data(again, "GET", "account/bills", {"type": "8"})
+        assert {b["instId"] for b in bills} == {BTC_ID, ETH_ID}
+        # the isolated position's funding is still in its margin, and trading goes on
+        (eth,) = await data(again, "GET", "account/positions", {"instId": ETH_ID})
+        assert D(eth["fundingFee"]) != 0 and eth["mgnMode"] == "isolated"
+        (o,) = await data(again, "POST", "trade/order", body={"instId": BTC_ID, "side": "sell", "ordType": "market",
+                                                              "tdMode": "cross", "sz": "2"})
+        assert int(o["ordId"]) > ids
+    finally:
+        await again.stop()
+
+
+async def test_cached_encoding_equals_the_plain_one(tmp_path: Path) -> None:
+    """The encoder reuses finished records; what it writes must be what a full encoding gives."""
+    srv = SimServer(speed=0)
+    await srv.start()
+    try:
+        enc = persist.Encoder()
+        await _busy(srv)
+        assert enc.encode(srv) == persist.encode(srv)
+        for i in range(20):  # lives opened and closed within the same millisecond, orders, bills
+            await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "sell" if i % 2 else "buy",
+                                                         "ordType": "market", "tdMode": "cross", "sz": "2"})
+        await data(srv, "POST", "trade/cancel-order", body={"instId": BTC_ID, "clOrdId": "rest1"})
+        srv.settle_funding(ETH_ID, D("0.0002"))
+        assert enc.encode(srv) == persist.encode(srv)
+        assert enc.encode(srv) == persist.encode(srv)
+    finally:
+        await srv.stop()
+
+
+def test_fresh_ignores_the_file_and_a_bad_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ex.json"
+    first = SimServer(speed=0, state_path=path)
+    first.account.cash = D("1234.5")
+    first.save()
+    fresh = SimServer(speed=0, state_path=path, fresh=True)
+    assert not fresh.resumed and fresh.account.uid != first.account.uid and fresh.account.cash == D("10000")
+    assert SimServer(speed=0, state_path=path).account.cash == D("1234.5")  # not overwritten until saved
+    path.write_text("{not json")
+    with pytest.raises(persist.SimStateError, match="--fresh"):
+        SimServer(speed=0, state_path=path)
+    path.write_text(json.dumps({"format": 99}))
+    with pytest.raises(persist.SimStateError, match="format"):
+        SimServer(speed=0, state_path=path)
+
+
+def test_write_is_atomic_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "ex.json"
+    srv = SimServer(speed=0, state_path=path)
+    assert srv.save() and not srv.save()  # nothing changed: nothing written
+    assert sorted(os.listdir(path.parent)) == ["ex.json"]  # no temporary file left behind
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------------- standalone CLI
+
+
+def _start_cli(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+    proc = subprocess.Popen([str(PERPDESK), "sim", "--port", "0", "--speed", "0", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        m = re.search(r"REST\s+(http://\S+)/api/v5", line)
+        if m:
+            url = m.group(1)
+        if line.startswith("Ctrl-C"):
+            break
+    assert url, proc.stderr.read() if proc.stderr else ""
+    return proc, url
+
+
+def _ctl(url: str, path: str, body: dict[str, str] | None = None) -> Any:
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"}, method="POST" if body else "GET")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["data"][0]
+
+
+def _stop_cli(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_standalone_state_and_fresh(tmp_path: Path) -> None:
+    state = tmp_path / "exchange.json"
+    proc, url = _start_cli(tmp_path, "--state", str(state))
+    try:
+        _ctl(url, "/sim/v1/price", {"instId": BTC_ID, "px": "61234.5"})
+        uid = _ctl(url, "/sim/v1/state")["accounts"][0]["uid"]
+    finally:
+        _stop_cli(proc)
+    proc, url = _start_cli(tmp_path, "--state", str(state))
+    try:
+        st = _ctl(url, "/sim/v1/state")
+        assert st["accounts"][0]["uid"] == uid and st["prices"][BTC_ID] == "61234.5"
+    finally:
+        _stop_cli(proc)
+    proc, url = _start_cli(tmp_path, "--state", str(state), "--fresh")
+    try:
+        st = _ctl(url, "/sim/v1/state")
+        assert st["accounts"][0]["uid"] != uid and st["prices"][BTC_ID] == "60000"
+    finally:
+        _stop_cli(proc)
+    assert json.loads(state.read_text())["accounts"][0]["uid"] == st["accounts"][0]["uid"]  # overwritten
+
+
+# ---------------------------------------------------------------------- one journal, one account
+
+
+def test_bind_journal_records_once_and_refuses_another(tmp_path: Path) -> None:
+    j = tmp_path / "j"
+    bind_journal(j, AccountId("okx", "111", sandbox=True))
+    assert (j / ACCOUNT_FILE).stat().st_mode & 0o777 == 0o600
+    bind_journal(j, AccountId("okx", "111", sandbox=True))  # the same account again: fine
+    for other in (AccountId("okx", "222", True), AccountId("okx", "111", False), AccountId("sim", "111", True)):
+        with pytest.raises(JournalAccountError) as exc:
+            bind_journal(j, other)
+        assert exc.value.exit_code == 2 and "\n" not in exc.value.message
+        assert "okx demo account uid 111" in exc.value.message and other.label() in exc.value.message
+    (j / ACCOUNT_FILE).write_text("garbage")
+    with pytest.raises(JournalAccountError, match=ACCOUNT_FILE):
+        bind_journal(j, AccountId("okx", "111", sandbox=True))
+
+
+async def test_reconcile_refuses_a_journal_of_another_account(tmp_path: Path) -> None:
+    async with SimServer(speed=0) as one, SimServer(speed=0) as two:
+        assert one.account.uid != two.account.uid
+        settings = _settings(tmp_path)
+        settings = replace(settings, exchange=replace(settings.exchange, url=one.url))
+        settings.journal.dir.mkdir()
+        await _reconcile_settings(settings, None)  # reconcile reads: it checks, it does not record
+        assert read_binding(settings.journal.dir) is None
+        bind_journal(settings.journal.dir, AccountId("sim", one.account.uid))  # as a first start does
+        await _reconcile_settings(settings, None)
+        settings = replace(settings, exchange=replace(settings.exchange, url=two.url))
+        with pytest.raises(JournalAccountError) as exc:
+            await _reconcile_settings(settings, None)
+        assert one.account.uid in exc.value.message and two.account.uid in exc.value.message
+
+
+async def test_a_trade_is_saved_soon_not_only_at_stop(tmp_path: Path) -> None:
+    """A crash right after a fill must not lose it: the file has it well before the next interval."""
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path, save_interval_s=60.0)
+    await srv.start()
+    try:
+        await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "buy", "ordType": "market",
+                                                     "tdMode": "cross", "sz": "1"})
+
+        def saved_fills() -> int:
+            return len(json.loads(path.read_text())["accounts"][0]["fills"])
+        await wait_for(lambda: saved_fills() == 1, what="the fill in the state file", timeout=5.0)
+    finally:
+        await srv.stop()
