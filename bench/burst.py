@@ -15,10 +15,8 @@ The figure is the largest achieved rate (orders filled per second of the burst) 
 the ladder stops at the first step that is not clean, or when the sending side could not deliver
 half the rate asked (the machine, not the books, is then the limit).
 
-The simulator's clock gives each reading its own millisecond: two position lives opened in one
-millisecond share a journal position_id, a separate known limit that a burst on a loaded machine
-hits regardless of the close confirmation measured here (the detail line says whether a
-plain-clock run of the first step was clean too).
+The simulator runs on its plain millisecond clock: a burst opens, closes and opens a leg again
+within one millisecond, and those lives must stay apart in the journal and in reconcile.
 """
 from __future__ import annotations
 
@@ -29,9 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,26 +37,13 @@ SYMBOL = "BTC/USDT:USDT"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _distinct_ms_clock() -> Callable[[], int]:
-    last = 0
-
-    def clock() -> int:
-        nonlocal last
-        last = max(int(time.time() * 1000), last + 1)
-        return last
-
-    return clock
-
-
-async def _sim_child(distinct_clock: bool) -> None:
+async def _sim_child() -> None:
     from bench.__main__ import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()
     srv = SimServer(speed=0, slippage=Decimal(0), spread_ticks=0, start_cash=Decimal("10000000"))
     await srv.start()
-    if distinct_clock:
-        srv.exchange.clock = _distinct_ms_clock()
     print(f"READY {srv.port}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -98,8 +81,8 @@ async def _client_child(url: str, rate: float, seconds: float) -> None:
                       if errors else ""}), flush=True)
 
 
-def _start_sim(distinct_clock: bool) -> tuple[subprocess.Popen[str], str]:
-    args = [sys.executable, "-m", "bench.burst", "--sim"] + (["--distinct-clock"] if distinct_clock else [])
+def _start_sim() -> tuple[subprocess.Popen[str], str]:
+    args = [sys.executable, "-m", "bench.burst", "--sim"]
     child = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
     line = child.stdout.readline() if child.stdout else ""
     if not line.startswith("READY"):
@@ -108,7 +91,7 @@ def _start_sim(distinct_clock: bool) -> tuple[subprocess.Popen[str], str]:
     return child, f"http://127.0.0.1:{int(line.split()[1])}"
 
 
-async def _step(rate: int, seconds: float, directory: Path, distinct_clock: bool) -> dict[str, Any]:
+async def _step(rate: int, seconds: float, directory: Path) -> dict[str, Any]:
     from loguru import logger
 
     from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
@@ -120,7 +103,7 @@ async def _step(rate: int, seconds: float, directory: Path, distinct_clock: bool
     at_stop: list[str] = []
     sink = logger.add(lambda m: at_stop.append(m.record["message"]), level="WARNING",
                       filter=lambda r: "at stop" in r["message"], format="{message}")
-    child, url = _start_sim(distinct_clock)
+    child, url = _start_sim()
     settings = ExchangeSettings(venue="sim", url=url, symbols=(SYMBOL,))
     engine: Engine | None = None
     journal = Journal(directory)
@@ -183,7 +166,7 @@ async def bench_burst(seconds: float = 5.0, rates: tuple[int, ...] = RATES) -> d
     for rate in rates:
         tmp = Path(tempfile.mkdtemp(prefix="perpdesk-bench-burst-"))
         try:
-            step = await _step(rate, seconds, tmp / "journal", distinct_clock=True)
+            step = await _step(rate, seconds, tmp / "journal")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         steps.append(step)
@@ -192,11 +175,6 @@ async def bench_burst(seconds: float = 5.0, rates: tuple[int, ...] = RATES) -> d
         best = max(best or 0, step["achieved"])
         if step["achieved"] < rate / 2:
             break  # the sending side is saturated: a higher rate asks for nothing more
-    tmp = Path(tempfile.mkdtemp(prefix="perpdesk-bench-burst-"))
-    try:
-        plain_clock = await _step(rates[0], seconds, tmp / "journal", distinct_clock=False)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     detail = "; ".join(
         f"{s['rate']}/s asked, {s['achieved']}/s sent, {s['fills']} fills, stop {s['stop_s']} s, "
         f"{s['differences']} reconcile differences, {s['duplicates']} duplicate fills, "
@@ -205,13 +183,10 @@ async def bench_burst(seconds: float = 5.0, rates: tuple[int, ...] = RATES) -> d
         + (f" ({s['failed_orders']} orders failed at the client, first {s['first_error']})"
            if s["failed_orders"] else "")
         for s in steps)
-    detail += (f"; plain simulator clock at {plain_clock['rate']}/s: "
-               f"{'clean' if plain_clock['clean'] else 'NOT clean'} "
-               f"({plain_clock['differences']} differences)")
     return {"burst_clean_orders_per_s": best, "_detail": f"{seconds:g} s per step: {detail}"}
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--sim"]:
-    asyncio.run(_sim_child("--distinct-clock" in sys.argv))
+    asyncio.run(_sim_child())
 elif __name__ == "__main__" and sys.argv[1:2] == ["--client"]:
     asyncio.run(_client_child(sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))

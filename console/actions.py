@@ -31,6 +31,8 @@ class Scope(StrEnum):
     HELP = "help"
     ORDER = "order"
     PARTIAL = "partial"
+    KILL = "kill"
+    TPSL = "tpsl"
 
 
 # Scopes whose bindings are live at the same time: a key given to two of their actions is a
@@ -43,6 +45,8 @@ TOGETHER: tuple[frozenset[Scope], ...] = (
     frozenset({Scope.HELP}),
     frozenset({Scope.ORDER}),
     frozenset({Scope.PARTIAL}),
+    frozenset({Scope.KILL}),
+    frozenset({Scope.TPSL}),
 )
 
 
@@ -74,6 +78,12 @@ ACTIONS: tuple[Action, ...] = (
       palette=("Close all positions", "Close every open position (confirm)")),
     A("order_entry", "o", "order_entry", "Order", S.APP, show=True, trading=True,
       palette=("New order", "Market or limit order entry")),
+    A("pause", "s", "pause_resume", "Pause/resume", S.APP, trading=True,
+      palette=("Pause / resume trading", "Pause the strategy (exits still go) or resume it")),
+    A("kill_switch", "K", "kill_switch", "Kill switch", S.APP, trading=True,
+      palette=("Kill switch", "Cancel every order, close every position, halt (type KILL)")),
+    A("tp_sl", "T", "tp_sl", "TP/SL", S.APP, trading=True,
+      palette=("Set TP/SL", "Set or move the take-profit and stop-loss of the selected position")),
     A("reconcile", "r", "reconcile", "Reconcile", S.APP, show=True,
       palette=("Reconcile", "Compare the journal with the exchange")),
     A("history", "h", "history", "History", S.APP,
@@ -109,6 +119,10 @@ ACTIONS: tuple[Action, ...] = (
     A("order_cancel", "escape", "cancel", "Cancel", S.ORDER, show=True),
     A("order_place", "ctrl+s", "place", "Place order", S.ORDER, show=True),
     A("partial_cancel", "escape", "cancel", "Cancel", S.PARTIAL, show=True),
+    A("kill_cancel", "escape", "cancel", "Cancel", S.KILL, show=True),
+    A("tpsl_cancel", "escape", "cancel", "Cancel", S.TPSL, show=True),
+    A("tpsl_break_even", "ctrl+t", "break_even", "Stop to break-even", S.TPSL, show=True),
+    A("tpsl_place", "ctrl+s", "place", "Set TP/SL", S.TPSL, show=True),
 )
 del A, S
 

@@ -35,15 +35,18 @@ from console import actions
 from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
+from console.lifecycle import Lifecycle, hangup_safe
 from console.panes import FEED_ROWS, PANES
 from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
+from console.screens.kill import KillScreen
 from console.screens.reconcile import ReconcileScreen
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.header import HeaderBar, HeaderState, link_summary
 from console.widgets.pnlchart import PnlChart
+from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
 from core.engine_view import EngineView, JournalView
@@ -52,6 +55,9 @@ from core.events import (
     Command,
     NoticeLevel,
     PositionGone,
+    RiskEvent,
+    RiskEventKind,
+    RiskStatus,
     StreamStatus,
 )
 from core.heap import freeze_startup_heap
@@ -66,6 +72,7 @@ _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
              NoticeLevel.ERROR: "error"}
 EXIT_FAIL = 2
 DEDUPE_S = 5.0
+HALTS = (RiskEventKind.HALT, RiskEventKind.KILL)
 
 
 APPEND_INTERVAL_S = 0.5  # fills / closes / funding panes repaint at most this often under a stream
@@ -130,9 +137,11 @@ class PerpdeskApp(App[int]):
         self.panes = {spec.id: spec.widget(self.instruments, id=spec.id) for spec in PANES}
         for spec in PANES:
             setattr(self, spec.id, self.panes[spec.id])
+        self.risk_line = RiskLine(id="risk-line")
         with Horizontal(id="top"):
             yield self.header
             yield self.pnl_chart
+        yield self.risk_line
         with Vertical(id="panes"):
             yield from (self.panes[s.id] for s in PANES if not s.lower)
             with Horizontal(id="lower"):
@@ -183,6 +192,7 @@ class PerpdeskApp(App[int]):
         self._account = self.engine.account()
         for stream, state in self.engine.links().items():
             self._statuses[stream] = StreamStatus(stream, state)
+        self.risk_line.show(self.engine.risk_status())
 
     async def _load_today(self) -> None:
         """Seed today's totals and panes from the journal (after the first paint: a worker, and
@@ -203,7 +213,10 @@ class PerpdeskApp(App[int]):
         """Drain the feed into the panes; skipped while a modal covers them (the feed keeps
         the latest state per key, so nothing is lost, only coalesced)."""
         stack = self.screen_stack
-        if not stack or isinstance(stack[-1], ModalScreen):
+        if not stack:
+            return
+        self._risk_events(self.feed.take_risk_events())
+        if isinstance(stack[-1], ModalScreen):
             return
         batch = self.feed.drain()
         if batch:
@@ -221,6 +234,8 @@ class PerpdeskApp(App[int]):
                 self._account = event
             elif isinstance(event, StreamStatus):
                 self._statuses[event.stream] = event
+            elif isinstance(event, RiskStatus):
+                self.risk_line.show(event)
             elif isinstance(event, OrderUpdate):
                 if event.state in OPEN_STATES:
                     self.open_orders.add(event.order_id)
@@ -233,6 +248,14 @@ class PerpdeskApp(App[int]):
         self._show_appends()
         for notice in batch.notices:
             self.say(notice.text, _SEVERITY.get(notice.level, "information"))
+
+    def _risk_events(self, events: list[RiskEvent]) -> None:
+        """A halt or the kill switch rings the terminal bell and raises a notice (even under a
+        dialog); the other risk events are on the risk line and in the log and journal."""
+        for event in events:
+            if event.event in HALTS:
+                self.bell()
+                self.say(f"TRADING HALTED ({event.rule}): {event.message}", "error")
 
     def _rows_by_pane(self, batch: Batch) -> Iterator[tuple[WindowPane, list[Any]]]:
         """(pane, new rows) for every registry pane fed by a list of ``batch`` (console/panes.py)."""
@@ -340,22 +363,29 @@ class PerpdeskApp(App[int]):
     # ================================================================ trading (console/trading.py)
 
     def confirm(self, question: Question, recheck: Recheck | None = None, *,
-                on_yes: Callable[[], None] | None = None) -> None:
-        """Ask y/n with the one ConfirmScreen this app keeps installed; a yes sends the
-        question's command (or runs ``on_yes``), a question gone stale is reported.
+                on_yes: Callable[[], None] | None = None,
+                screen: type[KillScreen] | None = None) -> None:
+        """Ask y/n with the one ConfirmScreen this app keeps installed (or, with ``screen``, a
+        new dialog of that kind, e.g. the kill switch's typed one); a yes sends the question's
+        command (or runs ``on_yes``), a question gone stale is reported.
 
         Why one kept screen: composing and styling a new dialog on every `c` was most of the
         key-to-confirmation time (measured with bench/ui.py, 2026-11-24); the kept screen only
-        gets its texts replaced. A request while the dialog is already up is ignored (the open
+        gets its texts replaced. A request while a dialog is already up is ignored (the open
         question is answered first)."""
-        screen = self._confirm_screen
-        if screen is None:
-            screen = self._confirm_screen = ConfirmScreen(question, recheck)
-            self.install_screen(screen, name="confirm")
-        elif screen in self.screen_stack:
+        if isinstance(self.screen, (ConfirmScreen, KillScreen)):
             return
+        dialog: ConfirmScreen | KillScreen
+        if screen is not None:
+            dialog = screen(question, recheck)
+        elif self._confirm_screen is None:
+            dialog = self._confirm_screen = ConfirmScreen(question, recheck)
+            self.install_screen(dialog, name="confirm")
         else:
-            screen.ask(question, recheck)
+            dialog = self._confirm_screen
+            if dialog in self.screen_stack:
+                return
+            dialog.ask(question, recheck)
 
         def done(answer: Question | str | None) -> None:
             if isinstance(answer, str):
@@ -365,7 +395,7 @@ class PerpdeskApp(App[int]):
             elif answer is not None and answer.command is not None:
                 self.submit(answer.command, answer.what)
 
-        self.push_screen(screen, done)
+        self.push_screen(dialog, done)
 
     def action_close_position(self) -> None:
         self.trading.close()
@@ -378,6 +408,15 @@ class PerpdeskApp(App[int]):
 
     def action_order_entry(self) -> None:
         self.trading.order_entry()
+
+    def action_pause_resume(self) -> None:
+        self.trading.pause_resume()
+
+    def action_kill_switch(self) -> None:
+        self.trading.kill()
+
+    def action_tp_sl(self) -> None:
+        self.trading.tp_sl()
 
     def submit(self, command: Command, what: str) -> None:
         """Send one command in a worker; its result (or refusal) becomes a notification."""
@@ -461,12 +500,29 @@ def build_app(engine: EngineView, settings: Settings | None = None, *, read_only
 
 
 async def _run(settings: Settings) -> int:
-    from core.runner import build_stack
+    """The stack, the UI on it, and the signals around both (console/lifecycle.py): the UI's
+    exit (q, SIGTERM, SIGINT, SIGHUP) stops the stack, except a SIGHUP with ``[ui] on_hangup =
+    "headless"``, after which the engine runs on without a UI until SIGTERM or SIGINT."""
+    from core.logs import flush_logs
+    from core.runner import build_stack, log_stop
 
-    async with build_stack(settings) as stack:
-        app = build_app(stack.engine, settings, freeze_heap=True)
-        await app.run_async()
-        return app.return_code or 0
+    lifecycle: Lifecycle | None = None
+    try:
+        async with build_stack(settings) as stack:
+            app = build_app(stack.engine, settings, freeze_heap=True)
+            lifecycle = Lifecycle(lambda: app.exit(0), settings.ui.on_hangup)
+            lifecycle.install()
+            app.driver_class = hangup_safe(app.driver_class, lifecycle.terminal_lost)
+            await app.run_async()
+            lifecycle.ui_closed()
+            await lifecycle.wait_detached()
+            log_stop(stack.engine, lifecycle.reason)
+            code = app.return_code or 0
+    finally:
+        if lifecycle is not None:
+            lifecycle.uninstall()
+        flush_logs()
+    return code
 
 
 def run_app(settings: Settings) -> int:

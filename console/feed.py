@@ -24,7 +24,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from core.events import AccountSnapshot, MarkPrice, Notice, PositionGone, StreamStatus
+from core.events import (
+    AccountSnapshot,
+    MarkPrice,
+    Notice,
+    PositionGone,
+    RiskEvent,
+    RiskStatus,
+    StreamStatus,
+)
 from core.model import CloseResult, Fill, FundingPayment, OrderState, OrderUpdate, PositionSnapshot
 from core.money import ZERO
 
@@ -48,7 +56,7 @@ class HistoryLike(Protocol):
 
 
 StateKey = tuple[str, Hashable]  # ("pos", (symbol, pos_side)) | ("mark", symbol) | ("account", "")
-#                                  | ("status", stream) | ("order", order_id)
+#                                  | ("status", stream) | ("order", order_id) | ("risk", "")
 
 
 def state_key(event: object) -> StateKey | None:
@@ -63,6 +71,8 @@ def state_key(event: object) -> StateKey | None:
         return ("status", event.stream)
     if isinstance(event, OrderUpdate):
         return ("order", event.order_id)
+    if isinstance(event, RiskStatus):
+        return ("risk", "")
     return None
 
 
@@ -154,6 +164,8 @@ class FeedBuffer:
         self._states: dict[StateKey, object] = {}
         self._windows: dict[str, deque[Any]] = {k.name: deque(maxlen=window) for k in self.kinds}
         self._notices: deque[Notice] = deque(maxlen=20)  # a storm of notices shows the latest
+        # risk events wait apart: a halt must ring even while a dialog holds the panes' drain
+        self._risk_events: deque[RiskEvent] = deque(maxlen=50)
         self.received = 0  # events pushed since start (tests, diagnostics)
         self.totals: dict[date, DayTotals] = {}
         # ids of live fills / closes / bills, kept only until the journal history is seeded
@@ -185,6 +197,15 @@ class FeedBuffer:
                 return
         if isinstance(event, Notice):
             self._notices.append(event)
+        elif isinstance(event, RiskEvent):
+            self._risk_events.append(event)
+
+    def take_risk_events(self) -> list[RiskEvent]:
+        """Risk events received since the last call, oldest first (the app takes them on every
+        tick, dialog or not: a halt rings the bell at once)."""
+        out = list(self._risk_events)
+        self._risk_events.clear()
+        return out
 
     def pending_positions(self) -> dict[tuple[str, str], PositionSnapshot | PositionGone]:
         """Position states received and not drained yet, by (symbol, pos_side): what a dialog
@@ -224,7 +245,8 @@ class FeedBuffer:
         return out
 
     def pending(self) -> bool:
-        return bool(self._states or any(self._windows.values()) or self._notices)
+        return bool(self._states or any(self._windows.values()) or self._notices
+                    or self._risk_events)
 
     def drain(self) -> Batch:
         """Hand over everything buffered and start empty (called on the UI timer)."""

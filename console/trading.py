@@ -1,4 +1,5 @@
-"""The confirm-and-submit flows: close, partial close, close all, order entry (and quit).
+"""The confirm-and-submit flows: close, partial close, close all, order entry, pause/resume, the
+kill switch, TP/SL (and quit).
 
 Why here and not in the app: these flows are the part of the console that can lose money, so they
 read as one unit. Each flow builds a ``Question`` from what the console knows NOW (the panes,
@@ -14,10 +15,23 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from console.screens.confirm import Question, Recheck
+from console.screens.kill import KillScreen
 from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
+from console.screens.tpsl import TpSlScreen
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
-from core.events import CloseAll, ClosePosition, PlaceOrder, PositionGone
+from core.engine_view import ProtectionView
+from core.events import (
+    CloseAll,
+    ClosePosition,
+    KillSwitch,
+    PauseStrategy,
+    PlaceOrder,
+    PositionGone,
+    ResumeTrading,
+    SetTpSl,
+    TradingState,
+)
 from core.model import PositionSnapshot
 
 if TYPE_CHECKING:
@@ -194,6 +208,98 @@ class Trading:
                 f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})",
                 f"{kind}{'  reduce-only' if order.reduce_only else ''}",
                 f"estimated notional {notional}")
+
+    # ------------------------------------------------------------ s
+
+    def pause_resume(self) -> None:
+        """running -> paused and paused -> running at once (a pause only blocks entries, and
+        undoing it is one more `s`); halted -> running only through a confirmation, since a halt
+        came from a breached limit or the kill switch."""
+        state = self.app.engine.trading_state
+        if state is TradingState.RUNNING:
+            self.app.submit(PauseStrategy(), "pause")
+        elif state is TradingState.PAUSED:
+            self.app.submit(ResumeTrading(), "resume")
+        else:
+            self._ask(self.resume_question)
+
+    def resume_question(self) -> Question | str:
+        state = self.app.engine.trading_state
+        if state is not TradingState.HALTED:
+            return f"trading is {state.value} now, no longer halted — nothing sent"
+        status = self.app.engine.risk_status()
+        last = status.last_event if status is not None and status.last_event else ""
+        return Question(
+            "Resume trading after a halt?",
+            ((f"halted: {last}",) if last else ("trading is halted",)) + (
+                "Resuming lets the strategy and manual entries open positions again;",
+                "every [risk] limit still applies."),
+            "Resume", ResumeTrading(), "resume", facts=state)
+
+    # ------------------------------------------------------------ K
+
+    def kill_question(self) -> Question:
+        snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
+        lines = ["Cancels all orders and algos (TP/SL), closes all positions at market,",
+                 "then HALTS trading until you resume it (s, confirmed)."]
+        lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
+                  f"est {self._estimate(s, s.contracts)}" for s in snaps] or ["no open positions"]
+        lines.append(f"{len(self.app.open_orders)} open order(s) known to the console")
+        return Question("KILL SWITCH", tuple(lines), "Kill", KillSwitch(), "kill switch",
+                        tuple(_facts(s) for s in snaps))
+
+    def kill(self) -> None:
+        self.app.confirm(self.kill_question(), self.kill_question, screen=KillScreen)
+
+    # ------------------------------------------------------------ T
+
+    def tp_sl_question(self, key: PosKey, cmd: SetTpSl) -> Question | str:
+        snap = self.current().get(key)
+        if snap is None:
+            return f"no open {key[0]} {key[1]} position to protect"
+        if snap.position_id != cmd.position_id:
+            return (f"{short_symbol(snap.symbol)} is another position now (closed and reopened "
+                    "since the TP/SL dialog opened) — nothing sent")
+        p = Precision.of(self.app.instruments().get(snap.symbol))
+        was_tp, was_sl = self._protection(snap)
+        lines = [f"{short_symbol(snap.symbol)} {snap.side.value}  "
+                 f"{self._size(snap, snap.contracts)}  entry {p.px(snap.entry_price)}"]
+        for name, new, was in (("take profit", cmd.take_profit, was_tp),
+                               ("stop loss", cmd.stop_loss, was_sl)):
+            if new is None:
+                lines.append(f"{name:<11}  unchanged ({p.px(was)})")
+                continue
+            pnl = (new - snap.entry_price) * snap.coins * snap.side.sign
+            even = "  break-even" if new == snap.entry_price or pnl == 0 else ""
+            lines.append(f"{name:<11}  {p.px(new)} (was {p.px(was)})  "
+                         f"est PnL {fmt_num(pnl, MONEY_PLACES, sign=True)}{even}")
+        lines.append("estimated at the trigger, for the whole position, before fees")
+        command = SetTpSl(snap.symbol, snap.pos_side, cmd.take_profit, cmd.stop_loss,
+                          snap.position_id)
+        return Question("Set TP/SL?", tuple(lines), "Set", command,
+                        f"TP/SL {short_symbol(snap.symbol)}", _facts(snap))
+
+    def _protection(self, snap: PositionSnapshot) -> tuple[Decimal | None, Decimal | None]:
+        engine = self.app.engine
+        if isinstance(engine, ProtectionView):
+            return engine.tp_sl(snap.symbol, snap.pos_side)
+        return None, None
+
+    def tp_sl(self) -> None:
+        key = self._selected()
+        if key is None:
+            return
+        snap = self.current().get(key)
+        if snap is None:
+            self.app.say(f"no open {key[0]} {key[1]} position to protect", "error")
+            return
+
+        def chosen(cmd: SetTpSl | None) -> None:
+            if cmd is not None:
+                self._ask(lambda: self.tp_sl_question(key, cmd))
+
+        self.app.push_screen(TpSlScreen(snap, self.app.instruments().get(snap.symbol),
+                                        self._protection(snap)), chosen)
 
     # ------------------------------------------------------------ q
 

@@ -54,7 +54,8 @@ from loguru import logger
 
 from core import unconfirmed
 from core.events import PositionHistoryRecord
-from core.model import CloseReason, CloseResult, PositionSide, RowSource
+from core.ledger import life_seq
+from core.model import CloseReason, CloseResult, PositionSide, RowSource, ms_from_utc
 from core.money import ZERO, plain
 from core.unconfirmed import UnconfirmedClose
 
@@ -112,23 +113,37 @@ class LifeTotals:
 
 def match_history(records: Iterable[PositionHistoryRecord], symbol: str, pos_side: str,
                   side: PositionSide, opened_at: datetime,
-                  tolerance: timedelta = HISTORY_MATCH_TOLERANCE) -> PositionHistoryRecord | None:
-    """The positions-history record of the life opened at ``opened_at`` (nearest cTime wins).
+                  tolerance: timedelta = HISTORY_MATCH_TOLERANCE,
+                  seq: int = 1) -> PositionHistoryRecord | None:
+    """The positions-history record of the life opened at ``opened_at`` (``seq``-th of its leg in
+    that millisecond, as its position_id says), or None when the exchange does not list it yet.
 
     posId is not a life id (OKX and the simulator reuse it for every life in the same slot), so the
-    life is recognised by instrument, posSide, direction and its opening time.
+    life is recognised by instrument, posSide, its opening time and direction. Records whose cTime
+    is the opening millisecond are lives opened in it, in the order they happened (``records``
+    oldest update first, as the venue returns them): the ``seq``-th of them is this life's, and no
+    other life of that millisecond can take it. Only without such a record (an adopted life whose
+    opening time is approximate) the nearest cTime within ``tolerance`` of the same direction serves.
     """
+    leg = [r for r in records if r.symbol == symbol and r.pos_side == pos_side]
+    opened_ms = ms_from_utc(opened_at)
+    exact = [r for r in leg if ms_from_utc(r.created_at) == opened_ms]
+    if exact:
+        exact.sort(key=lambda r: r.updated_at)  # stable: the listing order within one millisecond
+        if seq > len(exact):
+            return None  # the record of this life is not listed yet
+        rec = exact[seq - 1]
+        if not rec.direction or rec.direction == side.value:
+            return rec
+        # another direction: not a life of this millisecond after all (an approximate opening
+        # time); the records of that millisecond belong to its own lives
     best: PositionHistoryRecord | None = None
     best_gap: timedelta | None = None
-    for rec in records:
-        if rec.symbol != symbol or rec.pos_side != pos_side:
-            continue
-        if rec.direction and rec.direction != side.value:
+    for rec in leg:
+        if (rec.direction and rec.direction != side.value) or any(rec is e for e in exact):
             continue
         gap = abs(rec.created_at - opened_at)
-        if gap <= tolerance and (best_gap is None or gap < best_gap
-                                 or (gap == best_gap and best is not None
-                                     and rec.updated_at > best.updated_at)):
+        if gap <= tolerance and (best_gap is None or gap < best_gap):
             best, best_gap = rec, gap
     return best
 
@@ -192,26 +207,33 @@ class HistoryIndex:
 
     Why: one fetch serves a whole batch of closes; matching each of them by a scan of every record
     would make a burst quadratic. A bisection finds the few records within the match tolerance,
-    and ``match_history`` picks among them exactly as it does for a single close."""
+    and ``match_history`` picks among them exactly as it does for a single close. A record serves
+    one life only: once matched to a life (``owner``), it is never handed to another one."""
 
     def __init__(self, records: Iterable[PositionHistoryRecord],
                  tolerance: timedelta = HISTORY_MATCH_TOLERANCE) -> None:
         self._tolerance = tolerance
         groups: dict[tuple[str, str], list[PositionHistoryRecord]] = {}
-        for rec in records:
+        for rec in records:  # oldest update first: kept within one cTime (stable sort below)
             groups.setdefault((rec.symbol, rec.pos_side), []).append(rec)
         self._groups = {k: sorted(v, key=lambda r: r.created_at) for k, v in groups.items()}
         self._times = {k: [r.created_at for r in v] for k, v in self._groups.items()}
+        self._owners: dict[int, str] = {}  # id(record) -> the life it was matched to
 
-    def match(self, symbol: str, pos_side: str, side: PositionSide,
-              opened_at: datetime) -> PositionHistoryRecord | None:
+    def match(self, symbol: str, pos_side: str, side: PositionSide, opened_at: datetime,
+              seq: int = 1, owner: str | None = None) -> PositionHistoryRecord | None:
         recs = self._groups.get((symbol, pos_side))
         if not recs:
             return None
         times = self._times[(symbol, pos_side)]
         lo = bisect_left(times, opened_at - self._tolerance)
         hi = bisect_right(times, opened_at + self._tolerance)
-        return match_history(recs[lo:hi], symbol, pos_side, side, opened_at, self._tolerance)
+        rec = match_history(recs[lo:hi], symbol, pos_side, side, opened_at, self._tolerance, seq)
+        if rec is None or owner is None:
+            return rec
+        taken = self._owners.setdefault(id(rec), owner)
+        return rec if taken == owner else None
+
 
 
 def check_life(position_id: str, totals: LifeTotals,
@@ -243,6 +265,13 @@ def check_life(position_id: str, totals: LifeTotals,
 
 
 HistoryFetcher = Callable[[datetime], Awaitable[list[PositionHistoryRecord]]]
+
+
+def _since(close: CloseResult) -> datetime:
+    """Records a fetch must reach back to for ``close``: updated since it, and for a life that is
+    not the first of its opening millisecond, the records of the lives before it too (they were
+    closed at or after that millisecond), or the life would be matched by its rank among fewer."""
+    return close.opened_at if life_seq(close.position_id) > 1 else close.closed_at
 
 
 @dataclass(eq=False, slots=True)
@@ -452,7 +481,7 @@ class CloseConfirmer:
                 while off.queue:
                     self._pop_write(pid, off, off.queue[0].close)
             return
-        since = min(self._waiting[pid].queue[0].close.closed_at for pid in batch) - HISTORY_SINCE_SLACK
+        since = min(_since(self._waiting[pid].queue[0].close) for pid in batch) - HISTORY_SINCE_SLACK
         try:
             records = await self._fetch(since)
         except asyncio.CancelledError:
@@ -476,8 +505,9 @@ class CloseConfirmer:
             pending = waiting.queue[0]
             close = pending.close
             try:
-                out = decide(pending, self.totals(pid),
-                             index.match(close.symbol, pending.pos_side, close.side, close.opened_at))
+                record = index.match(close.symbol, pending.pos_side, close.side, close.opened_at,
+                                     life_seq(pid), owner=pid)
+                out = decide(pending, self.totals(pid), record)
             except Exception:  # noqa: BLE001 - a confirmation bug must not lose the row
                 logger.exception(f"close confirmation failed for {pid}")
                 out = close
@@ -541,7 +571,8 @@ class CloseConfirmer:
     async def _check_previous(self) -> None:
         """Check the lives listed at the last stop against positions-history once; log each one."""
         entries = list(self._unconfirmed)
-        since = min(e.closed for e in entries) - HISTORY_SINCE_SLACK
+        since = min(e.opened if life_seq(e.position_id) > 1 else e.closed
+                    for e in entries) - HISTORY_SINCE_SLACK
         try:
             records = await self._fetch(since)
         except asyncio.CancelledError:
@@ -571,7 +602,8 @@ class CloseConfirmer:
             return
         entry = full[-1]
         try:
-            record = index.match(entry.symbol, entry.pos_side, PositionSide(entry.side), entry.opened)
+            record = index.match(entry.symbol, entry.pos_side, PositionSide(entry.side), entry.opened,
+                                 life_seq(pid), owner=pid)
         except ValueError as exc:
             logger.warning(f"CLOSE CHECK {pid}: entry not usable ({exc}); perpdesk reconcile "
                            "compares the life")

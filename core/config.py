@@ -75,6 +75,8 @@ class UISettings:
     refresh_hz: float = 15.0
     layout: str = "default"  # pane layout name, owned by the console
     sort: dict[str, str] = field(default_factory=dict)  # pane -> column ("-col" = descending)
+    # what a lost terminal (SIGHUP) does: "stop" like q, or "headless" (the engine keeps going)
+    on_hangup: str = "stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,8 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = F
 # ---------------------------------------------------------------- sections
 
 _SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap")
-UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort")
+UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort", "on_hangup")
+ON_HANGUP = ("stop", "headless")
 
 
 def _venue_ok(file: str, venue: str) -> str:
@@ -312,6 +315,8 @@ def _ui(file: str, raw: Any, base: UISettings) -> UISettings:
         refresh_hz=s.number("refresh_hz", base.refresh_hz, positive=True, hi=60),
         layout=s.text("layout", base.layout, expected="a layout name"),
         sort={**base.sort, **s.table_of_str("sort")},
+        on_hangup=s.text("on_hangup", base.on_hangup, lambda v: v in ON_HANGUP,
+                         expected='"stop" or "headless"'),
     )
 
 
@@ -400,13 +405,15 @@ def _risk(file: str, raw: Any) -> RiskSettings:
 # The [keymap] binding ids: console/actions.py's registry, written here because core cannot import
 # the console; tests/test_console_actions.py checks that the two lists are the same.
 KEYMAP_IDS = (
-    "close", "partial_close", "close_all", "order_entry", "reconcile", "history", "filter",
+    "close", "partial_close", "close_all", "order_entry", "pause", "kill_switch", "tp_sl",
+    "reconcile", "history", "filter",
     "theme", "help", "quit",
     "cursor_up", "cursor_down", "page_up", "page_down", "first_row", "last_row",
     "confirm_yes", "confirm_no",
     "history_close", "history_older", "history_newer", "history_switch",
     "reconcile_close", "reconcile_down", "reconcile_up", "help_close",
     "order_cancel", "order_place", "partial_cancel",
+    "kill_cancel", "tpsl_cancel", "tpsl_break_even", "tpsl_place",
 )
 
 

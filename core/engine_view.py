@@ -79,6 +79,16 @@ class EngineView(Protocol):
 
 
 @runtime_checkable
+class ProtectionView(Protocol):
+    """The exchange-side TP/SL the engine knows for a position (attached or algo orders).
+
+    Optional, like JournalView: the `T` dialog prefills its fields from it when the engine
+    implements it, and starts empty otherwise."""
+
+    def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Decimal | None, Decimal | None]: ...
+
+
+@runtime_checkable
 class JournalView(Protocol):
     """The journal reads a viewer needs: today's rows (seeding) and older pages (history)."""
 

@@ -44,6 +44,9 @@ class PositionPush:
     liq_price: Decimal | None
     created_at: datetime | None
     ts: datetime
+    # exchange-side TP/SL triggers of the position's close algos (OKX closeOrderAlgo), if any
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,40 @@ def _divide(num: Decimal, den: Decimal) -> Decimal:
         return q.quantize(AVG_QUANTUM) if exp < _AVG_EXP else q.quantize(ONE) if exp > 0 else q
 
 
-def position_id_for(symbol: str, pos_side: PosSide, opened_at: datetime) -> str:
-    """One position life's journal id; deterministic when the ledger is rebuilt from the same fills."""
-    return f"{symbol}#{pos_side}#{ms_from_utc(opened_at)}"
+def position_id_for(symbol: str, pos_side: PosSide, opened_at: datetime, seq: int = 1) -> str:
+    """One position life's journal id; deterministic when the ledger is rebuilt from the same fills.
+
+    ``symbol#pos_side#opened_ms`` for the first life of a leg opened in that millisecond, and
+    ``symbol#pos_side#opened_ms.<seq>`` (seq 2, 3, ...) for the next ones: a fast bot or a burst can
+    open, close and open again within one millisecond, and two lives must never share an id (the
+    journal, the close confirmer and reconcile would merge them)."""
+    if seq < 1:
+        raise ValueError(f"position life sequence {seq} < 1")
+    ms = ms_from_utc(opened_at)
+    return f"{symbol}#{pos_side}#{ms}" if seq == 1 else f"{symbol}#{pos_side}#{ms}.{seq}"
+
+
+def split_position_id(position_id: str) -> tuple[str, str, int, int]:
+    """``symbol#pos_side#opened_ms[.seq]`` -> (symbol, pos_side, opened_ms, seq); seq 1 when absent.
+
+    Raises ValueError for anything else. The one parser of the id (reconcile, tests, bench)."""
+    symbol, pos_side, tail = position_id.rsplit("#", 2)
+    ms_text, dot, seq_text = tail.partition(".")
+    if not ms_text.isdigit() or (dot and not seq_text.isdigit()):
+        raise ValueError(f"position_id {position_id!r} is not symbol#pos_side#opened_ms[.seq]")
+    seq = int(seq_text) if dot else 1
+    if dot and seq < 2:
+        raise ValueError(f"position_id {position_id!r}: a sequence suffix starts at 2")
+    return symbol, pos_side, int(ms_text), seq
+
+
+def life_seq(position_id: str) -> int:
+    """The life's sequence among the lives of its leg opened in its millisecond (1 when the id
+    carries none or does not parse)."""
+    try:
+        return split_position_id(position_id)[3]
+    except ValueError:
+        return 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +122,11 @@ class _Life:
                  "entry", "cost", "opened_at", "fee_pending", "funding_pending", "funding_total")
 
     def __init__(self, symbol: str, pos_side: PosSide, side: PositionSide, contracts: Decimal,
-                 contract_size: Decimal, price: Decimal, opened_at: datetime, fee: Decimal) -> None:
+                 contract_size: Decimal, price: Decimal, opened_at: datetime, fee: Decimal,
+                 seq: int = 1) -> None:
         self.symbol = symbol
         self.pos_side = pos_side
-        self.position_id = position_id_for(symbol, pos_side, opened_at)
+        self.position_id = position_id_for(symbol, pos_side, opened_at, seq)
         self.side = side
         self.contracts = contracts
         self.contract_size = contract_size
@@ -151,6 +183,16 @@ class Ledger:
 
     def __init__(self) -> None:
         self._lives: dict[tuple[str, PosSide], _Life] = {}
+        # (opened_ms, seq) of the latest life of each leg, open or closed: a life opened in the
+        # same millisecond as the one before it takes the next sequence number (unique ids)
+        self._latest: dict[tuple[str, PosSide], tuple[int, int]] = {}
+
+    def _next_seq(self, key: tuple[str, PosSide], opened_at: datetime) -> int:
+        ms = ms_from_utc(opened_at)
+        last = self._latest.get(key)
+        seq = last[1] + 1 if last is not None and last[0] == ms else 1
+        self._latest[key] = (ms, seq)
+        return seq
 
     def apply_fill(self, fill: Fill) -> list[CloseResult]:
         """Book one execution. Returns [] for an opening/increasing fill, else the close rows."""
@@ -195,26 +237,33 @@ class Ledger:
             self._lives[key] = self._open(fill, fill.contracts - closing, fill.fee - close_fee)
             return [result]
 
-    @staticmethod
-    def _open(fill: Fill, contracts: Decimal, fee: Decimal) -> _Life:
+    def _open(self, fill: Fill, contracts: Decimal, fee: Decimal) -> _Life:
         side = (PositionSide(fill.pos_side) if fill.pos_side != "net"
                 else PositionSide.LONG if fill.side is OrderSide.BUY else PositionSide.SHORT)
+        seq = self._next_seq((fill.symbol, fill.pos_side), fill.ts)
         return _Life(fill.symbol, fill.pos_side, side, contracts, fill.contract_size, fill.price,
-                     fill.ts, fee)
+                     fill.ts, fee, seq)
 
     def adopt(self, symbol: str, pos_side: PosSide, side: PositionSide, contracts: Decimal,
               contract_size: Decimal, entry_price: Decimal, opened_at: datetime) -> LedgerPosition:
         """Seed a life found open on the exchange (start-up) whose opening fills we never saw.
 
-        Replaces any life held for that key: the exchange is the truth for what is open.
+        Replaces any life held for that key: the exchange is the truth for what is open. The held
+        life re-adopted (same opening millisecond) keeps its id; another one takes a new id.
         """
         if (pos_side not in _POS_SIDES or pos_side not in ("net", side.value) or contracts <= 0
                 or contract_size <= 0):
             raise ValueError(f"cannot adopt {symbol} {pos_side}: {contracts} x {contract_size}")
+        key = (symbol, pos_side)
+        held = self._lives.get(key)
+        if held is not None and ms_from_utc(held.opened_at) == ms_from_utc(opened_at):
+            seq = split_position_id(held.position_id)[3]
+        else:
+            seq = self._next_seq(key, opened_at)
         with localcontext(_exact()):
             life = _Life(symbol, pos_side, side, contracts, contract_size, entry_price, opened_at,
-                         ZERO)
-        self._lives[(symbol, pos_side)] = life
+                         ZERO, seq)
+        self._lives[key] = life
         return life.view()
 
     def apply_funding(self, symbol: str, pos_side: PosSide, amount: Decimal) -> str | None:

@@ -8,15 +8,17 @@ Layout: ``compare`` is pure (journal rows as the reader returns them + exchange 
 a ``ReconcileReport`` out), so it is tested on hand-built inputs; ``reconcile_with_venue`` does the
 I/O; ``main`` is the command.
 
-A position life is a journal ``position_id`` = ``symbol#pos_side#opened_ms``. Its window runs from
+A position life is a journal ``position_id`` = ``symbol#pos_side#opened_ms`` (``.seq`` appended
+for the second, third... life of a leg opened in the same millisecond). Its window runs from
 ``opened_ms`` to its last close row when fully closed, and stays open-ended while it is open; fills
 and funding bills are attributed to the life whose window holds them, except that an exchange fill
-(bill) the journal holds goes to the life that journaled it. Its exchange record is the
-positions-history item with the same symbol, posSide and direction whose cTime lies within
-``MATCH_TOLERANCE`` of ``opened_ms``; without one, an open life is held against the open
-position's own realizedPnl and fee, and anything else against the exchange's fills and bills in
-the window (``fillPnl``, fees, liquidation penalties, funding). A fill that crosses zero in net mode
-counts with the life it closes (its close row lists it).
+(bill) the journal holds goes to the life that journaled it, and a fill a close row lists goes to
+that row's life. Its exchange record is the positions-history item with the same symbol and posSide
+whose cTime is ``opened_ms`` (the ``seq``-th of them in the order they happened: each record serves
+one life), else the nearest of its direction within ``MATCH_TOLERANCE``; without one, an open life
+is held against the open position's own realizedPnl and fee, and anything else against the
+exchange's fills and bills in the window (``fillPnl``, fees, liquidation penalties, funding). A
+fill that crosses zero in net mode counts with the life it closes (its close row lists it).
 
 Checks per life: closed contracts, open contracts, net pnl (sum of net_pnl, plus funding and fees
 booked after the last close row, vs realizedPnl, exactly), fee, liq penalty (when either side has
@@ -41,6 +43,7 @@ from loguru import logger
 
 from core.errors import PerpdeskError
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
+from core.ledger import split_position_id
 from core.model import Fill, OrderSide, PositionSide
 from core.money import ZERO, dec, plain
 
@@ -131,9 +134,14 @@ def _dec(value: Any) -> Decimal:
 
 
 def parse_position_id(position_id: str) -> tuple[str, str, datetime]:
-    """``symbol#pos_side#opened_ms`` -> (symbol, pos_side, opened_at)."""
-    symbol, pos_side, opened_ms = position_id.rsplit("#", 2)
-    return symbol, pos_side, _EPOCH + timedelta(milliseconds=int(opened_ms))
+    """``symbol#pos_side#opened_ms[.seq]`` -> (symbol, pos_side, opened_at)."""
+    symbol, pos_side, opened_ms, _ = split_position_id(position_id)
+    return symbol, pos_side, _EPOCH + timedelta(milliseconds=opened_ms)
+
+
+def _life_order(life: _Life) -> tuple[datetime, int, str]:
+    """Lives in the order they opened (several may share a millisecond: then by sequence)."""
+    return life.opened, life.seq, life.position_id
 
 
 def _direction(pos_side: str, side: OrderSide) -> PositionSide:
@@ -178,6 +186,9 @@ class _Life:
     bills: list[FundingBill] = field(default_factory=list)
     history: PositionHistoryRecord | None = None
     open_push: PositionPush | None = None
+    seq: int = 1  # among the lives of its leg opened in the same millisecond
+    listed: set[str] = field(default_factory=set)  # fill ids its close rows name
+    placed: set[str] = field(default_factory=set)  # of those, placed so far
 
     @cached_property
     def last_close(self) -> datetime | None:  # rows are complete before the first lookup
@@ -230,8 +241,7 @@ class _Index:
             self.add(life)
 
     def add(self, life: _Life) -> None:
-        insort(self._legs.setdefault((life.symbol, life.pos_side), []), life,
-               key=lambda lf: (lf.opened, lf.position_id))
+        insort(self._legs.setdefault((life.symbol, life.pos_side), []), life, key=_life_order)
         self._sides.setdefault(life.symbol, set()).add(life.pos_side)
 
     def holders(self, symbol: str, pos_side: str | None, ts: datetime) -> list[_Life]:
@@ -241,8 +251,11 @@ class _Index:
         for side in sides:
             seq = self._legs.get((symbol, side), [])
             i = bisect_right(seq, ts + FILL_SLACK, key=lambda lf: lf.opened)
-            found += [lf for lf in seq[max(0, i - 2):i] if lf.covers(symbol, side, ts)]
-        return sorted(found, key=lambda lf: (lf.opened, lf.position_id))
+            j = i - 2  # and every life opened in the same millisecond as those two
+            while j > 0 and seq[j - 1].opened == seq[j].opened:
+                j -= 1
+            found += [lf for lf in seq[max(0, j):i] if lf.covers(symbol, side, ts)]
+        return sorted(found, key=_life_order)
 
 
 # ---------------------------------------------------------------- the pure comparison
@@ -259,38 +272,55 @@ def compare(
 ) -> ReconcileReport:
     """Compare the journal with the exchange over one window; both sides must cover the same one
     (``reconcile_with_venue`` takes care of that)."""
+    from core.journal.schema import FILL_IDS_SEPARATOR
+
     lives: dict[str, _Life] = {}
 
     def life_for(position_id: str, symbol: str) -> _Life:
         if position_id not in lives:
             try:
-                sym, pos_side, opened = parse_position_id(position_id)
+                sym, pos_side, opened_ms, seq = split_position_id(position_id)
             except ValueError:
                 raise ValueError(f"journal position_id {position_id!r} is not "
-                                 "symbol#pos_side#opened_ms") from None
-            lives[position_id] = _Life(position_id, sym or symbol, pos_side, opened)
+                                 "symbol#pos_side#opened_ms[.seq]") from None
+            opened = _EPOCH + timedelta(milliseconds=opened_ms)
+            lives[position_id] = _Life(position_id, sym or symbol, pos_side, opened, seq=seq)
         return lives[position_id]
 
     for row in sorted(journal_trades, key=lambda r: _ts(r["closed_at"])):
         life = life_for(str(row["position_id"]), str(row["symbol"]))
         life.rows.append(row)
         life.direction = PositionSide(str(row["side"]))
+        life.listed.update(x for x in str(row.get("fill_ids") or "").split(FILL_IDS_SEPARATOR) if x)
     for row in journal_funding:
         life_for(str(row["position_id"]), str(row["symbol"])).funding.append(row)
 
     index = _Index(lives.values())
 
-    # Journal fills; fills no life holds open a life of their own (position never reduced yet).
+    # Journal fills (in journal order within a millisecond): a fill a close row lists goes to that
+    # row's life; another one to the earliest life holding its time that is not complete yet (a
+    # life whose listed fills were all placed is over: lives of one leg opened in one millisecond
+    # follow each other); fills no life holds open a life of their own (never reduced yet).
+    listed_by = {fid: lf for lf in lives.values() for fid in lf.listed}
     for jf in sorted((_JFill.of(r) for r in journal_fills), key=lambda f: f.ts):
-        found = index.holders(jf.symbol, jf.pos_side, jf.ts)
+        owner = listed_by.get(jf.fill_id)
+        found = [owner] if owner is not None else [
+            lf for lf in index.holders(jf.symbol, jf.pos_side, jf.ts)
+            if not (lf.closed and lf.listed and lf.listed <= lf.placed)]
         if found:
             life = found[0]
         else:
-            life = life_for(f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}", jf.symbol)
+            pid, seq = f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}", 1
+            while pid in lives:  # a life of this millisecond is over: this one is the next
+                seq += 1
+                pid = f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}.{seq}"
+            life = life_for(pid, jf.symbol)
             index.add(life)
         if life.direction is None:
             life.direction = _direction(life.pos_side, jf.side)
         life.jfills.append(jf)
+        if jf.fill_id in life.listed:
+            life.placed.add(jf.fill_id)
 
     # An exchange fill goes to the life that journaled the same fill id: the two sides may stamp
     # one fill a few ms apart, and two lives of a leg can follow each other within that (a close
@@ -300,7 +330,7 @@ def compare(
     _place_bills(lives, index, bills, out)
     _match_history(lives, history, out)
     _match_open(lives, open_positions, out)
-    for life in sorted(lives.values(), key=lambda lf: (lf.opened, lf.position_id)):
+    for life in sorted(lives.values(), key=_life_order):
         out.extend(_check_life(life))
     return ReconcileReport(tuple(_sorted_rows(out)))
 
@@ -345,31 +375,45 @@ def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
 def _match_history(
     lives: dict[str, _Life], history: list[PositionHistoryRecord], out: list[ReconcileRow]
 ) -> None:
-    """Give each life its positions-history record (closest cTime; the latest update of it)."""
-    by_key: dict[tuple[str, str, str], list[PositionHistoryRecord]] = {}
-    for h in sorted(history, key=lambda h: h.created_at):
-        by_key.setdefault((h.symbol, h.pos_side, h.direction), []).append(h)
+    """Give each life its own positions-history record; a record serves one life only.
+
+    Two passes: a life opened by a fill has the exchange's cTime to the millisecond, so exact
+    matches go first: the records of a leg with that cTime are the lives opened in that
+    millisecond, in the order they happened (``history`` oldest update first, as the venue returns
+    it), and the life's sequence in its id picks its own (one posId serves every life of a slot,
+    so it tells nothing). The tolerance only serves lives whose opening time is approximate
+    (adopted positions), with the nearest unused record of their direction. One pass with
+    tolerance alone let a single missing record shift every following life onto its neighbour's.
+    """
+    order = {id(h): i for i, h in enumerate(history)}
+    by_leg: dict[tuple[str, str], list[PositionHistoryRecord]] = {}
+    for h in sorted(history, key=lambda h: (h.created_at, h.updated_at, order[id(h)])):
+        by_leg.setdefault((h.symbol, h.pos_side), []).append(h)
     used: set[int] = set()
-    # Two passes: a life opened by a fill has the exchange's cTime to the millisecond, so exact
-    # matches go first; the tolerance only serves lives whose opening time is approximate
-    # (adopted positions). One pass with tolerance alone let a single missing record shift every
-    # following life of the symbol onto its neighbour's record.
-    for exact in (True, False):
-        for life in sorted(lives.values(), key=lambda lf: lf.opened):
-            if life.direction is None or life.history is not None:
-                continue
-            seq = by_key.get((life.symbol, life.pos_side, life.direction.value), [])
-            slack = timedelta(0) if exact else MATCH_TOLERANCE
-            lo = bisect_left(seq, life.opened - slack, key=lambda h: h.created_at)
-            hi = bisect_right(seq, life.opened + slack, key=lambda h: h.created_at)
-            candidates = [h for h in seq[lo:hi] if id(h) not in used]
-            if not candidates:
-                continue
+    ordered = sorted(lives.values(), key=_life_order)
+    for life in ordered:
+        if life.direction is None:
+            continue
+        seq = by_leg.get((life.symbol, life.pos_side), [])
+        lo = bisect_left(seq, life.opened, key=lambda h: h.created_at)
+        hi = bisect_right(seq, life.opened, key=lambda h: h.created_at)
+        if life.seq <= hi - lo:
+            rec = seq[lo + life.seq - 1]
+            if (not rec.direction or rec.direction == life.direction.value) and id(rec) not in used:
+                life.history = rec
+                used.add(id(rec))
+    for life in ordered:
+        if life.direction is None or life.history is not None:
+            continue
+        seq = by_leg.get((life.symbol, life.pos_side), [])
+        lo = bisect_left(seq, life.opened - MATCH_TOLERANCE, key=lambda h: h.created_at)
+        hi = bisect_right(seq, life.opened + MATCH_TOLERANCE, key=lambda h: h.created_at)
+        candidates = [h for h in seq[lo:hi] if id(h) not in used and h.created_at != life.opened
+                      and (not h.direction or h.direction == life.direction.value)]
+        if candidates:
             best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
-            same = [h for h in candidates if h.created_at == best.created_at
-                    and h.position_key == best.position_key]
-            life.history = max(same, key=lambda h: h.updated_at)  # OKX: accumulated, latest wins
-            used.update(id(h) for h in same)
+            life.history = best
+            used.add(id(best))
     for h in history:
         if id(h) not in used:
             pid = f"{h.symbol}#{h.pos_side}#{_ms(h.created_at)}"
@@ -387,7 +431,7 @@ def _match_open(
         candidates = [lf for lf in lives.values() if lf.symbol == push.symbol
                       and lf.pos_side == push.pos_side and not lf.closed]
         if candidates:
-            max(candidates, key=lambda lf: lf.opened).open_push = push
+            max(candidates, key=_life_order).open_push = push
         else:
             opened = _ms(push.created_at) if push.created_at else 0
             out.append(ReconcileRow(push.symbol, f"{push.symbol}#{push.pos_side}#{opened}",

@@ -12,16 +12,18 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
 from core.config import ConfigError, Settings
 from core.engine import Engine
+from core.engine_view import ProtectionView
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
 from core.journal.binding import AccountId, bind_journal
+from core.model import PositionSnapshot
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
@@ -128,6 +130,26 @@ async def _start_sim(settings: Settings) -> SimServer:
                           f"{s.host}:{s.port} ({exc.strerror or exc})") from None
     logger.info(f"SIM embedded at {sim.url}" + (" (exchange continued from its state file)" if sim.resumed else ""))
     return sim
+
+
+class _OpenPositions(Protocol):
+    def positions(self) -> list[PositionSnapshot]: ...
+
+
+def log_stop(engine: _OpenPositions, reason: str) -> None:
+    """One log line at a stop: what stopped it and the positions left open on the exchange,
+    with their exchange-side TP/SL when the engine knows them (issue 11: after a dropped SSH
+    session the trader must be able to read what is still at risk)."""
+    parts = []
+    for p in sorted(engine.positions(), key=lambda p: (p.symbol, p.pos_side)):
+        tp, sl = (engine.tp_sl(p.symbol, p.pos_side) if isinstance(engine, ProtectionView)
+                  else (None, None))
+        parts.append(f"{p.symbol} {p.side.value} {p.contracts.normalize():f} ct "
+                     f"({p.coins.normalize():f}) entry {p.entry_price.normalize():f} "
+                     f"TP {'-' if tp is None else format(tp.normalize(), 'f')} "
+                     f"SL {'-' if sl is None else format(sl.normalize(), 'f')}")
+    left = "; ".join(parts) if parts else "none"
+    logger.info(f"STOP ({reason}): {len(parts)} position(s) left open on the exchange: {left}")
 
 
 async def _headless(settings: Settings, duration: float | None) -> int:

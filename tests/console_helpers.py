@@ -19,8 +19,14 @@ from core.events import (
     ClosePosition,
     Command,
     CommandResult,
+    KillSwitch,
     LinkState,
+    PauseStrategy,
+    ResumeTrading,
+    RiskStatus,
+    SetTpSl,
     StreamStatus,
+    TradingState,
 )
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.model import (
@@ -118,8 +124,10 @@ class ReportRow:
 
 
 class FakeEngine:
-    """Engine API double: instruments, subscribe, submit (recorded), positions, account,
-    estimate_close_pnl (pro rata of uPnL, as the real engine), reconcile, links, mark, and
+    """Engine API double: instruments, subscribe, submit (recorded; pause, resume and the kill
+    switch move ``trading_state``, SetTpSl records ``protections``), positions, account,
+    estimate_close_pnl (pro rata of uPnL, as the real engine), reconcile, links, mark,
+    risk_status, tp_sl, and
     today_history / history_pager over a real journal directory (``journal_dir``)."""
 
     def __init__(self, positions: list[PositionSnapshot] | None = None, *,
@@ -136,6 +144,11 @@ class FakeEngine:
         self.hold: Any = None  # an asyncio.Event: submit waits on it when set (in-flight tests)
         self.journal_dir = journal_dir  # today_history / history_pager read it, as the engine does
         self.history_gate: Any = None  # an asyncio.Event: today_history waits on it when set
+        self.trading_state = TradingState.RUNNING  # pause / resume / kill move it, as the engine
+        # what risk_status() returns; None (unlike the engine) keeps the risk line hidden, so
+        # the layout snapshots stay those of an engine without a risk guard
+        self.risk: RiskStatus | None = None
+        self.protections: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
 
     def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
         self.subscribers.append(callback)
@@ -156,6 +169,19 @@ class FakeEngine:
                                  ("o1",))
         if isinstance(command, CloseAll):
             return CommandResult(True, "closing all", ("o1", "o2"))
+        if isinstance(command, PauseStrategy):
+            self.trading_state = TradingState.PAUSED
+            return CommandResult(True, "trading paused")
+        if isinstance(command, ResumeTrading):
+            self.trading_state = TradingState.RUNNING
+            return CommandResult(True, "trading resumed")
+        if isinstance(command, KillSwitch):
+            self.trading_state = TradingState.HALTED
+            return CommandResult(True, "kill switch: flat, halted")
+        if isinstance(command, SetTpSl):
+            self.protections[(command.symbol, command.pos_side)] = (command.take_profit,
+                                                                   command.stop_loss)
+            return CommandResult(True, f"TP/SL set on {command.symbol}")
         return CommandResult(True, f"order placed: {type(command).__name__}", ("o9",))
 
     def positions(self) -> list[PositionSnapshot]:
@@ -175,6 +201,12 @@ class FakeEngine:
 
     async def reconcile(self) -> Report:
         return self.report
+
+    def risk_status(self) -> RiskStatus | None:
+        return self.risk
+
+    def tp_sl(self, symbol: str, pos_side: str) -> tuple[Decimal | None, Decimal | None]:
+        return self.protections.get((symbol, pos_side), (None, None))
 
     def mark(self, symbol: str) -> Decimal | None:
         for pos in self._positions.values():

@@ -22,6 +22,7 @@ from typing import Any
 from loguru import logger
 
 from core.events import Notice, NoticeLevel
+from core.ledger import split_position_id
 from core.sim.exchange import Push
 from core.sim.server import SimServer
 from tests.engine_helpers import Rig, assert_rows_consistent
@@ -199,7 +200,7 @@ def send_raw(srv: SimServer, kind: str, text: str) -> int:
 # ------------------------------------------------------------------ the end-of-test check
 
 def _opened_ms(position_id: str) -> int:
-    return int(position_id.rsplit("#", 1)[1])
+    return split_position_id(position_id)[2]
 
 
 async def assert_matches_exchange(rig: Rig, *, expect_fills: int | None = None,
@@ -240,7 +241,7 @@ async def assert_matches_exchange(rig: Rig, *, expect_fills: int | None = None,
     for r in trades:
         lives.setdefault(r["position_id"], []).append(r)
     for pid, rows in lives.items():
-        symbol, pos_side, _ = pid.split("#")
+        symbol, pos_side, _, _ = split_position_id(pid)
         inst = symbol.split("/")[0] + "-USDT-SWAP"
         recs = [h for h in history if h["instId"] == inst and h["posSide"] == pos_side
                 and abs(int(h["cTime"]) - _opened_ms(pid)) <= 5000]

@@ -121,6 +121,10 @@ close = "ctrl+c"
         ('[logs]\nlevel = "LOUD"\n', "[logs] level must be one of TRACE"),
         ("[ui]\nrefresh_hz = 500\n", "[ui] refresh_hz must be a number > 0 and <= 60"),
         ('[ui]\nthem = "x"\n', 'did you mean "theme"?'),
+        ('[ui]\non_hangup = "detach"\n', '[ui] on_hangup must be "stop" or "headless", got "detach"'),
+        ('[ui]\non_hangup = true\n', '[ui] on_hangup must be "stop" or "headless", got true'),
+        ('[ui]\non_hangpu = "stop"\n', 'did you mean "on_hangup"?'),
+        ('[keymap]\nkill_swich = "k"\n', 'did you mean "kill_switch"?'),
         ("[keymap]\nclose = 3\n", "[keymap] close must be a key name"),
         ('[keymap]\nclsoe = "z"\n', 'unknown binding id [keymap] "clsoe" — did you mean "close"?'),
         ('[keymap]\nconfirm.yes = "Y"\n', 'unknown binding id [keymap] "confirm" — did you mean'),
@@ -131,6 +135,14 @@ close = "ctrl+c"
 )
 def test_malformed_config_names_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_for(tmp_path, text)
+
+
+def test_on_hangup_defaults_to_stop_and_accepts_headless(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[ui]\n")
+    assert load_settings(path).ui.on_hangup == "stop"
+    path.write_text('[ui]\non_hangup = "headless"\n')
+    assert load_settings(path).ui.on_hangup == "headless"
 
 
 def test_secret_value_is_never_echoed(tmp_path: Path) -> None:

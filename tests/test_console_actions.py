@@ -10,9 +10,11 @@ from console.app import PerpdeskApp, build_app
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
+from console.screens.kill import KillScreen
 from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
+from console.screens.tpsl import TpSlScreen
 from console.widgets.table import LinePane
 from core.config import KEYMAP_IDS, Settings, UISettings
 from core.events import ClosePosition
@@ -21,7 +23,7 @@ from tests.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snaps
 
 SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,
-         OrderEntryScreen, PartialCloseScreen, LinePane)
+         OrderEntryScreen, PartialCloseScreen, KillScreen, TpSlScreen, LinePane)
 
 
 def two_positions() -> FakeEngine:
@@ -42,9 +44,11 @@ def test_every_binding_has_a_registry_id(owner: type) -> None:
 
 
 def test_trading_actions_come_from_the_registry() -> None:
-    assert TRADING_ACTIONS == {"close_position", "partial_close", "close_all", "order_entry"}
+    assert TRADING_ACTIONS == {"close_position", "partial_close", "close_all", "order_entry",
+                               "pause_resume", "kill_switch", "tp_sl"}
     assert {a.id for a in ACTIONS if a.trading} == {"close", "partial_close", "close_all",
-                                                    "order_entry"}
+                                                    "order_entry", "pause", "kill_switch",
+                                                    "tp_sl"}
 
 
 def test_clashes_name_both_actions_and_only_real_ones() -> None:

@@ -12,6 +12,7 @@ import pytest
 from core.closes import (
     HISTORY_SINCE_SLACK,
     CloseConfirmer,
+    HistoryIndex,
     LifeTotals,
     PendingClose,
     confirm_close,
@@ -261,3 +262,54 @@ async def test_backlog_is_bounded() -> None:
     for r in rows:
         conf.submit(PendingClose(r, "net", lambda: False))
     assert out == rows[:2] and conf.pending == 3
+
+
+def _life_close(pid: str, *, contracts: str, gross: str, fee: str, fill: str,
+                closed_at: datetime) -> CloseResult:
+    row = close(contracts=contracts, before=str(D(contracts) * D("0.01")), gross=gross, fee=fee,
+                fill=fill)
+    return dataclasses.replace(row, position_id=pid, closed_at=closed_at)
+
+
+@pytest.mark.parametrize("same_update", [False, True])
+async def test_lives_opened_in_one_millisecond_each_take_their_own_record(
+        same_update: bool) -> None:
+    """Open 1, close it, open 2 within one millisecond (one posId for both, as on OKX): two
+    records with one cTime are two lives. Each life is confirmed by its own record, in the order
+    they happened (uTime, else the listing order), never by the other's or by their sum."""
+    second_close = T0 if same_update else T0 + timedelta(minutes=1)
+    first = dataclasses.replace(rec(closed="1", pnl="0.1", fee="-0.61", close_type=2),
+                                updated_at=T0)
+    second = dataclasses.replace(rec(closed="2", pnl="0.4", fee="-1.22", close_type=2),
+                                 updated_at=second_close)
+    fetch = FakeHistory([[first, second]])
+    out: list[CloseResult] = []
+    conf = CloseConfirmer(fetch, out.append, delays=(0, 0.01, 0.01))
+    pid2 = f"{PID}.2"
+    conf.submit(PendingClose(_life_close(pid2, contracts="2", gross="0.4", fee="1.2", fill="f4",
+                                         closed_at=second_close), "net", lambda: False))
+    conf.submit(PendingClose(_life_close(PID, contracts="1", gross="0.1", fee="0.6", fill="f2",
+                                         closed_at=T0), "net", lambda: False))
+    conf.start()
+    await wait_for(lambda: conf.idle, 5, "both rows")
+    await conf.cancel()
+    rows = {r.position_id: r for r in out}
+    assert fetch.calls == 1 and set(rows) == {PID, pid2}
+    assert (rows[PID].contracts_closed, rows[PID].fee, rows[PID].source) == (
+        D("1"), D("0.61"), RowSource.EXCHANGE)
+    assert (rows[pid2].contracts_closed, rows[pid2].fee, rows[pid2].source) == (
+        D("2"), D("1.22"), RowSource.EXCHANGE)
+
+
+def test_match_history_gives_each_life_of_a_millisecond_its_own_record() -> None:
+    first = dataclasses.replace(rec(closed="1", pnl="1", fee="-1"), updated_at=T0)
+    flip = dataclasses.replace(rec(closed="3", pnl="2", fee="-2", direction="short"),
+                               updated_at=T0 + timedelta(seconds=1))
+    records = [first, flip]
+    assert match_history(records, SYM, "net", PositionSide.LONG, T0) is first
+    assert match_history(records, SYM, "net", PositionSide.SHORT, T0, seq=2) is flip
+    assert match_history(records, SYM, "net", PositionSide.LONG, T0, seq=3) is None  # not listed yet
+    index = HistoryIndex(records)
+    assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first
+    assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first  # same life again
+    assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=f"{PID}.9") is None  # taken

@@ -26,7 +26,7 @@ from core.events import (
     TradingState,
 )
 from core.journal import read_rows
-from core.model import OrderSide, OrderType, Origin
+from core.model import OrderSide, OrderType, Origin, PosSide
 from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, set_price, sim_state, wait_for
 from tests.fault_helpers import LogCapture
 
@@ -243,12 +243,15 @@ async def test_set_tp_sl_moves_the_stop_on_the_exchange_and_it_fires_there(rig: 
                                            stop_loss=D("58000")))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     (pos,) = engine.positions()
+    # the exchange's position shows its close algos (OKX closeOrderAlgo): the T dialog prefills them
+    await wait_for(lambda: engine.tp_sl(BTC, PosSide.NET) == (D("62000"), D("58000")), what="TP/SL shown")
     res = await engine.submit(SetTpSl(BTC, stop_loss=D("59700"), position_id="another life"))
     assert not res.ok and "changed" in res.message
     res = await engine.submit(SetTpSl(BTC, stop_loss=D("59700"), position_id=pos.position_id))
     assert res.ok, res
     (algo,) = await exchange_algos(rig)
     assert algo["slTriggerPx"] == "59700" and algo["tpTriggerPx"] == "62000"  # TP kept
+    assert engine.tp_sl(BTC, PosSide.NET) == (D("62000"), D("59700"))
     await set_price(rig.srv, "59800")
     await asyncio.sleep(0.3)
     assert await exchange_position(rig) == D("10")  # the old stop (58000) would not, the new not yet

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from core.events import PositionHistoryRecord
-from core.ledger import Ledger
+from core.ledger import Ledger, life_seq, split_position_id
 from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSource
 
 BTC = "BTC/USDT:USDT"
@@ -235,3 +235,55 @@ def test_average_entry_stays_in_plain_notation() -> None:
     assert pos is not None and pos.entry_price == 60400 and str(pos.entry_price) == "60400"
     with pytest.raises(ValueError):  # a short cannot sit on the long leg
         led.adopt(BTC, "long", PositionSide.SHORT, D("1"), D("1"), D("1"), T0)
+
+
+def test_lives_opened_in_one_millisecond_get_distinct_ids_rebuilt_identically() -> None:
+    """Open, close, open again (and a net flip) within one millisecond: every life its own id,
+    the same ids when the same fills are applied again (journal replay, restart)."""
+    same_ms = [
+        fill("buy", "1", "60000"),  # life 1 opens at T0
+        fill("sell", "1", "60010"),  # ... closes at T0
+        fill("buy", "2", "60020"),  # life 2 opens at T0
+        fill("sell", "3", "60030"),  # closes it and opens life 3 (short 1) at T0: a net flip
+        fill("buy", "1", "60040", minutes=1),  # life 3 closes a minute later
+        fill("buy", "1", "60050", minutes=1),  # life 4 opens then: a new millisecond, plain id
+    ]
+
+    def ids(fills: list[Fill]) -> list[str]:
+        led = Ledger()
+        out: list[str] = []
+        for f in fills:
+            out += [c.position_id for c in led.apply_fill(f)]
+        pos = led.position(BTC)
+        assert pos is not None
+        return [*out, pos.position_id]
+
+    got = ids(same_ms)
+    ms = 1714557600123
+    assert got == [f"{BTC}#net#{ms}", f"{BTC}#net#{ms}.2", f"{BTC}#net#{ms}.3",
+                   f"{BTC}#net#{ms + 60_000}"]
+    assert ids(same_ms) == got  # replay: same fills, same order, same ids
+    assert [split_position_id(pid) for pid in got[:3]] == [
+        (BTC, "net", ms, 1), (BTC, "net", ms, 2), (BTC, "net", ms, 3)]
+    assert [life_seq(pid) for pid in got] == [1, 2, 3, 1]
+
+
+def test_adopting_the_held_life_keeps_its_id_and_another_life_takes_a_new_one() -> None:
+    led = Ledger()
+    led.apply_fill(fill("buy", "1", "60000"))
+    led.apply_fill(fill("sell", "1", "60000"))
+    led.apply_fill(fill("buy", "1", "60000"))  # second life of T0
+    held = led.position(BTC)
+    assert held is not None and held.position_id.endswith(".2")
+    again = led.adopt(BTC, "net", PositionSide.LONG, D("2"), D("0.01"), D("60000"), T0)
+    assert again.position_id == held.position_id  # the same life, re-read from the exchange
+    other = led.adopt(BTC, "net", PositionSide.SHORT, D("1"), D("0.01"), D("60000"),
+                      T0 + timedelta(seconds=30))
+    assert other.position_id == f"{BTC}#net#1714557630123"
+
+
+@pytest.mark.parametrize("bad", [f"{BTC}#net#", f"{BTC}#net#12.1", f"{BTC}#net#12.x", "12",
+                                 f"{BTC}#net#12.2.3"])
+def test_position_ids_that_do_not_parse_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        split_position_id(bad)

@@ -589,3 +589,50 @@ def test_a_missing_history_record_does_not_shift_the_next_lives(tmp_path: Path) 
     assert report.ok, "\n".join(report.lines())
     nets = {r.position_id: r.exchange for r in report.rows if r.field == "net pnl"}
     assert list(nets.values()) == ["0.9", "1.9", "2.9"]  # each life its own numbers
+
+
+def test_lives_opened_in_one_millisecond_take_one_record_each(tmp_path: Path) -> None:
+    """SOL opened 1, closed it and opened 2 within one millisecond; the second life closed a
+    second later. One posId and one cTime for both records (net mode): still two lives, each held
+    against its own record and its own fills, not one life against their sum."""
+    first_id, second_id = f"{SOL}#net#1714604400123", f"{SOL}#net#1714604400123.2"
+    o1 = _fill("o1", SOL, OrderSide.BUY, "1", "1", "100", "0.05", T0, "0")
+    c1 = _fill("c1", SOL, OrderSide.SELL, "1", "1", "101", "0.05", T0, "1")
+    o2 = _fill("o2", SOL, OrderSide.BUY, "2", "1", "100", "0.05", T0, "0")
+    c2 = _fill("c2", SOL, OrderSide.SELL, "2", "1", "103", "0.05", T0 + 1000 * MS, "6")
+    journal = Journal(tmp_path)
+    journal.open()
+    for f in (o1, c1, o2, c2):
+        assert journal.record_fill(f)
+    assert journal.record_close(CloseResult(
+        T0, SOL, first_id, PositionSide.LONG, CloseReason.MANUAL, D("1"), D("1"), D("0"), D("1"),
+        D("1"), D("100"), D("101"), D("1"), D("0.1"), D("0"), D("0"), T0, fill_ids=("c1",)))
+    assert journal.record_close(CloseResult(
+        T0 + 1000 * MS, SOL, second_id, PositionSide.LONG, CloseReason.MANUAL, D("2"), D("2"),
+        D("0"), D("2"), D("1"), D("100"), D("103"), D("6"), D("0.1"), D("0"), D("0"), T0,
+        fill_ids=("c2",)))
+    journal.close_sync()
+    history = [  # oldest update first, as the venue returns them
+        PositionHistoryRecord(SOL, "PS", "net", "long", 2, D("100"), D("101"), D("1"), D("1"),
+                              D("1"), D("-0.1"), D("0"), D("0"), D("0.9"), T0, T0),
+        PositionHistoryRecord(SOL, "PS", "net", "long", 2, D("100"), D("103"), D("2"), D("2"),
+                              D("6"), D("-0.1"), D("0"), D("0"), D("5.9"), T0, T0 + 1000 * MS),
+    ]
+    report = compare(read_trades(tmp_path), read_fills(tmp_path), read_funding(tmp_path),
+                     history, [o1, c1, o2, c2], [], [])
+    assert report.ok, "\n".join(report.lines())
+    got = {(r.position_id, r.field): r.exchange for r in report.rows}
+    assert (got[(first_id, "closed contracts")], got[(second_id, "closed contracts")]) == ("1", "2")
+    assert (got[(first_id, "net pnl")], got[(second_id, "net pnl")]) == ("0.9", "5.9")
+    assert (got[(first_id, "fills")], got[(second_id, "fills")]) == ("2", "2")
+    # one record missing: the other life keeps its own record, the missing one is a difference
+    short = compare(read_trades(tmp_path), read_fills(tmp_path), read_funding(tmp_path),
+                    history[:1], [o1, c1, o2, c2], [], [])
+    nets = {r.position_id: (r.exchange, r.ok) for r in short.rows if r.field == "net pnl"}
+    assert nets[first_id] == ("0.9", True) and nets[second_id][0] != "0.9"
+
+
+def test_position_ids_with_a_sequence_parse() -> None:
+    assert parse_position_id(f"{BTC_ID}.2") == (BTC, "net", T0)
+    with pytest.raises(ValueError):
+        parse_position_id(f"{BTC_ID}.x")

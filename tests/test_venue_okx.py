@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -304,3 +305,30 @@ async def test_history_paging_keeps_records_that_share_the_boundary_millisecond(
     ids = [i["posId"] for i in got]
     assert sorted(ids) == sorted(i["posId"] for i in items) and len(ids) == len(set(ids)) == 150
     assert queries[1]["after"] == str(times[99] + 1)  # moved to the boundary ms + 1, not past it
+
+
+async def test_history_paging_keeps_identical_records_of_two_lives() -> None:
+    """A leg opened, closed and opened and closed again within one millisecond at one price: two
+    lives, two positions-history records with the same content (one posId in net mode). Across a
+    page boundary and within one page, both are read; only the boundary repeat is dropped."""
+    from core.config import ExchangeSettings
+    from core.sim.rest import page
+
+    times = [2_000_000 - 10 * i for i in range(150)]
+    times[100] = times[99]
+    times[51] = times[50]
+    items = [{"posId": f"p{i}", "instId": "BTC-USDT-SWAP", "uTime": str(t)} for i, t in enumerate(times)]
+    items[100] = dict(items[99])  # two lives of one millisecond, across the page boundary
+    items[51] = dict(items[50])  # ... and within one page
+
+    async def endpoint(query: dict[str, str]) -> dict[str, Any]:
+        return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
+
+    venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
+    try:
+        got = await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
+                                 "uTime", "uTime", None)
+    finally:
+        await venue.close()
+    assert len(got) == 150
+    assert Counter(i["posId"] for i in got) == Counter(i["posId"] for i in items)

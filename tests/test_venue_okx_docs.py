@@ -376,3 +376,18 @@ async def test_item11_demo_keys_send_x_simulated_trading(venue: str, sandbox: bo
         await v.close()
         await runner.cleanup()
     assert seen == (["1"] if sent else [None])
+
+
+def test_position_close_algos_give_the_take_profit_and_stop_loss() -> None:
+    """OKX's documented positions push lists the position's close algos (closeOrderAlgo): the
+    triggers of the one that closes the largest share are the position's TP/SL."""
+    item = dict(doc("ws_positions")["example"]["data"][0])
+    item["closeOrderAlgo"] = [
+        {"algoId": "1", "slTriggerPx": "58000", "tpTriggerPx": "", "closeFraction": "0.4"},
+        {"algoId": "2", "slTriggerPx": "57000", "tpTriggerPx": "65000", "closeFraction": "0.6"},
+        "not an object",
+    ]
+    push = P.parse_position(item, BTC)
+    assert (push.take_profit, push.stop_loss) == (D("65000"), D("57000"))
+    bare = P.parse_position({**item, "closeOrderAlgo": []}, BTC)
+    assert (bare.take_profit, bare.stop_loss) == (None, None)

@@ -226,6 +226,14 @@ class Engine:
     def account(self) -> AccountSnapshot | None:
         return self._account
 
+    def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Decimal | None, Decimal | None]:
+        """The exchange-side (take-profit, stop-loss) triggers of a position, from the exchange's
+        latest position push or read (OKX closeOrderAlgo); (None, None) when it shows none."""
+        push = self.book.pushes.get((symbol, pos_side))
+        if push is None or push.contracts == 0:
+            return None, None
+        return push.take_profit, push.stop_loss
+
     def mark(self, symbol: str) -> Decimal | None:
         """Latest mark price of ``symbol`` (stream, else the last positions push), None if unknown."""
         mark = self.book.mark_for(symbol)

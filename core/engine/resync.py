@@ -20,7 +20,7 @@ from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key, now
 from core.engine.timeline import in_time_order
 from core.events import FundingBill, LinkState, NoticeLevel, PositionPush, StreamStatus
-from core.ledger import LedgerPosition
+from core.ledger import LedgerPosition, life_seq
 from core.model import CloseReason, Fill, Origin, PositionSide
 from core.money import ZERO, plain
 
@@ -188,7 +188,8 @@ class Resync:
         """The exchange no longer holds a life the ledger holds: close it from positions-history."""
         e = self._e
         records = await e.venue.fetch_positions_history(pos.opened_at - LIFE_MATCH)
-        record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at)
+        record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at,
+                               seq=life_seq(pos.position_id))
         reason = reason_from_close_type(record.close_type) if record else CloseReason.EXTERNAL
         price = (record.close_avg_price if record is not None and record.close_avg_price
                  else e.book.mark_for(pos.symbol, pos))

@@ -348,6 +348,18 @@ class TradingControl:
             self._e._notice(NoticeLevel.WARNING, text)
             return CommandResult(True, text)
 
+    async def _refresh_protection(self, symbol: str, pos_side: str) -> None:
+        """Re-read the position so ``Engine.tp_sl`` shows the triggers just set (an algo change
+        moves no position, so no position push tells the engine)."""
+        try:
+            positions = await self._e.venue.fetch_positions()
+        except Exception as exc:  # noqa: BLE001 - the TP/SL is set; only the display lags
+            logger.warning(f"TPSL position re-read failed: {exc}")
+            return
+        for push in positions:
+            if push.symbol == symbol and push.pos_side == pos_side:
+                self._e.book.pushes[(push.symbol, push.pos_side)] = push
+
     async def set_tp_sl(self, cmd: SetTpSl) -> CommandResult:
         if cmd.take_profit is None and cmd.stop_loss is None:
             return self._e._refuse("set TP/SL: give a take profit, a stop loss or both")
@@ -360,5 +372,6 @@ class TradingControl:
         legs = " ".join(x for x in (f"tp {plain(cmd.take_profit)}" if cmd.take_profit is not None else "",
                                     f"sl {plain(cmd.stop_loss)}" if cmd.stop_loss is not None else "") if x)
         logger.info(f"TPSL SET {cmd.symbol} {cmd.pos_side} {legs} algo {algo_id}")
+        await self._refresh_protection(cmd.symbol, cmd.pos_side)
         return CommandResult(True, f"{cmd.symbol} {cmd.pos_side}: {legs} set (algo {algo_id})", (algo_id,))
 

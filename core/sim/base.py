@@ -219,6 +219,10 @@ class ExchangeBase:
     def _emit_algo(self, acct: Account, a: AlgoOrder) -> None:
         if self.listening("orders-algo"):
             self._emit("orders-algo", acct.uid, a.inst_id, shapes.algo(a, self.last(a.inst_id), push=True))
+        if a.reduce_only:  # OKX pushes the position when an order on it is placed or canceled: its
+            p = acct.positions.get((a.inst_id, a.td_mode, a.pos_side))  # closeOrderAlgo changed
+            if p is not None and p.size != 0:
+                self._emit_position(acct, p)
 
     def _emit_position(self, acct: Account, p: Position) -> None:
         if self.listening("positions"):

@@ -53,12 +53,14 @@ class Matching(Books):
             p.margin = ZERO
         return pnl, closed_life
 
-    def _open_part(self, acct: Account, o: Order, p: Position, open_: Decimal, px: Decimal, fee: Decimal) -> None:
-        """Grow ``p`` by ``open_`` contracts at ``px`` (a new life when it was flat)."""
+    def _open_part(self, acct: Account, o: Order, p: Position, open_: Decimal, px: Decimal, fee: Decimal,
+                   now: int) -> None:
+        """Grow ``p`` by ``open_`` contracts at ``px`` (a new life when it was flat, created at ``now``,
+        the opening trade's own time: a life's cTime is its opening fill's ts to the millisecond)."""
         ct_val = self.specs[o.inst_id].ct_val
         if p.pos == 0:
             # a new life in this slot: fresh accumulators, same posId
-            p.c_time, p.avg_px = self.clock(), px
+            p.c_time, p.avg_px = now, px
             p.pnl = p.fee = p.funding_fee = p.liq_penalty = p.pos_funding = ZERO
             p.open_max_pos = p.close_total_pos = p.close_notional = ZERO
             p.history = None
@@ -81,6 +83,7 @@ class Matching(Books):
                  *, event_type: str = "filled", trigger_px: Decimal | None = None) -> None:
         """Apply one fill of ``o``: position, cash (one bill), fill record, history and pushes."""
         spec = self.specs[o.inst_id]
+        now = self.clock()  # one execution, one time: the trade's ts and a life it opens share it
         p = self._slot(acct, o.inst_id, o.td_mode, o.pos_side)
         close, open_ = self._split(p, o.side, sz)
         rate = ZERO if o.category != "normal" else (self.taker_fee if exec_type == "T" else self.maker_fee)
@@ -93,20 +96,19 @@ class Matching(Books):
                 # isolated funding held in the position's margin reaches the cash with the close
                 released, p.pos_funding = p.pos_funding, ZERO
         if open_:
-            self._open_part(acct, o, p, open_, px, fee_open)
+            self._open_part(acct, o, p, open_, px, fee_open, now)
         fee = fee_close + fee_open
         trade_id = self.ids.next()
         p.last_trade_id = trade_id
-        self._record_fill(acct, o, sz, px, exec_type, pnl, fee, trade_id, released)
+        self._record_fill(acct, o, sz, px, exec_type, pnl, fee, trade_id, released, now)
         self._emit_order(acct, o)
         self._emit_position(acct, p)
         self._emit_bp(acct, event_type, [p], [trade_id])
         self._after_fill(acct, o, p, closed_life)
 
     def _record_fill(self, acct: Account, o: Order, sz: Decimal, px: Decimal, exec_type: str, pnl: Decimal,
-                     fee: Decimal, trade_id: str, released: Decimal) -> None:
-        """The fill's bill and fill record, and the order's fill fields."""
-        now = self.clock()
+                     fee: Decimal, trade_id: str, released: Decimal, now: int) -> None:
+        """The fill's bill and fill record, and the order's fill fields (stamped ``now``)."""
         mark = self.mark(o.inst_id)
         bill_type, sub_type = bill_kind(o.category, o.side, o.pos_side)
         bill = self._book(acct, inst_id=o.inst_id, type_=bill_type, sub_type=sub_type,

@@ -43,6 +43,7 @@ def page(items: Iterable[T], key: Callable[[T], int], q: dict[str, str], ts: Cal
     if q.get("end"):
         en = int(q["end"])
         out = [x for x in out if tsf(x) <= en]
+    out.reverse()  # newest first, also among equal keys (two lives updated in one millisecond)
     out.sort(key=key, reverse=True)
     try:
         limit = max(1, min(100, int(q.get("limit") or default_limit)))

@@ -8,7 +8,7 @@ A record that cannot be read is skipped with a warning and never stops the other
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -66,10 +66,12 @@ class OkxHistory:
         A timestamp cursor (positions-history pages by uTime) is moved to the oldest item's time
         + 1 ms, not to its time: ``after`` means strictly older, so records that share the last
         item's millisecond (two positions closed by one sweep) would otherwise be skipped. The
-        page that follows repeats the ones already read; they are dropped by content.
+        page that follows repeats the ones already read of that millisecond; exactly those are
+        dropped (by content, as many times as they were read): two records of one millisecond with
+        the same content are two position lives (opened and closed twice within it), never one.
         """
         out: list[dict[str, Any]] = []
-        seen: set[bytes] = set()
+        repeats: Counter[bytes] = Counter()  # the last page's items the next page starts with
         for _ in range(1000):
             query = {**params, "limit": str(PAGE)}
             if after:
@@ -77,14 +79,18 @@ class OkxHistory:
             page = (await self._rest.call(what, functools.partial(endpoint, query), retry=True)).get("data") or []
             for item in page:
                 key = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(item)
+                if repeats[key] > 0:
+                    repeats[key] -= 1
+                    continue
+                out.append(item)
             if len(page) < PAGE:
                 break
             oldest = page[-1]
             nxt = str(oldest.get(cursor) or "")
+            repeats = Counter()
             if cursor == ts_key and nxt.isdigit():
+                repeats = Counter(orjson.dumps(i, option=orjson.OPT_SORT_KEYS) for i in page
+                                  if str(i.get(ts_key) or "") == nxt)
                 nxt = str(int(nxt) + 1)
             if (since_ms is not None and _ms(oldest.get(ts_key)) < since_ms) or not nxt or nxt == after:
                 break
@@ -151,7 +157,11 @@ class OkxHistory:
         by_id = self._markets.by_id
         recs = parse_each("positions-history", items, lambda i: P.parse_position_history(i, by_id[i["instId"]])
                           if i.get("instId") in by_id else None)
-        return sorted(recs, key=lambda r: (r.updated_at, r.position_key))
+        # OKX lists newest first; reversed, then stably sorted, records updated in one millisecond
+        # stay in the order they happened (the lives of one leg opened in one millisecond are
+        # told apart by it: core/closes.py HistoryIndex)
+        recs.reverse()
+        return sorted(recs, key=lambda r: r.updated_at)
 
     async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]:
         """Funding bills (type 8) since ``since``, oldest first.

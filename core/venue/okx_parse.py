@@ -284,7 +284,25 @@ def parse_position(item: Item, inst: Instrument) -> PositionPush:
         liq_price=dec_or_none(item.get("liqPx")),
         created_at=utc_from_ms(item["cTime"]) if item.get("cTime") else None,
         ts=_ts(item.get("uTime"), item.get("pTime")),
+        take_profit=_close_trigger(item, "tpTriggerPx"),
+        stop_loss=_close_trigger(item, "slTriggerPx"),
     )
+
+
+def _close_trigger(item: Item, field: str) -> Decimal | None:
+    """The trigger of the position's close algo (``closeOrderAlgo``) that closes the largest share
+    of it; None when no algo has that leg. An item that is not an object is skipped."""
+    best: tuple[Decimal, Decimal] | None = None
+    for algo in item.get("closeOrderAlgo") or ():
+        if not isinstance(algo, Mapping):
+            continue
+        px = dec_or_none(algo.get(field))
+        if px is None or px <= 0:
+            continue
+        fraction = dec_or_none(algo.get("closeFraction")) or ZERO
+        if best is None or fraction > best[0]:
+            best = (fraction, px)
+    return best[1] if best is not None else None
 
 
 def _detail(item: Item, ccy: str) -> Item | None:
