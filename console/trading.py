@@ -98,7 +98,7 @@ class Trading:
             "Close position?",
             (f"{short_symbol(snap.symbol)} {snap.side.value}  {self._size(snap, snap.contracts)}",
              f"estimated PnL {self._estimate(snap, snap.contracts)}{AT_MARK}"),
-            "Close", ClosePosition(snap.symbol, snap.pos_side),
+            "Close", ClosePosition(snap.symbol, snap.pos_side, position_id=snap.position_id),
             f"close {short_symbol(snap.symbol)}", _facts(snap))
 
     def close(self) -> None:
@@ -121,7 +121,7 @@ class Trading:
             (f"{short_symbol(snap.symbol)} {snap.side.value}  close {self._size(snap, contracts)}",
              f"remaining {self._size(snap, snap.contracts - contracts)}",
              f"estimated PnL {self._estimate(snap, contracts)}{AT_MARK}"),
-            "Close", ClosePosition(snap.symbol, snap.pos_side, contracts),
+            "Close", ClosePosition(snap.symbol, snap.pos_side, contracts, snap.position_id),
             f"partial close {short_symbol(snap.symbol)}", _facts(snap))
 
     def partial(self) -> None:

@@ -289,11 +289,17 @@ class PlaceOrder:
 
 @dataclass(frozen=True, slots=True)
 class ClosePosition:
-    """Close ``contracts`` of a position, or all of it when None."""
+    """Close ``contracts`` of a position, or all of it when None.
+
+    ``position_id``: the life the trader confirmed closing. When given, the engine refuses if the
+    life open now is another one (closed and reopened, flipped from outside), so a confirmation
+    never acts on something other than what it showed.
+    """
 
     symbol: str
     pos_side: PosSide = PosSide.NET
     contracts: Decimal | None = None
+    position_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,13 +57,18 @@ def D(text: str) -> Decimal:
     return Decimal(text)
 
 
+def life(symbol: str, pos_side: str = "net") -> str:
+    """The position id ``snapshot`` gives a life (a close confirmation names the life it showed)."""
+    return f"{symbol}#{pos_side}#1714996800000"
+
+
 def snapshot(symbol: str = BTC, side: PositionSide = PositionSide.LONG, contracts: str = "10",
              entry: str = "60000", mark: str = "60500", *, pos_side: str = "net",
              funding: str = "-0.0123", liq: str | None = "48000.5") -> PositionSnapshot:
     inst = INSTRUMENTS[symbol]
     ct = D(contracts)
     upnl = (D(mark) - D(entry)) * ct * inst.contract_size * side.sign
-    return PositionSnapshot(symbol, f"{symbol}#{pos_side}#1714996800000", pos_side, side, ct,
+    return PositionSnapshot(symbol, life(symbol, pos_side), pos_side, side, ct,
                             inst.contract_size, D(entry), D(mark), upnl, D(funding), D("10"),
                             "cross", D(liq) if liq else None, T0, T0)
 

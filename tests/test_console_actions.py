@@ -19,7 +19,7 @@ from console.widgets.table import LinePane
 from core.config import KEYMAP_IDS, Settings, UISettings
 from core.events import ClosePosition
 from core.model import PositionSide
-from tests.console_helpers import BTC, ETH, FakeEngine, screen_text, snapshot
+from tests.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
 
 SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,
@@ -77,7 +77,7 @@ async def test_dialog_and_table_keys_are_rebindable() -> None:
         await pilot.press("Y")
         await app.workers.wait_for_complete()
         await pilot.pause()
-    assert engine.commands == [ClosePosition(ETH, "net", None)]
+    assert engine.commands == [ClosePosition(ETH, "net", None, life(ETH))]
 
 
 async def test_help_shows_rebound_keys() -> None:

@@ -22,6 +22,7 @@ from tests.console_helpers import (
     FakeEngine,
     Report,
     ReportRow,
+    life,
     painted,
     screen_text,
     snapshot,
@@ -54,7 +55,7 @@ async def test_c_then_y_closes_the_selected_position() -> None:
         assert "30 ct (3.0 ETH)" in body and "+28.35" in body  # size and estimated PnL
         await pilot.press("y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(ETH, "net", None)]
+    assert engine.commands == [ClosePosition(ETH, "net", None, life(ETH))]
     assert "closing ETH/USDT:USDT all" in notes(app)
 
 
@@ -77,7 +78,7 @@ async def test_enter_confirms() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("c", "enter")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(BTC, "net", None)]
+    assert engine.commands == [ClosePosition(BTC, "net", None, life(BTC))]
 
 
 async def test_partial_close_50_percent_typed() -> None:
@@ -94,7 +95,7 @@ async def test_partial_close_50_percent_typed() -> None:
         assert "+25.00" in screen_text(app)  # half of the +50.00 uPnL
         await pilot.press("y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"))]
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"), life(BTC))]
 
 
 async def test_partial_close_button_and_coins() -> None:
@@ -107,8 +108,8 @@ async def test_partial_close_button_and_coins() -> None:
         await pilot.press("p", *"0.03 btc", "enter", "enter")
         await settle(app, pilot)
     # 25% of 10 contracts at lot 0.1 = 2.5; 0.03 BTC at 0.01 BTC a contract = 3
-    assert engine.commands == [ClosePosition(BTC, "net", Decimal("2.5")),
-                               ClosePosition(BTC, "net", Decimal("3"))]
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("2.5"), life(BTC)),
+                               ClosePosition(BTC, "net", Decimal("3"), life(BTC))]
 
 
 async def test_partial_close_rejects_bad_sizes() -> None:
@@ -257,7 +258,7 @@ async def test_keymap_rebinds_close() -> None:
         assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("z", "y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(BTC, "net", None)]
+    assert engine.commands == [ClosePosition(BTC, "net", None, life(BTC))]
 
 
 async def test_quit_asks_when_orders_are_in_flight() -> None:
@@ -337,7 +338,7 @@ async def test_cursor_stays_on_its_position_when_rows_appear_above() -> None:
         app.flush_now()
         await pilot.press("c", "y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(ETH, "net", None)]
+    assert engine.commands == [ClosePosition(ETH, "net", None, life(ETH))]
 
 
 async def test_palette_commands_follow_read_only() -> None:
@@ -373,7 +374,7 @@ async def test_partial_close_asks_again_when_the_position_flips() -> None:
         assert "remaining 15.0 ct" in text
         await pilot.press("y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"))]
+    assert engine.commands == [ClosePosition(BTC, "net", Decimal("5.0"), f"{BTC}#net#2")]
 
 
 async def test_partial_close_larger_than_the_changed_position_is_not_sent() -> None:
@@ -414,7 +415,7 @@ async def test_a_mark_move_alone_does_not_ask_again() -> None:
         engine.emit(snapshot(BTC, PositionSide.LONG, "10", mark="61000"))  # estimate moves only
         await pilot.press("y")
         await settle(app, pilot)
-    assert engine.commands == [ClosePosition(BTC, "net", None)]
+    assert engine.commands == [ClosePosition(BTC, "net", None, life(BTC))]
 
 
 async def test_a_position_gone_under_the_dialog_is_not_closed() -> None:

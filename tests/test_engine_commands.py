@@ -164,3 +164,26 @@ async def test_averaging_the_exchange_rounds_is_confirmed_from_positions_history
     (hist,) = await rig.positions_history()
     assert net_sum(rows) == D(hist["realizedPnl"])
     assert_rows_consistent(rows)
+
+
+async def test_close_refused_when_the_confirmed_life_was_replaced(rig: Rig) -> None:
+    """A close bound to the life the trader saw is refused once that life is gone (closed and
+    reopened from outside); bound to the life open now, it goes through."""
+    engine = await rig.start_engine()
+    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("10")], what="long 10")
+    (seen,) = engine.positions()
+    await rig.ext.create_order(BTC, "market", "sell", 12)  # flips it short 2: a new life
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("2")], what="short 2")
+    (now_open,) = engine.positions()
+    assert now_open.position_id != seen.position_id
+
+    res = await engine.submit(ClosePosition(BTC, "net", None, seen.position_id))
+    assert not res.ok and "changed since you confirmed" in res.message, res
+    assert seen.position_id in res.message and "short of 2 contracts" in res.message, res
+    assert await exchange_position(rig) == D("-2")  # nothing sent
+
+    res = await engine.submit(ClosePosition(BTC, "net", None, now_open.position_id))
+    assert res.ok, res
+    await wait_for(lambda: engine.positions() == [], what="flat")
+    assert await exchange_position(rig) == 0

@@ -92,6 +92,10 @@ class Commands:
         inst = self._e.venue.instruments.get(cmd.symbol)
         if inst is None:
             return self._e._refuse(f'symbol "{cmd.symbol}" is not traded here')
+        if cmd.position_id is not None:
+            changed = self._life_changed(cmd)
+            if changed is not None:
+                return self._e._refuse(changed)
         open_contracts = self._e.book.open_contracts(cmd.symbol, cmd.pos_side)
         if open_contracts == 0:
             return self._e._refuse(f"no open {cmd.symbol} {cmd.pos_side} position to close")
@@ -108,6 +112,17 @@ class Commands:
                 f"{cmd.pos_side}")
         logger.info(f"CLOSE SENT {order_id} {what} origin {origin.value}")
         return CommandResult(True, what, (order_id,))
+
+    def _life_changed(self, cmd: ClosePosition) -> str | None:
+        """Why the life ``cmd`` was confirmed for is not the one open now; None if it still is."""
+        pos = self._e.ledger.position(cmd.symbol, cmd.pos_side)
+        if pos is not None and pos.position_id == cmd.position_id:
+            return None
+        now_open = ("it is closed now" if pos is None else
+                    f"a new {pos.side.value} of {plain(pos.contracts)} contracts is open now "
+                    f"({pos.position_id})")
+        return (f"{cmd.symbol} {cmd.pos_side} changed since you confirmed: the position "
+                f"{cmd.position_id} you chose to close is gone, {now_open}; nothing sent")
 
     async def _close_all(self, origin: Origin) -> CommandResult:
         keys = {(p.symbol, p.pos_side) for p in self._e.ledger.positions()}

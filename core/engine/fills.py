@@ -8,6 +8,13 @@ CLOSED log line) -> subscribers. A fill id is applied at most once (``applied``)
 The journal replay at start takes the same path with ``replay=True``: the fill is already in the
 journal and is old news (no record, no publish), and a close row is only re-submitted when the
 journal lacks it (a crash between the fill and its close row).
+
+Fills must be applied per instrument in exchange order (fill time, then trade id): a stop-loss
+fill applied after the fills of the next life merges two lives. The venue's push routing, the
+resync backfill and the replay each keep that order; ``last`` is the guard behind them. A live
+fill older than the last one applied on its instrument is still booked (it happened, and the
+contracts must add up), but loudly, and a resync follows that realigns the instrument's lives
+with the exchange's positions instead of leaving a merged life in place.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from loguru import logger
 
 from core.closes import PendingClose
 from core.engine.ports import now
+from core.engine.timeline import FillKey, exchange_order
 from core.events import Notice, NoticeLevel
 from core.ledger import LedgerPosition
 from core.logs import log_close, log_fill
@@ -55,6 +63,7 @@ class FillPath:
         self.applied: set[str] = set()
         self.windows: OrderedDict[str, LifeWindow] = OrderedDict()
         self._fill_counts: dict[str, int] = {}
+        self.last: dict[str, FillKey] = {}  # per symbol: the newest fill applied, in exchange order
 
     def on_order(self, update: OrderUpdate) -> None:
         self._e.journal.record_order(update)
@@ -70,6 +79,7 @@ class FillPath:
         if not replay and self._e.journal.has_fill(fill.fill_id, fill.ts):
             return 0  # journaled before this run, in a life the replay did not need: booked already
         self.applied.add(fill.fill_id)
+        self._check_order(fill, replay)
         if not replay:
             if self._e.journal.record_fill(fill):
                 log_fill(fill)
@@ -86,6 +96,21 @@ class FillPath:
                 self._e.resync.request("fill did not fit the ledger")
             return 0
         return self.after_fill(fill, before, closes, replay=replay)
+
+    def _check_order(self, fill: Fill, replay: bool) -> None:
+        """Track the newest fill per symbol; an older one arriving live is out of order."""
+        key = exchange_order(fill)
+        last = self.last.get(fill.symbol)
+        if last is None or key >= last:
+            self.last[fill.symbol] = key
+            return
+        if replay:
+            return
+        self._e._notice(NoticeLevel.WARNING,
+                        f"fill {fill.fill_id} on {fill.symbol} at {fill.ts.isoformat()} arrived after "
+                        f"a later fill ({last[3]} at {last[0].isoformat()}); resyncing its positions "
+                        "from the exchange")
+        self._e.resync.request(f"fill {fill.fill_id} out of order")
 
     def after_fill(self, fill: Fill, before: LedgerPosition | None, closes: list[CloseResult],
                    *, replay: bool = False) -> int:

@@ -3,6 +3,12 @@
 The venue signals a settlement (balance_and_position funding_fee) or a settlement time passes;
 the engine fetches the funding bills (type 8), records each bill once (keyed by bill id) and
 attributes it to the position life open at the bill's time.
+
+Why a sync also backfills the bills' instruments' fills: the life open at a bill's time is only
+known once every fill before the bill is applied, and a live fill can still be on its way (a
+stop-loss waiting for its algo look-up, pushes piled up behind a stalled event loop). So new
+bills are applied merged in time order with the fills-history since the last fill applied on
+their instrument; the live copies of those fills, when they arrive, are already applied.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 BACKFILL_SLACK = timedelta(seconds=2)  # fills-history overlap behind the journal's last fill
 FUNDING_SLACK = timedelta(seconds=120)  # bills overlap behind the previous funding sync
 FUNDING_GRACE = timedelta(seconds=3.0)  # bills are fetched this long after a settlement time passes
+FILLS_LOOKBACK = timedelta(days=1)  # a bill's fills backfill reaches this far back at most
 RATE_QUANTUM = Decimal("1e-12")
 
 
@@ -50,10 +57,23 @@ class Funding:
 
     async def sync(self) -> None:
         started = now()
-        bills = await self._e.venue.fetch_funding_bills(self.since())
-        for bill in bills:
-            self.on_bill(bill)
+        e = self._e
+        bills = await e.venue.fetch_funding_bills(self.since())
+        new = [b for b in bills if b.bill_id not in self.bills_seen and not e.journal.has_bill(b.bill_id)]
+        if new:
+            symbols = {b.symbol for b in new}
+            fills = await e.venue.fetch_fills(self._fills_since(new))
+            e.resync.apply_merged([f for f in fills if f.symbol in symbols], new)
         self.synced_at = started
+
+    def _fills_since(self, bills: list[FundingBill]) -> datetime:
+        """Where the fills before ``bills`` start: the last fill applied on their instruments."""
+        starts = []
+        for bill in bills:
+            last = self._e.fills.last.get(bill.symbol)
+            start = last[0] if last is not None else (self._e.journal.last_fill_time() or bill.ts)
+            starts.append(max(min(start, bill.ts), bill.ts - FILLS_LOOKBACK))
+        return min(starts) - BACKFILL_SLACK
 
     def due(self, wall: datetime) -> list[str]:
         """Symbols whose settlement passed (plus grace), not yet synced, with a life open."""

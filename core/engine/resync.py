@@ -72,7 +72,7 @@ class Resync:
         since = self._backfill_since(positions)
         fills = await e.venue.fetch_fills(since) if since is not None else []
         bills = await e.venue.fetch_funding_bills(e.funding.since(since))
-        n_fills, n_bills = self._apply_merged(fills, bills)
+        n_fills, n_bills = self.apply_merged(fills, bills)
         adopted = await self._align(started)
         e.funding.synced_at = started
         self.synced_connects = max(self.synced_connects, connects)
@@ -105,7 +105,7 @@ class Resync:
                     cands.append(push.created_at - BACKFILL_SLACK)
         return min(cands) if cands else None
 
-    def _apply_merged(self, fills: list[Fill], bills: list[FundingBill]) -> tuple[int, int]:
+    def apply_merged(self, fills: list[Fill], bills: list[FundingBill]) -> tuple[int, int]:
         """Apply backfilled fills and bills in time order (a bill before a fill of the same ms)."""
         e = self._e
         new_fills = [f for f in fills if f.fill_id not in e.fills.applied
@@ -125,7 +125,7 @@ class Resync:
         positions = await e.venue.fetch_positions()
         if self._mismatches(positions):
             # fills may have landed between the backfill and this read: fetch once more
-            self._apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
+            self.apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
             positions = await e.venue.fetch_positions()
         # REST lists every open position: a push it no longer backs (the flat push was lost with
         # the connection) must not keep a closed position alive for close-all

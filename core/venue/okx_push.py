@@ -4,10 +4,16 @@ Why apart from the connection (okx_stream) and the parsers (okx_parse): this is 
 semantics live. Whole-state channels are coalesced per burst; an item that cannot be read is
 skipped alone and reported as a MalformedPush so the engine resyncs; a TP/SL fill whose algo is
 not known yet waits for one REST lookup so it is not journaled under the wrong origin.
+
+Why orders are held per instrument: the engine must apply an instrument's fills in exchange
+order (a stop-loss that closed a life, then a fill that opened the next one). While a fill waits
+for its algo look-up, every later orders push of the same instrument queues behind it and is
+released in arrival order once it is out; other instruments are not held up.
 """
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +35,7 @@ Item = dict[str, Any]
 # parsed, after the burst. OKX itself samples mark-price (every 200 ms at most) and a positions
 # item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
 # the fills of a burst reach the engine before the position state that follows them.
+ALGO_LOOKUP_MAX_S = 15.0  # an instrument's fills wait this long at most behind one algo look-up
 LATEST_ONLY = frozenset({"mark-price", "account", "positions"})
 
 
@@ -60,6 +67,7 @@ class PushRouter:
         self.sink: Sink = lambda _: None
         self._latest: dict[tuple[str, str, str], Item] = {}
         self._latest_scheduled = False
+        self._held: dict[str, deque[Item]] = {}  # instId -> orders pushes behind an algo look-up
         self._handlers: dict[str, Callable[[Item], None]] = {
             "orders": self._order,
             "mark-price": self._mark,
@@ -140,8 +148,13 @@ class PushRouter:
         inst = self._inst(item)
         if inst is None:
             return
+        held = self._held.get(inst.inst_id)
+        if held is not None:  # an earlier fill of this instrument is still being classified
+            held.append(item)
+            return
         if P.needs_algo_lookup(item, self._history.algo_kinds):
-            self._spawn(self._emit_after_algo_lookup(item, inst, str(item["algoId"])))
+            self._held[inst.inst_id] = deque([item])
+            self._spawn(self._release_held(inst))
             return
         self._emit_order(item, inst)
 
@@ -152,10 +165,33 @@ class PushRouter:
         if update is not None:
             self.sink(update)
 
-    async def _emit_after_algo_lookup(self, item: Item, inst: Instrument, algo_id: str) -> None:
-        """A TP/SL fill whose kind is not known yet: ask REST once, then emit it classified."""
-        await self._history.algo_kind(algo_id)
-        self._emit_guarded(item, inst)
+    async def _release_held(self, inst: Instrument) -> None:
+        """Emit ``inst``'s held orders pushes in arrival order, each TP/SL fill of unknown kind
+        after one REST look-up; the hold ends when the queue is empty.
+
+        A look-up that fails or outlasts ``ALGO_LOOKUP_MAX_S`` (REST down) leaves the kind unknown
+        (the fill is journaled with the origin its order tells, never guessed to be TP or SL)
+        rather than holding the instrument's later fills back for good: their order matters more
+        than the label.
+        """
+        held = self._held[inst.inst_id]
+        try:
+            while held:
+                item = held[0]
+                if P.needs_algo_lookup(item, self._history.algo_kinds):
+                    try:
+                        await asyncio.wait_for(self._history.algo_kind(str(item["algoId"])),
+                                               ALGO_LOOKUP_MAX_S)
+                    except Exception as exc:  # noqa: BLE001 - the order of fills matters more
+                        logger.warning(f"algo {item.get('algoId')} kind look-up failed: "
+                                       f"{exc or type(exc).__name__}")
+                held.popleft()
+                self._emit_guarded(item, inst)
+        finally:
+            if self._held.get(inst.inst_id) is held:
+                del self._held[inst.inst_id]
+            for item in held:  # cancelled (the venue is closing): hand over what is left, in order
+                self._emit_guarded(item, inst)
 
     def _emit_guarded(self, item: Item, inst: Instrument) -> None:
         """_emit_order off the push path: an unreadable item is reported, not lost in a task."""

@@ -1,0 +1,99 @@
+"""Issue 10 item 1, the venue's part: an instrument's fills leave the push router in the order
+they came, even when one of them waits for a REST look-up of its algo kind (a TP/SL fill whose
+orders-algo push has not been seen). Other instruments are not held up meanwhile."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.model import Fill, Instrument, Origin
+from core.venue import okx_parse as P
+from core.venue import okx_push
+from core.venue.okx_markets import Markets
+from core.venue.okx_push import PushRouter
+
+DOCS = Path(__file__).parent / "fixtures" / "okx_docs"
+BTC = Instrument(symbol="BTC/USDT:USDT", inst_id="BTC-USDT-SWAP", contract_size=D("0.01"),
+                 lot_size=D("0.01"), min_size=D("0.01"), tick_size=D("0.1"), base_ccy="BTC")
+ETH = Instrument(symbol="ETH/USDT:USDT", inst_id="ETH-USDT-SWAP", contract_size=D("0.1"),
+                 lot_size=D("0.01"), min_size=D("0.01"), tick_size=D("0.01"), base_ccy="ETH")
+
+
+class SlowHistory:
+    """The algo-kind memory; a look-up answers only once the test lets it."""
+
+    def __init__(self) -> None:
+        self.algo_kinds: OrderedDict[str, str] = OrderedDict()
+        self.answer = asyncio.Event()
+        self.asked: list[str] = []
+
+    async def algo_kind(self, algo_id: str) -> str | None:
+        self.asked.append(algo_id)
+        await self.answer.wait()
+        self.algo_kinds[algo_id] = "sl"
+        return "sl"
+
+    def remember_algo(self, algo_id: str, kind: str) -> None:
+        self.algo_kinds[algo_id] = kind
+
+
+def order(inst: Instrument, trade_id: str, **over: Any) -> dict[str, Any]:
+    item = json.loads((DOCS / "ws_orders.json").read_text())["example"]["data"][0]
+    return {**item, "instId": inst.inst_id, "tradeId": trade_id, "ordId": f"o{trade_id}",
+            "algoId": "", "source": "", "tpTriggerPx": "", "slTriggerPx": "", **over}
+
+
+def stop_fill(inst: Instrument, trade_id: str, algo_id: str) -> dict[str, Any]:
+    """A TP/SL fill the push cannot classify: source 7, no trigger hints."""
+    return order(inst, trade_id, algoId=algo_id, source="7")
+
+
+def make_router(history: SlowHistory) -> tuple[PushRouter, list[Fill], set[asyncio.Task[None]]]:
+    markets = Markets((BTC.symbol, ETH.symbol))
+    markets.by_id = {BTC.inst_id: BTC, ETH.inst_id: ETH}
+    tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    router = PushRouter(markets, history, spawn)  # type: ignore[arg-type]
+    out: list[Fill] = []
+    router.sink = lambda e: out.append(e) if isinstance(e, Fill) else None
+    return router, out, tasks
+
+
+async def test_later_fills_of_an_instrument_wait_behind_its_algo_look_up() -> None:
+    history = SlowHistory()
+    router, out, tasks = make_router(history)
+    assert P.needs_algo_lookup(stop_fill(BTC, "1", "a1"), {})
+    router.on_push({"arg": {"channel": "orders"}, "data": [
+        stop_fill(BTC, "1", "a1"), order(BTC, "2"), order(ETH, "3"), stop_fill(BTC, "4", "a2"),
+        order(BTC, "5")]})
+    await asyncio.sleep(0.05)
+    assert [f.fill_id for f in out] == ["3"]  # ETH is not held up; BTC waits behind fill 1
+    assert history.asked == ["a1"]
+
+    history.answer.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [f.fill_id for f in out] == ["3", "1", "2", "4", "5"]
+    assert [f.origin for f in out if f.fill_id in ("1", "4")] == [Origin.SL, Origin.SL]
+
+    router.on_push({"arg": {"channel": "orders"}, "data": [order(BTC, "6")]})
+    assert [f.fill_id for f in out][-1] == "6"  # the hold ended with its queue
+
+
+async def test_a_look_up_that_never_answers_does_not_hold_the_fills_for_good(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(okx_push, "ALGO_LOOKUP_MAX_S", 0.2)
+    router, out, tasks = make_router(SlowHistory())  # never answers
+    router.on_push({"arg": {"channel": "orders"}, "data": [stop_fill(BTC, "1", "a1"), order(BTC, "2")]})
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [(f.fill_id, f.origin) for f in out] == [("1", Origin.EXTERNAL), ("2", Origin.EXTERNAL)]
