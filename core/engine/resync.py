@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from core.engine.coordinator import Engine
 
 LIFE_MATCH = timedelta(seconds=5)  # exchange cTime vs ledger opened_at: the same life
+ALIGN_READS = 3  # positions/fills read pairs before a difference is taken as real
 
 _ORIGIN_BY_REASON = {CloseReason.LIQUIDATION: Origin.LIQUIDATION, CloseReason.ADL: Origin.ADL,
                      CloseReason.TP: Origin.TP, CloseReason.SL: Origin.SL}
@@ -123,10 +125,19 @@ class Resync:
         """Make the ledger hold exactly what the exchange holds; returns how many lives changed."""
         e = self._e
         positions = await e.venue.fetch_positions()
-        if self._mismatches(positions):
-            # fills may have landed between the backfill and this read: fetch once more
+        for _ in range(ALIGN_READS):
+            if not self._mismatches(positions):
+                break
+            # Fills read after a positions read include every fill that read reflects; a second
+            # read equal to the first means no fill landed in between, so what still differs is
+            # real. (Adopting a position whose opening fill merely landed between two reads made
+            # that fill count twice once its push arrived.)
             self.apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
-            positions = await e.venue.fetch_positions()
+            again = await e.venue.fetch_positions()
+            steady = _sizes(again) == _sizes(positions)
+            positions = again
+            if steady:
+                break
         # REST lists every open position: a push it no longer backs (the flat push was lost with
         # the connection) must not keep a closed position alive for close-all
         listed = {(pushed.symbol, pushed.pos_side): pushed for pushed in positions}
@@ -207,3 +218,8 @@ class Resync:
                   f"while its fills were unavailable ({reason.value}); row built from "
                   "positions-history")
         e.fills.after_fill(synthetic, before, closes)
+
+
+def _sizes(positions: list[PositionPush]) -> set[tuple[str, str, Decimal]]:
+    """What two positions reads must agree on for the account to have held still between them."""
+    return {(p.symbol, p.pos_side, p.contracts) for p in positions if p.contracts != 0}
