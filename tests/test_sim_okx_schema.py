@@ -158,19 +158,26 @@ def target(fx: dict[str, Any]) -> tuple[str, str]:
     return (fx["kind"], fx["path"] if fx["kind"] == "rest" else fx["channel"])
 
 
-def missing(doc: Any, sim: Any, where: str) -> list[str]:
-    """Fields of ``doc`` absent from ``sim``, recursively (dicts, lists of dicts, row lengths)."""
+def missing(doc: Any, sim: Any, where: str, row: bool = True) -> list[str]:
+    """Fields of ``doc`` absent from ``sim``, recursively (dicts, lists of dicts, row lengths).
+
+    A row (a candle: a list of values by position) must be as long as the documented one. A
+    field holding a list of values (``tradeQuoteCcyList``: ["USDT"] for the docs' spot example,
+    [] for a swap on OKX) has no shape beyond being a list, so there ``row`` is False.
+    """
     if isinstance(doc, dict):
         if not isinstance(sim, dict):
             return [f"{where}: expected an object, got {type(sim).__name__}"]
         out = [f"{where}.{k}" for k in doc if k not in sim]
         for k, v in doc.items():
             if k in sim and isinstance(v, (dict, list)) and v:
-                out += missing(v, sim[k], f"{where}.{k}")
+                out += missing(v, sim[k], f"{where}.{k}", row=False)
         return out
     if isinstance(doc, list) and doc:
         if not isinstance(sim, list):
             return [f"{where}: expected a list, got {type(sim).__name__}"]
+        if not row and not isinstance(doc[0], (dict, list)):
+            return [f"{where}: expected values, got {sim!r}"] if any(isinstance(x, (dict, list)) for x in sim) else []
         if not sim:
             return [f"{where}: the simulator's list is empty, nothing to compare with"]
         if isinstance(doc[0], (dict, list)):

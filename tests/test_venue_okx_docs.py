@@ -13,8 +13,10 @@ named after an item of the "real OKX" issue failed before that item was fixed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,19 @@ import pytest
 from aiohttp import web
 
 from core.config import ExchangeSettings
-from core.events import AccountSnapshot, FundingSignal, MalformedPush, PositionPush
+from core.events import (
+    AccountSnapshot,
+    Candle,
+    FundingRate,
+    FundingSignal,
+    MalformedPush,
+    MarkPrice,
+    PositionPush,
+)
 from core.model import Fill, Instrument, Liquidity, OrderState, OrderUpdate, Origin
 from core.venue import okx_parse as P
 from core.venue.okx import OkxVenue
+from core.venue.okx_candles import parse_candle
 from core.venue.okx_history import parse_each
 from core.venue.okx_push import latest_key
 
@@ -64,6 +75,10 @@ PARSERS: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]] = {
     "rest_bills_funding": (lambda i: P.parse_funding_bill(i, BTC), ("billId", "balChg")),
     "rest_bills_funding_isolated": (lambda i: P.parse_funding_bill(i, BTC), ("billId", "posBalChg")),
     "rest_bills": (lambda i: P.funding_bill_or_none(i, BY_ID), ()),
+    "ws_mark_price": (lambda i: P.parse_mark_price(i, BTC), ("markPx",)),
+    "rest_public_mark_price": (lambda i: P.parse_mark_price(i, BTC), ("markPx",)),
+    "ws_funding_rate": (lambda i: P.parse_funding_rate(i, BTC), ("fundingRate",)),
+    "rest_public_funding_rate": (lambda i: P.parse_funding_rate(i, BTC), ("fundingRate",)),
 }
 # Parsers whose honest answer to a documented item is None: a conditional algo with one trigger
 # has a kind but the blanked/stripped variants do not; a trade bill is no funding bill.
@@ -109,6 +124,70 @@ def test_parsers_read_documented_items_empty_fields_and_absent_optionals(name: s
         assert parse(item) is not None or name in NONE_IS_AN_ANSWER
         parse(_blank(item, required + ("instId", "ccy", "eventType", "side")))
         parse(_required_only(item, required + ("ccy", "eventType", "side")))
+
+
+# Candle fixtures: rows are arrays [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm], read by
+# position; the first six are required, the last three optional (an old row had 7 fields).
+CANDLES = {"market_candles": "1m", "market_history_candles": "1H", "ws_candle1m": "1m", "ws_candle5m": "5m"}
+CANDLE_REQUIRED = 6
+
+
+@pytest.mark.parametrize("name", sorted(CANDLES))
+def test_candle_parser_reads_documented_rows_empty_optionals_and_absent_optionals(name: str) -> None:
+    bar = CANDLES[name]
+    for row in doc(name)["example"]["data"]:
+        candle = parse_candle(row, BTC, bar)
+        assert candle.bar == bar and candle.confirmed == (row[8] == "1") and candle.close == D(row[4])
+        blank_volumes = parse_candle([*row[:CANDLE_REQUIRED], "", "", row[8]], BTC, bar)  # volCcy, volCcyQuote ""
+        assert blank_volumes == candle
+        for n in (CANDLE_REQUIRED, CANDLE_REQUIRED + 1, CANDLE_REQUIRED + 2):  # no confirm: a closed bar
+            assert parse_candle(row[:n], BTC, bar) == dataclasses.replace(candle, confirmed=True)
+        for i in range(CANDLE_REQUIRED):  # a required field "" is refused, never read as 0
+            with pytest.raises(ValueError):
+                parse_candle([*row[:i], "", *row[i + 1:]], BTC, bar)
+
+
+async def test_documented_candle_push_one_bad_row_only_the_bad_one_is_skipped() -> None:
+    r = Router()
+    try:
+        row = doc("ws_candle5m")["example"]["data"][0]
+        bad = [*row[:4], "abc", *row[5:]]
+        arg = {"channel": "candle5m", "instId": BTC.inst_id}
+        r.venue._on_push({"arg": arg, "data": [row, bad, [*row[:8], "1"]]}, "business")
+        assert [(c.bar, c.close, c.confirmed) for c in r.events if isinstance(c, Candle)] == [
+            ("5m", D("8548.26"), False), ("5m", D("8548.26"), True)]
+    finally:
+        await r.close()
+
+
+def test_documented_mark_price_and_funding_rate_values() -> None:
+    ws_mark = P.parse_mark_price(first("ws_mark_price"), BTC)
+    assert ws_mark.price == D("0.1") and ws_mark.ts == datetime(2020, 8, 10, 2, 26, 23, 85000, tzinfo=UTC)
+    assert P.parse_mark_price(first("rest_public_mark_price"), BTC).price == D("200")
+    push = P.parse_funding_rate(first("ws_funding_rate"), BTC)
+    assert push.rate == D("0.0001875391284828")
+    assert push.next_funding_time == datetime(2023, 11, 23, 8, tzinfo=UTC)  # fundingTime: the coming settlement
+    rest = P.parse_funding_rate(first("rest_public_funding_rate"), BTC)
+    assert rest.rate == D("0.0000182221218054") and rest.next_funding_time == datetime(2025, 4, 2, 16, tzinfo=UTC)
+    assert P.parse_funding_rate(first("ws_funding_rate", fundingTime=""), BTC).next_funding_time == \
+        datetime(2023, 11, 23, 16, tzinfo=UTC)  # then nextFundingTime
+
+
+async def test_mark_price_and_funding_rate_pushes_one_bad_only_the_bad_one_is_skipped() -> None:
+    r = Router()
+    try:
+        good = on_btc("ws_funding_rate")
+        out = await r.push("ws_funding_rate", [good, {**good, "fundingRate": "abc"}, {**good, "ts": "1700724675403"}])
+        assert [e.rate for e in out if isinstance(e, FundingRate)] == [D("0.0001875391284828")] * 2
+        assert [e.channel for e in out if isinstance(e, MalformedPush)] == ["funding-rate"]
+        mark = on_btc("ws_mark_price")
+        assert [e.price for e in await r.push("ws_mark_price", [mark], "public") if isinstance(e, MarkPrice)] == [D("0.1")]
+        out = await r.push("ws_mark_price", [{**mark, "markPx": "abc"}], "public")
+        assert [e.channel for e in out if isinstance(e, MalformedPush)] == ["mark-price"]
+        out = await r.push("ws_mark_price", [{**mark, "markPx": "0.2"}], "public")
+        assert [e.price for e in out if isinstance(e, MarkPrice)] == [D("0.2")]
+    finally:
+        await r.close()
 
 
 def test_documented_values() -> None:

@@ -64,7 +64,8 @@ class AcctMetrics:
 
 def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, Any]:
     """public/instruments item. ``instIdCode`` is a number on OKX (the WS order ops' short id):
-    a stable one per instrument here; no upcoming change (``upcChg``), a live, listed swap."""
+    a stable one per instrument here; no upcoming change (``upcChg``), a live, listed swap.
+    ``tradeQuoteCcyList`` is ``[]``: OKX lists quote currencies for spot only, a swap answers []."""
     return {
         "alias": "", "auctionEndTime": "", "baseCcy": "", "category": "1", "contTdSwTime": "", "ctMult": "1",
         "ctType": "linear", "ctVal": s(spec.ct_val), "ctValCcy": spec.base, "expTime": "",
@@ -77,7 +78,7 @@ def instrument(spec: InstrumentSpec, list_time: int) -> dict[str, Any]:
         "maxTriggerSz": s(spec.max_lmt_sz), "maxTwapSz": s(spec.max_lmt_sz), "minSz": s(spec.min_sz),
         "openType": "", "optType": "", "preMktSwTime": "", "quoteCcy": "", "ruleType": "normal",
         "seriesId": "", "settleCcy": spec.settle_ccy, "state": "live", "stk": "", "tickSz": s(spec.tick_sz),
-        "uly": spec.uly, "upcChg": [],
+        "tradeQuoteCcyList": [], "uly": spec.uly, "upcChg": [],
     }
 
 
@@ -144,10 +145,10 @@ def algo(a: AlgoOrder, last: Decimal | None = None, *, push: bool = False) -> di
         "activePx": "", "actualPx": s(a.actual_px), "actualSide": a.actual_side,
         "actualSz": s(a.actual_sz), "algoClOrdId": a.algo_cl_ord_id, "algoId": a.algo_id,
         "amendPxOnTriggerType": "0", "attachAlgoOrds": [], "cTime": str(a.c_time), "callbackRatio": "",
-        "callbackSpread": "", "ccy": "", "clOrdId": a.cl_ord_id, "closeFraction": a.close_fraction,
-        "failCode": "", "instId": a.inst_id, "instType": "SWAP", "isTradeBorrowMode": "",
-        "last": s(last), "lever": s(a.lever), "linkedOrd": {"ordId": ""}, "moveTriggerPx": "",
-        "notionalUsd": "", "ordId": a.ord_id, "ordIdList": [a.ord_id] if a.ord_id else [],
+        "callbackSpread": "", "ccy": "", "chaseType": "", "chaseVal": "", "clOrdId": a.cl_ord_id,
+        "closeFraction": a.close_fraction, "failCode": "", "instId": a.inst_id, "instType": "SWAP",
+        "isTradeBorrowMode": "", "last": s(last), "lever": s(a.lever), "linkedOrd": {"ordId": ""},
+        "maxChaseType": "", "maxChaseVal": "", "moveTriggerPx": "", "notionalUsd": "", "ordId": a.ord_id, "ordIdList": [a.ord_id] if a.ord_id else [],
         "ordPx": s(a.order_px), "ordType": a.ord_type, "posSide": a.pos_side, "pxLimit": "",
         "pxSpread": "", "pxVar": "", "quickMgnType": "", "reduceOnly": b(a.reduce_only),
         "side": a.side, "slOrdPx": s(a.sl_ord_px), "slTriggerPx": s(a.sl_trigger_px),
