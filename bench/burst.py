@@ -53,7 +53,7 @@ def _distinct_ms_clock() -> Callable[[], int]:
 
 
 async def _sim_child(distinct_clock: bool) -> None:
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()

@@ -63,7 +63,7 @@ def symbol_of(inst: str) -> str:
 
 
 async def _sim_child() -> None:
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()
@@ -400,7 +400,7 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
 
 
 def bench_ui(quick: bool) -> dict[str, Any]:
-    from bench.__main__ import run_async
+    from bench.common import run_async
 
     child = SimChild()
     try:
@@ -414,7 +414,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--sim"]:
         asyncio.run(_sim_child())
     else:
-        from bench.__main__ import quiet_logs
+        from bench.common import quiet_logs
 
         quiet_logs()
         print(bench_ui("--quick" in sys.argv))

@@ -16,6 +16,7 @@ Why it is shaped this way (issue 5):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,6 +37,7 @@ from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
 from console.panes import FEED_ROWS, PANES
+from console.pending import NOT_CONNECTED, PendingEngine
 from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
@@ -107,6 +109,7 @@ class PerpdeskApp(App[int]):
         self._appended_at: dict[WindowPane, float] = {}
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
+        self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
         register_themes(self)
         wanted = ui.theme if ui is not None else DEFAULT_THEME
         if wanted not in self.available_themes:
@@ -162,13 +165,46 @@ class PerpdeskApp(App[int]):
         self._timer = self.set_interval(1 / self.refresh_hz, self.flush_now, name="feed-flush")
         self.positions.focus()
         self.flush_now()
-        self.run_worker(self._load_today(), name="today's journal could not be read",
-                        group="history", exit_on_error=False)
+        if self.connected:
+            self.run_worker(self._load_today(), name="today's journal could not be read",
+                            group="history", exit_on_error=False)
         for warning in self.startup_warnings:
             log_line("WARNING", warning)
             self.say(warning, "warning")
+        if self.freeze_heap and self.connected:  # else once attached (ccxt's tables included)
+            self.call_after_refresh(freeze_startup_heap)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: now the slow part may start (see console/pending.py)."""
+        if self.after_first_frame is not None:
+            self.after_first_frame()
+
+    @property
+    def connected(self) -> bool:
+        return not isinstance(self.engine, PendingEngine)
+
+    def attach(self, engine: EngineView) -> None:
+        """Swap the real engine in for the PendingEngine the first frame was painted with."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.engine = engine
+        self.read_only = self.read_only or engine.read_only
+        self._statuses.clear()
+        self._seed()
+        self._unsubscribe = engine.subscribe(self.feed.push)
+        self.refresh_bindings()
+        self.flush_now()
+        self.run_worker(self._load_today(), name="today's journal could not be read",
+                        group="history", exit_on_error=False)
         if self.freeze_heap:
             self.call_after_refresh(freeze_startup_heap)
+
+    def _not_connected(self) -> bool:
+        """True (and says so) when a key needs the engine and it has not started yet."""
+        if self.connected:
+            return False
+        self.say(f"{NOT_CONNECTED}: the exchange connection is still starting", "warning")
+        return True
 
     def on_unmount(self) -> None:
         self._timer.stop()
@@ -368,15 +404,23 @@ class PerpdeskApp(App[int]):
         self.push_screen(screen, done)
 
     def action_close_position(self) -> None:
+        if self._not_connected():
+            return
         self.trading.close()
 
     def action_partial_close(self) -> None:
+        if self._not_connected():
+            return
         self.trading.partial()
 
     def action_close_all(self) -> None:
+        if self._not_connected():
+            return
         self.trading.close_all()
 
     def action_order_entry(self) -> None:
+        if self._not_connected():
+            return
         self.trading.order_entry()
 
     def submit(self, command: Command, what: str) -> None:
@@ -398,6 +442,8 @@ class PerpdeskApp(App[int]):
     # ================================================================ other actions
 
     def action_reconcile(self) -> None:
+        if self._not_connected():
+            return
         self.say("reconciling journal with the exchange…")
         self.run_worker(self._reconcile(), name="reconcile could not run", group="reconcile",
                         exclusive=True, exit_on_error=False)
@@ -406,6 +452,8 @@ class PerpdeskApp(App[int]):
         self.push_screen(ReconcileScreen(await self.engine.reconcile()))
 
     def action_history(self) -> None:
+        if self._not_connected():
+            return
         if not isinstance(self.engine, JournalView):
             self.say("no journal to read history from", "warning")
             return
@@ -461,12 +509,54 @@ def build_app(engine: EngineView, settings: Settings | None = None, *, read_only
 
 
 async def _run(settings: Settings) -> int:
-    from core.runner import build_stack
+    """Paint first, then import the exchange library and start the stack (console/pending.py).
 
-    async with build_stack(settings) as stack:
-        app = build_app(stack.engine, settings, freeze_heap=True)
+    The stack runs as a task started by the first frame; the app attaches its engine when it is
+    up. A stack that cannot start ends the app and its error is re-raised here, after the
+    terminal is restored, so it is still one plain stderr line and exit code 2. Quitting before
+    the stack is up cancels its start (build_stack closes what it opened).
+    """
+    app = build_app(PendingEngine(read_only=settings.ui.read_only), settings, freeze_heap=True)
+    leave = asyncio.Event()
+    failure: list[BaseException] = []
+
+    async def stack() -> None:
+        import importlib
+
+        from core.runner import build_stack
+
+        try:
+            # the venue imports ccxt (~0.7 s); in a thread, so the painted UI answers keys meanwhile
+            await asyncio.to_thread(importlib.import_module, "ccxt.async_support")
+            async with build_stack(settings) as running:
+                app.attach(running.engine)
+                await leave.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised by _run once the terminal is restored
+            failure.append(exc)
+            app.exit(EXIT_FAIL)
+
+    task: asyncio.Task[None] | None = None
+
+    def start() -> None:
+        nonlocal task
+        if task is None:
+            task = asyncio.create_task(stack(), name="stack")
+
+    app.after_first_frame = start
+    try:
         await app.run_async()
-        return app.return_code or 0
+    finally:
+        leave.set()
+        if task is not None:
+            if not app.connected:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # engine stopped, journal flushed (or the start cancelled)
+    if failure:
+        raise failure[0]
+    return app.return_code or 0
 
 
 def run_app(settings: Settings) -> int:
