@@ -42,6 +42,7 @@ from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
 from console.screens.reconcile import ReconcileScreen
+from console.terminal import WriterWatch
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.header import HeaderBar, HeaderState, link_summary
@@ -110,6 +111,7 @@ class PerpdeskApp(App[int]):
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
         self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
+        self._writer: WriterWatch | None = None  # console/terminal.py, set at the first flush
         register_themes(self)
         wanted = ui.theme if ui is not None else DEFAULT_THEME
         if wanted not in self.available_themes:
@@ -199,6 +201,11 @@ class PerpdeskApp(App[int]):
         if self.freeze_heap:
             self.call_after_refresh(freeze_startup_heap)
 
+    @property
+    def frames_dropped(self) -> int:
+        """Feed draws skipped because the terminal had not taken the previous frame yet."""
+        return self._writer.dropped if self._writer is not None else 0
+
     def _not_connected(self) -> bool:
         """True (and says so) when a key needs the engine and it has not started yet."""
         if self.connected:
@@ -240,6 +247,10 @@ class PerpdeskApp(App[int]):
         the latest state per key, so nothing is lost, only coalesced)."""
         stack = self.screen_stack
         if not stack or isinstance(stack[-1], ModalScreen):
+            return
+        if self._writer is None:
+            self._writer = WriterWatch(self._driver)
+        if self._writer.behind():  # a slow terminal: draw the coalesced state next time
             return
         batch = self.feed.drain()
         if batch:
