@@ -1,7 +1,9 @@
-"""`python -m bench [--quick] [--record] [--only NAME,...]`: every figure of issue 6, measured now.
+"""`python -m bench [--quick] [--record] [--only NAME,...] [--compare FILE] [--save FILE]`: every figure, now.
 
 Prints a human table (figure, value, target, pass/miss) and, as its LAST line, one JSON object
-with the keys of issue 6. Nothing is asserted: figures and ratios only. Each timing is the median
+with the keys of issues 6 and 13. ``--compare bench/baseline.json`` adds a side-by-side of this run
+against a stored baseline with the ratio now/baseline per figure, so a regression shows in one
+run; ``--save FILE`` writes this run as such a baseline (date, machine, figures). Nothing is asserted: figures and ratios only. Each timing is the median
 of several runs because other work may share this machine's cores. A section that cannot run
 (e.g. the console is not built yet) prints why and its keys are null.
 """
@@ -9,34 +11,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import json
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "event_to_screen_ms_p50",
-        "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99", "screen_kb_per_s",
+from bench.common import machine, quiet_logs, run_async
+
+KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "stream_vs_ccxt_x",
+        "event_to_screen_ms_p50", "event_to_screen_ms_p99", "key_to_screen_ms_p99", "ui_cpu_pct", "loop_lag_ms_p99",
+        "screen_kb_per_s", "screen_kb_per_s_80x24", "slow_link_frames_dropped", "slow_link_loop_lag_ms_p99",
         "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
         "burst_clean_orders_per_s", "risk_check_us", "journal_year_start_ratio", "journal_year_rss_ratio",
         "report_year_s", "report_year_rss_mb", "history_first_page_ms")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
-    "stream_msgs_per_s": (">= 3x ccxt", lambda v, f: f.get("ccxt_parse_msgs_per_s") is not None
-                          and v >= 3 * f["ccxt_parse_msgs_per_s"]),
-    "event_to_screen_ms_p99": ("<= 100", lambda v, f: v <= 100),
+    "stream_vs_ccxt_x": (">= 4", lambda v, f: v >= 4),
+    "event_to_screen_ms_p99": ("<= 60", lambda v, f: v <= 60),
     "key_to_screen_ms_p99": ("<= 50", lambda v, f: v <= 50),
-    "ui_cpu_pct": ("<= 15", lambda v, f: v <= 15),
+    "ui_cpu_pct": ("<= 10", lambda v, f: v <= 10),
     "loop_lag_ms_p99": ("<= 10", lambda v, f: v <= 10),
-    "screen_kb_per_s": ("<= 100", lambda v, f: v <= 100),
-    "startup_s": ("<= 1.5", lambda v, f: v <= 1.5),
+    "screen_kb_per_s": ("<= 50", lambda v, f: v <= 50),
+    "slow_link_loop_lag_ms_p99": ("<= 10", lambda v, f: v <= 10),
+    "startup_s": ("<= 0.7", lambda v, f: v <= 0.7),
     "soak_rss_growth_mb": ("<= 20", lambda v, f: v <= 20),
     "soak_duplicates": ("== 0", lambda v, f: v == 0),
     "burst_clean_orders_per_s": (">= 100", lambda v, f: v >= 100),
@@ -47,34 +48,6 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "report_year_rss_mb": ("<= 100", lambda v, f: v <= 100),
     "history_first_page_ms": ("<= 100", lambda v, f: v <= 100),
 }
-
-
-def quiet_logs() -> Path:
-    """Send loguru to a temp log file the way the product does (file sink, never the terminal)."""
-    from core.config import LogSettings, Settings
-    from core.logs import setup_logging
-
-    tmp = Path(tempfile.mkdtemp(prefix="perpdesk-bench-logs-"))
-    atexit.register(shutil.rmtree, tmp, True)
-    setup_logging(replace(Settings(), logs=replace(LogSettings(), dir=tmp)))
-    return tmp
-
-
-def run_async(coro: Any, timeout: float) -> Any:
-    """asyncio.run with a deadline; on timeout every task's stack goes to stderr, then TimeoutError."""
-
-    async def guarded() -> Any:
-        task = asyncio.ensure_future(coro)
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if task in done:
-            return task.result()
-        for t in asyncio.all_tasks():
-            if t is not asyncio.current_task():
-                t.print_stack(limit=6, file=sys.stderr)
-        task.cancel()
-        raise TimeoutError(f"section did not finish within {timeout:g} s (task stacks on stderr)")
-
-    return asyncio.run(guarded())
 
 
 def _section(name: str, run: Callable[[], Any], figures: dict[str, Any], notes: list[str]) -> None:
@@ -145,12 +118,44 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per section
+# figures where a larger value is better (the ratio column says "better"/"worse" with this)
+HIGHER_IS_BETTER = {"stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "stream_vs_ccxt_x",
+                    "burst_clean_orders_per_s", "soak_sim_hours", "soak_rows"}  # the rest: lower is better
+
+
+def compare(figures: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """Lines of a side-by-side: figure, now, baseline, now/baseline and whether that is worse.
+
+    Only figures present in both are given a ratio; ratios of timings measured under other load
+    than the baseline's are comparable only roughly (the baseline says its machine and load)."""
+    base = baseline.get("figures", {})
+    out = [f"compared with {baseline.get('date', '?')} ({baseline.get('source', '')})",
+           f"  baseline machine: {baseline.get('machine', {})}",
+           f"  this machine:     {machine()}",
+           f"{'figure':<28}{'now':>14}{'baseline':>14}{'now/base':>10}  verdict"]
+    for k in KEYS:
+        now, was = figures.get(k), base.get(k)
+        if now is None and was is None:
+            continue
+        ratio = verdict = ""
+        if isinstance(now, (int, float)) and isinstance(was, (int, float)) and was:
+            r = now / was
+            ratio = f"{r:.2f}x"
+            better = r >= 1 if k in HIGHER_IS_BETTER else r <= 1
+            verdict = "same" if abs(r - 1) < 0.05 else ("better" if better else "WORSE")
+        out.append(f"{k:<28}{_fmt(now):>14}{_fmt(was):>14}{ratio:>10}  {verdict}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a shortened soak (< 5 min)")
     ap.add_argument("--record", action="store_true", help="re-record bench/fixtures/okx_pushes.jsonl first")
     ap.add_argument("--only", default="", help="comma list of sections: " + ",".join(SECTIONS))
+    ap.add_argument("--compare", metavar="FILE", help="baseline JSON to compare with (e.g. bench/baseline.json)")
+    ap.add_argument("--save", metavar="FILE", help="write this run's figures as a baseline JSON")
     args = ap.parse_args(argv)
+    baseline = json.loads(Path(args.compare).read_text()) if args.compare else None
     quick = args.quick
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     quiet_logs()
@@ -164,28 +169,34 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per s
         counts = asyncio.run(record())
         notes.append(f"record: wrote {FIXTURE.name} {dict(counts)}")
 
-    def want(name: str) -> bool:
-        return not only or name in only
-
     for name in SECTIONS:
-        if want(name):
+        if not only or name in only:
             _run_section(name, quick, figures, notes)
 
+    if figures.get("stream_msgs_per_s") and figures.get("ccxt_parse_msgs_per_s"):
+        figures["stream_vs_ccxt_x"] = round(figures["stream_msgs_per_s"] / figures["ccxt_parse_msgs_per_s"], 2)
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "
           f"{time.perf_counter() - t_start:.0f} s)")
-    print(f"{'figure':<26}{'value':>16}  {'target':<12}{'result'}")
+    print(f"{'figure':<28}{'value':>14}  {'target':<12}{'result'}")
     for k in KEYS:
         v = figures.get(k)
         target, ok = TARGETS.get(k, ("", None))
         result = "" if ok is None or v is None else ("pass" if ok(v, figures) else "MISS")
-        print(f"{k:<26}{_fmt(v):>16}  {target:<12}{result}")
-    if figures.get("stream_msgs_per_s") and figures.get("ccxt_parse_msgs_per_s"):
-        print(f"{'ours / ccxt.pro':<26}{figures['stream_msgs_per_s'] / figures['ccxt_parse_msgs_per_s']:>15.2f}x")
+        print(f"{k:<28}{_fmt(v):>14}  {target:<12}{result}")
     for k, v in figures.get("_extra", {}).items():
         print(f"{k:<26}{_fmt(v):>16}")
     for n in notes:
         print(f"  - {n}")
+    if baseline is not None:
+        print()
+        print("\n".join(compare(figures, baseline)))
+    if args.save:
+        Path(args.save).write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "source": f"python -m bench{' --quick' if quick else ''}{' --only ' + args.only if args.only else ''}",
+            "machine": machine(), "figures": {k: figures.get(k) for k in KEYS}}, indent=2) + "\n")
+        print(f"baseline written to {args.save}")
     print(json.dumps({k: figures.get(k) for k in KEYS}))
     return 0
 

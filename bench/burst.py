@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 async def _sim_child() -> None:
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()

@@ -35,7 +35,7 @@ def rss_mb(pid: int | None = None) -> float:
 
 
 async def _sim_child(speed: float) -> None:
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()
@@ -130,7 +130,7 @@ async def _dump_exchange(venue: Any, tmp: Path, lines: list[str]) -> None:
 
 
 def bench_soak(quick: bool) -> dict[str, Any]:
-    from bench.__main__ import run_async
+    from bench.common import run_async
 
     """Full: 24 simulated hours at x240 (6 min). Quick: 10 simulated hours at x400 (90 s)."""
     hours, speed = (10.0, 400.0) if quick else (24.2, 240.0)
@@ -158,7 +158,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--sim":
         asyncio.run(_sim_child(float(sys.argv[2])))
     else:
-        from bench.__main__ import quiet_logs
+        from bench.common import quiet_logs
 
         quiet_logs()
         print(bench_soak("--quick" in sys.argv))

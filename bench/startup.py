@@ -23,13 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.common import REPO, console_script
+
 MARKER = b"Positions"
-
-
-def _perpdesk() -> str:
-    exe = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "perpdesk"
-    return str(exe) if exe.exists() else shutil.which("perpdesk") or "perpdesk"
 
 
 def first_paint(timeout: float = 20.0) -> tuple[float | None, int]:
@@ -42,7 +38,7 @@ def first_paint(timeout: float = 20.0) -> tuple[float | None, int]:
         # PYTHONPATH: the venv's editable install may predate console/ and themes/ as packages
         env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLORTERM": "truecolor", "LINES": "50", "COLUMNS": "160"}
         t0 = time.perf_counter()
-        proc = subprocess.Popen([_perpdesk(), "--config", str(cfg)], cwd=tmp, stdin=slave, stdout=slave,
+        proc = subprocess.Popen([console_script("perpdesk"), "--config", str(cfg)], cwd=tmp, stdin=slave, stdout=slave,
                                 stderr=slave, env=env, start_new_session=True, close_fds=True)
         os.close(slave)
         seen = b""

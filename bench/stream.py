@@ -4,9 +4,9 @@ The fixture (bench/record.py) is replayed ``passes`` times back to back. Each pa
 trade/order ids and timestamps shifted past the previous pass (done before the clock starts), so
 the engine and the journal do real work every time instead of dropping duplicates.
 
-* ours: the frames go through ``OkxStream._pump`` (the hot loop of our stream client, fed by an
+* ours: the frames go through ``OkxStream.pump`` (the hot loop of our stream client, fed by an
   in-memory socket that yields to the event loop every 64 frames as a real socket read would),
-  ``OkxVenue._on_push`` (okx_parse), the engine's sink, queue and consumer, the ledger, the CLOSE
+  ``PushRouter.on_push`` (okx_parse), the engine's sink, queue and consumer, the ledger, the CLOSE
   and FILL log lines, and the journal; the clock stops when the engine is idle and
   ``journal.flush()`` returned (rows fsynced). The only thing left out is the engine's REST
   confirmation of close rows against positions-history (a network round trip per close).
@@ -67,7 +67,7 @@ def expand(frames: list[str], passes: int) -> list[str]:
 
 
 class MemorySocket:
-    """What ``OkxStream._pump`` iterates: text frames, yielding to the loop every ``batch`` frames."""
+    """What ``OkxStream.pump`` iterates: text frames, yielding to the loop every ``batch`` frames."""
 
     def __init__(self, frames: list[str], batch: int = 64) -> None:
         self.frames, self.batch = frames, batch
@@ -95,13 +95,13 @@ async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int]:
         await journal.start()
         # Engine.start() minus the network: consumer and close writer running, sink wired
         engine.confirmer.start()
-        consumer = asyncio.create_task(engine._consume())
-        venue._sink = engine._sink
-        stream = OkxStream("replay", "memory://", [], venue._on_push, engine._sink)
+        consumer = asyncio.create_task(engine.consume())
+        venue.router.sink = engine.inbound.sink
+        stream = OkxStream("replay", "memory://", [], venue.router.on_push, engine.inbound.sink)
         gc.collect()
         t0 = time.perf_counter()
-        await stream._pump(MemorySocket(frames))  # type: ignore[arg-type]
-        while not (engine._queue.empty() and not engine._busy and engine.confirmer.idle):
+        await stream.pump(MemorySocket(frames))  # type: ignore[arg-type]
+        while not (engine.idle and engine.confirmer.idle):
             await asyncio.sleep(0)
         await journal.flush()
         dt = time.perf_counter() - t0
@@ -121,11 +121,11 @@ async def ccxt_client(srv: SimServer) -> tuple[Any, Any]:
 async def run_parse_only(venue: OkxVenue, frames: list[str]) -> float:
     """Our decoder + okx_parse into domain objects, no engine: the like-for-like of ccxt's parse."""
     out: list[object] = []
-    venue._sink = out.append
-    stream = OkxStream("replay", "memory://", [], venue._on_push, out.append)
+    venue.router.sink = out.append
+    stream = OkxStream("replay", "memory://", [], venue.router.on_push, out.append)
     gc.collect()
     t0 = time.perf_counter()
-    await stream._pump(MemorySocket(frames))  # type: ignore[arg-type]
+    await stream.pump(MemorySocket(frames))  # type: ignore[arg-type]
     return time.perf_counter() - t0
 
 
@@ -182,7 +182,7 @@ async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
 
     quiet_logs()
     print(asyncio.run(bench_stream(3, 10)))

@@ -19,6 +19,11 @@ Probes (bench-side wrappers; nothing in the product is changed):
 * ``c`` -> confirmation: a Key event is posted to the app as the driver's input thread does; the
   sample closes at the first driver write containing the modal's title;
 * loop lag: a task sleeping 5 ms, lateness of each wake-up; CPU: process_time / wall time.
+* 80x24 over a slow link (after the 160x50 windows): the console again, at 80x24, written by
+  Textual's own writer thread into a real pty whose far end reads as fast as it can
+  (``screen_kb_per_s_80x24``), then only 20 KB/s after 10 s for the link's buffers to fill
+  (``slow_link_frames_dropped``: feed draws skipped while frames waited, console/terminal.py;
+  ``slow_link_loop_lag_ms_p99``). PERPDESK_BENCH_WRITER_FIX_OFF=1 runs it without that fix (A/B).
 Marks replaced before the next screen flush (last-write-wins, by design) or on rows outside the
 visible part of the pane are never drawn and are counted as "coalesced/offscreen".
 """
@@ -44,6 +49,8 @@ TICK_HZ = 10
 FILLS_PER_S = 5
 BURST_PER_S = 2000
 KEY_MARKER = "Close position?"
+SLOW_LINK_BYTES_PER_S = 20 * 1024
+WRITER_FIX_OFF = bool(os.environ.get("PERPDESK_BENCH_WRITER_FIX_OFF"))  # A/B of console/terminal.py
 
 
 def specs() -> dict[str, InstrumentSpec]:
@@ -63,7 +70,7 @@ def symbol_of(inst: str) -> str:
 
 
 async def _sim_child() -> None:
-    from bench.__main__ import quiet_logs
+    from bench.common import quiet_logs
     from core.sim.server import SimServer
 
     quiet_logs()
@@ -245,6 +252,130 @@ def _driver_class() -> type:
     return MeasuringDriver
 
 
+class PtyReader:
+    """The far end of a pseudo-terminal, reading at most ``rate`` bytes/s (None: as fast as it can).
+
+    Why a real pty: a slow SSH link is a terminal whose reads lag; the kernel's pty buffer then
+    fills, Textual's writer thread blocks on it, and what matters is whether the loop notices."""
+
+    def __init__(self, rate: float | None) -> None:
+        import pty
+        import threading
+        import tty
+
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)  # no newline translation: bytes as a terminal emulator gets them
+        self.rate, self.bytes, self._stop = rate, 0, threading.Event()
+        self.file = os.fdopen(self.slave, "w", encoding="utf-8", errors="replace", closefd=False)
+        self._thread = threading.Thread(target=self._read, name="slow-terminal", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        import select
+
+        t0 = time.perf_counter()
+        while not self._stop.is_set():
+            if self.rate is not None:  # read only what the link would have carried by now
+                allowed = int((time.perf_counter() - t0) * self.rate) - self.bytes
+                if allowed <= 0:
+                    time.sleep(0.01)
+                    continue
+            else:
+                allowed = 1 << 16
+            if select.select([self.master], [], [], 0.05)[0]:
+                try:
+                    self.bytes += len(os.read(self.master, min(allowed, 1 << 16)))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        """Drain at full speed first: a writer still blocked on the pty would block the close."""
+        import contextlib
+
+        self.rate = None
+        time.sleep(0.3)
+        self._stop.set()
+        self._thread.join(2)
+        os.close(self.master)  # a write still pending now fails instead of waiting forever
+        with contextlib.suppress(OSError):
+            self.file.close()
+        os.close(self.slave)
+
+
+def _pty_driver_class(reader: PtyReader) -> type:
+    """Textual's own writer thread over a real pty (headless input), as LinuxDriver writes."""
+    from textual.drivers._writer_thread import WriterThread
+
+    base = _driver_class()
+
+    class PtyDriver(base):  # type: ignore[misc,valid-type]
+        def start_application_mode(self) -> None:
+            self._writer_thread = WriterThread(reader.file)  # the attribute name LinuxDriver uses
+            self._writer_thread.start()
+            super().start_application_mode()
+
+        def write(self, data: str) -> None:
+            super().write(data)
+            self._writer_thread.write(data)
+
+        def stop_application_mode(self) -> None:
+            writer, self._writer_thread = self._writer_thread, None
+            if writer is not None:
+                writer._queue.put(None)  # stop without waiting for a link that may never drain
+                writer.join(1.0)
+
+    return PtyDriver
+
+
+async def _slow_link(engine: Any, s: Any, child: SimChild, rate: float | None, seconds: float,
+                     warm: float = 1.0) -> dict[str, Any]:
+    """The console at 80x24 on a pty read at ``rate`` bytes/s, under the steady load.
+
+    ``warm`` seconds pass before the window: with a slow reader, the kernel's pty buffer and
+    Textual's 30-write queue take seconds to fill, and the stall (if any) starts only then."""
+    from console.app import build_app
+
+    global PROBE
+    reader = PtyReader(rate)
+    PROBE = probe = Probe()
+    lag: list[float] = []
+    try:
+        app = build_app(engine, s)
+        app.driver_class = _pty_driver_class(reader)
+        if WRITER_FIX_OFF:  # A/B: Textual's blocking writer queue, every draw made
+            import console.app
+
+            class Off:
+                dropped = 0
+
+                def __init__(self, driver: Any) -> None:
+                    pass
+
+                def behind(self) -> bool:
+                    return False
+
+            console.app.WriterWatch = Off  # type: ignore[misc,assignment]
+        run = asyncio.create_task(app.run_async(size=(80, 24), mouse=False))
+        await _wait(lambda: app.is_running and app.screen.query("#positions"), 20, "80x24 app running")
+        child.set("tick", N_POS * TICK_HZ)
+        child.set("fills", FILLS_PER_S)
+        await asyncio.sleep(warm)
+        lagger = asyncio.create_task(_lag_probe(lag))
+        b0, w0, d0, t0 = reader.bytes, probe.writes, app.frames_dropped, time.perf_counter()
+        await asyncio.sleep(seconds)
+        b1, w1, d1, t1 = reader.bytes, probe.writes, app.frames_dropped, time.perf_counter()
+        lagger.cancel()
+        child.set("tick", 0)
+        child.set("fills", 0)
+        app.exit()
+        await asyncio.wait_for(run, 15)
+    finally:
+        PROBE = None
+        reader.close()
+    return {"kb_per_s": round((b1 - b0) / 1024 / (t1 - t0), 1), "frames": w1 - w0, "dropped": d1 - d0,
+            "lag_p99": round(pct(lag, 0.99) or 0.0, 2), "lag_max": round(max(lag, default=0.0), 1)}
+
+
 def pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -378,6 +509,9 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         fills_pane = len(getattr(app.query_one("#fills"), "_rows", {}))
         app.exit()
         await asyncio.wait_for(run, 15)
+        link_s = 5.0 if quick else 10.0
+        fast = await _slow_link(engine, s, child, None, link_s)
+        slow = await _slow_link(engine, s, child, SLOW_LINK_BYTES_PER_S, link_s, warm=10.0)
     lat, key_lat = steady["lat"], probe.latencies_key
     return {
         "event_to_screen_ms_p50": round(pct(lat, 0.5), 1) if lat else None,
@@ -386,6 +520,11 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         "ui_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
         "loop_lag_ms_p99": round(pct(steady["lag"], 0.99), 2),
         "screen_kb_per_s": round(steady["bytes"] / 1024 / (t1 - t0), 1),
+        "screen_kb_per_s_80x24": fast["kb_per_s"],
+        "slow_link_frames_dropped": slow["dropped"],
+        "slow_link_loop_lag_ms_p99": slow["lag_p99"],
+        "_slow_link_kb_per_s": slow["kb_per_s"],
+        "_slow_link_loop_lag_ms_max": slow["lag_max"],
         "_key_to_screen_ms_p50": round(pct(key_lat, 0.5), 1) if key_lat else None,
         "_burst_loop_lag_ms_p99": round(pct(burst_lag, 0.99), 2) if burst_lag else None,
         "_burst_cpu_pct": round((cpu3 - cpu2) / (t3 - t2) * 100, 1),
@@ -395,12 +534,15 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
                     f"{steady['bytes'] / 1024:.0f} KB; loop lag p50 {pct(steady['lag'], 0.5):.2f} ms "
                     f"max {max(steady['lag']):.1f} ms; keys: {len(key_lat)} presses of c under +{BURST_PER_S} msg/s "
                     f"({misses} without a confirmation within 5 s{'; n not answered within 15 s, stopped' if stuck else ''}), key->screen max {max(key_lat, default=0):.1f} ms; "
-                    f"fills pane rows {fills0}->{fills_pane}; refresh_hz {s.ui.refresh_hz:g}"),
+                    f"fills pane rows {fills0}->{fills_pane}; refresh_hz {s.ui.refresh_hz:g}; "
+                    f"80x24 for {link_s:g} s each, fast terminal: {fast}; terminal read at "
+                    f"{SLOW_LINK_BYTES_PER_S // 1024} KB/s: {slow}"
+                    f"{' (console/terminal.py fix OFF)' if WRITER_FIX_OFF else ''}"),
     }
 
 
 def bench_ui(quick: bool) -> dict[str, Any]:
-    from bench.__main__ import run_async
+    from bench.common import run_async
 
     child = SimChild()
     try:
@@ -414,7 +556,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--sim"]:
         asyncio.run(_sim_child())
     else:
-        from bench.__main__ import quiet_logs
+        from bench.common import quiet_logs
 
         quiet_logs()
         print(bench_ui("--quick" in sys.argv))

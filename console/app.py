@@ -16,6 +16,7 @@ Why it is shaped this way (issue 5):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,11 +38,13 @@ from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
 from console.lifecycle import Lifecycle, hangup_safe
 from console.panes import FEED_ROWS, PANES
+from console.pending import NOT_CONNECTED, PendingEngine
 from console.screens.confirm import ConfirmScreen, Question, Recheck
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
 from console.screens.kill import KillScreen
 from console.screens.reconcile import ReconcileScreen
+from console.terminal import WriterWatch
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.header import HeaderBar, HeaderState, link_summary
@@ -81,6 +84,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _needs_engine(action: Callable[[PerpdeskApp], None]) -> Callable[[PerpdeskApp], None]:
+    """A key that needs the engine says "not connected yet" until the stack is up (console/pending.py)."""
+
+    def guarded(app: PerpdeskApp) -> None:
+        if not app._not_connected():
+            action(app)
+
+    guarded.__name__, guarded.__doc__ = action.__name__, action.__doc__
+    return guarded
+
+
 class PerpdeskApp(App[int]):
     TITLE = "perpdesk"
     CSS_PATH = CSS_PATH
@@ -114,6 +128,8 @@ class PerpdeskApp(App[int]):
         self._appended_at: dict[WindowPane, float] = {}
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
+        self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
+        self._writer: WriterWatch | None = None  # console/terminal.py, set at the first flush
         register_themes(self)
         wanted = ui.theme if ui is not None else DEFAULT_THEME
         if wanted not in self.available_themes:
@@ -171,13 +187,51 @@ class PerpdeskApp(App[int]):
         self._timer = self.set_interval(1 / self.refresh_hz, self.flush_now, name="feed-flush")
         self.positions.focus()
         self.flush_now()
-        self.run_worker(self._load_today(), name="today's journal could not be read",
-                        group="history", exit_on_error=False)
+        if self.connected:
+            self.run_worker(self._load_today(), name="today's journal could not be read",
+                            group="history", exit_on_error=False)
         for warning in self.startup_warnings:
             log_line("WARNING", warning)
             self.say(warning, "warning")
+        if self.freeze_heap and self.connected:  # else once attached (ccxt's tables included)
+            self.call_after_refresh(freeze_startup_heap)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: now the slow part may start (see console/pending.py)."""
+        if self.after_first_frame is not None:
+            self.after_first_frame()
+
+    @property
+    def connected(self) -> bool:
+        return not isinstance(self.engine, PendingEngine)
+
+    def attach(self, engine: EngineView) -> None:
+        """Swap the real engine in for the PendingEngine the first frame was painted with."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.engine = engine
+        self.read_only = self.read_only or engine.read_only
+        self._statuses.clear()
+        self._seed()
+        self._unsubscribe = engine.subscribe(self.feed.push)
+        self.refresh_bindings()
+        self.flush_now()
+        self.run_worker(self._load_today(), name="today's journal could not be read",
+                        group="history", exit_on_error=False)
         if self.freeze_heap:
             self.call_after_refresh(freeze_startup_heap)
+
+    @property
+    def frames_dropped(self) -> int:
+        """Feed draws skipped because the terminal had not taken the previous frame yet."""
+        return self._writer.dropped if self._writer is not None else 0
+
+    def _not_connected(self) -> bool:
+        """True (and says so) when a key needs the engine and it has not started yet."""
+        if self.connected:
+            return False
+        self.say(f"{NOT_CONNECTED}: the exchange connection is still starting", "warning")
+        return True
 
     def on_unmount(self) -> None:
         self._timer.stop()
@@ -217,6 +271,10 @@ class PerpdeskApp(App[int]):
             return
         self._risk_events(self.feed.take_risk_events())
         if isinstance(stack[-1], ModalScreen):
+            return
+        if self._writer is None:
+            self._writer = WriterWatch(self._driver)
+        if self._writer.behind():  # a slow terminal: draw the coalesced state next time
             return
         batch = self.feed.drain()
         if batch:
@@ -397,24 +455,31 @@ class PerpdeskApp(App[int]):
 
         self.push_screen(dialog, done)
 
+    @_needs_engine
     def action_close_position(self) -> None:
         self.trading.close()
 
+    @_needs_engine
     def action_partial_close(self) -> None:
         self.trading.partial()
 
+    @_needs_engine
     def action_close_all(self) -> None:
         self.trading.close_all()
 
+    @_needs_engine
     def action_order_entry(self) -> None:
         self.trading.order_entry()
 
+    @_needs_engine
     def action_pause_resume(self) -> None:
         self.trading.pause_resume()
 
+    @_needs_engine
     def action_kill_switch(self) -> None:
         self.trading.kill()
 
+    @_needs_engine
     def action_tp_sl(self) -> None:
         self.trading.tp_sl()
 
@@ -436,6 +501,7 @@ class PerpdeskApp(App[int]):
 
     # ================================================================ other actions
 
+    @_needs_engine
     def action_reconcile(self) -> None:
         self.say("reconciling journal with the exchange…")
         self.run_worker(self._reconcile(), name="reconcile could not run", group="reconcile",
@@ -444,6 +510,7 @@ class PerpdeskApp(App[int]):
     async def _reconcile(self) -> None:
         self.push_screen(ReconcileScreen(await self.engine.reconcile()))
 
+    @_needs_engine
     def action_history(self) -> None:
         if not isinstance(self.engine, JournalView):
             self.say("no journal to read history from", "warning")
@@ -500,37 +567,75 @@ def build_app(engine: EngineView, settings: Settings | None = None, *, read_only
 
 
 async def _run(settings: Settings) -> int:
-    """The stack, the UI on it, and the signals around both (console/lifecycle.py): the UI's
-    exit (q, SIGTERM, SIGINT, SIGHUP) stops the stack, except a SIGHUP with ``[ui] on_hangup =
-    "headless"``, after which the engine runs on without a UI until SIGTERM or SIGINT."""
-    from core.logs import flush_logs
-    from core.runner import build_stack, log_stop
+    """Paint first, then import the exchange library and start the stack (console/pending.py);
+    the signals around both come from console/lifecycle.py.
 
-    lifecycle: Lifecycle | None = None
+    The stack runs as a task started by the first frame; the app attaches its engine when it is
+    up. The UI's exit (q, SIGTERM, SIGINT, SIGHUP) stops the stack, except a SIGHUP with
+    ``[ui] on_hangup = "headless"``, after which the engine runs on without a UI until SIGTERM or
+    SIGINT. A stack that cannot start ends the app and its error is re-raised here, after the
+    terminal is restored, so it is still one plain stderr line and exit code 2. Quitting before
+    the stack is up cancels its start (build_stack closes what it opened).
+    """
+    from core.logs import flush_logs
+
+    app = build_app(PendingEngine(read_only=settings.ui.read_only), settings, freeze_heap=True)
+    lifecycle = Lifecycle(lambda: app.exit(0), settings.ui.on_hangup)
+    ui_closed = asyncio.Event()
+    failure: list[BaseException] = []
+
+    async def stack() -> None:
+        import importlib
+
+        from core.runner import build_stack, log_stop
+
+        try:
+            # the venue imports ccxt (~0.7 s); in a thread, so the painted UI answers keys meanwhile
+            await asyncio.to_thread(importlib.import_module, "ccxt.async_support")
+            async with build_stack(settings) as running:
+                app.attach(running.engine)
+                await ui_closed.wait()
+                await lifecycle.wait_detached()  # headless after a hangup: until SIGTERM/SIGINT
+                log_stop(running.engine, lifecycle.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised by _run once the terminal is restored
+            failure.append(exc)
+            app.exit(EXIT_FAIL)
+
+    task: asyncio.Task[None] | None = None
+
+    def start() -> None:
+        nonlocal task
+        if task is None:
+            task = asyncio.create_task(stack(), name="stack")
+
+    app.after_first_frame = start
+    lifecycle.install()
+    app.driver_class = hangup_safe(app.driver_class, lifecycle.terminal_lost)
     try:
-        async with build_stack(settings) as stack:
-            app = build_app(stack.engine, settings, freeze_heap=True)
-            lifecycle = Lifecycle(lambda: app.exit(0), settings.ui.on_hangup)
-            lifecycle.install()
-            app.driver_class = hangup_safe(app.driver_class, lifecycle.terminal_lost)
-            await app.run_async()
-            lifecycle.ui_closed()
-            await lifecycle.wait_detached()
-            log_stop(stack.engine, lifecycle.reason)
-            code = app.return_code or 0
+        await app.run_async()
+        lifecycle.ui_closed()
     finally:
-        if lifecycle is not None:
-            lifecycle.uninstall()
+        ui_closed.set()
+        if task is not None:
+            if not app.connected and not lifecycle.detached:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # engine stopped, journal flushed (or the start cancelled)
+        lifecycle.uninstall()
         flush_logs()
-    return code
+    if failure:
+        raise failure[0]
+    return app.return_code or 0
 
 
 def run_app(settings: Settings) -> int:
-    """`perpdesk`: start the stack (embedded simulator when venue = "sim") and the UI in ONE loop.
+    """`perpdesk`: the UI and the stack (embedded simulator when venue = "sim") in ONE loop.
 
-    The stack starts before the UI opens, so a failure to start is one plain stderr line and exit
-    code 2 (never a traceback, never a half-drawn screen); the UI's exit stops the engine and
-    flushes the journal as the context manager closes.
+    The UI paints first and the stack starts after the first frame (see ``_run``); a failure to
+    start is one plain stderr line and exit code 2 once the terminal is restored (never a
+    traceback); the UI's exit stops the engine and flushes the journal.
     """
     try:
         return asyncio.run(_run(settings))

@@ -338,6 +338,15 @@ class Engine:
 
     # ================================================================ the consumer
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued nor being handled (benchmarks poll it without settle()'s quiet wait)."""
+        return self._idle.is_set()
+
+    def consume(self) -> Coroutine[Any, Any, None]:
+        """The consumer loop alone: benchmarks drive the engine from recorded pushes, no venue."""
+        return self._consume()
+
     async def _consume(self) -> None:
         queue = self._queue
         handled = 0

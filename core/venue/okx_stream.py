@@ -120,7 +120,7 @@ class OkxStream:
                     delay = self._backoff_initial
                     keepalive = asyncio.create_task(self._keepalive(ws))
                     try:
-                        await self._pump(ws)
+                        await self.pump(ws)
                     finally:
                         keepalive.cancel()
                     if ws.close_code is not None:
@@ -198,8 +198,12 @@ class OkxStream:
             else:
                 return msg
 
-    async def _pump(self, ws: ClientConnection) -> None:
-        """Hot path: decode and hand over. Returns when the socket closes."""
+    async def pump(self, ws: ClientConnection) -> None:
+        """Hot path: decode and hand over. Returns when the socket closes.
+
+        Public so a benchmark can feed recorded frames through the same loop (any async iterable
+        of frames works); ``run`` calls it once the handshake is done.
+        """
         try:
             async for raw in ws:
                 if raw == "pong":
