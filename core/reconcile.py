@@ -613,7 +613,7 @@ class _WindowReader:
 
     def __init__(self, journal_dir: Path) -> None:
         from core.journal import schema
-        from core.journal.writer import day_files
+        from core.journal.schema import day_files
 
         wanted = {schema.TRADES: "trades", schema.ORDERS: "fills", schema.FUNDING: "funding"}
         self._files = [(wanted[fam], path) for fam, path in day_files(journal_dir)
