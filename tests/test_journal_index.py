@@ -225,7 +225,7 @@ def test_deepest_history_page_reads_only_the_rows_it_shows(tmp_path: Path,
     index.catch_up()  # built from the CSV
     index.close()
     read: list[int] = []
-    real = history_module._file_rows
+    from core.journal.reader import _file_rows as real
 
     def counting(family: str, path: Path, typed: bool) -> Iterator[dict[str, Any]]:
         for n, row in enumerate(real(family, path, typed), 1):
