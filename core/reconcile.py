@@ -4,6 +4,11 @@ Why position by position: a journal can add up to the right daily total while on
 another position's fee or funding; only comparing each position life with the exchange's own
 record of it (OKX positions-history, fills-history, funding bills) proves every row is right.
 
+Bounded by the exchange's memory: OKX answers fills-history, positions-history and bills-archive
+for three months (a venue's ``history_window``), so reconcile compares from there on and reads only
+the journal day files from that day (and back to the opening of a life still open at it), never a
+year of history it could not check anyway (``read_window``).
+
 Layout: ``compare`` is pure (journal rows as the reader returns them + exchange domain objects in,
 a ``ReconcileReport`` out), so it is tested on hand-built inputs; ``reconcile_with_venue`` does the
 I/O; ``main`` is the command.
