@@ -102,8 +102,6 @@ def _target(module: str, func: str) -> Callable[..., int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.logs import setup_logging
-
     if args.command and (args.headless or args.duration is not None or args.read_only):
         raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
     if args.duration is not None and not args.headless:
@@ -119,6 +117,12 @@ def _run(args: argparse.Namespace) -> int:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command in (None, "reconcile"):
         load_credentials(settings)  # fail before any UI or connection when a variable is missing
+    if args.command == "report":
+        # Read-only and offline, it books nothing and logs no event: it prints. Setting up the
+        # log (loguru and asyncio, multiprocessing) would cost it a good part of its second.
+        return _target("core.report", "main")(settings, args.day)
+    from core.logs import setup_logging
+
     setup_logging(settings)
     from loguru import logger
 
@@ -129,8 +133,6 @@ def _run(args: argparse.Namespace) -> int:
             args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh)
     if args.command == "reconcile":
         return _target("core.reconcile", "main")(settings)
-    if args.command == "report":
-        return _target("core.report", "main")(settings, args.day)
     if args.headless:
         return _target("core.runner", "run_headless")(settings, args.duration)
     return _target("console.app", "run_app")(settings)

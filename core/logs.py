@@ -16,15 +16,17 @@ import re
 import time
 import traceback
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from core.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
 from core.logfile import DailyLogFile, LogFileError
-from core.model import CloseResult, Fill, FundingPayment
 from core.money import plain
 from core.safefile import UnsafeFileError, make_private_dir
+
+if TYPE_CHECKING:  # annotations only: `perpdesk report` need not import the domain model
+    from core.model import CloseResult, Fill, FundingPayment
 
 MASK = "***"
 _secrets: set[str] = set()

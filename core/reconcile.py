@@ -4,6 +4,11 @@ Why position by position: a journal can add up to the right daily total while on
 another position's fee or funding; only comparing each position life with the exchange's own
 record of it (OKX positions-history, fills-history, funding bills) proves every row is right.
 
+Bounded by the exchange's memory: OKX answers fills-history, positions-history and bills-archive
+for three months (a venue's ``history_window``), so reconcile compares from there on and reads only
+the journal day files from that day (and back to the opening of a life still open at it), never a
+year of history it could not check anyway (``read_window``).
+
 Layout: ``compare`` is pure (journal rows as the reader returns them + exchange domain objects in,
 a ``ReconcileReport`` out), so it is tested on hand-built inputs; ``reconcile_with_venue`` does the
 I/O; ``main`` is the command.
@@ -33,7 +38,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -590,16 +595,97 @@ async def reconcile_with_venue(
     return replace(report, moving=True)
 
 
+def history_horizon(venue: object, now: datetime | None = None) -> datetime | None:
+    """The oldest time the venue's history endpoints still answer for; None: no limit known.
+
+    Why: OKX keeps three months of fills-history, positions-history and bills-archive, so the
+    journal before that cannot be compared with anything and is not read (a year of journal is
+    ~1,000 day files). A venue says so with a ``history_window`` timedelta attribute.
+    """
+    window = getattr(venue, "history_window", None)
+    if not isinstance(window, timedelta):
+        return None
+    return (now or datetime.now(UTC)) - window
+
+
+def _file_day(path: Path) -> date:
+    return date.fromisoformat(path.stem.rsplit("_", 1)[1])
+
+
+class _WindowReader:
+    """The journal's trades, fills and funding from a day on, read one day file at a time and
+    kept, so that moving the window back reads only the older files it now needs."""
+
+    def __init__(self, journal_dir: Path) -> None:
+        from core.journal import schema
+        from core.journal.schema import day_files
+
+        wanted = {schema.TRADES: "trades", schema.ORDERS: "fills", schema.FUNDING: "funding"}
+        self._files = [(wanted[fam], path) for fam, path in day_files(journal_dir)
+                       if fam in wanted]
+        self._family = {v: k for k, v in wanted.items()}
+        self._rows: dict[Path, list[Row]] = {}
+        self.opened: list[Path] = []  # the day files read, in the order read (tests)
+
+    def rows(self, first: date | None) -> tuple[list[Row], list[Row], list[Row]]:
+        """(trades, fills, funding) of the day files dated ``first`` or later (all if None)."""
+        from core.journal.reader import _file_rows
+        from core.journal.schema import FILL_EVENT
+
+        out: dict[str, list[Row]] = {"trades": [], "fills": [], "funding": []}
+        for kind, path in self._files:
+            if first is not None and _file_day(path) < first:
+                continue
+            if path not in self._rows:
+                self.opened.append(path)
+                rows: list[Row] = list(_file_rows(self._family[kind], path, True))
+                if kind == "fills":
+                    rows = [r for r in rows if r["event"] == FILL_EVENT]
+                self._rows[path] = rows
+            out[kind].extend(self._rows[path])
+        return out["trades"], out["fills"], out["funding"]
+
+    def oldest_day(self) -> date | None:
+        return min((_file_day(p) for _, p in self._files), default=None)
+
+
+def read_window(
+    journal_dir: Path, since: datetime | None, open_positions: Iterable[PositionPush] = (),
+    reader: _WindowReader | None = None,
+) -> tuple[list[Row], list[Row], list[Row], datetime | None]:
+    """The journal rows a comparison from ``since`` needs, and the window's start.
+
+    ``since`` None reads every day file. Otherwise the day files from ``since``'s day on, then,
+    while ``window_start`` moves the start back to the opening of a life still active at
+    ``since``, the older files down to that opening: never the history before it. A row is
+    never in a file dated after its own time, and a day's margin covers ``FILL_SLACK``.
+    """
+    reader = reader or _WindowReader(journal_dir)
+    opens = list(open_positions)
+    first = None if since is None else (since.astimezone(UTC) - timedelta(days=1)).date()
+    while True:
+        trades, fills, funding = reader.rows(first)
+        start = window_start(trades, fills, funding, since, opens)
+        if first is None or start is None:
+            return trades, fills, funding, start
+        need = (start - timedelta(days=1)).date()
+        if need >= first:
+            return trades, fills, funding, start
+        first = need
+
+
 async def _compare_once(
     venue: ReconcileVenue, journal_dir: Path, since: datetime | None,
     positions: list[PositionPush],
 ) -> ReconcileReport:
-    from core.journal import read_fills, read_funding, read_trades  # keep compare() import-light
-
-    trades, fills, funding = (read_trades(journal_dir), read_fills(journal_dir),
-                              read_funding(journal_dir))
     open_positions = [p for p in positions if p.contracts != 0]
-    start = window_start(trades, fills, funding, since, open_positions)
+    horizon = history_horizon(venue)
+    reader = _WindowReader(journal_dir)
+    if horizon is not None and (since is None or since < horizon):
+        oldest = reader.oldest_day()
+        if since is not None or (oldest is not None and oldest < horizon.date()):
+            since = horizon  # the exchange cannot answer for anything older
+    trades, fills, funding, start = read_window(journal_dir, since, open_positions, reader)
 
     def after(ts: datetime) -> bool:
         return start is None or ts >= start

@@ -24,9 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from loguru import logger
-
-from core.journal import JournalError, read_fills, read_funding, read_trades
+from core.journal.errors import JournalError
 from core.journal.index import open_index
 from core.journal.schema import parse_ts
 from core.money import ZERO, dec, plain
@@ -83,6 +81,8 @@ def build_report(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
     try:
         index = open_index(directory)
     except (sqlite3.Error, PermissionError) as exc:
+        from loguru import logger
+
         logger.debug(f"report: journal index unavailable ({exc}); reading the CSV files")
         return build_report_from_csv(directory, day)
     except JournalError as exc:
@@ -100,6 +100,8 @@ def build_report(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
 
 def build_report_from_csv(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
     """``build_report`` reading every row of the CSV files (the record the index is built from)."""
+    from core.journal.reader import read_fills, read_funding, read_trades
+
     directory = Path(journal_dir)
     acc: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
     for row in read_trades(directory, day):

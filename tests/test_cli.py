@@ -190,3 +190,21 @@ def test_any_perpdesk_error_is_one_line_with_its_own_exit_code(
     monkeypatch.setattr("console.cli._run", lambda args: (_ for _ in ()).throw(
         VenueError("exchange said no", VenueErrorKind.REJECTED)))
     assert main([]) == 2 and capsys.readouterr().err == "exchange said no\n"
+
+
+def test_report_imports_only_what_it_reads(tmp_path: Path) -> None:
+    """`perpdesk report` answers from the journal index: no exchange client, no UI, no log setup
+    (loguru brings asyncio and multiprocessing), no domain model, no journal reader or writer."""
+    journal = tmp_path / "journal"
+    journal.mkdir(mode=0o700)
+    (tmp_path / "config.toml").write_text(f'[journal]\ndir = "{journal}"\n')
+    probe = ("import sys\nfrom console.cli import main\ncode = main(['report'])\n"
+             "print(code, ' '.join(sorted(sys.modules)))\n")
+    proc = run([sys.executable, "-c", probe], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    code, modules = proc.stdout.strip().splitlines()[-1].split(" ", 1)
+    loaded = set(modules.split())
+    assert code == "0" and "core.report" in loaded and "core.journal.index" in loaded
+    heavy = {"ccxt", "textual", "aiohttp", "loguru", "asyncio", "core.model", "core.events",
+             "core.journal.reader", "core.journal.writer", "core.venue.base", "core.logs"}
+    assert loaded & heavy == set()

@@ -2,12 +2,18 @@
 and what it answers (ids, report totals, replay rows, history pages) equals reading the CSV."""
 from __future__ import annotations
 
+import os
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bench.journal_year import generate
 from core.journal import Journal, read_fills, read_funding, read_trades
+from core.journal import history as history_module
 from core.journal.history import HistoryPager, fill_from_row
 from core.journal.index import INDEX_NAME, SqliteJournalIndex
 from core.journal.schema import fill_row, funding_row
@@ -179,3 +185,59 @@ def test_index_that_cannot_be_written_keeps_ids_refused_and_catches_up(tmp_path:
     j.close_sync()
     assert _ids(tmp_path, "fills", "fill_id") == {"A", "B"}
     assert not j._pending_ids["fill"]  # noqa: SLF001
+
+
+def _csv_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every journal CSV opened from now on (the readers and the index go through os.open)."""
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(".csv"):
+            opened.append(Path(path).name)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    return opened
+
+
+def test_report_of_a_current_index_opens_no_day_file(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    generate(tmp_path, lives=600, days=30)
+    expected = build_report_from_csv(tmp_path)
+    day = sorted({r.day for r in expected if r.day})[3]
+    expected_day = build_report_from_csv(tmp_path, day)
+    assert build_report(tmp_path) == expected  # builds the index from the CSV
+    opened = _csv_opens(monkeypatch)
+    assert build_report(tmp_path) == expected
+    assert build_report(tmp_path, day) == expected_day != []
+    assert opened == []  # the index is current: it answers alone, no day file is opened
+    with open(tmp_path / f"trades_{day.isoformat()}.csv", "a") as f:  # a row the index has not seen
+        f.write(",".join(["x"] * 3) + "\n")
+    build_report(tmp_path)
+    assert set(opened) == {f"trades_{day.isoformat()}.csv"}  # its new bytes only, not the others
+
+
+def test_deepest_history_page_reads_only_the_rows_it_shows(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    generate(tmp_path, lives=600, days=30)
+    index = SqliteJournalIndex(tmp_path)
+    index.catch_up()  # built from the CSV
+    index.close()
+    read: list[int] = []
+    from core.journal.reader import _file_rows as real
+
+    def counting(family: str, path: Path, typed: bool) -> Iterator[dict[str, Any]]:
+        for n, row in enumerate(real(family, path, typed), 1):
+            read.append(n)
+            yield row
+
+    monkeypatch.setattr(history_module, "_file_rows", counting)
+    opened = _csv_opens(monkeypatch)
+    page = HistoryPager(tmp_path, "fills", 7).read_page(10**9)
+    oldest = sorted(tmp_path.glob("orders_*.csv"))[0].name
+    assert opened == [oldest] and not page.more
+    whole = read_fills(tmp_path)
+    assert [f.fill_id for f in page.items] == [str(r["fill_id"]) for r in whole[:len(page.items)]][::-1]
+    fills_per_line = 2  # the generated orders files hold an order row per fill row
+    assert len(read) <= fills_per_line * len(page.items) + 1 < sum(1 for r in whole if r)

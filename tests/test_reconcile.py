@@ -636,3 +636,56 @@ def test_position_ids_with_a_sequence_parse() -> None:
     assert parse_position_id(f"{BTC_ID}.2") == (BTC, "net", T0)
     with pytest.raises(ValueError):
         parse_position_id(f"{BTC_ID}.x")
+
+
+# ---------------------------------------------------------------- bounded by the exchange's history
+
+
+class WindowedVenue(FakeVenue):
+    """A venue whose history endpoints answer back to ``horizon`` only (OKX: three months)."""
+
+    def __init__(self, horizon: datetime) -> None:
+        super().__init__(FILLS, HISTORY, BILLS, OPEN)
+        self.history_window = datetime.now(UTC) - horizon
+
+
+def _garbage_day_files(directory: Path, day: str) -> None:
+    """Day files no reader can take: reading one raises JournalError naming it."""
+    for family in ("orders", "trades", "funding"):
+        path = directory / f"{family}_{day}.csv"
+        path.write_text("not,a,journal\nx,y,z\n")
+        path.chmod(0o600)
+
+
+@pytest.mark.parametrize(("horizon", "since"), [
+    (T0 - 10 * 24 * H, None),  # every life inside the window: read from the horizon on
+    (T0 + 3 * H, T0 + 3 * H),  # the BTC life straddles the horizon: back to its opening, no further
+])
+async def test_with_venue_reads_no_day_file_older_than_the_exchange_history(
+        jdir: Path, horizon: datetime, since: datetime | None) -> None:
+    from core.journal import JournalError
+
+    _garbage_day_files(jdir, "2024-01-15")  # months before the horizon
+    with pytest.raises(JournalError, match="2024-01-15"):  # read, it would be refused
+        await reconcile_with_venue(FakeVenue(FILLS, HISTORY, BILLS, OPEN), jdir)
+    venue = WindowedVenue(horizon)
+    report = await reconcile_with_venue(venue, jdir, since=since)
+    assert report.ok, "\n".join(report.lines())
+    assert {(r.position_id, r.field) for r in report.rows} >= {(BTC_ID, "net pnl"),
+                                                               (ETH_ID, "open contracts")}
+    low = min(T0, horizon - timedelta(minutes=5))
+    assert all(s is not None and low <= s <= T0 for s in venue.since)
+
+
+def test_read_window_opens_only_the_files_the_window_needs(jdir: Path) -> None:
+    from core.reconcile import _WindowReader, read_window
+
+    _garbage_day_files(jdir, "2024-01-15")
+    reader = _WindowReader(jdir)
+    trades, fills, funding, start = read_window(jdir, T0 + 3 * H, OPEN, reader)
+    assert start == T0  # the BTC life active at T0+3h opened at T0
+    assert {r["fill_id"] for r in fills} == {"f1", "f2", "f3", "f4"}
+    assert len(trades) == 2 and len(funding) == 2
+    assert sorted(p.name for p in reader.opened) == sorted(
+        f"{fam}_{d}.csv" for fam in ("orders", "trades", "funding")
+        for d in ("2024-05-01", "2024-05-02") if (jdir / f"{fam}_{d}.csv").exists())

@@ -11,8 +11,11 @@ the event loop the engine and the UI share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -140,16 +143,18 @@ def _rows(directory: Path, kind: str, day: date | None) -> list[dict[str, Any]]:
     return _typed(family, raw)
 
 
-def _day_rows(directory: Path, kind: str, day: date) -> list[dict[str, Any]]:
-    """The typed rows of one day file, read by its name (no folder listing: a year has 1,000)."""
+def _day_rows(directory: Path, kind: str, day: date,
+              limit: int | None = None) -> list[dict[str, Any]]:
+    """The typed rows of one day file, read by its name (no folder listing: a year has 1,000);
+    only its first ``limit`` rows if given (the oldest page of a day needs no more of it)."""
     family = _FAMILY[kind]
     path = directory / schema.file_name(family, day)
     if not os.path.lexists(path):
         return []
-    rows = _file_rows(family, path, True)
-    if kind == "fills":
-        return [r for r in rows if r["event"] == schema.FILL_EVENT]
-    return list(rows)
+    with contextlib.closing(_file_rows(family, path, True)) as rows:
+        wanted: Iterator[dict[str, Any]] = (
+            (r for r in rows if r["event"] == schema.FILL_EVENT) if kind == "fills" else rows)
+        return list(wanted if limit is None else itertools.islice(wanted, limit))
 
 
 def _converted(kind: str, rows: list[dict[str, Any]]) -> tuple[list[Any], int]:
@@ -210,7 +215,7 @@ class HistoryPager:
         self._days: list[date] = [date.fromisoformat(p.stem.rsplit("_", 1)[1])
                                   for fam, p in reversed(day_files(self.directory)) if fam == family]
         self._starts: list[tuple[int, int | None]] = [(0, None)]  # None = from the file's end
-        self._cached: tuple[int, list[dict[str, Any]]] | None = None
+        self._cached: tuple[int, list[dict[str, Any]], bool] | None = None  # (file, rows, whole)
         self._counts: list[int] | None = None  # rows per day file (self._days order), from the index
         self._counted = False
 
@@ -247,10 +252,16 @@ class HistoryPager:
             skip -= count
         return None
 
-    def _file_rows(self, index: int) -> list[dict[str, Any]]:
-        if self._cached is None or self._cached[0] != index:
-            self._cached = (index, _day_rows(self.directory, self.kind, self._days[index]))
-        return self._cached[1]
+    def _file_rows(self, index: int, need: int | None = None) -> list[dict[str, Any]]:
+        """Day file ``index``'s rows: its first ``need`` (or all, if it has fewer), every one when
+        ``need`` is None. A page that ends inside a file needs only the rows before its end."""
+        cached = self._cached
+        if cached is not None and cached[0] == index and (
+                cached[2] or (need is not None and len(cached[1]) >= need)):
+            return cached[1]
+        rows = _day_rows(self.directory, self.kind, self._days[index], need)
+        self._cached = (index, rows, need is None or len(rows) < need)
+        return rows
 
     def read_page(self, number: int) -> HistoryPage:
         """Page ``number`` (0 newest). Pages beyond the last known one are reached in order."""
@@ -288,7 +299,7 @@ class HistoryPager:
         file_index, end = start
         picked: list[dict[str, Any]] = []
         while file_index < len(self._days) and len(picked) < self.page_size:
-            rows = self._file_rows(file_index)
+            rows = self._file_rows(file_index, end)
             stop = len(rows) if end is None else min(end, len(rows))
             take = min(self.page_size - len(picked), stop)
             picked.extend(reversed(rows[stop - take:stop]))

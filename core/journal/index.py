@@ -224,7 +224,7 @@ class SqliteJournalIndex:
         ``names``: only these file names (the writer passes the files of the batch it just
         fsynced); None: every day file, and files gone from the folder are forgotten.
         """
-        from core.journal.writer import _FILE_RE, day_files  # the writer imports us
+        from core.journal.schema import _FILE_RE, day_files
 
         if names is None:
             wanted = [(fam, p) for fam, p in day_files(self.directory) if fam in INDEXED_FAMILIES]
@@ -471,7 +471,7 @@ class SqliteJournalIndex:
 
     def fresh(self, family: str) -> bool:
         """Does every ``family`` day file on disk match what is indexed (name, size, inode)?"""
-        from core.journal.writer import day_files
+        from core.journal.schema import day_files
 
         with self._lock:
             known = {r[0]: r[1:] for r in self._db.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +65,8 @@ def _check_row(family: str, path: Path, line: int, row: dict[str, str],
     return out
 
 
-def _file_rows(family: str, path: Path, typed: bool) -> Iterator[dict[str, str | Decimal | None]]:
+def _file_rows(family: str, path: Path,
+               typed: bool) -> Generator[dict[str, str | Decimal | None], None, None]:
     try:
         with open_journal_text(path) as f:
             reader = csv.reader(f)

@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from core.events import RiskEvent, RiskEventKind, TradingState
 from core.journal.errors import JournalError
-from core.model import (
-    CloseReason,
-    CloseResult,
-    Fill,
-    FundingPayment,
-    Liquidity,
-    OrderSide,
-    OrderState,
-    OrderUpdate,
-    Origin,
-    PositionSide,
-    PositionSnapshot,
-    RowSource,
-    iso,
-)
 from core.money import plain
+
+if TYPE_CHECKING:  # the row builders' argument types; the model is imported on first use
+    from core.events import RiskEvent
+    from core.model import (
+        CloseResult,
+        Fill,
+        FundingPayment,
+        OrderUpdate,
+        PositionSnapshot,
+    )
 
 ORDERS = "orders"
 TRADES = "trades"
@@ -97,20 +93,39 @@ def _values(enum: type) -> frozenset[str]:
 
 # Columns whose value must be one of a fixed set: a stray byte there (a spreadsheet's re-encoding,
 # a hand edit) would otherwise surface as a bare ValueError far from the file that holds it.
-ENUM_COLUMNS: dict[str, dict[str, frozenset[str]]] = {
-    ORDERS: {
-        "event": _values(OrderState) | {FILL_EVENT},
-        "side": _values(OrderSide),
-        "reduce_only": frozenset({"true", "false"}),
-        "liquidity": _values(Liquidity) | {""},
-        "origin": _values(Origin) | {""},
-    },
-    TRADES: {"side": _values(PositionSide), "reason": _values(CloseReason),
-             "source": _values(RowSource)},
-    FUNDING: {},
-    POSITIONS_OPEN: {"side": _values(PositionSide)},
-    RISK: {"event": _values(RiskEventKind), "state": _values(TradingState)},
-}
+# Built on first use (``__getattr__`` below) from the domain enums: importing core.model and
+# core.events costs a command that reads only the index (`perpdesk report`) a good part of its time.
+def _enum_columns() -> dict[str, dict[str, frozenset[str]]]:
+    from core.events import RiskEventKind, TradingState
+    from core.model import CloseReason, Liquidity, OrderSide, OrderState, Origin, PositionSide, RowSource
+
+    return {
+        ORDERS: {
+            "event": _values(OrderState) | {FILL_EVENT},
+            "side": _values(OrderSide),
+            "reduce_only": frozenset({"true", "false"}),
+            "liquidity": _values(Liquidity) | {""},
+            "origin": _values(Origin) | {""},
+        },
+        TRADES: {"side": _values(PositionSide), "reason": _values(CloseReason),
+                 "source": _values(RowSource)},
+        FUNDING: {},
+        POSITIONS_OPEN: {"side": _values(PositionSide)},
+        RISK: {"event": _values(RiskEventKind), "state": _values(TradingState)},
+    }
+
+
+if TYPE_CHECKING:
+    ENUM_COLUMNS: dict[str, dict[str, frozenset[str]]]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ENUM_COLUMNS":
+        value = globals()["ENUM_COLUMNS"] = _enum_columns()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ISO-8601 timestamp columns (never empty: every row is written with them).
 TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     ORDERS: ("ts",),
@@ -119,6 +134,27 @@ TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     POSITIONS_OPEN: ("ts", "opened_at"),
     RISK: ("ts",),
 }
+
+
+_FILE_RE = re.compile(
+    r"^(" + "|".join(FAMILIES) + r")_(\d{4}-\d{2}-\d{2})\.csv$"
+)
+
+
+def day_files(directory: Path) -> list[tuple[str, Path]]:
+    """(family, path) of every journal day file in ``directory``, oldest day first.
+
+    Every entry with a day file's name is listed, a folder or a link too: opening it refuses with
+    its name (a ``funding_<day>.csv`` folder read as "no funding" would hide money silently).
+    """
+    found: list[tuple[str, str, Path]] = []
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            m = _FILE_RE.match(entry.name)
+            if m:
+                found.append((m.group(2), m.group(1), entry))
+    found.sort()
+    return [(family, path) for _, family, path in found]
 
 
 def check_header(family: str, header: list[str] | None, path: Path) -> tuple[str, ...]:
@@ -229,6 +265,8 @@ def order_key(order_id: str, event: str) -> str:
 
 
 def fill_row(fill: Fill) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     values = (
         iso(fill.ts), FILL_EVENT, fill.symbol, fill.order_id, fill.client_order_id, fill.fill_id,
         fill.side.value, plain(fill.contracts), plain(fill.contract_size), plain(fill.coins),
@@ -241,6 +279,8 @@ def fill_row(fill: Fill) -> Row:
 
 
 def order_row(update: OrderUpdate) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     event = update.state.value
     values = (
         iso(update.ts), event, update.symbol, update.order_id, update.client_order_id, "",
@@ -255,6 +295,8 @@ def order_row(update: OrderUpdate) -> Row:
 
 
 def close_row(close: CloseResult) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     values = (
         iso(close.closed_at), close.symbol, close.position_id, close.side.value,
         close.reason.value, plain(close.size_before), plain(close.size_closed),
@@ -269,6 +311,8 @@ def close_row(close: CloseResult) -> Row:
 
 
 def funding_row(payment: FundingPayment) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     values = (
         iso(payment.ts), payment.symbol, payment.position_id, plain(payment.rate),
         plain(payment.position_contracts), plain(payment.position_coins),
@@ -278,6 +322,8 @@ def funding_row(payment: FundingPayment) -> Row:
 
 
 def position_row(snap: PositionSnapshot) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     values = (
         iso(snap.ts), snap.symbol, snap.position_id, snap.side.value, plain(snap.contracts),
         plain(snap.coins), plain(snap.entry_price), plain(snap.mark_price),
@@ -290,10 +336,14 @@ def position_row(snap: PositionSnapshot) -> Row:
 
 def risk_key(event: RiskEvent) -> str:
     """A risk event is unique by its time, kind and rule: recording it twice writes one row."""
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     return f"{iso(event.ts)}|{event.event.value}|{event.rule}"
 
 
 def risk_row(event: RiskEvent) -> Row:
+    from core.model import iso  # the model on first use (see ENUM_COLUMNS)
+
     values = (
         iso(event.ts), event.event.value, event.rule,
         plain(event.value) if event.value is not None else "",

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import threading
 from collections import OrderedDict
 from datetime import UTC, date, datetime
@@ -40,7 +39,7 @@ from core.events import RiskEvent
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.index import SqliteJournalIndex
-from core.journal.schema import FILL_EVENT, Row
+from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
 
@@ -49,9 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
 
-_FILE_RE = re.compile(
-    r"^(" + "|".join(schema.FAMILIES) + r")_(\d{4}-\d{2}-\d{2})\.csv$"
-)
 _ERROR_RETRY_S = 1.0
 _HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
 _TAIL_MAX = 1 << 16  # bytes read to judge a file's last line (a valid row is ~300)
@@ -68,22 +64,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def day_files(directory: Path) -> list[tuple[str, Path]]:
-    """(family, path) of every journal day file in ``directory``, oldest day first.
-
-    Every entry with a day file's name is listed, a folder or a link too: opening it refuses with
-    its name (a ``funding_<day>.csv`` folder read as "no funding" would hide money silently).
-    """
-    found: list[tuple[str, str, Path]] = []
-    if directory.is_dir():
-        for entry in directory.iterdir():
-            m = _FILE_RE.match(entry.name)
-            if m:
-                found.append((m.group(2), m.group(1), entry))
-    found.sort()
-    return [(family, path) for _, family, path in found]
 
 
 def repair_torn_tail(path: Path) -> int:

@@ -10,14 +10,29 @@ reason ``strategy``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.strategies.base import Strategy, StrategyError
-from core.strategies.loader import load_class
+if TYPE_CHECKING:
+    from core.strategies.base import Strategy, StrategyError
+    from core.strategies.loader import load_class
 
 __all__ = ["NAMES", "Strategy", "StrategyError", "load_class", "load_strategy", "make_strategy"]
 
 NAMES = ("none", "ema_scalper", "demo_scalper")
+
+
+def __getattr__(name: str) -> Any:
+    """``Strategy``, ``StrategyError`` and ``load_class`` on first use: the config only needs
+    ``NAMES``, and `perpdesk report` should not pay for the loader's imports."""
+    if name in ("Strategy", "StrategyError"):
+        from core.strategies import base
+
+        return getattr(base, name)
+    if name == "load_class":
+        from core.strategies.loader import load_class
+
+        return load_class
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy | None:
@@ -32,6 +47,8 @@ def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strateg
         from core.strategies.ema_scalper import EmaScalper
 
         return EmaScalper(params or {})
+    from core.strategies.base import StrategyError
+
     raise StrategyError(f'unknown strategy "{name}": expected one of ' + ", ".join(f'"{n}"' for n in NAMES))
 
 
@@ -39,6 +56,9 @@ def load_strategy(settings: Any) -> Strategy | None:
     """The strategy ``[strategy]`` asks for (a ``core.config.StrategySettings``): a built-in by
     ``name``, or the trader's class from ``path`` (a file) or ``module`` ("pkg.mod:Class").
     Raises StrategyError with one line naming the file or module and what is wrong."""
+    from core.strategies.base import StrategyError
+    from core.strategies.loader import load_class
+
     path, module = getattr(settings, "path", None), getattr(settings, "module", None)
     params = settings.params
     if path is None and module is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -79,6 +79,10 @@ def ws_base_url(url: str | None, sandbox: bool) -> str:
 
 class OkxVenue:
     """The exchange as the engine sees it: domain types in, domain types out."""
+
+    # How far back fills-history, positions-history and bills-archive answer (OKX: 3 months);
+    # reconcile reads no journal older than this.
+    history_window = timedelta(days=90)
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         venue = str(exchange.venue)

@@ -4,7 +4,8 @@ Why here and only here: config validation, the runner and reconcile all need to 
 names exist and how to build one; before this module each had its own list. Adding a venue is one
 new module implementing ``core.venue.base.Venue`` plus one ``VENUES`` line. Factories are named by
 "module:attribute" and imported on use: importing an exchange library (ccxt) costs most of a
-second, which config validation must not pay.
+second, which config validation must not pay. For the same reason ``core.venue.base`` (the
+domain events) is imported only when a venue is built: `perpdesk report` reads no venue.
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import importlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.venue.base import Venue, VenueError, VenueErrorKind
-
 if TYPE_CHECKING:
     from core.config import ExchangeSettings, Settings
+    from core.venue.base import Venue
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ def venue_entry(name: str) -> VenueEntry:
     try:
         return VENUES[name]
     except KeyError:
+        from core.venue.base import VenueError, VenueErrorKind  # events and model: on failure only
+
         supported = ", ".join(f'"{v}"' for v in VENUES)
         raise VenueError(f'unsupported [exchange] venue "{name}": use {supported}',
                          VenueErrorKind.CONFIG) from None
