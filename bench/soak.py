@@ -85,7 +85,7 @@ async def _soak(hours: float, speed: float, tmp: Path, port: int, child_pid: int
             await asyncio.sleep(1.0)
         sim_hours = (time.perf_counter() - t0) * speed / 3600
         if stack.strategy is not None:
-            stack.strategy.cancel()
+            await stack.strategy.stop()
         settled = await stack.engine.settle(20.0)
         report = await stack.engine.reconcile()
         if not report.ok and os.environ.get("PERPDESK_SOAK_DIR"):

@@ -35,6 +35,7 @@ from core.sim.ws import Conn, Hub
 
 DEMO_CASH = Decimal("10000")
 CONTROL_TOKEN_HEADER = "X-Sim-Token"
+CANDLE_PUSH_MS = 500  # an open candle is pushed at most this often per instrument and bar
 SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
 
 
@@ -74,6 +75,7 @@ class SimServer:
                                  funding_interval_ms=max(interval_ms, 1))
         self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
         self.candles = CandleBook(specs)
+        self._candle_pushed: dict[tuple[str, str], int] = {}  # (instId, channel) -> last open-bar push (ms)
         self.candles.backfill(self.market.prices, self.exchange.clock(), seed)
         self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
                        clock=lambda: self.exchange.clock() / 1000)
@@ -263,7 +265,8 @@ class SimServer:
         self.flush()
 
     def _candles(self, inst: str, px: Decimal) -> None:
-        """Update the candles; push closed bars (confirm "1") and the open bar to candle subscribers."""
+        """Update the candles; push closed bars (confirm "1") at once and the open bar at most every
+        500 ms per instrument and bar, as OKX's candle channels do (not on every price tick)."""
         now = self.exchange.clock()
         closed = self.candles.update(inst, px, now, self.exchange.volume[inst])
         for channel, bar in CANDLE_CHANNELS.items():
@@ -273,7 +276,10 @@ class SimServer:
                 row = self.candles.closed_bar(inst, bar, minute)
                 if row is not None:
                     self._public_push(channel, inst, row)
-            self._public_push(channel, inst, self.candles.current(inst, bar, now))
+            key = (inst, channel)
+            if closed or now - self._candle_pushed.get(key, 0) >= CANDLE_PUSH_MS:
+                self._candle_pushed[key] = now
+                self._public_push(channel, inst, self.candles.current(inst, bar, now))
 
     def _public_push(self, channel: str, inst: str, item: Any) -> None:
         if self.hub.listening(channel):
