@@ -76,6 +76,7 @@ class SimServer:
         self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
         self.candles = CandleBook(specs)
         self._candle_pushed: dict[tuple[str, str], int] = {}  # (instId, channel) -> last open-bar push (ms)
+        self._candle_later: set[tuple[str, str]] = set()  # open bars whose latest push is scheduled
         self.candles.backfill(self.market.prices, self.exchange.clock(), seed)
         self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
                        clock=lambda: self.exchange.clock() / 1000)
@@ -277,9 +278,21 @@ class SimServer:
                 if row is not None:
                     self._public_push(channel, inst, row)
             key = (inst, channel)
-            if closed or now - self._candle_pushed.get(key, 0) >= CANDLE_PUSH_MS:
+            wait_ms = CANDLE_PUSH_MS - (now - self._candle_pushed.get(key, 0))
+            if closed or wait_ms <= 0:
                 self._candle_pushed[key] = now
                 self._public_push(channel, inst, self.candles.current(inst, bar, now))
+            elif key not in self._candle_later:  # the latest state still goes out, a little later
+                self._candle_later.add(key)
+                asyncio.get_running_loop().call_later(wait_ms / 1000, self._candle_due, key, bar)
+
+    def _candle_due(self, key: tuple[str, str], bar: str) -> None:
+        self._candle_later.discard(key)
+        inst, channel = key
+        now = self.exchange.clock()
+        self._candle_pushed[key] = now
+        self._public_push(channel, inst, self.candles.current(inst, bar, now))
+        self.flush()
 
     def _public_push(self, channel: str, inst: str, item: Any) -> None:
         if self.hub.listening(channel):
