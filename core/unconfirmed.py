@@ -24,6 +24,7 @@ from typing import Any
 from loguru import logger
 
 from core.model import CloseResult
+from core.safefile import write_atomic
 
 FILE_NAME = "unconfirmed_closes.json"
 _VERSION = 1
@@ -108,25 +109,8 @@ def save(path: Path, entries: list[UnconfirmedClose]) -> None:
             path.unlink()
             _fsync_dir(path.parent)
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = json.dumps({"version": _VERSION, "closes": [asdict(e) for e in entries]},
-                      indent=1).encode() + b"\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    write_atomic(path, json.dumps({"version": _VERSION, "closes": [asdict(e) for e in entries]},
+                                  indent=1).encode() + b"\n")
 
 
 def _fsync_dir(directory: Path) -> None:

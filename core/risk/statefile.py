@@ -7,15 +7,13 @@ safe side of not knowing.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from core.events import TradingState
-from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
+from core.safefile import UnsafeFileError, check_entry, write_atomic
 
 STATE_FILE = "state.json"
 
@@ -44,24 +42,6 @@ def load_state(directory: Path) -> SavedState:
 
 def save_state(directory: Path, saved: SavedState) -> None:
     """Write ``saved`` atomically: a crash leaves the old file or the new one, never half."""
-    make_private_dir(directory)
-    path = directory / STATE_FILE
-    tmp = directory / (STATE_FILE + ".tmp")
-    data = orjson.dumps({"state": saved.state.value, "since": saved.since, "rule": saved.rule,
-                         "message": saved.message}, option=orjson.OPT_INDENT_2) + b"\n"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(directory / STATE_FILE, orjson.dumps(
+        {"state": saved.state.value, "since": saved.since, "rule": saved.rule, "message": saved.message},
+        option=orjson.OPT_INDENT_2) + b"\n")
