@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.sim.server import CONTROL_TOKEN_HEADER, SimServer
+from core.sim.control import CONTROL_TOKEN_HEADER
+from core.sim.server import SimServer
 from tests.okx_raw import control, data, rest
 
 BTC = "BTC-USDT-SWAP"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -24,17 +23,17 @@ from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
 from core.safefile import UnsafeFileError
 from core.sim import okx_shapes as shapes
-from core.sim import params, persist
+from core.sim import persist
 from core.sim.auth import verify_rest
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.candles import CandleBook
+from core.sim.control import ControlApi
 from core.sim.exchange import Exchange, Push, SimError
 from core.sim.market import INSTRUMENTS, InstrumentSpec, PriceProcess
 from core.sim.rest import Rest
 from core.sim.ws import Conn, Hub
 
 DEMO_CASH = Decimal("10000")
-CONTROL_TOKEN_HEADER = "X-Sim-Token"
 CANDLE_PUSH_MS = 500  # an open candle is pushed at most this often per instrument and bar
 SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
 
@@ -112,15 +111,11 @@ class SimServer:
     # ------------------------------------------------------------------ lifecycle
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 20, middlewares=[self._guard_control])
+        control = ControlApi(self)
+        app = web.Application(client_max_size=1 << 20, middlewares=[control.guard])
         app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
         app.router.add_get("/ws/v5/{kind}", self.hub.handle)
-        app.router.add_post("/sim/v1/price", self._ctl_price)
-        app.router.add_post("/sim/v1/funding", self._ctl_funding)
-        app.router.add_post("/sim/v1/adl", self._ctl_adl)
-        app.router.add_post("/sim/v1/drop", self._ctl_drop)
-        app.router.add_post("/sim/v1/fault", self._ctl_fault)
-        app.router.add_get("/sim/v1/state", self._ctl_state)
+        control.routes(app)
         return app
 
     async def start(self) -> None:
@@ -445,131 +440,3 @@ class SimServer:
         if private and request.method == "POST":
             self._changed.set()
         return _json({"code": code, "msg": msg, "data": data})
-
-    # ------------------------------------------------------------------ control
-
-    @web.middleware
-    async def _guard_control(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """The /sim/v1 control API moves prices and books money, so no web page may reach it.
-
-        A browser sends a cross-site ``text/plain`` POST without asking (no CORS preflight), so
-        a POST must say ``application/json``; any request with an ``Origin`` header came from a
-        page and is refused; with ``allow_remote`` every call must carry the ``X-Sim-Token``
-        generated at start (the demo credentials are public, the token is not).
-        """
-        if not request.path.startswith("/sim/v1/"):
-            answer: web.StreamResponse = await handler(request)
-            return answer
-        if "Origin" in request.headers:
-            return _json({"code": "403", "msg": "cross-origin requests to the control API are refused",
-                          "data": []}, 403)
-        if self.control_token is not None and not hmac.compare_digest(
-                request.headers.get(CONTROL_TOKEN_HEADER, ""), self.control_token):
-            return _json({"code": "401", "msg": f"missing or wrong {CONTROL_TOKEN_HEADER} header", "data": []}, 401)
-        if request.method == "POST" and request.content_type != "application/json":
-            return _json({"code": "415", "msg": "the control API takes Content-Type: application/json",
-                          "data": []}, 415)
-        response: web.StreamResponse = await handler(request)
-        if request.method == "POST":
-            self._changed.set()  # a price, funding or ADL moved money: save soon
-        return response
-
-    async def _body(self, request: web.Request) -> dict[str, Any]:
-        try:
-            body = orjson.loads(await request.read() or b"{}")
-        except orjson.JSONDecodeError:
-            raise SimError("50002", "Json data format error", 400) from None
-        if not isinstance(body, dict):
-            raise SimError("50002", "Json data format error", 400)
-        return body
-
-    @staticmethod
-    def _ctl_error(e: SimError) -> web.Response:
-        return _json({"code": e.code, "msg": e.msg, "data": []}, 400 if e.http == 200 else e.http)
-
-    async def _ctl_price(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            inst = str(body.get("instId") or "")
-            px = params.dec(body.get("px"), "px")
-            if px <= 0:
-                raise SimError("51000", "Parameter px error")
-            new = self.set_price(inst, px)
-        except SimError as e:
-            return self._ctl_error(e)
-        except (ArithmeticError, ValueError):
-            return self._ctl_error(SimError("51000", "Parameter px error"))
-        return _json({"code": "0", "msg": "", "data": [{"instId": inst, "px": shapes.s(new)}]})
-
-    async def _ctl_funding(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-            inst = str(body.get("instId") or "")
-            self.exchange.spec(inst)
-            rate = params.dec(body["rate"], "rate") if body.get("rate") not in (None, "") else None
-            bills = self.settle_funding(inst, rate)
-        except SimError as e:
-            return self._ctl_error(e)
-        except (ArithmeticError, ValueError):
-            return self._ctl_error(SimError("51000", "Parameter rate error"))
-        return _json({"code": "0", "msg": "", "data": [shapes.bill(b) for b in bills]})
-
-    async def _ctl_adl(self, request: web.Request) -> web.Response:
-        """Auto-deleverage the demo account's position: {"instId", "sz"?: contracts or "all", "px"?,
-        "mgnMode"?, "posSide"?}. The reply names the ADL order and fill and the position left."""
-        try:
-            body = await self._body(request)
-            inst = str(body.get("instId") or "")
-            o = self.exchange.adl(self.account, inst, body.get("sz"), body.get("px"),
-                                  mgn_mode=str(body.get("mgnMode") or ""), pos_side=str(body.get("posSide") or ""))
-        except SimError as e:
-            self.flush()
-            return self._ctl_error(e)
-        self.flush()
-        p = self.account.positions[(o.inst_id, o.td_mode, o.pos_side)]
-        return _json({"code": "0", "msg": "", "data": [{
-            "instId": o.inst_id, "ordId": o.ord_id, "tradeId": o.trade_id, "side": o.side,
-            "sz": shapes.s(o.acc_fill_sz), "px": shapes.s(o.fill_px), "pnl": shapes.s(o.pnl),
-            "pos": shapes.s(p.pos), "mgnMode": o.td_mode, "posSide": o.pos_side}]})
-
-    async def _ctl_drop(self, request: web.Request) -> web.Response:
-        n = await self.hub.drop_all()
-        return _json({"code": "0", "msg": "", "data": [{"closed": str(n)}]})
-
-    async def _ctl_fault(self, request: web.Request) -> web.Response:
-        try:
-            body = await self._body(request)
-        except SimError as e:
-            return self._ctl_error(e)
-        kind = body.get("kind")
-        if kind not in ("5xx", "timeout", "rate_limit"):
-            return self._ctl_error(SimError("51000", "kind must be 5xx, timeout or rate_limit"))
-        try:
-            count = int(body.get("count", 1))
-            delay = float(body.get("delay", 30.0))  # float ok: seconds
-        except (TypeError, ValueError):
-            return self._ctl_error(SimError("51000", "count/delay must be numbers"))
-        self.faults.append({"kind": kind, "count": count, "delay": delay})
-        return _json({"code": "0", "msg": "", "data": [{"kind": kind, "count": str(count)}]})
-
-    async def _ctl_state(self, request: web.Request) -> web.Response:
-        ex = self.exchange
-        now = ex.clock()
-        accounts = []
-        for acct in ex.accounts.values():
-            am = ex.account_metrics(acct)
-            accounts.append({
-                "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
-                "balance": shapes.account(am, now),
-                "positions": [ex.position_item(acct, p, am)
-                              for p in acct.positions.values() if p.pos != 0],
-                "openOrders": [shapes.order(o, ex.specs[o.inst_id].ct_val) for o in acct.open_orders.values()],
-                "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],
-                "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
-            })
-        data = {"ts": str(now), "speed": str(self.speed), "seed": str(self.seed),
-                "prices": {i: shapes.s(p) for i, p in self.market.prices.items()},
-                "fundingRates": {i: shapes.s(r) for i, r in self.market.funding_rates.items()},
-                "nextFunding": {i: str(t) for i, t in ex.next_funding.items()},
-                "wsConnections": str(len(self.hub.conns)), "accounts": accounts}
-        return _json({"code": "0", "msg": "", "data": [data]})

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
+from core.sim.control import CONTROL_TOKEN_HEADER
 from core.sim.persist import SimStateError
-from core.sim.server import CONTROL_TOKEN_HEADER, SimServer
+from core.sim.server import SimServer
 
 
 async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool,
