@@ -373,7 +373,7 @@ def _money_limit(s: _Section, key: str) -> Decimal | None:
         return None
     value = s.table[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-            or value in (float("inf"), float("-inf")) or not value > 0:
+            or value in (float("inf"), float("-inf")) or not value > 0:  # float ok: TOML's own type, checked
         raise s.fail(key, "a number of USDT > 0")
     return Decimal(str(value))
 

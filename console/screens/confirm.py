@@ -42,6 +42,24 @@ class Question:
 Recheck = Callable[[], "Question | str"]  # the question now, or why nothing can be asked
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """The facts a confirmation showed changed before the answer: ask again with ``now``."""
+
+    now: Question
+
+
+def settle(question: Question, recheck: Recheck | None) -> Question | str | Changed:
+    """What a "yes" to ``question`` means now: the question to act on (same facts, the latest
+    estimate), one line saying why nothing can be sent, or the changed facts to show instead."""
+    if recheck is None:
+        return question
+    now = recheck()
+    if isinstance(now, str) or now.facts == question.facts:
+        return now
+    return Changed(now)
+
+
 class ConfirmScreen(ModalScreen["Question | str | None"]):
     """Returns the Question confirmed (y/Enter), None (n/Esc), or a reason when what it asked
     about is gone (e.g. the position was closed from outside)."""
@@ -84,16 +102,11 @@ class ConfirmScreen(ModalScreen["Question | str | None"]):
         if not value:
             self.dismiss(None)
             return
-        if self.recheck is None:
-            self.dismiss(self.question)
-            return
-        now = self.recheck()
-        if isinstance(now, str):
-            self.dismiss(now)
-        elif now.facts != self.question.facts:
-            self.ask(now, self.recheck, changed=True)
+        answer = settle(self.question, self.recheck)
+        if isinstance(answer, Changed):
+            self.ask(answer.now, self.recheck, changed=True)
         else:
-            self.dismiss(now)  # the same facts, the latest estimate
+            self.dismiss(answer)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_answer(event.button.id == "yes")

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from console.actions import Scope, bindings, key_hint
-from console.screens.confirm import CHANGED, Question, Recheck
+from console.screens.confirm import CHANGED, Changed, Question, Recheck, settle
 
 WORD = "KILL"
 
@@ -55,18 +55,13 @@ class KillScreen(ModalScreen["Question | str | None"]):
         if event.value.strip() != WORD:
             self._error(f"✗ type the word {WORD} (capital letters) to confirm; Esc cancels")
             return
-        if self.recheck is None:
-            self.dismiss(self.question)
-            return
-        now = self.recheck()
-        if isinstance(now, str):
-            self.dismiss(now)
-        elif now.facts != self.question.facts:
-            self.question = now
-            self.query_one("#kill-body", Static).update("\n".join((CHANGED, *now.lines)))
+        answer = settle(self.question, self.recheck)
+        if isinstance(answer, Changed):
+            self.question = answer.now
+            self.query_one("#kill-body", Static).update("\n".join((CHANGED, *answer.now.lines)))
             self._error("")
         else:
-            self.dismiss(now)
+            self.dismiss(answer)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

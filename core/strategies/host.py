@@ -200,7 +200,8 @@ class StrategyHost:
         self._tasks.append(asyncio.create_task(self._dispatch(), name=f"strategy-{self.name}"))
         tick = self.strategy.tick_s
         if tick is not None and tick > 0:
-            self._tasks.append(asyncio.create_task(self._ticks(float(tick)), name=f"strategy-{self.name}-tick"))
+            seconds = float(tick)  # float ok: a timer period in seconds, not money
+            self._tasks.append(asyncio.create_task(self._ticks(seconds), name=f"strategy-{self.name}-tick"))
 
     async def stop(self) -> None:
         """At shutdown: stop feeding, then ``on_stop`` (bounded). Orders already sent stay."""
