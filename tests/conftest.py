@@ -14,7 +14,7 @@ from tests.engine_helpers import Rig, close_rig, make_rig
 from tests.fault_helpers import LogCapture
 
 # Fixtures that start a simulator (here or in a test module) for the test that asks for them.
-SIM_FIXTURES = frozenset({"sim", "rig", "sim_url", "live"})
+SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live"})
 # What a test body calls when it starts a simulator, an engine stack or another process itself.
 SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(")
 # Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
@@ -102,3 +102,16 @@ async def sim() -> AsyncIterator[tuple[Any, Any]]:
     finally:
         await ex.close()
         await srv.stop()
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[Any]:
+    """A frozen simulator (speed 0, no slippage, no spread): prices move only when a test says so."""
+    from core.sim.server import SimServer
+
+    s = SimServer(speed=0, slippage=Decimal(0), spread_ticks=0)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()

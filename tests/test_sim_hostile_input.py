@@ -2,7 +2,6 @@
 control API that a web page in the trader's browser must not be able to reach."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -16,14 +15,6 @@ from tests.okx_raw import control, data, rest
 BTC = "BTC-USDT-SWAP"
 
 
-@pytest.fixture
-async def srv() -> AsyncIterator[SimServer]:
-    s = SimServer(speed=0, slippage=D(0), spread_ticks=0)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
 
 
 @pytest.mark.parametrize("rate", ["Infinity", "NaN", "1e50", "-Infinity", "5"])

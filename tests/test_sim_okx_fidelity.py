@@ -5,10 +5,7 @@ Raw REST/WS (tests/okx_raw.py), so what is checked is the wire format a client s
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-
-import pytest
 
 from core.sim.server import SimServer
 from tests.okx_raw import Ws, control, data, rest
@@ -16,14 +13,6 @@ from tests.okx_raw import Ws, control, data, rest
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 
 
-@pytest.fixture
-async def srv() -> AsyncIterator[SimServer]:
-    s = SimServer(speed=0, slippage=D(0), spread_ticks=0)
-    await s.start()
-    try:
-        yield s
-    finally:
-        await s.stop()
 
 
 def order(inst: str, side: str, sz: str, **kw: object) -> dict[str, object]:
