@@ -56,23 +56,13 @@ async def _client_child(url: str, rate: float, seconds: float) -> None:
     ``rate`` orders a second, each on its own schedule slot whatever the previous one's latency."""
     import ccxt.async_support as ccxt_async
 
-    from core.sim.ccxt_client import okx_client
+    from core.sim.ccxt_client import market_burst, okx_client
 
     ext = okx_client(ccxt_async.okx, url)
     try:
         await ext.load_markets()
-        loop = asyncio.get_running_loop()
-        n = int(rate * seconds) // 2 * 2
-        t0 = loop.time()
-        tasks = []
-        for i in range(n):
-            wait = t0 + i / rate - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(
-                ext.create_order(SYMBOL, "market", "buy" if i % 2 == 0 else "sell", 1)))
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        elapsed = loop.time() - t0
+        results, _, elapsed = await market_burst(ext, SYMBOL, rate, seconds)
+        n = len(results)
     finally:
         await ext.close()
     errors = [r for r in results if isinstance(r, BaseException)]

@@ -23,6 +23,7 @@ from core.config import ExchangeSettings, JournalSettings, Settings
 from core.journal import read_fills, read_funding, read_trades
 from core.ledger import split_position_id
 from core.reconcile import main as reconcile_main
+from core.sim.ccxt_client import market_burst
 from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.unconfirmed import load
 from core.venue import VenueError
@@ -41,21 +42,10 @@ async def outside_burst(ext: Any, rate: float, seconds: float,
     """Send ``rate`` market orders of 1 contract a second for ``seconds``, alternating buy and sell,
     each on its own schedule slot whatever the previous one's latency (late ones catch up).
     Returns (orders sent, orders per second sent)."""
-    loop = asyncio.get_running_loop()
-    n = int(rate * seconds) // 2 * 2  # as many sells as buys: flat at the end
-    t0 = loop.time()
-    tasks = []
-    for i in range(n):
-        wait = t0 + i / rate - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        tasks.append(asyncio.create_task(
-            ext.create_order(symbol, "market", "buy" if i % 2 == 0 else "sell", 1)))
-    sent_in = loop.time() - t0 + 1 / rate  # the last order's slot included
-    errors = [r for r in await asyncio.gather(*tasks, return_exceptions=True)
-              if isinstance(r, BaseException)]
+    results, sent_in, _ = await market_burst(ext, symbol, rate, seconds)
+    errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, f"{len(errors)} orders failed, first: {errors[0]!r}"
-    return n, n / sent_in
+    return len(results), len(results) / sent_in
 
 
 async def all_history(ext: Any, inst: str = BTC_ID) -> list[dict[str, str]]:

@@ -6,6 +6,7 @@ ccxt separately, because it also handles sandbox mode, real credentials and rate
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -24,3 +25,24 @@ def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url
     if ws_url is not None:
         ex.urls["api"]["ws"] = ws_url
     return ex
+
+
+async def market_burst(ext: Any, symbol: str, rate: float, seconds: float) -> tuple[list[Any], float, float]:
+    """The outside client sends ``rate`` market orders of 1 contract a second for ``seconds``,
+    alternating buy and sell (as many of each: flat at the end), each on its own schedule slot
+    whatever the previous one's latency (late ones catch up). Returns every order's result (or
+    exception), the seconds the sending took (the last order's slot included) and the seconds
+    until every answer was in."""
+    loop = asyncio.get_running_loop()
+    n = int(rate * seconds) // 2 * 2
+    t0 = loop.time()
+    tasks = []
+    for i in range(n):
+        wait = t0 + i / rate - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(
+            ext.create_order(symbol, "market", "buy" if i % 2 == 0 else "sell", 1)))
+    sent_in = loop.time() - t0 + 1 / rate
+    results = list(await asyncio.gather(*tasks, return_exceptions=True))
+    return results, sent_in, loop.time() - t0
