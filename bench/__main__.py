@@ -77,7 +77,7 @@ def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[st
     if name == "stream":
         from bench.stream import bench_stream
 
-        _section("stream", lambda: run_async(bench_stream(3 if quick else 5, 8 if quick else 20), 180), figures, notes)
+        _section("stream", lambda: run_async(bench_stream(5 if quick else 7, 8 if quick else 20), 180), figures, notes)
     elif name == "sim":
         from bench.sim import bench_sim_orders
 
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         if not only or name in only:
             _run_section(name, quick, figures, notes)
 
-    if figures.get("stream_msgs_per_s") and figures.get("ccxt_parse_msgs_per_s"):
+    if figures.get("stream_vs_ccxt_x") is None and figures.get("stream_msgs_per_s") \
+            and figures.get("ccxt_parse_msgs_per_s"):
         figures["stream_vs_ccxt_x"] = round(figures["stream_msgs_per_s"] / figures["ccxt_parse_msgs_per_s"], 2)
     print()
     print(f"perpdesk bench{' --quick' if quick else ''}  ({time.strftime('%Y-%m-%d %H:%M')}, "

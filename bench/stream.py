@@ -147,7 +147,8 @@ def run_json(frames: list[str]) -> float:
 
 
 async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
-    """Median msgs/s of the three paths over ``repeats`` interleaved rounds."""
+    """Median msgs/s of the three paths over ``repeats`` interleaved rounds, and the median of
+    the per-round ratios ours / ccxt."""
     base = load()
     frames = expand(base, passes)
     fills_expected = sum(1 for f in map(orjson.loads, frames) if f["arg"]["channel"] == "orders"
@@ -174,11 +175,16 @@ async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
         await ex.close()
         await srv.stop()
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    # The ratio pairs each round's two paths (run back to back, so under the same host load): this
+    # host's speed swings by half within a minute, and a ratio of two medians taken from different
+    # moments swung with it (2.4x-3.3x for one commit).
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     return {"stream_msgs_per_s": round(med(ours)), "ccxt_parse_msgs_per_s": round(med(theirs)),
+            "stream_vs_ccxt_x": round(med(ratios), 2),
             "json_floor_msgs_per_s": round(med(floor)), "_ours_parse_only_msgs_per_s": round(med(parse)),
             "_detail": f"{len(frames)} frames ({len(base)} recorded x {passes}), {fills} fills journaled "
                        f"(expected {fills_expected}); runs ours {[round(x) for x in ours]}, "
-                       f"ccxt {[round(x) for x in theirs]}"}
+                       f"ccxt {[round(x) for x in theirs]}, paired ratios {[round(x, 2) for x in ratios]}"}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from console import actions
@@ -47,6 +46,7 @@ from console.screens.reconcile import ReconcileScreen
 from console.terminal import WriterWatch
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
+from console.widgets.footer import KeysFooter
 from console.widgets.header import HeaderBar, HeaderState, link_summary
 from console.widgets.pnlchart import PnlChart
 from console.widgets.riskline import RiskLine
@@ -78,7 +78,7 @@ DEDUPE_S = 5.0
 HALTS = (RiskEventKind.HALT, RiskEventKind.KILL)
 
 
-APPEND_INTERVAL_S = 0.5  # fills / closes / funding panes repaint at most this often under a stream
+APPEND_INTERVAL_S = 1.0  # fills / closes / funding panes repaint at most this often under a stream
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -163,7 +163,7 @@ class PerpdeskApp(App[int]):
             with Horizontal(id="lower"):
                 yield from (self.panes[s.id] for s in PANES if s.lower)
         yield FilterBar()
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     positions: PositionsPane  # set by compose from the pane registry
     closes: WindowPane

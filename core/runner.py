@@ -76,10 +76,12 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
         await venue.connect()  # the account must be known before the journal is read
         bind_journal(settings.journal.dir, journal_account(settings, venue))
         journal = Journal(settings.journal.dir)
-        engine = Engine(venue, journal, read_only=settings.ui.read_only, risk=settings.risk)
+        trading = strategy is not None and not settings.ui.read_only
+        engine = Engine(venue, journal, read_only=settings.ui.read_only, risk=settings.risk,
+                        candles=trading)  # candles only feed a strategy
         await engine.start()
         started = True
-        if strategy is not None and not settings.ui.read_only:
+        if trading and strategy is not None:
             host = StrategyHost(strategy, engine)
             await host.start()  # a failing warm-up or on_start stops the strategy, not the run
         yield Stack(engine, venue, journal, sim, host)

@@ -275,3 +275,65 @@ async def test_order_entry_with_an_overflowing_size_is_refused_in_the_dialog() -
         assert "digits 0-9" in screen_text(app)
         assert app.is_running
     assert engine.commands == []
+
+
+async def test_blanks_join_the_run_before_them_so_a_row_sends_fewer_styles() -> None:
+    """A losing ETH short: uPnL and uPnL% share the "down" colour, and the gap between them
+    must not split them into two segments (each costs a full SGR sequence on the wire)."""
+    engine = FakeEngine([snapshot(ETH, PositionSide.SHORT, "30", "3000", "3010.00")])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        pane = app.positions
+        strip = pane.render_line(1)
+        texts = [seg.text for seg in strip]
+        down = [seg for seg in strip if "-30.00" in seg.text]
+        assert len(down) == 1 and "%" in down[0].text  # uPnL and uPnL% in one run
+        assert "".join(texts).split() == pane_row_words(pane)
+        styles = [seg.style for seg in strip]
+        assert all(a != b for a, b in zip(styles, styles[1:], strict=False))  # no two alike in a row
+        _, _, _, tones = pane._line_styles()
+        assert down[0].style.color == tones["down"].color  # the loss keeps its colour
+
+
+def pane_row_words(pane) -> list[str]:  # type: ignore[no-untyped-def]
+    row = pane.row(pane._order[0])
+    return " ".join(text for text, _ in row.cells if text).split()
+
+
+async def test_a_dialog_opening_and_closing_does_not_rebuild_the_footer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual's Footer recomposed (~15 widgets mounted and a layout) on each bindings update;
+    a `c` and `n` sent six. The keys shown are the same before and after: no rebuild."""
+    from textual.widgets import Footer
+
+    from console.widgets.footer import KeysFooter
+
+    calls: list[int] = []
+    rebuild = Footer.bindings_changed  # Textual's: recompose
+
+    def counting(self: Footer, screen: object) -> None:
+        calls.append(1)
+        rebuild(self, screen)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Footer, "bindings_changed", counting)
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeysFooter)
+        calls.clear()
+        before = app.query_one(KeysFooter).keys_shown(app.screen)
+        for _ in range(3):
+            await pilot.press("c")
+            await pilot.pause()
+            assert "Close position?" in screen_text(app)
+            await pilot.press("n")
+            await pilot.pause()
+        assert calls == []
+        assert footer.keys_shown(app.screen) == before
+        assert "Close all" in screen_text(app)  # still drawn
+        footer._shown = None  # keys that differ from the last ones drawn are rebuilt
+        app.screen.bindings_updated_signal.publish(app.screen)  # as Textual sends it
+        await pilot.pause()
+        await pilot.pause()
+        assert calls == [1] and "Close all" in screen_text(app)

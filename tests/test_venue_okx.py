@@ -332,3 +332,28 @@ async def test_history_paging_keeps_identical_records_of_two_lives() -> None:
         await venue.close()
     assert len(got) == 150
     assert Counter(i["posId"] for i in got) == Counter(i["posId"] for i in items)
+
+
+@pytest.mark.parametrize("candles", [True, False])
+async def test_candles_are_streamed_only_when_asked(sim: Any, candles: bool) -> None:
+    """Only a strategy reads one-minute candles; without one, 50 symbols' open bars were ~100
+    pushes a second parsed for nothing (issue 13). Marks flow either way."""
+    from core.events import Candle, MarkPrice
+
+    venue = OkxVenue(Exchange(sim.url), None)
+    await venue.connect()
+    events = Events()
+    task = asyncio.create_task(venue.run_streams(events, [BTC], candles=candles))
+    try:
+        for stream in ("public", "private", "business"):
+            await events.until(events.status(stream, LinkState.CONNECTED))
+        start = len(events.items)
+        for step in range(1, 8):  # the simulator pushes an open candle at most every 500 ms
+            sim.set_price("BTC-USDT-SWAP", Decimal(60000 + step))
+            await asyncio.sleep(0.2)
+        await events.until(lambda e: isinstance(e, MarkPrice), start)
+        got = [e for e in events.items[start:] if isinstance(e, Candle)]
+        assert bool(got) is candles
+    finally:
+        await venue.close()
+        await asyncio.wait_for(task, 5)

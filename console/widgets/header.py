@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
@@ -55,6 +56,8 @@ class HeaderBar(Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = HeaderState()
         self._shown_at = float("-inf")
+        self._packed: tuple[HeaderState, int, list[Text]] | None = None  # (state, width, lines)
+        self._styles: dict[str, Style] = {}  # component styles, looked up once per theme
 
     TICK_INTERVAL_S: ClassVar[float] = 0.25
 
@@ -77,6 +80,11 @@ class HeaderBar(Widget):
         after = self._line_count()
         self.refresh(layout=before is None or after != before)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = {}
+        self._packed = None
+
     def _line_count(self) -> int | None:
         """Lines the header takes now; None while its styles are not there (not mounted yet, or
         being torn down), when only a layout can tell."""
@@ -89,7 +97,17 @@ class HeaderBar(Widget):
 
     def _pack(self, width: int) -> list[Text]:
         """The items packed greedily into lines of ``width`` cells: an item (label and value)
-        never splits across lines. Rich's own wrapping would split at a non-breaking space too."""
+        never splits across lines. Rich's own wrapping would split at a non-breaking space too.
+        Kept for the state and width it was packed for: show() counts the lines and render()
+        draws the same ones."""
+        packed = self._packed
+        if packed is not None and packed[0] is self.state and packed[1] == width:
+            return packed[2]
+        lines = self._pack_items(width)
+        self._packed = (self.state, width, lines)
+        return lines
+
+    def _pack_items(self, width: int) -> list[Text]:
         lines: list[Text] = [Text()]
         for item in self.items():
             line = lines[-1]
@@ -108,10 +126,17 @@ class HeaderBar(Widget):
         lines = self._pack(max(1, self.content_region.width))
         return Text("\n", no_wrap=True, overflow="crop").join(lines)
 
+    def _style(self, name: str) -> Style:
+        """A component style; Textual resolves one by walking the DOM, so each is looked up once."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name)
+        return style
+
     def items(self) -> list[Text]:
         """One Text per header item, in display order."""
         s = self.state
-        label = self.get_component_rich_style("header--label")
+        label = self._style("header--label")
         out: list[Text] = []
         ccy = s.account.ccy if s.account else "USDT"
 
@@ -119,7 +144,7 @@ class HeaderBar(Widget):
             text = Text(no_wrap=True)
             if name:
                 text.append(f"{name} ", label)
-            text.append(value, self.get_component_rich_style(style) if style else "")
+            text.append(value, self._style(style) if style else "")
             if suffix:
                 text.append(suffix, label)
             out.append(text)

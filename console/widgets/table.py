@@ -82,6 +82,7 @@ class LinePane(ScrollView, can_focus=True):
         self._cols: list[tuple[int, Column]] = list(enumerate(self.COLUMNS))
         self._width = 0
         self._col_widths: list[int] = [c.width for c in self.COLUMNS]
+        self._height = 0  # content lines, kept from the last Resize (see ``_lines``)
 
     # ------------------------------------------------------------------ data (subclasses call)
 
@@ -147,7 +148,7 @@ class LinePane(ScrollView, can_focus=True):
         if index is None:
             return False
         top = round(self.scroll_y)
-        return not top <= index < top + max(1, self.size.height - 1)
+        return not top <= index < top + max(1, self._lines() - 1)
 
     def mark_stale(self, key: Hashable) -> None:
         """The row's data changed while it is off screen: rebuild its cells when it is drawn
@@ -246,7 +247,15 @@ class LinePane(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ layout and cache
 
     def _on_resize(self, event: Resize) -> None:
+        self._height = self.size.height
         self._layout_columns()
+
+    def _lines(self) -> int:
+        """The content height. Why cached: Textual's ``size`` asks the compositor for the widget's
+        region on every read (~10 us), and a live feed asks per position update and per line."""
+        if self._height <= 0:
+            self._height = self.size.height
+        return self._height
 
     def _layout_columns(self) -> int:
         """Fit the columns to the content width (scrollbar excluded); cheap when it is unchanged."""
@@ -293,7 +302,7 @@ class LinePane(ScrollView, can_focus=True):
 
     def _refresh_index(self, index: int, span: tuple[int, int] | None = None) -> None:
         y = index - round(self.scroll_y) + 1
-        if 1 <= y < self.size.height:
+        if 1 <= y < self._lines():
             x0, x1 = span if span is not None else (0, self.size.width)
             self.refresh(Region(x0, y, max(1, x1 - x0), 1))
 
@@ -320,7 +329,7 @@ class LinePane(ScrollView, can_focus=True):
         state = 0 if index != self._cursor else (1 if self.has_focus else 2)
         strip = self._cache.get((key, state))
         if strip is None:
-            if len(self._cache) > 3 * self.size.height + 32:
+            if len(self._cache) > 3 * self._lines() + 32:
                 # Rows that scrolled away: dropped wholesale (the visible ones re-render once).
                 # Why so tight: each cached Strip carries Textual's own caches (7 dicts and the
                 # strips derived from it); a 4,000-row bound kept ~100k objects alive for the
@@ -343,17 +352,30 @@ class LinePane(ScrollView, can_focus=True):
 
     def _strip(self, cells: tuple[Cell, ...], base: Style, tones: dict[str, Style] | None,
                width: int) -> Strip:
-        segments: list[Segment] = []
+        """One row as one segment per run of equal style. Each segment costs a full SGR sequence
+        on the wire (~40 bytes in truecolor), so blanks (column gaps, empty cells) take the style
+        of the text before them: a blank looks the same in any foreground colour, and "-9.80"
+        and "-5.44%" of one colour then go out as one segment."""
+        plain_blanks = not (base.underline or base.strike or base.reverse or base.overline)
+        runs: list[list[str]] = []  # the texts of each run; its style at the same index below
+        styles: list[Style] = []
+
+        def add(text: str, style: Style) -> None:
+            if styles and (style == styles[-1] or (plain_blanks and text.isspace())):
+                runs[-1].append(text)
+            else:
+                runs.append([text])
+                styles.append(style)
+
         used = 0
         for n, ((i, col), w) in enumerate(zip(self._cols, self._col_widths, strict=True)):
             text, cell_tone = cells[i] if i < len(cells) else ("", "")
             text = text[:w]
-            text = text.rjust(w) if col.align == "right" else text.ljust(w)
             if n:
-                segments.append(Segment(" ", base))
+                add(" ", base)
                 used += 1
-            style = base + tones[cell_tone] if tones and cell_tone in tones else base
-            segments.append(Segment(text, style))
+            add(text.rjust(w) if col.align == "right" else text.ljust(w),
+                base + tones[cell_tone] if tones and cell_tone in tones else base)
             used += w
-        # one segment per run of equal style: each segment costs a full SGR sequence on the wire
-        return Strip(list(Segment.simplify(segments)), used).crop_extend(0, width, base)
+        segments = [Segment("".join(parts), style) for parts, style in zip(runs, styles, strict=True)]
+        return Strip(segments, used).crop_extend(0, width, base)

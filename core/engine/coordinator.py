@@ -67,8 +67,9 @@ class Engine:
 
     def __init__(self, venue: Venue, journal: Journal, *, read_only: bool = False,
                  position_snapshot_interval: float = 60.0, confirm_closes: bool = True,
-                 tick_s: float = 0.5, risk: RiskSettings | None = None) -> None:
+                 tick_s: float = 0.5, risk: RiskSettings | None = None, candles: bool = True) -> None:
         self.venue = venue
+        self.candles = candles  # stream one-minute candles (a strategy's input; nothing else reads them)
         self.journal = journal
         self.read_only = read_only
         self.position_snapshot_interval = position_snapshot_interval
@@ -119,7 +120,8 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - the account stream will bring it
             logger.warning(f"initial balance unavailable: {exc}")
         self._stream_task = asyncio.create_task(
-            self.venue.run_streams(self._sink, list(self.venue.instruments)), name="venue-streams")
+            self.venue.run_streams(self._sink, list(self.venue.instruments), candles=self.candles),
+            name="venue-streams")
         self.confirmer.start()
         try:
             await asyncio.wait_for(self.inbound.private_up.wait(), 10.0)

@@ -374,9 +374,10 @@ class Journal:
                 batch, self._pending = self._pending, {}
                 self._pending_rows = 0
                 seq = self._recorded
+            written: list[tuple[Path, int, bytes]] = []
             if batch:
                 try:
-                    self._write_batch(batch)
+                    written = self._write_batch(batch)
                 except JournalError:
                     with self._batch_lock:  # put the rows back in front, ids stay reserved
                         for path, lines in self._pending.items():
@@ -386,26 +387,26 @@ class Journal:
                     raise
             self._durable = max(self._durable, seq)
             if batch:
-                self._index_batch(batch)
+                self._index_batch(batch, written)
         if self.error is not None:
             logger.info(f"JOURNAL RECOVERED writing again ({sum(len(v) for v in batch.values())} "
                         "pending rows written)")
             self.error = None
 
-    def _index_batch(self, batch: dict[Path, list[Row]]) -> None:
+    def _index_batch(self, batch: dict[Path, list[Row]], written: list[tuple[Path, int, bytes]]) -> None:
         """Index what was just fsynced, then let its ids go from the pending sets.
 
+        ``written``: (file, its size before, the bytes appended) of this batch, indexed from
+        memory; a file the index was not exactly caught up with is read from disk instead.
         An index that cannot be written (disk full, a damaged file) costs memory, not money: the
         ids stay pending (answered from memory) and the next batch or open catches the index up.
         """
-        names = {path.name for path in batch} | self._unindexed
         missed_before = bool(self._unindexed)
-        assert self.index is not None
         try:
-            self.index.catch_up(sorted(names))
+            self._index_files(written)
         except Exception as exc:  # noqa: BLE001 - the CSV is written; only the index lags
             logger.warning(f"journal index not updated ({exc}); ids kept in memory until it is")
-            self._unindexed = names
+            self._unindexed = {path.name for path in batch} | self._unindexed
             return
         self._unindexed = set()
         done: dict[str, list[str]] = {k: [] for k in _KINDS}
@@ -437,8 +438,19 @@ class Journal:
                 for key in stale:
                     recent[key] = None
 
-    def _write_batch(self, batch: dict[Path, list[Row]]) -> None:
+    def _index_files(self, written: list[tuple[Path, int, bytes]]) -> None:
+        assert self.index is not None
+        names = set(self._unindexed)
+        for path, size, data in written:
+            if names or not self.index.appended(_family(path), path, size, data):
+                names.add(path.name)  # after a miss, the files are caught up from disk in order
+        if names:
+            self.index.catch_up(sorted(names))
+
+    def _write_batch(self, batch: dict[Path, list[Row]]) -> list[tuple[Path, int, bytes]]:
+        """Append and fsync each file's rows; (file, size before, bytes appended) of each."""
         written: list[tuple[int, int]] = []
+        appended: list[tuple[Path, int, bytes]] = []
         current = self.directory
         self._writing = set(batch)
         try:
@@ -454,6 +466,7 @@ class Journal:
                     data = schema.header_line(_family(path)).encode() + data
                 written.append((fd, size))
                 _write_all(fd, data)
+                appended.append((path, size, data))
             for (fd, _), path in zip(written, batch, strict=True):
                 current = path
                 os.fsync(fd)
@@ -468,6 +481,7 @@ class Journal:
             ) from exc
         finally:
             self._writing = set()
+        return appended
 
     def _handle(self, path: Path) -> tuple[int, int]:
         """An append-mode fd for a day file (small LRU) and the file's size before this batch.

@@ -251,12 +251,14 @@ class OkxVenue:
 
     # ------------------------------------------------------------------ streams
 
-    async def run_streams(self, sink: Callable[[object], None], symbols: list[str] | None = None) -> None:
+    async def run_streams(self, sink: Callable[[object], None], symbols: list[str] | None = None, *,
+                          candles: bool = True) -> None:
         """Run public, private and business streams until ``close()``, reconnecting with backoff.
 
         ``sink`` gets Fill, OrderUpdate, PositionPush, AccountSnapshot, MarkPrice, StreamStatus,
         plus FundingSignal (funding settled: fetch bills now), FundingRate and MalformedPush, and
-        the one-minute Candle of each symbol (business stream, channel candle1m).
+        the one-minute Candle of each symbol (business stream, channel candle1m) when ``candles``:
+        only a strategy reads them, and 50 symbols' open bars are ~100 pushes a second to parse.
         StreamStatus: a CONNECTED following a DISCONNECTED of the same stream means "resync now";
         repeated CONNECTED with message "latency" only refresh latency_ms.
         """
@@ -266,7 +268,7 @@ class OkxVenue:
         private = [{"channel": "positions", "instType": "ANY"}, {"channel": "orders", "instType": "SWAP"},
                    {"channel": "account"}, {"channel": "balance_and_position"}]
         business = [{"channel": "orders-algo", "instType": "SWAP"},
-                    *({"channel": "candle1m", "instId": i.inst_id} for i in insts)]
+                    *({"channel": "candle1m", "instId": i.inst_id} for i in insts if candles)]
         self._streams = [self._stream("public", public, None, sink), self._stream("private", private, self._creds, sink),
                          self._stream("business", business, self._creds, sink)]
         if self._closed:
