@@ -111,7 +111,7 @@ class PerpdeskApp(App[int]):
         self.settings = settings
         ui = settings.ui if settings is not None else None
         self.read_only = bool(read_only or (ui is not None and ui.read_only) or engine.read_only)
-        self.refresh_hz = float(ui.refresh_hz if ui is not None else 15.0) or 15.0
+        self.refresh_hz = float(ui.refresh_hz if ui is not None else 20.0) or 20.0
         self.clock = clock
         self.monotonic = monotonic  # grouping and dedupe intervals (tests pass a fake one)
         self.feed = FeedBuffer(kinds=FEED_ROWS)
