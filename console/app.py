@@ -341,7 +341,10 @@ class PerpdeskApp(App[int]):
         Why: a new row on top shifts every line of a newest-first pane, so each one repaints the
         whole pane (~6-8 KB at 160x50); under a stream of fills that was half of all bytes sent
         over SSH (bench/ui.py, 2026-11-24). Rows are only grouped, never dropped, and the
-        header's totals count every event as it arrives."""
+        header's totals count every event as it arrives. One pane per flush: a fill brings a
+        fills row and a closes row together, and two whole panes in one frame made it the
+        longest frame of the second (the loop-lag and event-latency tail); the other pane
+        follows with the next flush, 50 ms later."""
         if not self._appends:
             return
         now = self.monotonic()
@@ -351,6 +354,7 @@ class PerpdeskApp(App[int]):
             target.add(self._appends.pop(target))
             target.reorder()
             self._appended_at[target] = now
+            return
 
     def _update_header(self) -> None:
         snaps = self.positions.snapshots.values()
