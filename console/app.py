@@ -48,6 +48,7 @@ from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.footer import KeysFooter
 from console.widgets.header import HeaderBar, HeaderState, link_summary
+from console.widgets.panebox import PaneBox
 from console.widgets.pnlchart import PnlChart
 from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
@@ -158,10 +159,11 @@ class PerpdeskApp(App[int]):
             yield self.header
             yield self.pnl_chart
         yield self.risk_line
+        boxes = {s.id: PaneBox(self.panes[s.id], title=s.title, id=f"{s.id}-box") for s in PANES}
         with Vertical(id="panes"):
-            yield from (self.panes[s.id] for s in PANES if not s.lower)
+            yield from (boxes[s.id] for s in PANES if not s.lower)
             with Horizontal(id="lower"):
-                yield from (self.panes[s.id] for s in PANES if s.lower)
+                yield from (boxes[s.id] for s in PANES if s.lower)
         yield FilterBar()
         yield KeysFooter(compact=True)
 
@@ -178,8 +180,6 @@ class PerpdeskApp(App[int]):
         return {**super().get_theme_variable_defaults(), **PNL_DEFAULTS}
 
     def on_mount(self) -> None:
-        for spec in PANES:
-            self.panes[spec.id].border_title = spec.title
         self.query_one(FilterBar).display = False
         self._seed()
         self._unsubscribe = self.engine.subscribe(self.feed.push)

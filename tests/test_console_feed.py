@@ -341,3 +341,26 @@ async def test_a_dialog_opening_and_closing_does_not_rebuild_the_footer(monkeypa
         await pilot.pause()
         await pilot.pause()
         assert calls == [1] and "Close all" in screen_text(app)
+
+
+async def test_the_border_is_the_box_s_so_a_moved_mark_does_not_resend_it() -> None:
+    """Textual writes a changed line from the owning widget's left edge: the pane has no border
+    of its own (its box draws it), and the box's border follows the focus as the pane's did."""
+    from console.widgets.panebox import PaneBox
+
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        box = app.query_one("#positions-box", PaneBox)
+        pane = app.positions
+        assert box.pane is pane and box.border_title == "Positions"
+        assert pane.region.x == box.region.x + 1  # the row starts after the box's border
+        assert all(edge[0] in ("", "none") for edge in pane.styles.border)
+        focused = box.styles.border_left[1]
+        other = app.query_one("#closes-box", PaneBox)
+        assert other.styles.border_left[1] != focused  # only the focused pane's box is lit
+        await pilot.press("tab")
+        await pilot.pause()
+        assert other.styles.border_left[1] == focused and box.styles.border_left[1] != focused
+        assert "Positions" in screen_text(app) and "Closes" in screen_text(app)
