@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Protocol
 
 from core.journal import schema
+from core.journal.dayfile import open_day_file
 from core.journal.errors import JournalError
 from core.money import MoneyError, dec_or_none
 from core.safefile import UnsafeFileError, open_private
 
 INDEX_NAME = ".index.sqlite3"
 _VERSION = 4
-_TAIL = 64  # bytes before the indexed offset kept to tell an append from an edit in place
+TAIL_BYTES = 64  # bytes before the indexed offset kept to tell an append from an edit in place
 INDEXED_FAMILIES = (schema.ORDERS, schema.TRADES, schema.FUNDING)
 ZERO = Decimal(0)
 
@@ -114,7 +115,8 @@ class JournalIndex(Protocol):
     """What the journal's users ask of an index; the SQLite store is one implementation."""
 
     def catch_up(self, names: Iterable[str] | None = None) -> int: ...
-    def appended(self, family: str, path: Path, size_before: int, data: bytes) -> bool: ...
+    def appended(self, family: str, path: Path, size_before: int, data: bytes, header: str,
+                 tail: bytes) -> bool: ...
     def has(self, kind: str, key: str) -> bool: ...
     def last_fill_ms(self) -> int | None: ...
     def newest_ms(self) -> dict[str, int]: ...
@@ -274,13 +276,7 @@ class SqliteJournalIndex:
             return 0
         if known is not None and _unchanged(known, st):
             return 0
-        try:
-            fd = open_private(path, os.O_RDONLY)
-        except UnsafeFileError as exc:
-            raise JournalError(f"journal file {exc.message}") from None
-        except OSError as exc:
-            raise JournalError(f"cannot read journal file {path}: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as f:
+        with os.fdopen(open_day_file(path), "rb") as f:
             st = os.fstat(f.fileno())
             head = f.read(4096)
             end = head.find(b"\n")
@@ -308,14 +304,17 @@ class SqliteJournalIndex:
         cut = data.rfind(b"\n") + 1  # complete lines only; a torn tail waits for its repair
         data = data[:cut]
         new_offset = offset + cut
-        tail = data[-_TAIL:] if cut >= _TAIL else _read_tail(path, new_offset)
+        tail = data[-TAIL_BYTES:] if cut >= TAIL_BYTES else _read_tail(path, new_offset)
         expect = 0 if whole else offset  # the progress recorded now (0 once forgotten)
         return self._index_lines(family, path, columns, data, lines, header_text, st,
                                  new_offset, known, expect, tail)
 
-    def appended(self, family: str, path: Path, size_before: int, data: bytes) -> bool:
+    def appended(self, family: str, path: Path, size_before: int, data: bytes, header: str,
+                 tail: bytes) -> bool:
         """Index ``data``, which this process's journal writer just appended (and fsynced) at
-        byte ``size_before`` of ``path``, from memory instead of reading it back.
+        byte ``size_before`` of ``path``, from memory instead of reading it back. ``header`` and
+        ``tail``: the file's header line and its TAIL_BYTES before ``size_before``, as the writer
+        read them just before appending (it reads the header each batch anyway).
 
         Why: reading each batch back and re-checking every value of lines the writer formatted
         itself cost as much as writing them (a fifth of the stream's CPU). The CSV stays the
@@ -343,11 +342,11 @@ class SqliteJournalIndex:
                 body, first_line, expect = data[end + 1:], 1, 0
             else:
                 if known[5] != size_before or known[2] != st.st_ino or size_before == 0 \
-                        or not _still(path, known[7], known[8], size_before):
+                        or known[7] != header or known[8] != tail:
                     return False  # edited in place meanwhile: the caller's catch-up sorts it out
                 header_text, body, first_line, expect = known[7], data, known[6], size_before
             columns = schema.check_header(family, schema.parse_line(header_text.removeprefix("\ufeff")), path)
-            tail = data[-_TAIL:] if len(data) >= _TAIL else ((known[8] if known else b"") + data)[-_TAIL:]
+            tail = ((known[8] if known else b"") + data)[-TAIL_BYTES:]  # the bytes before the new offset
             self._index_lines(family, path, columns, body, first_line, header_text, st,
                               size_before + len(data), known, expect, tail, trusted=True)
         return True
@@ -545,25 +544,10 @@ def _unchanged(known: tuple, st: os.stat_result) -> bool:  # type: ignore[type-a
             and offset == st.st_size and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid())
 
 
-def _still(path: Path, header: str, tail: bytes, offset: int) -> bool:
-    """Are the header line and the bytes just before ``offset`` what the index recorded?"""
-    try:
-        fd = open_private(path, os.O_RDONLY)
-    except (OSError, UnsafeFileError):
-        return False
-    try:
-        head = os.pread(fd, 4096, 0)
-        end = head.find(b"\n")
-        return (end >= 0 and head[:end].decode("utf-8", "replace") == header
-                and os.pread(fd, len(tail), offset - len(tail)) == tail)
-    finally:
-        os.close(fd)
-
-
 def _read_tail(path: Path, end: int) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        return os.pread(fd, min(_TAIL, end), end - min(_TAIL, end))
+        return os.pread(fd, min(TAIL_BYTES, end), end - min(TAIL_BYTES, end))
     finally:
         os.close(fd)
 

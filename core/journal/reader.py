@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TextIO
 
 from core.journal import schema
+from core.journal.dayfile import open_day_file
 from core.journal.errors import JournalError
 from core.journal.index import _checker
 from core.journal.writer import day_files
 from core.money import MoneyError, dec_or_none
-from core.safefile import UnsafeFileError, open_private
 
 
 def open_journal_text(path: Path) -> TextIO:
@@ -30,13 +30,7 @@ def open_journal_text(path: Path) -> TextIO:
 
     ``utf-8-sig``: a spreadsheet saving "CSV UTF-8" puts a byte-order mark before the header.
     """
-    try:
-        fd = open_private(path, os.O_RDONLY)
-    except UnsafeFileError as exc:
-        raise JournalError(f"journal file {exc.message}") from None
-    except OSError as exc:
-        raise JournalError(f"cannot read journal file {path}: {exc.strerror or exc}") from exc
-    return os.fdopen(fd, "r", newline="", encoding="utf-8-sig", errors="replace")
+    return os.fdopen(open_day_file(path), "r", newline="", encoding="utf-8-sig", errors="replace")
 
 
 def _check_row(family: str, path: Path, line: int, row: dict[str, str],

@@ -29,6 +29,7 @@ import contextlib
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ from loguru import logger
 from core.events import RiskEvent
 from core.journal import schema
 from core.journal.errors import JournalError
-from core.journal.index import SqliteJournalIndex
+from core.journal.index import TAIL_BYTES, SqliteJournalIndex
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
@@ -123,6 +124,18 @@ def _header_fields(text: str) -> list[str] | None:
     return schema.parse_line(text.removeprefix("\ufeff"))
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """One file's part of a batch, as the index takes it from memory: its size before the batch,
+    the bytes appended, and the header line and the bytes before ``size`` as read just before."""
+
+    path: Path
+    size: int
+    data: bytes
+    header: str
+    tail: bytes
+
+
 class Journal:
     """The four CSV families under one directory (SPEC "Journal")."""
 
@@ -159,6 +172,7 @@ class Journal:
         self._handles: OrderedDict[Path, int] = OrderedDict()
         self._writing: set[Path] = set()  # the files of the batch being written
         self._layouts: dict[Path, tuple[int, ...] | None] = {}  # per open handle; None = schema
+        self._headers: dict[Path, str] = {}  # per open handle: its header line as last read
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake: asyncio.Event | None = None
@@ -374,7 +388,7 @@ class Journal:
                 batch, self._pending = self._pending, {}
                 self._pending_rows = 0
                 seq = self._recorded
-            written: list[tuple[Path, int, bytes]] = []
+            written: list[Appended] = []
             if batch:
                 try:
                     written = self._write_batch(batch)
@@ -393,11 +407,10 @@ class Journal:
                         "pending rows written)")
             self.error = None
 
-    def _index_batch(self, batch: dict[Path, list[Row]], written: list[tuple[Path, int, bytes]]) -> None:
+    def _index_batch(self, batch: dict[Path, list[Row]], written: list[Appended]) -> None:
         """Index what was just fsynced, then let its ids go from the pending sets.
 
-        ``written``: (file, its size before, the bytes appended) of this batch, indexed from
-        memory; a file the index was not exactly caught up with is read from disk instead.
+        ``written``: what this batch appended to each file, indexed from memory; a file the index was not exactly caught up with is read from disk instead.
         An index that cannot be written (disk full, a damaged file) costs memory, not money: the
         ids stay pending (answered from memory) and the next batch or open catches the index up.
         """
@@ -438,19 +451,19 @@ class Journal:
                 for key in stale:
                     recent[key] = None
 
-    def _index_files(self, written: list[tuple[Path, int, bytes]]) -> None:
+    def _index_files(self, written: list[Appended]) -> None:
         assert self.index is not None
         names = set(self._unindexed)
-        for path, size, data in written:
-            if names or not self.index.appended(_family(path), path, size, data):
-                names.add(path.name)  # after a miss, the files are caught up from disk in order
+        for a in written:
+            if names or not self.index.appended(_family(a.path), a.path, a.size, a.data, a.header, a.tail):
+                names.add(a.path.name)  # after a miss, the files are caught up from disk in order
         if names:
             self.index.catch_up(sorted(names))
 
-    def _write_batch(self, batch: dict[Path, list[Row]]) -> list[tuple[Path, int, bytes]]:
-        """Append and fsync each file's rows; (file, size before, bytes appended) of each."""
+    def _write_batch(self, batch: dict[Path, list[Row]]) -> list[Appended]:
+        """Append and fsync each file's rows; what was appended to each, for the index."""
         written: list[tuple[int, int]] = []
-        appended: list[tuple[Path, int, bytes]] = []
+        appended: list[Appended] = []
         current = self.directory
         self._writing = set(batch)
         try:
@@ -464,9 +477,10 @@ class Journal:
                     data = "".join([schema.line_for(row, order) for row in rows]).encode("utf-8")
                 if size == 0:
                     data = schema.header_line(_family(path)).encode() + data
+                tail = os.pread(fd, min(size, TAIL_BYTES), size - min(size, TAIL_BYTES))
                 written.append((fd, size))
                 _write_all(fd, data)
-                appended.append((path, size, data))
+                appended.append(Appended(path, size, data, self._headers.get(path, ""), tail))
             for (fd, _), path in zip(written, batch, strict=True):
                 current = path
                 os.fsync(fd)
@@ -506,6 +520,7 @@ class Journal:
                 return fd, st.st_size
             del self._handles[path]
             self._layouts.pop(path, None)
+            self._headers.pop(path, None)
             with contextlib.suppress(OSError):
                 os.close(fd)
         created = not os.path.lexists(path)
@@ -534,16 +549,19 @@ class Journal:
                 break
             old = self._handles.pop(old_path)
             self._layouts.pop(old_path, None)
+            self._headers.pop(old_path, None)
             with contextlib.suppress(OSError):
                 os.close(old)
         return fd, size
 
-    @staticmethod
-    def _file_layout(path: Path, fd: int) -> tuple[int, ...] | None:
-        """Check the header of the non-empty file open at ``fd``; its column order for appends."""
+    def _file_layout(self, path: Path, fd: int) -> tuple[int, ...] | None:
+        """Check the header of the non-empty file open at ``fd``; its column order for appends
+        (the header line is kept: the index compares it with the one it recorded)."""
         head = os.pread(fd, _HEADER_MAX, 0)  # page cache: a couple of microseconds
         end = head.find(b"\n")
-        fields = _header_fields(head[:end].decode("utf-8", "replace")) if end >= 0 else None
+        text = head[:end].decode("utf-8", "replace") if end >= 0 else ""
+        self._headers[path] = text
+        fields = _header_fields(text) if end >= 0 else None
         family = _family(path)
         return schema.layout(schema.check_header(family, fields, path), family)
 
@@ -589,6 +607,7 @@ class Journal:
     def _close_handles(self) -> None:
         with self._io_lock:
             self._layouts.clear()
+            self._headers.clear()
             while self._handles:
                 _, fd = self._handles.popitem()
                 with contextlib.suppress(OSError):
