@@ -15,7 +15,7 @@ from console.feed import FeedBuffer
 from console.screens.order import build_order
 from console.screens.partial import SizeError, close_contracts
 from console.widgets.fmt import Precision, fmt_num, places_of
-from console.widgets.positions import upnl_pct
+from console.widgets.positions import PositionsPane, upnl_pct
 from core.events import MarkPrice, PositionGone
 from core.model import OrderSide, PositionSide
 from tests.console_helpers import (
@@ -300,8 +300,9 @@ async def test_blanks_join_the_run_before_them_so_a_row_sends_fewer_styles() -> 
         assert down[0].style.color == tones["down"].color  # the loss keeps its colour
 
 
-def pane_row_words(pane) -> list[str]:  # type: ignore[no-untyped-def]
+def pane_row_words(pane: PositionsPane) -> list[str]:
     row = pane.row(pane._order[0])
+    assert row is not None
     return " ".join(text for text, _ in row.cells if text).split()
 
 

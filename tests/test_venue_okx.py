@@ -78,15 +78,21 @@ async def sim() -> AsyncIterator[Any]:
     await srv.stop()
 
 
+async def streaming(venue: OkxVenue, events: Events, *, candles: bool = True) -> asyncio.Task[None]:
+    """Connect ``venue`` and run its three streams into ``events`` until each is connected."""
+    await venue.connect()
+    task = asyncio.create_task(venue.run_streams(events, [BTC], candles=candles))
+    for stream in ("public", "private", "business"):
+        await events.until(events.status(stream, LinkState.CONNECTED))
+    return task
+
+
 @pytest.fixture
 async def live(sim: Any) -> AsyncIterator[tuple[OkxVenue, Events, Any]]:
     """A connected venue with all three streams subscribed."""
     venue = OkxVenue(Exchange(sim.url), None)
-    await venue.connect()
     events = Events()
-    task = asyncio.create_task(venue.run_streams(events, [BTC]))
-    for stream in ("public", "private", "business"):
-        await events.until(events.status(stream, LinkState.CONNECTED))
+    task = await streaming(venue, events)
     yield venue, events, sim
     await venue.close()
     await asyncio.wait_for(task, 5)
@@ -279,29 +285,37 @@ async def test_stream_without_pong_reconnects() -> None:
             await asyncio.wait_for(task, 5)
 
 
+async def _history_pages(items: list[dict[str, str]],
+                         queries: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The adapter's positions-history paging over ``items`` served as the simulator pages them
+    (newest first, ``after`` strictly older); ``queries`` collects each request's parameters."""
+    from core.config import ExchangeSettings
+    from core.sim.rest import page
+
+    async def endpoint(query: dict[str, str]) -> dict[str, Any]:
+        if queries is not None:
+            queries.append(dict(query))
+        return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
+
+    venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
+    try:
+        return await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
+                                  "uTime", "uTime", None)
+    finally:
+        await venue.close()
+
+
 async def test_history_paging_keeps_records_that_share_the_boundary_millisecond() -> None:
     """positions-history pages by uTime and ``after`` means strictly older: two positions closed
     in the same millisecond across a page boundary must both be read, and each only once. The
     endpoint answers with the simulator's own OKX paging (core.sim.rest.page)."""
-    from core.config import ExchangeSettings
-    from core.sim.rest import page
-
     # 150 records newest first; the 100th and 101st (0-based 99, 100) share one uTime
     times = [2_000_000 - 10 * i for i in range(150)]
     times[100] = times[99]
     items = [{"posId": f"p{i}", "instId": "BTC-USDT-SWAP", "uTime": str(t)} for i, t in enumerate(times)]
     queries: list[dict[str, str]] = []
 
-    async def endpoint(query: dict[str, str]) -> dict[str, Any]:
-        queries.append(dict(query))
-        return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
-
-    venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
-    try:
-        got = await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
-                                 "uTime", "uTime", None)
-    finally:
-        await venue.close()
+    got = await _history_pages(items, queries)
     ids = [i["posId"] for i in got]
     assert sorted(ids) == sorted(i["posId"] for i in items) and len(ids) == len(set(ids)) == 150
     assert queries[1]["after"] == str(times[99] + 1)  # moved to the boundary ms + 1, not past it
@@ -311,9 +325,6 @@ async def test_history_paging_keeps_identical_records_of_two_lives() -> None:
     """A leg opened, closed and opened and closed again within one millisecond at one price: two
     lives, two positions-history records with the same content (one posId in net mode). Across a
     page boundary and within one page, both are read; only the boundary repeat is dropped."""
-    from core.config import ExchangeSettings
-    from core.sim.rest import page
-
     times = [2_000_000 - 10 * i for i in range(150)]
     times[100] = times[99]
     times[51] = times[50]
@@ -321,15 +332,7 @@ async def test_history_paging_keeps_identical_records_of_two_lives() -> None:
     items[100] = dict(items[99])  # two lives of one millisecond, across the page boundary
     items[51] = dict(items[50])  # ... and within one page
 
-    async def endpoint(query: dict[str, str]) -> dict[str, Any]:
-        return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
-
-    venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
-    try:
-        got = await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
-                                 "uTime", "uTime", None)
-    finally:
-        await venue.close()
+    got = await _history_pages(items)
     assert len(got) == 150
     assert Counter(i["posId"] for i in got) == Counter(i["posId"] for i in items)
 
@@ -341,12 +344,9 @@ async def test_candles_are_streamed_only_when_asked(sim: Any, candles: bool) -> 
     from core.events import Candle, MarkPrice
 
     venue = OkxVenue(Exchange(sim.url), None)
-    await venue.connect()
     events = Events()
-    task = asyncio.create_task(venue.run_streams(events, [BTC], candles=candles))
+    task = await streaming(venue, events, candles=candles)
     try:
-        for stream in ("public", "private", "business"):
-            await events.until(events.status(stream, LinkState.CONNECTED))
         start = len(events.items)
         for step in range(1, 8):  # the simulator pushes an open candle at most every 500 ms
             sim.set_price("BTC-USDT-SWAP", Decimal(60000 + step))
