@@ -42,13 +42,26 @@ class Commands:
         why = self.checks.refusal(command, origin)
         if why is not None:
             return self._e._refuse(why)
+        # an entry counts for the limits from here (no await since the checks) until it fills or
+        # is canceled, so entries sent together, or one right after another, see each other
+        flight = self._e.control.guard.flight
+        ticket = (flight.reserve(command) if isinstance(command, PlaceOrder) and not command.reduce_only
+                  else None)
+        result: CommandResult | None = None
         try:
-            return await self._dispatch(command, origin)
+            result = await self._dispatch(command, origin)
+            return result
         except VenueError as exc:  # the exchange said no, or could not be reached
             return self._e._refuse(str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug: logged in full, one plain line shown
             logger.exception(f"command {command!r} failed")
             return self._e._refuse(f"{type(command).__name__} failed: {exc or type(exc).__name__}")
+        finally:
+            if ticket is not None:
+                if result is not None and result.ok and result.order_ids:
+                    flight.placed(ticket, result.order_ids[0])
+                else:
+                    flight.failed(ticket)
 
     async def _dispatch(self, command: Command, origin: Origin) -> CommandResult:
         if isinstance(command, PlaceOrder):

@@ -126,6 +126,7 @@ class TradingControl:
                 logger.exception("risk monitor evaluation failed")
 
     def _on_event(self, event: object) -> None:
+        self.guard.flight.on_event(event)  # a fill or a done order leaves the orders in flight
         if isinstance(event, CloseResult):
             self.day.add_close(event.close_key, event)
             self._evaluate_soon()

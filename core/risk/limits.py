@@ -4,12 +4,16 @@ It is one check in the engine's chain (core/engine/checks.py) with ``gate = Fals
 that can only reduce exposure (a close, a reduce-only order, a cancel, a TP/SL move) never reaches
 it: no limit can trap a trader in a position. Strategy and console entries pass the same check.
 
+Orders in flight count: an entry that passed is booked in ``flight`` (core/risk/inflight.py)
+before its request leaves and counts as filled until it fills or is canceled, so entries sent
+together, or one right after another, cannot each pass against the same ledger.
+
 Each refusal is one line naming the rule, e.g.
 ``RISK REFUSED max_order_notional: order 1,234.5 USDT > limit 1,000 USDT``.
 
 Why it is cheap: it runs on the submit path of every order (a scalper's too). It reads the
-ledger's open lives and the book's marks that are already in memory, does a handful of Decimal
-multiplications, and keeps the last minute's send times in a deque (bench/risk.py measures it).
+ledger's open lives, the orders in flight and the book's marks, all in memory, does a handful
+of Decimal multiplications, and keeps the last minute's send times in a deque (bench/risk.py measures it).
 """
 from __future__ import annotations
 
@@ -22,13 +26,25 @@ from typing import TYPE_CHECKING
 
 from core.config import RiskSettings
 from core.events import Command, PlaceOrder, TradingState
-from core.model import OrderSide, Origin, PosSide
+from core.model import Origin
+from core.money import ZERO, plain
+from core.risk.inflight import InFlight, grows_sign
 
 if TYPE_CHECKING:
     from core.engine.coordinator import Engine
 
 RATE_WINDOW_S = 60.0
 _CENT = Decimal("0.01")
+
+
+def _contracts_in_flight(contracts: Decimal) -> str:
+    """The tail of a refusal that counted contracts still in flight ("" when none)."""
+    return f" (counting {plain(contracts)} contracts in flight)" if contracts else ""
+
+
+def _orders_in_flight(count: int) -> str:
+    """The tail of a refusal that counted orders still in flight ("" when none)."""
+    return f" (counting {count} order(s) in flight)" if count else ""
 
 
 def usdt(value: Decimal) -> str:
@@ -61,6 +77,7 @@ class RiskGuard:
         self._on_refuse = on_refuse
         self._clock = clock
         self._sent: deque[float] = deque()
+        self.flight = InFlight(clock)  # entries sent and not yet filled or canceled
         self.halt_reason = ""  # shown in the refusal while halted (set by the control)
 
     def __call__(self, command: Command, origin: Origin) -> str | None:
@@ -111,37 +128,54 @@ class RiskGuard:
         return self._exposure(cmd, size, price)
 
     def _exposure(self, cmd: PlaceOrder, size: Decimal, price: Decimal) -> Refusal | None:
-        """Position, total and count limits, for an order that grows its position."""
+        """Position, total and count limits, for an order that grows its position.
+
+        Orders in flight count as if they filled: on this order's own side (every buy in flight
+        when it buys), and on both sides for the other positions (whichever is larger)."""
         s = self.settings
         ledger = self._e.ledger
+        pending = self.flight.pending()
+        key = (cmd.symbol, cmd.pos_side)
         current = ledger.signed_contracts(cmd.symbol, cmd.pos_side)
-        grows = cmd.side is (OrderSide.SELL if cmd.pos_side == PosSide.SHORT else OrderSide.BUY)
-        after = current + (cmd.contracts if grows else -cmd.contracts)
-        if abs(after) <= abs(current):
+        up, down = pending.get(key, (ZERO, ZERO))
+        delta = cmd.contracts * grows_sign(cmd.side, cmd.pos_side)
+        base = current + up if delta > 0 else current - down
+        after = base + delta
+        if abs(after) <= abs(base):
             return None  # a non-reduce-only order that still only reduces: no exposure limit applies
         after_notional = abs(after) * size * price
         if s.max_position_notional is not None and after_notional > s.max_position_notional:
             return Refusal("max_position_notional", after_notional, s.max_position_notional,
                            f"RISK REFUSED max_position_notional: {cmd.symbol} position would be "
-                           f"{usdt(after_notional)} USDT > limit {usdt(s.max_position_notional)} USDT")
+                           f"{usdt(after_notional)} USDT > limit {usdt(s.max_position_notional)} USDT"
+                           + _contracts_in_flight(up if delta > 0 else down))
         if s.max_total_notional is None and s.max_open_positions is None:
             return None
         book = self._e.book
+        instruments = self._e.venue.instruments
         total = after_notional
         count = 1
-        for symbol, pos_side, coins in ledger.open_coins():
-            if symbol == cmd.symbol and pos_side == cmd.pos_side:
+        others = {(symbol, pos_side) for symbol, pos_side, _ in ledger.open_coins()} | set(pending)
+        for symbol, pos_side in others:
+            if (symbol, pos_side) == key:
+                continue
+            held = ledger.signed_contracts(symbol, pos_side)
+            o_up, o_down = pending.get((symbol, pos_side), (ZERO, ZERO))
+            worst = max(abs(held + o_up), abs(held - o_down))
+            inst = instruments.get(symbol)
+            if worst == 0 or inst is None:
                 continue
             count += 1
-            total += coins * book.mark_for(symbol)
+            total += worst * inst.contract_size * book.mark_for(symbol)
         if s.max_total_notional is not None and total > s.max_total_notional:
             return Refusal("max_total_notional", total, s.max_total_notional,
                            f"RISK REFUSED max_total_notional: exposure would be {usdt(total)} USDT "
-                           f"> limit {usdt(s.max_total_notional)} USDT")
-        if s.max_open_positions is not None and current == 0 and count > s.max_open_positions:
+                           f"> limit {usdt(s.max_total_notional)} USDT" + _orders_in_flight(self.flight.count()))
+        opens = current == 0 and up == 0 and down == 0
+        if s.max_open_positions is not None and opens and count > s.max_open_positions:
             return Refusal("max_open_positions", Decimal(count), Decimal(s.max_open_positions),
                            f"RISK REFUSED max_open_positions: {cmd.symbol} would be position {count} "
-                           f"> limit {s.max_open_positions}")
+                           f"> limit {s.max_open_positions}" + _orders_in_flight(self.flight.count()))
         return None
 
     def _rate(self) -> Refusal | None:
