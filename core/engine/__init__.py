@@ -6,7 +6,8 @@ Module map (the coordinator owns one helper per part; helpers reach each other t
   the timer, and the public API the console, runner and strategies use.
 - ``ports``: shared type aliases (the exchange protocol is ``core.venue.base.Venue``).
 - ``inbound``: the venue's sink (stateless pushes inline, stateful ones queued), link states.
-- ``commands`` + ``checks``: commands after the pre-trade check chain (where risk limits go).
+- ``commands`` + ``checks``: commands after the pre-trade check chain (where risk limits go);
+  ``validate``: sizes and prices checked once, before the chain.
 - ``fills``: the one fill path (journal -> ledger -> close confirmer), live, backfilled, replayed.
 - ``book``: marks, position pushes, revaluing and publishing position lives.
 - ``funding``: settlement times, funding bills and their attribution to position lives.

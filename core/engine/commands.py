@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from core.engine import validate
 from core.engine.checks import CheckChain, default_chain
 from core.events import (
     CancelOrder,
@@ -39,7 +40,9 @@ class Commands:
         self.checks = checks if checks is not None else default_chain(engine)
 
     async def submit(self, command: Command, origin: Origin) -> CommandResult:
-        why = self.checks.refusal(command, origin)
+        why = validate.refusal(command, self._e.venue.instruments)  # sizes and prices, once
+        if why is None:
+            why = self.checks.refusal(command, origin)
         if why is not None:
             return self._e._refuse(why)
         # an entry counts for the limits from here (no await since the checks) until it fills or
@@ -113,11 +116,8 @@ class Commands:
         if open_contracts == 0:
             return self._e._refuse(f"no open {cmd.symbol} {cmd.pos_side} position to close")
         contracts = cmd.contracts
-        if contracts is not None:
-            if contracts <= 0:
-                return self._e._refuse(f"close size must be > 0 contracts, got {plain(contracts)}")
-            if contracts >= open_contracts:
-                contracts = None
+        if contracts is not None and contracts >= open_contracts:
+            contracts = None
         size = open_contracts if contracts is None else contracts
         order_id = await self._e.venue.close_position(cmd.symbol, cmd.pos_side, contracts, origin)
         what = (f"{'closing all of' if contracts is None else 'closing'} {plain(size)} contracts "

@@ -35,7 +35,7 @@ def grows_sign(side: OrderSide, pos_side: PosSide) -> int:
     """+1 when ``side`` adds to the position as the ledger signs it (net: a buy; hedge: the
     leg's own side), else -1."""
     opening = OrderSide.SELL if pos_side == PosSide.SHORT else OrderSide.BUY
-    return 1 if side is opening else -1
+    return 1 if side == opening else -1
 
 
 @dataclass(slots=True)
