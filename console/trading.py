@@ -6,7 +6,9 @@ read as one unit. Each flow builds a ``Question`` from what the console knows NO
 overlaid with position states still waiting in the feed, since the panes do not flush under a
 modal) and gives the dialog a ``recheck`` that rebuilds it when the trader answers. The facts a
 question is bound to are the ones the trader decides on: the position life, side and size (for
-close all: the whole set). Estimates move with every mark and are not facts.
+close all: the whole set). Estimates move with every mark and are not facts. The kill switch
+is the exception: it is bound to nothing but the typed word (it acts on whatever exists when it
+runs), and its dialog only refreshes what it shows.
 """
 from __future__ import annotations
 
@@ -240,15 +242,16 @@ class Trading:
 
     def kill_question(self) -> Question:
         snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
-        lines = ["Cancels all orders and algos (TP/SL), closes all positions at market,",
-                 "then HALTS trading until you resume it (s, confirmed)."]
+        lines = ["Stops the strategy, cancels all orders and algos (TP/SL), closes all",
+                 "positions at market (whatever exists then), then HALTS trading until you",
+                 "resume it (s, confirmed)."]
         lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
                   f"est {self._estimate(s, s.contracts)}" for s in snaps] or ["no open positions"]
         lines.append(f"{len(self.app.open_orders)} open order(s) known to the console")
-        return Question("KILL SWITCH", tuple(lines), "Kill", KillSwitch(), "kill switch",
-                        tuple(_facts(s) for s in snaps))
+        return Question("KILL SWITCH", tuple(lines), "Kill", KillSwitch(), "kill switch")
 
     def kill(self) -> None:
+        """The typed word sends it whatever changed under the dialog (the list only refreshes)."""
         self.app.confirm(self.kill_question(), self.kill_question, screen=KillScreen)
 
     # ------------------------------------------------------------ T

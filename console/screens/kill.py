@@ -4,9 +4,11 @@ Why typed and not y/n: `K` cancels every order and algo, closes every position a
 halts trading until an explicit resume. A stray `y` or Enter (the keys every other dialog takes)
 must never do that, so the only yes is the word itself followed by Enter.
 
-Like ConfirmScreen it is bound to what it showed: when the trader confirms, ``recheck``
-rebuilds the question; if the positions it listed changed meanwhile, nothing is sent, the new
-list is shown and one more Enter (the word still typed) confirms it.
+Unlike ConfirmScreen it is NOT bound to what it showed: the kill switch cancels and closes
+whatever exists when it runs (and stops the strategy first), so a strategy that keeps trading
+must not be able to turn the trader's KILL into "changed since it was shown, nothing sent".
+The word and Enter send it at once. While the dialog is up, ``rebuild`` (when given) rebuilds
+the list once a second, so what it shows stays close to what the kill will act on.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from console.actions import Scope, bindings, key_hint
-from console.screens.confirm import CHANGED, Changed, Question, Recheck, settle
+from console.screens.confirm import Question, Recheck
 
 WORD = "KILL"
+REFRESH_S = 1.0  # the list is rebuilt this often while the dialog is up
 
 
 class KillScreen(ModalScreen["Question | str | None"]):
@@ -29,10 +32,10 @@ class KillScreen(ModalScreen["Question | str | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.KILL)
 
-    def __init__(self, question: Question, recheck: Recheck | None = None) -> None:
+    def __init__(self, question: Question, rebuild: Recheck | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.question = question
-        self.recheck = recheck
+        self._rebuild = rebuild
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -47,6 +50,17 @@ class KillScreen(ModalScreen["Question | str | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#kill-word", Input).focus()
+        if self._rebuild is not None:
+            self.set_interval(REFRESH_S, self.show_now)
+
+    def show_now(self) -> None:
+        """Rebuild the list from what the console knows now (display only: nothing is bound)."""
+        if self._rebuild is None:
+            return
+        question = self._rebuild()
+        if isinstance(question, Question):
+            self.question = question
+            self.query_one("#kill-body", Static).update("\n".join(question.lines))
 
     def _error(self, text: str) -> None:
         self.query_one("#kill-error", Static).update(text)
@@ -55,13 +69,7 @@ class KillScreen(ModalScreen["Question | str | None"]):
         if event.value.strip() != WORD:
             self._error(f"✗ type the word {WORD} (capital letters) to confirm; Esc cancels")
             return
-        answer = settle(self.question, self.recheck)
-        if isinstance(answer, Changed):
-            self.question = answer.now
-            self.query_one("#kill-body", Static).update("\n".join((CHANGED, *answer.now.lines)))
-            self._error("")
-        else:
-            self.dismiss(answer)
+        self.dismiss(self.question)  # the word is the whole confirmation: sent as it stands
 
     def action_cancel(self) -> None:
         self.dismiss(None)

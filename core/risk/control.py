@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 MONITOR_S = 0.2  # loss / drawdown evaluation period (a breach halts well within a second)
 STATUS_HZ = 4.0  # RiskStatus publications per second at most
 VERIFY_DELAY_S = 0.3  # kill switch: let market closes fill before re-reading the exchange
+KILL_ROUNDS = 5  # kill switch: sweeps (each followed by a re-read) before saying what is left
+STRATEGY_STOP_WAIT_S = 1.0  # kill switch: the strategy's stop is waited for this long at most
+SENDING_WAIT_S = 5.0  # kill switch: entries already on their way get this long to be answered
 HALT_RULES = ("daily_loss_limit", "max_drawdown")
 
 
@@ -74,6 +78,7 @@ class TradingControl:
         self._soon = False
         self._last_ts: datetime | None = None
         self._kill_lock = asyncio.Lock()
+        self._strategy_stop: Callable[[], Coroutine[Any, Any, None]] | None = None
         engine.subscribe(self._on_event)
 
     # ================================================================ lifecycle
@@ -315,29 +320,41 @@ class TradingControl:
         self.publish_status(force=True)
         return CommandResult(True, f"trading {message}")
 
+    def on_kill(self, stop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """The strategy host registers how to stop its strategy: the kill switch does it first."""
+        self._strategy_stop = stop
+
     async def kill(self) -> CommandResult:
-        """Halt, cancel every order and algo, close every position; verify flat, retry once."""
+        """Stop the strategy, then cancel every order and algo and close every position that
+        exists at that moment; re-read the exchange and sweep again until it is flat.
+
+        Bound to nothing but the trader's word: it never compares with what a dialog showed.
+        Halted first, before any await, so no entry (strategy or console) leaves after this
+        call starts; entries already on their way are waited for (bounded) and swept too."""
+        was = "kill switch pressed" + (" (while halted)" if self.state is TradingState.HALTED else "")
+        self._set_state(TradingState.HALTED, "kill_switch", was)
         async with self._kill_lock:
             message = "kill switch: canceling every order and algo, closing every position"
-            if self.state is not TradingState.HALTED:
-                self._set_state(TradingState.HALTED, "kill_switch", "kill switch pressed")
-            else:
-                self._set_state(TradingState.HALTED, "kill_switch", "kill switch pressed (while halted)")
             logger.error(f"KILL SWITCH pressed: {message}")
             self._event(RiskEventKind.KILL, "kill_switch", None, None, message)
             self.publish_status(force=True)
+            await self._stop_strategy()
+            await self._wait_sending()
             left: list[str] = []
-            for attempt in range(2):
+            for attempt in range(KILL_ROUNDS):
                 try:
                     await sweep(self._e.venue)
                 except VenueError as exc:
                     logger.error(f"KILL SWITCH sweep {attempt + 1} failed: {exc}")
                 await asyncio.sleep(VERIFY_DELAY_S)
-                left = await leftovers(self._e.venue)
+                try:
+                    left = await leftovers(self._e.venue)
+                except VenueError as exc:
+                    left = [f"unknown ({exc})"]
                 if not left:
                     break
-                logger.error(f"KILL SWITCH sweep {attempt + 1} left {', '.join(left)}; retrying"
-                             if attempt == 0 else f"KILL SWITCH still left: {', '.join(left)}")
+                logger.error(f"KILL SWITCH sweep {attempt + 1} left {', '.join(left)}; sweeping again"
+                             if attempt + 1 < KILL_ROUNDS else f"KILL SWITCH still left: {', '.join(left)}")
             if left:
                 text = (f"KILL SWITCH: halted, but the exchange still shows {', '.join(left)} — "
                         "check it on the exchange now")
@@ -348,6 +365,28 @@ class TradingControl:
             self.publish_status(force=True)
             self._e._notice(NoticeLevel.WARNING, text)
             return CommandResult(True, text)
+
+    async def _stop_strategy(self) -> None:
+        """Stop the running strategy (it stays stopped until perpdesk restarts). Its own
+        ``on_stop`` is not waited for beyond ``STRATEGY_STOP_WAIT_S``: being halted, nothing it
+        sends can open a position, and the sweep must not wait on a slow strategy."""
+        stop = self._strategy_stop
+        if stop is None or not self.strategy_running:
+            return
+        name = self.strategy
+        task = asyncio.get_running_loop().create_task(stop(), name="kill-strategy-stop")
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        await asyncio.wait({task}, timeout=STRATEGY_STOP_WAIT_S)
+        logger.error(f"KILL SWITCH strategy {name} stopped; restart perpdesk to run it again")
+        self.set_strategy(name, False)
+
+    async def _wait_sending(self) -> None:
+        """Let entries whose request left before the halt get their answer, so the sweep sees them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SENDING_WAIT_S
+        while self.guard.flight.sending and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _refresh_protection(self, symbol: str, pos_side: str) -> None:
         """Re-read the position so ``Engine.tp_sl`` shows the triggers just set (an algo change

@@ -191,6 +191,7 @@ class StrategyHost:
         """Subscribe, warm up from history candles, call ``on_start``, then feed events."""
         self.running = True
         self.engine.control.set_strategy(self.name, True)  # the strategy/risk line shows it
+        self.engine.control.on_kill(self.stop)  # the kill switch stops the strategy first
         self._unsubscribe = self.engine.subscribe(self._on_event)
         logger.info(f"STRATEGY STARTED {self.name} on {', '.join(self.ctx.symbols)}")
         if not await self._guard("warm-up", self._warm_up()):
