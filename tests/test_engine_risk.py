@@ -345,3 +345,23 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
     assert len(calls) == 2
     state = await sim_state(rig.srv)
     assert state["positions"] == [] and state["openOrders"] == [] and state["liveAlgos"] == []
+
+
+async def test_pause_survives_a_restart_until_the_trader_resumes(rig: Rig, logs: LogCapture) -> None:
+    """Issue 20: pause, like halted, is kept in state.json; a restart comes back paused."""
+    engine = await rig.start_engine()
+    assert (await engine.submit(PauseStrategy())).ok
+    await rig.flush()
+    await rig.stop_engine()
+    engine = await rig.start_engine()
+    assert engine.trading_state is TradingState.PAUSED
+    assert logs.one("RISK PAUSE still in force from a previous run").level == "WARNING"
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+    assert not res.ok and res.message.startswith("RISK REFUSED paused")
+    assert (await engine.submit(ResumeTrading())).ok
+    await rig.flush()
+    await rig.stop_engine()
+    engine = await rig.start_engine()
+    assert engine.trading_state is TradingState.RUNNING
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)).ok
+
