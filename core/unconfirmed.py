@@ -9,7 +9,8 @@ removes what it checked.
 
 Written crash-safely (temp file, fsync, rename, fsync of the folder) and private (0600): a crash
 mid-write leaves the previous version, never a torn one. A missing file means nothing is pending;
-an unreadable one is reported once and set aside, never trusted.
+an unreadable one is reported once and set aside, never trusted; a symbolic link (or a pipe, or
+another user's file) is refused like a journal day file, never followed.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from typing import Any
 
 from loguru import logger
 
+from core.journal.errors import JournalError
 from core.model import CloseResult
-from core.safefile import write_atomic
+from core.safefile import UnsafeFileError, read_private, write_atomic
 
 FILE_NAME = "unconfirmed_closes.json"
 _VERSION = 1
@@ -64,11 +66,16 @@ class UnconfirmedClose:
 
 def load(path: Path) -> list[UnconfirmedClose]:
     """The entries in ``path``; [] when it does not exist. A damaged file is renamed aside
-    (``.bad``) with a warning: its rows are in the journal, only their check is lost."""
+    (``.bad``) with a warning: its rows are in the journal, only their check is lost. A symbolic
+    link, a file that is not a regular one or one owned by another user is never read (a planted
+    link would feed the check another file, a named pipe would block the start): JournalError
+    naming it, as for a journal day file."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
+        raw = read_private(path)
+        if raw is None:
+            return []
+    except UnsafeFileError as exc:  # a link, a pipe, another user's file: refused like a day file
+        raise JournalError(f"journal file {exc.message}") from None
     except OSError as exc:
         logger.warning(f"CLOSE CHECK cannot read {path}: {exc.strerror or exc}; the rows it lists "
                        "stay unchecked (perpdesk reconcile compares them)")

@@ -345,3 +345,50 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
     assert len(calls) == 2
     state = await sim_state(rig.srv)
     assert state["positions"] == [] and state["openOrders"] == [] and state["liveAlgos"] == []
+
+
+async def test_pause_survives_a_restart_until_the_trader_resumes(rig: Rig, logs: LogCapture) -> None:
+    """Issue 20: pause, like halted, is kept in state.json; a restart comes back paused."""
+    engine = await rig.start_engine()
+    assert (await engine.submit(PauseStrategy())).ok
+    await rig.flush()
+    await rig.stop_engine()
+    engine = await rig.start_engine()
+    assert engine.trading_state is TradingState.PAUSED
+    assert logs.one("RISK PAUSE still in force from a previous run").level == "WARNING"
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+    assert not res.ok and res.message.startswith("RISK REFUSED paused")
+    assert (await engine.submit(ResumeTrading())).ok
+    await rig.flush()
+    await rig.stop_engine()
+    engine = await rig.start_engine()
+    assert engine.trading_state is TradingState.RUNNING
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)).ok
+
+
+
+@pytest.mark.parametrize("how", ["kill", "pause"])
+async def test_a_deleted_state_file_does_not_lift_a_halt_or_a_pause(rig: Rig, logs: LogCapture, how: str) -> None:
+    """state.json deleted after a kill switch (or a pause): the next start rebuilds the state from
+    the newest risk journal row instead of running, so the strategy does not trade again."""
+    engine = await rig.start_engine()
+    assert (await engine.submit(KillSwitch() if how == "kill" else PauseStrategy())).ok
+    want = TradingState.HALTED if how == "kill" else TradingState.PAUSED
+    assert engine.trading_state is want
+    await rig.flush()
+    await rig.stop_engine()
+    (rig.journal_dir / "state.json").unlink()
+    engine = await rig.start_engine()
+    assert engine.trading_state is want
+    line = logs.one("still in force from a previous run", "state.json was missing: rebuilt from risk_")
+    assert line.level == "WARNING"
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+    assert not res.ok and want.value in res.message
+    assert await exchange_position(rig) == 0
+    # the trader's resume ends it, and is itself kept (rebuilt again without the file)
+    assert (await engine.submit(ResumeTrading())).ok
+    await rig.flush()
+    await rig.stop_engine()
+    (rig.journal_dir / "state.json").unlink()
+    engine = await rig.start_engine()
+    assert engine.trading_state is TradingState.RUNNING

@@ -271,6 +271,7 @@ def _one_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
 @pytest.mark.timeout(120)
 def test_commands_name_file_and_line_of_a_renamed_header_or_bad_byte(tmp_path: Path) -> None:
     jdir = tmp_path / "journal"
+    assert _perpdesk(tmp_path, "--headless", "--duration", "0.2").returncode == 0  # binds the folder
     j = _journal(jdir)
     j.record_fill(fill("F1"))
     j.record_fill(fill("F2", ts=T0 + timedelta(seconds=1)))

@@ -103,6 +103,48 @@ def test_embedded_simulator_started_anew_is_another_account(tmp_path: Path, caps
     assert sorted(p.name for p in settings.journal.dir.iterdir()) == sorted([*files, SIM_STATE_FILE])
 
 
+def test_a_journal_with_rows_and_no_account_record_is_refused_not_bound_anew(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """account.json deleted (and the simulator started anew: another account): the start refuses
+    with one line and exit 2 instead of binding the folder to the new account and writing the old
+    account's open position as an ``external`` close with made-up PnL."""
+    import asyncio
+
+    settings = _settings(tmp_path)
+
+    async def open_one() -> None:
+        async with build_stack(settings) as stack:
+            assert (await stack.engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("2")))).ok
+            await wait_for(lambda: len(stack.engine.positions()) == 1, what="position")
+    asyncio.run(open_one())
+    assert len(read_fills(settings.journal.dir)) == 1
+    (settings.journal.dir / ACCOUNT_FILE).unlink()
+    (settings.journal.dir / SIM_STATE_FILE).unlink()
+    capsys.readouterr()
+    for _ in range(2):  # and again: the refusal records nothing that would let a second start in
+        assert run_headless(settings, 0.5) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert ACCOUNT_FILE in err[0] and "holds rows" in err[0] and "[journal] dir" in err[0]
+        assert read_binding(settings.journal.dir) is None
+        assert read_trades(settings.journal.dir) == []  # no made-up `external` close
+
+
+def test_a_journal_with_only_headers_is_bound_at_first_use(tmp_path: Path) -> None:
+    j = tmp_path / "j"
+    j.mkdir()
+    (j / "orders_2026-03-05.csv").write_text("ts,event\n")
+    bind_journal(j, AccountId("okx", "111"))
+    assert read_binding(j) == AccountId("okx", "111")
+    (j / ACCOUNT_FILE).unlink()
+    (j / "orders_2026-03-05.csv").write_text("ts,event\n2026-03-05T00:00:00.000Z,fill\n")
+    with pytest.raises(JournalAccountError) as exc:
+        bind_journal(j, AccountId("okx", "111"))
+    assert exc.value.exit_code == 2 and "\n" not in exc.value.message
+    bind_journal(j, AccountId("okx", "111"), record=False)  # reconcile only reads: it goes on
+    assert read_binding(j) is None
+
+
 # ---------------------------------------------------------------------- the state file itself
 
 

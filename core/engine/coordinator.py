@@ -115,6 +115,7 @@ class Engine:
                          "exchange's time — sync the system clock (NTP)")
         await self.journal.start()
         replay_journal(self)
+        self.confirmer.start()  # reads the unconfirmed list: a refused one stops the start here
         try:
             self._account = await self.venue.fetch_balance()
         except Exception as exc:  # noqa: BLE001 - the account stream will bring it
@@ -122,7 +123,6 @@ class Engine:
         self._stream_task = asyncio.create_task(
             self.venue.run_streams(self._sink, list(self.venue.instruments), candles=self.candles),
             name="venue-streams")
-        self.confirmer.start()
         try:
             await asyncio.wait_for(self.inbound.private_up.wait(), 10.0)
         except TimeoutError:

@@ -6,10 +6,15 @@ open position lives became phantom ``external`` closes in the second's journal. 
 the folder gets ``account.json`` (venue, demo or live, the exchange's account uid, when), written
 crash-safely and private; every later start, and ``perpdesk reconcile``, compares the account it
 is connected to with it and refuses, before a single row is read or written, when they differ.
+
+A folder that already holds rows but no record is refused too, never bound anew: the record was
+deleted or lost, and binding the folder to whatever account this run is on would turn the open
+positions of the rows' own account into ``external`` closes with made-up PnL.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +22,8 @@ from pathlib import Path
 from loguru import logger
 
 from core.errors import PerpdeskError
-from core.safefile import UnsafeFileError, read_private, write_atomic
+from core.journal import schema
+from core.safefile import UnsafeFileError, open_private, read_private, write_atomic
 
 ACCOUNT_FILE = "account.json"
 
@@ -56,6 +62,25 @@ def read_binding(journal_dir: Path) -> AccountId | None:
                                   "[journal] dir") from None
 
 
+def _has_rows(journal_dir: Path) -> bool:
+    """True when a journal day file in ``journal_dir`` holds anything past its header line (an
+    entry that is not a regular file of ours counts: the journal refuses it later by name)."""
+    for _family, path in schema.day_files(journal_dir):
+        try:
+            fd = open_private(path, os.O_RDONLY)
+        except (UnsafeFileError, OSError):
+            return True
+        try:
+            head = os.read(fd, 65536)  # a header line and the start of the first row, if any
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        if head.partition(b"\n")[2].strip():
+            return True
+    return False
+
+
 def bind_journal(journal_dir: Path, now: AccountId, *, record: bool = True) -> None:
     """Record ``now`` at the journal's first use; afterwards refuse any other account.
 
@@ -71,6 +96,11 @@ def bind_journal(journal_dir: Path, now: AccountId, *, record: bool = True) -> N
     recorded = read_binding(journal_dir)
     if recorded is None and not record:
         return
+    if recorded is None and _has_rows(journal_dir):
+        raise JournalAccountError(
+            f"journal {journal_dir} holds rows but no {ACCOUNT_FILE}, the record of the account they "
+            f"belong to: restore {ACCOUNT_FILE} (from a backup or another copy of this folder), or "
+            "set another [journal] dir for this account; perpdesk will not guess whose rows these are")
     if recorded is None:
         payload = {"venue": now.venue, "sandbox": now.sandbox, "uid": now.uid,
                    "since": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -88,10 +88,11 @@ class TradingControl:
         saved = load_state(self._e.journal.directory)
         if saved.state is not TradingState.RUNNING:
             self.state = saved.state
-            self.guard.halt_reason = saved.rule
+            self.guard.halt_reason = saved.rule if saved.state is TradingState.HALTED else ""
             why = f"{saved.rule}: {saved.message}" if saved.message else saved.rule
             self.last_event = f"{saved.state.value} since {saved.since or 'before this start'} ({why})"
-            logger.warning(f"RISK HALT still in force from a previous run: {why}")
+            marker = "RISK HALT" if saved.state is TradingState.HALTED else "RISK PAUSE"
+            logger.warning(f"{marker} still in force from a previous run: {why}")
             self._e._notice(NoticeLevel.WARNING, f"trading is {saved.state.value} ({why}); entries are "
                                                  "refused until you resume")
         await self._seed()
@@ -297,8 +298,8 @@ class TradingControl:
             return self._e._refuse("trading is halted; resume it (with confirmation) before pausing")
         if self.state is TradingState.PAUSED:
             return CommandResult(True, "trading is already paused")
-        self.state = TradingState.PAUSED
         message = "paused: entries refused, closes and reduce-only orders still go"
+        self._set_state(TradingState.PAUSED, "manual", message)  # kept across a restart, like halted
         self._event(RiskEventKind.PAUSE, "manual", None, None, message)
         logger.info(f"RISK PAUSE {message}")
         self.publish_status(force=True)

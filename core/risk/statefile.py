@@ -1,9 +1,14 @@
 """The trading state persisted beside the journal (``<journal>/state.json``).
 
-Why: a halt (loss limit, kill switch) must survive a crash or a restart; only the trader's explicit
-resume ends it. Written crash-safely (temp file, fsync, rename, fsync of the folder) as a 0600 file
-through core.safefile. A file that cannot be read is treated as halted: refusing entries is the
-safe side of not knowing.
+Why: a halt (loss limit, kill switch) and a pause must survive a crash or a restart; only the
+trader's explicit resume ends them. Written crash-safely (temp file, fsync, rename, fsync of the
+folder) as a 0600 file through core.safefile. A file that cannot be read is treated as halted:
+refusing entries is the safe side of not knowing.
+
+A missing file is not taken for "running" when the journal says otherwise: every change of state
+is also a row of the risk family (``risk_YYYY-MM-DD.csv``, column ``state`` = the state after the
+event), so the newest such row rebuilds it. Deleting state.json after a kill switch used to lift
+the halt silently and let the strategy trade again.
 """
 from __future__ import annotations
 
@@ -27,17 +32,45 @@ class SavedState:
 
 
 def load_state(directory: Path) -> SavedState:
-    """The saved state; RUNNING when there is none; HALTED (rule ``state_file``) when unreadable."""
+    """The saved state; when there is none, the state after the newest risk journal row (RUNNING
+    when there is no row either); HALTED (rule ``state_file``) when anything is unreadable."""
     path = directory / STATE_FILE
     try:
         if check_entry(path) is None:
-            return SavedState(TradingState.RUNNING)
+            return _from_risk_rows(directory)
         data = orjson.loads(path.read_bytes())
         return SavedState(TradingState(data["state"]), str(data.get("since") or ""),
                           str(data.get("rule") or ""), str(data.get("message") or ""))
     except (OSError, UnsafeFileError, orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
         return SavedState(TradingState.HALTED, "", "state_file",
                           f"{path} could not be read ({exc}); halted until resumed")
+
+
+def _from_risk_rows(directory: Path) -> SavedState:
+    """The state the newest risk row left (newest day file holding a row first)."""
+    from datetime import date
+
+    from core.journal import schema
+    from core.journal.errors import JournalError
+    from core.journal.reader import read_rows
+
+    files = [path for family, path in schema.day_files(directory) if family == schema.RISK]
+    for path in reversed(files):  # day_files lists the oldest day first
+        try:
+            rows = read_rows(directory, schema.RISK, date.fromisoformat(path.stem.rpartition("_")[2]))
+            if not rows:
+                continue
+            last = max(rows, key=lambda r: schema.parse_ts(r["ts"]))
+            state = TradingState(last["state"])
+        except (JournalError, ValueError, KeyError) as exc:
+            return SavedState(TradingState.HALTED, "", "state_file",
+                              f"{directory / STATE_FILE} is missing and {path.name} could not be read "
+                              f"({exc}); halted until resumed")
+        if state is TradingState.RUNNING:
+            return SavedState(TradingState.RUNNING)
+        return SavedState(state, last["ts"], last["rule"],
+                          f"{last['message']} ({STATE_FILE} was missing: rebuilt from {path.name})")
+    return SavedState(TradingState.RUNNING)
 
 
 def save_state(directory: Path, saved: SavedState) -> None:
