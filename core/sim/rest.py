@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from loguru import logger
+
 from core.sim import okx_shapes as shapes
+from core.sim import params
 from core.sim.exchange import Exchange, SimError
 from core.sim.state import Account, Order
 
@@ -129,6 +132,23 @@ class Rest:
             ("GET", "trade/orders-algo-pending"): (True, self.algos_pending),
             ("GET", "trade/orders-algo-history"): (True, self.algos_history),
         }
+        self.routes = {route: (private, self._guarded(route, h)) for route, (private, h) in self.routes.items()}
+
+    @staticmethod
+    def _guarded(route: tuple[str, str], handler: Handler) -> Handler:
+        """``handler`` behind the rules every request obeys: OKX's empty-means-absent and required
+        fields (``params.request``, one place for every endpoint); and for input nobody foresaw an
+        OKX-shaped answer and one log line, never a traceback."""
+        def run(acct: Account | None, q: dict[str, str], body: Any) -> Result:
+            q, body = params.request(route, q, body)
+            try:
+                return handler(acct, q, body)
+            except SimError:
+                raise
+            except Exception as exc:  # a bug or an input no check foresaw: said, not crashed on
+                logger.error("SIM {} /api/v5/{} failed: {}: {}", route[0], route[1], type(exc).__name__, exc)
+                raise SimError("50026", "System error, please try again later", 500) from None
+        return run
 
     # ------------------------------------------------------------------ public
 
