@@ -24,7 +24,11 @@ from core.sim.market import InstrumentSpec
 from core.sim.state import Account, AlgoOrder, Order
 
 CL_ORD_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
-NUMBER_RE = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: ``\d`` and Python's Decimal/int also take "１" (full-width) or "٣" (Arabic-Indic)
+NUMBER_RE = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+INTEGER_RE = re.compile(r"^-?[0-9]{1,19}$")
+MAX_NUMBER_LEN = 64  # characters of a string number: OKX's are far shorter
+MAX_EXPONENT = 20  # |adjusted exponent|: 1e-20 .. 1e20 is more than any size, price or rate needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,7 @@ def dec(v: Any, field: str, *, string_only: bool = False) -> Decimal:
     if isinstance(v, bool) or v is None or v == "":
         raise SimError("51000", f"Parameter {field} error")
     if isinstance(v, str):
-        if not NUMBER_RE.match(v):
+        if len(v) > MAX_NUMBER_LEN or not NUMBER_RE.match(v):
             raise SimError("51000", f"Parameter {field} error")
     elif string_only or not isinstance(v, (int, float)):
         raise SimError("51000", f"Parameter {field} error")
@@ -165,9 +169,25 @@ def dec(v: Any, field: str, *, string_only: bool = False) -> Decimal:
         d = Decimal(str(v))
     except InvalidOperation:
         raise SimError("51000", f"Parameter {field} error") from None
-    if not d.is_finite():
-        raise SimError("51000", f"Parameter {field} error")
+    if not d.is_finite() or (d and abs(d.adjusted()) > MAX_EXPONENT):
+        raise SimError("51000", f"Parameter {field} error")  # "1e999999" would overflow the arithmetic
     return d
+
+
+def integer(v: str | None, field: str) -> int | None:
+    """A query integer (limit, after, before, begin, end, sz of books), None when absent: ASCII
+    digits, 51000 otherwise (``int()`` would take "１" and raise on "x")."""
+    if v is None or v == "":
+        return None
+    if not INTEGER_RE.match(v):
+        raise SimError("51000", f"Parameter {field} error")
+    return int(v)
+
+
+def limit(v: str | None, default: int, most: int, field: str = "limit") -> int:
+    """A page size: ``default`` when absent, clamped to 1..``most``."""
+    n = integer(v, field)
+    return max(1, min(most, default if n is None else n))
 
 
 def opt_dec(v: Any, field: str) -> Decimal | None:
