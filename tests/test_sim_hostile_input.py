@@ -75,3 +75,75 @@ async def test_allow_remote_control_needs_the_token() -> None:
         assert status == 200 and srv.market.prices[BTC] == D(1000)
     finally:
         await srv.stop()
+
+
+# ------------------------------------------------------------------ numbers Python takes and OKX does not
+
+@pytest.mark.parametrize("field,value", [("sz", "１"), ("sz", "٣"), ("px", "５９０００"), ("sz", "1e999999"),
+                                         ("px", "1e999999"), ("px", "-1e999999"), ("sz", "1e-999999"),
+                                         ("px", "1" * 70)])
+async def test_non_ascii_and_absurd_numbers_are_a_parameter_error(srv: SimServer, field: str, value: str) -> None:
+    body = {"instId": BTC, "side": "buy", "ordType": "limit", "px": "59000", "tdMode": "cross", "sz": "1",
+            field: value}
+    status, payload = await rest(srv, "POST", "trade/order", body=body)
+    assert status == 200 and payload["data"][0]["sCode"] == "51000", payload
+    assert payload["data"][0]["sMsg"] == f"Parameter {field} error"
+    assert not srv.account.orders
+
+
+@pytest.mark.parametrize("path,query", [("account/bills", {"after": "x"}), ("account/bills", {"begin": "１"}),
+                                        ("trade/fills", {"limit": "٣"}), ("market/books", {"instId": BTC, "sz": "x"}),
+                                        ("market/candles", {"instId": BTC, "before": "1.5"})])
+async def test_query_integers_are_ascii_digits(srv: SimServer, path: str, query: dict[str, str]) -> None:
+    status, payload = await rest(srv, "GET", path, query)
+    assert (status, payload["code"]) == (200, "51000"), payload
+
+
+# ------------------------------------------------------------------ fuzz: no input is a 500
+
+HOSTILE_TEXT = ["１", "٣", "1e999999", "-1e999999", "1e-999999", "NaN", "-Infinity", "sNaN", " 1", "1_0",
+                "x" * 5000, "\x00", "-0", "-1", "99999999999999999999999", "true", ",", f"{BTC},"]
+HOSTILE_JSON: list[Any] = [True, None, 0, -1, 1.5e308, 2**70, [], {}, [{}], [{"tpTriggerPx": "1e999999"}],
+                           [{"attachAlgoId": 1, "newSlTriggerPx": "NaN"}], {"a": "b"}]
+BODIES: list[Any] = [None, 1, "x", [], [1], [[]], {}, [{}], [{"instId": BTC}] * 21]
+MINIMAL = {"instId": BTC, "instType": "SWAP", "tdMode": "cross", "mgnMode": "cross", "side": "buy",
+           "ordType": "market", "sz": "1", "lever": "5", "posMode": "net_mode", "algoId": "1"}
+
+
+async def test_no_input_to_any_endpoint_is_a_server_error(srv: SimServer) -> None:
+    """Every declared field of every endpoint with values Python's parsers take and OKX refuses,
+    and every POST with bodies of the wrong shape: an OKX error code, never a 500 (the handlers
+    run in-process for speed; a few go over HTTP above)."""
+    from core.sim import params
+    from core.sim.exchange import SimError
+
+    await data(srv, "POST", "trade/order", body={"instId": BTC, "side": "buy", "ordType": "market",
+                                                 "tdMode": "cross", "sz": "2"})
+    failures = []
+
+    def call(route: tuple[str, str], q: dict[str, Any], body: Any) -> None:
+        private, handler = srv.rest.routes[route]
+        try:
+            handler(srv.account if private else None, q, body)
+        except SimError as e:
+            if e.code == "50026":
+                failures.append((route, q, str(body)[:80]))
+        srv.flush()
+
+    for route, fields in params.ENDPOINTS.items():
+        base = {f: MINIMAL[f] for f in fields.required}
+        names = fields.required + fields.optional
+        for name in names:
+            values = HOSTILE_TEXT if route[0] == "GET" else HOSTILE_TEXT + HOSTILE_JSON
+            for v in values:
+                req = {**base, name: v}
+                if route[0] == "GET":
+                    call(route, req, None)
+                else:
+                    call(route, {}, [req] if fields.items else req)
+        if route[0] == "POST":
+            for body in BODIES:
+                call(route, {}, body)
+    assert not failures, failures
+    status, payload = await rest(srv, "GET", "account/balance")
+    assert (status, payload["code"]) == (200, "0")

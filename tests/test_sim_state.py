@@ -362,3 +362,68 @@ async def test_a_trade_is_saved_soon_not_only_at_stop(tmp_path: Path) -> None:
         await wait_for(lambda: saved_fills() == 1, what="the fill in the state file", timeout=5.0)
     finally:
         await srv.stop()
+
+
+# ---------------------------------------------------------------------- a state file that is no money
+
+def _spoil(path: Path, edit: Any) -> None:
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+
+
+SPOILS: dict[str, Any] = {
+    "accounts[0].cash": lambda st: st["accounts"][0].update(cash="NaN"),
+    "accounts[0].positions[0].avg_px": lambda st: st["accounts"][0]["positions"][0].update(avg_px="Infinity"),
+    "accounts[0].fills[0].fee": lambda st: st["accounts"][0]["fills"][0].update(fee="sNaN"),
+    "accounts[0].bills[0].bal_chg": lambda st: st["accounts"][0]["bills"][0].update(bal_chg="1e999999"),
+    f"prices.{BTC_ID}": lambda st: st["prices"].update({BTC_ID: "-Infinity"}),
+    f"accounts[0].levers[{ETH_ID} isolated]": lambda st: st["accounts"][0]["levers"][0].__setitem__(2, "１"),
+    f"candles.minutes.{BTC_ID}[0].c": lambda st: st["candles"]["minutes"][BTC_ID][0].__setitem__(4, "NaN"),
+}
+
+
+@pytest.mark.parametrize("field", list(SPOILS))
+async def test_a_state_file_with_no_finite_number_is_refused_naming_the_field(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path)
+    await srv.start()
+    try:
+        await _busy(srv)
+    finally:
+        await srv.stop()
+    _spoil(path, SPOILS[field])
+    with pytest.raises(persist.SimStateError) as exc:
+        SimServer(speed=0, state_path=path)
+    assert str(path) in str(exc.value) and f"field {field} is" in str(exc.value), exc.value
+
+
+def _nan_cash(path: Path) -> None:
+    srv = SimServer(speed=0, state_path=path)
+    srv.save()
+    _spoil(path, lambda st: st["accounts"][0].update(cash="NaN"))
+
+
+def test_standalone_refuses_a_nan_state_file_with_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "exchange.json"
+    _nan_cash(state)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+    proc = subprocess.run([str(PERPDESK), "sim", "--port", "0", "--speed", "0", "--state", str(state)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(state) in lines[0] and "accounts[0].cash" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_embedded_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(tmp_path)
+    settings.journal.dir.mkdir(parents=True)
+    _nan_cash(settings.journal.dir / SIM_STATE_FILE)
+    capsys.readouterr()
+    assert run_headless(settings, 0.5) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and SIM_STATE_FILE in lines[0] and "accounts[0].cash" in lines[0], out.err
+    assert "Traceback" not in out.out + out.err

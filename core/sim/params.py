@@ -4,6 +4,11 @@ Kept apart from matching so the rules "what OKX refuses" read in one place. OKX 
 its string numbers: ``"1_0"``, ``" 1 "`` or a JSON float where a string size is expected are
 refused with 51000, and so are booleans spelled anything but true/false. Python's ``Decimal``
 would accept the first two silently, so numbers are checked against OKX's grammar first.
+
+Empty means absent: OKX's official SDKs send every optional field of a request as ``""``, and OKX
+reads that as "not given". ``ENDPOINTS`` declares each endpoint's fields and ``request`` applies
+that one rule to every request before any handler sees it (a required field empty or missing is
+50014, as OKX answers).
 """
 from __future__ import annotations
 
@@ -19,7 +24,122 @@ from core.sim.market import InstrumentSpec
 from core.sim.state import Account, AlgoOrder, Order
 
 CL_ORD_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
-NUMBER_RE = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: ``\d`` and Python's Decimal/int also take "１" (full-width) or "٣" (Arabic-Indic)
+NUMBER_RE = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+INTEGER_RE = re.compile(r"^-?[0-9]{1,19}$")
+MAX_NUMBER_LEN = 64  # characters of a string number: OKX's are far shorter
+MAX_EXPONENT = 20  # |adjusted exponent|: 1e-20 .. 1e20 is more than any size, price or rate needs
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """One endpoint's parameters as OKX documents them (query for GET, JSON body for POST).
+
+    ``required``: 50014 "Parameter X can not be empty" when missing, ``""`` or null (only those
+    the simulator needs; OKX's "conditional" ones are checked where the condition is known).
+    ``optional``: what an official SDK may send as ``""``. ``items``: the body is a JSON array
+    of such objects (batch endpoints).
+    """
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    items: bool = False
+
+
+_PAGE = ("after", "before", "limit")
+_ORDER = ("ccy", "clOrdId", "tag", "posSide", "px", "pxUsd", "pxVol", "reduceOnly", "tgtCcy", "banAmend",
+          "quickMgnType", "stpId", "stpMode", "attachAlgoOrds", "tpTriggerPx", "tpOrdPx", "slTriggerPx",
+          "slOrdPx", "tpTriggerPxType", "slTriggerPxType", "tradeQuoteCcy", "pxAmendType", "isElpTakerAccess")
+_ORDER_LIST = ("instType", "uly", "instFamily", "instId", "ordType", "state", *_PAGE)
+_FILLS = ("instType", "uly", "instFamily", "instId", "ordId", "subType", "begin", "end", *_PAGE)
+_BILLS = ("instType", "ccy", "mgnMode", "ctType", "type", "subType", "begin", "end", *_PAGE)
+_ALGO_LIST = ("algoId", "instType", "instId", *_PAGE)
+_CANDLES = ("bar", *_PAGE)
+_CANCEL = ("ordId", "clOrdId")
+
+# (method, path after /api/v5/) -> its fields; every route the simulator serves is here (a test
+# walks this table with every optional field "", so a new endpoint is covered by declaring it).
+ENDPOINTS: dict[tuple[str, str], Fields] = {
+    ("GET", "public/instruments"): Fields(("instType",), ("uly", "instFamily", "instId")),
+    ("GET", "public/time"): Fields(),
+    ("GET", "public/mark-price"): Fields((), ("instType", "uly", "instFamily", "instId")),
+    ("GET", "public/funding-rate"): Fields(("instId",)),
+    ("GET", "public/funding-rate-history"): Fields(("instId",), _PAGE),
+    ("GET", "market/ticker"): Fields(("instId",)),
+    ("GET", "market/tickers"): Fields(("instType",), ("uly", "instFamily")),
+    ("GET", "market/books"): Fields(("instId",), ("sz",)),
+    ("GET", "market/candles"): Fields(("instId",), _CANDLES),
+    ("GET", "market/history-candles"): Fields(("instId",), _CANDLES),
+    ("GET", "account/max-size"): Fields(("instId", "tdMode"), ("ccy", "px", "leverage", "tradeQuoteCcy")),
+    ("GET", "account/max-avail-size"): Fields(("instId", "tdMode"), ("ccy", "reduceOnly", "px", "tradeQuoteCcy")),
+    ("GET", "account/balance"): Fields((), ("ccy",)),
+    ("GET", "account/positions"): Fields((), ("instType", "instId", "posId")),
+    ("GET", "account/config"): Fields(),
+    ("GET", "account/leverage-info"): Fields(("instId",), ("mgnMode", "ccy")),
+    ("GET", "account/trade-fee"): Fields((), ("instType", "instId", "uly", "instFamily", "ruleType")),
+    ("GET", "account/bills"): Fields((), _BILLS),
+    ("GET", "account/bills-archive"): Fields((), _BILLS),
+    ("GET", "account/positions-history"): Fields((), ("instType", "instId", "mgnMode", "type", "posId", *_PAGE)),
+    ("POST", "account/set-leverage"): Fields(("instId", "lever", "mgnMode"), ("ccy", "posSide")),
+    ("POST", "account/set-position-mode"): Fields(("posMode",)),
+    ("POST", "trade/order"): Fields(("instId", "side", "ordType", "sz"), ("tdMode", *_ORDER)),
+    ("POST", "trade/batch-orders"): Fields(("instId", "side", "ordType", "sz"), ("tdMode", *_ORDER), items=True),
+    ("POST", "trade/cancel-order"): Fields((), ("instId", *_CANCEL)),
+    ("POST", "trade/cancel-batch-orders"): Fields((), ("instId", *_CANCEL), items=True),
+    ("POST", "trade/amend-order"): Fields((), ("instId", *_CANCEL, "cxlOnFail", "reqId", "newSz", "newPx",
+                                               "newPxUsd", "newPxVol", "attachAlgoOrds", "pxAmendType")),
+    ("POST", "trade/amend-algos"): Fields((), ("instId", "algoId", "algoClOrdId", "cxlOnFail", "reqId", "newSz",
+                                               "newTpTriggerPx", "newTpOrdPx", "newTpTriggerPxType",
+                                               "newSlTriggerPx", "newSlOrdPx", "newSlTriggerPxType",
+                                               "newTriggerPx", "newOrdPx", "newTriggerPxType", "attachAlgoOrds")),
+    ("POST", "trade/order-algo"): Fields(("instId", "side", "ordType"), (
+        "tdMode", "ccy", "posSide", "sz", "tag", "tgtCcy", "algoClOrdId", "clOrdId", "closeFraction",
+        "reduceOnly", "tpTriggerPx", "tpTriggerPxType", "tpOrdPx", "slTriggerPx", "slTriggerPxType", "slOrdPx",
+        "cxlOnClosePos", "triggerPx", "orderPx", "triggerPxType", "attachAlgoOrds", "quickMgnType")),
+    ("POST", "trade/cancel-algos"): Fields(("algoId",), ("instId",), items=True),
+    ("POST", "trade/close-position"): Fields(("instId", "mgnMode"), ("posSide", "ccy", "autoCxl", "clOrdId", "tag")),
+    ("GET", "trade/order"): Fields(("instId",), _CANCEL),
+    ("GET", "trade/orders-pending"): Fields((), _ORDER_LIST),
+    ("GET", "trade/orders-history"): Fields((), ("category", "begin", "end", *_ORDER_LIST)),
+    ("GET", "trade/orders-history-archive"): Fields((), ("category", "begin", "end", *_ORDER_LIST)),
+    ("GET", "trade/fills"): Fields((), _FILLS),
+    ("GET", "trade/fills-history"): Fields((), _FILLS),
+    ("GET", "trade/order-algo"): Fields((), ("algoId", "algoClOrdId")),
+    ("GET", "trade/orders-algo-pending"): Fields((), ("ordType", *_ALGO_LIST)),
+    ("GET", "trade/orders-algo-history"): Fields((), ("ordType", "state", *_ALGO_LIST)),
+}
+
+
+def _present(v: Any) -> bool:
+    return v is not None and v != ""
+
+
+def absent_empty(v: Any) -> Any:
+    """``v`` with every ``""`` (and null) field of its objects dropped, nested ones included
+    (``attachAlgoOrds`` items): OKX reads an empty optional field as one not sent."""
+    if isinstance(v, dict):
+        return {k: absent_empty(x) for k, x in v.items() if _present(x)}
+    if isinstance(v, list):
+        return [absent_empty(x) for x in v]
+    return v
+
+
+def request(route: tuple[str, str], query: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """The query and body of a request to ``route`` as the handlers read them: empty fields
+    absent; SimError 50014 naming the first required field that is missing or empty."""
+    fields = ENDPOINTS.get(route, Fields())
+    query = absent_empty(query)
+    body = absent_empty(body)
+    if route[0] == "GET":
+        objects: list[Any] = [query]
+    else:
+        objects = body if isinstance(body, list) else [body]
+    for obj in objects:
+        if isinstance(obj, dict):
+            for name in fields.required:
+                if name not in obj:
+                    raise SimError("50014", f"Parameter {name} can not be empty")
+    return query, body
 
 
 class SimError(Exception):
@@ -41,7 +161,7 @@ def dec(v: Any, field: str, *, string_only: bool = False) -> Decimal:
     if isinstance(v, bool) or v is None or v == "":
         raise SimError("51000", f"Parameter {field} error")
     if isinstance(v, str):
-        if not NUMBER_RE.match(v):
+        if len(v) > MAX_NUMBER_LEN or not NUMBER_RE.match(v):
             raise SimError("51000", f"Parameter {field} error")
     elif string_only or not isinstance(v, (int, float)):
         raise SimError("51000", f"Parameter {field} error")
@@ -49,9 +169,25 @@ def dec(v: Any, field: str, *, string_only: bool = False) -> Decimal:
         d = Decimal(str(v))
     except InvalidOperation:
         raise SimError("51000", f"Parameter {field} error") from None
-    if not d.is_finite():
-        raise SimError("51000", f"Parameter {field} error")
+    if not d.is_finite() or (d and abs(d.adjusted()) > MAX_EXPONENT):
+        raise SimError("51000", f"Parameter {field} error")  # "1e999999" would overflow the arithmetic
     return d
+
+
+def integer(v: str | None, field: str) -> int | None:
+    """A query integer (limit, after, before, begin, end, sz of books), None when absent: ASCII
+    digits, 51000 otherwise (``int()`` would take "１" and raise on "x")."""
+    if v is None or v == "":
+        return None
+    if not INTEGER_RE.match(v):
+        raise SimError("51000", f"Parameter {field} error")
+    return int(v)
+
+
+def limit(v: str | None, default: int, most: int, field: str = "limit") -> int:
+    """A page size: ``default`` when absent, clamped to 1..``most``."""
+    n = integer(v, field)
+    return max(1, min(most, default if n is None else n))
 
 
 def opt_dec(v: Any, field: str) -> Decimal | None:

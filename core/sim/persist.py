@@ -17,6 +17,7 @@ a crash leaves either the previous file or the new one, never a torn one.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from core.sim.server import SimServer
 
 FORMAT = 1
+_NUMBER_RE = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")  # what str(Decimal) writes
 HISTORY_MS = 92 * 24 * 3600 * 1000  # OKX's longest history window (fills, bills-archive, orders)
 
 T = TypeVar("T")
@@ -38,6 +40,30 @@ T = TypeVar("T")
 
 class SimStateError(ValueError):
     """The state file cannot be used; the message names it, why, and what to do."""
+
+
+class _NotANumber(ValueError):
+    """A money field of the state file that is no finite number (``where`` names it)."""
+
+    def __init__(self, where: str, value: Any) -> None:
+        super().__init__(where)
+        self.where, self.value = where, value
+
+
+MAX_SAVED_EXPONENT = 1000  # |adjusted exponent| of a saved number: anything near Decimal's limits would overflow
+
+
+def _num(v: Any, where: str) -> Decimal:
+    """A saved number (``str(d)`` of a Decimal) as a finite Decimal, or _NotANumber naming the field.
+
+    Why: ``Decimal("NaN")`` loads, and then every request that touches it fails; a state file
+    that was edited or damaged is refused at the start instead, naming what is wrong.
+    """
+    if isinstance(v, str) and _NUMBER_RE.match(v):
+        d = Decimal(v)
+        if not d or abs(d.adjusted()) <= MAX_SAVED_EXPONENT:
+            return d
+    raise _NotANumber(where, v)
 
 
 # ---------------------------------------------------------------------- records
@@ -62,10 +88,11 @@ def _enc(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {n: getattr(obj, n) for n in names if n not in skip}
 
 
-def _dec(cls: type[T], d: dict[str, Any]) -> T:
-    """A record from its dict: fields typed Decimal (or Decimal | None) come back as Decimal."""
+def _dec(cls: type[T], d: dict[str, Any], where: str) -> T:
+    """A record from its dict: fields typed Decimal (or Decimal | None) come back as finite Decimals."""
     names, decimals = _spec(cls)
-    kwargs = {n: (Decimal(d[n]) if n in decimals and isinstance(d[n], str) else d[n]) for n in names if n in d}
+    kwargs = {n: (_num(d[n], f"{where}.{n}") if n in decimals and d[n] is not None else d[n])
+              for n in names if n in d}
     return cls(**kwargs)
 
 
@@ -136,33 +163,47 @@ def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
     }
 
 
-def _restore_account(d: dict[str, Any], cutoff: int) -> Account:
+def _restore_account(d: dict[str, Any], cutoff: int, at: str) -> Account:
     a = Account(uid=str(d["uid"]), api_key=d["api_key"], secret=d["secret"], passphrase=d["passphrase"],
-                cash=Decimal(d["cash"]), pos_mode=d["pos_mode"], u_time=int(d["u_time"]))
-    a.levers = {(i, m): Decimal(lv) for i, m, lv in d["levers"]}
-    history = [_dec(PositionHistory, h) for h in d["pos_history"]]
-    for item in d["positions"]:
-        p = _dec(Position, {k: v for k, v in item.items() if k != "history"})
+                cash=_num(d["cash"], f"{at}.cash"), pos_mode=d["pos_mode"], u_time=int(d["u_time"]))
+    a.levers = {(i, m): _num(lv, f"{at}.levers[{i} {m}]") for i, m, lv in d["levers"]}
+    history = [_dec(PositionHistory, h, f"{at}.pos_history[{k}]") for k, h in enumerate(d["pos_history"])]
+    for k, item in enumerate(d["positions"]):
+        p = _dec(Position, {k: v for k, v in item.items() if k != "history"}, f"{at}.positions[{k}]")
         idx = item.get("history")
         p.history = history[idx] if idx is not None else None
         a.positions[(p.inst_id, p.mgn_mode, p.pos_side)] = p
     open_ids = set(d["open_orders"])
-    for item in d["orders"]:
-        o = _dec(Order, item)
+    for k, item in enumerate(d["orders"]):
+        o = _dec(Order, item, f"{at}.orders[{k}]")
         if o.ord_id in open_ids or o.u_time >= cutoff:
             a.orders[o.ord_id] = o
     a.open_orders = {oid: a.orders[oid] for oid in d["open_orders"]}
     a.orders_by_cl = {cl: oid for cl, oid in d["orders_by_cl"].items() if oid in a.orders}
-    for item in d["algos"]:
-        x = _dec(AlgoOrder, item)
+    for k, item in enumerate(d["algos"]):
+        x = _dec(AlgoOrder, item, f"{at}.algos[{k}]")
         if x.state == "live" or x.u_time >= cutoff:
             a.algos[x.algo_id] = x
-    a.fills = [f for f in (_dec(FillRecord, x) for x in d["fills"]) if f.ts >= cutoff]
-    a.bills = [b for b in (_dec(Bill, x) for x in d["bills"]) if b.ts >= cutoff]
+    fills = (_dec(FillRecord, x, f"{at}.fills[{k}]") for k, x in enumerate(d["fills"]))
+    a.fills = [f for f in fills if f.ts >= cutoff]
+    bills = (_dec(Bill, x, f"{at}.bills[{k}]") for k, x in enumerate(d["bills"]))
+    a.bills = [b for b in bills if b.ts >= cutoff]
     kept = {id(p.history) for p in a.positions.values()}
     a.pos_history = [h for h in history if h.u_time >= cutoff or id(h) in kept]
     a.pos_ids = {(i, m, s): pid for i, m, s, pid in d["pos_ids"]}
     return a
+
+
+def _check_candles(d: dict[str, Any]) -> None:
+    """The candles' numbers are finite (``CandleBook.restore`` reads them)."""
+    for inst, rows in d["minutes"].items():
+        for k, row in enumerate(rows):
+            for n, v in zip(("o", "h", "l", "c", "vol"), row[1:], strict=False):
+                _num(v, f"candles.minutes.{inst}[{k}].{n}")
+    for inst, pending in d["pending"].items():
+        _num(pending[0], f"candles.pending.{inst}.px")
+    for inst, v in d["volume_seen"].items():
+        _num(v, f"candles.volume_seen.{inst}")
 
 
 # ---------------------------------------------------------------------- the whole simulator
@@ -197,6 +238,9 @@ def restore(srv: SimServer, data: dict[str, Any], source: str) -> None:
         _restore(srv, data)
     except SimStateError:
         raise
+    except _NotANumber as exc:
+        raise SimStateError(f"{source}: field {exc.where} is {exc.value!r}, not a finite number; restore the file, "
+                            "or move it away to start the exchange anew (`perpdesk sim --fresh`)") from None
     except (KeyError, TypeError, ValueError, IndexError, InvalidOperation, AttributeError) as exc:
         raise SimStateError(f"{source}: not a simulator state this version can read "
                             f"({type(exc).__name__}: {exc})") from None
@@ -208,10 +252,11 @@ def _restore(srv: SimServer, data: dict[str, Any]) -> None:
     if unknown:
         raise SimStateError(f"the state holds instruments this simulator does not list: {', '.join(unknown)}")
     cutoff = ex.clock() - HISTORY_MS
-    accounts = [_restore_account(a, cutoff) for a in data["accounts"]]
+    accounts = [_restore_account(a, cutoff, f"accounts[{k}]") for k, a in enumerate(data["accounts"])]
+    _check_candles(data["candles"])
     # the dicts below are shared with the price process, the hub and the REST layer: fill in place
-    market.prices.update({i: Decimal(p) for i, p in data["prices"].items()})
-    market.funding_rates.update({i: Decimal(r) for i, r in data["funding_rates"].items()})
+    market.prices.update({i: _num(p, f"prices.{i}") for i, p in data["prices"].items()})
+    market.funding_rates.update({i: _num(r, f"funding_rates.{i}") for i, r in data["funding_rates"].items()})
     for inst, (version, internal, gauss) in data["rng"].items():
         if inst in market._rng:
             market._rng[inst] = random.Random()
@@ -219,10 +264,10 @@ def _restore(srv: SimServer, data: dict[str, Any]) -> None:
     ex.ids.resume(int(data["ids"]))
     ex.list_time = int(data["list_time"])
     ex.next_funding.update({i: int(t) for i, t in data["next_funding"].items() if i in ex.specs})
-    ex.volume.update({i: Decimal(v) for i, v in data["volume"].items() if i in ex.specs})
+    ex.volume.update({i: _num(v, f"volume.{i}") for i, v in data["volume"].items() if i in ex.specs})
     for inst, st in data["stats"].items():
         if inst in srv._stats:
-            srv._stats[inst] = {k: Decimal(v) for k, v in st.items()}
+            srv._stats[inst] = {k: _num(v, f"stats.{inst}.{k}") for k, v in st.items()}
     srv.funding_history[:] = [dict(r) for r in data["funding_history"] if int(r["fundingTime"]) >= cutoff]
     srv.candles.restore(data["candles"])
     ex.accounts.clear()
