@@ -59,6 +59,10 @@ def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
+def test_sim_speed_0_freezes_the_market_as_on_the_command_line(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "[sim]\nspeed = 0\n")).sim.speed == 0
+
+
 def test_full_config_parses(tmp_path: Path) -> None:
     path = write(tmp_path, """
 [exchange]
@@ -100,7 +104,8 @@ close = "ctrl+c"
         ('[exchnage]\nvenue = "sim"\n', "unknown section [exchnage] — did you mean [exchange]?"),
         ('venue = "sim"\n', 'unknown top-level key "venue"'),
         ('[sim]\nspeed = "fast"\n', '[sim] speed must be a number, got "fast"'),
-        ("[sim]\nspeed = 0\n", "[sim] speed must be a number > 0"),
+        ("[sim]\nspeed = -1\n", "[sim] speed must be a number >= 0 and <= 1000, got -1"),
+        ("[sim]\nspeed = 1001\n", "[sim] speed must be a number >= 0 and <= 1000"),
         ("[sim]\nport = 70000\n", "[sim] port must be an integer from 0 to 65535, got 70000"),
         ("[sim]\nport = 1.5\n", "[sim] port must be an integer"),
         ("[sim]\nseed = true\n", "[sim] seed must be an integer, got true"),
