@@ -143,7 +143,9 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
 
-    settings = load_settings(args.config)
+    # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
+    # do not read it
+    settings = load_settings(args.config, ui_state=not (args.headless or args.command in ("sim", "reconcile", "report")))
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command in (None, "reconcile"):

@@ -57,3 +57,13 @@ def test_files_an_older_version_left_0644_are_made_private_at_start(tmp_path: Pa
     assert len(lines) == 1, lines
     assert str(journal / "sim-state.json") in lines[0] and str(logs) in lines[0]
     assert "notes.txt" not in lines[0]
+
+
+def test_a_corrupt_ui_state_file_stops_no_command(tmp_path: Path) -> None:
+    quiet_config(tmp_path)
+    state = tmp_path / "ui-state.toml"
+    state.write_bytes(b"\xef\xbb\xbf[ui\n\x00garbage")
+    for args in (["--headless", "--duration", "0.5"], ["report"]):
+        proc = perpdesk(args, tmp_path)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert proc.stderr == "", (args, proc.stderr)
