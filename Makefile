@@ -1,18 +1,26 @@
 # Two commands on a fresh machine: `make run` (the console on the embedded simulator) and
 # `make test` (ruff, mypy, then the whole test suite). Each creates .venv and installs what it
-# needs first.
+# needs first: `make run` only what running needs, `make test` the test tools on top.
 PY ?= python3
 VENV := .venv
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
+	touch $(RUN_STAMP)
+
+# the test tools (pytest, ruff, mypy...) on top of what running needs
+$(STAMP): $(RUN_STAMP)
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
 
 .PHONY: run test lint typecheck sim bench
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(VENV)/bin/perpdesk
 
 # The gates run first (seconds), the suite last (minutes); any failure stops `make test`.
@@ -26,8 +34,8 @@ test: lint typecheck
 	command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || true
 	$(VENV)/bin/python -m pytest -q
 
-sim: $(STAMP)
+sim: $(RUN_STAMP)
 	$(VENV)/bin/perpdesk sim
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(VENV)/bin/python -m bench

@@ -129,6 +129,10 @@ class PerpdeskApp(App[int]):
         self._appended_at: dict[WindowPane, float] = {}
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
+        if settings is not None:
+            from core.uistate import take_notices
+
+            self.startup_warnings += take_notices()  # a bad ui-state.toml set aside at load
         self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
         self._writer: WriterWatch | None = None  # console/terminal.py, set at the first flush
         register_themes(self)

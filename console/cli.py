@@ -71,6 +71,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="perpdesk", description="Terminal console for OKX perpetual futures.")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     parser.add_argument("--config", metavar="PATH", help="config file (default ./config.toml)")
     parser.add_argument("--read-only", action="store_true", help="no trading keys or commands")
     parser.add_argument("--headless", action="store_true", help="run engine and journal without the UI")
@@ -91,9 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="journal vs exchange, position by position")
     rep = sub.add_parser("report", help="PnL, fees and funding per symbol and day")
     rep.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="only this UTC day")
+    rep.add_argument("--from", dest="first", type=_day, metavar="YYYY-MM-DD", help="from this UTC day on")
+    rep.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD", help="up to this UTC day (included)")
+    rep.add_argument("--symbol", metavar="SYMBOL", help="one symbol: BTC/USDT:USDT, or its coin: BTC")
+    rep.add_argument("--format", dest="fmt", choices=("table", "csv", "json"), default="table",
+                     help="table (rounded for reading; the default), csv or json (exact decimals)")
     for p in (sim, rec, rep):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
+
+
+class _Version(argparse.Action):
+    """--version: the installed version (pyproject.toml), looked up only when asked for, so the
+    other commands do not pay for importlib.metadata."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("perpdesk")
+        except PackageNotFoundError:  # a source tree that was never installed
+            found = "unknown (not installed)"
+        print(f"perpdesk {found}")
+        parser.exit(0)
 
 
 def _target(module: str, func: str) -> Callable[..., int]:
@@ -101,18 +123,29 @@ def _target(module: str, func: str) -> Callable[..., int]:
     return getattr(importlib.import_module(module), func)
 
 
+def _check_report_days(args: argparse.Namespace) -> None:
+    if args.day is not None and (args.first or args.last):
+        raise _UsageError("perpdesk report: --day is one day; use either it or --from/--to")
+    if args.first and args.last and args.first > args.last:
+        raise _UsageError(f"perpdesk report: --from {args.first} is after --to {args.last}")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command and (args.headless or args.duration is not None or args.read_only):
         raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
     if args.duration is not None and not args.headless:
         raise _UsageError("perpdesk: --duration only applies with --headless")
+    if args.command == "report":
+        _check_report_days(args)
     if args.command == "sim" and args.fresh and args.state is None:
         raise _UsageError("perpdesk sim: --fresh only applies with --state FILE")
     if args.command == "sim" and not args.allow_remote and not is_loopback(args.host):
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
 
-    settings = load_settings(args.config)
+    # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
+    # do not read it
+    settings = load_settings(args.config, ui_state=not (args.headless or args.command in ("sim", "reconcile", "report")))
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command in (None, "reconcile"):
@@ -120,7 +153,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         # Read-only and offline, it books nothing and logs no event: it prints. Setting up the
         # log (loguru and asyncio, multiprocessing) would cost it a good part of its second.
-        return _target("core.report", "main")(settings, args.day)
+        return _target("core.report", "main")(settings, args.day, first=args.first, last=args.last,
+                                               symbol=args.symbol, fmt=args.fmt)
     from core.logs import setup_logging
 
     setup_logging(settings)

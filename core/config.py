@@ -211,14 +211,17 @@ class _Section:
             raise self.fail(key, _range("an integer", lo, hi))
         return value
 
-    def number(self, key: str, default: float, positive: bool = False, hi: float | None = None) -> float:
+    def number(self, key: str, default: float, positive: bool = False, hi: float | None = None,
+               zero_ok: bool = False) -> float:
         if key not in self.table:
             return default
         value = self.table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, "a number")
-        if (positive and not value > 0) or (hi is not None and value > hi) or value != value:
-            raise self.fail(key, "a number " + ("> 0" if hi is None else f"> 0 and <= {hi:g}"))
+        low_ok = value >= 0 if zero_ok else value > 0
+        if (positive and not low_ok) or (hi is not None and value > hi) or value != value:
+            low = ">= 0" if zero_ok else "> 0"
+            raise self.fail(key, f"a number {low}" + ("" if hi is None else f" and <= {hi:g}"))
         return float(value)  # float ok: a setting such as speed or refresh rate, not money
 
     def table_of_str(self, key: str) -> dict[str, str]:
@@ -296,7 +299,8 @@ def _sim(file: str, raw: Any) -> SimSettings:
     return SimSettings(
         host=s.text("host", d.host, expected='a host name or address such as "127.0.0.1"'),
         port=s.integer("port", d.port, 0, 65535),
-        speed=s.number("speed", d.speed, positive=True, hi=1000),
+        # 0 freezes the market, as `perpdesk sim --speed 0` does
+        speed=s.number("speed", d.speed, positive=True, hi=1000, zero_ok=True),
         seed=s.integer("seed", d.seed),
         funding_interval_s=s.number("funding_interval_s", d.funding_interval_s, positive=True),
     )

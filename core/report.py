@@ -15,12 +15,14 @@ to the exchange's realizedPnl; only its split across days differs.
 """
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from core.journal.schema import parse_ts
 from core.money import ZERO, dec, plain
 
 TOTAL = "TOTAL"
+FORMATS = ("table", "csv", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +140,82 @@ def _rows(acc: dict[tuple[date, str], _Acc], day: date | None) -> list[ReportRow
     return [*rows, total]
 
 
+def select(rows: list[ReportRow], first: date | None = None, last: date | None = None,
+           symbol: str | None = None) -> list[ReportRow]:
+    """The rows from ``first`` to ``last`` (both included, either open) of ``symbol`` (the
+    unified symbol, or its base coin in any case: ``BTC``), with the total line made anew for
+    what is left; [] when nothing is left."""
+    def wanted(r: ReportRow) -> bool:
+        if r.day is None:
+            return False
+        if (first is not None and r.day < first) or (last is not None and r.day > last):
+            return False
+        return symbol is None or r.symbol == symbol or r.symbol.split("/")[0].upper() == symbol.upper()
+
+    acc = {(r.day, r.symbol): _Acc(r.closes, r.gross_pnl, r.fees, r.liq_penalty, r.funding, r.fills,
+                                   r.volume or ZERO)
+           for r in rows if wanted(r) and r.day is not None}
+    return _rows(acc, None)
+
+
 _HEAD = ("day", "symbol", "closes", "gross_pnl", "fees", "liq_penalty", "funding", "net_pnl",
          "fills", "volume")
 _NUMERIC = frozenset(range(2, len(_HEAD)))
 
 
+MONEY_PLACES = Decimal("0.01")  # the table's USDT columns: cents, as on a statement
+VOLUME_PLACES = Decimal("0.0001")  # coins: the simulator's smallest BTC lot is 0.0001 BTC
+
+
+def _round(value: Decimal, places: Decimal) -> str:
+    """``value`` to ``places`` for reading; never ``-0.00``."""
+    q = value.quantize(places, rounding=ROUND_HALF_UP)
+    return f"{q:f}" if q else f"{abs(q):f}"
+
+
+def _cells(r: ReportRow, exact: bool) -> tuple[str, ...]:
+    """One row as text: exact decimal strings, or rounded per column for the table."""
+    def money(v: Decimal) -> str:
+        return plain(v) if exact else _round(v, MONEY_PLACES)
+
+    volume = "" if r.volume is None else plain(r.volume) if exact else _round(r.volume, VOLUME_PLACES)
+    return (r.day.isoformat() if r.day else "", r.symbol, str(r.closes), money(r.gross_pnl),
+            money(r.fees), money(r.liq_penalty), money(r.funding), money(r.net_pnl), str(r.fills),
+            volume)
+
+
+def format_csv(rows: list[ReportRow]) -> str:
+    """CSV with a header row and the exact decimals (the total line: empty day, symbol TOTAL)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_HEAD)
+    writer.writerows(_cells(r, exact=True) for r in rows)
+    return out.getvalue()
+
+
+def format_json(rows: list[ReportRow]) -> str:
+    """``{"rows": [...], "total": {...} | null}``; every decimal a string, so it stays exact
+    (a JSON number is read back as a float by most tools)."""
+    import json
+
+    def obj(r: ReportRow) -> dict[str, Any]:
+        cells = dict(zip(_HEAD, _cells(r, exact=True), strict=True))
+        item: dict[str, Any] = {**cells, "closes": r.closes, "fills": r.fills}
+        item["day"] = r.day.isoformat() if r.day else None
+        item["volume"] = None if r.volume is None else cells["volume"]
+        return item
+
+    body = [obj(r) for r in rows if r.day is not None]
+    total = next((obj(r) for r in rows if r.day is None), None)
+    if total is not None:
+        del total["day"]
+    return json.dumps({"rows": body, "total": total}, indent=2) + "\n"
+
+
 def format_report(rows: list[ReportRow]) -> list[str]:
-    """A fixed-width table, numbers right-aligned and exact (plain decimal strings)."""
-    body = [
-        (r.day.isoformat() if r.day else "", r.symbol, str(r.closes), plain(r.gross_pnl),
-         plain(r.fees), plain(r.liq_penalty), plain(r.funding), plain(r.net_pnl), str(r.fills),
-         plain(r.volume) if r.volume is not None else "")
-        for r in rows
-    ]
+    """A fixed-width table for reading: numbers right-aligned, USDT columns to the cent, volume
+    to 4 decimals (``--format csv`` or ``json`` for the exact values)."""
+    body = [_cells(r, exact=False) for r in rows]
     widths = [max(len(c[i]) for c in [_HEAD, *body]) for i in range(len(_HEAD))]
     return [
         "  ".join(c.rjust(w) if i in _NUMERIC else c.ljust(w)
@@ -166,8 +232,13 @@ class _Settings(Protocol):
     journal: _JournalSettings
 
 
-def main(settings: _Settings, day: date | None = None) -> int:
-    """Print the report; 0, or 2 with one plain line when the journal cannot be read."""
+def main(settings: _Settings, day: date | None = None, *, first: date | None = None,
+         last: date | None = None, symbol: str | None = None, fmt: str = "table") -> int:
+    """Print the report; 0, or 2 with one plain line when the journal cannot be read.
+
+    ``day`` is one UTC day; ``first``/``last`` a range (both included, either may be open);
+    ``symbol`` one symbol; ``fmt`` one of ``FORMATS``.
+    """
     directory = Path(settings.journal.dir)
     if not directory.is_dir():
         print(f"perpdesk report: journal directory {directory} does not exist "
@@ -178,8 +249,19 @@ def main(settings: _Settings, day: date | None = None) -> int:
     except (JournalError, ValueError, KeyError) as exc:
         print(f"perpdesk report: cannot read the journal in {directory}: {exc}", file=sys.stderr)
         return 2
+    if first is not None or last is not None or symbol is not None:
+        rows = select(rows, first, last, symbol)
+    if fmt == "csv":
+        sys.stdout.write(format_csv(rows))
+        return 0
+    if fmt == "json":
+        sys.stdout.write(format_json(rows))
+        return 0
     if not rows:
-        print(f"no journal rows in {directory}" + (f" for {day.isoformat()}" if day else ""))
+        where = (f" for {day.isoformat()}" if day else "") + (
+            f" from {first.isoformat()}" if first else "") + (f" to {last.isoformat()}" if last else "") + (
+            f" for symbol {symbol}" if symbol else "")
+        print(f"no journal rows in {directory}{where}")
         return 0
     print("\n".join(format_report(rows)))
     return 0

@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
@@ -24,6 +25,7 @@ from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
 from core.journal.binding import AccountId, bind_journal
 from core.model import PositionSnapshot
+from core.safefile import tighten
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
@@ -62,6 +64,7 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
     sim = None
     exchange = settings.exchange
     strategy = load_strategy(settings.strategy)  # fail before I/O
+    tighten_files(settings)
     if venue_entry(exchange.venue).embedded_sim and not exchange.url:
         sim = await _start_sim(settings)
         exchange = replace(exchange, url=sim.url)
@@ -106,6 +109,17 @@ async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
                 await sim.stop()
     if unwritten is not None:  # reached only when the run itself ended without an error
         raise unwritten  # rows lost at stop: the front end says so and exits non-zero
+
+
+def tighten_files(settings: Settings) -> list[Path]:
+    """Files an older version left readable by others (0644 journal, logs, state) made 0600 and
+    their folders 0700 before anything reads them; one log line names them."""
+    shared = [Path.cwd(), settings.config_path.parent, Path.home()]
+    changed = tighten([settings.journal.dir, settings.logs.dir], shared)
+    if changed:
+        logger.warning(f"PERMISSIONS made private (files 0600, folders 0700; they were readable "
+                       f"by other users): {', '.join(str(p) for p in changed)}")
+    return changed
 
 
 async def _start_sim(settings: Settings) -> SimServer:

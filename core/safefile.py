@@ -9,9 +9,12 @@ owned by another user is refused (fstat after open, so the check is about the fi
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -147,3 +150,60 @@ def read_private(path: Path) -> bytes | None:
         return None
     with os.fdopen(open_private(path, os.O_RDONLY), "rb") as fh:
         return fh.read()
+
+
+_OURS = re.compile(r"^(?:.*\.csv|\.index\.sqlite3.*|account\.json|state\.json|sim-state\.json|"
+                   r"unconfirmed_closes\.json|\..*\.tmp|perpdesk_.*\.log.*)$")
+
+
+def tighten(folders: Iterable[Path], shared: Iterable[Path] = ()) -> list[Path]:
+    """Make the files an older version created readable by others (0644) private again: 0600
+    for perpdesk's own files in ``folders``, 0700 for each folder itself unless it is one of
+    ``shared`` (the working directory or the config's folder, whose mode the trader chose).
+
+    Only regular files of this user with perpdesk's names are changed (never through a link);
+    a file that cannot be changed is left as it is. Returns what was changed, for one log line.
+    """
+    keep = {os.path.realpath(p) for p in shared}
+    changed: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue  # not created yet: it will be created private
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            continue
+        if stat.S_IMODE(st.st_mode) & 0o077 and os.path.realpath(folder) not in keep:
+            with contextlib.suppress(OSError):
+                os.chmod(folder, DIR_MODE)
+                changed.append(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not _OURS.match(entry.name):
+                continue
+            if _tighten_file(Path(entry.path)):
+                changed.append(Path(entry.path))
+    return changed
+
+
+def _tighten_file(path: Path) -> bool:
+    """chmod 0600 through a descriptor opened without following a link; True if changed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # a link, a vanished file, one we may not read: left as it is
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+                and stat.S_IMODE(st.st_mode) & 0o077):
+            return False
+        os.fchmod(fd, FILE_MODE)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -33,8 +33,8 @@ def fake_module(monkeypatch: pytest.MonkeyPatch, name: str, func: str, calls: li
                 result: int = 0) -> None:
     """Replaces only the entry function of the real module (so its import is proven too)."""
 
-    def entry(*args: Any) -> int:
-        calls.append(args)
+    def entry(*args: Any, **kwargs: Any) -> int:
+        calls.append(args + ((kwargs,) if kwargs else ()))
         return result
 
     monkeypatch.setattr(importlib.import_module(name), func, entry)
@@ -89,6 +89,9 @@ def test_missing_credentials_subprocess(tmp_path: Path) -> None:
         (["sim", "--host", "0.0.0.0"], "--allow-remote"),
         (["sim", "--port", "99999"], "expected a port"),
         (["--headless", "report"], "do not apply to `report`"),
+        (["report", "--day", "2024-05-01", "--from", "2024-05-01"], "either it or --from/--to"),
+        (["report", "--from", "2024-05-03", "--to", "2024-05-01"], "is after --to"),
+        (["report", "--format", "xml"], "invalid choice: 'xml'"),
         (["frobnicate"], "invalid choice"),
         (["--config", "missing.toml"], "missing.toml: config file not found"),
     ],
@@ -97,6 +100,14 @@ def test_usage_errors_are_one_line(argv: list[str], fragment: str, capsys: pytes
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_version_exits_zero_with_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    proc = run([str(PERPDESK), "--version"], REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"perpdesk {version('perpdesk')}" and proc.stderr == ""
 
 
 def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,6 +140,10 @@ def test_dispatch_headless_reconcile_report(monkeypatch: pytest.MonkeyPatch, tmp
     assert main(["--config", str(cfg), "report", "--day", "2024-05-01"]) == 0
     assert calls[-1][1] == date(2024, 5, 1)
     assert main(["report"]) == 0 and calls[-1][1] is None
+    assert main(["report", "--from", "2024-05-01", "--to", "2024-05-02", "--symbol", "BTC",
+                 "--format", "csv"]) == 0
+    assert calls[-1][1:] == (None, {"first": date(2024, 5, 1), "last": date(2024, 5, 2),
+                                    "symbol": "BTC", "fmt": "csv"})
 
 
 def test_dispatch_sim(monkeypatch: pytest.MonkeyPatch) -> None:

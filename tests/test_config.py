@@ -59,6 +59,10 @@ def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
+def test_sim_speed_0_freezes_the_market_as_on_the_command_line(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "[sim]\nspeed = 0\n")).sim.speed == 0
+
+
 def test_full_config_parses(tmp_path: Path) -> None:
     path = write(tmp_path, """
 [exchange]
@@ -100,7 +104,8 @@ close = "ctrl+c"
         ('[exchnage]\nvenue = "sim"\n', "unknown section [exchnage] — did you mean [exchange]?"),
         ('venue = "sim"\n', 'unknown top-level key "venue"'),
         ('[sim]\nspeed = "fast"\n', '[sim] speed must be a number, got "fast"'),
-        ("[sim]\nspeed = 0\n", "[sim] speed must be a number > 0"),
+        ("[sim]\nspeed = -1\n", "[sim] speed must be a number >= 0 and <= 1000, got -1"),
+        ("[sim]\nspeed = 1001\n", "[sim] speed must be a number >= 0 and <= 1000"),
         ("[sim]\nport = 70000\n", "[sim] port must be an integer from 0 to 65535, got 70000"),
         ("[sim]\nport = 1.5\n", "[sim] port must be an integer"),
         ("[sim]\nseed = true\n", "[sim] seed must be an integer, got true"),
@@ -238,14 +243,47 @@ def test_ui_state_refuses_secrets_and_non_prefs(tmp_path: Path) -> None:
         ('[exchange]\nvenue = "okx"\n', "expected only a [ui] table"),
         ("[ui]\ntheme = 3\n", "[ui] theme must be"),
         ("[ui\n", "not valid TOML"),
+        ("\x00\x01garbage\xff", "not valid UTF-8"),
+        ('\ufeff[ui]\ntheme = "perpdesk-light"\n', "not valid TOML"),
+        (None, "cannot be read"),  # a folder in its place
     ],
 )
-def test_bad_ui_state_file_is_one_line_error(tmp_path: Path, text: str, expected: str) -> None:
+def test_bad_ui_state_file_is_set_aside_and_the_start_goes_on(tmp_path: Path, text: str | None,
+                                                              expected: str) -> None:
+    from core.uistate import take_notices
+
     write(tmp_path, CONFIG)
-    state = write(tmp_path, text, "ui-state.toml")
-    with pytest.raises(ConfigError) as info:
-        load_settings(tmp_path / "config.toml")
-    assert expected in info.value.message and str(state) in info.value.message
+    state = tmp_path / "ui-state.toml"
+    if text is None:
+        state.mkdir()
+    else:
+        state.write_bytes(state_bytes(text))
+    take_notices()
+    s = load_settings(tmp_path / "config.toml")
+    assert s.ui.theme == "from-config" and s.ui.sort == {"fills": "ts"}  # config.toml's [ui]
+    assert not state.exists()
+    (aside,) = tmp_path.glob("ui-state.toml.corrupt-*")
+    assert aside.is_dir() if text is None else aside.read_bytes() == state_bytes(text)
+    (notice,) = take_notices()
+    assert expected in notice and str(state) in notice and aside.name in notice
+    assert take_notices() == []
+    s2 = save_ui_state(s, theme="perpdesk-light")  # the next save writes a fresh file
+    assert s2.ui.theme == "perpdesk-light" and load_settings(tmp_path / "config.toml").ui == s2.ui
+
+
+def state_bytes(text: str) -> bytes:
+    return text.encode("latin-1") if "\xff" in text else text.encode("utf-8")
+
+
+def test_a_file_that_goes_bad_while_running_is_set_aside_at_the_next_save(tmp_path: Path) -> None:
+    from core.uistate import take_notices
+
+    s = load_settings(write(tmp_path, CONFIG))
+    (tmp_path / "ui-state.toml").write_text("[ui\n")
+    take_notices()
+    s2 = save_ui_state(s, layout="wide")
+    assert s2.ui.layout == "wide" and len(list(tmp_path.glob("ui-state.toml.corrupt-*"))) == 1
+    assert len(take_notices()) == 1
 
 
 def test_settings_are_frozen() -> None:

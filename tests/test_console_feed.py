@@ -245,6 +245,22 @@ def test_order_entry_refuses_what_is_not_a_plain_positive_number(text: str, erro
         build_order(INSTRUMENTS[BTC], "buy", "limit", "1", text, False)
 
 
+@pytest.mark.parametrize("text", ["9" * 3000, "0." + "1" * 3000, "-" + "9" * 3000, "x" * 3000,
+                                  "1" * 3000 + " " + "z" * 3000],
+                         ids=["digits", "decimals", "negative", "letters", "unit"])
+def test_a_huge_typed_number_is_quoted_by_a_short_prefix(text: str) -> None:
+    messages = []
+    for attempt in (lambda: build_order(INSTRUMENTS[BTC], "buy", "market", text, "", False),
+                    lambda: build_order(INSTRUMENTS[BTC], "buy", "limit", "1", text, False),
+                    lambda: close_contracts(text, snapshot(BTC), INSTRUMENTS[BTC])):
+        with pytest.raises(SizeError) as err:
+            attempt()
+        messages.append(str(err.value))
+    for message in messages:
+        assert len(message) < 120, message
+    assert any(text[:20] + "…" in m for m in messages), messages
+
+
 @pytest.mark.parametrize("text", ["９", "1_0", "Infinity", "NaN", "1e999", "-1", "1e999%",
                                   "1e999 btc", "..5"])
 def test_partial_close_refuses_the_same_numbers(text: str) -> None:

@@ -297,6 +297,21 @@ async def test_theme_cycles_and_is_saved_beside_the_config(tmp_path) -> None:
     assert config.read_text() == "# mine\n"
 
 
+async def test_a_bad_ui_state_file_is_set_aside_and_said_on_screen(tmp_path) -> None:
+    from core.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('[ui]\ntheme = "perpdesk-light"\n')
+    (tmp_path / "ui-state.toml").write_text("[ui\n")
+    app = build_app(two_positions(), load_settings(config))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "perpdesk-light"  # config.toml's [ui]
+        (notice,) = [n.message for n in app._notifications if n.severity == "warning"]
+        assert "ui-state.toml" in notice and "corrupt-" in notice and "not valid TOML" in notice
+    assert not (tmp_path / "ui-state.toml").exists() or "[ui\n" not in (tmp_path / "ui-state.toml").read_text()
+
+
 async def test_filter_and_navigation() -> None:
     app = build_app(two_positions())
     async with app.run_test(size=SIZE) as pilot:

@@ -20,7 +20,7 @@ from core.model import (
     Origin,
     PositionSide,
 )
-from core.report import TOTAL, ReportRow, build_report, format_report, main
+from core.report import TOTAL, ReportRow, build_report, format_report, main, select
 
 D = Decimal
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -100,14 +100,65 @@ def test_one_day(jdir: Path) -> None:
     assert build_report(jdir, date(2024, 5, 3)) == []
 
 
-def test_table_is_exact_and_aligned(jdir: Path) -> None:
+HEAD = ["day", "symbol", "closes", "gross_pnl", "fees", "liq_penalty", "funding", "net_pnl",
+        "fills", "volume"]
+
+
+def test_table_rounds_each_column_for_reading_and_is_aligned(jdir: Path) -> None:
     lines = format_report(build_report(jdir, None))
-    assert lines[0].split() == ["day", "symbol", "closes", "gross_pnl", "fees", "liq_penalty",
-                                "funding", "net_pnl", "fills", "volume"]
-    assert lines[-1].split() == ["TOTAL", "3", "1570", "61.085", "0.5", "-3", "1505.415", "5"]
-    assert lines[3].split() == ["2024-05-02", ETH, "1", "-30", "0.285", "0.5", "0", "-30.785",
-                                "2", "2"]
+    assert lines[0].split() == HEAD
+    assert lines[-1].split() == ["TOTAL", "3", "1570.00", "61.09", "0.50", "-3.00", "1505.42", "5"]
+    assert lines[3].split() == ["2024-05-02", ETH, "1", "-30.00", "0.29", "0.50", "0.00", "-30.79",
+                                "2", "2.0000"]
     assert len({len(line) for line in lines[:-1]}) == 1  # right-aligned up to the volume column
+
+
+def test_table_never_prints_a_long_tail_or_minus_zero() -> None:
+    row = _row(MAY1, BTC, 1, "0.00012345", "0.03887494572", "0", "-0.00387494572",
+               "-0.03887494572", 1, "0.000123456")
+    cells = format_report([row])[1].split()
+    assert cells[3:] == ["0.00", "0.04", "0.00", "0.00", "-0.04", "1", "0.0001"]
+
+
+def test_range_and_symbol_select_rows_and_make_the_total_anew(jdir: Path) -> None:
+    rows = build_report(jdir, None)
+    assert select(rows, MAY2, MAY2) == build_report(jdir, MAY2)
+    assert select(rows, None, MAY1) == build_report(jdir, MAY1)
+    btc = select(rows, symbol=BTC)
+    assert [r.symbol for r in btc] == [BTC, BTC, TOTAL] and btc[-1].net_pnl == D("1536.2")
+    assert select(rows, symbol="eth") == [
+        _row(MAY2, ETH, 1, "-30", "0.285", "0.5", "0", "-30.785", 2, "2"),
+        _row(None, TOTAL, 1, "-30", "0.285", "0.5", "0", "-30.785", 2, None)]
+    assert select(rows, MAY1, MAY1, "ETH") == []
+
+
+def _settings(jdir: Path) -> SimpleNamespace:
+    return SimpleNamespace(journal=SimpleNamespace(dir=jdir))
+
+
+def test_csv_carries_the_exact_decimals(jdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    assert main(_settings(jdir), first=MAY2, fmt="csv") == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0] == HEAD
+    assert rows[2] == ["2024-05-02", ETH, "1", "-30", "0.285", "0.5", "0", "-30.785", "2", "2"]
+    assert rows[-1] == ["", TOTAL, "3", "1570", "31.085", "0.5", "3", "1541.415", "4", ""]
+
+
+def test_json_carries_the_exact_decimals_as_strings(jdir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(_settings(jdir), symbol=BTC, fmt="json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"][0] == {"day": "2024-05-01", "symbol": BTC, "closes": 0, "gross_pnl": "0",
+                              "fees": "30", "liq_penalty": "0", "funding": "-6", "net_pnl": "-36",
+                              "fills": 1, "volume": "1"}
+    assert len(out["rows"]) == 2 and out["total"]["net_pnl"] == "1536.2"
+    assert out["total"]["volume"] is None and "day" not in out["total"]
+    assert main(_settings(jdir), day=date(2020, 1, 1), fmt="json") == 0
+    assert json.loads(capsys.readouterr().out) == {"rows": [], "total": None}
 
 
 def test_main_prints_and_exits_0(jdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

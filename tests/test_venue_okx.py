@@ -214,6 +214,20 @@ async def test_bad_credentials(sim: Any) -> None:
         await venue.close()
 
 
+@pytest.mark.parametrize("sandbox", [False, True])
+async def test_bad_keys_hint_names_sandbox_only_where_it_applies(sim: Any, sandbox: bool) -> None:
+    exchange = Exchange(sim.url, venue="okx", sandbox=sandbox)
+    venue = OkxVenue(exchange, Creds("perpdesk-demo", "wrong-secret", "perpdesk-demo"))
+    try:
+        with pytest.raises(VenueError, match="exchange rejected the API key") as err:
+            await venue.connect()
+    finally:
+        await venue.close()
+    message = str(err.value)
+    assert ("demo keys need [exchange] sandbox = true" in message) is (not sandbox)
+    assert ("live keys need sandbox = false" in message) is sandbox
+
+
 async def test_unknown_symbol_lists_close_matches(sim: Any) -> None:
     venue = OkxVenue(Exchange(sim.url, symbols=("BTC/USDT:USD",)), None)
     try:

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console.actions import Scope, bindings
-from console.numbers import SizeError, parse_number
+from console.numbers import SizeError, parse_number, quote
 from console.widgets.fmt import Precision, short_symbol
 from core.model import Instrument, PositionSnapshot
 from core.money import quantize_down
@@ -54,7 +54,7 @@ def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -
     elif unit in ("coin", "coins", base):
         contracts = number / contract_size
     else:
-        raise SizeError(f'unknown unit "{match.group(2)}": use %, ct or {base.upper()}')
+        raise SizeError(f'unknown unit "{quote(match.group(2))}": use %, ct or {base.upper()}')
     if contracts <= 0:
         raise SizeError("that is less than one lot")
     if lot > 0 and quantize_down(contracts, lot) != contracts:

@@ -86,6 +86,7 @@ class OkxRest:
                  simulator: bool) -> None:
         self.url = url
         self.simulator = simulator  # hints name `perpdesk sim` rather than the network
+        self.sandbox = sandbox  # the key hint: demo keys need sandbox, live keys must not have it
         self.ex = build_client(url, sandbox, demo, creds)
         self._clock_task: asyncio.Future[bool] | None = None
 
@@ -126,6 +127,14 @@ class OkxRest:
                 await asyncio.sleep(READ_RETRY_DELAYS[attempt])
                 attempt += 1
 
+    def _key_hint(self) -> str:
+        """Which key kind this config expects, only where a trader could have mixed them up."""
+        if self.simulator:
+            return ""
+        if self.sandbox:
+            return " ([exchange] sandbox = true takes OKX demo-trading keys; live keys need sandbox = false)"
+        return " (demo keys need [exchange] sandbox = true)"
+
     def translate(self, what: str, exc: BaseException) -> VenueError:
         """The one VenueError sentence for a ccxt exception (see VenueErrorKind)."""
         if isinstance(exc, ccxt.InvalidNonce):  # before NetworkError: ccxt files it under it
@@ -136,7 +145,7 @@ class OkxRest:
             return VenueError(
                 f"exchange rejected the API key while {what}: {okx_message(exc)} — "
                 "check PERPDESK_API_KEY, PERPDESK_API_SECRET and PERPDESK_API_PASSPHRASE"
-                + ("" if self.simulator else " (demo keys need [exchange] sandbox = true)"), VenueErrorKind.AUTH)
+                + self._key_hint(), VenueErrorKind.AUTH)
         if isinstance(exc, ccxt.InsufficientFunds):
             return VenueError(f"{what} rejected: insufficient margin — {okx_message(exc)}; "
                               "reduce the size or add margin", VenueErrorKind.REJECTED)
