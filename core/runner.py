@@ -26,6 +26,7 @@ from core.journal import Journal, JournalError
 from core.journal.binding import AccountId, bind_journal
 from core.model import PositionSnapshot
 from core.safefile import tighten
+from core.service.lock import EngineLock, acquire
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
@@ -33,6 +34,7 @@ from core.venue.registry import make_venue, venue_entry
 
 if TYPE_CHECKING:
     from core.sim.server import SimServer
+    from core.strategies.base import Strategy
 
 EXIT_FAIL = 2
 SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
@@ -56,14 +58,34 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def build_stack(settings: Settings) -> AsyncIterator[Stack]:
+async def build_stack(settings: Settings, lock: EngineLock | None = None) -> AsyncIterator[Stack]:
     """Start everything in the current loop; stop everything cleanly on exit.
 
-    Raises a PerpdeskError (VenueError, ConfigError, JournalError, StrategyError) at start.
+    Raises a PerpdeskError (VenueError, ConfigError, JournalError, StrategyError, and
+    core.service.lock.EngineRunning when another engine runs on this journal folder) at start.
+    The journal folder's lock (``lock``, or taken here) is held until everything has stopped:
+    nothing in the folder, the simulator's state file included, is touched without it.
     """
+    strategy = load_strategy(settings.strategy)  # fail before I/O
+    owned = lock is None
+    held = lock if lock is not None else acquire(settings.journal.dir, attach_hint=attach_hint(settings))
+    try:
+        async with _stack(settings, strategy) as stack:
+            yield stack
+    finally:
+        if owned:
+            held.release()
+
+
+def attach_hint(settings: Settings) -> str:
+    """How the refused start reaches the running engine instead (core.service.lock)."""
+    return f"stop it first, or give {settings.config_path.name} another [journal] dir"
+
+
+@contextlib.asynccontextmanager
+async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator[Stack]:
     sim = None
     exchange = settings.exchange
-    strategy = load_strategy(settings.strategy)  # fail before I/O
     tighten_files(settings)
     if venue_entry(exchange.venue).embedded_sim and not exchange.url:
         sim = await _start_sim(settings)
