@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Any
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.errors import PerpdeskError
+from core.store.connect import url_problem
 from core.strategies import NAMES as STRATEGY_NAMES
 from core.venue.registry import VENUES, venue_names
 
@@ -117,6 +119,24 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """[engine] name: how this engine's rows and status are labelled in the store ("" = the
+    host name and the journal folder, unique per engine on a machine)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """[store]: the optional PostgreSQL copy of the journal (core/store). ``url`` is the engine's
+    (insert-only role); ``read_url`` is for `perpdesk accounts`, `report --store` and the Accounts
+    screen (read-only role; default ``url``). Passwords never here: PGPASSWORD or ~/.pgpass."""
+
+    url: str | None = None
+    read_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sim: SimSettings = field(default_factory=SimSettings)
@@ -127,6 +147,13 @@ class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> key
     config_path: Path = DEFAULT_CONFIG
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+
+    @property
+    def engine_name(self) -> str:
+        """[engine] name, or host + journal folder when it is not set."""
+        return self.engine.name or f"{socket.gethostname()}:{self.journal.dir.resolve()}"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -246,7 +273,7 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = F
 
 # ---------------------------------------------------------------- sections
 
-_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap")
+_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap", "engine", "store")
 UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort", "on_hangup")
 ON_HANGUP = ("stop", "headless")
 
@@ -300,6 +327,22 @@ def _sim(file: str, raw: Any) -> SimSettings:
         seed=s.integer("seed", d.seed),
         funding_interval_s=s.number("funding_interval_s", d.funding_interval_s, positive=True),
     )
+
+
+def _store(file: str, raw: Any) -> StoreSettings:
+    s = _Section(file, "store", raw, ("url", "read_url"))
+    urls = [s.text(key, "", expected="a PostgreSQL URL such as \"postgresql://perpdesk_writer@localhost/perpdesk\"")
+            for key in ("url", "read_url")]
+    for key, url in zip(("url", "read_url"), urls, strict=True):
+        problem = url_problem(url) if url else None
+        if problem is not None:
+            raise ConfigError(f"{file}: [store] {key} {problem}")
+    return StoreSettings(url=urls[0] or None, read_url=urls[1] or None)
+
+
+def _engine(file: str, raw: Any) -> EngineSettings:
+    s = _Section(file, "engine", raw, ("name",))
+    return EngineSettings(name=s.text("name", "", expected="a non-empty name").strip())
 
 
 def _dir(s: _Section, key: str, default: Path, base: Path) -> Path:
@@ -462,6 +505,8 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
         risk=_risk(file, data.get("risk", {})),
         keymap=_keymap(file, data.get("keymap", {})),
         config_path=config_path,
+        engine=_engine(file, data.get("engine", {})),
+        store=_store(file, data.get("store", {})),
     )
 
 
