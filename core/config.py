@@ -449,12 +449,12 @@ def _risk(file: str, raw: Any) -> RiskSettings:
 # the console; tests/test_console_actions.py checks that the two lists are the same.
 KEYMAP_IDS = (
     "close", "partial_close", "close_all", "order_entry", "pause", "kill_switch", "tp_sl",
-    "reconcile", "history", "filter",
+    "reconcile", "history", "accounts", "filter",
     "theme", "help", "quit",
     "cursor_up", "cursor_down", "page_up", "page_down", "first_row", "last_row",
     "confirm_yes", "confirm_no",
     "history_close", "history_older", "history_newer", "history_switch",
-    "reconcile_close", "reconcile_down", "reconcile_up", "help_close",
+    "reconcile_close", "reconcile_down", "reconcile_up", "help_close", "accounts_close",
     "order_cancel", "order_place", "partial_cancel",
     "kill_cancel", "tpsl_cancel", "tpsl_break_even", "tpsl_place",
 )
