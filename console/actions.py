@@ -33,6 +33,7 @@ class Scope(StrEnum):
     PARTIAL = "partial"
     KILL = "kill"
     TPSL = "tpsl"
+    ACCOUNTS = "accounts"
 
 
 # Scopes whose bindings are live at the same time: a key given to two of their actions is a
@@ -47,6 +48,7 @@ TOGETHER: tuple[frozenset[Scope], ...] = (
     frozenset({Scope.PARTIAL}),
     frozenset({Scope.KILL}),
     frozenset({Scope.TPSL}),
+    frozenset({Scope.ACCOUNTS}),
 )
 
 
@@ -88,6 +90,8 @@ ACTIONS: tuple[Action, ...] = (
       palette=("Reconcile", "Compare the journal with the exchange")),
     A("history", "h", "history", "History", S.APP,
       palette=("History", "Older fills, closes and funding from the journal")),
+    A("accounts", "a", "accounts", "Accounts", S.APP,
+      palette=("Accounts", "Every engine's account from the store, live")),
     A("filter", "slash", "filter", "Filter", S.APP,
       palette=("Filter by symbol", "Show only matching rows")),
     A("theme", "t", "cycle_theme", "Theme", S.APP,
@@ -116,6 +120,7 @@ ACTIONS: tuple[Action, ...] = (
     A("reconcile_down", "j,down", "scroll(1)", "Down", S.RECONCILE),
     A("reconcile_up", "k,up", "scroll(-1)", "Up", S.RECONCILE),
     A("help_close", "escape,question_mark,q", "close", "Close", S.HELP, show=True),
+    A("accounts_close", "escape,q,a", "close", "Close", S.ACCOUNTS, show=True),
     A("order_cancel", "escape", "cancel", "Cancel", S.ORDER, show=True),
     A("order_place", "ctrl+s", "place", "Place order", S.ORDER, show=True),
     A("partial_cancel", "escape", "cancel", "Cancel", S.PARTIAL, show=True),

@@ -71,6 +71,7 @@ from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_t
 if TYPE_CHECKING:
     from console.widgets.positions import PositionsPane
     from core.config import Settings
+    from core.store.shipper import StoreState
 
 _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
              NoticeLevel.ERROR: "error"}
@@ -120,6 +121,7 @@ class PerpdeskApp(App[int]):
         self.inflight = 0  # commands sent and not answered yet
         self.open_orders: set[str] = set()
         self._statuses: dict[str, StreamStatus] = {}
+        self.store_state: Callable[[], StoreState] | None = None  # [store] set: the shipper's
         self._account: AccountSnapshot | None = None
         self._recent: dict[str, float] = {}  # message -> when shown (monotonic), for dedupe
         self._unsubscribe: Callable[[], None] | None = None
@@ -369,7 +371,7 @@ class PerpdeskApp(App[int]):
         link, latency = link_summary(self._statuses)
         self.header.show(HeaderState(
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
-            self.read_only))
+            self.read_only, store_label(self.store_state)))
         if now.date() != self._chart_day:
             self._chart_day = now.date()
             self.pnl_chart.reset()
@@ -528,6 +530,12 @@ class PerpdeskApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.active_keys()))
 
+    def action_accounts(self) -> None:
+        from console.screens.accounts import AccountsScreen
+
+        store = self.settings.store if self.settings is not None else None
+        self.push_screen(AccountsScreen(store.read_url or store.url if store is not None else None))
+
     def action_cycle_theme(self) -> None:
         self.theme = next_theme(self.theme)
 
@@ -560,6 +568,18 @@ class PerpdeskApp(App[int]):
 
     def action_request_quit(self) -> None:
         self.trading.quit(lambda: self.exit(0))
+
+
+def store_label(state: Callable[[], StoreState] | None) -> str | None:
+    """The header's store item: None without [store], "ok", or behind (rows and seconds)."""
+    if state is None:
+        return None
+    st = state()
+    if st.rows_behind == 0 and st.connected:
+        return "ok"
+    if st.rows_behind == 0:
+        return "unreachable"
+    return f"behind {st.rows_behind} rows {st.seconds_behind:.0f}s"
 
 
 def build_app(engine: EngineView, settings: Settings | None = None, *, read_only: bool = False,
@@ -602,6 +622,9 @@ async def _run(settings: Settings) -> int:
             await asyncio.to_thread(importlib.import_module, "ccxt.async_support")
             async with build_stack(settings) as running:
                 app.attach(running.engine)
+                if running.store is not None:
+                    link = running.store
+                    app.store_state = lambda: link.state
                 await ui_closed.wait()
                 await lifecycle.wait_detached()  # headless after a hangup: until SIGTERM/SIGINT
                 log_stop(running.engine, lifecycle.reason)

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="no trading keys or commands")
     parser.add_argument("--headless", action="store_true", help="run engine and journal without the UI")
     parser.add_argument("--duration", type=_positive, metavar="SECONDS", help="headless: stop after this long")
-    sub = parser.add_subparsers(dest="command", metavar="{sim,reconcile,report}")
+    sub = parser.add_subparsers(dest="command", metavar="{sim,reconcile,report,store,accounts}")
 
     d = SimSettings()
     sim = sub.add_parser("sim", help="run the OKX v5 exchange simulator alone")
@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--symbol", metavar="SYMBOL", help="one symbol: BTC/USDT:USDT, or its coin: BTC")
     rep.add_argument("--format", dest="fmt", choices=("table", "csv", "json"), default="table",
                      help="table (rounded for reading; the default), csv or json (exact decimals)")
-    for p in (sim, rec, rep):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
+    store, acc = _store_parsers(sub)
+    rep.add_argument("--store", action="store_true", help="from PostgreSQL: every engine, and the total")
+    rep.add_argument("--url", metavar="URL", help="with --store: the store's URL (default [store] read_url)")
+    for p in (sim, rec, rep, store, acc):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
 
@@ -116,6 +119,28 @@ class _Version(argparse.Action):
             found = "unknown (not installed)"
         print(f"perpdesk {found}")
         parser.exit(0)
+
+
+def _store_parsers(sub: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """`perpdesk store init` and `perpdesk accounts` (core/store)."""
+    store = sub.add_parser("store", help="the PostgreSQL store: `store init` creates it")
+    store.add_argument("action", choices=("init",), help="init: schema, migrations and the two roles")
+    store.add_argument("--url", metavar="URL", help="an admin role's URL (default [store] url)")
+    store.add_argument("--writer", default="perpdesk_writer", help="the engines' insert-only role")
+    store.add_argument("--reader", default="perpdesk_reader", help="the read-only role")
+    acc = sub.add_parser("accounts", help="every engine's account at a glance, from the store")
+    acc.add_argument("--format", choices=("table", "json"), default="table")
+    acc.add_argument("--url", metavar="URL", help="the store's URL (default [store] read_url)")
+    return store, acc
+
+
+def _store_command(settings: Any, args: argparse.Namespace) -> int:
+    """The store's commands: read-only or admin, no log set-up (like `report`)."""
+    if args.command == "store":
+        return _target("core.store.commands", "init_main")(settings, args.url, args.writer, args.reader)
+    if args.command == "accounts":
+        return _target("core.store.commands", "accounts_main")(settings, args.url, args.format)
+    return _target("core.store.commands", "report_main")(settings, args.url, args.day)
 
 
 def _target(module: str, func: str) -> Callable[..., int]:
@@ -150,6 +175,8 @@ def _run(args: argparse.Namespace) -> int:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command in (None, "reconcile"):
         load_credentials(settings)  # fail before any UI or connection when a variable is missing
+    if args.command in ("store", "accounts") or (args.command == "report" and args.store):
+        return _store_command(settings, args)
     if args.command == "report":
         # Read-only and offline, it books nothing and logs no event: it prints. Setting up the
         # log (loguru and asyncio, multiprocessing) would cost it a good part of its second.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Any
 
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.errors import PerpdeskError
+from core.store.connect import url_problem
 from core.strategies import NAMES as STRATEGY_NAMES
 from core.venue.registry import VENUES, venue_names
 
@@ -117,6 +119,24 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """[engine] name: how this engine's rows and status are labelled in the store ("" = the
+    host name and the journal folder, unique per engine on a machine)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """[store]: the optional PostgreSQL copy of the journal (core/store). ``url`` is the engine's
+    (insert-only role); ``read_url`` is for `perpdesk accounts`, `report --store` and the Accounts
+    screen (read-only role; default ``url``). Passwords never here: PGPASSWORD or ~/.pgpass."""
+
+    url: str | None = None
+    read_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sim: SimSettings = field(default_factory=SimSettings)
@@ -127,6 +147,13 @@ class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> key
     config_path: Path = DEFAULT_CONFIG
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+
+    @property
+    def engine_name(self) -> str:
+        """[engine] name, or host + journal folder when it is not set."""
+        return self.engine.name or f"{socket.gethostname()}:{self.journal.dir.resolve()}"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -249,7 +276,7 @@ def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = F
 
 # ---------------------------------------------------------------- sections
 
-_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap")
+_SECTIONS = ("exchange", "sim", "journal", "logs", "ui", "strategy", "risk", "keymap", "engine", "store")
 UI_KEYS = ("theme", "read_only", "refresh_hz", "layout", "sort", "on_hangup")
 ON_HANGUP = ("stop", "headless")
 
@@ -304,6 +331,22 @@ def _sim(file: str, raw: Any) -> SimSettings:
         seed=s.integer("seed", d.seed),
         funding_interval_s=s.number("funding_interval_s", d.funding_interval_s, positive=True),
     )
+
+
+def _store(file: str, raw: Any) -> StoreSettings:
+    s = _Section(file, "store", raw, ("url", "read_url"))
+    urls = [s.text(key, "", expected="a PostgreSQL URL such as \"postgresql://perpdesk_writer@localhost/perpdesk\"")
+            for key in ("url", "read_url")]
+    for key, url in zip(("url", "read_url"), urls, strict=True):
+        problem = url_problem(url) if url else None
+        if problem is not None:
+            raise ConfigError(f"{file}: [store] {key} {problem}")
+    return StoreSettings(url=urls[0] or None, read_url=urls[1] or None)
+
+
+def _engine(file: str, raw: Any) -> EngineSettings:
+    s = _Section(file, "engine", raw, ("name",))
+    return EngineSettings(name=s.text("name", "", expected="a non-empty name").strip())
 
 
 def _dir(s: _Section, key: str, default: Path, base: Path) -> Path:
@@ -410,12 +453,12 @@ def _risk(file: str, raw: Any) -> RiskSettings:
 # the console; tests/test_console_actions.py checks that the two lists are the same.
 KEYMAP_IDS = (
     "close", "partial_close", "close_all", "order_entry", "pause", "kill_switch", "tp_sl",
-    "reconcile", "history", "filter",
+    "reconcile", "history", "accounts", "filter",
     "theme", "help", "quit",
     "cursor_up", "cursor_down", "page_up", "page_down", "first_row", "last_row",
     "confirm_yes", "confirm_no",
     "history_close", "history_older", "history_newer", "history_switch",
-    "reconcile_close", "reconcile_down", "reconcile_up", "help_close",
+    "reconcile_close", "reconcile_down", "reconcile_up", "help_close", "accounts_close",
     "order_cancel", "order_place", "partial_cancel",
     "kill_cancel", "tpsl_cancel", "tpsl_break_even", "tpsl_place",
 )
@@ -466,6 +509,8 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
         risk=_risk(file, data.get("risk", {})),
         keymap=_keymap(file, data.get("keymap", {})),
         config_path=config_path,
+        engine=_engine(file, data.get("engine", {})),
+        store=_store(file, data.get("store", {})),
     )
 
 

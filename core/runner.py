@@ -35,6 +35,7 @@ from core.venue.registry import make_venue, venue_entry
 if TYPE_CHECKING:
     from core.sim.server import SimServer
     from core.strategies.base import Strategy
+    from core.store.link import StoreLink
 
 EXIT_FAIL = 2
 SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
@@ -55,6 +56,7 @@ class Stack:
     journal: Journal
     sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
     strategy: StrategyHost | None  # .name, .running, .error (why it stopped)
+    store: StoreLink | None = None  # [store] url set: the shipper and the status row
 
 
 @contextlib.asynccontextmanager
@@ -94,6 +96,7 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
     journal: Journal | None = None
     engine: Engine | None = None
     host: StrategyHost | None = None
+    store: StoreLink | None = None
     started = False
     unwritten: JournalError | None = None
     try:
@@ -106,10 +109,14 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
                         candles=trading)  # candles only feed a strategy
         await engine.start()
         started = True
+        if settings.store.url:  # never waits on PostgreSQL: shipping and status run beside trading
+            from core.store.link import start_store
+
+            store = await start_store(settings, engine, journal, journal_account(settings, venue))
         if trading and strategy is not None:
             host = StrategyHost(strategy, engine)
             await host.start()  # a failing warm-up or on_start stops the strategy, not the run
-        yield Stack(engine, venue, journal, sim, host)
+        yield Stack(engine, venue, journal, sim, host, store)
     finally:
         if host is not None:
             with contextlib.suppress(Exception):
@@ -117,6 +124,9 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
         if engine is not None and started:
             with contextlib.suppress(Exception):
                 await engine.stop()
+        if store is not None:  # after the engine's last rows are flushed: ship them if it can
+            with contextlib.suppress(Exception):
+                await store.stop()
         elif venue is not None:
             with contextlib.suppress(Exception):
                 await venue.close()

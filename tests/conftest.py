@@ -3,7 +3,7 @@ and the markers (unit, sim, slow) every test gets from what it uses, so no file 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,10 @@ import pytest
 
 from tests.engine_helpers import Rig, close_rig, make_rig
 from tests.fault_helpers import LogCapture
+from tests.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
 
 # Fixtures that start a simulator (here or in a test module) for the test that asks for them.
-SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live"})
+SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live", "pg", "store_db"})
 # What a test body calls when it starts a simulator, an engine stack or another process itself.
 SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(")
 # Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
@@ -63,6 +64,21 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     finally:
         r.srv.faults.clear()  # a fault left armed would stall the teardown's REST calls
         await close_rig(r)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """One real PostgreSQL per test session (initdb + pg_ctl, Unix socket only)."""
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def store_db(pg: PgServer) -> StoreDb:
+    """A fresh database per test, with the store's schema and roles (`perpdesk store init`)."""
+    if not pg.running():
+        pg.start()  # a test that stopped the server and failed before starting it again
+    return make_store_db(pg)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ class HeaderState:
     link: LinkState | None = None
     latency_ms: float | None = None
     read_only: bool = False
+    store: str | None = None  # [store] set: "ok", or how far behind it is (core.store)
 
 
 def link_summary(statuses: dict[str, StreamStatus]) -> tuple[LinkState | None, float | None]:
@@ -171,6 +172,8 @@ class HeaderBar(Widget):
                 state += f" {s.latency_ms:.0f}ms"
             item("●", state, "header--good" if good else (
                 "header--bad" if s.link is LinkState.DISCONNECTED else "header--warn"))
+        if s.store is not None:
+            item("Store", s.store, "header--good" if s.store == "ok" else "header--warn")
         if s.read_only:
             item("", "READ-ONLY", "header--warn")
         return out

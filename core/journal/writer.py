@@ -29,6 +29,7 @@ import contextlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -178,6 +179,10 @@ class Journal:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        # bytes of each day file known to be on disk (at open, then after each fsync), and who
+        # to tell after a batch is fsynced: what a copy of the journal (core/store) may read
+        self._durable_sizes: dict[str, int] = {}
+        self.on_durable: Callable[[], None] | None = None
 
     # ---- opening -------------------------------------------------------------------------
     def open(self) -> None:
@@ -201,6 +206,12 @@ class Journal:
             if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
                 repair_torn_tail(path)
         self.index.catch_up()
+        sizes = {}
+        for _family_name, path in day_files(self.directory):
+            with contextlib.suppress(OSError):
+                sizes[path.name] = path.stat().st_size
+        with self._batch_lock:
+            self._durable_sizes = sizes
         newest = self.index.newest_ms()
         with self._batch_lock:
             self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
@@ -317,6 +328,11 @@ class Journal:
         """Newest fill timestamp journaled (or pending): where a post-restart backfill starts."""
         return self._last_fill
 
+    def durable_sizes(self) -> dict[str, int]:
+        """{day file name: bytes known fsynced}; rows past these sizes may not be on disk yet."""
+        with self._batch_lock:
+            return dict(self._durable_sizes)
+
     @property
     def pending_rows(self) -> int:
         return self._pending_rows
@@ -401,7 +417,12 @@ class Journal:
                     raise
             self._durable = max(self._durable, seq)
             if batch:
+                with self._batch_lock:
+                    for a in written:
+                        self._durable_sizes[a.path.name] = a.size + len(a.data)
                 self._index_batch(batch, written)
+        if batch and self.on_durable is not None:
+            self.on_durable()
         if self.error is not None:
             logger.info(f"JOURNAL RECOVERED writing again ({sum(len(v) for v in batch.values())} "
                         "pending rows written)")

@@ -1,0 +1,175 @@
+"""What the read-only role reads: every account at a glance, and the report from the store.
+
+Why the report reuses core.report's rows and formatting: `perpdesk report --store` must say, per
+engine, exactly what that engine's own `perpdesk report` says from its journal (same columns,
+same cash basis: gross and liquidation penalty by close time, fees and volume by fill time,
+funding by bill time, UTC days), plus the total over all engines.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from core.money import ZERO, plain
+from core.report import TOTAL, ReportRow, _Acc, _rows, format_report
+from core.store.connect import SCHEMA
+
+STALE_S = 5.0  # a heartbeat older than this is shown as stale (the engine writes one a second)
+ALL_ENGINES = "ALL"
+
+ACCOUNT_COLUMNS = ("engine", "venue", "account", "equity", "upnl", "today_net", "fees", "funding",
+                   "positions", "state", "heartbeat_age_s")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One engine's status row as read (the total line: engine TOTAL, numbers summed)."""
+
+    engine: str
+    venue: str
+    account: str
+    equity: Decimal | None
+    upnl: Decimal | None
+    today_net: Decimal | None
+    fees: Decimal | None
+    funding: Decimal | None
+    positions: int
+    state: str
+    heartbeat_age_s: float | None  # float ok: a duration
+
+    @property
+    def stale(self) -> bool:
+        return self.heartbeat_age_s is None or self.heartbeat_age_s > STALE_S
+
+    def cells(self) -> tuple[str, ...]:
+        def num(v: Decimal | None) -> str:
+            return "" if v is None else plain(v)
+
+        age = "" if self.heartbeat_age_s is None else f"{self.heartbeat_age_s:.1f}"
+        return (self.engine, self.venue, self.account, num(self.equity), num(self.upnl),
+                num(self.today_net), num(self.fees), num(self.funding), str(self.positions),
+                self.state, age)
+
+    def as_json(self) -> dict[str, object]:
+        d: dict[str, object] = dict(zip(ACCOUNT_COLUMNS, self.cells(), strict=True))
+        d["positions"] = self.positions
+        d["heartbeat_age_s"] = None if self.heartbeat_age_s is None else round(self.heartbeat_age_s, 3)
+        d["stale"] = self.stale if self.engine != TOTAL else None
+        return d
+
+
+_ACCOUNTS_SQL = f"""
+SELECT engine, venue, mode, account, equity, upnl, today_net, fees, funding, positions,
+       strategy, risk_state, links, store_rows_behind, store_seconds_behind,
+       extract(epoch FROM clock_timestamp() - heartbeat)::float8 AS age
+FROM {SCHEMA}.engine_status ORDER BY engine
+"""
+
+
+def _state(r: Any, age: float | None) -> str:
+    state = r["risk_state"] or "?"
+    if age is None or age > STALE_S:
+        return f"STALE ({state})"
+    if r["store_rows_behind"]:
+        return f"{state}, store behind {r['store_rows_behind']} rows"
+    return str(state)
+
+
+async def fetch_accounts(conn: Any) -> list[AccountRow]:
+    """Every engine's status row, then the total line (sums over the engines)."""
+    rows = []
+    for r in await conn.fetch(_ACCOUNTS_SQL):
+        age = r["age"]
+        venue = r["venue"] + (" demo" if r["mode"] == "demo" else "")
+        rows.append(AccountRow(r["engine"], venue, r["account"], r["equity"], r["upnl"],
+                               r["today_net"], r["fees"], r["funding"], r["positions"] or 0,
+                               _state(r, age), age))
+    if rows:
+        rows.append(total_row(rows))
+    return rows
+
+
+def total_row(rows: list[AccountRow]) -> AccountRow:
+    def total(name: str) -> Decimal:
+        return sum((getattr(r, name) or ZERO for r in rows), ZERO)
+
+    stale = sum(1 for r in rows if r.stale)
+    return AccountRow(TOTAL, "", f"{len(rows)} engines", total("equity"), total("upnl"),
+                      total("today_net"), total("fees"), total("funding"),
+                      sum(r.positions for r in rows), f"{stale} stale" if stale else "", None)
+
+
+def format_accounts(rows: list[AccountRow]) -> list[str]:
+    """A fixed-width table, numbers right-aligned."""
+    body = [r.cells() for r in rows]
+    numeric = {3, 4, 5, 6, 7, 8, 10}
+    widths = [max(len(c[i]) for c in [ACCOUNT_COLUMNS, *body]) for i in range(len(ACCOUNT_COLUMNS))]
+    return ["  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                      for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+            for cells in [ACCOUNT_COLUMNS, *body]]
+
+
+# ---- the report --------------------------------------------------------------------------
+def _day_sql(column: str) -> str:
+    return f"(({column}) AT TIME ZONE 'UTC')::date"
+
+
+_REPORT_SQL = {
+    "closes": f"""SELECT engine, {_day_sql('closed_at')} AS day, symbol, count(*) AS n,
+        coalesce(sum(gross_pnl), 0) AS gross, coalesce(sum(liq_penalty), 0) AS liq
+        FROM {SCHEMA}.trades WHERE $1::date IS NULL OR {_day_sql('closed_at')} = $1
+        GROUP BY 1, 2, 3""",
+    "fills": f"""SELECT engine, {_day_sql('ts')} AS day, symbol, count(*) AS n,
+        coalesce(sum(fee), 0) AS fees, coalesce(sum(coins), 0) AS volume
+        FROM {SCHEMA}.orders WHERE event = 'fill' AND ($1::date IS NULL OR {_day_sql('ts')} = $1)
+        GROUP BY 1, 2, 3""",
+    "funding": f"""SELECT engine, {_day_sql('ts')} AS day, symbol, coalesce(sum(amount), 0) AS amount
+        FROM {SCHEMA}.funding WHERE $1::date IS NULL OR {_day_sql('ts')} = $1
+        GROUP BY 1, 2, 3""",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineReport:
+    engine: str  # ALL_ENGINES for the total over every engine
+    rows: list[ReportRow]
+
+
+async def fetch_report(conn: Any, day: date | None = None) -> list[EngineReport]:
+    """Per engine (by name), the rows of its own `perpdesk report`; then the total (ALL)."""
+    acc: dict[str, dict[tuple[date, str], _Acc]] = defaultdict(lambda: defaultdict(_Acc))
+    for r in await conn.fetch(_REPORT_SQL["closes"], day):
+        a = acc[r["engine"]][(r["day"], r["symbol"])]
+        a.closes, a.gross, a.liq = r["n"], r["gross"], r["liq"]
+    for r in await conn.fetch(_REPORT_SQL["fills"], day):
+        a = acc[r["engine"]][(r["day"], r["symbol"])]
+        a.fills, a.fees, a.volume = r["n"], r["fees"], r["volume"]
+    for r in await conn.fetch(_REPORT_SQL["funding"], day):
+        acc[r["engine"]][(r["day"], r["symbol"])].funding = r["amount"]
+    out = [EngineReport(engine, _rows(by_key, day)) for engine, by_key in sorted(acc.items())]
+    if out:
+        total: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
+        for by_key in acc.values():
+            for key, a in by_key.items():
+                t = total[key]
+                t.closes += a.closes
+                t.gross += a.gross
+                t.fees += a.fees
+                t.liq += a.liq
+                t.funding += a.funding
+                t.fills += a.fills
+                t.volume += a.volume
+        out.append(EngineReport(ALL_ENGINES, _rows(total, day)))
+    return [r for r in out if r.rows]
+
+
+def format_store_report(reports: list[EngineReport]) -> list[str]:
+    """core.report's table with an ``engine`` column last (each engine's rows, then ALL)."""
+    rows = [row for rep in reports for row in rep.rows]
+    engines = ["engine", *(rep.engine for rep in reports for _ in rep.rows)]
+    table = format_report(rows)
+    width = max(len(line) for line in table)
+    return [f"{line.ljust(width)}  {engine}" for line, engine in zip(table, engines, strict=True)]
