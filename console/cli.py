@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", metavar="FILE", type=Path,
                      help="keep the exchange in FILE and continue from it at the next start")
     sim.add_argument("--fresh", action="store_true", help="with --state: start anew, overwriting FILE")
+    sim.add_argument("--protocol", choices=("okx", "bybit"), default=None,
+                     help="the exchange face: okx (OKX v5) or bybit (Bybit v5); default [sim] protocol, else okx")
 
     rec = sub.add_parser("reconcile", help="journal vs exchange, position by position")
     rep = sub.add_parser("report", help="PnL, fees and funding per symbol and day")
@@ -191,7 +193,8 @@ def _run(args: argparse.Namespace) -> int:
                 f"config {settings.config_path} venue {settings.exchange.venue}")
     if args.command == "sim":
         return _target("core.sim.standalone", "main")(
-            args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh)
+            args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh,
+            args.protocol or settings.sim.protocol)
     if args.command == "reconcile":
         return _target("core.reconcile", "main")(settings)
     if args.headless:

@@ -56,6 +56,7 @@ class SimSettings:
     speed: float = 1.0
     seed: int = 7
     funding_interval_s: float = 120.0
+    protocol: str = "okx"  # the face `perpdesk sim` shows: "okx" (OKX v5) or "bybit" (Bybit v5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +322,7 @@ def _exchange(file: str, raw: Any) -> ExchangeSettings:
 
 
 def _sim(file: str, raw: Any) -> SimSettings:
-    s = _Section(file, "sim", raw, ("host", "port", "speed", "seed", "funding_interval_s"))
+    s = _Section(file, "sim", raw, ("host", "port", "speed", "seed", "funding_interval_s", "protocol"))
     d = SimSettings()
     return SimSettings(
         host=s.text("host", d.host, expected='a host name or address such as "127.0.0.1"'),
@@ -330,6 +331,7 @@ def _sim(file: str, raw: Any) -> SimSettings:
         speed=s.number("speed", d.speed, positive=True, hi=1000, zero_ok=True),
         seed=s.integer("seed", d.seed),
         funding_interval_s=s.number("funding_interval_s", d.funding_interval_s, positive=True),
+        protocol=s.text("protocol", d.protocol, lambda v: v in ("okx", "bybit"), expected='"okx" or "bybit"'),
     )
 
 

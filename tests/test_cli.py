@@ -150,11 +150,13 @@ def test_dispatch_sim(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
     fake_module(monkeypatch, "core.sim.standalone", "main", calls)
     assert main(["sim", "--port", "0", "--speed", "4", "--seed", "9"]) == 0
-    assert calls[-1] == ("127.0.0.1", 0, 4.0, 9, False, None, False)
+    assert calls[-1] == ("127.0.0.1", 0, 4.0, 9, False, None, False, "okx")
     assert main(["sim", "--host", "0.0.0.0", "--allow-remote"]) == 0
-    assert calls[-1] == ("0.0.0.0", 8765, 1.0, 7, True, None, False)
+    assert calls[-1] == ("0.0.0.0", 8765, 1.0, 7, True, None, False, "okx")
     assert main(["sim", "--speed", "0", "--state", "ex.json", "--fresh"]) == 0  # a frozen market is allowed
-    assert calls[-1] == ("127.0.0.1", 8765, 0.0, 7, False, Path("ex.json"), True)
+    assert calls[-1] == ("127.0.0.1", 8765, 0.0, 7, False, Path("ex.json"), True, "okx")
+    assert main(["sim", "--protocol", "bybit"]) == 0  # the Bybit v5 face of the same exchange
+    assert calls[-1][-1] == "bybit"
 
 
 def test_sim_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

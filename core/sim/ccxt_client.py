@@ -46,3 +46,19 @@ async def market_burst(ext: Any, symbol: str, rate: float, seconds: float) -> tu
     sent_in = loop.time() - t0 + 1 / rate
     results = list(await asyncio.gather(*tasks, return_exceptions=True))
     return results, sent_in, loop.time() - t0
+
+
+def bybit_client(bybit_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url: str | None = None,
+                 *, secret: str = DEMO_SECRET) -> Any:
+    """``bybit_class`` is ccxt.bybit, ccxt.async_support.bybit or ccxt.pro.bybit pointed at a simulator
+    started with ``protocol="bybit"`` (``ws_url`` is its ``ws_url``, ending in /v5)."""
+    ex = bybit_class({"apiKey": DEMO_KEY, "secret": secret, "enableRateLimit": False})
+    ex.has["fetchCurrencies"] = False  # else load_markets calls the private /v5/asset/coin/query-info
+    ex.urls["api"] = {name: rest_url for name in ("spot", "futures", "v2", "public", "private")}
+    if ws_url is not None:
+        ex.urls["api"]["ws"] = {
+            "public": {kind: f"{ws_url}/public/{kind}" for kind in ("spot", "inverse", "option", "linear")},
+            "private": {"spot": {"unified": f"{ws_url}/private", "nonUnified": f"{ws_url}/private"},
+                        "contract": f"{ws_url}/private", "usdc": f"{ws_url}/private", "trade": f"{ws_url}/trade"},
+        }
+    return ex

@@ -75,6 +75,14 @@ class ControlApi:
             raise SimError("50002", "Json data format error", 400)
         return body
 
+    def _inst(self, body: dict[str, Any]) -> str:
+        """The core's instrument id of a control request: a Bybit face also takes its own symbols
+        (BTCUSDT), so a test or a demo drives it with the ids its clients see."""
+        inst = str(body.get("instId") or "")
+        if self.srv.protocol == "bybit":
+            return self.srv.bybit.symbols.get(inst, inst)
+        return inst
+
     @staticmethod
     def _ctl_error(e: SimError) -> web.Response:
         return _json({"code": e.code, "msg": e.msg, "data": []}, 400 if e.http == 200 else e.http)
@@ -82,7 +90,7 @@ class ControlApi:
     async def _ctl_price(self, request: web.Request) -> web.Response:
         try:
             body = await self._body(request)
-            inst = str(body.get("instId") or "")
+            inst = self._inst(body)
             px = params.dec(body.get("px"), "px")
             if px <= 0:
                 raise SimError("51000", "Parameter px error")
@@ -96,7 +104,7 @@ class ControlApi:
     async def _ctl_funding(self, request: web.Request) -> web.Response:
         try:
             body = await self._body(request)
-            inst = str(body.get("instId") or "")
+            inst = self._inst(body)
             self.srv.exchange.spec(inst)
             rate = params.dec(body["rate"], "rate") if body.get("rate") not in (None, "") else None
             bills = self.srv.settle_funding(inst, rate)
@@ -111,7 +119,7 @@ class ControlApi:
         "mgnMode"?, "posSide"?}. The reply names the ADL order and fill and the position left."""
         try:
             body = await self._body(request)
-            inst = str(body.get("instId") or "")
+            inst = self._inst(body)
             o = self.srv.exchange.adl(self.srv.account, inst, body.get("sz"), body.get("px"),
                                   mgn_mode=str(body.get("mgnMode") or ""), pos_side=str(body.get("posSide") or ""))
         except SimError as e:

@@ -25,6 +25,8 @@ from core.safefile import UnsafeFileError
 from core.sim import okx_shapes as shapes
 from core.sim import persist
 from core.sim.auth import verify_rest
+from core.sim.bybit_rest import BybitRest
+from core.sim.bybit_ws import BybitHub
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.candles import CandleBook
 from core.sim.control import ControlApi
@@ -36,6 +38,7 @@ from core.sim.ws import Conn, Hub
 DEMO_CASH = Decimal("10000")
 CANDLE_PUSH_MS = 500  # an open candle is pushed at most this often per instrument and bar
 SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
+PROTOCOLS = ("okx", "bybit")  # the faces the one exchange core can show (``[sim] protocol``)
 
 
 
@@ -52,7 +55,11 @@ class SimServer:
                  tick_s: float = 0.25, slippage: Decimal = Decimal("0.00005"), spread_ticks: int = 1,
                  taker_fee: Decimal = Decimal("0.0005"), maker_fee: Decimal = Decimal("0.0002"),
                  start_cash: Decimal = DEMO_CASH, instruments: dict[str, InstrumentSpec] | None = None,
-                 state_path: Path | None = None, fresh: bool = False, save_interval_s: float = 1.5) -> None:
+                 state_path: Path | None = None, fresh: bool = False, save_interval_s: float = 1.5,
+                 protocol: str = "okx") -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown simulator protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
         if not is_loopback(host):
             if not allow_remote:
                 raise ValueError(f"refusing to bind the simulator to non-loopback address {host!r}; "
@@ -77,8 +84,11 @@ class SimServer:
         self._candle_pushed: dict[tuple[str, str], int] = {}  # (instId, channel) -> last open-bar push (ms)
         self._candle_later: set[tuple[str, str]] = set()  # open bars whose latest push is scheduled
         self.candles.backfill(self.market.prices, self.exchange.clock(), seed)
-        self.hub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
-                       clock=lambda: self.exchange.clock() / 1000)
+        self.hub: Hub | BybitHub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
+                                       clock=lambda: self.exchange.clock() / 1000)
+        if protocol == "bybit":  # the same exchange core behind Bybit's v5 face (core.sim.bybit_*)
+            self.bybit = BybitRest(self)
+            self.hub = BybitHub(self, self.bybit)
         self.exchange.listening = self.hub.listening
         self.rest = Rest(self)
         self.funding_history: list[dict[str, str]] = []
@@ -113,8 +123,13 @@ class SimServer:
     def build_app(self) -> web.Application:
         control = ControlApi(self)
         app = web.Application(client_max_size=1 << 20, middlewares=[control.guard])
-        app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
-        app.router.add_get("/ws/v5/{kind}", self.hub.handle)
+        if isinstance(self.hub, BybitHub):
+            app.router.add_get("/v5/public/linear", self.hub.handle)
+            app.router.add_get("/v5/private", self.hub.handle)
+            app.router.add_route("*", "/v5/{tail:.*}", self.bybit.handle)
+        else:
+            app.router.add_route("*", "/api/v5/{tail:.*}", self._api)
+            app.router.add_get("/ws/v5/{kind}", self.hub.handle)
         control.routes(app)
         return app
 
@@ -135,7 +150,7 @@ class SimServer:
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}"
-        self.ws_url = f"ws://{host}:{self.port}/ws/v5"
+        self.ws_url = f"ws://{host}:{self.port}" + ("/v5" if self.protocol == "bybit" else "/ws/v5")
         if self.state_path is not None:
             self._saver = asyncio.create_task(self._save_loop(), name="sim-save")
         if self.speed > 0:

@@ -21,10 +21,10 @@ from core.sim.server import SimServer
 
 
 async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool,
-               state: Path | None, fresh: bool) -> int:
+               state: Path | None, fresh: bool, protocol: str = "okx") -> int:
     try:
         srv = SimServer(host=host, port=port, speed=speed, seed=seed, allow_remote=allow_remote,
-                        state_path=state, fresh=fresh)
+                        state_path=state, fresh=fresh, protocol=protocol)
     except SimStateError as e:
         print(f"perpdesk sim: {e}", file=sys.stderr)
         return 2
@@ -36,17 +36,25 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
     except OSError as e:
         print(f"perpdesk sim: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(f"perpdesk sim: OKX v5 simulator (speed {speed:g}{', market frozen' if speed == 0 else ''}, seed {seed})")
+    face = "Bybit v5" if protocol == "bybit" else "OKX v5"
+    print(f"perpdesk sim: {face} simulator (speed {speed:g}{', market frozen' if speed == 0 else ''}, seed {seed})")
     if state is not None:
         how = "continued from" if srv.resumed else "new, kept in"
         print(f"  state     {how} {state} (account uid {srv.account.uid})")
-    print(f"  REST      {srv.url}/api/v5/...")
-    print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
+    if protocol == "bybit":
+        print(f"  REST      {srv.url}/v5/...")
+        print(f"  WebSocket {srv.ws_url}/{{public/linear,private}}")
+    else:
+        print(f"  REST      {srv.url}/api/v5/...")
+        print(f"  WebSocket {srv.ws_url}/{{public,private,business}}")
     print(f"  control   {srv.url}/sim/v1/{{price,funding,adl,drop,fault,state}}")
     if srv.control_token is not None:
         print(f"  control token  header {CONTROL_TOKEN_HEADER}: {srv.control_token}")
-    print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
-    print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")
+    if protocol == "bybit":
+        print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}")
+    else:
+        print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
+        print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,7 +72,7 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
 
 
 def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: int = 1,
-         allow_remote: bool = False, state: Path | None = None, fresh: bool = False) -> int:
+         allow_remote: bool = False, state: Path | None = None, fresh: bool = False, protocol: str = "okx") -> int:
     """Run the simulator until SIGINT/SIGTERM; exit code 0, or 2 with one clear message."""
     if not is_loopback(host) and not allow_remote:
         print(f"perpdesk sim: refusing to bind to non-loopback address {host!r}: the demo credentials are "
@@ -77,7 +85,7 @@ def main(host: str = "127.0.0.1", port: int = 8765, speed: float = 1.0, seed: in
         print(f"perpdesk sim: WARNING listening on non-loopback {host}; anyone who can reach it can trade "
               "with the demo credentials.", file=sys.stderr)
     try:
-        return asyncio.run(_run(host, port, speed, seed, allow_remote, state, fresh))
+        return asyncio.run(_run(host, port, speed, seed, allow_remote, state, fresh, protocol))
     except KeyboardInterrupt:
         return 0
 

@@ -1,0 +1,190 @@
+"""The simulator's Bybit v5 face driven by UNMODIFIED ccxt.pro.bybit (async REST and WebSocket).
+
+Prices are frozen (speed=0) and moved through /sim/v1/price with Bybit symbols; slippage and
+spread are zero so every expected number is computed by hand from the fee rates. Quantities are
+coins (Bybit linear: contracts = coins), while the exchange core counts OKX contracts of 0.01 BTC.
+The money checks follow Bybit's documented fields: execFee > 0 is paid, execPnl is gross (no fees,
+no funding), closedPnl = sum(execPnl) - openFee - closeFee, the transaction log's
+change = cashFlow + funding - fee, and walletBalance moves by exactly the sum of the changes.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal as D
+from typing import Any
+
+import aiohttp
+import ccxt.pro
+import pytest
+from ccxt.base.errors import AuthenticationError, InsufficientFunds, OrderNotFound
+
+from core.sim.ccxt_client import bybit_client
+from core.sim.server import SimServer
+
+BTC = "BTC/USDT:USDT"
+TAKER = D("0.0005")
+MAKER = D("0.0002")
+
+
+async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        got = cond()
+        if not isinstance(got, bool):
+            got = await got
+        if got:
+            return
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def control(srv: SimServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
+        assert r.status == 200, await r.text()
+        out: dict[str, Any] = await r.json()
+        return out
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[SimServer, Any]]:
+    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
+    await srv.start()
+    ex = bybit_client(ccxt.pro.bybit, srv.url, srv.ws_url)
+    try:
+        await ex.load_markets()
+        yield srv, ex
+    finally:
+        await ex.close()
+        await srv.stop()
+
+
+async def wallet(ex: Any) -> D:
+    bal = await ex.fetch_balance()
+    return D(bal["info"]["result"]["list"][0]["coin"][0]["walletBalance"])
+
+
+async def raw(ex: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A private v5 endpoint through ccxt's own signed call (the raw Bybit fields)."""
+    out: dict[str, Any] = await getattr(ex, method)(params)
+    assert out["retCode"] == 0, out
+    return out["result"]
+
+
+async def test_markets_balance_and_signing(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    m = ex.market(BTC)
+    assert m["id"] == "BTCUSDT" and m["linear"] and m["swap"] and m["contractSize"] == 1
+    assert m["precision"]["amount"] == 0.0001 and m["precision"]["price"] == 0.1  # 0.01 contract x 0.01 BTC
+    assert await wallet(ex) == D("10000")
+    assert (await ex.fetch_ticker(BTC))["last"] == 60000
+    # a wrong secret signs wrongly: Bybit's 10004, which ccxt maps to AuthenticationError
+    bad = bybit_client(ccxt.pro.bybit, srv.url, srv.ws_url, secret="not-the-secret")
+    bad.markets, bad.markets_by_id, bad.symbols = ex.markets, ex.markets_by_id, ex.symbols
+    try:
+        with pytest.raises(AuthenticationError):
+            await bad.fetch_balance()
+    finally:
+        await bad.close()
+
+
+async def test_trade_tp_fires_and_books_add_up(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    start = await wallet(ex)
+    assert await ex.watch_positions() == []  # ccxt.pro's first call answers the REST snapshot only
+    positions = asyncio.ensure_future(ex.watch_positions())
+    orders = asyncio.ensure_future(ex.watch_orders(BTC))
+    trades = asyncio.ensure_future(ex.watch_my_trades(BTC))
+    await until(lambda: srv.hub.listening("positions") and srv.hub.listening("orders"), "private subscriptions")
+
+    # market buy 0.02 BTC with a whole-position TP at 63000 and SL at 57000
+    entry = await ex.create_order(BTC, "market", "buy", 0.02, params={"takeProfit": 63000, "stopLoss": 57000})
+    await asyncio.wait_for(asyncio.gather(positions, orders, trades), 10)
+    assert any(o["id"] == entry["id"] and o["status"] == "closed" for o in ex.orders)
+    pos = (await ex.fetch_positions([BTC]))[0]
+    assert pos["contracts"] == 0.02 and pos["side"] == "long" and pos["entryPrice"] == 60000
+    assert D(pos["info"]["takeProfit"]) == 63000 and D(pos["info"]["stopLoss"]) == 57000
+
+    # a reduce-only limit sell above the market rests; canceling it leaves the position alone
+    rest = await ex.create_order(BTC, "limit", "sell", 0.01, 65000, params={"reduceOnly": True})
+    assert {o["id"] for o in await ex.fetch_open_orders(BTC)} >= {rest["id"]}
+    await ex.cancel_order(rest["id"], BTC)
+    with pytest.raises(OrderNotFound):
+        await ex.cancel_order(rest["id"], BTC)
+
+    # reduce-only market sell of half at 61000
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "61000"})
+    await ex.create_order(BTC, "market", "sell", 0.01, params={"reduceOnly": True})
+
+    # the take-profit fires at 63000 and closes the rest (0.01)
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "63000"})
+    streamed: list[dict[str, Any]] = []
+    while not any(t["info"]["stopOrderType"] == "TakeProfit" for t in streamed):  # earlier fills come first
+        streamed = await asyncio.wait_for(ex.watch_my_trades(BTC), 10)
+    tp_fill = next(t for t in streamed if t["info"]["stopOrderType"] == "TakeProfit")
+    assert tp_fill["price"] == 63000 and tp_fill["amount"] == 0.01 and tp_fill["side"] == "sell"
+    assert await ex.fetch_positions([BTC]) == [] or (await ex.fetch_positions([BTC]))[0]["contracts"] in (0, None)
+
+    # executions: entry (fee 0.02 x 60000 x taker), half close, TP close; execPnl is gross
+    execs = (await raw(ex, "privateGetV5ExecutionList", {"category": "linear", "symbol": "BTCUSDT"}))["list"]
+    trades_ = [e for e in execs if e["execType"] == "Trade"]
+    assert len(trades_) == 3
+    by_px = {D(e["execPrice"]): e for e in trades_}
+    assert D(by_px[D(60000)]["execFee"]) == D("0.02") * 60000 * TAKER
+    assert D(by_px[D(61000)]["execPnl"]) == D("0.01") * 1000 and D(by_px[D(61000)]["closedSize"]) == D("0.01")
+    assert D(by_px[D(63000)]["execPnl"]) == D("0.01") * 3000
+    assert by_px[D(63000)]["stopOrderType"] == "TakeProfit" and by_px[D(63000)]["createType"] == "CreateByTakeProfit"
+    mine = await ex.fetch_my_trades(BTC)
+    assert sorted(t["id"] for t in mine) == sorted(e["execId"] for e in trades_)
+
+    # closed PnL: one record per closing order; closedPnl = execPnl - openFee - closeFee
+    closed = (await raw(ex, "privateGetV5PositionClosedPnl", {"category": "linear", "symbol": "BTCUSDT"}))["list"]
+    assert len(closed) == 2
+    for rec in closed:
+        exit_px = D(rec["avgExitPrice"])
+        fee_close = D("0.01") * exit_px * TAKER
+        fee_open = D("0.01") * 60000 * TAKER  # half of the entry's fee per closed half
+        gross = (exit_px - 60000) * D("0.01")
+        assert D(rec["openFee"]) == fee_open and D(rec["closeFee"]) == fee_close
+        assert D(rec["closedPnl"]) == gross - fee_open - fee_close
+        assert D(rec["avgEntryPrice"]) == 60000 and D(rec["closedSize"]) == D("0.01")
+    hist = await ex.fetch_positions_history([BTC])
+    assert len(hist) == 2
+
+    # the wallet moved by exactly the sum of the closes' closedPnl (fees included, no funding yet)
+    assert await wallet(ex) == start + sum(D(r["closedPnl"]) for r in closed)
+
+    # the order stream told the TP's market order as Filled, created by the take-profit
+    tp_orders = [o for o in ex.orders if o["info"].get("createType") == "CreateByTakeProfit"
+                 and o["info"].get("orderStatus") == "Filled"]
+    assert tp_orders
+
+
+async def test_funding_executions_and_transaction_log(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    await ex.create_order(BTC, "market", "buy", 0.1)
+    assert len(await ex.watch_positions()) == 1  # ccxt.pro's first call answers the REST snapshot only
+    watch = asyncio.ensure_future(ex.watch_positions())
+    await until(lambda: srv.hub.listening("positions"), "position subscription")
+    before = await wallet(ex)
+    await control(srv, "/sim/v1/funding", {"instId": "BTCUSDT", "rate": "0.0001"})
+    await asyncio.wait_for(watch, 10)
+    paid = D("0.1") * 60000 * D("0.0001")  # a long pays when the rate is positive
+    assert await wallet(ex) == before - paid
+    execs = (await raw(ex, "privateGetV5ExecutionList", {"category": "linear", "execType": "Funding"}))["list"]
+    assert len(execs) == 1 and D(execs[0]["execFee"]) == paid and execs[0]["side"] == "Buy"
+    # ccxt's fetch_my_trades asks for execType Trade only: funding never shows there
+    assert all(t["info"]["execType"] == "Trade" for t in await ex.fetch_my_trades(BTC))
+    log = (await raw(ex, "privateGetV5AccountTransactionLog", {"category": "linear"}))["list"]
+    settle = [r for r in log if r["type"] == "SETTLEMENT"]
+    assert len(settle) == 1 and D(settle[0]["funding"]) == -paid and D(settle[0]["change"]) == -paid
+    for r in log:  # Bybit: change = cashFlow + funding - fee
+        assert D(r["change"]) == D(r["cashFlow"]) + D(r["funding"] or 0) - D(r["fee"])
+    assert sum(D(r["change"]) for r in log) == await wallet(ex) - D(10000)
+
+
+async def test_insufficient_margin_is_bybits_110007(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    with pytest.raises(InsufficientFunds):
+        await ex.create_order(BTC, "market", "buy", 100)
