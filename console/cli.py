@@ -157,7 +157,8 @@ def _check_report_days(args: argparse.Namespace) -> None:
         raise _UsageError(f"perpdesk report: --from {args.first} is after --to {args.last}")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _check_usage(args: argparse.Namespace) -> None:
+    """Flags that do not go together end the start before any file is read."""
     if args.command and (args.headless or args.duration is not None or args.read_only):
         raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
     if args.duration is not None and not args.headless:
@@ -170,6 +171,9 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
 
+
+def _run(args: argparse.Namespace) -> int:
+    _check_usage(args)
     # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
     # do not read it
     settings = load_settings(args.config, ui_state=not (args.headless or args.command in ("sim", "reconcile", "report")))

@@ -34,8 +34,8 @@ from core.venue.registry import make_venue, venue_entry
 
 if TYPE_CHECKING:
     from core.sim.server import SimServer
-    from core.strategies.base import Strategy
     from core.store.link import StoreLink
+    from core.strategies.base import Strategy
 
 EXIT_FAIL = 2
 SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
