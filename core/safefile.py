@@ -152,7 +152,7 @@ def read_private(path: Path) -> bytes | None:
         return fh.read()
 
 
-_OURS = re.compile(r"^(?:.*\.csv|\.index\.sqlite3.*|account\.json|state\.json|sim-state\.json|"
+_OURS = re.compile(r"^(?:.*\.csv|\.index\.sqlite3.*|account\.json|state\.json|sim-state\.json|engine\.lock|"
                    r"unconfirmed_closes\.json|\..*\.tmp|perpdesk_.*\.log.*)$")
 
 
