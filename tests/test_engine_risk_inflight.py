@@ -1,7 +1,8 @@
 """The [risk] limits count orders in flight, as a red team would test them: many entries sent
 together (``asyncio.gather``) by a real strategy through its ``ctx.submit`` and by the console,
 two entries one right after another, and a resting order that holds its room until canceled.
-Through the real engine on the simulator; the exchange's own position is the judge."""
+A loss limit breached by a mark move halts before the next entry leaves, not at the monitor's
+next pass. Through the real engine on the simulator; the exchange's own position is the judge."""
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,11 @@ from decimal import Decimal as D
 import pytest
 
 from core.config import RiskSettings
-from core.events import CancelOrder, CommandResult, PlaceOrder
+from core.events import CancelOrder, CommandResult, PlaceOrder, TradingState
 from core.model import OrderSide, OrderType, Origin
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, wait_for
+from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, set_price, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 ONE_BTC_CONTRACT = D("600")  # 0.01 BTC at 60,000 USDT
@@ -107,3 +108,19 @@ async def test_a_resting_order_counts_until_it_is_canceled(rig: Rig) -> None:
     # selling while long only reduces: never held to the limit, in flight or not
     assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")))).ok
     await wait_for(lambda: engine.positions() == [], what="flat")
+
+
+async def test_a_loss_breach_halts_before_the_next_entry_leaves(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.risk.control
+
+    monkeypatch.setattr(core.risk.control, "MONITOR_S", 60.0)  # the monitor's pass cannot help here
+    engine = await rig.start_engine(risk=RiskSettings(daily_loss_limit=D("50")))
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    await wait_for(lambda: len(engine.positions()) == 1, what="position")
+    await rig.flush()
+    await set_price(rig.srv, "59400")  # 0.1 BTC x -600 = -60 USDT at mark: past the 50 USDT limit
+    await wait_for(lambda: engine.mark(BTC) == D("59400"), what="the mark at the engine")
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+    assert not res.ok and res.message.startswith("RISK REFUSED halted"), res
+    assert engine.trading_state is TradingState.HALTED
+    assert await settled_position(rig) == D("10")

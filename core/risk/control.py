@@ -66,6 +66,7 @@ class TradingControl:
         self.strategy = "none"
         self.strategy_running = False
         self.guard = RiskGuard(settings, engine, lambda: self.state, self._refused)
+        self.guard.before = self._before_entry
         self.day = DayPnl(settings.day_start)
         self.day.roll(now())
         self.today_net = ZERO
@@ -184,6 +185,14 @@ class TradingControl:
                           f"down {usdt(drawdown)} USDT from today's peak {usdt(self.day.peak)} USDT "
                           f">= max drawdown {usdt(s.max_drawdown)} USDT")
         self.publish_status()
+
+    def _before_entry(self) -> None:
+        """An entry is about to be checked: a loss or drawdown breach (a mark moved since the
+        monitor's last pass) halts now, before the entry can leave."""
+        s = self.settings
+        if (self._task is not None and self.state is not TradingState.HALTED
+                and (s.daily_loss_limit is not None or s.max_drawdown is not None)):
+            self.evaluate()
 
     def breach(self) -> Refusal | None:
         """The loss or drawdown limit breached right now, if any (resume is refused while so)."""
