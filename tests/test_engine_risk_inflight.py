@@ -11,11 +11,21 @@ from decimal import Decimal as D
 import pytest
 
 from core.config import RiskSettings
-from core.events import CancelOrder, CommandResult, PlaceOrder, TradingState
+from core.events import CancelOrder, CommandResult, LinkState, PlaceOrder, StreamStatus, TradingState
 from core.model import OrderSide, OrderType, Origin
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, set_price, wait_for
+from tests.engine_helpers import (
+    BTC,
+    BTC_ID,
+    ETH,
+    Rig,
+    control,
+    exchange_position,
+    set_price,
+    sim_state,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 ONE_BTC_CONTRACT = D("600")  # 0.01 BTC at 60,000 USDT
@@ -124,3 +134,24 @@ async def test_a_loss_breach_halts_before_the_next_entry_leaves(rig: Rig, monkey
     assert not res.ok and res.message.startswith("RISK REFUSED halted"), res
     assert engine.trading_state is TradingState.HALTED
     assert await settled_position(rig) == D("10")
+
+
+async def test_an_order_canceled_while_the_stream_was_down_stops_counting_after_the_resync(rig: Rig) -> None:
+    engine = await rig.start_engine(risk=RiskSettings(max_position_notional=D("1000")))
+    resting = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("59000")))
+    assert resting.ok, resting
+    await rig.flush()
+    def resyncs_done() -> int:
+        return sum(1 for e in rig.events if isinstance(e, StreamStatus) and e.stream == "sync"
+                   and e.state is LinkState.CONNECTED)
+    before = resyncs_done()
+    await control(rig.srv, "/sim/v1/drop", {})  # every stream drops: the cancel push is lost
+    await rig.ext.cancel_order(resting.order_ids[0], BTC)
+    assert (await sim_state(rig.srv))["openOrders"] == []
+    await wait_for(lambda: resyncs_done() > before, what="the resync after the reconnect")
+
+    async def freed() -> bool:
+        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
+        return res.ok
+    await wait_for(freed, timeout=5, what="the canceled order's room freed after the resync")
+    assert await settled_position(rig) == D("1")

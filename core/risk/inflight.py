@@ -47,6 +47,7 @@ class _Order:
     filled: Decimal = ZERO  # fills seen, already in the ledger
     final: Decimal | None = None  # what it filled in all, once it is done
     done_at: float | None = None
+    placed_at: float = 0.0
 
     def open(self) -> Decimal:
         target = self.contracts if self.final is None else self.final
@@ -83,6 +84,7 @@ class InFlight:
         order = self._sending.pop(ticket, None)
         if order is None:
             return
+        order.placed_at = self._clock()
         early = self._early.pop(order_id, None)
         if early is not None:
             order.filled, order.final = early.filled, early.final
@@ -136,6 +138,19 @@ class InFlight:
     def _drop_if_done(self, order_id: str, order: _Order) -> None:
         if order.open() <= 0:
             del self._orders[order_id]
+
+    def now(self) -> float:
+        return self._clock()
+
+    def prune(self, open_ids: set[str], placed_before: float) -> int:
+        """After a resync: an order placed before it began that the exchange no longer shows
+        open is done (its fills, if any, were backfilled into the ledger), even though its
+        update was lost with the stream. Returns how many stopped counting."""
+        gone = [oid for oid, o in self._orders.items()
+                if o.placed_at < placed_before and oid not in open_ids]
+        for oid in gone:
+            del self._orders[oid]
+        return len(gone)
 
     # ---------------------------------------------------------------- what the guard reads
 
