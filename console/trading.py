@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 PosKey = tuple[str, str]
 AT_MARK = " (at mark, before fees)"
 RESTING_READ_S = 2.0  # the kill dialog re-reads the exchange's orders and algos this often
+RESTING_READ_STEPS = 20
 
 
 def _facts(snap: PositionSnapshot) -> tuple[str, str, Decimal]:
@@ -289,7 +290,10 @@ class Trading:
             if not isinstance(screen, KillScreen):
                 return
             screen.show_now()
-            await asyncio.sleep(RESTING_READ_S)
+            for _ in range(RESTING_READ_STEPS):  # ends soon after the dialog closes
+                await asyncio.sleep(RESTING_READ_S / RESTING_READ_STEPS)
+                if not isinstance(self.app.screen, KillScreen):
+                    return
 
     # ------------------------------------------------------------ T
 
