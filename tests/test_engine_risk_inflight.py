@@ -155,3 +155,14 @@ async def test_an_order_canceled_while_the_stream_was_down_stops_counting_after_
         return res.ok
     await wait_for(freed, timeout=5, what="the canceled order's room freed after the resync")
     assert await settled_position(rig) == D("1")
+
+
+async def test_sells_sent_together_while_long_cannot_flip_past_the_limit(rig: Rig) -> None:
+    engine = await rig.start_engine(risk=RiskSettings(max_position_notional=D("1000")))
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok
+    await wait_for(lambda: len(engine.positions()) == 1, what="long 1")
+    # each sell alone "only reduces" a long of 1; together they would flip it to a short of 9
+    results = await asyncio.gather(*(engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")), origin=Origin.STRATEGY)
+                                     for _ in range(10)))
+    assert sum(r.ok for r in results) == 2, [r.message for r in results]  # to flat, then short 600
+    assert await settled_position(rig) == D("-1")
