@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from decimal import Decimal as D
 from pathlib import Path
@@ -184,3 +185,8 @@ def test_orders_in_flight_count_until_filled_or_canceled_even_when_updates_beat_
     flight.placed(d, "o3")
     assert flight.prune({"o3"}, 40.0) == 0 and flight.count() == 1
     assert flight.prune(set(), 40.0) == 1 and flight.count() == 0
+    # a send whose reply named no order id is booked under its client id; its updates find it
+    e = flight.reserve(buy)
+    flight.placed(e, "pdcClient1")
+    flight.on_event(replace(_done("o5", OrderState.CANCELED, "0"), client_order_id="pdcClient1"))
+    assert flight.count() == 0

@@ -108,24 +108,32 @@ class InFlight:
 
     # ---------------------------------------------------------------- the exchange's side
 
+    def _find(self, order_id: str, client_order_id: str) -> tuple[str, _Order | None]:
+        """The order an update is about: by order id, else by client id (the id a send whose
+        reply named no order id was booked under)."""
+        order = self._orders.get(order_id)
+        if order is None and client_order_id and client_order_id in self._orders:
+            return client_order_id, self._orders[client_order_id]
+        return order_id, order
+
     def on_event(self, event: object) -> None:
         if isinstance(event, Fill):
-            order = self._orders.get(event.order_id)
+            key, order = self._find(event.order_id, event.client_order_id)
             if order is None:
                 if self._sending:
                     self._remember(event.order_id).filled += event.contracts
                 return
             order.filled += event.contracts
-            self._drop_if_done(event.order_id, order)
+            self._drop_if_done(key, order)
         elif isinstance(event, OrderUpdate) and event.state in DONE_STATES:
-            order = self._orders.get(event.order_id)
+            key, order = self._find(event.order_id, event.client_order_id)
             if order is None:
                 if self._sending:
                     self._remember(event.order_id).final = event.filled_contracts
                 return
             order.final = event.filled_contracts
             order.done_at = self._clock()
-            self._drop_if_done(event.order_id, order)
+            self._drop_if_done(key, order)
 
     def _remember(self, order_id: str) -> _Early:
         early = self._early.get(order_id)
