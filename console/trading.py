@@ -12,6 +12,7 @@ runs), and its dialog only refreshes what it shows.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
-from core.engine_view import ProtectionView
+from core.engine_view import ProtectionView, RestingView
 from core.events import (
     CloseAll,
     ClosePosition,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 PosKey = tuple[str, str]
 AT_MARK = " (at mark, before fees)"
+RESTING_READ_S = 2.0  # the kill dialog re-reads the exchange's orders and algos this often
+RESTING_READ_STEPS = 20
 
 
 def _facts(snap: PositionSnapshot) -> tuple[str, str, Decimal]:
@@ -52,6 +55,8 @@ class Trading:
 
     def __init__(self, app: PerpdeskApp) -> None:
         self.app = app
+        # the kill dialog's last read of the exchange: (orders, algos), why it failed, or None
+        self.resting: tuple[int, int] | str | None = None
 
     # ------------------------------------------------------------ what the console knows now
 
@@ -247,12 +252,48 @@ class Trading:
                  "resume it (s, confirmed)."]
         lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
                   f"est {self._estimate(s, s.contracts)}" for s in snaps] or ["no open positions"]
-        lines.append(f"{len(self.app.open_orders)} open order(s) known to the console")
+        lines.append(self._resting_line(snaps))
         return Question("KILL SWITCH", tuple(lines), "Kill", KillSwitch(), "kill switch")
+
+    def _resting_line(self, snaps: list[PositionSnapshot]) -> str:
+        """What the kill will cancel: the exchange's own count of open orders and algos (TP/SL,
+        triggers, another app's too) once read, else what the console knows."""
+        if isinstance(self.resting, tuple):
+            orders, algos = self.resting
+            return f"on the exchange: {orders} open order(s), {algos} algo(s) (TP/SL, triggers)"
+        tp_sl = sum(1 for s in snaps if any(x is not None for x in self._protection(s)))
+        known = (f"{len(self.app.open_orders)} open order(s), {tp_sl} TP/SL algo(s) known to the "
+                 "console")
+        if not isinstance(self.app.engine, RestingView):
+            return known
+        return known + (" (reading the exchange…)" if self.resting is None
+                        else f" (the exchange could not be read: {self.resting})")
 
     def kill(self) -> None:
         """The typed word sends it whatever changed under the dialog (the list only refreshes)."""
+        if isinstance(self.app.screen, KillScreen):
+            return
+        self.resting = None
         self.app.confirm(self.kill_question(), self.kill_question, screen=KillScreen)
+        if isinstance(self.app.engine, RestingView):
+            self.app.run_worker(self._read_resting(self.app.engine), name="kill switch read",
+                                group="kill-read", exit_on_error=False)
+
+    async def _read_resting(self, engine: RestingView) -> None:
+        """Count the exchange's open orders and algos while the kill dialog is up."""
+        while isinstance(self.app.screen, KillScreen):
+            try:
+                self.resting = await engine.resting()
+            except Exception as exc:  # noqa: BLE001 - shown in the dialog; the kill still works
+                self.resting = str(exc) or type(exc).__name__
+            screen = self.app.screen
+            if not isinstance(screen, KillScreen):
+                return
+            screen.show_now()
+            for _ in range(RESTING_READ_STEPS):  # ends soon after the dialog closes
+                await asyncio.sleep(RESTING_READ_S / RESTING_READ_STEPS)
+                if not isinstance(self.app.screen, KillScreen):
+                    return
 
     # ------------------------------------------------------------ T
 

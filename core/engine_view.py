@@ -89,6 +89,16 @@ class ProtectionView(Protocol):
 
 
 @runtime_checkable
+class RestingView(Protocol):
+    """What rests on the exchange now: (open orders, live algos such as TP/SL and triggers).
+
+    Optional: the kill switch's dialog counts what the kill will cancel from it (a REST read),
+    and falls back to what the console knows otherwise. Raises on a failed read."""
+
+    async def resting(self) -> tuple[int, int]: ...
+
+
+@runtime_checkable
 class JournalView(Protocol):
     """The journal reads a viewer needs: today's rows (seeding) and older pages (history)."""
 

@@ -156,6 +156,8 @@ class Instrument:
     tick_size: Decimal  # price step
     settle_ccy: str = "USDT"
     base_ccy: str = ""
+    max_market_size: Decimal | None = None  # contracts per market order (OKX maxMktSz), if known
+    max_limit_size: Decimal | None = None  # contracts per limit order (OKX maxLmtSz), if known
 
     def to_coins(self, contracts: Decimal) -> Decimal:
         return contracts * self.contract_size

@@ -102,3 +102,38 @@ async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
         await pilot.press("y")
         await settle(app, pilot)
         assert engine.trading_state is TradingState.RUNNING
+
+
+async def test_k_dialog_counts_the_algos_the_kill_will_cancel(rig: Rig) -> None:
+    engine = await rig.start_engine()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        # a position with an attached TP/SL (one algo), another app's trigger (one more), a
+        # resting order: the console knows the order, not the algos
+        await rig.ext.create_order(BTC, "market", "buy", 2, None, {
+            "takeProfit": {"triggerPrice": "66000"}, "stopLoss": {"triggerPrice": "54000"}})
+        await rig.ext.private_post_trade_order_algo({
+            "instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "trigger",
+            "sz": "1", "triggerPx": "3500", "orderPx": "-1"})
+        await rig.ext.create_order(BTC, "limit", "buy", 1, 50000)
+        state = await sim_state(rig.srv)
+        assert len(state["liveAlgos"]) == 2 and len(state["openOrders"]) == 1
+
+        def shown() -> bool:
+            app.flush_now()
+            return app.positions.row_count == 1 and len(app.open_orders) == 1
+        await wait_for(shown, what="the position and the resting order on screen")
+        await pilot.press("K")
+        assert isinstance(app.screen, KillScreen)
+
+        async def counted() -> bool:
+            await pilot.pause()
+            return "on the exchange: 1 open order(s), 2 algo(s) (TP/SL, triggers)" in screen_text(app)
+        await wait_for(counted, timeout=5, what="the exchange's orders and algos counted in the dialog")
+        await pilot.press(*"KILL", "enter")
+        await settle(app, pilot)
+
+        async def nothing_left() -> bool:
+            state = await sim_state(rig.srv)
+            return not state["positions"] and not state["openOrders"] and not state["liveAlgos"]
+        await wait_for(nothing_left, what="the exchange flat with nothing resting")

@@ -118,12 +118,14 @@ async def test_a_halt_resumed_elsewhere_under_the_dialog_sends_nothing() -> None
 
 async def test_kill_switch_needs_the_typed_word() -> None:
     engine = two_positions()
+    engine.protections[(BTC, "net")] = (Decimal("62000"), None)  # a TP/SL algo the kill cancels
     app = build_app(engine)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("K")
         assert isinstance(app.screen, KillScreen)
         text = screen_text(app)
         assert "KILL SWITCH" in text and "close BTC/USDT long" in text
+        assert "0 open order(s), 1 TP/SL algo(s) known to the console" in text
         assert "close ETH/USDT short" in text and "Type KILL" in text
         await pilot.press("y", "enter")  # what confirms every other dialog does nothing here
         await pilot.press("backspace", "k", "i", "l", "l", "enter")  # lower case: refused

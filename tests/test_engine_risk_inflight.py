@@ -1,7 +1,8 @@
 """The [risk] limits count orders in flight, as a red team would test them: many entries sent
 together (``asyncio.gather``) by a real strategy through its ``ctx.submit`` and by the console,
 two entries one right after another, and a resting order that holds its room until canceled.
-Through the real engine on the simulator; the exchange's own position is the judge."""
+A loss limit breached by a mark move halts before the next entry leaves, not at the monitor's
+next pass. Through the real engine on the simulator; the exchange's own position is the judge."""
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,21 @@ from decimal import Decimal as D
 import pytest
 
 from core.config import RiskSettings
-from core.events import CancelOrder, CommandResult, PlaceOrder
+from core.events import CancelOrder, CommandResult, LinkState, PlaceOrder, StreamStatus, TradingState
 from core.model import OrderSide, OrderType, Origin
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, wait_for
+from tests.engine_helpers import (
+    BTC,
+    BTC_ID,
+    ETH,
+    Rig,
+    control,
+    exchange_position,
+    set_price,
+    sim_state,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 ONE_BTC_CONTRACT = D("600")  # 0.01 BTC at 60,000 USDT
@@ -107,3 +118,51 @@ async def test_a_resting_order_counts_until_it_is_canceled(rig: Rig) -> None:
     # selling while long only reduces: never held to the limit, in flight or not
     assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")))).ok
     await wait_for(lambda: engine.positions() == [], what="flat")
+
+
+async def test_a_loss_breach_halts_before_the_next_entry_leaves(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.risk.control
+
+    monkeypatch.setattr(core.risk.control, "MONITOR_S", 60.0)  # the monitor's pass cannot help here
+    engine = await rig.start_engine(risk=RiskSettings(daily_loss_limit=D("50")))
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    await wait_for(lambda: len(engine.positions()) == 1, what="position")
+    await rig.flush()
+    await set_price(rig.srv, "59400")  # 0.1 BTC x -600 = -60 USDT at mark: past the 50 USDT limit
+    await wait_for(lambda: engine.mark(BTC) == D("59400"), what="the mark at the engine")
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+    assert not res.ok and res.message.startswith("RISK REFUSED halted"), res
+    assert engine.trading_state is TradingState.HALTED
+    assert await settled_position(rig) == D("10")
+
+
+async def test_an_order_canceled_while_the_stream_was_down_stops_counting_after_the_resync(rig: Rig) -> None:
+    engine = await rig.start_engine(risk=RiskSettings(max_position_notional=D("1000")))
+    resting = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("59000")))
+    assert resting.ok, resting
+    await rig.flush()
+    def resyncs_done() -> int:
+        return sum(1 for e in rig.events if isinstance(e, StreamStatus) and e.stream == "sync"
+                   and e.state is LinkState.CONNECTED)
+    before = resyncs_done()
+    await control(rig.srv, "/sim/v1/drop", {})  # every stream drops: the cancel push is lost
+    await rig.ext.cancel_order(resting.order_ids[0], BTC)
+    assert (await sim_state(rig.srv))["openOrders"] == []
+    await wait_for(lambda: resyncs_done() > before, what="the resync after the reconnect")
+
+    async def freed() -> bool:
+        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
+        return res.ok
+    await wait_for(freed, timeout=5, what="the canceled order's room freed after the resync")
+    assert await settled_position(rig) == D("1")
+
+
+async def test_sells_sent_together_while_long_cannot_flip_past_the_limit(rig: Rig) -> None:
+    engine = await rig.start_engine(risk=RiskSettings(max_position_notional=D("1000")))
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok
+    await wait_for(lambda: len(engine.positions()) == 1, what="long 1")
+    # each sell alone "only reduces" a long of 1; together they would flip it to a short of 9
+    results = await asyncio.gather(*(engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")), origin=Origin.STRATEGY)
+                                     for _ in range(10)))
+    assert sum(r.ok for r in results) == 2, [r.message for r in results]  # to flat, then short 600
+    assert await settled_position(rig) == D("-1")

@@ -53,6 +53,10 @@ BAD_ORDERS: list[tuple[Command, str]] = [
     (buy(D("1"), order_type=OrderType.LIMIT), "PlaceOrder refused: a limit order needs a price"),
     (buy(D("1"), take_profit=D("NaN")), "PlaceOrder refused: take profit must be a finite number"),
     (buy(D("1"), stop_loss=D("-1")), "PlaceOrder refused: stop loss must be above 0, got -1"),
+    (buy(D("100000.01")), "PlaceOrder refused: size 100000.01 contracts is above BTC/USDT:USDT's maximum "
+                          "market order size 100000"),
+    (buy(D("100001"), order_type=OrderType.LIMIT, price=D("50000")),
+     "PlaceOrder refused: size 100001 contracts is above BTC/USDT:USDT's maximum limit order size 100000"),
     (PlaceOrder(BTC, "sell", D("1")),  # type: ignore[arg-type]
      "PlaceOrder refused: side must be OrderSide.BUY or OrderSide.SELL"),
     (PlaceOrder("DOGE/USDT:USDT", OrderSide.BUY, D("1")),

@@ -1,9 +1,11 @@
 """Trading control without an exchange: the [risk] table's validation, the refusal line's numbers,
-the risk day boundary, the persisted state file, and the risk journal family."""
+the risk day boundary, the persisted state file, the risk journal family, and the bookkeeping of
+orders in flight (updates that beat the REST reply, cancels, resyncs)."""
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from decimal import Decimal as D
 from pathlib import Path
@@ -11,11 +13,23 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, RiskSettings, parse_settings
-from core.events import RiskEvent, RiskEventKind, TradingState
+from core.events import PlaceOrder, RiskEvent, RiskEventKind, TradingState
 from core.journal import Journal, read_rows
 from core.journal.schema import COLUMNS
-from core.model import CloseReason, CloseResult, PositionSide, RowSource
+from core.model import (
+    CloseReason,
+    CloseResult,
+    Fill,
+    OrderSide,
+    OrderState,
+    OrderType,
+    OrderUpdate,
+    PositionSide,
+    PosSide,
+    RowSource,
+)
 from core.risk import DayPnl, day_start_at, usdt
+from core.risk.inflight import InFlight
 from core.risk.statefile import STATE_FILE, SavedState, load_state, save_state
 
 
@@ -129,3 +143,50 @@ async def test_risk_family_rows_once_each_across_a_restart(tmp_path: Path) -> No
         ("halt", "daily_loss_limit", "61.8", "50", "halted"),
         ("refused", "max_order_notional", "3600", "3000", "running")]
     assert rows[1]["message"] == refused.message and rows[0]["ts"] == "2026-03-05T09:00:00.123Z"
+
+
+def _fill(order_id: str, contracts: str) -> Fill:
+    return Fill(fill_id=f"f-{order_id}-{contracts}", order_id=order_id, client_order_id="", symbol="BTC/USDT:USDT",
+                side=OrderSide.BUY, contracts=D(contracts), contract_size=D("0.01"), price=D("60000"),
+                fee=D("0"), fee_ccy="USDT", ts=datetime(2026, 3, 5, tzinfo=UTC))
+
+
+def _done(order_id: str, state: OrderState, filled: str) -> OrderUpdate:
+    return OrderUpdate(order_id=order_id, client_order_id="", symbol="BTC/USDT:USDT", side=OrderSide.BUY,
+                       order_type="limit", contracts=D("5"), contract_size=D("0.01"), price=D("59000"),
+                       state=state, ts=datetime(2026, 3, 5, tzinfo=UTC), filled_contracts=D(filled))
+
+
+def test_orders_in_flight_count_until_filled_or_canceled_even_when_updates_beat_the_reply() -> None:
+    key = ("BTC/USDT:USDT", PosSide.NET)
+    clock = [0.0]
+    flight = InFlight(lambda: clock[0])
+    buy = PlaceOrder("BTC/USDT:USDT", OrderSide.BUY, D("5"), OrderType.LIMIT, D("59000"))
+    a = flight.reserve(buy)
+    assert flight.pending() == {key: (D("5"), D("0"))} and flight.sending == 1
+    flight.on_event(_fill("o1", "2"))  # the push beat the REST reply that names o1
+    flight.placed(a, "o1")
+    assert flight.pending() == {key: (D("3"), D("0"))} and flight.sending == 0
+    flight.on_event(_done("o1", OrderState.CANCELED, "2"))  # the rest canceled
+    assert flight.pending() == {} and flight.count() == 0
+    # a sell in flight takes away; a refused send stops counting at once
+    b = flight.reserve(PlaceOrder("BTC/USDT:USDT", OrderSide.SELL, D("1")))
+    c = flight.reserve(buy)
+    flight.failed(c)
+    assert flight.pending() == {key: (D("0"), D("1"))}
+    flight.placed(b, "o2")
+    # done before all its fills showed: counts what is still to land, at most DONE_GRACE_S
+    flight.on_event(_done("o2", OrderState.FILLED, "1"))
+    assert flight.pending() == {key: (D("0"), D("1"))}
+    clock[0] = 31.0
+    assert flight.pending() == {}
+    # after a resync: an order placed before it that the exchange no longer shows stops counting
+    d = flight.reserve(buy)
+    flight.placed(d, "o3")
+    assert flight.prune({"o3"}, 40.0) == 0 and flight.count() == 1
+    assert flight.prune(set(), 40.0) == 1 and flight.count() == 0
+    # a send whose reply named no order id is booked under its client id; its updates find it
+    e = flight.reserve(buy)
+    flight.placed(e, "pdcClient1")
+    flight.on_event(replace(_done("o5", OrderState.CANCELED, "0"), client_order_id="pdcClient1"))
+    assert flight.count() == 0

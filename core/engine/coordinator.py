@@ -236,6 +236,12 @@ class Engine:
             return None, None
         return push.take_profit, push.stop_loss
 
+    async def resting(self) -> tuple[int, int]:
+        """(open orders, live algos) on the exchange now, read as the kill switch reads them
+        (orders and algos of other apps count too). Raises VenueError."""
+        orders, algos = await asyncio.gather(self.venue.fetch_open_orders(), self.venue.fetch_open_algos())
+        return len(orders), len(algos)
+
     def mark(self, symbol: str) -> Decimal | None:
         """Latest mark price of ``symbol`` (stream, else the last positions push), None if unknown."""
         mark = self.book.mark_for(symbol)

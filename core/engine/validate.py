@@ -4,8 +4,9 @@ Why here and not in each check: a negative size was sent as a buy of its absolut
 exposure limits, reading the sign, took it for a reduction; NaN and Infinity failed deep inside
 the risk guard with ``[<class 'decimal.InvalidOperation'>]``. Every later step (the risk limits,
 the venue) may rely on what passes here: a Decimal, finite, above zero, on the instrument's lot
-or tick grid, and at least its minimum size. Strategy and console commands alike, every command
-that carries a size or a price (an order with its TP/SL, a partial close, a TP/SL move).
+or tick grid, at least its minimum size and at most its maximum order size (when the exchange
+gives one). Strategy and console commands alike, every command that carries a size or a price
+(an order with its TP/SL, a partial close, a TP/SL move).
 
 Each refusal is one plain line naming the command, the field and what to do.
 """
@@ -91,8 +92,13 @@ def _order(cmd: PlaceOrder, inst: Instrument) -> None:
         raise Invalid(f"side must be OrderSide.BUY or OrderSide.SELL, got {cmd.side!r}")
     if cmd.order_type not in ORDER_TYPES:
         raise Invalid(f"order type must be market or limit, got {cmd.order_type!r}")
-    size("size", cmd.contracts, inst)
-    if cmd.order_type == OrderType.LIMIT and cmd.price is None:
+    contracts = size("size", cmd.contracts, inst)
+    limit = cmd.order_type == OrderType.LIMIT
+    most = inst.max_limit_size if limit else inst.max_market_size
+    if most is not None and contracts > most:
+        raise Invalid(f"size {plain(contracts)} contracts is above {inst.symbol}'s maximum "
+                      f"{'limit' if limit else 'market'} order size {plain(most)}")
+    if limit and cmd.price is None:
         raise Invalid("a limit order needs a price")
     if cmd.price is not None:
         price("price", cmd.price, inst)

@@ -27,11 +27,13 @@ from core.config import RiskSettings
 from core.engine.ports import now
 from core.events import (
     CommandResult,
+    LinkState,
     NoticeLevel,
     RiskEvent,
     RiskEventKind,
     RiskStatus,
     SetTpSl,
+    StreamStatus,
     TradingState,
 )
 from core.journal.history import read_day_async
@@ -66,6 +68,7 @@ class TradingControl:
         self.strategy = "none"
         self.strategy_running = False
         self.guard = RiskGuard(settings, engine, lambda: self.state, self._refused)
+        self.guard.before = self._before_entry
         self.day = DayPnl(settings.day_start)
         self.day.roll(now())
         self.today_net = ZERO
@@ -79,6 +82,7 @@ class TradingControl:
         self._last_ts: datetime | None = None
         self._kill_lock = asyncio.Lock()
         self._strategy_stop: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._resync_mark: float | None = None  # when the resync under way began (in-flight clock)
         engine.subscribe(self._on_event)
 
     # ================================================================ lifecycle
@@ -133,11 +137,36 @@ class TradingControl:
 
     def _on_event(self, event: object) -> None:
         self.guard.flight.on_event(event)  # a fill or a done order leaves the orders in flight
-        if isinstance(event, CloseResult):
+        if isinstance(event, StreamStatus) and event.stream == "sync":
+            self._after_resync(event.state)
+        elif isinstance(event, CloseResult):
             self.day.add_close(event.close_key, event)
             self._evaluate_soon()
         elif isinstance(event, Fill):
             self._evaluate_soon()
+
+    def _after_resync(self, state: LinkState) -> None:
+        """A resync began (RESYNCING) or ended (CONNECTED): orders in flight whose updates were
+        lost with the stream (canceled meanwhile) stop counting once the exchange shows them gone."""
+        if state is LinkState.RESYNCING:
+            self._resync_mark = self.guard.flight.now()
+            return
+        if state is not LinkState.CONNECTED or self._resync_mark is None or self._task is None:
+            return
+        mark, self._resync_mark = self._resync_mark, None
+        task = asyncio.get_running_loop().create_task(self._prune_in_flight(mark), name="risk-in-flight")
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _prune_in_flight(self, placed_before: float) -> None:
+        try:
+            open_ids = {o.order_id for o in await self._e.venue.fetch_open_orders()}
+        except Exception as exc:  # noqa: BLE001 - counted as in flight until the next resync
+            logger.warning(f"risk: open orders not read after the resync ({exc}); orders in flight kept")
+            return
+        gone = self.guard.flight.prune(open_ids, placed_before)
+        if gone:
+            logger.info(f"risk: {gone} order(s) in flight found done at the exchange after the resync")
 
     def _evaluate_soon(self) -> None:
         if self._soon or self._task is None:
@@ -185,6 +214,14 @@ class TradingControl:
                           f"down {usdt(drawdown)} USDT from today's peak {usdt(self.day.peak)} USDT "
                           f">= max drawdown {usdt(s.max_drawdown)} USDT")
         self.publish_status()
+
+    def _before_entry(self) -> None:
+        """An entry is about to be checked: a loss or drawdown breach (a mark moved since the
+        monitor's last pass) halts now, before the entry can leave."""
+        s = self.settings
+        if (self._task is not None and self.state is not TradingState.HALTED
+                and (s.daily_loss_limit is not None or s.max_drawdown is not None)):
+            self.evaluate()
 
     def breach(self) -> Refusal | None:
         """The loss or drawdown limit breached right now, if any (resume is refused while so)."""

@@ -47,6 +47,7 @@ class _Order:
     filled: Decimal = ZERO  # fills seen, already in the ledger
     final: Decimal | None = None  # what it filled in all, once it is done
     done_at: float | None = None
+    placed_at: float = 0.0
 
     def open(self) -> Decimal:
         target = self.contracts if self.final is None else self.final
@@ -83,6 +84,7 @@ class InFlight:
         order = self._sending.pop(ticket, None)
         if order is None:
             return
+        order.placed_at = self._clock()
         early = self._early.pop(order_id, None)
         if early is not None:
             order.filled, order.final = early.filled, early.final
@@ -106,24 +108,32 @@ class InFlight:
 
     # ---------------------------------------------------------------- the exchange's side
 
+    def _find(self, order_id: str, client_order_id: str) -> tuple[str, _Order | None]:
+        """The order an update is about: by order id, else by client id (the id a send whose
+        reply named no order id was booked under)."""
+        order = self._orders.get(order_id)
+        if order is None and client_order_id and client_order_id in self._orders:
+            return client_order_id, self._orders[client_order_id]
+        return order_id, order
+
     def on_event(self, event: object) -> None:
         if isinstance(event, Fill):
-            order = self._orders.get(event.order_id)
+            key, order = self._find(event.order_id, event.client_order_id)
             if order is None:
                 if self._sending:
                     self._remember(event.order_id).filled += event.contracts
                 return
             order.filled += event.contracts
-            self._drop_if_done(event.order_id, order)
+            self._drop_if_done(key, order)
         elif isinstance(event, OrderUpdate) and event.state in DONE_STATES:
-            order = self._orders.get(event.order_id)
+            key, order = self._find(event.order_id, event.client_order_id)
             if order is None:
                 if self._sending:
                     self._remember(event.order_id).final = event.filled_contracts
                 return
             order.final = event.filled_contracts
             order.done_at = self._clock()
-            self._drop_if_done(event.order_id, order)
+            self._drop_if_done(key, order)
 
     def _remember(self, order_id: str) -> _Early:
         early = self._early.get(order_id)
@@ -136,6 +146,19 @@ class InFlight:
     def _drop_if_done(self, order_id: str, order: _Order) -> None:
         if order.open() <= 0:
             del self._orders[order_id]
+
+    def now(self) -> float:
+        return self._clock()
+
+    def prune(self, open_ids: set[str], placed_before: float) -> int:
+        """After a resync: an order placed before it began that the exchange no longer shows
+        open is done (its fills, if any, were backfilled into the ledger), even though its
+        update was lost with the stream. Returns how many stopped counting."""
+        gone = [oid for oid, o in self._orders.items()
+                if o.placed_at < placed_before and oid not in open_ids]
+        for oid in gone:
+            del self._orders[oid]
+        return len(gone)
 
     # ---------------------------------------------------------------- what the guard reads
 

@@ -78,6 +78,9 @@ class RiskGuard:
         self._clock = clock
         self._sent: deque[float] = deque()
         self.flight = InFlight(clock)  # entries sent and not yet filled or canceled
+        # run before each entry is checked (the control evaluates today's loss there, so a breach
+        # halts before the entry leaves instead of at the monitor's next pass)
+        self.before: Callable[[], None] | None = None
         self.halt_reason = ""  # shown in the refusal while halted (set by the control)
 
     def __call__(self, command: Command, origin: Origin) -> str | None:
@@ -89,6 +92,8 @@ class RiskGuard:
 
     def check(self, command: Command) -> Refusal | None:
         """The first rule ``command`` breaks (None: it may go). Counts it for the rate limit."""
+        if self.before is not None:
+            self.before()
         state = self._state()
         if state is TradingState.PAUSED:
             return Refusal("paused", None, None, "RISK REFUSED paused: trading is paused, entries are "

@@ -455,4 +455,6 @@ def instrument_from_market(market: Mapping[str, Any]) -> Instrument:
         tick_size=dec(info["tickSz"]),
         settle_ccy=str(info.get("settleCcy") or market.get("settle") or "USDT"),
         base_ccy=str(market.get("base") or ""),
+        max_market_size=dec_or_none(info.get("maxMktSz")) or None,
+        max_limit_size=dec_or_none(info.get("maxLmtSz")) or None,
     )
