@@ -20,7 +20,6 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +33,7 @@ from core.store.migrations import staging_ddl
 from core.store.rows import BadRow, Scope, record, table_columns
 
 CHUNK_BYTES = 1 << 20  # bytes read from one file per cycle
-MAX_ROWS = 20_000  # rows per transaction
+MAX_ROWS = 5_000  # rows per transaction (the COPY encoding runs on the event loop)
 RETRY_S = (0.5, 1.0, 2.0, 3.0)  # waits between reconnect attempts, the last one repeated
 
 
@@ -208,8 +207,9 @@ class Shipper:
             for family, records in by_table.items():
                 await conn.copy_records_to_table(f"stage_{family}", records=records,
                                                  columns=table_columns(family))
-                await conn.execute(f"INSERT INTO {SCHEMA}.{family} SELECT * FROM stage_{family} "
-                                   "ON CONFLICT DO NOTHING")
+                cols = ", ".join(f'"{c}"' for c in table_columns(family))
+                await conn.execute(f"INSERT INTO {SCHEMA}.{family} ({cols}) SELECT {cols} "
+                                   f"FROM stage_{family} ON CONFLICT DO NOTHING")
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -237,7 +237,6 @@ class Shipper:
         chunks: list[_Chunk] = []
         rows = 0
         more = False
-        now = datetime.now(UTC)
         for name in sorted(sizes, key=_file_order):
             size = sizes[name]
             path = self.directory / name
@@ -248,7 +247,7 @@ class Shipper:
                     if cur.mark >= size or rows >= self.max_rows:
                         more = more or cur.mark < size
                         continue
-                    chunk = self._chunk(f, name, cur, size, now, self.max_rows - rows)
+                    chunk = self._chunk(f, name, cur, size, self.max_rows - rows)
             except OSError as exc:
                 logger.debug(f"store: {name} not read ({exc})")
                 continue
@@ -281,8 +280,7 @@ class Shipper:
         cur.pending += lines
         cur.counted_to = start + end
 
-    def _chunk(self, f: Any, name: str, cur: _FileCursor, size: int, now: datetime,
-               room: int) -> _Chunk | None:
+    def _chunk(self, f: Any, name: str, cur: _FileCursor, size: int, room: int) -> _Chunk | None:
         """Up to ``room`` rows after the mark, whole lines only; a line that does not read is
         skipped with a warning (shipping must not stall on a hand edit)."""
         family = name.rsplit("_", 1)[0]
@@ -310,7 +308,7 @@ class Shipper:
                 if fields is None:
                     raise BadRow("not one CSV record")
                 assert cur.header is not None
-                records.append(record(family, cur.header, fields, self.scope, now))
+                records.append(record(family, cur.header, fields, self.scope))
             except BadRow as exc:
                 self._skipped += 1
                 logger.warning(f"STORE skipped {name} at byte {offset + consumed - len(raw) - 1}: {exc}")
