@@ -365,3 +365,32 @@ async def wait_for_async(get: Any, ok: Any, timeout: float) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("timed out")
+
+
+async def test_ship_once_beside_the_background_loop_is_safe(tmp_path: Path, store_db: StoreDb) -> None:
+    """stop() drains with ship_once while the background task may be shipping on the same
+    connection: the two must take turns, not share one transaction."""
+    from core.journal import Journal
+    from core.journal.binding import AccountId
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+    from tests.journal_crash_writer import make_fill
+
+    journal = Journal(tmp_path / "journal", max_batch=5000)
+    journal.open()
+    for i in range(3000):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(tmp_path / "journal")
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("turns", AccountId("sim", "u")), max_rows=100)
+    await shipper.start()
+    try:
+        await asyncio.gather(*(shipper.ship_once() for _ in range(5)))
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=30, what="caught up")
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert not shipper.state.error
+    assert _store_rows(store_db, "turns") == 3000

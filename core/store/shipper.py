@@ -95,6 +95,7 @@ class Shipper:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._turn = asyncio.Lock()  # one cycle at a time on the one connection (loop and stop)
         self._behind_since: float | None = None
         self._rows_behind = 0
         self._shipped = 0
@@ -190,7 +191,14 @@ class Shipper:
         return self._conn
 
     async def ship_once(self) -> bool:
-        """One cycle: count what is behind, ship up to ``max_rows`` of it. True = more is waiting."""
+        """One cycle: count what is behind, ship up to ``max_rows`` of it. True = more is waiting.
+
+        Cycles take turns (the background loop, a drain at stop): a second one sharing the
+        connection inside the first one's transaction would fail both."""
+        async with self._turn:
+            return await self._ship_once()
+
+    async def _ship_once(self) -> bool:
         sizes = self.journal.durable_sizes()
         chunks, more = await asyncio.to_thread(self._read, sizes)
         self._note_behind()
