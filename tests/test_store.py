@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,8 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
         try:
             accounts = await fetch_accounts(conn)
             reports = {r.engine: r.rows for r in await fetch_report(conn)}
+            day_now = datetime.now(UTC).date()
+            today_reports = {r.engine: r.rows for r in await fetch_report(conn, day_now)}
             fills = await conn.fetch("SELECT row_key, fee::text AS fee, price::text AS price, "
                                      "coins::text AS coins FROM perpdesk.orders "
                                      "WHERE engine = 'desk-a' AND event = 'fill'")
@@ -163,6 +166,7 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
         assert row.positions == 0 and not row.stale and row.venue == "sim"
         # `report --store` per engine = the engine's own `perpdesk report`, to the last decimal
         assert format_report(reports[name]) == format_report(own)
+        assert format_report(today_reports[name]) == format_report(build_report(settings.journal.dir, day_now))
         assert _store_rows(store_db, name) == _csv_rows(settings.journal.dir)
     total = by_engine["TOTAL"]
     assert total.fees == by_engine["desk-a"].fees + by_engine["desk-b"].fees
@@ -394,3 +398,28 @@ async def test_ship_once_beside_the_background_loop_is_safe(tmp_path: Path, stor
         journal.close_sync()
     assert not shipper.state.error
     assert _store_rows(store_db, "turns") == 3000
+
+
+def test_store_init_command_and_urls_with_a_password(tmp_path: Path, pg: Any,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    name = pg.create_database()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    assert main(["--config", str(cfg), "store", "init", "--url", pg.dsn(name)]) == 0
+    out = capsys.readouterr().out
+    assert "applied migration 1" in out and "insert-only role perpdesk_writer" in out
+    assert main(["--config", str(cfg), "store", "init", "--url", pg.dsn(name)]) == 0
+    assert "applied migration" not in capsys.readouterr().out  # nothing left to apply
+    # a password on the command line is refused like one in config.toml: one line, exit 2
+    for args in (["store", "init", "--url", "postgresql://postgres:pw@localhost/x"],
+                 ["accounts", "--url", "postgresql://r:pw@localhost/x"]):
+        assert main(["--config", str(cfg), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "PGPASSWORD" in err and len(err.splitlines()) == 1 and "pw@" not in err
+    # the store unreachable: one line naming it, exit 2
+    assert main(["--config", str(cfg), "accounts", "--url",
+                 f"postgresql://perpdesk_reader@/{name}?host={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot connect to PostgreSQL" in err and len(err.splitlines()) == 1
