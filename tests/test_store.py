@@ -423,3 +423,52 @@ def test_store_init_command_and_urls_with_a_password(tmp_path: Path, pg: Any,
                  f"postgresql://perpdesk_reader@/{name}?host={tmp_path}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot connect to PostgreSQL" in err and len(err.splitlines()) == 1
+
+
+async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_land_once(
+        tmp_path: Path, store_db: StoreDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead link does not reset the connection: the shipper's transaction would wait forever.
+    Here the server process serving the shipper is frozen (SIGSTOP): the shipper gives up after
+    its timeout, says so, and once the server answers again every row lands once."""
+    import os
+    import signal
+
+    from core.journal import Journal
+    from core.journal.binding import AccountId
+    from core.store import shipper as shipper_module
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+    from tests.journal_crash_writer import make_fill
+
+    monkeypatch.setattr(shipper_module, "SEND_TIMEOUT_S", 1.0)
+    journal = Journal(tmp_path / "journal", max_batch=5000)
+    journal.open()
+    for i in range(2000):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(tmp_path / "journal")
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("frozen", AccountId("sim", "u")), max_rows=50)
+    admin = await asyncpg.connect(store_db.admin)
+    frozen: int | None = None
+    try:
+        await shipper.start()
+        await wait_for(lambda: shipper.state.shipped >= 100, timeout=20, what="shipping")
+        frozen = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE usename = "
+                                      "'perpdesk_writer' AND datname = $1", store_db.name)
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)
+        await wait_for(lambda: "did not answer" in shipper.state.error, timeout=15,
+                       what="the shipper gives the frozen server up")
+        assert shipper.state.rows_behind > 0 and not shipper.state.connected
+        os.kill(frozen, signal.SIGCONT)
+        frozen = None
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=30, what="caught up")
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        await shipper.stop()
+        journal.close_sync()
+        await admin.close()
+    assert _store_rows(store_db, "frozen") == 2000

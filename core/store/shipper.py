@@ -35,6 +35,7 @@ from core.store.rows import BadRow, Scope, record, table_columns
 CHUNK_BYTES = 1 << 20  # bytes read from one file per cycle
 MAX_ROWS = 5_000  # rows per transaction (the COPY encoding runs on the event loop)
 RETRY_S = (0.5, 1.0, 2.0, 3.0)  # waits between reconnect attempts, the last one repeated
+SEND_TIMEOUT_S = 30.0  # a server that stops answering mid-transaction (a dead link) is given up
 
 
 class DurableJournal(Protocol):
@@ -211,13 +212,12 @@ class Shipper:
         by_table: dict[str, list[tuple[object, ...]]] = defaultdict(list)
         for chunk in chunks:
             by_table[chunk.family].extend(chunk.records)
-        async with conn.transaction():
-            for family, records in by_table.items():
-                await conn.copy_records_to_table(f"stage_{family}", records=records,
-                                                 columns=table_columns(family))
-                cols = ", ".join(f'"{c}"' for c in table_columns(family))
-                await conn.execute(f"INSERT INTO {SCHEMA}.{family} ({cols}) SELECT {cols} "
-                                   f"FROM stage_{family} ON CONFLICT DO NOTHING")
+        try:
+            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self._conn = None
+            conn.terminate()
+            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -230,6 +230,18 @@ class Shipper:
         self.cycles += 1
         self._note_behind()
         return more
+
+    @staticmethod
+    async def _send(conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
+        """One transaction: COPY into the staging tables, insert-or-ignore into the real ones
+        (``ON CONFLICT DO NOTHING`` without a target: the insert-only role may not read the key)."""
+        async with conn.transaction():
+            for family, records in by_table.items():
+                await conn.copy_records_to_table(f"stage_{family}", records=records,
+                                                 columns=table_columns(family))
+                cols = ", ".join(f'"{c}"' for c in table_columns(family))
+                await conn.execute(f"INSERT INTO {SCHEMA}.{family} ({cols}) SELECT {cols} "
+                                   f"FROM stage_{family} ON CONFLICT DO NOTHING")
 
     def _note_behind(self) -> None:
         self._rows_behind = sum(c.pending for c in self._cursors.values())
