@@ -140,9 +140,12 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
     async with build_stack(a) as sa, build_stack(b) as sb:
         await asyncio.gather(_trade(sa, 4), _trade(sb, 3, "5"))
         await asyncio.gather(_caught_up(sa), _caught_up(sb))
-        for s in (sa, sb):  # a status row with this second's numbers
+        for s in (sa, sb):
             assert s.store is not None
-            await s.store.status.publish()
+            link = s.store
+            await wait_for(lambda link=link: link.status.written >= 2, timeout=5,  # type: ignore[misc]
+                           what="status rows each second")
+            await link.status.publish()  # and one with this second's numbers
         conn = await asyncpg.connect(store_db.reader)
         try:
             accounts = await fetch_accounts(conn)
