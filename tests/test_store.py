@@ -475,3 +475,14 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
         journal.close_sync()
         await admin.close()
     assert _store_rows(store_db, "frozen") == 2000
+
+
+async def test_rows_journaled_just_before_a_stop_are_shipped_at_the_stop(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    settings = _settings(tmp_path, "desk-stop", store_db.writer)
+    async with build_stack(settings) as stack:
+        await _trade(stack, 1)
+        await _caught_up(stack)  # connected
+        await _trade(stack, 3)  # and out at once: the stop flushes the journal, then ships it
+    assert _store_rows(store_db, "desk-stop") == _csv_rows(settings.journal.dir)
+    assert len(read_fills(settings.journal.dir)) > 2  # rows of the second burst are there

@@ -125,13 +125,17 @@ class Shipper:
             return
         if self._conn is not None and drain_s > 0:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ship_once(), drain_s)
+                await asyncio.wait_for(self._drain(), drain_s)
         self._closing = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self._task = None
         await self._drop()
+
+    async def _drain(self) -> None:
+        while await self.ship_once():
+            pass
 
     @property
     def state(self) -> StoreState:
