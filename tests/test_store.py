@@ -160,6 +160,7 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
     # the per-account rows: both engines and the total
     by_engine = {r.engine: r for r in accounts}
     assert set(by_engine) == {"desk-a", "desk-b", "TOTAL"}
+    assert by_engine["desk-a"].account != by_engine["desk-b"].account  # two simulated accounts
     for name, settings in (("desk-a", a), ("desk-b", b)):
         row = by_engine[name]
         own = build_report(settings.journal.dir)
@@ -486,3 +487,75 @@ async def test_rows_journaled_just_before_a_stop_are_shipped_at_the_stop(
         await _trade(stack, 3)  # and out at once: the stop flushes the journal, then ships it
     assert _store_rows(store_db, "desk-stop") == _csv_rows(settings.journal.dir)
     assert len(read_fills(settings.journal.dir)) > 2  # rows of the second burst are there
+
+
+async def _fills_journal(directory: Path, n: int, offset: int = 0) -> Any:
+    from core.journal import Journal
+    from tests.journal_crash_writer import make_fill
+
+    journal = Journal(directory, max_batch=5000)
+    journal.open()
+    for i in range(offset, offset + n):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(directory)
+    journal.open()
+    return journal
+
+
+async def test_an_older_store_schema_is_said_then_upgraded_by_init(tmp_path: Path, pg: Any) -> None:
+    from core.journal.binding import AccountId
+    from core.store.migrations import init_store
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    name = pg.create_database()
+    await init_store(pg.dsn(name), upto=1)  # a store made by the first release
+    journal = await _fills_journal(tmp_path / "journal", 50)
+    shipper = Shipper(journal, pg.dsn(name, "perpdesk_writer"), Scope.of("old", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        await wait_for(lambda: "store init" in shipper.state.error, timeout=10, what="the advice")
+        assert shipper.state.rows_behind == 50
+        lines = await init_store(pg.dsn(name))
+        assert any(line.startswith("applied migration 2") for line in lines)
+        assert not any(line.startswith("applied migration 1") for line in lines)
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=15, what="shipping after the upgrade")
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert int(pg.psql("SELECT count(*) FROM perpdesk.orders", name)) == 50
+
+
+async def test_one_engine_name_on_two_accounts_is_refused_and_mixes_nothing(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    from core.journal.binding import AccountId
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    first = await _fills_journal(tmp_path / "a", 30)
+    second = await _fills_journal(tmp_path / "b", 20, offset=1000)
+    a = Shipper(first, store_db.writer, Scope.of("same", AccountId("sim", "u-1")))
+    b = Shipper(second, store_db.writer, Scope.of("same", AccountId("okx", "u-2", sandbox=True)))
+    await a.start()
+    try:
+        await wait_for(lambda: a.state.rows_behind == 0 and a.state.connected, timeout=15,
+                       what="the first account ships")
+        await b.start()
+        await wait_for(lambda: "already belongs to sim live account u-1" in b.state.error,
+                       timeout=10, what="the second account refused by name")
+        assert b.state.rows_behind == 20 and not b.state.connected
+    finally:
+        await a.stop()
+        await b.stop()
+        first.close_sync()
+        second.close_sync()
+    assert _store_rows(store_db, "same") == 30
+    w = await asyncpg.connect(store_db.writer)
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):  # its status row is refused too
+            await w.execute("SELECT perpdesk.put_status('same', 'okx', 'demo', 'u-2', 1, 1, 1, 1, 1,"
+                            " 0, 'none', 'running', '', 0, 0, now())")
+    finally:
+        await w.close()

@@ -184,6 +184,7 @@ class Shipper:
             self._conn = None
             conn = await connect(self.url, what=f"store for engine {self.scope.engine}")
             try:
+                await self._claim(conn)
                 for family in schema.FAMILIES:
                     await conn.execute(staging_ddl(family))
             except BaseException:
@@ -194,6 +195,24 @@ class Shipper:
             if self._error:
                 logger.info(f"STORE reconnected: shipping the {self._rows_behind} rows behind")
         return self._conn
+
+    async def _claim(self, conn: Any) -> None:
+        """This engine's name for this account in the store (refused if another account has it)."""
+        import asyncpg
+
+        s = self.scope
+        try:
+            await conn.execute(f"SELECT {SCHEMA}.claim_engine($1, $2, $3, $4)",
+                               s.engine, s.venue, s.mode, s.account, timeout=SEND_TIMEOUT_S)
+        except asyncpg.UniqueViolationError as exc:
+            raise StoreError(describe(exc)) from None
+        except (asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError,
+                asyncpg.UndefinedTableError):
+            raise StoreError("the store's schema is missing or older than this perpdesk: run "
+                             "`perpdesk store init` on it") from None
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise StoreError(f"{describe(exc)}: [store] url must be the insert-only role "
+                             "`perpdesk store init` created") from None
 
     async def ship_once(self) -> bool:
         """One cycle: count what is behind, ship up to ``max_rows`` of it. True = more is waiting.
