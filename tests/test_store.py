@@ -559,3 +559,29 @@ async def test_one_engine_name_on_two_accounts_is_refused_and_mixes_nothing(
                             " 0, 'none', 'running', '', 0, 0, now())")
     finally:
         await w.close()
+
+
+async def test_rows_behind_are_counted_while_the_store_cannot_be_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server at all (a socket folder with nothing in it): the journal's rows are counted as
+    behind, exactly, across read blocks, and the reason is the connection."""
+    from core.journal.binding import AccountId
+    from core.store import shipper as shipper_module
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    monkeypatch.setattr(shipper_module, "CHUNK_BYTES", 1000)  # many blocks per file
+    journal = await _fills_journal(tmp_path / "journal", 120)
+    nowhere = tmp_path / "no-server"
+    nowhere.mkdir()
+    shipper = Shipper(journal, f"postgresql://perpdesk_writer@/perpdesk?host={nowhere}",
+                      Scope.of("alone", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        await wait_for(lambda: bool(shipper.state.error), timeout=10, what="the connection error")
+        state = shipper.state
+        assert state.rows_behind == 120 and not state.connected
+        assert "cannot connect to PostgreSQL" in state.error
+    finally:
+        await shipper.stop()
+        journal.close_sync()

@@ -310,18 +310,30 @@ class Shipper:
 
     @staticmethod
     def _count(f: Any, cur: _FileCursor, size: int) -> None:
-        """Add the complete lines in [counted_to, size) to ``pending`` (the header is no row)."""
+        """Add the complete lines in [counted_to, size) to ``pending`` (the header is no row),
+        reading in blocks: a journal shipped for the first time may hold a year of rows."""
         start = cur.counted_to
         if size <= start:
             return
         f.seek(start)
-        data = f.read(size - start)
-        end = data.rfind(b"\n") + 1
-        lines = data.count(b"\n", 0, end)
-        if start == 0 and lines:
+        lines = 0
+        last_nl = -1  # offset of the last newline seen
+        pos = start
+        while pos < size:
+            block = f.read(min(CHUNK_BYTES * 4, size - pos))
+            if not block:
+                break
+            n = block.count(b"\n")
+            if n:
+                lines += n
+                last_nl = pos + block.rfind(b"\n")
+            pos += len(block)
+        if last_nl < 0:
+            return
+        if start == 0:
             lines -= 1  # the header line
         cur.pending += lines
-        cur.counted_to = start + end
+        cur.counted_to = last_nl + 1
 
     def _chunk(self, f: Any, name: str, cur: _FileCursor, size: int, room: int) -> _Chunk | None:
         """Up to ``room`` rows after the mark, whole lines only; a line that does not read is
