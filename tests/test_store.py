@@ -157,6 +157,13 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
                                      "WHERE engine = 'desk-a' AND event = 'fill'")
         finally:
             await conn.close()
+    conn = await asyncpg.connect(store_db.reader)
+    try:  # stopped cleanly: the last rows say so (neither running nor stale)
+        after = {r.engine: r for r in await fetch_accounts(conn)}
+    finally:
+        await conn.close()
+    assert after["desk-a"].state == after["desk-b"].state == "stopped"
+    assert not after["desk-a"].stale and after["TOTAL"].state == ""
     # the per-account rows: both engines and the total
     by_engine = {r.engine: r for r in accounts}
     assert set(by_engine) == {"desk-a", "desk-b", "TOTAL"}

@@ -17,6 +17,7 @@ from core.money import ZERO, plain
 from core.report import TOTAL, ReportRow, format_report
 from core.store.connect import SCHEMA
 
+STOPPED = "stopped"  # core.store.status.STOPPED (not imported: this module reads only)
 STALE_S = 5.0  # a heartbeat older than this is shown as stale (the engine writes one a second)
 ALL_ENGINES = "ALL"
 
@@ -42,6 +43,8 @@ class AccountRow:
 
     @property
     def stale(self) -> bool:
+        if self.state == STOPPED:
+            return False
         return self.heartbeat_age_s is None or self.heartbeat_age_s > STALE_S
 
     def cells(self) -> tuple[str, ...]:
@@ -71,6 +74,8 @@ FROM {SCHEMA}.engine_status ORDER BY engine
 
 def _state(r: Any, age: float | None) -> str:
     state = r["risk_state"] or "?"
+    if state == STOPPED:
+        return state  # its last row said so: not stale, stopped
     if age is None or age > STALE_S:
         return f"STALE ({state})"
     if r["store_rows_behind"]:
