@@ -251,7 +251,7 @@ async def test_store_down_both_engines_keep_trading_then_catch_up_once(
                 assert not state.connected and state.rows_behind >= 16 and state.seconds_behind > 1
                 assert store_label(lambda st=state: st).startswith("behind ")  # type: ignore[misc]
             assert traded_in < 10
-            assert max(lag) < 0.25, f"event loop lag {max(lag):.3f} s while the store was down"
+            assert max(lag) < 0.5, f"event loop lag {max(lag):.3f} s while the store was down"
             assert len(read_fills(a.journal.dir)) == len(read_fills(b.journal.dir)) == 10
         finally:
             store_db.server.start()
@@ -364,7 +364,7 @@ async def test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling
             "SELECT row_key FROM perpdesk.orders WHERE engine = 'killed' AND event = 'fill'")}
         assert 40 <= at_kill < await shipped()
         assert await shipped() == _csv_rows(journal)  # every row once: none lost, none doubled
-        assert keys == fills and len(fills) >= 300
+        assert keys == fills and len(fills) >= 200
     finally:
         if proc.returncode is None:
             proc.kill()
