@@ -26,7 +26,8 @@ KEYS = ("stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "
         "screen_kb_per_s", "screen_kb_per_s_80x24", "slow_link_frames_dropped", "slow_link_loop_lag_ms_p99",
         "startup_s", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
         "burst_clean_orders_per_s", "risk_check_us", "journal_year_start_ratio", "journal_year_rss_ratio",
-        "report_year_s", "report_year_rss_mb", "history_first_page_ms")
+        "report_year_s", "report_year_rss_mb", "history_first_page_ms",
+        "store_ship_rows_per_s", "store_lag_ms_p99", "store_engine_cpu_ratio")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
@@ -69,7 +70,7 @@ def _section(name: str, run: Callable[[], Any], figures: dict[str, Any], notes: 
     notes.append(f"{name}: {time.perf_counter() - t0:.1f} s wall")
 
 
-SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst", "journal")
+SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst", "journal", "store")
 
 
 def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[str]) -> None:
@@ -102,6 +103,10 @@ def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[st
         from bench.journal_year import bench_journal_year
 
         _section("journal year", lambda: bench_journal_year(quick), figures, notes)
+    elif name == "store":
+        from bench.store import bench_store
+
+        _section("store", lambda: bench_store(quick), figures, notes)
     elif name == "soak":
         from bench.soak import bench_soak
 

@@ -24,6 +24,8 @@ SLOW_FILES = frozenset({
     "test_engine_stress.py", "test_journal_crash.py",
 })
 SLOW_TESTS = frozenset({
+    "test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling_rows",
+    "test_store_down_both_engines_keep_trading_then_catch_up_once",
     "test_unreachable_exchange_is_one_line_exit_2",  # waits out the connect timeout
     "test_backfill_during_a_long_outage_completes_after_it_clears",
 })

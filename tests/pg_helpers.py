@@ -77,7 +77,7 @@ class PgServer:
 
     def _ctl(self, *args: str, timeout: float = 60) -> None:
         cmd = [*_as_user(self.user), str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, cwd=self.root)
 
     def start(self) -> None:
         opts = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c fsync=off"
@@ -88,7 +88,7 @@ class PgServer:
 
     def running(self) -> bool:
         cmd = [*_as_user(self.user), str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"]
-        return subprocess.run(cmd, capture_output=True).returncode == 0
+        return subprocess.run(cmd, capture_output=True, cwd=self.root).returncode == 0
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         cmd = [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
@@ -119,7 +119,8 @@ def pg_server() -> Iterator[PgServer]:
                 os.chown(p, info.pw_uid, info.pw_gid)
         cmd = [*_as_user(user), str(bindir / "initdb"), "-D", str(root / "data"), "-U", SUPERUSER,
                "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        # cwd: the server's user may not enter the folder the tests run from (CI's clone as root)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120, cwd=root)
         server = PgServer(root, bindir, user)
         server.start()
         try:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -138,21 +140,34 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
     async with build_stack(a) as sa, build_stack(b) as sb:
         await asyncio.gather(_trade(sa, 4), _trade(sb, 3, "5"))
         await asyncio.gather(_caught_up(sa), _caught_up(sb))
-        for s in (sa, sb):  # a status row with this second's numbers
+        for s in (sa, sb):
             assert s.store is not None
-            await s.store.status.publish()
+            link = s.store
+            await wait_for(lambda link=link: link.status.written >= 2, timeout=5,  # type: ignore[misc]
+                           what="status rows each second")
+            await link.status.publish()  # and one with this second's numbers
         conn = await asyncpg.connect(store_db.reader)
         try:
             accounts = await fetch_accounts(conn)
             reports = {r.engine: r.rows for r in await fetch_report(conn)}
+            day_now = datetime.now(UTC).date()
+            today_reports = {r.engine: r.rows for r in await fetch_report(conn, day_now)}
             fills = await conn.fetch("SELECT row_key, fee::text AS fee, price::text AS price, "
                                      "coins::text AS coins FROM perpdesk.orders "
                                      "WHERE engine = 'desk-a' AND event = 'fill'")
         finally:
             await conn.close()
+    conn = await asyncpg.connect(store_db.reader)
+    try:  # stopped cleanly: the last rows say so (neither running nor stale)
+        after = {r.engine: r for r in await fetch_accounts(conn)}
+    finally:
+        await conn.close()
+    assert after["desk-a"].state == after["desk-b"].state == "stopped"
+    assert not after["desk-a"].stale and after["TOTAL"].state == ""
     # the per-account rows: both engines and the total
     by_engine = {r.engine: r for r in accounts}
     assert set(by_engine) == {"desk-a", "desk-b", "TOTAL"}
+    assert by_engine["desk-a"].account != by_engine["desk-b"].account  # two simulated accounts
     for name, settings in (("desk-a", a), ("desk-b", b)):
         row = by_engine[name]
         own = build_report(settings.journal.dir)
@@ -162,6 +177,7 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
         assert row.positions == 0 and not row.stale and row.venue == "sim"
         # `report --store` per engine = the engine's own `perpdesk report`, to the last decimal
         assert format_report(reports[name]) == format_report(own)
+        assert format_report(today_reports[name]) == format_report(build_report(settings.journal.dir, day_now))
         assert _store_rows(store_db, name) == _csv_rows(settings.journal.dir)
     total = by_engine["TOTAL"]
     assert total.fees == by_engine["desk-a"].fees + by_engine["desk-b"].fees
@@ -198,39 +214,55 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
 
 
 # ---- outage ---------------------------------------------------------------------------------
-async def test_store_down_engine_keeps_trading_then_catches_up_once(
+async def test_store_down_both_engines_keep_trading_then_catch_up_once(
         tmp_path: Path, store_db: StoreDb) -> None:
-    settings = _settings(tmp_path, "desk-down", store_db.writer)
-    async with build_stack(settings) as stack:
-        await _trade(stack, 1)
-        await _caught_up(stack)
-        before = _store_rows(store_db, "desk-down")
+    from console.app import store_label
+
+    a = _settings(tmp_path, "desk-a", store_db.writer, seed=3)
+    b = _settings(tmp_path, "desk-b", store_db.writer, seed=11)
+    async with build_stack(a) as sa, build_stack(b) as sb:
+        await asyncio.gather(_trade(sa, 1), _trade(sb, 1))
+        await asyncio.gather(_caught_up(sa), _caught_up(sb))
+        before = _store_rows(store_db, "desk-a") + _store_rows(store_db, "desk-b")
+        lag: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def probe() -> None:
+            while True:
+                t = loop.time()
+                await asyncio.sleep(0.02)
+                lag.append(loop.time() - t - 0.02)
+
         store_db.server.stop()
         try:
-            lag: list[float] = []
-            loop = asyncio.get_running_loop()
-
-            async def probe() -> None:
-                while True:
-                    t = loop.time()
-                    await asyncio.sleep(0.02)
-                    lag.append(loop.time() - t - 0.02)
-
             task = asyncio.create_task(probe())
             started = time.monotonic()
-            await _trade(stack, 4)  # fills go on while the store is down
-            await stack.journal.flush()
-            stack.store.shipper.wake()  # type: ignore[union-attr]
+            await asyncio.gather(_trade(sa, 4), _trade(sb, 4))  # fills go on, store down
+            traded_in = time.monotonic() - started
+            for s in (sa, sb):
+                await s.engine.settle()
+                assert s.store is not None
+                s.store.shipper.wake()
             await asyncio.sleep(2.5)
-            state = stack.store.state  # type: ignore[union-attr]
-            assert not state.connected and state.rows_behind >= 16 and state.seconds_behind > 1
-            assert time.monotonic() - started < 10
             task.cancel()
-            assert max(lag) < 0.25, f"event loop lag {max(lag):.3f} s while the store was down"
+            for s in (sa, sb):
+                assert s.store is not None
+                state = s.store.state
+                assert not state.connected and state.rows_behind >= 16 and state.seconds_behind > 1
+                assert store_label(lambda st=state: st).startswith("behind ")  # type: ignore[misc]
+            assert traded_in < 10
+            assert max(lag) < 0.5, f"event loop lag {max(lag):.3f} s while the store was down"
+            assert len(read_fills(a.journal.dir)) == len(read_fills(b.journal.dir)) == 10
         finally:
             store_db.server.start()
-        await _caught_up(stack, timeout=30)
-        assert _store_rows(store_db, "desk-down") == _csv_rows(settings.journal.dir) > before
+        await asyncio.gather(_caught_up(sa), _caught_up(sb))
+        after = 0
+        for s in (a, b):
+            n = _store_rows(store_db, s.engine.name)
+            assert n == _csv_rows(s.journal.dir)  # every row, once
+            after += n
+        assert after > before
+        assert store_label(lambda: sa.store.state) == "ok"  # type: ignore[union-attr]
 
 
 # ---- crash ----------------------------------------------------------------------------------
@@ -267,3 +299,296 @@ def test_sigkill_mid_shipment_then_restart_loses_and_doubles_nothing(
     keys = store_db.server.psql("SELECT count(DISTINCT row_key) FROM perpdesk.orders "
                                 "WHERE engine = 'crash'", store_db.name)
     assert int(keys) == store_db.count("orders")
+
+
+async def test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling_rows(
+        tmp_path: Path, store_db: StoreDb, srv: Any) -> None:
+    """A real headless engine on a simulator, an outside app bursting orders on its account, the
+    engine SIGKILLed while it ships, then started again: every journal row lands once."""
+    import os
+    import signal
+    import sys
+
+    import ccxt.async_support as ccxt_async
+
+    from core.sim.ccxt_client import market_burst, okx_client
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[exchange]\nvenue = "sim"\nurl = "{srv.url}"\nsymbols = ["{BTC}"]\n'
+                   f'[engine]\nname = "killed"\n[store]\nurl = "{store_db.writer}"\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    admin = await asyncpg.connect(store_db.admin)
+
+    async def shipped() -> int:
+        return int(await admin.fetchval(
+            "SELECT (SELECT count(*) FROM perpdesk.orders WHERE engine = 'killed') + "
+            "(SELECT count(*) FROM perpdesk.trades WHERE engine = 'killed') + "
+            "(SELECT count(*) FROM perpdesk.funding WHERE engine = 'killed') + "
+            "(SELECT count(*) FROM perpdesk.positions_open WHERE engine = 'killed') + "
+            "(SELECT count(*) FROM perpdesk.risk WHERE engine = 'killed')"))
+
+    async def start() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "console", "--config", str(cfg), "--headless", cwd=tmp_path,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert "perpdesk headless" in line, line
+        return proc
+
+    ext = okx_client(ccxt_async.okx, srv.url)
+    proc = await start()
+    try:
+        await ext.load_markets()
+        burst = asyncio.create_task(market_burst(ext, BTC, 80, 4))
+        await wait_for_async(lambda: shipped(), lambda n: n >= 40, timeout=30)
+        proc.kill()  # SIGKILL while rows are being written and shipped
+        await proc.wait()
+        at_kill = await shipped()
+        await burst  # the exchange goes on filling while the engine is down
+        proc = await start()  # backfills what it missed, ships the rest from its mark
+        journal = tmp_path / "journal"
+        last, steady = -1, time.monotonic()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            n = await shipped()
+            if n != last:
+                last, steady = n, time.monotonic()
+            elif n == _csv_rows(journal) and time.monotonic() - steady > 2:
+                break
+            await asyncio.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        fills = {str(f["fill_id"]) for f in read_fills(journal)}
+        keys = {r["row_key"] for r in await admin.fetch(
+            "SELECT row_key FROM perpdesk.orders WHERE engine = 'killed' AND event = 'fill'")}
+        assert 40 <= at_kill < await shipped()
+        assert await shipped() == _csv_rows(journal)  # every row once: none lost, none doubled
+        assert keys == fills and len(fills) >= 200
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await ext.close()
+        await admin.close()
+
+
+async def wait_for_async(get: Any, ok: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok(await get()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+async def test_ship_once_beside_the_background_loop_is_safe(tmp_path: Path, store_db: StoreDb) -> None:
+    """stop() drains with ship_once while the background task may be shipping on the same
+    connection: the two must take turns, not share one transaction."""
+    from core.journal import Journal
+    from core.journal.binding import AccountId
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+    from tests.journal_crash_writer import make_fill
+
+    journal = Journal(tmp_path / "journal", max_batch=5000)
+    journal.open()
+    for i in range(3000):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(tmp_path / "journal")
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("turns", AccountId("sim", "u")), max_rows=100)
+    await shipper.start()
+    try:
+        await asyncio.gather(*(shipper.ship_once() for _ in range(5)))
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=30, what="caught up")
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert not shipper.state.error
+    assert _store_rows(store_db, "turns") == 3000
+
+
+def test_store_init_command_and_urls_with_a_password(tmp_path: Path, pg: Any,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    name = pg.create_database()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    assert main(["--config", str(cfg), "store", "init", "--url", pg.dsn(name)]) == 0
+    out = capsys.readouterr().out
+    assert "applied migration 1" in out and "insert-only role perpdesk_writer" in out
+    assert main(["--config", str(cfg), "store", "init", "--url", pg.dsn(name)]) == 0
+    assert "applied migration" not in capsys.readouterr().out  # nothing left to apply
+    # a password on the command line is refused like one in config.toml: one line, exit 2
+    for args in (["store", "init", "--url", "postgresql://postgres:pw@localhost/x"],
+                 ["accounts", "--url", "postgresql://r:pw@localhost/x"]):
+        assert main(["--config", str(cfg), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "PGPASSWORD" in err and len(err.splitlines()) == 1 and "pw@" not in err
+    # the store unreachable: one line naming it, exit 2
+    assert main(["--config", str(cfg), "accounts", "--url",
+                 f"postgresql://perpdesk_reader@/{name}?host={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot connect to PostgreSQL" in err and len(err.splitlines()) == 1
+
+
+async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_land_once(
+        tmp_path: Path, store_db: StoreDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead link does not reset the connection: the shipper's transaction would wait forever.
+    Here the server process serving the shipper is frozen (SIGSTOP): the shipper gives up after
+    its timeout, says so, and once the server answers again every row lands once."""
+    import os
+    import signal
+
+    from core.journal import Journal
+    from core.journal.binding import AccountId
+    from core.store import shipper as shipper_module
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+    from tests.journal_crash_writer import make_fill
+
+    monkeypatch.setattr(shipper_module, "SEND_TIMEOUT_S", 1.0)
+    journal = Journal(tmp_path / "journal", max_batch=5000)
+    journal.open()
+    for i in range(2000):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(tmp_path / "journal")
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("frozen", AccountId("sim", "u")), max_rows=50)
+    admin = await asyncpg.connect(store_db.admin)
+    frozen: int | None = None
+    try:
+        await shipper.start()
+        await wait_for(lambda: shipper.state.shipped >= 100, timeout=20, what="shipping")
+        frozen = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE usename = "
+                                      "'perpdesk_writer' AND datname = $1", store_db.name)
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)
+        await wait_for(lambda: "did not answer" in shipper.state.error, timeout=15,
+                       what="the shipper gives the frozen server up")
+        assert shipper.state.rows_behind > 0 and not shipper.state.connected
+        os.kill(frozen, signal.SIGCONT)
+        frozen = None
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=30, what="caught up")
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        await shipper.stop()
+        journal.close_sync()
+        await admin.close()
+    assert _store_rows(store_db, "frozen") == 2000
+
+
+async def test_rows_journaled_just_before_a_stop_are_shipped_at_the_stop(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    settings = _settings(tmp_path, "desk-stop", store_db.writer)
+    async with build_stack(settings) as stack:
+        await _trade(stack, 1)
+        await _caught_up(stack)  # connected
+        await _trade(stack, 3)  # and out at once: the stop flushes the journal, then ships it
+    assert _store_rows(store_db, "desk-stop") == _csv_rows(settings.journal.dir)
+    assert len(read_fills(settings.journal.dir)) > 2  # rows of the second burst are there
+
+
+async def _fills_journal(directory: Path, n: int, offset: int = 0) -> Any:
+    from core.journal import Journal
+    from tests.journal_crash_writer import make_fill
+
+    journal = Journal(directory, max_batch=5000)
+    journal.open()
+    for i in range(offset, offset + n):
+        journal.record_fill(make_fill(i))
+    journal.close_sync()
+    journal = Journal(directory)
+    journal.open()
+    return journal
+
+
+async def test_an_older_store_schema_is_said_then_upgraded_by_init(tmp_path: Path, pg: Any) -> None:
+    from core.journal.binding import AccountId
+    from core.store.migrations import init_store
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    name = pg.create_database()
+    await init_store(pg.dsn(name), upto=1)  # a store made by the first release
+    journal = await _fills_journal(tmp_path / "journal", 50)
+    shipper = Shipper(journal, pg.dsn(name, "perpdesk_writer"), Scope.of("old", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        await wait_for(lambda: "store init" in shipper.state.error, timeout=10, what="the advice")
+        assert shipper.state.rows_behind == 50
+        lines = await init_store(pg.dsn(name))
+        assert any(line.startswith("applied migration 2") for line in lines)
+        assert not any(line.startswith("applied migration 1") for line in lines)
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=15, what="shipping after the upgrade")
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert int(pg.psql("SELECT count(*) FROM perpdesk.orders", name)) == 50
+
+
+async def test_one_engine_name_on_two_accounts_is_refused_and_mixes_nothing(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    from core.journal.binding import AccountId
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    first = await _fills_journal(tmp_path / "a", 30)
+    second = await _fills_journal(tmp_path / "b", 20, offset=1000)
+    a = Shipper(first, store_db.writer, Scope.of("same", AccountId("sim", "u-1")))
+    b = Shipper(second, store_db.writer, Scope.of("same", AccountId("okx", "u-2", sandbox=True)))
+    await a.start()
+    try:
+        await wait_for(lambda: a.state.rows_behind == 0 and a.state.connected, timeout=15,
+                       what="the first account ships")
+        await b.start()
+        await wait_for(lambda: "already belongs to sim live account u-1" in b.state.error,
+                       timeout=10, what="the second account refused by name")
+        assert b.state.rows_behind == 20 and not b.state.connected
+    finally:
+        await a.stop()
+        await b.stop()
+        first.close_sync()
+        second.close_sync()
+    assert _store_rows(store_db, "same") == 30
+    w = await asyncpg.connect(store_db.writer)
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):  # its status row is refused too
+            await w.execute("SELECT perpdesk.put_status('same', 'okx', 'demo', 'u-2', 1, 1, 1, 1, 1,"
+                            " 0, 'none', 'running', '', 0, 0, now())")
+    finally:
+        await w.close()
+
+
+async def test_rows_behind_are_counted_while_the_store_cannot_be_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server at all (a socket folder with nothing in it): the journal's rows are counted as
+    behind, exactly, across read blocks, and the reason is the connection."""
+    from core.journal.binding import AccountId
+    from core.store import shipper as shipper_module
+    from core.store.rows import Scope
+    from core.store.shipper import Shipper
+
+    monkeypatch.setattr(shipper_module, "CHUNK_BYTES", 1000)  # many blocks per file
+    journal = await _fills_journal(tmp_path / "journal", 120)
+    nowhere = tmp_path / "no-server"
+    nowhere.mkdir()
+    shipper = Shipper(journal, f"postgresql://perpdesk_writer@/perpdesk?host={nowhere}",
+                      Scope.of("alone", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        await wait_for(lambda: bool(shipper.state.error), timeout=10, what="the connection error")
+        state = shipper.state
+        assert state.rows_behind == 120 and not state.connected
+        assert "cannot connect to PostgreSQL" in state.error
+    finally:
+        await shipper.stop()
+        journal.close_sync()

@@ -83,20 +83,61 @@ REVOKE ALL ON FUNCTION {SCHEMA}.put_status FROM PUBLIC;
 """
 
 
-# (version, what it does, SQL): applied in order, each once.
+def _v2() -> str:
+    """An engine name belongs to one account: the first (venue, mode, account) that claims it.
+
+    Why: every engine shares the insert-only role, so only the name keeps their rows apart; two
+    engines given one name on two accounts would mix their rows silently. ``claim_engine`` (the
+    shipper calls it on each connection) and ``put_status`` refuse the second account by name."""
+    args = ", ".join(["p_engine text", *(f"p_{f}" for f in _STATUS_FIELDS)])
+    params = ", ".join(f"p_{f}" for f in ("engine", *(f.split()[0] for f in _STATUS_FIELDS)))
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in STATUS_COLUMNS)
+    return f"""
+CREATE TABLE {SCHEMA}.engines (engine text PRIMARY KEY, venue text NOT NULL, mode text NOT NULL,
+  account text NOT NULL, since timestamptz NOT NULL DEFAULT now());
+INSERT INTO {SCHEMA}.engines (engine, venue, mode, account)
+  SELECT DISTINCT ON (engine) engine, venue, mode, account FROM {SCHEMA}.engine_status;
+CREATE FUNCTION {SCHEMA}.claim_engine(p_engine text, p_venue text, p_mode text, p_account text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE owner record;
+BEGIN
+  INSERT INTO {SCHEMA}.engines (engine, venue, mode, account)
+    VALUES (p_engine, p_venue, p_mode, p_account) ON CONFLICT (engine) DO NOTHING;
+  SELECT venue, mode, account INTO owner FROM {SCHEMA}.engines WHERE engine = p_engine;
+  IF (owner.venue, owner.mode, owner.account) IS DISTINCT FROM (p_venue, p_mode, p_account) THEN
+    RAISE EXCEPTION 'engine name % already belongs to % % account % in the store; give this '
+      'engine its own [engine] name', p_engine, owner.venue, owner.mode, owner.account
+      USING ERRCODE = 'unique_violation';
+  END IF;
+END $$;
+REVOKE ALL ON FUNCTION {SCHEMA}.claim_engine FROM PUBLIC;
+CREATE OR REPLACE FUNCTION {SCHEMA}.put_status({args}) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM {SCHEMA}.claim_engine(p_engine, p_venue, p_mode, p_account);
+  INSERT INTO {SCHEMA}.engine_status (engine, {', '.join(STATUS_COLUMNS)}) VALUES ({params})
+  ON CONFLICT (engine) DO UPDATE SET {sets};
+  PERFORM pg_notify('{STATUS_CHANNEL}', p_engine);
+END $$;
+"""
+
+
+# (version, what it does, SQL): applied in order, each once; a released step never changes.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "journal tables, engine status, put_status", _v1()),
+    (2, "an engine name belongs to one account (engines, claim_engine)", _v2()),
 )
 
 
-def _grants(writer: str, reader: str) -> str:
+def _grants(writer: str, reader: str, version: int) -> str:
     tables = ", ".join(f"{SCHEMA}.{t}" for t in JOURNAL_TABLES)
+    functions = f"{SCHEMA}.put_status" + (f", {SCHEMA}.claim_engine" if version >= 2 else "")
     return f"""
 REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC;
 GRANT USAGE ON SCHEMA {SCHEMA} TO {writer}, {reader};
 REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM {writer}, {reader};
 GRANT INSERT ON {tables} TO {writer};
-GRANT EXECUTE ON FUNCTION {SCHEMA}.put_status TO {writer};
+GRANT EXECUTE ON FUNCTION {functions} TO {writer};
 GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO {reader};
 """
 
@@ -109,7 +150,8 @@ async def _ensure_role(conn: Any, role: str) -> bool:
     return True
 
 
-async def init_store(url: str, writer: str = WRITER_ROLE, reader: str = READER_ROLE) -> list[str]:
+async def init_store(url: str, writer: str = WRITER_ROLE, reader: str = READER_ROLE,
+                     *, upto: int | None = None) -> list[str]:
     """Create or upgrade the schema and the two roles; the lines to print (what was done)."""
     for role in (writer, reader):
         if not _ROLE_RE.match(role):
@@ -132,7 +174,7 @@ async def init_store(url: str, writer: str = WRITER_ROLE, reader: str = READER_R
                                "applied_at timestamptz NOT NULL DEFAULT now())")
             applied = {r[0] for r in await conn.fetch(f"SELECT version FROM {SCHEMA}.schema_migrations")}
             for version, what, sql in MIGRATIONS:
-                if version in applied:
+                if version in applied or (upto is not None and version > upto):
                     continue
                 await conn.execute(sql)
                 await conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (version, what) "
@@ -141,7 +183,8 @@ async def init_store(url: str, writer: str = WRITER_ROLE, reader: str = READER_R
             db = await conn.fetchval("SELECT current_database()")
             await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{db}" TO {writer}')
             await conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO {reader}')
-            await conn.execute(_grants(writer, reader))
+            version = int(await conn.fetchval(f"SELECT max(version) FROM {SCHEMA}.schema_migrations"))
+            await conn.execute(_grants(writer, reader, version))
     except asyncpg.InsufficientPrivilegeError as exc:
         raise StoreError(f"store init: {describe(exc)}; run it as a PostgreSQL role that may "
                          "create roles and schemas (e.g. the postgres superuser)") from None
@@ -149,7 +192,6 @@ async def init_store(url: str, writer: str = WRITER_ROLE, reader: str = READER_R
         raise StoreError(f"store init failed: {describe(exc)}") from None
     finally:
         await conn.close()
-    version = max(v for v, _, _ in MIGRATIONS)
     done.append(f"store schema at version {version}; insert-only role {writer}, read-only role {reader}")
     return done
 

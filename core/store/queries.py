@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from core.money import ZERO, plain
-from core.report import TOTAL, ReportRow, _Acc, _rows, format_report
+from core.report import TOTAL, ReportRow, format_report
 from core.store.connect import SCHEMA
 
+STOPPED = "stopped"  # core.store.status.STOPPED (not imported: this module reads only)
 STALE_S = 5.0  # a heartbeat older than this is shown as stale (the engine writes one a second)
 ALL_ENGINES = "ALL"
 
@@ -42,6 +43,8 @@ class AccountRow:
 
     @property
     def stale(self) -> bool:
+        if self.state == STOPPED:
+            return False
         return self.heartbeat_age_s is None or self.heartbeat_age_s > STALE_S
 
     def cells(self) -> tuple[str, ...]:
@@ -71,6 +74,8 @@ FROM {SCHEMA}.engine_status ORDER BY engine
 
 def _state(r: Any, age: float | None) -> str:
     state = r["risk_state"] or "?"
+    if state == STOPPED:
+        return state  # its last row said so: not stale, stopped
     if age is None or age > STALE_S:
         return f"STALE ({state})"
     if r["store_rows_behind"]:
@@ -132,6 +137,42 @@ _REPORT_SQL = {
 }
 
 
+@dataclass
+class _Sums:
+    """Running sums for one (day, symbol) of one engine (or of all)."""
+
+    closes: int = 0
+    gross: Decimal = ZERO
+    fees: Decimal = ZERO
+    liq: Decimal = ZERO
+    funding: Decimal = ZERO
+    fills: int = 0
+    volume: Decimal = ZERO
+
+    def add(self, o: _Sums) -> None:
+        self.closes += o.closes
+        self.gross += o.gross
+        self.fees += o.fees
+        self.liq += o.liq
+        self.funding += o.funding
+        self.fills += o.fills
+        self.volume += o.volume
+
+
+def _report_rows(sums: dict[tuple[date, str], _Sums]) -> list[ReportRow]:
+    """Rows in day then symbol order, then the TOTAL line, as core.report builds them."""
+    rows = [ReportRow(d, sym, a.closes, a.gross, a.fees, a.liq, a.funding,
+                      a.gross - a.fees - a.liq + a.funding, a.fills, a.volume)
+            for (d, sym), a in sorted(sums.items())]
+    if not rows:
+        return []
+    return [*rows, ReportRow(
+        None, TOTAL, sum(r.closes for r in rows), sum((r.gross_pnl for r in rows), ZERO),
+        sum((r.fees for r in rows), ZERO), sum((r.liq_penalty for r in rows), ZERO),
+        sum((r.funding for r in rows), ZERO), sum((r.net_pnl for r in rows), ZERO),
+        sum(r.fills for r in rows), None)]
+
+
 @dataclass(frozen=True, slots=True)
 class EngineReport:
     engine: str  # ALL_ENGINES for the total over every engine
@@ -140,7 +181,7 @@ class EngineReport:
 
 async def fetch_report(conn: Any, day: date | None = None) -> list[EngineReport]:
     """Per engine (by name), the rows of its own `perpdesk report`; then the total (ALL)."""
-    acc: dict[str, dict[tuple[date, str], _Acc]] = defaultdict(lambda: defaultdict(_Acc))
+    acc: dict[str, dict[tuple[date, str], _Sums]] = defaultdict(lambda: defaultdict(_Sums))
     for r in await conn.fetch(_REPORT_SQL["closes"], day):
         a = acc[r["engine"]][(r["day"], r["symbol"])]
         a.closes, a.gross, a.liq = r["n"], r["gross"], r["liq"]
@@ -149,20 +190,13 @@ async def fetch_report(conn: Any, day: date | None = None) -> list[EngineReport]
         a.fills, a.fees, a.volume = r["n"], r["fees"], r["volume"]
     for r in await conn.fetch(_REPORT_SQL["funding"], day):
         acc[r["engine"]][(r["day"], r["symbol"])].funding = r["amount"]
-    out = [EngineReport(engine, _rows(by_key, day)) for engine, by_key in sorted(acc.items())]
+    out = [EngineReport(engine, _report_rows(by_key)) for engine, by_key in sorted(acc.items())]
     if out:
-        total: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
+        total: dict[tuple[date, str], _Sums] = defaultdict(_Sums)
         for by_key in acc.values():
             for key, a in by_key.items():
-                t = total[key]
-                t.closes += a.closes
-                t.gross += a.gross
-                t.fees += a.fees
-                t.liq += a.liq
-                t.funding += a.funding
-                t.fills += a.fills
-                t.volume += a.volume
-        out.append(EngineReport(ALL_ENGINES, _rows(total, day)))
+                total[key].add(a)
+        out.append(EngineReport(ALL_ENGINES, _report_rows(total)))
     return [r for r in out if r.rows]
 
 

@@ -8,13 +8,13 @@ and ``INSERT ... ON CONFLICT DO NOTHING`` on (engine, row_key) makes it so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from core.journal import schema
 from core.journal.binding import AccountId
 
-SCOPE_COLUMNS = ("engine", "venue", "mode", "account", "row_key", "shipped_at")
+# shipped_at is not sent: the server's now() of the shipping transaction (when the row landed)
+SCOPE_COLUMNS = ("engine", "venue", "mode", "account", "row_key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +74,10 @@ def _typed(family: str, name: str, text: str) -> object:
     return text
 
 
-def record(family: str, header: tuple[str, ...], fields: list[str], scope: Scope,
-           shipped_at: datetime) -> tuple[object, ...]:
+def record(family: str, header: tuple[str, ...], fields: list[str], scope: Scope) -> tuple[object, ...]:
     """One store record from a CSV line's ``fields`` read under the file's own ``header``."""
     if len(fields) != len(header):
         raise BadRow(f"{len(fields)} fields, the header has {len(header)}")
     row = dict(zip(header, fields, strict=True))
     values = [_typed(family, name, row[name]) for name in schema.COLUMNS[family]]
-    return (scope.engine, scope.venue, scope.mode, scope.account, row_key(family, row),
-            shipped_at, *values)
+    return (scope.engine, scope.venue, scope.mode, scope.account, row_key(family, row), *values)

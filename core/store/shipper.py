@@ -20,7 +20,6 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,8 +33,9 @@ from core.store.migrations import staging_ddl
 from core.store.rows import BadRow, Scope, record, table_columns
 
 CHUNK_BYTES = 1 << 20  # bytes read from one file per cycle
-MAX_ROWS = 20_000  # rows per transaction
+MAX_ROWS = 5_000  # rows per transaction (the COPY encoding runs on the event loop)
 RETRY_S = (0.5, 1.0, 2.0, 3.0)  # waits between reconnect attempts, the last one repeated
+SEND_TIMEOUT_S = 30.0  # a server that stops answering mid-transaction (a dead link) is given up
 
 
 class DurableJournal(Protocol):
@@ -96,6 +96,7 @@ class Shipper:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._turn = asyncio.Lock()  # one cycle at a time on the one connection (loop and stop)
         self._behind_since: float | None = None
         self._rows_behind = 0
         self._shipped = 0
@@ -124,13 +125,17 @@ class Shipper:
             return
         if self._conn is not None and drain_s > 0:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ship_once(), drain_s)
+                await asyncio.wait_for(self._drain(), drain_s)
         self._closing = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self._task = None
         await self._drop()
+
+    async def _drain(self) -> None:
+        while await self.ship_once():
+            pass
 
     @property
     def state(self) -> StoreState:
@@ -179,6 +184,7 @@ class Shipper:
             self._conn = None
             conn = await connect(self.url, what=f"store for engine {self.scope.engine}")
             try:
+                await self._claim(conn)
                 for family in schema.FAMILIES:
                     await conn.execute(staging_ddl(family))
             except BaseException:
@@ -190,8 +196,33 @@ class Shipper:
                 logger.info(f"STORE reconnected: shipping the {self._rows_behind} rows behind")
         return self._conn
 
+    async def _claim(self, conn: Any) -> None:
+        """This engine's name for this account in the store (refused if another account has it)."""
+        import asyncpg
+
+        s = self.scope
+        try:
+            await conn.execute(f"SELECT {SCHEMA}.claim_engine($1, $2, $3, $4)",
+                               s.engine, s.venue, s.mode, s.account, timeout=SEND_TIMEOUT_S)
+        except asyncpg.UniqueViolationError as exc:
+            raise StoreError(describe(exc)) from None
+        except (asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError,
+                asyncpg.UndefinedTableError):
+            raise StoreError("the store's schema is missing or older than this perpdesk: run "
+                             "`perpdesk store init` on it") from None
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise StoreError(f"{describe(exc)}: [store] url must be the insert-only role "
+                             "`perpdesk store init` created") from None
+
     async def ship_once(self) -> bool:
-        """One cycle: count what is behind, ship up to ``max_rows`` of it. True = more is waiting."""
+        """One cycle: count what is behind, ship up to ``max_rows`` of it. True = more is waiting.
+
+        Cycles take turns (the background loop, a drain at stop): a second one sharing the
+        connection inside the first one's transaction would fail both."""
+        async with self._turn:
+            return await self._ship_once()
+
+    async def _ship_once(self) -> bool:
         sizes = self.journal.durable_sizes()
         chunks, more = await asyncio.to_thread(self._read, sizes)
         self._note_behind()
@@ -204,12 +235,12 @@ class Shipper:
         by_table: dict[str, list[tuple[object, ...]]] = defaultdict(list)
         for chunk in chunks:
             by_table[chunk.family].extend(chunk.records)
-        async with conn.transaction():
-            for family, records in by_table.items():
-                await conn.copy_records_to_table(f"stage_{family}", records=records,
-                                                 columns=table_columns(family))
-                await conn.execute(f"INSERT INTO {SCHEMA}.{family} SELECT * FROM stage_{family} "
-                                   "ON CONFLICT DO NOTHING")
+        try:
+            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self._conn = None
+            conn.terminate()
+            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -222,6 +253,18 @@ class Shipper:
         self.cycles += 1
         self._note_behind()
         return more
+
+    @staticmethod
+    async def _send(conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
+        """One transaction: COPY into the staging tables, insert-or-ignore into the real ones
+        (``ON CONFLICT DO NOTHING`` without a target: the insert-only role may not read the key)."""
+        async with conn.transaction():
+            for family, records in by_table.items():
+                await conn.copy_records_to_table(f"stage_{family}", records=records,
+                                                 columns=table_columns(family))
+                cols = ", ".join(f'"{c}"' for c in table_columns(family))
+                await conn.execute(f"INSERT INTO {SCHEMA}.{family} ({cols}) SELECT {cols} "
+                                   f"FROM stage_{family} ON CONFLICT DO NOTHING")
 
     def _note_behind(self) -> None:
         self._rows_behind = sum(c.pending for c in self._cursors.values())
@@ -237,7 +280,6 @@ class Shipper:
         chunks: list[_Chunk] = []
         rows = 0
         more = False
-        now = datetime.now(UTC)
         for name in sorted(sizes, key=_file_order):
             size = sizes[name]
             path = self.directory / name
@@ -248,7 +290,7 @@ class Shipper:
                     if cur.mark >= size or rows >= self.max_rows:
                         more = more or cur.mark < size
                         continue
-                    chunk = self._chunk(f, name, cur, size, now, self.max_rows - rows)
+                    chunk = self._chunk(f, name, cur, size, self.max_rows - rows)
             except OSError as exc:
                 logger.debug(f"store: {name} not read ({exc})")
                 continue
@@ -268,21 +310,32 @@ class Shipper:
 
     @staticmethod
     def _count(f: Any, cur: _FileCursor, size: int) -> None:
-        """Add the complete lines in [counted_to, size) to ``pending`` (the header is no row)."""
+        """Add the complete lines in [counted_to, size) to ``pending`` (the header is no row),
+        reading in blocks: a journal shipped for the first time may hold a year of rows."""
         start = cur.counted_to
         if size <= start:
             return
         f.seek(start)
-        data = f.read(size - start)
-        end = data.rfind(b"\n") + 1
-        lines = data.count(b"\n", 0, end)
-        if start == 0 and lines:
+        lines = 0
+        last_nl = -1  # offset of the last newline seen
+        pos = start
+        while pos < size:
+            block = f.read(min(CHUNK_BYTES * 4, size - pos))
+            if not block:
+                break
+            n = block.count(b"\n")
+            if n:
+                lines += n
+                last_nl = pos + block.rfind(b"\n")
+            pos += len(block)
+        if last_nl < 0:
+            return
+        if start == 0:
             lines -= 1  # the header line
         cur.pending += lines
-        cur.counted_to = start + end
+        cur.counted_to = last_nl + 1
 
-    def _chunk(self, f: Any, name: str, cur: _FileCursor, size: int, now: datetime,
-               room: int) -> _Chunk | None:
+    def _chunk(self, f: Any, name: str, cur: _FileCursor, size: int, room: int) -> _Chunk | None:
         """Up to ``room`` rows after the mark, whole lines only; a line that does not read is
         skipped with a warning (shipping must not stall on a hand edit)."""
         family = name.rsplit("_", 1)[0]
@@ -310,7 +363,7 @@ class Shipper:
                 if fields is None:
                     raise BadRow("not one CSV record")
                 assert cur.header is not None
-                records.append(record(family, cur.header, fields, self.scope, now))
+                records.append(record(family, cur.header, fields, self.scope))
             except BadRow as exc:
                 self._skipped += 1
                 logger.warning(f"STORE skipped {name} at byte {offset + consumed - len(raw) - 1}: {exc}")

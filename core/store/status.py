@@ -34,6 +34,7 @@ from core.store.rows import Scope
 from core.store.shipper import StoreState
 
 STATUS_INTERVAL_S = 1.0
+STOPPED = "stopped"  # the risk_state of an engine's last row when it stopped cleanly
 
 
 class StatusEngine(Protocol):
@@ -99,6 +100,7 @@ class StatusPublisher:
         self._task: asyncio.Task[None] | None = None
         self._error = ""
         self.written = 0
+        self.stopped = False  # the engine is stopping: the last row's state is "stopped"
 
     async def start(self) -> None:
         self._unsubscribe = self.engine.subscribe(self._on_event)
@@ -106,6 +108,7 @@ class StatusPublisher:
         self._task = asyncio.create_task(self._run(), name="store-status")
 
     async def stop(self) -> None:
+        """Stop writing; a last row says "stopped", so readers show a stop, not a stale engine."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -114,6 +117,9 @@ class StatusPublisher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+            self.stopped = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.publish(), 2.0)
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -168,6 +174,8 @@ class StatusPublisher:
         positions = self.engine.positions()
         upnl = sum((p.unrealized_pnl for p in positions), ZERO)
         strategy, risk_state = self.risk()
+        if self.stopped:
+            risk_state = STOPPED
         links = ",".join(f"{k}:{v.value}" for k, v in sorted(self.engine.links().items()))
         store = self.store()
         t = self.totals

@@ -18,6 +18,7 @@ from core.store.queries import AccountRow, fetch_accounts
 REFRESH_S = 1.0  # heartbeat ages move even when nothing is notified
 RETRY_S = 2.0
 COALESCE_S = 0.1  # a burst of notifications is one query
+QUERY_TIMEOUT_S = 10.0
 
 
 class AccountsWatch:
@@ -69,7 +70,8 @@ class AccountsWatch:
             await listener.add_listener(STATUS_CHANNEL, self._notified)
             self.connects += 1
             while True:
-                self.on_rows(await fetch_accounts(reader))  # the first one is the catch-up
+                rows = await asyncio.wait_for(fetch_accounts(reader), QUERY_TIMEOUT_S)
+                self.on_rows(rows)  # the first one is the catch-up
                 if listener.is_closed() or reader.is_closed():
                     raise StoreError("store connection lost; reconnecting")
                 with contextlib.suppress(TimeoutError):
