@@ -67,3 +67,29 @@ def test_a_corrupt_ui_state_file_stops_no_command(tmp_path: Path) -> None:
         proc = perpdesk(args, tmp_path)
         assert proc.returncode == 0, (args, proc.stderr)
         assert proc.stderr == "", (args, proc.stderr)
+
+
+def _immutable(folder: Path, on: bool) -> bool:
+    """chattr +i/-i: a folder where not even root can create a file (as a read-only journal)."""
+    import shutil
+
+    if shutil.which("chattr") is None:
+        return False
+    flag = "+i" if on else "-i"
+    return subprocess.run(["chattr", flag, str(folder)], capture_output=True).returncode == 0
+
+
+def test_report_on_a_journal_it_cannot_write_prints_only_the_report(tmp_path: Path) -> None:
+    quiet_config(tmp_path)
+    assert perpdesk(["--headless", "--duration", "0.5"], tmp_path).returncode == 0
+    journal = tmp_path / "journal"
+    for extra in journal.glob(".index.sqlite3-*"):
+        extra.unlink()  # the index must make its -wal and -shm again: it cannot
+    if not _immutable(journal, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        proc = perpdesk(["report"], tmp_path)
+    finally:
+        _immutable(journal, False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith("no journal rows in ")

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from loguru import logger
 from core.events import RiskEvent
 from core.journal import schema
 from core.journal.errors import JournalError
-from core.journal.index import TAIL_BYTES, SqliteJournalIndex
+from core.journal.index import INDEX_NAME, TAIL_BYTES, SqliteJournalIndex
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
@@ -58,6 +60,43 @@ RECENT_IDS = 50_000  # ids kept in memory per kind once indexed (an LRU); the re
 
 def _describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+SQLITE_FULL = 13  # sqlite3.SQLITE_FULL (Python 3.11 exposes the code on the error only)
+FULL_BELOW = 64 * 1024  # free bytes under which a failed write is put down to a full disk
+
+
+def disk_full(directory: Path, exc: BaseException) -> bool:
+    """Did ``exc`` come from a full disk? SQLite says "database or disk is full", and sometimes
+    only the "cannot rollback" that follows, so the folder's free space is asked too."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(cause, sqlite3.Error) and getattr(cause, "sqlite_errorcode", None) == SQLITE_FULL:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
+
+
+def free_space(directory: Path) -> str:
+    """The free space of ``directory``'s disk, for a message ("12.0 KB")."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return "unknown"
+    free = float(st.f_bavail * st.f_frsize)  # float ok: bytes for a message, not money
+    if free < 1024:
+        return f"{free:.0f} bytes"
+    for unit in ("KB", "MB"):
+        free /= 1024
+        if free < 1024:
+            return f"{free:.1f} {unit}"
+    return f"{free / 1024:.1f} GB"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -195,12 +234,18 @@ class Journal:
             raise JournalError(
                 f"cannot create journal directory {self.directory}: {_describe(exc)}"
             ) from exc
-        if self.index is None:
-            self.index = SqliteJournalIndex(self.directory)
-        for _family_name, path in day_files(self.directory):
-            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
-                repair_torn_tail(path)
-        self.index.catch_up()
+        try:
+            files, rows = self._catch_up()
+        except (sqlite3.Error, OSError, JournalError) as exc:
+            failed = self._open_failed(exc)
+            if failed is exc:
+                raise
+            raise failed from exc
+        assert self.index is not None
+        if self.index.rebuilt is not None and files:
+            logger.warning(f"JOURNAL INDEX {self.index.path} was {self.index.rebuilt}: rebuilt from "
+                           f"the CSV files ({len(files)} day files, {rows} rows)")
+            self.index.rebuilt = None  # said once
         newest = self.index.newest_ms()
         with self._batch_lock:
             self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
@@ -208,6 +253,33 @@ class Journal:
         if last is not None:
             self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
         self._opened = True
+
+    def _catch_up(self) -> tuple[list[tuple[str, Path]], int]:
+        """Open the index, repair torn tails, index what it has not seen: (day files, rows)."""
+        if self.index is None:
+            self.index = SqliteJournalIndex(self.directory)
+        files = day_files(self.directory)
+        for _family_name, path in files:
+            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
+                repair_torn_tail(path)
+        return files, self.index.catch_up()
+
+    def _open_failed(self, exc: BaseException) -> JournalError:
+        """One plain error for a start that could not open the journal: the full disk named
+        (SQLite's own words were "database or disk is full" or even "cannot rollback")."""
+        if self.index is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.index.close()
+            self.index = None
+        if disk_full(self.directory, exc):
+            return JournalError(f"the disk holding the journal folder {self.directory} is full "
+                                f"({free_space(self.directory)} free): free some space on it, "
+                                "then start again")
+        if isinstance(exc, JournalError):
+            return exc
+        detail = _describe(exc) if isinstance(exc, OSError) else str(exc)
+        return JournalError(f"journal index {self.directory / INDEX_NAME} cannot be used ({detail}); "
+                            "deleting it is safe: it is rebuilt from the CSV files")
 
     def _note_fill_time(self, ts: datetime) -> None:
         if self._last_fill is None or ts > self._last_fill:
