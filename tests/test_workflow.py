@@ -93,3 +93,61 @@ def test_report_on_a_journal_it_cannot_write_prints_only_the_report(tmp_path: Pa
         _immutable(journal, False)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.startswith("no journal rows in ")
+
+
+def committed_config(tmp_path: Path) -> Path:
+    """The committed config.toml, as is, in a folder of its own (journal and logs beside it)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text((REPO / "config.toml").read_text())
+    return cfg
+
+
+def _state(journal: Path) -> tuple[bytes, int]:
+    path = journal / "sim-state.json"
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_reconcile_after_the_console_closed_uses_the_saved_exchange(tmp_path: Path) -> None:
+    from core.journal import read_fills
+
+    committed_config(tmp_path)
+    run = perpdesk(["--headless", "--duration", "10"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    journal = tmp_path / "journal"
+    assert read_fills(journal), "the committed strategy traded within 10 s"
+    before = _state(journal)
+
+    proc = perpdesk(["reconcile"], tmp_path)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"exchange: the embedded simulator as saved in {journal / 'sim-state.json'}")
+    assert lines[-1].endswith("all match") and " 0 positions" not in lines[-1]
+    assert _state(journal) == before  # read, never written
+    assert not list(journal.glob(".sim-state.json.tmp"))
+
+
+def test_reconcile_while_an_engine_runs_on_the_journal_refuses_in_one_line(tmp_path: Path) -> None:
+    import time
+
+    quiet_config(tmp_path)
+    journal = tmp_path / "journal"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+    engine = subprocess.Popen([str(PERPDESK), "--headless", "--duration", "30"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert engine.stdout is not None
+        assert "perpdesk headless" in engine.stdout.readline()
+        deadline = time.monotonic() + 20
+        while not (journal / "sim-state.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc = perpdesk(["reconcile"], tmp_path)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert f"an engine (process {engine.pid}) is running on journal {journal}" in proc.stderr
+        assert "press r in its console" in proc.stderr
+    finally:
+        engine.terminate()
+        engine.wait(timeout=20)
+    assert engine.returncode == 0
+    after = perpdesk(["reconcile"], tmp_path)  # stopped: the saved exchange is the one to compare
+    assert after.returncode == 0, after.stderr
