@@ -151,3 +151,31 @@ def test_reconcile_while_an_engine_runs_on_the_journal_refuses_in_one_line(tmp_p
     assert engine.returncode == 0
     after = perpdesk(["reconcile"], tmp_path)  # stopped: the saved exchange is the one to compare
     assert after.returncode == 0, after.stderr
+
+
+def test_a_start_on_a_full_disk_names_the_journal_folder(tmp_path: Path) -> None:
+    """The committed config on a disk with no room left: one line naming the folder."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+                                            str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("needs root and mount to make a small full disk")
+    try:
+        committed_config(disk)
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for block in (65536, 512, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * block)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        proc = perpdesk(["--headless", "--duration", "1"], disk)
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert proc.stderr.strip().splitlines() == [
+            f"the disk holding the journal folder {disk / 'journal'} is full (0 bytes free): "
+            "free some space on it, then start again"], proc.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

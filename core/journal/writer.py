@@ -83,6 +83,12 @@ def disk_full(directory: Path, exc: BaseException) -> bool:
     return st.f_bavail * st.f_frsize < FULL_BELOW
 
 
+def full_disk_message(directory: Path) -> str:
+    """The one line a start on a full disk ends with."""
+    return (f"the disk holding the journal folder {directory} is full ({free_space(directory)} "
+            "free): free some space on it, then start again")
+
+
 def free_space(directory: Path) -> str:
     """The free space of ``directory``'s disk, for a message ("12.0 KB")."""
     try:
@@ -272,9 +278,7 @@ class Journal:
                 self.index.close()
             self.index = None
         if disk_full(self.directory, exc):
-            return JournalError(f"the disk holding the journal folder {self.directory} is full "
-                                f"({free_space(self.directory)} free): free some space on it, "
-                                "then start again")
+            return JournalError(full_disk_message(self.directory))
         if isinstance(exc, JournalError):
             return exc
         detail = _describe(exc) if isinstance(exc, OSError) else str(exc)
