@@ -179,3 +179,29 @@ def test_a_start_on_a_full_disk_names_the_journal_folder(tmp_path: Path) -> None
             "free some space on it, then start again"], proc.stderr
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_tighten_leaves_a_shared_folder_links_and_other_files_alone(tmp_path: Path) -> None:
+    from core.safefile import tighten
+
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    shared.mkdir(mode=0o755)
+    own.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    os.chmod(own, 0o755)
+    outside = tmp_path / "outside.csv"  # a link's target outside the folders: never changed
+    outside.write_text("x")
+    os.chmod(outside, 0o644)
+    (own / "trades_2024-05-01.csv").symlink_to(outside)
+    for folder in (shared, own):
+        for name in ("orders_2024-05-01.csv", "perpdesk_2024-05-01.log", "config.toml"):
+            (folder / name).write_text("x")
+            os.chmod(folder / name, 0o644)
+    changed = tighten([shared, own, tmp_path / "absent"], shared=[shared])
+    assert sorted(changed) == sorted([own, own / "orders_2024-05-01.csv",
+                                      own / "perpdesk_2024-05-01.log",
+                                      shared / "orders_2024-05-01.csv",
+                                      shared / "perpdesk_2024-05-01.log"])
+    assert _mode(shared) == 0o755 and _mode(own) == 0o700  # the trader's shared folder is theirs
+    assert _mode(own / "config.toml") == 0o644 and _mode(outside) == 0o644
+    assert tighten([shared, own], shared=[shared]) == []  # once done, nothing more to say
