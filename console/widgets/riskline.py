@@ -44,6 +44,7 @@ class RiskLine(Widget):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.status: RiskStatus | None = None
+        self._packed: tuple[tuple[RiskStatus, int], list[Text]] | None = None
         self.display = False
 
     def show(self, status: RiskStatus | None) -> None:
@@ -63,10 +64,17 @@ class RiskLine(Widget):
         item cut at the right edge)."""
         if self.status is None or not self.is_mounted:
             return []
-        return pack(self.items(), max(1, width))
+        key = (self.status, max(1, width))
+        if self._packed is None or self._packed[0] != key:  # the status ticks with the mark
+            self._packed = (key, pack(self.items(), key[1]))
+        return self._packed[1]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._lines(width)))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._packed = None  # a new theme: the items' styles change
 
     def render(self) -> Text:
         return Text("\n", no_wrap=True, overflow="crop").join(self._lines(self.content_region.width))
