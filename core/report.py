@@ -83,10 +83,9 @@ def build_report(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
     directory = Path(journal_dir)
     try:
         index = open_index(directory)
-    except (sqlite3.Error, PermissionError) as exc:
-        from loguru import logger
-
-        logger.debug(f"report: journal index unavailable ({exc}); reading the CSV files")
+    except (sqlite3.Error, PermissionError):
+        # a folder this user may read but not write: the CSV files give the same rows. Nothing is
+        # said: the report's output is the report (and no log is set up for it)
         return build_report_from_csv(directory, day)
     except JournalError as exc:
         if "journal index" not in exc.message:

@@ -172,6 +172,10 @@ async def _start_sim(settings: Settings) -> SimServer:
     try:
         await sim.start()
     except SimStateError as exc:
+        from core.journal.disk import disk_full, full_disk_message
+
+        if disk_full(settings.journal.dir, exc):  # its first save, before the journal's
+            raise JournalError(full_disk_message(settings.journal.dir)) from None
         raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"{settings.config_path.name}: [sim] cannot listen on "

@@ -12,6 +12,7 @@ goes on with config.toml's [ui]; the console logs and shows the notice (``take_n
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -62,6 +63,10 @@ def _read_or_set_aside(settings: Settings, path: Path) -> dict[str, Any]:
         return table
     except ConfigError as exc:
         why = exc.message.removeprefix(f"{path}: ")
+        with contextlib.suppress(OSError):
+            with open(path, "rb") as fh:
+                if fh.read(3) == b"\xef\xbb\xbf":  # an editor's byte-order mark: TOML has none
+                    why = f"it starts with a byte-order mark (BOM); {why}"
         set_aside(path, why)
         return {}
 

@@ -244,7 +244,7 @@ def test_ui_state_refuses_secrets_and_non_prefs(tmp_path: Path) -> None:
         ("[ui]\ntheme = 3\n", "[ui] theme must be"),
         ("[ui\n", "not valid TOML"),
         ("\x00\x01garbage\xff", "not valid UTF-8"),
-        ('\ufeff[ui]\ntheme = "perpdesk-light"\n', "not valid TOML"),
+        ('\ufeff[ui]\ntheme = "perpdesk-light"\n', "starts with a byte-order mark (BOM)"),
         (None, "cannot be read"),  # a folder in its place
     ],
 )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from console import actions
 from console.app import build_app
 from console.feed import FeedBuffer
@@ -191,6 +193,28 @@ async def test_t_prefills_moves_the_stop_to_break_even_and_confirms() -> None:
                                        pos.position_id)]
 
 
+@pytest.mark.parametrize(("keys", "side", "tp", "sl", "mark"), [
+    (("T",), "long", "above", "below", "60,500.0"),
+    (("j", "T"), "short", "below", "above", "2,990.55"),
+])
+async def test_t_labels_each_field_with_its_side_of_the_mark(keys: tuple[str, ...], side: str,
+                                                              tp: str, sl: str, mark: str) -> None:
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*keys)
+        assert isinstance(app.screen, TpSlScreen)
+        screen = app.screen
+        assert str(screen.query_one("#tp-label").render()) == f"Take-profit ({tp} {mark})"
+        assert str(screen.query_one("#sl-label").render()) == f"Stop-loss ({sl} {mark})"
+        text = screen_text(app)
+        assert f"{side}: take-profit {tp} the mark, stop-loss {sl} it" in text
+        assert f"Take-profit ({tp} {mark})" in text and f"Stop-loss ({sl} {mark})" in text
+        # each label sits over its own field
+        assert screen.query_one("#tp-label").region.x < screen.query_one("#sl-label").region.x
+        assert screen.query_one("#tp").region.x < screen.query_one("#sl").region.x
+
+
 async def test_t_empty_field_is_unchanged_and_wrong_side_is_refused() -> None:
     engine = two_positions()
     app = build_app(engine)
@@ -284,14 +308,49 @@ async def test_risk_line_shows_status_and_stays_hidden_without_one() -> None:
         assert "paused" in line and "Net +3.00" in line
 
 
+async def test_risk_line_items_keep_their_words_at_80_columns() -> None:
+    """Each item (net vs limit, exposure vs cap, the last event) is whole on some row; before,
+    the one line was cut at the right edge ("Expo 1,234.50 /", "Last pause manual:")."""
+    engine = two_positions()
+    last = "pause manual: paused: entries refused, closes and reduce-only orders still go"
+    app = build_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        engine.emit(status(TradingState.PAUSED, last=last))
+        app.flush_now()
+        await painted(app, pilot, "paused")
+        text = screen_text(app)
+        rows = text.splitlines()
+        top = next(i for i, x in enumerate(rows) if "Strategy scalper" in x)
+        risk = [r.strip() for r in rows[top:top + 4]]
+        assert risk[0] == "Strategy scalper paused  Net -12.30 / limit -100.00"
+        assert risk[1] == "Last pause manual: paused: entries refused, closes and reduce-only orders"
+        assert risk[2] == "still go"
+        assert risk[3] == "Expo 1,234.50 / 5,000.00"
+        assert all(len(r) <= 80 for r in rows)
+        for word in ("Equity", "Avail", "uPnL", "Today", "Fees", "Fund"):
+            assert f"{word} " in text  # the header's items, all there at 80 columns
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        engine.emit(status(TradingState.RUNNING, last="RISK REFUSED max_order_notional 1200 > 1000"))
+        app.flush_now()
+        await painted(app, pilot, "running")
+        line = next(x for x in screen_text(app).splitlines() if "Strategy scalper" in x)
+        assert line.strip() == ("Strategy scalper running  Net -12.30 / limit -100.00  Expo 1,234.50 "
+                                "/ 5,000.00  Last RISK REFUSED max_order_notional 1200 > 1000")
+
+
 async def test_the_first_status_comes_from_the_engine() -> None:
     engine = two_positions()
     engine.risk = status(TradingState.HALTED, last="KILL SWITCH by the trader")
     app = build_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await painted(app, pilot, "HALTED")
-        # halted: the reason comes before the exposure, so it is still on an 80-column line
-        assert "HALTED  Net -12.30 / limit -100.00  Last KILL SWITCH" in screen_text(app)
+        # halted: the reason comes before the exposure; at 80 columns it takes the next row whole
+        lines = screen_text(app).splitlines()
+        first = next(i for i, x in enumerate(lines) if "Strategy scalper" in x)
+        assert "HALTED  Net -12.30 / limit -100.00" in lines[first]
+        assert lines[first + 1].strip().startswith("Last KILL SWITCH by the trader  Expo 1,234.50")
 
 
 async def test_a_halt_rings_the_bell_and_raises_a_notice_even_under_a_dialog() -> None:

@@ -60,6 +60,47 @@ def test_index_is_rebuilt_when_deleted_and_every_id_stays_refused(tmp_path: Path
     assert len(read_fills(tmp_path)) == 30
 
 
+@pytest.mark.parametrize(("spoil", "said"), [("delete", "was missing"), ("garbage", "was damaged"),
+                                             ("empty tables", "was damaged")])
+def test_a_rebuilt_index_is_said_once_in_the_log(tmp_path: Path, spoil: str, said: str) -> None:
+    from tests.fault_helpers import LogCapture
+
+    _journal_with_rows(tmp_path)
+    index = tmp_path / INDEX_NAME
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(index) + suffix).unlink(missing_ok=True)
+    if spoil == "garbage":
+        index.write_bytes(b"this is not a database" * 100)
+    elif spoil == "empty tables":
+        db = sqlite3.connect(index)
+        db.execute("CREATE TABLE something (x)")
+        db.close()
+    logs = LogCapture().install()
+    try:
+        for _ in range(2):  # the second open finds it current: nothing to say
+            j = Journal(tmp_path)
+            j.open()
+            j.close_sync()
+    finally:
+        logs.remove()
+    lines = logs.matching("JOURNAL INDEX")
+    assert len(lines) == 1 and lines[0].level == "WARNING", [ln.message for ln in lines]
+    assert said in lines[0].message and str(index) in lines[0].message
+    assert "rebuilt from the CSV files" in lines[0].message and "35 rows" in lines[0].message
+    assert _ids(tmp_path, "fills", "fill_id") == {f"F{i}" for i in range(30)}
+
+
+def test_a_new_journal_says_nothing_of_its_first_index(tmp_path: Path) -> None:
+    from tests.fault_helpers import LogCapture
+
+    logs = LogCapture().install()
+    try:
+        _journal_with_rows(tmp_path)
+    finally:
+        logs.remove()
+    assert logs.matching("JOURNAL INDEX") == []
+
+
 def test_stale_index_catches_up_rows_appended_without_it(tmp_path: Path) -> None:
     """An older version (or a crash between the CSV fsync and the index) appended rows the index
     never saw: the next open indexes exactly that tail, nothing twice."""
@@ -298,3 +339,54 @@ def test_batches_are_indexed_from_memory_exactly_as_from_the_files(
     SqliteJournalIndex(tmp_path).catch_up()  # from the files alone
     assert _dump(tmp_path) == from_memory
     assert build_report(tmp_path) == build_report_from_csv(tmp_path)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs of its own, so that filling it fills no one else's disk."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and mount to make a small full disk")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(disk: Path) -> None:
+    """Write until the disk refuses, in big blocks then small ones (unbuffered)."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for block in (65536, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * block)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_a_full_disk_at_start_names_the_folder_and_says_the_disk_is_full(small_disk: Path) -> None:
+    from core.journal import JournalError
+
+    journal = small_disk / "journal"
+    _journal_with_rows(journal)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(journal / INDEX_NAME) + suffix).unlink(missing_ok=True)
+    _fill(small_disk)
+    with pytest.raises(JournalError) as err:
+        Journal(journal).open()
+    message = err.value.message
+    assert f"the disk holding the journal folder {journal} is full" in message, message
+    assert "free some space" in message and "\n" not in message
+    assert "rollback" not in message and "OperationalError" not in message
+    (small_disk / "filler").unlink()  # room again: the next start rebuilds the index
+    j = Journal(journal)
+    j.open()
+    assert j.has_fill("F29")
+    j.close_sync()

@@ -437,11 +437,12 @@ def _short(position_id: str) -> str:
     return position_id.split("#", 1)[1]
 
 
-def test_main_exit_2_sim_without_reachable_exchange(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_exit_2_sim_without_a_saved_or_reachable_exchange(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert reconcile_main(_settings(None, tmp_path)) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "[exchange] url" in err and "[sim] port" in err
+    assert err.count("\n") == 1 and "[exchange] url" in err
+    assert f"no embedded exchange saved in {tmp_path / 'sim-state.json'}" in err
 
 
 def test_main_exit_2_unreachable_exchange_and_missing_journal(

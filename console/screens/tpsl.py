@@ -4,6 +4,8 @@ Returns a SetTpSl bound to the position life it was opened on (``position_id``),
 confirmation with the estimated PnL at each trigger follows it (console/trading.py), so this
 screen only answers "which prices". An empty field leaves that leg as it is (SetTpSl: None).
 
+Each field is labelled (take-profit, stop-loss) with the side of the mark it belongs on for this
+position (long: TP above, SL below; short: the reverse), so the trader need not work it out.
 Why it checks the side of the mark: a stop on the wrong side of the mark fires at once (or is
 refused by the exchange); the trader learns it here, next to the field, not as a later reject.
 The break-even shortcut puts the stop at the entry price, rounded to the tick away from a loss.
@@ -40,6 +42,12 @@ def break_even(pos: PositionSnapshot, inst: Instrument | None) -> Decimal:
     tick = inst.tick_size
     rounding = ROUND_CEILING if pos.side is PositionSide.LONG else ROUND_FLOOR
     return (pos.entry_price / tick).to_integral_value(rounding) * tick
+
+
+def sides(side: PositionSide) -> tuple[str, str]:
+    """Where the take-profit and the stop-loss go relative to the mark: above and below for a
+    long, the reverse for a short (the dialog labels its fields with it)."""
+    return ("above", "below") if side is PositionSide.LONG else ("below", "above")
 
 
 def check_tp_sl(pos: PositionSnapshot, inst: Instrument | None, tp_text: str,
@@ -84,11 +92,20 @@ class TpSlScreen(ModalScreen["SetTpSl | None"]):
                         f"{prec.ct(p.contracts)} ct", classes="dialog-title", markup=False)
             yield Static(f"entry {prec.px(p.entry_price)}  mark {prec.px(p.mark_price)}  "
                          f"now: TP {prec.px(tp)}  SL {prec.px(sl)}", markup=False)
+            tp_side, sl_side = sides(p.side)
+            yield Static(f"{p.side.value}: take-profit {tp_side} the mark, stop-loss {sl_side} it",
+                         id="tpsl-sides", markup=False)
             with Horizontal(classes="form-row"):
-                yield Input(plain_price(tp, self.inst) if tp is not None else "",
-                            placeholder="take profit (empty: unchanged)", id="tp")
-                yield Input(plain_price(sl, self.inst) if sl is not None else "",
-                            placeholder="stop loss (empty: unchanged)", id="sl")
+                with Vertical(classes="form-field"):
+                    yield Label(f"Take-profit ({tp_side} {prec.px(p.mark_price)})",
+                                id="tp-label", markup=False)
+                    yield Input(plain_price(tp, self.inst) if tp is not None else "",
+                                placeholder="empty: unchanged", id="tp")
+                with Vertical(classes="form-field"):
+                    yield Label(f"Stop-loss ({sl_side} {prec.px(p.mark_price)})",
+                                id="sl-label", markup=False)
+                    yield Input(plain_price(sl, self.inst) if sl is not None else "",
+                                placeholder="empty: unchanged", id="sl")
             with Horizontal(classes="dialog-buttons"):
                 be = Button(f"Stop to break-even ({key_hint(self.app, 'tpsl_break_even', '^t')})",
                             id="break-even")

@@ -16,6 +16,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
+from console.widgets.pack import pack
 from core.events import AccountSnapshot, LinkState, StreamStatus
 
 _LINK_ORDER = (LinkState.DISCONNECTED, LinkState.CONNECTING, LinkState.RESYNCING,
@@ -109,16 +110,7 @@ class HeaderBar(Widget):
         return lines
 
     def _pack_items(self, width: int) -> list[Text]:
-        lines: list[Text] = [Text()]
-        for item in self.items():
-            line = lines[-1]
-            if line and line.cell_len + 2 + item.cell_len > width:
-                lines.append(Text())
-                line = lines[-1]
-            if line:
-                line.append("  ")
-            line.append_text(item)
-        return lines
+        return pack(self.items(), width)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._pack(max(1, width)))

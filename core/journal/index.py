@@ -159,6 +159,12 @@ class SqliteJournalIndex:
         self.directory = Path(directory)
         self.path = self.directory / INDEX_NAME
         self._lock = threading.Lock()
+        # why the index starts empty, None when it was there and current: "missing", "damaged"
+        # or "of another version"; the journal says so once it has caught up (a fresh journal's
+        # first index is "missing" too, with nothing to rebuild)
+        self.rebuilt: str | None = None
+        if not os.path.lexists(self.path):
+            self.rebuilt = "missing"
         try:
             fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         except UnsafeFileError as exc:
@@ -182,11 +188,14 @@ class SqliteJournalIndex:
                 if version is not None:
                     db.close()
                     self._drop()
+                    self.rebuilt = "of another version"
                     return self._connect()
+                self.rebuilt = self.rebuilt or ("damaged" if self._has_tables(db) else "missing")
                 self._create(db)
         except sqlite3.DatabaseError:
             db.close()
             self._drop()
+            self.rebuilt = "damaged"
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA busy_timeout=10000")
             self._create(db)
@@ -200,6 +209,11 @@ class SqliteJournalIndex:
         db.execute("PRAGMA journal_mode=WAL")  # kept in the file: later opens need not set it
         db.executescript(_SCHEMA)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(_VERSION),))
+
+    @staticmethod
+    def _has_tables(db: sqlite3.Connection) -> bool:
+        """Anything in the file: an index without its version row is a damaged one."""
+        return bool(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
 
     @staticmethod
     def _version(db: sqlite3.Connection) -> int | None:

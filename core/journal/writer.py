@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,8 +40,9 @@ from loguru import logger
 
 from core.events import RiskEvent
 from core.journal import schema
+from core.journal.disk import disk_full, full_disk_message
 from core.journal.errors import JournalError
-from core.journal.index import TAIL_BYTES, SqliteJournalIndex
+from core.journal.index import INDEX_NAME, TAIL_BYTES, SqliteJournalIndex
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
@@ -200,12 +202,18 @@ class Journal:
             raise JournalError(
                 f"cannot create journal directory {self.directory}: {_describe(exc)}"
             ) from exc
-        if self.index is None:
-            self.index = SqliteJournalIndex(self.directory)
-        for _family_name, path in day_files(self.directory):
-            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
-                repair_torn_tail(path)
-        self.index.catch_up()
+        try:
+            files, rows = self._catch_up()
+        except (sqlite3.Error, OSError, JournalError) as exc:
+            failed = self._open_failed(exc)
+            if failed is exc:
+                raise
+            raise failed from exc
+        assert self.index is not None
+        if self.index.rebuilt is not None and files:
+            logger.warning(f"JOURNAL INDEX {self.index.path} was {self.index.rebuilt}: rebuilt from "
+                           f"the CSV files ({len(files)} day files, {rows} rows)")
+            self.index.rebuilt = None  # said once
         sizes = {}
         for _family_name, path in day_files(self.directory):
             with contextlib.suppress(OSError):
@@ -219,6 +227,31 @@ class Journal:
         if last is not None:
             self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
         self._opened = True
+
+    def _catch_up(self) -> tuple[list[tuple[str, Path]], int]:
+        """Open the index, repair torn tails, index what it has not seen: (day files, rows)."""
+        if self.index is None:
+            self.index = SqliteJournalIndex(self.directory)
+        files = day_files(self.directory)
+        for _family_name, path in files:
+            if not self.index.settled(path):  # indexed to its end and unchanged: whole lines
+                repair_torn_tail(path)
+        return files, self.index.catch_up()
+
+    def _open_failed(self, exc: BaseException) -> JournalError:
+        """One plain error for a start that could not open the journal: the full disk named
+        (SQLite's own words were "database or disk is full" or even "cannot rollback")."""
+        if self.index is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.index.close()
+            self.index = None
+        if disk_full(self.directory, exc):
+            return JournalError(full_disk_message(self.directory))
+        if isinstance(exc, JournalError):
+            return exc
+        detail = _describe(exc) if isinstance(exc, OSError) else str(exc)
+        return JournalError(f"journal index {self.directory / INDEX_NAME} cannot be used ({detail}); "
+                            "deleting it is safe: it is rebuilt from the CSV files")
 
     def _note_fill_time(self, ts: datetime) -> None:
         if self._last_fill is None or ts > self._last_fill:

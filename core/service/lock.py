@@ -26,6 +26,7 @@ from pathlib import Path
 import orjson
 
 from core.errors import PerpdeskError
+from core.journal.disk import disk_full, full_disk_message
 from core.safefile import UnsafeFileError, make_private_dir, open_private
 
 LOCK_FILE = "engine.lock"
@@ -142,7 +143,7 @@ def acquire(journal_dir: Path, *, attach_hint: str = "") -> EngineLock:
     except UnsafeFileError as exc:
         raise PerpdeskError(f"journal lock: {exc.message}") from None
     except OSError as exc:
-        raise PerpdeskError(f"journal lock {path}: {exc.strerror or exc}") from None
+        raise _failed(journal_dir, path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -156,5 +157,12 @@ def acquire(journal_dir: Path, *, attach_hint: str = "") -> EngineLock:
         _write(fd, info.to_bytes())
     except OSError as exc:
         os.close(fd)
-        raise PerpdeskError(f"journal lock {path}: {exc.strerror or exc}") from None
+        raise _failed(journal_dir, path, exc) from None
     return EngineLock(path, fd, info)
+
+
+def _failed(journal_dir: Path, path: Path, exc: OSError) -> PerpdeskError:
+    """The lock is the first thing a start writes: a full disk is named as the journal names it."""
+    if disk_full(journal_dir, exc):
+        return PerpdeskError(full_disk_message(journal_dir))
+    return PerpdeskError(f"journal lock {path}: {exc.strerror or exc}")
