@@ -63,7 +63,7 @@ class ControlApi:
                           "data": []}, 415)
         response: web.StreamResponse = await handler(request)
         if request.method == "POST":
-            self.srv._changed.set()  # a price, funding or ADL moved money: save soon
+            self.srv.keep()  # a price, funding or ADL moved money: on disk before the answer
         return response
 
     async def _body(self, request: web.Request) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from loguru import logger
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
 from core.safefile import UnsafeFileError
+from core.sim import changelog, persist
 from core.sim import okx_shapes as shapes
-from core.sim import persist
 from core.sim.auth import verify_rest
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.candles import CandleBook
@@ -98,8 +98,10 @@ class SimServer:
         self._saved: bytes | None = None
         self._encoder = persist.Encoder()
         self._changed = asyncio.Event()  # a trade or control request: save soon
+        # what changed, on disk before an answer or an account push leaves (core.sim.changelog)
+        self.changes = changelog.ChangeLog(state_path) if state_path is not None else None
         if state_path is not None and not fresh:
-            saved = persist.read(state_path)
+            saved = changelog.load(state_path)
             if saved is not None:
                 persist.restore(self, saved, str(state_path))
                 acct = self.exchange.accounts.get(DEMO_KEY)
@@ -107,6 +109,10 @@ class SimServer:
                     raise persist.SimStateError(f"{state_path}: holds no demo account")
                 self.account = acct
                 self.resumed = True
+                assert self.changes is not None
+                self.changes.seq = max(self.changes.seq, int(saved.get("log_seq", 0)))
+        if self.changes is not None:
+            self.changes.reset(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,19 +181,34 @@ class SimServer:
                 self.save()
             except (OSError, UnsafeFileError) as exc:
                 logger.error("SIM state not saved at stop to {}: {}", self.state_path, exc)
+        if self.changes is not None:
+            self.changes.close()
 
     # ------------------------------------------------------------------ the state file
 
     def save(self) -> bool:
         """Write the state file now if anything changed since the last write; True if written."""
-        if self.state_path is None:
+        if self.state_path is None or self.changes is None:
             return False
+        _, logged = self.changes.mark()
         payload = self._encoder.encode(self)
         if payload == self._saved:
             return False
         persist.write(self.state_path, payload)
         self._saved = payload
+        self.changes.cut(logged)
         return True
+
+    def keep(self) -> None:
+        """Before an answer or an account's push leaves: what changed is on disk (one change-log
+        line, fsynced; see core.sim.changelog), so a crash cannot lose what a client was told."""
+        if self.changes is None:
+            return
+        try:
+            self.changes.append(self)
+        except (OSError, UnsafeFileError) as exc:  # a full disk must not stop the exchange; the full save retries
+            logger.error("SIM state change not written to {}: {}", self.changes.path, exc)
+        self._changed.set()
 
     async def _save_loop(self) -> None:
         """Every ``save_interval_s``, and soon after a trade request: snapshot in the loop
@@ -198,7 +219,7 @@ class SimServer:
         stretches the spacing (to ten times what a save costs), so that saving never takes more
         than a tenth of the loop's time.
         """
-        assert self.state_path is not None
+        assert self.state_path is not None and self.changes is not None
         loop = asyncio.get_running_loop()
         pause, gap = self.save_interval_s, SAVE_SOON_S
         while True:
@@ -208,10 +229,12 @@ class SimServer:
             self._changed.clear()
             try:
                 began = loop.time()
+                _, logged = self.changes.mark()
                 payload = self._encoder.encode(self)
                 if payload != self._saved:
                     await asyncio.to_thread(persist.write, self.state_path, payload)
                     self._saved = payload
+                    self.changes.cut(logged)
                 cost = 10 * (loop.time() - began)
                 pause, gap = max(self.save_interval_s, cost), max(SAVE_SOON_S, cost)
             except Exception:  # a full disk must not stop the exchange; said in the log, retried
@@ -226,9 +249,14 @@ class SimServer:
 
     # ------------------------------------------------------------------ market driving
 
-    def flush(self) -> None:
-        """Send every push the exchange produced since the last flush."""
-        self.hub.fanout(self.exchange.drain())
+    def flush(self, *, kept: bool = False) -> None:
+        """Send every push the exchange produced since the last flush; an account's pushes only
+        once what they tell is on disk (``keep``; ``kept``: the caller just did)."""
+        pushes = self.exchange.drain()
+        if not kept and self.changes is not None and (any(p.uid is not None for p in pushes)
+                                                      or self.changes.moved(self.exchange.accounts.values())):
+            self.keep()  # a fill of a price move or funding: kept before anyone can be told (push or query)
+        self.hub.fanout(pushes)
 
     def set_price(self, inst_id: str, px: Decimal) -> Decimal:
         """Move a price (control endpoint and tests): fires TP/SL, resting orders, liquidations."""
@@ -436,7 +464,8 @@ class SimServer:
         except SimError as e:
             self.flush()
             return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
-        self.flush()
-        if private and request.method == "POST":
-            self._changed.set()
+        changed = private and request.method == "POST"
+        if changed:
+            self.keep()  # the answer leaves only once the change is on disk
+        self.flush(kept=changed)
         return _json({"code": code, "msg": msg, "data": data})
