@@ -48,8 +48,8 @@ class _Marks:
     fills: int = 0
     bills: int = 0
     history: int = 0
-    max_ord: int = 0
-    max_algo: int = 0
+    last_ord: str | None = None  # the newest order and algo (dicts keep insertion order)
+    last_algo: str | None = None
     open_orders: set[str] = field(default_factory=set)
     live_algos: set[str] = field(default_factory=set)
     open_lives: set[int] = field(default_factory=set)
@@ -75,8 +75,7 @@ class ChangeLog:
         self._marks = {}
         for acct in srv.exchange.accounts.values():
             m = _Marks(fills=len(acct.fills), bills=len(acct.bills), history=len(acct.pos_history),
-                       max_ord=max((int(i) for i in acct.orders), default=0),
-                       max_algo=max((int(i) for i in acct.algos), default=0),
+                       last_ord=next(reversed(acct.orders), None), last_algo=next(reversed(acct.algos), None),
                        open_orders=set(acct.open_orders),
                        live_algos={i for i, a in acct.algos.items() if a.state == "live"},
                        hist_index={id(h): i for i, h in enumerate(acct.pos_history)})
@@ -161,38 +160,46 @@ class ChangeLog:
         hist = sorted(set(range(m.history, len(acct.pos_history))) | lives | m.open_lives)
         m.history, m.open_lives = len(acct.pos_history), lives
 
-        new_orders = []
-        for oid in reversed(acct.orders):  # orders are kept in the order their ids were given
-            if int(oid) <= m.max_ord:
-                break
-            new_orders.append(oid)
+        new_orders = _since(acct.orders, m.last_ord)
         order_ids = {i for i in (*acct.open_orders, *m.open_orders, *new_orders) if i in acct.orders}
-        m.max_ord = max([m.max_ord, *(int(i) for i in new_orders)])
+        m.last_ord = next(reversed(acct.orders), None)
         m.open_orders = set(acct.open_orders)
 
-        new_algos = []
-        for aid in reversed(acct.algos):
-            if int(aid) <= m.max_algo:
-                break
-            new_algos.append(aid)
+        new_algos = _since(acct.algos, m.last_algo)
         algo_ids = {i for i in (*m.live_algos, *new_algos) if i in acct.algos}
-        m.max_algo = max([m.max_algo, *(int(i) for i in new_algos)])
+        m.last_algo = next(reversed(acct.algos), None)
         m.live_algos = {i for i in algo_ids if acct.algos[i].state == "live"}
 
         whole = persist.account_whole(acct, m.hist_index)
-        orders = [acct.orders[i] for i in sorted(order_ids, key=int)]
+        # changed ones first, then the new ones in the order they came (a load appends them so)
+        orders = [acct.orders[i] for i in _ordered(order_ids, new_orders)]
         out = {k: whole[k] for k in WHOLE}
         out.update({
             "orders": [persist.record(o) for o in orders],
             "orders_by_cl": {o.cl_ord_id: o.ord_id for o in orders
                              if o.cl_ord_id and acct.orders_by_cl.get(o.cl_ord_id) == o.ord_id},
-            "algos": [persist.record(acct.algos[i]) for i in sorted(algo_ids, key=int)],
+            "algos": [persist.record(acct.algos[i]) for i in _ordered(algo_ids, new_algos)],
             "fills": [persist.record(f) for f in acct.fills[m.fills:]],
             "bills": [persist.record(b) for b in acct.bills[m.bills:]],
             "pos_history": [[i, persist.record(acct.pos_history[i])] for i in hist],
         })
         m.fills, m.bills = len(acct.fills), len(acct.bills)
         return out
+
+
+def _since(records: dict[str, Any], last: str | None) -> list[str]:
+    """The keys added to ``records`` after ``last`` (all of them when ``last`` is gone)."""
+    out = []
+    for key in reversed(records):
+        if key == last:
+            break
+        out.append(key)
+    return out
+
+
+def _ordered(changed: set[str], new_newest_first: list[str]) -> list[str]:
+    new = set(new_newest_first)
+    return [i for i in changed if i not in new] + [i for i in reversed(new_newest_first) if i in changed]
 
 
 # ---------------------------------------------------------------------- reading
