@@ -41,7 +41,7 @@ async def test_order_numbers_and_flags_okx_refuses(srv: SimServer, field: str, v
     assert not srv.account.orders
 
 
-async def _post(srv: SimServer, path: str, body: str, headers: dict[str, str]) -> tuple[int, Any]:
+async def _post(srv: SimServer, path: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as s, s.post(srv.url + path, data=body, headers=headers) as r:
         return r.status, await r.json()
 
@@ -147,3 +147,42 @@ async def test_no_input_to_any_endpoint_is_a_server_error(srv: SimServer) -> Non
     assert not failures, failures
     status, payload = await rest(srv, "GET", "account/balance")
     assert (status, payload["code"]) == (200, "0")
+
+
+# ------------------------------------------------------------------ bytes no check foresaw: an OKX error, not a 500
+
+def _headers(**given: str) -> dict[str, str]:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    h = {"OK-ACCESS-KEY": "perpdesk-demo", "OK-ACCESS-PASSPHRASE": "perpdesk-demo", "OK-ACCESS-TIMESTAMP": ts,
+         "OK-ACCESS-SIGN": "x", "x-simulated-trading": "1", **given}
+    return {k: v.encode().decode("latin-1") for k, v in h.items()}  # as the bytes go on the wire
+
+
+@pytest.mark.parametrize("given,code", [({"OK-ACCESS-PASSPHRASE": "pé"}, "50105"),
+                                        ({"OK-ACCESS-SIGN": "signé"}, "50113")])
+async def test_non_ascii_credentials_are_refused_not_a_500(srv: SimServer, given: dict[str, str], code: str) -> None:
+    async with aiohttp.ClientSession() as s, s.get(srv.url + "/api/v5/account/balance",
+                                                   headers=_headers(**given)) as r:
+        assert (r.status, (await r.json())["code"]) == (401, code)
+
+
+async def test_a_body_that_is_not_utf8_is_a_json_error(srv: SimServer) -> None:
+    status, payload = await _post(srv, "/api/v5/trade/order", b'\xff{"instId": "BTC-USDT-SWAP"}',
+                                  {"Content-Type": "application/json"})
+    assert (status, payload["code"]) == (400, "50002")
+
+
+async def test_ws_login_with_a_non_ascii_sign_is_a_login_error(srv: SimServer) -> None:
+    import json
+    import time
+
+    async with aiohttp.ClientSession() as s, s.ws_connect(srv.ws_url + "/private") as ws:
+        await ws.send_str(json.dumps({"op": "login", "args": [{"apiKey": "perpdesk-demo", "passphrase": "perpdesk-demo",
+                                                               "timestamp": str(int(time.time())), "sign": "é"}]}))
+        msg = json.loads((await ws.receive(timeout=3)).data)
+        assert (msg["event"], msg["code"]) == ("error", "60009")
+        await ws.send_str("ping")
+        assert (await ws.receive(timeout=3)).data == "pong"  # the connection is still served

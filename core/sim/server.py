@@ -448,7 +448,10 @@ class SimServer:
                           "msg": f"Endpoint {request.method} /api/v5/{path} not supported by perpdesk sim",
                           "data": []}, 404)
         private, handler = route
-        body_text = await request.text() if request.method != "GET" else ""
+        try:
+            body_text = await request.text() if request.method != "GET" else ""
+        except UnicodeDecodeError:  # not UTF-8: no JSON at all (was an HTTP 500 with a traceback)
+            return _json({"code": "50002", "msg": "Json data format error", "data": []}, 400)
         try:
             acct = None
             if private:
