@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import replace
 from decimal import Decimal as D
@@ -497,3 +499,25 @@ async def test_a_fill_of_a_price_move_is_logged_before_anyone_can_ask(tmp_path: 
         assert again.account.cash == srv.account.cash
     finally:
         await srv.stop()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux unavailable")
+def test_console_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path) -> None:
+    """The console (a real terminal, in tmux) on the embedded simulator: the start ends with the
+    one line naming the file and the field, exit 2, the terminal given back."""
+    from tests.test_console_tmux import Tmux, free_port
+
+    (tmp_path / "config.toml").write_text('[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
+                                          f'[sim]\nport = {free_port()}\nspeed = 1\n[strategy]\nname = "none"\n')
+    (tmp_path / "journal").mkdir()
+    _nan_cash(tmp_path / "journal" / SIM_STATE_FILE)
+    tmux = Tmux(f"{PERPDESK} --config config.toml; echo $? > exit.txt; sleep 30", tmp_path, width=400)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "exit.txt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "exit.txt").read_text().strip() == "2"
+        lines = [line for line in tmux.screen().splitlines() if line.strip()]  # the terminal once given back
+        assert len(lines) == 1 and SIM_STATE_FILE in lines[0] and "accounts[0].cash" in lines[0], lines
+    finally:
+        tmux.kill()

@@ -267,8 +267,8 @@ def restore(srv: SimServer, data: dict[str, Any], source: str) -> None:
     except SimStateError:
         raise
     except _NotANumber as exc:
-        raise SimStateError(f"{source}: field {exc.where} is {exc.value!r}, not a finite number; restore the file, "
-                            "or move it away to start the exchange anew (`perpdesk sim --fresh`)") from None
+        raise SimStateError(f"{source}: field {exc.where} is {exc.value!r}, not a finite number; restore the file "
+                            "from a copy, or move it away to start the exchange anew (a new account)") from None
     except (KeyError, TypeError, ValueError, IndexError, InvalidOperation, AttributeError) as exc:
         raise SimStateError(f"{source}: not a simulator state this version can read "
                             f"({type(exc).__name__}: {exc})") from None
