@@ -186,3 +186,9 @@ async def test_ws_login_with_a_non_ascii_sign_is_a_login_error(srv: SimServer) -
         assert (msg["event"], msg["code"]) == ("error", "60009")
         await ws.send_str("ping")
         assert (await ws.receive(timeout=3)).data == "pong"  # the connection is still served
+
+
+@pytest.mark.parametrize("given", [{"delay": "nan"}, {"delay": "inf"}, {"delay": -1}, {"count": 0}, {"count": "1e9"}])
+async def test_a_fault_that_is_no_fault_is_refused(srv: SimServer, given: dict[str, Any]) -> None:
+    status, payload = await control(srv, "/sim/v1/fault", {"kind": "timeout", **given})
+    assert (status, payload["code"]) == (400, "51000") and not srv.faults
