@@ -521,3 +521,27 @@ def test_console_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path) ->
         assert len(lines) == 1 and SIM_STATE_FILE in lines[0] and "accounts[0].cash" in lines[0], lines
     finally:
         tmux.kill()
+
+
+def test_a_full_save_cuts_the_log_back_to_the_lines_written_after_it(tmp_path: Path) -> None:
+    """The background save encodes at one moment and writes later: lines appended meanwhile stay
+    in the log (and are applied at load), the ones it holds go."""
+    path = tmp_path / "ex.json"
+    log = path.with_name(path.name + ".log")
+    srv = SimServer(speed=0, state_path=path)
+    assert srv.changes is not None
+    srv.save()
+    mkt = {"instId": BTC_ID, "ordType": "market", "tdMode": "cross", "sz": "1"}
+    srv.exchange.place_order(srv.account, {**mkt, "side": "buy"})
+    srv.keep()
+    _, held = srv.changes.mark()  # what a full save encoded now would hold...
+    payload = persist.encode(srv)
+    srv.exchange.place_order(srv.account, {**mkt, "side": "buy"})
+    srv.keep()  # ...and a line written while it was being written
+    persist.write(path, payload)
+    srv.changes.cut(held)
+    assert len(log.read_bytes().splitlines()) == 1
+    again = SimServer(speed=0, state_path=path)
+    assert len(again.account.fills) == 2 and again.account.cash == srv.account.cash
+    srv.save()
+    assert not log.exists() and len(SimServer(speed=0, state_path=path).account.fills) == 2

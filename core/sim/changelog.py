@@ -128,7 +128,7 @@ class ChangeLog:
             write_atomic(self.path, tail)
         else:
             self.path.unlink(missing_ok=True)
-        self._size = 0
+        self._size = len(tail)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -256,7 +256,7 @@ def apply(data: dict[str, Any], raw: bytes, source: str) -> None:
         try:
             line = orjson.loads(text)
         except orjson.JSONDecodeError:
-            if k >= len(lines) - 2:  # the last line, torn by a crash: its answer never left
+            if k == len(lines) - 1:  # the last line, no newline: torn by a crash, its answer never left
                 break
             raise persist.SimStateError(f"{source}: line {k + 1} is not a change record; restore the file, or move "
                                         "it away to start from the last full save") from None
