@@ -192,3 +192,12 @@ async def test_ws_login_with_a_non_ascii_sign_is_a_login_error(srv: SimServer) -
 async def test_a_fault_that_is_no_fault_is_refused(srv: SimServer, given: dict[str, Any]) -> None:
     status, payload = await control(srv, "/sim/v1/fault", {"kind": "timeout", **given})
     assert (status, payload["code"]) == (400, "51000") and not srv.faults
+
+
+async def test_a_deeply_nested_body_is_an_error_not_a_500(srv: SimServer) -> None:
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    body = {"instId": BTC, "side": "buy", "ordType": "market", "tdMode": "cross", "sz": "1", "attachAlgoOrds": deep}
+    status, payload = await rest(srv, "POST", "trade/order", body=body)
+    assert status == 200 and payload["code"] == "1" and payload["data"][0]["sCode"] == "51000", payload
