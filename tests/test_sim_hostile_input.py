@@ -3,6 +3,7 @@ control API that a web page in the trader's browser must not be able to reach.""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -201,3 +202,26 @@ async def test_a_deeply_nested_body_is_an_error_not_a_500(srv: SimServer) -> Non
     body = {"instId": BTC, "side": "buy", "ordType": "market", "tdMode": "cross", "sz": "1", "attachAlgoOrds": deep}
     status, payload = await rest(srv, "POST", "trade/order", body=body)
     assert status == 200 and payload["code"] == "1" and payload["data"][0]["sCode"] == "51000", payload
+
+
+def test_a_request_aiohttp_cannot_parse_prints_no_traceback(tmp_path: Path) -> None:
+    """`perpdesk sim` given a request line over 8 KB and a broken header: HTTP 400 each, and
+    nothing on its terminal but its own lines (aiohttp's complaint is one line in the log)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.test_sim_state import _start_cli, _stop_cli
+
+    proc, url = _start_cli(tmp_path)
+    try:
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        for raw in (b"GET /api/v5/public/time?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /api/v5/public/time HTTP/1.1\r\nHost x\r\n\r\n"):
+            with socket.create_connection((host, port), timeout=10) as s:
+                s.sendall(raw)
+                assert s.recv(100).split(b" ")[1] == b"400", raw[:40]
+    finally:
+        _stop_cli(proc)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "Error handling request" not in err, err

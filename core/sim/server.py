@@ -22,7 +22,7 @@ from loguru import logger
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
 from core.safefile import UnsafeFileError
-from core.sim import changelog, persist
+from core.sim import changelog, httplog, persist
 from core.sim import okx_shapes as shapes
 from core.sim.auth import verify_rest
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
@@ -132,7 +132,7 @@ class SimServer:
                 raise persist.SimStateError(f"cannot write the simulator state {self.state_path}: "
                                             f"{getattr(exc, 'strerror', None) or exc}") from None
         self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, logger=httplog.LOGGER)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
