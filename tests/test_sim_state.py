@@ -7,6 +7,7 @@ another (start and reconcile), with exit 2 and one line naming both.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -393,7 +394,8 @@ def test_embedded_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path,
 
 async def _trade_and_kill(url: str, proc: subprocess.Popen[str]) -> tuple[list[str], str]:
     """Orders an outside ccxt client sees answered: a leverage change, 24 market fills (16 buys,
-    8 sells), a limit order placed then canceled; the simulator is killed (SIGKILL) the moment the
+    8 sells) one after another and 16 at once (as many buys as sells), a limit order placed then
+    canceled; the simulator is killed (SIGKILL) the moment the
     last answer is in. Returns the filled ordIds and the canceled one."""
     import ccxt.async_support as ccxt_async
 
@@ -405,6 +407,9 @@ async def _trade_and_kill(url: str, proc: subprocess.Popen[str]) -> tuple[list[s
         sym = "BTC/USDT:USDT"
         await ex.set_leverage(7, sym, {"mgnMode": "cross"})
         filled = [(await ex.create_order(sym, "market", "buy" if i % 3 else "sell", 1))["id"] for i in range(24)]
+        burst = await asyncio.gather(*(ex.create_order(sym, "market", "buy" if i % 2 else "sell", 1)
+                                       for i in range(16)))  # concurrent: answers share a sync
+        filled += [o["id"] for o in burst]
         resting = await ex.create_order(sym, "limit", "buy", 1, 40000)
         await ex.cancel_order(resting["id"], sym)
         proc.kill()  # SIGKILL: no handler, no save at stop
@@ -416,8 +421,6 @@ async def _trade_and_kill(url: str, proc: subprocess.Popen[str]) -> tuple[list[s
 def test_sigkill_after_answered_orders_loses_none_of_them(tmp_path: Path) -> None:
     """Every answer leaves only once its change is on disk: a SIGKILL right after the last answer
     finds every answered fill, the cancel and the leverage at the next start."""
-    import asyncio
-
     state = tmp_path / "exchange.json"
     proc, url = _start_cli(tmp_path, "--state", str(state))
     try:
@@ -429,7 +432,7 @@ def test_sigkill_after_answered_orders_loses_none_of_them(tmp_path: Path) -> Non
     try:
         st = _ctl(url, "/sim/v1/state")
         (acct,) = st["accounts"]
-        assert acct["fills"] == "24" and acct["openOrders"] == []
+        assert acct["fills"] == "40" and acct["openOrders"] == []
         assert [(p["pos"], p["lever"]) for p in acct["positions"]] == [("8", "7")]
         saved = json.loads(state.read_text())
         orders = {o["ord_id"]: o for o in saved["accounts"][0]["orders"]}

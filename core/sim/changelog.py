@@ -17,6 +17,7 @@ data, not anything a client was told about an order), which the full save keeps.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from loguru import logger
 
 from core.safefile import UnsafeFileError, open_private, read_private, write_atomic
 from core.sim import persist
@@ -63,7 +65,10 @@ class ChangeLog:
         self.path = log_path(state)
         self.seq = last_seq(state)  # the last line written (or loaded)
         self._fd: int | None = None
-        self._size = 0
+        self._size = 0  # bytes in the file
+        self._written = 0  # bytes appended in this run, and how many of them are on disk
+        self._synced = 0
+        self._syncing: asyncio.Future[None] | None = None
         self._marks: dict[str, _Marks] = {}
         self._funding = 0
         self._last_counts: tuple[tuple[str, int, int, int, int], ...] = ()
@@ -93,7 +98,13 @@ class ChangeLog:
     # ------------------------------------------------------------------ writing
 
     def append(self, srv: SimServer) -> None:
-        """One line with what changed since the previous one, written and fsynced."""
+        """One line with what changed since the previous one, written and on disk when this returns."""
+        self.write(srv)
+        self.sync()
+
+    def write(self, srv: SimServer) -> int:
+        """One line with what changed since the previous one, written (not yet synced); returns
+        what ``durable`` must reach for it to be on disk."""
         line = self._line(srv)
         if self._fd is None:
             self._fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -106,8 +117,48 @@ class ChangeLog:
         view = memoryview(line)
         while view:
             view = view[os.write(self._fd, view):]
-        os.fdatasync(self._fd)  # the data and the file's new length; nothing else is needed to read it back
         self._size += len(line)
+        self._written += len(line)
+        return self._written
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def unsynced(self) -> bool:
+        return self._synced < self._written
+
+    def sync(self) -> None:
+        """Everything written is on disk when this returns (in the caller's thread)."""
+        if self._fd is not None and self._synced < self._written:
+            os.fdatasync(self._fd)  # the data and the file's new length: all a reader needs
+        self._synced = self._written
+
+    async def durable(self, upto: int) -> None:
+        """Return once the first ``upto`` bytes written are on disk. One fdatasync, in a thread,
+        serves every request whose line was written before it started (group commit): the loop
+        goes on answering meanwhile, and concurrent clients share the disk's latency."""
+        while self._synced < upto:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._sync_in_thread())
+            await asyncio.shield(self._syncing)
+
+    async def idle(self) -> None:
+        """Wait for a sync in a thread to end (the file must stay open under it)."""
+        while self._syncing is not None:
+            await asyncio.shield(self._syncing)
+
+    async def _sync_in_thread(self) -> None:
+        target, fd = self._written, self._fd
+        try:
+            if fd is not None and self._synced < target:
+                await asyncio.to_thread(os.fdatasync, fd)
+        except OSError as exc:  # the answer still goes; the full save that follows retries
+            logger.error("SIM state change not synced to {}: {}", self.path, exc.strerror or exc)
+        finally:
+            self._synced = max(self._synced, target)
+            self._syncing = None
 
     def mark(self) -> tuple[int, int]:
         """(seq, bytes) of the log now: what a full save encoded at this moment holds."""
@@ -115,6 +166,7 @@ class ChangeLog:
 
     def cut(self, size: int) -> None:
         """A full save holding the first ``size`` bytes' lines is on disk: keep only the lines after."""
+        assert self._syncing is None, "cut while a sync runs on the file (await idle() first)"
         if self._fd is None:  # nothing written since the last cut: any line on disk is older than the save
             self.path.unlink(missing_ok=True)
             return
@@ -129,6 +181,7 @@ class ChangeLog:
         else:
             self.path.unlink(missing_ok=True)
         self._size = len(tail)
+        self._synced = self._written  # the tail is fsynced by write_atomic, the rest is in the save
 
     def close(self) -> None:
         if self._fd is not None:

@@ -177,6 +177,8 @@ class SimServer:
             except (asyncio.CancelledError, Exception):
                 pass
             self._saver = None
+            if self.changes is not None:
+                await self.changes.idle()  # a sync in a thread ends before the log is cut
             try:
                 self.save()
             except (OSError, UnsafeFileError) as exc:
@@ -198,6 +200,19 @@ class SimServer:
         self._saved = payload
         self.changes.cut(logged)
         return True
+
+    async def _durable(self, changed: bool) -> None:
+        """A request's change written now, and the answer held until it (and any change written
+        before, which a query may show) is on disk: one sync for all the requests waiting."""
+        assert self.changes is not None
+        try:
+            upto = self.changes.write(self) if changed else self.changes.written
+        except (OSError, UnsafeFileError) as exc:  # a full disk must not stop the exchange; the full save retries
+            logger.error("SIM state change not written to {}: {}", self.changes.path, exc)
+            upto = self.changes.written
+        if changed:
+            self._changed.set()
+        await self.changes.durable(upto)
 
     def keep(self) -> None:
         """Before an answer or an account's push leaves: what changed is on disk (one change-log
@@ -234,6 +249,7 @@ class SimServer:
                 if payload != self._saved:
                     await asyncio.to_thread(persist.write, self.state_path, payload)
                     self._saved = payload
+                    await self.changes.idle()
                     self.changes.cut(logged)
                 cost = 10 * (loop.time() - began)
                 pause, gap = max(self.save_interval_s, cost), max(SAVE_SOON_S, cost)
@@ -253,9 +269,12 @@ class SimServer:
         """Send every push the exchange produced since the last flush; an account's pushes only
         once what they tell is on disk (``keep``; ``kept``: the caller just did)."""
         pushes = self.exchange.drain()
-        if not kept and self.changes is not None and (any(p.uid is not None for p in pushes)
-                                                      or self.changes.moved(self.exchange.accounts.values())):
-            self.keep()  # a fill of a price move or funding: kept before anyone can be told (push or query)
+        if self.changes is not None:
+            private = any(p.uid is not None for p in pushes)
+            if not kept and (private or self.changes.moved(self.exchange.accounts.values())):
+                self.keep()  # a fill of a price move or funding: kept before anyone can be told (push or query)
+            elif private and self.changes.unsynced:
+                self.changes.sync()  # pushes of another request whose line is written, not yet synced
         self.hub.fanout(pushes)
 
     def set_price(self, inst_id: str, px: Decimal) -> Decimal:
@@ -467,8 +486,7 @@ class SimServer:
         except SimError as e:
             self.flush()
             return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
-        changed = private and request.method == "POST"
-        if changed:
-            self.keep()  # the answer leaves only once the change is on disk
-        self.flush(kept=changed)
+        if self.changes is not None:  # the answer leaves only once what it tells is on disk
+            await self._durable(private and request.method == "POST")
+        self.flush(kept=True)
         return _json({"code": code, "msg": msg, "data": data})
