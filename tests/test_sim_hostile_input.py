@@ -3,6 +3,7 @@ control API that a web page in the trader's browser must not be able to reach.""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,7 +42,7 @@ async def test_order_numbers_and_flags_okx_refuses(srv: SimServer, field: str, v
     assert not srv.account.orders
 
 
-async def _post(srv: SimServer, path: str, body: str, headers: dict[str, str]) -> tuple[int, Any]:
+async def _post(srv: SimServer, path: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as s, s.post(srv.url + path, data=body, headers=headers) as r:
         return r.status, await r.json()
 
@@ -147,3 +148,80 @@ async def test_no_input_to_any_endpoint_is_a_server_error(srv: SimServer) -> Non
     assert not failures, failures
     status, payload = await rest(srv, "GET", "account/balance")
     assert (status, payload["code"]) == (200, "0")
+
+
+# ------------------------------------------------------------------ bytes no check foresaw: an OKX error, not a 500
+
+def _headers(**given: str) -> dict[str, str]:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    h = {"OK-ACCESS-KEY": "perpdesk-demo", "OK-ACCESS-PASSPHRASE": "perpdesk-demo", "OK-ACCESS-TIMESTAMP": ts,
+         "OK-ACCESS-SIGN": "x", "x-simulated-trading": "1", **given}
+    return {k: v.encode().decode("latin-1") for k, v in h.items()}  # as the bytes go on the wire
+
+
+@pytest.mark.parametrize("given,code", [({"OK-ACCESS-PASSPHRASE": "pé"}, "50105"),
+                                        ({"OK-ACCESS-SIGN": "signé"}, "50113")])
+async def test_non_ascii_credentials_are_refused_not_a_500(srv: SimServer, given: dict[str, str], code: str) -> None:
+    async with aiohttp.ClientSession() as s, s.get(srv.url + "/api/v5/account/balance",
+                                                   headers=_headers(**given)) as r:
+        assert (r.status, (await r.json())["code"]) == (401, code)
+
+
+async def test_a_body_that_is_not_utf8_is_a_json_error(srv: SimServer) -> None:
+    status, payload = await _post(srv, "/api/v5/trade/order", b'\xff{"instId": "BTC-USDT-SWAP"}',
+                                  {"Content-Type": "application/json"})
+    assert (status, payload["code"]) == (400, "50002")
+
+
+async def test_ws_login_with_a_non_ascii_sign_is_a_login_error(srv: SimServer) -> None:
+    import json
+    import time
+
+    async with aiohttp.ClientSession() as s, s.ws_connect(srv.ws_url + "/private") as ws:
+        await ws.send_str(json.dumps({"op": "login", "args": [{"apiKey": "perpdesk-demo", "passphrase": "perpdesk-demo",
+                                                               "timestamp": str(int(time.time())), "sign": "é"}]}))
+        msg = json.loads((await ws.receive(timeout=3)).data)
+        assert (msg["event"], msg["code"]) == ("error", "60009")
+        await ws.send_str("ping")
+        assert (await ws.receive(timeout=3)).data == "pong"  # the connection is still served
+
+
+@pytest.mark.parametrize("given", [{"delay": "nan"}, {"delay": "inf"}, {"delay": -1}, {"count": 0}, {"count": "1e9"}])
+async def test_a_fault_that_is_no_fault_is_refused(srv: SimServer, given: dict[str, Any]) -> None:
+    status, payload = await control(srv, "/sim/v1/fault", {"kind": "timeout", **given})
+    assert (status, payload["code"]) == (400, "51000") and not srv.faults
+
+
+async def test_a_deeply_nested_body_is_an_error_not_a_500(srv: SimServer) -> None:
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    body = {"instId": BTC, "side": "buy", "ordType": "market", "tdMode": "cross", "sz": "1", "attachAlgoOrds": deep}
+    status, payload = await rest(srv, "POST", "trade/order", body=body)
+    assert status == 200 and payload["code"] == "1" and payload["data"][0]["sCode"] == "51000", payload
+
+
+def test_a_request_aiohttp_cannot_parse_prints_no_traceback(tmp_path: Path) -> None:
+    """`perpdesk sim` given a request line over 8 KB and a broken header: HTTP 400 each, and
+    nothing on its terminal but its own lines (aiohttp's complaint is one line in the log)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.test_sim_state import _start_cli, _stop_cli
+
+    proc, url = _start_cli(tmp_path)
+    try:
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        for raw in (b"GET /api/v5/public/time?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /api/v5/public/time HTTP/1.1\r\nHost x\r\n\r\n"):
+            with socket.create_connection((host, port), timeout=10) as s:
+                s.sendall(raw)
+                assert s.recv(100).split(b" ")[1] == b"400", raw[:40]
+    finally:
+        _stop_cli(proc)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "Error handling request" not in err, err

@@ -7,12 +7,15 @@ another (start and reconcile), with exit 2 and one line naming both.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import replace
 from decimal import Decimal as D
@@ -427,3 +430,163 @@ def test_embedded_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path,
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and SIM_STATE_FILE in lines[0] and "accounts[0].cash" in lines[0], out.err
     assert "Traceback" not in out.out + out.err
+
+
+# ---------------------------------------------------------------------- SIGKILL after answered orders
+
+async def _trade_and_kill(url: str, proc: subprocess.Popen[str]) -> tuple[list[str], str]:
+    """Orders an outside ccxt client sees answered: a leverage change, 24 market fills (16 buys,
+    8 sells) one after another and 16 at once (as many buys as sells), a limit order placed then
+    canceled; the simulator is killed (SIGKILL) the moment the
+    last answer is in. Returns the filled ordIds and the canceled one."""
+    import ccxt.async_support as ccxt_async
+
+    from core.sim.ccxt_client import okx_client
+
+    ex = okx_client(ccxt_async.okx, url)
+    try:
+        await ex.load_markets()
+        sym = "BTC/USDT:USDT"
+        await ex.set_leverage(7, sym, {"mgnMode": "cross"})
+        filled = [(await ex.create_order(sym, "market", "buy" if i % 3 else "sell", 1))["id"] for i in range(24)]
+        burst = await asyncio.gather(*(ex.create_order(sym, "market", "buy" if i % 2 else "sell", 1)
+                                       for i in range(16)))  # concurrent: answers share a sync
+        filled += [o["id"] for o in burst]
+        resting = await ex.create_order(sym, "limit", "buy", 1, 40000)
+        await ex.cancel_order(resting["id"], sym)
+        proc.kill()  # SIGKILL: no handler, no save at stop
+        return filled, str(resting["id"])
+    finally:
+        await ex.close()
+
+
+def test_sigkill_after_answered_orders_loses_none_of_them(tmp_path: Path) -> None:
+    """Every answer leaves only once its change is on disk: a SIGKILL right after the last answer
+    finds every answered fill, the cancel and the leverage at the next start."""
+    state = tmp_path / "exchange.json"
+    proc, url = _start_cli(tmp_path, "--state", str(state))
+    try:
+        filled, canceled = asyncio.run(_trade_and_kill(url, proc))
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    proc, url = _start_cli(tmp_path, "--state", str(state))
+    try:
+        st = _ctl(url, "/sim/v1/state")
+        (acct,) = st["accounts"]
+        assert acct["fills"] == "40" and acct["openOrders"] == []
+        assert [(p["pos"], p["lever"]) for p in acct["positions"]] == [("8", "7")]
+        saved = json.loads(state.read_text())
+        orders = {o["ord_id"]: o for o in saved["accounts"][0]["orders"]}
+        assert all(orders[i]["state"] == "filled" for i in filled) and orders[canceled]["state"] == "canceled"
+        fills = saved["accounts"][0]["fills"]
+        assert D(saved["accounts"][0]["cash"]) == D(10000) + sum(D(f["fee"]) + D(f["fill_pnl"]) for f in fills)
+        assert not state.with_name(state.name + ".log").exists()  # the start's full save took the log in
+    finally:
+        _stop_cli(proc)
+
+
+def _told(srv: SimServer) -> dict[str, Any]:
+    """What the change log keeps: everything but the candles and the random walk's state."""
+    d = persist.dump(srv)
+    for k in ("rng", "candles", "log_seq", "ids"):
+        d.pop(k)
+    return d
+
+
+async def test_the_change_log_alone_brings_back_what_clients_were_told(tmp_path: Path) -> None:
+    """No full save after the start's: the next start rebuilds the exchange from the log's lines
+    (each request's changes only), exactly; a torn last line is ignored."""
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path, save_interval_s=3600)
+    await srv.start()
+    assert srv._saver is not None
+    srv._saver.cancel()  # the background full save, off: only the log holds what follows
+    srv._saver = None
+    try:
+        await _busy(srv)
+        await control(srv, "/sim/v1/price", {"instId": BTC_ID, "px": "61000"})  # a request after the direct calls
+        await data(srv, "POST", "trade/close-position", body={"instId": ETH_ID, "mgnMode": "isolated"})
+        log = path.with_name(path.name + ".log")
+        assert json.loads(path.read_text())["accounts"][0]["fills"] == [] and log.stat().st_size > 0
+        with log.open("ab") as f:
+            f.write(b'{"seq": 99999, "ids": 1, "prices": {"BTC-USDT-SWAP": "1"')  # a write a crash cut short
+        again = SimServer(speed=0, state_path=path)
+        assert _told(again) == _told(srv)
+        assert again.exchange.ids.last >= srv.exchange.ids.last
+        log.write_bytes(b'{"seq": 1}\nnot json\n{"seq": 2}\n')
+        with pytest.raises(persist.SimStateError, match=re.escape(str(log))):
+            SimServer(speed=0, state_path=path)
+        log.unlink()
+    finally:
+        await srv.stop()
+
+
+async def test_a_fill_of_a_price_move_is_logged_before_anyone_can_ask(tmp_path: Path) -> None:
+    """A stop fired by the market (no request, nobody subscribed) is on disk at once: a client's
+    next query could tell it, so a crash must not lose it."""
+    path = tmp_path / "ex.json"
+    srv = SimServer(speed=0, state_path=path, save_interval_s=3600)
+    await srv.start()
+    assert srv._saver is not None
+    srv._saver.cancel()  # the background full save, off: only the log holds what follows
+    srv._saver = None
+    try:
+        await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "buy", "ordType": "market",
+                                                     "tdMode": "cross", "sz": "2"})
+        await data(srv, "POST", "trade/order-algo", body={"instId": BTC_ID, "side": "sell", "ordType": "conditional",
+                                                          "tdMode": "cross", "sz": "2", "reduceOnly": True,
+                                                          "slTriggerPx": "59000"})
+        srv.set_price(BTC_ID, D("58900"))  # what a market tick does
+        assert not srv.account.positions[(BTC_ID, "cross", "net")].pos
+        again = SimServer(speed=0, state_path=path)
+        assert len(again.account.fills) == 2 and not again.account.positions[(BTC_ID, "cross", "net")].pos
+        assert again.account.cash == srv.account.cash
+    finally:
+        await srv.stop()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux unavailable")
+def test_console_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path) -> None:
+    """The console (a real terminal, in tmux) on the embedded simulator: the start ends with the
+    one line naming the file and the field, exit 2, the terminal given back."""
+    from tests.test_console_tmux import Tmux, free_port
+
+    (tmp_path / "config.toml").write_text('[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
+                                          f'[sim]\nport = {free_port()}\nspeed = 1\n[strategy]\nname = "none"\n')
+    (tmp_path / "journal").mkdir()
+    _nan_cash(tmp_path / "journal" / SIM_STATE_FILE)
+    tmux = Tmux(f"{PERPDESK} --config config.toml; echo $? > exit.txt; sleep 30", tmp_path, width=400)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "exit.txt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "exit.txt").read_text().strip() == "2"
+        lines = [line for line in tmux.screen().splitlines() if line.strip()]  # the terminal once given back
+        assert len(lines) == 1 and SIM_STATE_FILE in lines[0] and "accounts[0].cash" in lines[0], lines
+    finally:
+        tmux.kill()
+
+
+def test_a_full_save_cuts_the_log_back_to_the_lines_written_after_it(tmp_path: Path) -> None:
+    """The background save encodes at one moment and writes later: lines appended meanwhile stay
+    in the log (and are applied at load), the ones it holds go."""
+    path = tmp_path / "ex.json"
+    log = path.with_name(path.name + ".log")
+    srv = SimServer(speed=0, state_path=path)
+    assert srv.changes is not None
+    srv.save()
+    mkt = {"instId": BTC_ID, "ordType": "market", "tdMode": "cross", "sz": "1"}
+    srv.exchange.place_order(srv.account, {**mkt, "side": "buy"})
+    srv.keep()
+    _, held = srv.changes.mark()  # what a full save encoded now would hold...
+    payload = persist.encode(srv)
+    srv.exchange.place_order(srv.account, {**mkt, "side": "buy"})
+    srv.keep()  # ...and a line written while it was being written
+    persist.write(path, payload)
+    srv.changes.cut(held)
+    assert len(log.read_bytes().splitlines()) == 1
+    again = SimServer(speed=0, state_path=path)
+    assert len(again.account.fills) == 2 and again.account.cash == srv.account.cash
+    srv.save()
+    assert not log.exists() and len(SimServer(speed=0, state_path=path).account.fills) == 2

@@ -26,6 +26,12 @@ def sign(secret: str, prehash: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), prehash.encode(), hashlib.sha256).digest()).decode()
 
 
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison that takes any text (``hmac.compare_digest`` raises TypeError
+    on a non-ASCII str: a passphrase or signature header "é" was a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def _parse_iso(ts: str) -> float:
     try:
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
@@ -55,10 +61,10 @@ def verify_rest(accounts: dict[str, Account], headers: Mapping[str, str], method
         raise SimError("50101", "APIKey does not match current environment.", 401)
     if abs((now if now is not None else time.time()) - _parse_iso(ts)) > MAX_SKEW_S:
         raise SimError("50102", "Timestamp request expired", 401)
-    if not hmac.compare_digest(passphrase, acct.passphrase):
+    if not _same(passphrase, acct.passphrase):
         raise SimError("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect', 401)
     expected = sign(acct.secret, ts + method.upper() + raw_path + body)
-    if not hmac.compare_digest(expected, signature):
+    if not _same(signature, expected):
         raise SimError("50113", "Invalid Sign", 401)
     return acct
 
@@ -76,6 +82,6 @@ def verify_ws_login(accounts: dict[str, Account], arg: dict[str, object], now: f
         raise SimError("60009", "Login failed.") from None
     if skew > MAX_SKEW_S:
         raise SimError("60006", "Timestamp request expired")
-    if not hmac.compare_digest(sign(acct.secret, ts + "GET" + "/users/self/verify"), str(arg.get("sign") or "")):
+    if not _same(str(arg.get("sign") or ""), sign(acct.secret, ts + "GET" + "/users/self/verify")):
         raise SimError("60009", "Login failed.")
     return acct

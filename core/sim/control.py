@@ -63,7 +63,7 @@ class ControlApi:
                           "data": []}, 415)
         response: web.StreamResponse = await handler(request)
         if request.method == "POST":
-            self.srv._changed.set()  # a price, funding or ADL moved money: save soon
+            self.srv.keep()  # a price, funding or ADL moved money: on disk before the answer
         return response
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
@@ -147,8 +147,10 @@ class ControlApi:
         try:
             count = int(body.get("count", 1))
             delay = float(body.get("delay", 30.0))  # float ok: seconds
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return self._ctl_error(SimError("51000", "count/delay must be numbers"))
+        if not (1 <= count <= 1_000_000 and 0 <= delay <= 3600):  # NaN fails too (it held a request forever)
+            return self._ctl_error(SimError("51000", "count must be 1..1000000 and delay 0..3600 seconds"))
         self.srv.faults.append({"kind": kind, "count": count, "delay": delay})
         return _json({"code": "0", "msg": "", "data": [{"kind": kind, "count": str(count)}]})
 

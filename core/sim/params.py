@@ -114,13 +114,16 @@ def _present(v: Any) -> bool:
     return v is not None and v != ""
 
 
-def absent_empty(v: Any) -> Any:
+def absent_empty(v: Any, depth: int = 4) -> Any:
     """``v`` with every ``""`` (and null) field of its objects dropped, nested ones included
-    (``attachAlgoOrds`` items): OKX reads an empty optional field as one not sent."""
+    (a batch's items and their ``attachAlgoOrds`` items; no request nests deeper than ``depth``,
+    and a deeper value is left as it is rather than recursed into)."""
+    if depth <= 0:
+        return v
     if isinstance(v, dict):
-        return {k: absent_empty(x) for k, x in v.items() if _present(x)}
+        return {k: absent_empty(x, depth - 1) for k, x in v.items() if _present(x)}
     if isinstance(v, list):
-        return [absent_empty(x) for x in v]
+        return [absent_empty(x, depth - 1) for x in v]
     return v
 
 
@@ -259,9 +262,9 @@ def attached_algos(req: dict[str, Any]) -> list[dict[str, Any]]:
     attach = req.get("attachAlgoOrds")
     if not attach:
         return []
-    if not isinstance(attach, list):
+    if not isinstance(attach, list) or not all(isinstance(x, dict) for x in attach):
         raise SimError("51000", "Parameter attachAlgoOrds error")
-    out = [dict(x) for x in attach if isinstance(x, dict)]
+    out = [dict(x) for x in attach]
     for x in out:
         for k in ("tpTriggerPx", "slTriggerPx"):
             opt_dec(x.get(k), k)

@@ -136,9 +136,19 @@ def _plain(key: Any, obj: Any) -> Any:
     return _enc(obj)
 
 
-def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
-    hist_index = {id(h): i for i, h in enumerate(a.pos_history)}
-    open_lives = {id(p.history) for p in a.positions.values() if p.history is not None}
+def record(obj: Any) -> dict[str, Any]:
+    """One record (order, algo, fill, bill, position, positions-history) as saved."""
+    return _enc(obj)
+
+
+def encode_value(v: Any) -> Any:
+    """orjson's ``default`` for saved values (Decimals)."""
+    return _default(v)
+
+
+def account_whole(a: Account, hist_index: dict[int, int]) -> dict[str, Any]:
+    """The small parts of an account (everything but its record lists); ``hist_index`` maps a
+    positions-history record (by ``id``) to its index, which a position refers to."""
     positions = []
     for p in a.positions.values():
         item = _enc(p, skip=("history",))
@@ -149,8 +159,17 @@ def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
         "cash": str(a.cash), "pos_mode": a.pos_mode, "u_time": a.u_time,
         "levers": [[i, m, str(lv)] for (i, m), lv in a.levers.items()],
         "positions": positions,
-        "orders": [rec(None if o.is_open else ("o", a.uid, o.ord_id, o.state, o.u_time), o) for o in a.orders.values()],
         "open_orders": list(a.open_orders),
+        "pos_ids": [[i, m, s, pid] for (i, m, s), pid in a.pos_ids.items()],
+    }
+
+
+def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
+    hist_index = {id(h): i for i, h in enumerate(a.pos_history)}
+    open_lives = {id(p.history) for p in a.positions.values() if p.history is not None}
+    return {
+        **account_whole(a, hist_index),
+        "orders": [rec(None if o.is_open else ("o", a.uid, o.ord_id, o.state, o.u_time), o) for o in a.orders.values()],
         "orders_by_cl": dict(a.orders_by_cl),
         "algos": [rec(None if x.state == "live" else ("a", a.uid, x.algo_id, x.state, x.u_time), x)
                   for x in a.algos.values()],
@@ -159,7 +178,6 @@ def _account(a: Account, rec: Any = _plain) -> dict[str, Any]:
         # a life still open can change; a finished one (no position points at it) cannot
         # (the list only grows while the simulator runs, so its index tells two lives apart)
         "pos_history": [rec(None if id(h) in open_lives else ("h", a.uid, i), h) for i, h in enumerate(a.pos_history)],
-        "pos_ids": [[i, m, s, pid] for (i, m, s), pid in a.pos_ids.items()],
     }
 
 
@@ -215,18 +233,28 @@ def dump(srv: SimServer, rec: Any = _plain) -> dict[str, Any]:
     ex, market, candles = srv.exchange, srv.market, srv.candles
     rng = {inst: [st[0], list(st[1]), st[2]] for inst, st in
            ((inst, r.getstate()) for inst, r in market._rng.items())}
+    changes = getattr(srv, "changes", None)
     return {
         "format": FORMAT, "seed": srv.seed,
-        "prices": {i: str(p) for i, p in market.prices.items()},
-        "funding_rates": {i: str(r) for i, r in market.funding_rates.items()},
+        "log_seq": changes.seq if changes is not None else 0,  # the change-log lines this holds
+        **dump_market(srv),
         "rng": rng,
         "ids": ex.ids.last, "list_time": ex.list_time,
-        "next_funding": dict(ex.next_funding),
-        "volume": {i: str(v) for i, v in ex.volume.items()},
-        "stats": {i: {k: str(v) for k, v in st.items()} for i, st in srv._stats.items()},
         "funding_history": list(srv.funding_history),
         "candles": candles.dump(),
         "accounts": [_account(a, rec) for a in ex.accounts.values()],
+    }
+
+
+def dump_market(srv: SimServer) -> dict[str, Any]:
+    """The market figures a client sees (prices, funding, volume, 24 h stats) as saved."""
+    ex, market = srv.exchange, srv.market
+    return {
+        "prices": {i: str(p) for i, p in market.prices.items()},
+        "funding_rates": {i: str(r) for i, r in market.funding_rates.items()},
+        "next_funding": dict(ex.next_funding),
+        "volume": {i: str(v) for i, v in ex.volume.items()},
+        "stats": {i: {k: str(v) for k, v in st.items()} for i, st in srv._stats.items()},
     }
 
 
@@ -239,8 +267,8 @@ def restore(srv: SimServer, data: dict[str, Any], source: str) -> None:
     except SimStateError:
         raise
     except _NotANumber as exc:
-        raise SimStateError(f"{source}: field {exc.where} is {exc.value!r}, not a finite number; restore the file, "
-                            "or move it away to start the exchange anew (`perpdesk sim --fresh`)") from None
+        raise SimStateError(f"{source}: field {exc.where} is {exc.value!r}, not a finite number; restore the file "
+                            "from a copy, or move it away to start the exchange anew (a new account)") from None
     except (KeyError, TypeError, ValueError, IndexError, InvalidOperation, AttributeError) as exc:
         raise SimStateError(f"{source}: not a simulator state this version can read "
                             f"({type(exc).__name__}: {exc})") from None

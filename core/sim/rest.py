@@ -135,8 +135,8 @@ class Rest:
         fields (``params.request``, one place for every endpoint); and for input nobody foresaw an
         OKX-shaped answer and one log line, never a traceback."""
         def run(acct: Account | None, q: dict[str, str], body: Any) -> Result:
-            q, body = params.request(route, q, body)
             try:
+                q, body = params.request(route, q, body)
                 return handler(acct, q, body)
             except SimError:
                 raise

@@ -22,8 +22,8 @@ from loguru import logger
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.net import is_loopback
 from core.safefile import UnsafeFileError
+from core.sim import changelog, httplog, persist
 from core.sim import okx_shapes as shapes
-from core.sim import persist
 from core.sim.auth import verify_rest
 from core.sim.bybit_rest import BybitRest
 from core.sim.bybit_ws import BybitHub
@@ -108,8 +108,10 @@ class SimServer:
         self._saved: bytes | None = None
         self._encoder = persist.Encoder()
         self._changed = asyncio.Event()  # a trade or control request: save soon
+        # what changed, on disk before an answer or an account push leaves (core.sim.changelog)
+        self.changes = changelog.ChangeLog(state_path) if state_path is not None else None
         if state_path is not None and not fresh:
-            saved = persist.read(state_path)
+            saved = changelog.load(state_path)
             if saved is not None:
                 persist.restore(self, saved, str(state_path))
                 acct = self.exchange.accounts.get(DEMO_KEY)
@@ -117,6 +119,10 @@ class SimServer:
                     raise persist.SimStateError(f"{state_path}: holds no demo account")
                 self.account = acct
                 self.resumed = True
+                assert self.changes is not None
+                self.changes.seq = max(self.changes.seq, int(saved.get("log_seq", 0)))
+        if self.changes is not None:
+            self.changes.reset(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,7 +147,7 @@ class SimServer:
                 raise persist.SimStateError(f"cannot write the simulator state {self.state_path}: "
                                             f"{getattr(exc, 'strerror', None) or exc}") from None
         self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, logger=httplog.LOGGER)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -186,23 +192,53 @@ class SimServer:
             except (asyncio.CancelledError, Exception):
                 pass
             self._saver = None
+            if self.changes is not None:
+                await self.changes.idle()  # a sync in a thread ends before the log is cut
             try:
                 self.save()
             except (OSError, UnsafeFileError) as exc:
                 logger.error("SIM state not saved at stop to {}: {}", self.state_path, exc)
+        if self.changes is not None:
+            self.changes.close()
 
     # ------------------------------------------------------------------ the state file
 
     def save(self) -> bool:
         """Write the state file now if anything changed since the last write; True if written."""
-        if self.state_path is None:
+        if self.state_path is None or self.changes is None:
             return False
+        _, logged = self.changes.mark()
         payload = self._encoder.encode(self)
         if payload == self._saved:
             return False
         persist.write(self.state_path, payload)
         self._saved = payload
+        self.changes.cut(logged)
         return True
+
+    async def _durable(self, changed: bool) -> None:
+        """A request's change written now, and the answer held until it (and any change written
+        before, which a query may show) is on disk: one sync for all the requests waiting."""
+        assert self.changes is not None
+        try:
+            upto = self.changes.write(self) if changed else self.changes.written
+        except (OSError, UnsafeFileError) as exc:  # a full disk must not stop the exchange; the full save retries
+            logger.error("SIM state change not written to {}: {}", self.changes.path, exc)
+            upto = self.changes.written
+        if changed:
+            self._changed.set()
+        await self.changes.durable(upto)
+
+    def keep(self) -> None:
+        """Before an answer or an account's push leaves: what changed is on disk (one change-log
+        line, fsynced; see core.sim.changelog), so a crash cannot lose what a client was told."""
+        if self.changes is None:
+            return
+        try:
+            self.changes.append(self)
+        except (OSError, UnsafeFileError) as exc:  # a full disk must not stop the exchange; the full save retries
+            logger.error("SIM state change not written to {}: {}", self.changes.path, exc)
+        self._changed.set()
 
     async def _save_loop(self) -> None:
         """Every ``save_interval_s``, and soon after a trade request: snapshot in the loop
@@ -213,7 +249,7 @@ class SimServer:
         stretches the spacing (to ten times what a save costs), so that saving never takes more
         than a tenth of the loop's time.
         """
-        assert self.state_path is not None
+        assert self.state_path is not None and self.changes is not None
         loop = asyncio.get_running_loop()
         pause, gap = self.save_interval_s, SAVE_SOON_S
         while True:
@@ -223,10 +259,13 @@ class SimServer:
             self._changed.clear()
             try:
                 began = loop.time()
+                _, logged = self.changes.mark()
                 payload = self._encoder.encode(self)
                 if payload != self._saved:
                     await asyncio.to_thread(persist.write, self.state_path, payload)
                     self._saved = payload
+                    await self.changes.idle()
+                    self.changes.cut(logged)
                 cost = 10 * (loop.time() - began)
                 pause, gap = max(self.save_interval_s, cost), max(SAVE_SOON_S, cost)
             except Exception:  # a full disk must not stop the exchange; said in the log, retried
@@ -241,9 +280,17 @@ class SimServer:
 
     # ------------------------------------------------------------------ market driving
 
-    def flush(self) -> None:
-        """Send every push the exchange produced since the last flush."""
-        self.hub.fanout(self.exchange.drain())
+    def flush(self, *, kept: bool = False) -> None:
+        """Send every push the exchange produced since the last flush; an account's pushes only
+        once what they tell is on disk (``keep``; ``kept``: the caller just did)."""
+        pushes = self.exchange.drain()
+        if self.changes is not None:
+            private = any(p.uid is not None for p in pushes)
+            if not kept and (private or self.changes.moved(self.exchange.accounts.values())):
+                self.keep()  # a fill of a price move or funding: kept before anyone can be told (push or query)
+            elif private and self.changes.unsynced:
+                self.changes.sync()  # pushes of another request whose line is written, not yet synced
+        self.hub.fanout(pushes)
 
     def set_price(self, inst_id: str, px: Decimal) -> Decimal:
         """Move a price (control endpoint and tests): fires TP/SL, resting orders, liquidations."""
@@ -435,7 +482,10 @@ class SimServer:
                           "msg": f"Endpoint {request.method} /api/v5/{path} not supported by perpdesk sim",
                           "data": []}, 404)
         private, handler = route
-        body_text = await request.text() if request.method != "GET" else ""
+        try:
+            body_text = await request.text() if request.method != "GET" else ""
+        except UnicodeDecodeError:  # not UTF-8: no JSON at all (was an HTTP 500 with a traceback)
+            return _json({"code": "50002", "msg": "Json data format error", "data": []}, 400)
         try:
             acct = None
             if private:
@@ -451,7 +501,7 @@ class SimServer:
         except SimError as e:
             self.flush()
             return _json({"code": e.code, "msg": e.msg, "data": []}, e.http)
-        self.flush()
-        if private and request.method == "POST":
-            self._changed.set()
+        if self.changes is not None:  # the answer leaves only once what it tells is on disk
+            await self._durable(private and request.method == "POST")
+        self.flush(kept=True)
         return _json({"code": code, "msg": msg, "data": data})

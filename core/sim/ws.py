@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
+from loguru import logger
 
 from core.sim import auth
 from core.sim.candles import CHANNELS as CANDLE_CHANNELS
@@ -91,7 +92,11 @@ class Hub:
                     if msg.type == WSMsgType.ERROR:
                         break
                     continue
-                self._on_text(conn, msg.data)
+                try:
+                    self._on_text(conn, msg.data)
+                except Exception as exc:  # an input no check foresaw: an error event and one log line, never a traceback
+                    logger.error("SIM WebSocket message failed: {}: {}", type(exc).__name__, exc)
+                    self._error(conn, "60012", "Illegal request")
         finally:
             self.conns.discard(conn)
             for sub in conn.subs:
