@@ -117,9 +117,10 @@ def test_exit_exceptions_in_a_callback_stop_the_strategy_not_the_process(tmp_pat
         proc.kill()
 
 
-def test_sigterm_is_honoured_while_a_callback_sleeps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sleep", ["time.sleep(30)", "await asyncio.to_thread(time.sleep, 30)"])
+def test_sigterm_is_honoured_while_a_callback_sleeps(tmp_path: Path, sleep: str) -> None:
     strategy_file(tmp_path, "    tick_s = 0.2\n    async def on_tick(self, ctx):\n"
-                            "        ctx.log('going to sleep')\n        time.sleep(30)\n", name="sleeper")
+                            f"        ctx.log('going to sleep')\n        {sleep}\n", name="sleeper")
     config(tmp_path, "max_callback_s = 60\n")
     proc = Headless(tmp_path)
     try:
@@ -130,7 +131,7 @@ def test_sigterm_is_honoured_while_a_callback_sleeps(tmp_path: Path) -> None:
         assert proc.proc.returncode == 0 and took < 2.5, took
         log = proc.log()
         assert "STOP (SIGTERM)" in log
-        assert "STRATEGY STOPPED sleeper: shutdown (on_tick still running: on_stop not called)" in log
+        assert "STRATEGY STOPPED sleeper: shutdown" in log
     finally:
         proc.kill()
 

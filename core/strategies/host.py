@@ -81,6 +81,31 @@ class _Abandoned(BaseException):
     """Raised inside an abandoned strategy thread, to end a busy loop it is stuck in."""
 
 
+class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The strategy loop's default executor (``asyncio.to_thread``, ``run_in_executor(None, ...)``):
+    one daemon thread per job. The pool's own threads are joined at interpreter exit, so a
+    strategy's ``to_thread(time.sleep, 3600)`` held the process's exit after SIGTERM. (A
+    ThreadPoolExecutor subclass only because asyncio accepts nothing else as the default.)"""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(max_workers=1, thread_name_prefix=name)
+        self._name = name
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting strategy
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"{self._name}-worker", daemon=True).start()
+        return future
+
+
 @dataclass(frozen=True, slots=True)
 class EngineView:
     """What ``ctx`` reads from the strategy's thread: a picture taken on the engine's loop."""
@@ -263,14 +288,14 @@ class StrategyHost:
         self._unsubscribe = self.engine.subscribe(self._on_event)
         self._publish_view()
         logger.info(f"STRATEGY STARTED {self.name} on {', '.join(self.ctx.symbols)}")
-        try:
-            await self._warm_up()
-            await self._start_thread()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a strategy that cannot start stops, the engine goes on
-            self._fail("warm-up", exc)
-            return
+        for what, step in (("warm-up", self._warm_up), ("start", self._start_thread)):
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a strategy that cannot start stops, the engine goes on
+                self._fail(what, exc)
+                return
         self._tasks.append(asyncio.create_task(self._run(), name=f"strategy-{self.name}"))
         self._tasks.append(asyncio.create_task(self._watch(), name=f"strategy-{self.name}-watchdog"))
         with contextlib.suppress(TimeoutError):
@@ -551,13 +576,18 @@ class StrategyHost:
         self._thread = threading.Thread(target=self._thread_main, args=(ready,),
                                         name=f"strategy-{self.name}", daemon=True)
         self._thread.start()
-        self._sloop = await asyncio.wrap_future(ready)
+        self._sloop = await asyncio.wait_for(asyncio.wrap_future(ready), STOP_WAIT_S)
 
     def _thread_main(self, ready: concurrent.futures.Future[asyncio.AbstractEventLoop]) -> None:
         """The strategy's loop, until the host stops it or something the strategy started ends it."""
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(self._loop_error)
-        asyncio.set_event_loop(loop)
+        try:
+            loop = asyncio.new_event_loop()
+            loop.set_exception_handler(self._loop_error)
+            loop.set_default_executor(_DaemonExecutor(f"strategy-{self.name}"))
+            asyncio.set_event_loop(loop)
+        except BaseException as exc:  # noqa: BLE001 - told to start(), which stops the strategy
+            ready.set_exception(exc)
+            return
         ready.set_result(loop)
         ended: BaseException | None = None
         try:
