@@ -344,3 +344,43 @@ def test_the_console_stays_live_while_a_callback_sleeps(tmp_path: Path) -> None:
         assert exit_file.read_text().strip() == "0" and "Traceback" not in tmux.screen()
     finally:
         tmux.kill()
+
+
+async def test_time_waiting_for_the_engine_does_not_count_against_a_callback(tmp_path: Path) -> None:
+    """max_callback_s bounds the strategy's own time: an order the exchange takes 2.5 s to answer
+    (a REST timeout fault on the simulator) does not get a 1 s strategy stopped."""
+    strategy_file(tmp_path, "    async def on_mark(self, ctx, mark):\n"
+                            "        if hasattr(self, 'took'):\n            return\n"
+                            "        from core.events import PlaceOrder\n"
+                            "        from core.model import OrderSide\n"
+                            "        from decimal import Decimal\n"
+                            "        t0 = time.monotonic()\n"
+                            "        self.result = await ctx.submit(PlaceOrder(mark.symbol, OrderSide.BUY, Decimal('1')))\n"
+                            "        self.took = time.monotonic() - t0\n", name="patient")
+    async with build_stack(settings_for(tmp_path, "max_callback_s = 1\n")) as stack:  # type: ignore[arg-type]
+        host = stack.strategy
+        assert host is not None
+        stack.sim.faults.append({"kind": "timeout", "count": 1, "delay": 2.5})  # type: ignore[attr-defined]
+        stack.sim.set_price(BTC_ID, D("60100"))  # type: ignore[attr-defined]
+        s = host.strategy
+        await wait_for(lambda: hasattr(s, "took"), timeout=20, what="the order's answer")
+        assert s.took > 2.0, s.took  # type: ignore[attr-defined]
+        assert host.running and host.error is None
+
+
+@pytest.mark.parametrize("raised", ["SystemExit", "KeyboardInterrupt", "SystemExit(4)"])
+def test_exit_exceptions_at_import_or_init_are_one_strategy_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  raised: str) -> None:
+    from core.strategies import StrategyError, load_class, load_strategy
+
+    kind = raised.split("(")[0]
+    (tmp_path / "quits_at_import.py").write_text(f"raise {raised}\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(StrategyError) as info:
+        load_class(module="quits_at_import:X")
+    assert info.value.message.startswith(f'[strategy] module "quits_at_import": cannot be loaded: {kind}')
+    strategy_file(tmp_path, f"    def __init__(self, params):\n        raise {raised}\n")
+    settings = load_settings(config(tmp_path), ui_state=False)
+    with pytest.raises(StrategyError) as info:
+        load_strategy(settings.strategy)
+    assert info.value.message.startswith(f"mine.py: Mine(params) failed: {kind}")
