@@ -198,10 +198,10 @@ def notices(stack: Stack) -> list[Notice]:
 
 async def test_a_sleeping_callback_does_not_freeze_the_engine_and_is_stopped(tmp_path: Path,
                                                                             logs: LogCapture) -> None:
-    """time.sleep(3) in on_mark: an outside fill still reaches the engine at once; the watchdog
+    """time.sleep(5) in on_mark: an outside fill still reaches the engine at once; the watchdog
     stops the strategy after max_callback_s, naming it and the callback; a later command from it
     is refused; the engine trades on."""
-    strategy_file(tmp_path, "    async def on_mark(self, ctx, mark):\n        time.sleep(3)\n", name="sleepy")
+    strategy_file(tmp_path, "    async def on_mark(self, ctx, mark):\n        time.sleep(5)\n", name="sleepy")
     async with build_stack(settings_for(tmp_path, "max_callback_s = 1\n")) as stack:  # type: ignore[arg-type]
         host = stack.strategy
         assert host is not None and host.running
@@ -214,7 +214,7 @@ async def test_a_sleeping_callback_does_not_freeze_the_engine_and_is_stopped(tmp
             t0 = time.monotonic()
             await ext.create_order(BTC, "market", "buy", 1)
             await wait_for(lambda: len(stack.engine.positions()) == 1, timeout=10, what="outside fill")
-            assert time.monotonic() - t0 < 1.5  # was 14 s while a strategy slept
+            assert time.monotonic() - t0 < 2.0  # was the whole sleep (14 s seen) while a strategy slept
         finally:
             await ext.close()
         await wait_for(lambda: not host.running, timeout=5, what="watchdog stop")
