@@ -309,15 +309,19 @@ async def test_strategy_commands_from_its_thread_go_through_the_engine(tmp_path:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_the_console_stays_live_while_a_callback_sleeps(tmp_path: Path) -> None:
-    """A strategy asleep in time.sleep: an outside fill still shows on screen within a couple of
-    seconds (it took 14 s) and q quits at once (it was ignored for 45 s)."""
+@pytest.mark.parametrize("callback", ["    tick_s = 0.2\n    async def on_tick(self, ctx):\n",
+                                      "    async def on_start(self, ctx):\n"])
+def test_the_console_stays_live_while_a_callback_sleeps(tmp_path: Path, callback: str) -> None:
+    """A strategy asleep in time.sleep (in on_tick, or in an on_start that never returns): the
+    console is connected, an outside fill shows on screen within a couple of seconds (it took
+    14 s; with on_start the console stayed at "connecting") and q quits at once (it was ignored
+    for 45 s)."""
     from tests.test_console_tmux import Tmux, free_port, wait_port
     from tests.test_console_tmux import outside_client as sync_client
 
     port = free_port()
-    strategy_file(tmp_path, "    tick_s = 0.2\n    async def on_tick(self, ctx):\n"
-                            "        ctx.log('going to sleep')\n        time.sleep(60)\n", name="sleeper")
+    strategy_file(tmp_path, callback + "        ctx.log('going to sleep')\n        time.sleep(60)\n",
+                  name="sleeper")
     config(tmp_path, "max_callback_s = 120\n", sim=f"port = {port}\n")
     exit_file = tmp_path / "exit.txt"
     tmux = Tmux(f"{PERPDESK} --config config.toml; echo $? > {exit_file}", tmp_path)
