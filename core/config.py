@@ -91,6 +91,7 @@ class StrategySettings:
     params: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     module: str | None = None
+    max_callback_s: float = 5.0  # float ok: a callback running longer (engine commands excluded) stops it
 
     @property
     def label(self) -> str:
@@ -370,7 +371,7 @@ def _ui(file: str, raw: Any, base: UISettings) -> UISettings:
 
 
 def _strategy(file: str, raw: Any, base: Path) -> StrategySettings:
-    s = _Section(file, "strategy", raw, ("name", "path", "module", "params"))
+    s = _Section(file, "strategy", raw, ("name", "path", "module", "params", "max_callback_s"))
     given = [k for k in ("name", "path", "module") if k in s.table]
     if len(given) > 1:
         raise ConfigError(f"{file}: [strategy] takes one of name, path or module, got "
@@ -407,7 +408,8 @@ def _strategy(file: str, raw: Any, base: Path) -> StrategySettings:
         if SECRET_KEY_RE.search(key):
             raise ConfigError(f'{file}: [strategy.params] "{key}" is not allowed here — credentials come only '
                               f"from the environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}")
-    return StrategySettings(name=name, params=dict(params), path=path, module=module)
+    limit = s.number("max_callback_s", StrategySettings().max_callback_s, positive=True, hi=3600)
+    return StrategySettings(name=name, params=dict(params), path=path, module=module, max_callback_s=limit)
 
 
 RISK_KEYS = ("max_order_notional", "max_position_notional", "max_total_notional",

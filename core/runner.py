@@ -114,7 +114,7 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
 
             store = await start_store(settings, engine, journal, journal_account(settings, venue))
         if trading and strategy is not None:
-            host = StrategyHost(strategy, engine)
+            host = StrategyHost(strategy, engine, max_callback_s=settings.strategy.max_callback_s)
             await host.start()  # a failing warm-up or on_start stops the strategy, not the run
         yield Stack(engine, venue, journal, sim, host, store)
     finally:
@@ -207,9 +207,17 @@ def log_stop(engine: _OpenPositions, reason: str) -> None:
 async def _headless(settings: Settings, duration: float | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reason = ["duration"]
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            reason[0] = sig.name
+            logger.warning(f"{sig.name}: stopping the headless engine")
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     try:
         async with build_stack(settings) as stack:
             where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
@@ -223,6 +231,7 @@ async def _headless(settings: Settings, duration: float | None) -> int:
             except TimeoutError:
                 pass
             logger.info("headless: stopping")
+            log_stop(stack.engine, reason[0])
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

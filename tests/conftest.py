@@ -21,7 +21,7 @@ SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(",
 # Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
 SLOW_FILES = frozenset({
     "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
-    "test_engine_stress.py", "test_journal_crash.py",
+    "test_engine_stress.py", "test_journal_crash.py", "test_strategy_containment.py",
 })
 SLOW_TESTS = frozenset({
     "test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling_rows",

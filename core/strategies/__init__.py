@@ -68,6 +68,7 @@ def load_strategy(settings: Any) -> Strategy | None:
         return cls(params or {})
     except StrategyError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the trader's code: one line, not a traceback
-        raise StrategyError(f"{where}: {cls.__name__}(params) failed: "
-                            f"{type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - the trader's code, SystemExit too: one line
+        from core.strategies.loader import _one_line
+
+        raise StrategyError(f"{where}: {cls.__name__}(params) failed: {_one_line(exc)}") from None

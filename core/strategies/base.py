@@ -4,12 +4,14 @@ Why callbacks and nothing else: the engine already owns the connection, the jour
 and the pre-trade checks; a strategy only reacts to what happened (a candle, a mark, a fill, a
 close, one of its own orders, a timer tick) and reads the engine's picture through ``ctx``. The
 host (core/strategies/host.py) calls the callbacks one at a time, in the order the events
-happened, so a strategy never has to lock anything. Every order it sends goes through
+happened, in the strategy's own thread and event loop, so a strategy never has to lock anything
+and cannot stall the engine. Every order it sends goes through
 ``ctx.submit`` -> ``Engine.submit(cmd, origin=Origin.STRATEGY)``: the engine's check chain (risk
 limits, pause, halt) sees it like any other order and the strategy has no other way out.
 
-A callback that raises stops the strategy (a notice and the log line ``STRATEGY STOPPED <name>:
-<error>``); the engine, the journal and the console go on. docs/strategies.md is the guide.
+A callback that raises (anything, SystemExit included) or runs longer than ``[strategy]
+max_callback_s`` stops the strategy (a notice and the log line ``STRATEGY STOPPED <name>: <why>``);
+the engine, the journal and the console go on. docs/strategies.md is the guide.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ class StrategyError(PerpdeskError):
 class Context(Protocol):
     """What a strategy reads and does (``ctx`` in every callback). Implemented by the host.
 
-    Reads are the engine's current picture, never a copy to keep: call them when you need them.
+    Reads are the engine's picture as published for this callback (refreshed after each
+    ``submit`` and as events arrive): call them when you need them.
     """
 
     @property

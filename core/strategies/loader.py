@@ -1,9 +1,11 @@
 """Loading the trader's own Strategy class from a file path or an importable module.
 
 Why its own module: this is the one place that runs code perpdesk does not ship, so every way it
-can fail (no file, a syntax error, an import error, no Strategy subclass, two of them, callbacks
-that are not ``async def``) ends as one StrategyError line naming the file or module, before the
-engine connects, instead of a traceback or a strategy that dies at its first callback.
+can fail (no file, a syntax error, an import error, ``SystemExit`` or ``KeyboardInterrupt`` raised
+at import, no Strategy subclass, two of them, callbacks that are not ``async def``) ends as one
+StrategyError line naming the file or module (exit 2), before the engine connects, instead of a
+traceback, a process that ends with exit 0 and no word, or a strategy that dies at its first
+callback.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def load_class(*, path: Path | str | None = None, module: str | None = None) -> 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return f"SyntaxError line {exc.lineno}: {exc.msg}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _import_file(file: Path) -> ModuleType:
@@ -62,7 +64,7 @@ def _import_file(file: Path) -> ModuleType:
         sys.path.append(folder)  # helpers beside the file import by name (appended: never shadows)
     try:
         spec.loader.exec_module(mod)
-    except Exception as exc:  # noqa: BLE001 - the trader's code: one line, not a traceback
+    except BaseException as exc:  # noqa: BLE001 - the trader's code, SystemExit included: one line
         sys.modules.pop(name, None)
         raise StrategyError(f"{file.name}: cannot be loaded: {_one_line(exc)}") from None
     return mod
@@ -74,7 +76,7 @@ def _import_module(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         raise StrategyError(f'[strategy] module "{name}": no module named "{exc.name}" '
                             "(is its folder on PYTHONPATH?)") from None
-    except Exception as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import too: one line, exit 2
         raise StrategyError(f'[strategy] module "{name}": cannot be loaded: {_one_line(exc)}') from None
 
 
