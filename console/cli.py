@@ -75,7 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="no trading keys or commands")
     parser.add_argument("--headless", action="store_true", help="run engine and journal without the UI")
     parser.add_argument("--duration", type=_positive, metavar="SECONDS", help="headless: stop after this long")
-    sub = parser.add_subparsers(dest="command", metavar="{sim,reconcile,report}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,attach,status,sim,reconcile,report}")
+
+    serve = sub.add_parser("serve", help="the engine as a service: no UI, a control socket consoles attach to")
+    serve.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
+    attach = sub.add_parser("attach", help="the console of the engine running on this config's journal")
+    attach.add_argument("--read-only", action="store_true", dest="attach_read_only",
+                        help="a console the engine accepts no command from")
+    sub.add_parser("status", help="one line per engine running on this host")
 
     d = SimSettings()
     sim = sub.add_parser("sim", help="run the OKX v5 exchange simulator alone")
@@ -91,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="journal vs exchange, position by position")
     rep = sub.add_parser("report", help="PnL, fees and funding per symbol and day")
     rep.add_argument("--day", type=_day, metavar="YYYY-MM-DD", help="only this UTC day")
-    for p in (sim, rec, rep):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
+    for p in (serve, attach, sim, rec, rep):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
 
@@ -101,21 +108,38 @@ def _target(module: str, func: str) -> Callable[..., int]:
     return getattr(importlib.import_module(module), func)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.command and (args.headless or args.duration is not None or args.read_only):
-        raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
-    if args.duration is not None and not args.headless:
-        raise _UsageError("perpdesk: --duration only applies with --headless")
+def _check_args(args: argparse.Namespace) -> None:
+    """Options that cannot go together: one usage line (exit 2)."""
+    if args.command == "attach":
+        args.read_only = args.read_only or args.attach_read_only
+    if args.command not in (None, "attach") and args.read_only:
+        raise _UsageError(f"perpdesk: --read-only does not apply to `{args.command}`")
+    if args.command and (args.headless or (args.duration is not None and args.command != "serve")):
+        raise _UsageError(f"perpdesk: --headless and --duration do not apply to `{args.command}`")
+    if args.duration is not None and not args.headless and args.command != "serve":
+        raise _UsageError("perpdesk: --duration only applies with --headless (or to `serve`)")
     if args.command == "sim" and args.fresh and args.state is None:
         raise _UsageError("perpdesk sim: --fresh only applies with --state FILE")
     if args.command == "sim" and not args.allow_remote and not is_loopback(args.host):
         raise _UsageError(f"perpdesk sim: --host {args.host} is not a loopback address; "
                           "add --allow-remote to expose the simulator to the network")
 
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "status":
+        return _target("core.service.status", "main")()
+    _check_args(args)
     settings = load_settings(args.config)
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
-    if args.command in (None, "reconcile"):
+    if args.command is None and not args.headless:  # plain `perpdesk` on a running engine
+        from console.attach import engine_socket
+
+        if engine_socket(settings) is not None:
+            print(f"perpdesk: an engine already runs on journal {settings.journal.dir}: "
+                  "attaching to it", file=sys.stderr)
+            args.command = "attach"
+    if args.command in (None, "serve", "reconcile"):
         load_credentials(settings)  # fail before any UI or connection when a variable is missing
     if args.command == "report":
         # Read-only and offline, it books nothing and logs no event: it prints. Setting up the
@@ -133,8 +157,12 @@ def _run(args: argparse.Namespace) -> int:
             args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh)
     if args.command == "reconcile":
         return _target("core.reconcile", "main")(settings)
-    if args.headless:
+    if args.headless:  # the older name of `serve`
         return _target("core.runner", "run_headless")(settings, args.duration)
+    if args.command == "serve":
+        return _target("core.runner", "run_headless")(settings, args.duration, "serve")
+    if args.command == "attach":
+        return _target("console.attach", "run_attach")(settings, args.read_only)
     return _target("console.app", "run_app")(settings)
 
 

@@ -53,6 +53,7 @@ class Stack:
     journal: Journal
     sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
     strategy: StrategyHost | None  # .name, .running, .error (why it stopped)
+    lock: EngineLock | None = None  # the journal folder's (core.service.lock)
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +69,7 @@ async def build_stack(settings: Settings, lock: EngineLock | None = None) -> Asy
     owned = lock is None
     held = lock if lock is not None else acquire(settings.journal.dir, attach_hint=attach_hint(settings))
     try:
-        async with _stack(settings, strategy) as stack:
+        async with _stack(settings, strategy, held) as stack:
             yield stack
     finally:
         if owned:
@@ -77,11 +78,12 @@ async def build_stack(settings: Settings, lock: EngineLock | None = None) -> Asy
 
 def attach_hint(settings: Settings) -> str:
     """How the refused start reaches the running engine instead (core.service.lock)."""
-    return f"stop it first, or give {settings.config_path.name} another [journal] dir"
+    return f"attach a console to it with `perpdesk --config {settings.config_path} attach`"
 
 
 @contextlib.asynccontextmanager
-async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator[Stack]:
+async def _stack(settings: Settings, strategy: Strategy | None,
+                 lock: EngineLock) -> AsyncIterator[Stack]:
     sim = None
     exchange = settings.exchange
     if venue_entry(exchange.venue).embedded_sim and not exchange.url:
@@ -106,7 +108,7 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
         if trading and strategy is not None:
             host = StrategyHost(strategy, engine)
             await host.start()  # a failing warm-up or on_start stops the strategy, not the run
-        yield Stack(engine, venue, journal, sim, host)
+        yield Stack(engine, venue, journal, sim, host, lock)
     finally:
         if host is not None:
             with contextlib.suppress(Exception):
@@ -176,40 +178,56 @@ def log_stop(engine: _OpenPositions, reason: str) -> None:
     logger.info(f"STOP ({reason}): {len(parts)} position(s) left open on the exchange: {left}")
 
 
-async def _headless(settings: Settings, duration: float | None) -> int:
+async def _headless(settings: Settings, duration: float | None, banner: str) -> int:
+    from core.service.host import serving
+
     stop = asyncio.Event()
+    why: list[str] = []
     loop = asyncio.get_running_loop()
+
+    def stopped(name: str) -> None:
+        why.append(name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopped, sig.name)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # a closed SSH session
+        loop.add_signal_handler(signal.SIGHUP, logger.info, "SIGHUP ignored: the engine runs on "
+                                "until SIGTERM or SIGINT (consoles attach with `perpdesk attach`)")
     try:
-        async with build_stack(settings) as stack:
+        async with build_stack(settings) as stack, serving(stack, settings) as server:
             where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
             freeze_startup_heap()
-            print(f"perpdesk headless: {settings.exchange.venue} at {where}, journal "
+            print(f"perpdesk {banner}: {settings.exchange.venue} at {where}, journal "
                   f"{settings.journal.dir}, strategy {stack.strategy.name if stack.strategy else 'none'}"
+                  + (f", control socket {server.path}" if server is not None else "")
                   + (f", stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
                   flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), duration)
             except TimeoutError:
-                pass
-            logger.info("headless: stopping")
+                why.append(f"--duration {duration:g} s")
+            logger.info(f"{banner}: stopping ({why[0] if why else 'stop'})")
+            if server is not None:
+                server.reason = f"engine stopped ({why[0] if why else 'stop'})"
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     return 0
 
 
-def run_headless(settings: Settings, duration: float | None) -> int:
-    """`perpdesk --headless`: run until SIGINT/SIGTERM or ``duration``.
+def run_headless(settings: Settings, duration: float | None, banner: str = "headless") -> int:
+    """`perpdesk serve` (and its alias `--headless`): the engine, strategy, risk guard and
+    journal with no UI, plus the control socket consoles attach to (core/service/); runs until
+    SIGINT/SIGTERM or ``duration``. SIGHUP is ignored (a closed terminal must not stop it).
 
     2, with one stderr line, if it cannot start or if journal rows could not be written at stop
     (a run that lost rows must not look like a clean one to a supervisor or a script).
     """
     try:
-        return asyncio.run(_headless(settings, duration))
+        return asyncio.run(_headless(settings, duration, banner))
     except PerpdeskError as exc:
         print(exc.message, file=sys.stderr)
         logger.error(f"headless could not run: {exc.message}")

@@ -1,0 +1,152 @@
+"""Issue 22: `perpdesk serve` and consoles attached through its real control socket.
+
+The engine is a real `perpdesk serve` process on the embedded simulator; the consoles are
+RemoteEngine objects (the EngineView `perpdesk attach` drives the Textual app with) or raw
+clients that speak the protocol frame by frame (docs/service.md).
+"""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from console.remote import EngineUnavailable, RemoteEngine
+from core.events import ClosePosition, CommandResult, PlaceOrder, PositionGone
+from core.journal import read_fills, read_trades
+from core.model import CloseResult, OrderSide, PosSide
+from core.service import protocol as proto
+from core.service.codec import decode
+from tests.engine_helpers import BTC, wait_for
+from tests.lock_helpers import PERPDESK, embedded_config, serve, stop
+from tests.service_helpers import RawClient
+from tests.test_console_tmux import free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _safe(read, directory: Path) -> list:  # type: ignore[no-untyped-def]
+    try:
+        return read(directory)
+    except Exception:  # noqa: BLE001 - a file being appended to
+        return []
+
+
+async def _attached(path: Path, **kw: object) -> RemoteEngine:
+    remote = RemoteEngine(path, **kw)  # type: ignore[arg-type]
+    await remote.connect()
+    remote.start()
+    return remote
+
+
+async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path, port=free_port())  # reconcile reaches the embedded simulator
+    jdir = tmp_path / "journal"
+    proc, path, env = serve(tmp_path, cfg)
+    a = b = None
+    try:
+        a = await _attached(path)
+        b = await _attached(path)
+        seen: list[object] = []
+        b.subscribe(seen.append)
+        assert BTC in a.instruments and a.links()
+
+        result = await a.submit(PlaceOrder(BTC, OrderSide.BUY, D("5")))
+        assert result.ok, result
+        await wait_for(lambda: len(a.positions()) == 1 and len(b.positions()) == 1, 20, "position in both")
+        snap = b.positions()[0]
+        assert snap.contracts == D("5") and a.positions()[0] == snap
+        assert b.estimate_close_pnl(BTC, PosSide.NET, D("5")) == snap.unrealized_pnl or b.mark(BTC)
+
+        result = await a.submit(ClosePosition(BTC, PosSide.NET, position_id=snap.position_id))
+        assert result.ok, result
+        await wait_for(lambda: any(isinstance(e, CloseResult) for e in seen)
+                       and any(isinstance(e, PositionGone) for e in seen), 20, "the close in console b")
+        assert b.positions() == []
+        await wait_for(lambda: len(_safe(read_trades, jdir)) == 1, 20, "the close row")
+        assert [r["reason"] for r in read_trades(jdir)] == ["manual"]
+        report = await b.reconcile()  # through the socket, as the console's `r` does
+        assert report.ok, report.lines()
+        rec = await asyncio.to_thread(subprocess.run, [str(PERPDESK), "--config", str(cfg), "reconcile"],
+                                      cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+    finally:
+        for remote in (a, b):
+            if remote is not None:
+                await remote.close()
+        assert stop(proc) == 0
+    assert len(read_trades(jdir)) == 1
+
+
+async def test_read_only_console_command_is_refused_by_the_engine(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path)
+    proc, path, _ = serve(tmp_path, cfg)
+    try:
+        raw = await RawClient.open(path, proto.ROLE_READ_ONLY)
+        hello = await raw.next()
+        assert hello["t"] == "hello" and hello["role"] == proto.ROLE_READ_ONLY
+        assert (await raw.next())["t"] == "snapshot"
+        raw.command("ro-1", PlaceOrder(BTC, OrderSide.BUY, D("5")))
+        answer = await raw.next("result")
+        result = decode(answer["r"], CommandResult)
+        assert answer["id"] == "ro-1" and not result.ok and "read-only" in result.message
+        await asyncio.sleep(1.0)
+        assert _safe(read_fills, tmp_path / "journal") == []  # nothing reached the exchange
+        await raw.close()
+    finally:
+        assert stop(proc) == 0
+
+
+async def test_a_resent_command_id_runs_once_even_across_a_reconnect(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path)
+    jdir = tmp_path / "journal"
+    proc, path, _ = serve(tmp_path, cfg)
+    try:
+        raw = await RawClient.open(path)
+        hello = await raw.next("hello")
+        snapshot = await raw.next("snapshot")
+        order = PlaceOrder(BTC, OrderSide.BUY, D("3"))
+        raw.command("once-1", order)
+        await raw.writer.drain()
+        await raw.close()  # gone before the answer: the console resends after reconnecting
+
+        again = await RawClient.open(path, session=hello["session"], seq=snapshot["seq"])
+        assert (await again.next("snapshot"))["resumed"] is True
+        again.command("once-1", order)
+        again.command("once-1", order)
+        first, second = await again.next("result"), await again.next("result")
+        assert first == second and decode(first["r"], CommandResult).ok
+        await wait_for(lambda: len(_safe(read_fills, jdir)) >= 1, 20, "the fill")
+        await asyncio.sleep(1.5)
+        fills = read_fills(jdir)
+        assert len(fills) == 1 and fills[0]["contracts"] == D("3")
+        await again.close()
+    finally:
+        assert stop(proc) == 0
+
+
+async def test_another_protocol_major_is_refused_naming_the_side_to_upgrade(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path)
+    proc, path, _ = serve(tmp_path, cfg)
+    try:
+        raw = await RawClient.open(path, version="2.0")
+        refused = await raw.next()
+        assert refused["t"] == "refused" and "upgrade the engine" in refused["reason"]
+        await raw.close()
+        raw = await RawClient.open(path, version="0.9")
+        assert "upgrade the console" in (await raw.next())["reason"]
+        await raw.close()
+    finally:
+        assert stop(proc) == 0
+
+
+async def test_attach_without_an_engine_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailable, match="no engine answers"):
+        await RemoteEngine(tmp_path / "none.sock").connect(timeout=2)
+    cfg = embedded_config(tmp_path)
+    out = subprocess.run([str(PERPDESK), "--config", str(cfg), "attach"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "no engine runs on journal" in out.stderr and "serve" in out.stderr
