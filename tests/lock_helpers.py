@@ -62,11 +62,12 @@ def wait_until(pred, timeout: float = 30.0, what: str = "condition") -> None:  #
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def serve(tmp_path: Path, cfg: Path) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
+def serve(tmp_path: Path, cfg: Path, run_dir: Path | None = None,
+          ) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
     """`perpdesk serve` on ``cfg`` with a socket folder of the test's own; (process, socket, env)."""
     from core.service.lock import read_holder
 
-    env = {"PERPDESK_RUNTIME_DIR": str(tmp_path / "run")}
+    env = {"PERPDESK_RUNTIME_DIR": str(run_dir or tmp_path / "run")}
     proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
     holder = read_holder(cfg.parent / "journal")
     assert holder is not None and holder.socket, "the engine recorded no control socket"

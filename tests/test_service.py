@@ -7,7 +7,15 @@ clients that speak the protocol frame by frame (docs/service.md).
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import stat
 import subprocess
+import sys
+import tempfile
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -19,6 +27,7 @@ from core.journal import read_fills, read_trades
 from core.model import CloseResult, OrderSide, PosSide
 from core.service import protocol as proto
 from core.service.codec import decode
+from core.service.server import peer_uid
 from tests.engine_helpers import BTC, wait_for
 from tests.lock_helpers import PERPDESK, embedded_config, serve, stop
 from tests.service_helpers import RawClient
@@ -150,3 +159,57 @@ async def test_attach_without_an_engine_is_one_line(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "no engine runs on journal" in out.stderr and "serve" in out.stderr
+
+
+_PEER_SCRIPT = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+except OSError as exc:
+    print("CONNECT", type(exc).__name__); sys.exit(0)
+s.sendall(json.dumps({"t": "hello", "v": "1.0", "role": "console"}).encode() + b"\\n")
+s.settimeout(10)
+print("GOT", s.recv(65536).decode().strip())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("useradd") is None
+                    or shutil.which("setpriv") is None, reason="needs root, useradd and setpriv")
+async def test_another_user_cannot_connect(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path)
+    run_dir = Path(tempfile.mkdtemp(prefix="pdsvc-"))  # /tmp itself lets another user through
+    proc, path, _ = serve(tmp_path, cfg, run_dir / "run")
+    user = f"pdsvc{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                   check=True, capture_output=True)
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+
+        def as_other() -> str:
+            out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                                  sys.executable, "-I", "-c", _PEER_SCRIPT, str(path)],
+                                 capture_output=True, text=True, timeout=30, cwd="/")
+            return out.stdout.strip() + out.stderr.strip()
+
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert await asyncio.to_thread(as_other) == "CONNECT PermissionError"  # the folder and file
+        # with the folder and socket opened up by hand, the engine's own check still refuses
+        os.chmod(run_dir, 0o711)
+        os.chmod(path.parent, 0o711)
+        os.chmod(path, 0o666)
+        answer = await asyncio.to_thread(as_other)
+        assert answer.startswith("GOT "), answer
+        refused = proto.parse(answer[4:].encode())
+        assert refused["t"] == "refused" and f"uid {uid} may not attach" in refused["reason"]
+    finally:
+        subprocess.run(["userdel", user], capture_output=True)
+        assert stop(proc) == 0
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_peer_uid_is_the_connecting_process_uid() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with a, b:
+        assert peer_uid(a) == os.geteuid()
