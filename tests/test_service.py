@@ -16,8 +16,10 @@ import stat
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ from core.service import protocol as proto
 from core.service.codec import decode
 from core.service.server import peer_uid
 from tests.engine_helpers import BTC, wait_for
-from tests.lock_helpers import PERPDESK, embedded_config, serve, stop
+from tests.lock_helpers import PERPDESK, embedded_config, serve, start_engine, stop
 from tests.service_helpers import RawClient
 from tests.test_console_tmux import free_port
 
@@ -213,3 +215,113 @@ def test_peer_uid_is_the_connecting_process_uid() -> None:
     a, b = socket.socketpair(socket.AF_UNIX)
     with a, b:
         assert peer_uid(a) == os.geteuid()
+
+
+class _Console:
+    """What a console's panes receive: the real FeedBuffer fed by the remote engine, seeded from
+    today's journal as PerpdeskApp does, drained into the lists of row ids the panes would show."""
+
+    def __init__(self, remote: RemoteEngine) -> None:
+        from console.feed import FeedBuffer
+
+        self.remote = remote
+        self.feed = FeedBuffer()
+        remote.subscribe(self.feed.push)
+        self.fills: list[str] = []
+        self.closes: list[str] = []
+
+    async def seed(self) -> None:
+        self._take(self.feed.seed(await self.remote.today_history(datetime.now(UTC).date())))
+
+    def drain(self) -> None:
+        self._take(self.feed.drain())
+
+    def _take(self, batch: Any) -> None:
+        self.fills += [f.fill_id for f in batch.fills]
+        self.closes += [c.close_key for c in batch.closes]
+
+
+async def _order(remote: RemoteEngine, side: OrderSide, contracts: str) -> None:
+    result = await remote.submit(PlaceOrder(BTC, side, D(contracts)))
+    assert result.ok, result
+
+
+async def test_engine_restarted_under_an_attached_console(tmp_path: Path) -> None:
+    """The console reconnects within seconds; the fills made while it was away (by another
+    console, on the new engine) reach its panes once; nothing is shown twice."""
+    cfg = embedded_config(tmp_path)
+    jdir = tmp_path / "journal"
+    proc, path, env = serve(tmp_path, cfg)
+    a = RemoteEngine(path, backoff=(2.0,))  # slow enough that the other console trades meanwhile
+    await a.connect()
+    a.start()
+    console = _Console(a)
+    await console.seed()
+    b = None
+    try:
+        await _order(a, OrderSide.BUY, "2")
+        await _order(a, OrderSide.SELL, "1")
+        await wait_for(lambda: console.drain() or len(console.fills) == 2, 20, "two fills on the panes")
+        assert stop(proc) == 0
+        await wait_for(lambda: not a.connected, 10, "the console to see the engine go")
+        assert "SIGTERM" in a.stop_reason
+
+        proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
+        restarted = asyncio.get_running_loop().time()
+        b = await _attached(path)
+        await _order(b, OrderSide.SELL, "1")  # closes what is left: a fill and a close row
+        await _order(b, OrderSide.BUY, "3")
+        await wait_for(lambda: a.connected, 10, "the console to reconnect")
+        assert asyncio.get_running_loop().time() - restarted < 5
+        await _order(a, OrderSide.SELL, "3")  # and trades again from the reconnected console
+        await wait_for(lambda: len(_safe(read_fills, jdir)) == 5, 20, "five fills journaled")
+        await wait_for(lambda: console.drain() or len(set(console.fills)) == 5, 20, "every fill on the panes")
+        await asyncio.sleep(1.0)
+        console.drain()
+    finally:
+        for remote in (a, b):
+            if remote is not None:
+                await remote.close()
+        assert stop(proc) == 0
+    journal_fills = [f["fill_id"] for f in read_fills(jdir)]
+    journal_closes = [r["close_id"] for r in read_trades(jdir)]
+    assert sorted(console.fills) == sorted(journal_fills)  # none missing, none twice
+    assert sorted(console.closes) == sorted(journal_closes) and len(journal_closes) == 3
+    assert a.fresh_snapshots == 1 and a.reconnects == 1
+
+
+async def test_reattach_shows_what_happened_meanwhile_and_kill_9_of_a_console(tmp_path: Path) -> None:
+    """A console quits (here: SIGKILLed mid-stream); the engine trades on; a new console's
+    panes show the fills made meanwhile, each once."""
+    cfg = embedded_config(tmp_path)
+    jdir = tmp_path / "journal"
+    proc, path, env = serve(tmp_path, cfg)
+    script = ("import asyncio, sys\nfrom console.remote import RemoteEngine\n"
+              "async def main():\n    r = RemoteEngine(sys.argv[1]); await r.connect(); r.start()\n"
+              "    print('attached', flush=True); await asyncio.sleep(600)\nasyncio.run(main())\n")
+    victim = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+    b = c = None
+    try:
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "attached"
+        b = await _attached(path)
+        await _order(b, OrderSide.BUY, "2")
+        await wait_for(lambda: (b.info and True) and len(_safe(read_fills, jdir)) == 1, 20, "a fill")
+        victim.kill()
+        victim.wait(10)
+        await _order(b, OrderSide.SELL, "2")  # the engine goes on, and so does the other console
+        await wait_for(lambda: len(_safe(read_trades, jdir)) == 1, 20, "the close row")
+        status = await b.call("status")
+        assert status["consoles"] == 1  # the killed console is gone from the engine's list
+
+        c = await _attached(path)
+        console = _Console(c)
+        await console.seed()
+        console.drain()
+        assert sorted(console.fills) == sorted(f["fill_id"] for f in read_fills(jdir))
+        assert len(console.closes) == 1
+    finally:
+        victim.kill()
+        for remote in (b, c):
+            if remote is not None:
+                await remote.close()
+        assert stop(proc) == 0
