@@ -592,15 +592,19 @@ async def _run(settings: Settings) -> int:
         import importlib
 
         from core.runner import build_stack, log_stop
+        from core.service.host import serving
 
         try:
             # the venue imports ccxt (~0.7 s); in a thread, so the painted UI answers keys meanwhile
             await asyncio.to_thread(importlib.import_module, "ccxt.async_support")
-            async with build_stack(settings) as running:
+            # the control socket: other terminals can attach to this engine (docs/service.md)
+            async with build_stack(settings) as running, serving(running, settings) as server:
                 app.attach(running.engine)
                 await ui_closed.wait()
                 await lifecycle.wait_detached()  # headless after a hangup: until SIGTERM/SIGINT
                 log_stop(running.engine, lifecycle.reason)
+                if server is not None:
+                    server.reason = f"engine stopped (its console: {lifecycle.reason})"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised by _run once the terminal is restored

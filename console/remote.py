@@ -29,6 +29,7 @@ from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+from console.errors import log_line
 from core.errors import PerpdeskError
 from core.events import (
     AccountSnapshot,
@@ -193,8 +194,11 @@ class RemoteEngine:
                     if not line:
                         break
                     why = self._dispatch(proto.parse(line)) or why
-            except (OSError, ValueError, asyncio.LimitOverrunError) as exc:
-                why = f"connection lost ({type(exc).__name__})"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever broke the link: reconnect, resync
+                why = f"connection lost ({type(exc).__name__}: {exc})"
+                log_line("WARNING", f"engine link: {why}", exc)
             self._drop_link()
             self._lost(self.stop_reason or why)
 
@@ -354,7 +358,10 @@ class RemoteEngine:
 
     def _publish(self, event: object) -> None:
         for callback in list(self._subscribers):
-            callback(event)
+            try:
+                callback(event)
+            except Exception as exc:  # noqa: BLE001 - one bad subscriber never breaks the link
+                log_line("ERROR", f"subscriber failed on {type(event).__name__}", exc)
 
     async def submit(self, command: Command) -> CommandResult:
         """Send ``command`` with a new id and the position facts it is bound to; the engine's

@@ -170,7 +170,10 @@ try:
     s.connect(sys.argv[1])
 except OSError as exc:
     print("CONNECT", type(exc).__name__); sys.exit(0)
-s.sendall(json.dumps({"t": "hello", "v": "1.0", "role": "console"}).encode() + b"\\n")
+try:
+    s.sendall(json.dumps({"t": "hello", "v": "1.0", "role": "console"}).encode() + b"\\n")
+except OSError:
+    pass  # the engine may have answered and closed before reading a byte
 s.settimeout(10)
 print("GOT", s.recv(65536).decode().strip())
 """

@@ -60,6 +60,8 @@ MAX_QUEUE = 5000  # ordered events waiting for one console before it is dropped
 RING = 20000  # ordered events kept for consoles that resume after a reconnect
 RESULTS = 4096  # command ids remembered (at-most-once execution)
 ID_MAX = 64
+LAG_PROBE_S = 0.1  # the event loop's lateness is sampled this often...
+LAG_WINDOW = 100  # ...and `status` shows the worst of the last 10 s
 
 
 class ServedEngine(Protocol):
@@ -227,6 +229,8 @@ class ControlServer:
         self._unsubscribe: Callable[[], None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._inode: int | None = None
+        self._lags: deque[float] = deque(maxlen=LAG_WINDOW)  # loop lag samples (s), newest last
+        self._lag_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -239,6 +243,7 @@ class ControlServer:
         os.chmod(self.path, 0o600)
         self._inode = os.lstat(self.path).st_ino
         self._unsubscribe = self.engine.subscribe(self._on_event)
+        self._lag_task = asyncio.create_task(self._probe_lag(), name="loop-lag")
         logger.info(f"SERVICE listening on {self.path} (session {self.session})")
 
     async def stop(self, reason: str) -> None:
@@ -248,6 +253,8 @@ class ControlServer:
             self._unsubscribe = None
         if self._server is not None:
             self._server.close()
+        if self._lag_task is not None:
+            self._lag_task.cancel()
         bye = proto.frame({"t": "bye", "reason": reason})
         clients = list(self.clients)
         for client in clients:
@@ -267,7 +274,18 @@ class ControlServer:
         logger.info(f"SERVICE stopped ({reason}); {len(clients)} console(s) told")
 
     def status(self) -> dict[str, Any]:
-        return {**self.info(), "consoles": len(self.clients), "session": self.session}
+        lag = max(self._lags, default=0.0)
+        return {**self.info(), "consoles": len(self.clients), "session": self.session,
+                "seq": self.seq, "loop_lag_ms": round(lag * 1000, 1)}
+
+    async def _probe_lag(self) -> None:
+        """How late the engine's loop runs a timer (worst of the last 10 s in `status`): what a
+        slow or frozen console would cost the engine if it cost anything."""
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            self._lags.append(max(0.0, loop.time() - start - LAG_PROBE_S))
 
     # ------------------------------------------------------------ engine events (never wait)
 

@@ -56,7 +56,7 @@ def line(status: dict[str, Any]) -> str:
             f"account {account}  strategy {state}, trading {status.get('trading')}  "
             f"equity {equity + ' ' + str(status.get('ccy') or '') if equity else '-'}  "
             f"positions {status.get('positions')}  consoles {status.get('consoles')}  "
-            f"pid {status.get('pid')} since {started}")
+            f"loop lag {status.get('loop_lag_ms')} ms  pid {status.get('pid')} since {started}")
 
 
 def main() -> int:
