@@ -28,8 +28,8 @@ from core.events import ClosePosition, CommandResult, PlaceOrder, PositionGone
 from core.journal import read_fills, read_trades
 from core.model import CloseResult, OrderSide, PosSide
 from core.service import protocol as proto
-from core.service.codec import decode
-from core.service.server import peer_uid
+from core.service.codec import decode, encode
+from core.service.server import peer_uid, position_facts
 from tests.engine_helpers import BTC, wait_for
 from tests.lock_helpers import PERPDESK, embedded_config, serve, start_engine, stop
 from tests.service_helpers import RawClient
@@ -328,3 +328,70 @@ async def test_reattach_shows_what_happened_meanwhile_and_kill_9_of_a_console(tm
             if remote is not None:
                 await remote.close()
         assert stop(proc) == 0
+
+
+async def test_a_close_confirmed_on_a_position_another_console_changed_is_refused(tmp_path: Path) -> None:
+    """Console A confirmed "close 4 ct"; console B closes 1 ct before A's command arrives: the
+    engine refuses A's close (the facts it showed no longer hold) instead of acting on them."""
+    cfg = embedded_config(tmp_path)
+    jdir = tmp_path / "journal"
+    proc, path, _ = serve(tmp_path, cfg)
+    b = None
+    try:
+        b = await _attached(path)
+        await _order(b, OrderSide.BUY, "4")
+        await wait_for(lambda: len(b.positions()) == 1, 20, "the position")
+        shown = b.positions()[0]
+        raw = await RawClient.open(path)  # console A, frame by frame
+        await raw.next("snapshot")
+        result = await b.submit(ClosePosition(BTC, PosSide.NET, D("1"), shown.position_id))
+        assert result.ok, result
+        await wait_for(lambda: b.positions() and b.positions()[0].contracts == D("3"), 20, "3 ct left")
+
+        close = ClosePosition(BTC, PosSide.NET, position_id=shown.position_id)
+        raw.send({"t": "cmd", "id": "a-1", "cmd": encode(close), "expect": [position_facts(shown)]})
+        refused = decode((await raw.next("result"))["r"], CommandResult)
+        assert not refused.ok and "changed since this console asked" in refused.message
+        assert "now long 3 ct" in refused.message
+        await asyncio.sleep(1.0)
+        assert b.positions()[0].contracts == D("3")  # nothing was sent
+
+        now = b.positions()[0]  # asked again with what is shown now: it goes
+        raw.send({"t": "cmd", "id": "a-2", "cmd": encode(close), "expect": [position_facts(now)]})
+        assert decode((await raw.next("result"))["r"], CommandResult).ok
+        await wait_for(lambda: not b.positions(), 20, "the position closed")
+        await raw.close()
+    finally:
+        if b is not None:
+            await b.close()
+        assert stop(proc) == 0
+    assert len(read_trades(jdir)) == 2
+
+
+async def test_status_lists_each_running_engine_once_and_forgets_dead_ones(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    run = tmp_path / "run"
+    first, _, env = serve(one, embedded_config(one), run)
+    second, _, _ = serve(two, embedded_config(two), run)
+    try:
+        (run / "0123456789abcdef.sock").touch()  # not a socket: ignored
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(str(run / "feedfacefeedface.sock"))  # a killed engine's socket: nobody listens
+        stale.close()
+        out = await asyncio.to_thread(subprocess.run, [str(PERPDESK), "status"], capture_output=True,
+                                      text=True, timeout=30, env={**os.environ, **env})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.strip().splitlines()
+        assert len(lines) == 2, out.stdout
+        for folder, proc in ((one, first), (two, second)):
+            (line,) = [x for x in lines if f"{folder / 'journal'} " in x]
+            assert f"pid {proc.pid}" in line and " sim " in line and "positions 0" in line
+            assert "consoles 0" in line and "equity 10000 USDT" in line and "loop lag" in line
+        assert not (run / "feedfacefeedface.sock").exists()
+    finally:
+        assert stop(first) == 0 and stop(second) == 0
+    out = await asyncio.to_thread(subprocess.run, [str(PERPDESK), "status"], capture_output=True,
+                                  text=True, timeout=30, env={**os.environ, **env})
+    assert out.returncode == 0 and out.stdout.startswith("no engine running"), out.stdout
