@@ -57,6 +57,7 @@ from core.engine_view import EngineView, JournalView
 from core.events import (
     AccountSnapshot,
     Command,
+    LinkState,
     NoticeLevel,
     PositionGone,
     RiskEvent,
@@ -363,9 +364,10 @@ class PerpdeskApp(App[int]):
         now = self.clock().astimezone(UTC)
         day = self.feed.day(now.date())
         link, latency = link_summary(self._statuses)
+        engine = self._statuses.get("engine")  # an attached console's link to its engine
         self.header.show(HeaderState(
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
-            self.read_only))
+            self.read_only, engine is not None and engine.state is LinkState.DISCONNECTED))
         if now.date() != self._chart_day:
             self._chart_day = now.date()
             self.pnl_chart.reset()

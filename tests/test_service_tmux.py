@@ -118,3 +118,23 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
         tmux.kill()
         assert stop(proc) == 0
     assert len(_manual_closes(jdir)) == 1
+
+
+def test_attached_console_shows_the_engine_lost_and_comes_back(tmp_path: Path) -> None:
+    cfg = embedded_config(tmp_path)
+    proc, _, env = serve(tmp_path, cfg)
+    tmux = Tmux(f"exec {PERPDESK} --config config.toml attach", tmp_path)
+    try:
+        tmux.wait_screen(lambda s: "● live" in s, "the attached console, live")
+        assert stop(proc) == 0
+        tmux.wait_screen(lambda s: "ENGINE LOST" in s and "SIGTERM" in s,
+                         "the header saying the engine is lost, and the notice why")
+        from tests.lock_helpers import start_engine
+
+        proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
+        started = time.monotonic()
+        tmux.wait_screen(lambda s: "● live" in s and "ENGINE LOST" not in s, "the console reconnected", 10)
+        assert time.monotonic() - started < 6
+    finally:
+        tmux.kill()
+        assert stop(proc) == 0
