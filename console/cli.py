@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{serve,attach,status,sim,reconcile,report}")
 
     serve = sub.add_parser("serve", help="the engine as a service: no UI, a control socket consoles attach to")
-    serve.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
+    serve.add_argument("--duration", type=_positive, metavar="SECONDS", default=argparse.SUPPRESS,
+                       help="stop after this long")
     attach = sub.add_parser("attach", help="the console of the engine running on this config's journal")
     attach.add_argument("--read-only", action="store_true", dest="attach_read_only",
                         help="a console the engine accepts no command from")

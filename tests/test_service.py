@@ -395,3 +395,17 @@ async def test_status_lists_each_running_engine_once_and_forgets_dead_ones(tmp_p
     out = await asyncio.to_thread(subprocess.run, [str(PERPDESK), "status"], capture_output=True,
                                   text=True, timeout=30, env={**os.environ, **env})
     assert out.returncode == 0 and out.stdout.startswith("no engine running"), out.stdout
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--read-only", "serve"], "--read-only does not apply to `serve`"),
+    (["--headless", "attach"], "--headless and --duration do not apply to `attach`"),
+    (["attach", "--duration", "5"], "unrecognized arguments"),
+])
+def test_service_command_lines_that_cannot_run_are_one_line(
+        argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err

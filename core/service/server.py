@@ -339,7 +339,11 @@ class ControlServer:
             await self._serve(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError):
-            pass
+            pass  # a console that went away or spoke nonsense: only that connection ends
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - never the engine's problem
+            logger.exception("SERVICE connection failed")
         finally:
             if task is not None:
                 self._handlers.discard(task)
