@@ -55,6 +55,7 @@ from core.service.server import position_facts
 ENGINE_LINK = "engine"  # the header's link to the engine process
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)  # reconnect delays; the last one repeats
 CALL_TIMEOUT_S = 30.0
+HELLO_TIMEOUT_S = 10.0  # an engine that accepts but does not answer (stopped) is tried again
 PosKey = tuple[str, str]
 
 
@@ -141,22 +142,11 @@ class RemoteEngine:
 
     async def _open(self, *, first: bool = False) -> None:
         reader, writer = await asyncio.open_unix_connection(str(self.path), limit=proto.MAX_FRAME)
-        role = proto.ROLE_READ_ONLY if self.role_read_only else proto.ROLE_CONSOLE
-        writer.write(proto.frame({"t": "hello", "v": proto.PROTOCOL_VERSION, "role": role,
-                                  "session": self.session, "seq": self.seq}))
-        await writer.drain()
-        hello = proto.parse(await reader.readuntil(b"\n"))
-        if hello["t"] == "refused":
+        try:
+            hello, snapshot = await self._handshake(reader, writer)
+        except BaseException:
             writer.close()
-            raise EngineUnavailable(f"perpdesk attach: the engine refused this console: {hello.get('reason')}")
-        refusal = proto.version_refusal(hello.get("v"), we_are="console")
-        if refusal is not None or hello["t"] != "hello":
-            writer.close()
-            raise EngineUnavailable(f"perpdesk attach: {refusal or 'unexpected answer ' + hello['t']}")
-        snapshot = proto.parse(await reader.readuntil(b"\n"))
-        if snapshot["t"] != "snapshot":
-            writer.close()
-            raise EngineUnavailable(f"perpdesk attach: expected a snapshot, got {snapshot['t']}")
+            raise
         same_run = hello.get("session") == self.session
         self.info = dict(hello.get("engine") or {})
         if self.journal_dir is None and self.info.get("journal"):
@@ -170,18 +160,37 @@ class RemoteEngine:
             self.reconnects += 1
         self._resend(same_run)
 
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Our hello; the engine's hello (or its refusal, one line) and its snapshot."""
+        role = proto.ROLE_READ_ONLY if self.role_read_only else proto.ROLE_CONSOLE
+        writer.write(proto.frame({"t": "hello", "v": proto.PROTOCOL_VERSION, "role": role,
+                                  "session": self.session, "seq": self.seq}))
+        await writer.drain()
+        hello = proto.parse(await reader.readuntil(b"\n"))
+        if hello["t"] == "refused":
+            raise EngineUnavailable(f"perpdesk attach: the engine refused this console: {hello.get('reason')}")
+        refusal = proto.version_refusal(hello.get("v"), we_are="console")
+        if refusal is not None or hello["t"] != "hello":
+            raise EngineUnavailable(f"perpdesk attach: {refusal or 'unexpected answer ' + hello['t']}")
+        snapshot = proto.parse(await reader.readuntil(b"\n"))
+        if snapshot["t"] != "snapshot":
+            raise EngineUnavailable(f"perpdesk attach: expected a snapshot, got {snapshot['t']}")
+        return hello, snapshot
+
     async def _run(self) -> None:
         attempt = 0
         while not self._closing:
             if self._reader is None:
                 try:
-                    await self._open()
+                    await asyncio.wait_for(self._open(), HELLO_TIMEOUT_S)
                     attempt = 0
                 except EngineUnavailable as exc:
                     self._lost(exc.message)  # refused (another version, another user): say so
                     await asyncio.sleep(self.backoff[-1])
                     continue
-                except (OSError, asyncio.IncompleteReadError, ValueError):
+                except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+                    self._drop_link()
                     await asyncio.sleep(self.backoff[min(attempt, len(self.backoff) - 1)])
                     attempt += 1
                     continue

@@ -409,3 +409,20 @@ def test_service_command_lines_that_cannot_run_are_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+async def test_a_console_refuses_an_engine_of_another_major_version(tmp_path: Path) -> None:
+    """The other direction of the version check: an engine speaking 2.x (a stand-in socket that
+    answers the hello as a newer engine would) is refused by the console in one line."""
+    async def newer_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(proto.frame({"t": "hello", "v": "2.0", "session": "s", "engine": {}}))
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "e.sock"
+    server = await asyncio.start_unix_server(newer_engine, path=str(path))
+    async with server:
+        with pytest.raises(EngineUnavailable) as refused:
+            await RemoteEngine(path).connect()
+    assert "engine speaks 2.0" in refused.value.message and "upgrade the console" in refused.value.message
