@@ -55,6 +55,7 @@ from core.service.server import position_facts
 ENGINE_LINK = "engine"  # the header's link to the engine process
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)  # reconnect delays; the last one repeats
 CALL_TIMEOUT_S = 30.0
+SILENCE_S = 7.0  # no frame for this long (the engine ticks every 2 s): the engine is lost
 HELLO_TIMEOUT_S = 10.0  # an engine that accepts but does not answer (stopped) is tried again
 PosKey = tuple[str, str]
 
@@ -199,7 +200,11 @@ class RemoteEngine:
             why = "the engine closed the connection"
             try:
                 while True:
-                    line = await reader.readline()
+                    try:
+                        line = await asyncio.wait_for(reader.readline(), SILENCE_S)
+                    except TimeoutError:  # the engine ticks every 2 s: it is stopped or hung
+                        why = f"no word from the engine for {SILENCE_S:g} s"
+                        break
                     if not line:
                         break
                     why = self._dispatch(proto.parse(line)) or why

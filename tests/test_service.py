@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 from console.remote import EngineUnavailable, RemoteEngine
-from core.events import ClosePosition, CommandResult, PlaceOrder, PositionGone
+from core.events import ClosePosition, CommandResult, Notice, PlaceOrder, PositionGone
 from core.journal import read_fills, read_trades
 from core.model import CloseResult, OrderSide, PosSide
 from core.service import protocol as proto
@@ -426,3 +427,26 @@ async def test_a_console_refuses_an_engine_of_another_major_version(tmp_path: Pa
         with pytest.raises(EngineUnavailable) as refused:
             await RemoteEngine(path).connect()
     assert "engine speaks 2.0" in refused.value.message and "upgrade the console" in refused.value.message
+
+
+async def test_a_stopped_engine_is_noticed_and_the_console_resumes_when_it_continues(tmp_path: Path) -> None:
+    """The engine ticks every 2 s: a console that hears nothing for 7 s says the engine is lost
+    (a hung or SIGSTOPped engine never closes the socket); it resumes once the engine runs again."""
+    cfg = embedded_config(tmp_path)
+    proc, path, _ = serve(tmp_path, cfg)
+    remote = None
+    try:
+        remote = await _attached(path)
+        seen: list[object] = []
+        remote.subscribe(seen.append)
+        proc.send_signal(signal.SIGSTOP)
+        await wait_for(lambda: not remote.connected, 15, "the console to notice the stopped engine")
+        assert any(isinstance(e, Notice) and "no word from the engine" in e.text for e in seen)
+        proc.send_signal(signal.SIGCONT)
+        await wait_for(lambda: remote.connected, 20, "the console to reconnect")
+        assert remote.fresh_snapshots == 0  # the same run: resumed, nothing to read again
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        if remote is not None:
+            await remote.close()
+        assert stop(proc) == 0

@@ -60,6 +60,7 @@ MAX_QUEUE = 5000  # ordered events waiting for one console before it is dropped
 RING = 20000  # ordered events kept for consoles that resume after a reconnect
 RESULTS = 4096  # command ids remembered (at-most-once execution)
 ID_MAX = 64
+TICK_S = 2.0  # a frame every console gets even when nothing happens: silence means a lost engine
 LAG_PROBE_S = 0.1  # the event loop's lateness is sampled this often...
 LAG_WINDOW = 100  # ...and `status` shows the worst of the last 10 s
 
@@ -89,6 +90,9 @@ class ServedEngine(Protocol):
     def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Any, Any]: ...
 
     async def reconcile(self) -> Any: ...
+
+
+_TICK = proto.frame({"t": "tick"})
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -231,6 +235,7 @@ class ControlServer:
         self._inode: int | None = None
         self._lags: deque[float] = deque(maxlen=LAG_WINDOW)  # loop lag samples (s), newest last
         self._lag_task: asyncio.Task[None] | None = None
+        self._ticked = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -286,6 +291,10 @@ class ControlServer:
             start = loop.time()
             await asyncio.sleep(LAG_PROBE_S)
             self._lags.append(max(0.0, loop.time() - start - LAG_PROBE_S))
+            if loop.time() - self._ticked >= TICK_S:
+                self._ticked = loop.time()
+                for client in list(self.clients):  # latest-value: a stuck console holds one
+                    client.offer(self.seq, ("tick", ""), _TICK)
 
     # ------------------------------------------------------------ engine events (never wait)
 
