@@ -109,6 +109,8 @@ class RemoteEngine:
         self._task: asyncio.Task[None] | None = None
         self._catch_up: asyncio.Task[None] | None = None
         self._closing = False
+        self._heard = 0.0  # loop time of the last frame
+        self._silent = ""  # why the watchdog cut the link
 
     # ================================================================ connection
 
@@ -198,23 +200,42 @@ class RemoteEngine:
             reader = self._reader
             assert reader is not None
             why = "the engine closed the connection"
+            self._heard = asyncio.get_running_loop().time()
+            watchdog = asyncio.create_task(self._watch_silence(), name="remote-silence")
             try:
                 while True:
-                    try:
-                        line = await asyncio.wait_for(reader.readline(), SILENCE_S)
-                    except TimeoutError:  # the engine ticks every 2 s: it is stopped or hung
-                        why = f"no word from the engine for {SILENCE_S:g} s"
-                        break
+                    line = await reader.readline()
                     if not line:
                         break
+                    self._heard = asyncio.get_running_loop().time()
                     why = self._dispatch(proto.parse(line)) or why
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever broke the link: reconnect, resync
                 why = f"connection lost ({type(exc).__name__}: {exc})"
                 log_line("WARNING", f"engine link: {why}", exc)
+            finally:
+                watchdog.cancel()
             self._drop_link()
-            self._lost(self.stop_reason or why)
+            self._lost(self.stop_reason or self._silent or why)
+            self._silent = ""
+
+    async def _watch_silence(self) -> None:
+        """The engine ticks every 2 s; nothing for SILENCE_S means it is hung or stopped (its
+        socket stays open then), so the link is cut and tried again. A check that itself ran
+        late (this console was stopped, SIGSTOP or a suspended laptop) is not the engine's
+        silence: the data waiting in the socket is read first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            if now - before > 2.0:
+                self._heard = now  # we were the ones asleep
+            elif now - self._heard > SILENCE_S:
+                self._silent = f"no word from the engine for {SILENCE_S:g} s"
+                self._drop_link()  # the reader sees the end of the connection
+                return
 
     def _lost(self, why: str) -> None:
         was = self.connected
