@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from console.remote import EngineUnavailable, RemoteEngine
+from core.engine_view import JournalView, ProtectionView
 from core.events import ClosePosition, CommandResult, Notice, PlaceOrder, PositionGone
 from core.journal import read_fills, read_trades
 from core.model import CloseResult, OrderSide, PosSide
@@ -79,6 +80,9 @@ async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path
         assert b.positions() == []
         await wait_for(lambda: len(_safe(read_trades, jdir)) == 1, 20, "the close row")
         assert [r["reason"] for r in read_trades(jdir)] == ["manual"]
+        assert isinstance(b, JournalView) and isinstance(b, ProtectionView)
+        page = await b.history_pager("closes").page(0)  # the `h` screen reads the journal itself
+        assert [item.close.reason.value for item in page.items] == ["manual"]
         report = await b.reconcile()  # through the socket, as the console's `r` does
         assert report.ok, report.lines()
         rec = await asyncio.to_thread(subprocess.run, [str(PERPDESK), "--config", str(cfg), "reconcile"],
