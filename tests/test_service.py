@@ -454,3 +454,31 @@ async def test_a_stopped_engine_is_noticed_and_the_console_resumes_when_it_conti
         if remote is not None:
             await remote.close()
         assert stop(proc) == 0
+
+
+async def test_a_command_unanswered_when_the_engine_died_is_never_sent_to_the_next_one(
+        tmp_path: Path) -> None:
+    """At most once across an engine restart: the console cannot know whether the dead engine
+    ran it, so it fails the command with a line saying so instead of sending it again."""
+    cfg = embedded_config(tmp_path)
+    jdir = tmp_path / "journal"
+    proc, path, env = serve(tmp_path, cfg)
+    remote = None
+    try:
+        remote = RemoteEngine(path, backoff=(0.5,))
+        await remote.connect()
+        remote.start()
+        proc.send_signal(signal.SIGSTOP)  # it will never read the command
+        pending = asyncio.ensure_future(remote.submit(PlaceOrder(BTC, OrderSide.BUY, D("2"))))
+        await asyncio.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
+        result = await asyncio.wait_for(pending, 30)
+        assert not result.ok and "restarted before answering" in result.message
+        await asyncio.sleep(1.5)
+        assert _safe(read_fills, jdir) == [] and remote.positions() == []
+    finally:
+        if remote is not None:
+            await remote.close()
+        assert stop(proc) in (0, -signal.SIGKILL)
