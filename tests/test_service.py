@@ -71,7 +71,11 @@ async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path
         await wait_for(lambda: len(a.positions()) == 1 and len(b.positions()) == 1, 20, "position in both")
         snap = b.positions()[0]
         assert snap.contracts == D("5") and a.positions()[0] == snap
-        assert b.estimate_close_pnl(BTC, PosSide.NET, D("5")) == snap.unrealized_pnl or b.mark(BTC)
+        mark = b.mark(BTC)
+        assert mark is not None  # the `c` dialog's estimate: price PnL at the latest mark, pro rata
+        whole = (mark - snap.entry_price) * snap.contracts * snap.contract_size
+        assert b.estimate_close_pnl(BTC, PosSide.NET, D("5")) == whole
+        assert b.estimate_close_pnl(BTC, PosSide.NET, D("2")) == whole * 2 / 5
 
         result = await a.submit(ClosePosition(BTC, PosSide.NET, position_id=snap.position_id))
         assert result.ok, result
