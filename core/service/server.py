@@ -161,6 +161,9 @@ class _Client:
             self.ordered.append((seq, payload))
         else:
             self.latest[key] = (seq, payload)
+            if len(self.latest) > MAX_QUEUE:  # one key per order id: bounded as well
+                self.drop(f"more than {MAX_QUEUE} states behind")
+                return
         self.wake.set()
 
     def drop(self, why: str) -> None:
