@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.errors import describe, expected_errors
+from console.errors import describe, expected_errors, log_line
 from console.remote import EngineUnavailable, RemoteEngine
 
 if TYPE_CHECKING:
@@ -46,9 +46,10 @@ async def _attach(settings: Settings, read_only: bool) -> int:
     await remote.connect()
     app = build_app(remote, settings, read_only=read_only, freeze_heap=True)
     info = remote.info
-    app.startup_warnings.append(
-        f"attached to engine pid {info.get('pid')} ({info.get('venue')}, journal "
-        f"{info.get('journal')}){' read-only' if read_only else ''}: q detaches, the engine runs on")
+    hello = (f"attached to engine pid {info.get('pid')} ({info.get('venue')}, journal "
+             f"{info.get('journal')}){' read-only' if read_only else ''}: q detaches, the engine runs on")
+    log_line("INFO", hello)
+    app.after_first_frame = lambda: app.say(hello)  # once the panes are on screen
     lifecycle = Lifecycle(lambda: app.exit(0), "stop")  # every way out only detaches
     lifecycle.install()
     app.driver_class = hangup_safe(app.driver_class, lifecycle.terminal_lost)
