@@ -57,6 +57,7 @@ from core.engine_view import EngineView, JournalView
 from core.events import (
     AccountSnapshot,
     Command,
+    LinkState,
     NoticeLevel,
     PositionGone,
     RiskEvent,
@@ -369,9 +370,11 @@ class PerpdeskApp(App[int]):
         now = self.clock().astimezone(UTC)
         day = self.feed.day(now.date())
         link, latency = link_summary(self._statuses)
+        engine = self._statuses.get("engine")  # an attached console's link to its engine
         self.header.show(HeaderState(
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
-            self.read_only, store_label(self.store_state)))
+            self.read_only, store_label(self.store_state),
+            engine_lost=engine is not None and engine.state is LinkState.DISCONNECTED))
         if now.date() != self._chart_day:
             self._chart_day = now.date()
             self.pnl_chart.reset()
@@ -616,11 +619,13 @@ async def _run(settings: Settings) -> int:
         import importlib
 
         from core.runner import build_stack, log_stop
+        from core.service.host import serving
 
         try:
             # the venue imports ccxt (~0.7 s); in a thread, so the painted UI answers keys meanwhile
             await asyncio.to_thread(importlib.import_module, "ccxt.async_support")
-            async with build_stack(settings) as running:
+            # the control socket: other terminals can attach to this engine (docs/service.md)
+            async with build_stack(settings) as running, serving(running, settings) as server:
                 app.attach(running.engine)
                 if running.store is not None:
                     link = running.store
@@ -628,6 +633,8 @@ async def _run(settings: Settings) -> int:
                 await ui_closed.wait()
                 await lifecycle.wait_detached()  # headless after a hangup: until SIGTERM/SIGINT
                 log_stop(running.engine, lifecycle.reason)
+                if server is not None:
+                    server.reason = f"engine stopped (its console: {lifecycle.reason})"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised by _run once the terminal is restored

@@ -76,7 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="no trading keys or commands")
     parser.add_argument("--headless", action="store_true", help="run engine and journal without the UI")
     parser.add_argument("--duration", type=_positive, metavar="SECONDS", help="headless: stop after this long")
-    sub = parser.add_subparsers(dest="command", metavar="{sim,reconcile,report,store,accounts}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,attach,status,sim,reconcile,report,store,accounts}")
+
+    serve = sub.add_parser("serve", help="the engine as a service: no UI, a control socket consoles attach to")
+    serve.add_argument("--duration", type=_positive, metavar="SECONDS", default=argparse.SUPPRESS,
+                       help="stop after this long")
+    attach = sub.add_parser("attach", help="the console of the engine running on this config's journal")
+    attach.add_argument("--read-only", action="store_true", dest="attach_read_only",
+                        help="a console the engine accepts no command from")
+    sub.add_parser("status", help="one line per engine running on this host")
 
     d = SimSettings()
     sim = sub.add_parser("sim", help="run the OKX v5 exchange simulator alone")
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     store, acc = _store_parsers(sub)
     rep.add_argument("--store", action="store_true", help="from PostgreSQL: every engine, and the total")
     rep.add_argument("--url", metavar="URL", help="with --store: the store's URL (default [store] read_url)")
-    for p in (sim, rec, rep, store, acc):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
+    for p in (serve, attach, sim, rec, rep, store, acc):  # `perpdesk reconcile --config x` as well as `perpdesk --config x reconcile`
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
 
@@ -158,11 +166,15 @@ def _check_report_days(args: argparse.Namespace) -> None:
 
 
 def _check_usage(args: argparse.Namespace) -> None:
-    """Flags that do not go together end the start before any file is read."""
-    if args.command and (args.headless or args.duration is not None or args.read_only):
-        raise _UsageError(f"perpdesk: --headless, --duration and --read-only do not apply to `{args.command}`")
-    if args.duration is not None and not args.headless:
-        raise _UsageError("perpdesk: --duration only applies with --headless")
+    """Options that cannot go together: one usage line (exit 2)."""
+    if args.command == "attach":
+        args.read_only = args.read_only or args.attach_read_only
+    if args.command not in (None, "attach") and args.read_only:
+        raise _UsageError(f"perpdesk: --read-only does not apply to `{args.command}`")
+    if args.command and (args.headless or (args.duration is not None and args.command != "serve")):
+        raise _UsageError(f"perpdesk: --headless and --duration do not apply to `{args.command}`")
+    if args.duration is not None and not args.headless and args.command != "serve":
+        raise _UsageError("perpdesk: --duration only applies with --headless (or to `serve`)")
     if args.command == "report":
         _check_report_days(args)
     if args.command == "sim" and args.fresh and args.state is None:
@@ -173,13 +185,22 @@ def _check_usage(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "status":
+        return _target("core.service.status", "main")()
     _check_usage(args)
     # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
     # do not read it
-    settings = load_settings(args.config, ui_state=not (args.headless or args.command in ("sim", "reconcile", "report")))
+    settings = load_settings(args.config, ui_state=args.command in (None, "attach") and not args.headless)
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
-    if args.command in (None, "reconcile"):
+    if args.command is None and not args.headless:  # plain `perpdesk` on a running engine
+        from console.attach import engine_socket
+
+        if engine_socket(settings) is not None:
+            print(f"perpdesk: an engine already runs on journal {settings.journal.dir}: "
+                  "attaching to it", file=sys.stderr)
+            args.command = "attach"
+    if args.command in (None, "serve", "reconcile"):
         load_credentials(settings)  # fail before any UI or connection when a variable is missing
     if args.command in ("store", "accounts") or (args.command == "report" and args.store):
         return _store_command(settings, args)
@@ -195,14 +216,23 @@ def _run(args: argparse.Namespace) -> int:
 
     logger.info(f"perpdesk start: command {args.command or ('headless' if args.headless else 'tui')} "
                 f"config {settings.config_path} venue {settings.exchange.venue}")
+    return _logged_command(settings, args)
+
+
+def _logged_command(settings: Any, args: argparse.Namespace) -> int:
+    """The commands that run with the log set up: the simulator, reconcile, the engine, a console."""
     if args.command == "sim":
         return _target("core.sim.standalone", "main")(
             args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh,
             args.protocol or settings.sim.protocol)
     if args.command == "reconcile":
         return _target("core.reconcile", "main")(settings)
-    if args.headless:
+    if args.headless:  # the older name of `serve`
         return _target("core.runner", "run_headless")(settings, args.duration)
+    if args.command == "serve":
+        return _target("core.runner", "run_headless")(settings, args.duration, "serve")
+    if args.command == "attach":
+        return _target("console.attach", "run_attach")(settings, args.read_only)
     return _target("console.app", "run_app")(settings)
 
 

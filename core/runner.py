@@ -57,6 +57,7 @@ class Stack:
     sim: object | None  # core.sim.server.SimServer when venue = "sim" runs embedded
     strategy: StrategyHost | None  # .name, .running, .error (why it stopped)
     store: StoreLink | None = None  # [store] url set: the shipper and the status row
+    lock: EngineLock | None = None  # the journal folder's (core.service.lock)
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +73,7 @@ async def build_stack(settings: Settings, lock: EngineLock | None = None) -> Asy
     owned = lock is None
     held = lock if lock is not None else acquire(settings.journal.dir, attach_hint=attach_hint(settings))
     try:
-        async with _stack(settings, strategy) as stack:
+        async with _stack(settings, strategy, held) as stack:
             yield stack
     finally:
         if owned:
@@ -81,11 +82,12 @@ async def build_stack(settings: Settings, lock: EngineLock | None = None) -> Asy
 
 def attach_hint(settings: Settings) -> str:
     """How the refused start reaches the running engine instead (core.service.lock)."""
-    return f"stop it first, or give {settings.config_path.name} another [journal] dir"
+    return f"attach a console to it with `perpdesk --config {settings.config_path} attach`"
 
 
 @contextlib.asynccontextmanager
-async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator[Stack]:
+async def _stack(settings: Settings, strategy: Strategy | None,
+                 lock: EngineLock) -> AsyncIterator[Stack]:
     sim = None
     exchange = settings.exchange
     tighten_files(settings)
@@ -116,7 +118,7 @@ async def _stack(settings: Settings, strategy: Strategy | None) -> AsyncIterator
         if trading and strategy is not None:
             host = StrategyHost(strategy, engine, max_callback_s=settings.strategy.max_callback_s)
             await host.start()  # a failing warm-up or on_start stops the strategy, not the run
-        yield Stack(engine, venue, journal, sim, host, store)
+        yield Stack(engine, venue, journal, sim, host, store, lock)
     finally:
         if host is not None:
             with contextlib.suppress(Exception):
@@ -204,49 +206,60 @@ def log_stop(engine: _OpenPositions, reason: str) -> None:
     logger.info(f"STOP ({reason}): {len(parts)} position(s) left open on the exchange: {left}")
 
 
-async def _headless(settings: Settings, duration: float | None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    reason = ["duration"]
+async def _headless(settings: Settings, duration: float | None, banner: str) -> int:
+    from core.service.host import serving
 
-    def on_signal(sig: signal.Signals) -> None:
+    stop = asyncio.Event()
+    why: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def stopped(name: str) -> None:
         if not stop.is_set():
-            reason[0] = sig.name
-            logger.warning(f"{sig.name}: stopping the headless engine")
+            why.append(name)
+            logger.warning(f"{name}: stopping the {banner} engine")
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal, sig)
+            loop.add_signal_handler(sig, stopped, sig.name)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # a closed SSH session
+        loop.add_signal_handler(signal.SIGHUP, logger.info, "SIGHUP ignored: the engine runs on "
+                                "until SIGTERM or SIGINT (consoles attach with `perpdesk attach`)")
     try:
-        async with build_stack(settings) as stack:
+        async with build_stack(settings) as stack, serving(stack, settings) as server:
             where = stack.sim.url if stack.sim is not None else stack.venue.address  # type: ignore[attr-defined]
             freeze_startup_heap()
-            print(f"perpdesk headless: {settings.exchange.venue} at {where}, journal "
+            print(f"perpdesk {banner}: {settings.exchange.venue} at {where}, journal "
                   f"{settings.journal.dir}, strategy {stack.strategy.name if stack.strategy else 'none'}"
+                  + (f", control socket {server.path}" if server is not None else "")
                   + (f", stopping after {duration:g} s" if duration else "; Ctrl-C to stop"),
                   flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), duration)
             except TimeoutError:
-                pass
-            logger.info("headless: stopping")
-            log_stop(stack.engine, reason[0])
+                why.append("duration")
+            reason = why[0] if why else "stop"
+            logger.info(f"{banner}: stopping ({reason})")
+            if server is not None:
+                server.reason = f"engine stopped ({reason})"
+            log_stop(stack.engine, reason)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     return 0
 
 
-def run_headless(settings: Settings, duration: float | None) -> int:
-    """`perpdesk --headless`: run until SIGINT/SIGTERM or ``duration``.
+def run_headless(settings: Settings, duration: float | None, banner: str = "headless") -> int:
+    """`perpdesk serve` (and its alias `--headless`): the engine, strategy, risk guard and
+    journal with no UI, plus the control socket consoles attach to (core/service/); runs until
+    SIGINT/SIGTERM or ``duration``. SIGHUP is ignored (a closed terminal must not stop it).
 
     2, with one stderr line, if it cannot start or if journal rows could not be written at stop
     (a run that lost rows must not look like a clean one to a supervisor or a script).
     """
     try:
-        return asyncio.run(_headless(settings, duration))
+        return asyncio.run(_headless(settings, duration, banner))
     except PerpdeskError as exc:
         print(exc.message, file=sys.stderr)
         logger.error(f"headless could not run: {exc.message}")

@@ -14,12 +14,12 @@ PERPDESK = Path(sys.executable).with_name("perpdesk")
 
 
 def embedded_config(tmp_path: Path, *, speed: str = "1", strategy: str = "none",
-                    extra: str = "") -> Path:
+                    extra: str = "", port: int = 0) -> Path:
     """A config whose embedded simulator listens on a free port (so that two engines on it
     could both run if nothing stopped the second)."""
     cfg = tmp_path / "config.toml"
     cfg.write_text('[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
-                   f'[sim]\nport = 0\nspeed = {speed}\nseed = 7\nfunding_interval_s = 3600\n'
+                   f'[sim]\nport = {port}\nspeed = {speed}\nseed = 7\nfunding_interval_s = 3600\n'
                    f'[journal]\ndir = "journal"\n[strategy]\nname = "{strategy}"\n{extra}')
     return cfg
 
@@ -60,3 +60,15 @@ def wait_until(pred, timeout: float = 30.0, what: str = "condition") -> None:  #
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def serve(tmp_path: Path, cfg: Path, run_dir: Path | None = None,
+          ) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
+    """`perpdesk serve` on ``cfg`` with a socket folder of the test's own; (process, socket, env)."""
+    from core.service.lock import read_holder
+
+    env = {"PERPDESK_RUNTIME_DIR": str(run_dir or tmp_path / "run")}
+    proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
+    holder = read_holder(cfg.parent / "journal")
+    assert holder is not None and holder.socket, "the engine recorded no control socket"
+    return proc, Path(holder.socket), env

@@ -92,14 +92,18 @@ def test_console_and_headless_on_one_journal(tmp_path: Path) -> None:
     finally:
         tmux.kill()
 
-    headless = start_engine(cfg)  # then a headless first: the console says why and exits 2
+    headless = start_engine(cfg)  # then a headless first: plain `perpdesk` attaches to it (issue 22)
     exit_file.unlink()
     tmux = Tmux(f"{PERPDESK} --config config.toml; echo $? > {exit_file}", tmp_path)
     try:
-        wait_until(exit_file.exists, 30, "the refused console to exit")
-        assert exit_file.read_text().strip() == "2"
-        screen = tmux.screen()
-        assert f"pid {headless.pid}" in screen and "Traceback" not in screen, screen
+        screen = tmux.wait_screen(lambda s: f"engine pid {headless.pid}" in s, "the attach notice")
+        assert "Traceback" not in screen
+        tmux.keys("q")
+        wait_until(exit_file.exists, 30, "the attached console to quit")
+        assert exit_file.read_text().strip() == "0"
+        assert headless.poll() is None  # quitting an attached console leaves the engine running
+        held = read_holder(jdir)
+        assert held is not None and held.pid == headless.pid
     finally:
         tmux.kill()
         assert stop(headless) == 0

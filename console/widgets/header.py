@@ -34,6 +34,7 @@ class HeaderState:
     latency_ms: float | None = None
     read_only: bool = False
     store: str | None = None  # [store] set: "ok", or how far behind it is (core.store)
+    engine_lost: bool = False  # an attached console lost its engine (console/remote.py)
 
 
 def link_summary(statuses: dict[str, StreamStatus]) -> tuple[LinkState | None, float | None]:
@@ -155,7 +156,9 @@ class HeaderBar(Widget):
         money("Today", s.realized, MONEY_PLACES)
         money("Fees", s.fees, COST_PLACES, signed=False)
         money("Fund", s.funding, COST_PLACES)
-        if s.link is None:
+        if s.engine_lost:
+            item("●", "ENGINE LOST", "header--bad")
+        elif s.link is None:
             item("Link", "-", "header--warn")
         else:
             good = s.link is LinkState.CONNECTED

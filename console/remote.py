@@ -1,0 +1,516 @@
+"""RemoteEngine: the EngineView of an engine in another process, over its control socket.
+
+Why not a second console: the console already depends only on ``core.engine_view.EngineView``,
+so `perpdesk attach` is the very same PerpdeskApp driven by this object instead of an in-process
+engine (protocol: docs/service.md, server: core/service/server.py).
+
+What it keeps: the engine's state as the last snapshot and the events since then said it
+(positions with their TP/SL, account, marks, links, risk line), the last sequence number seen,
+and the ids of the fills, closes and funding bills it has handed to the console. So:
+- a reconnect to the same engine run resumes after that number (the engine replays what is
+  missing); a fresh snapshot instead (the engine restarted, or this console fell behind and was
+  dropped) is diffed against what the console shows (positions gone are removed), and the rows
+  of the day it missed are read from the journal (same host, same user) and handed over once;
+- a command gets a random id and stays pending until its result arrives; after a reconnect to
+  the same run it is sent again with the same id, and the engine answers with the first
+  execution's result instead of running it twice. If the engine restarted meanwhile nothing is
+  known of it, and it fails with a line saying so (never sent a second time).
+- losing the engine is shown as the ``engine`` link (header) and a notice; it reconnects by
+  itself with backoff, and says why the engine stopped when it was told.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+from console.errors import log_line
+from core.errors import PerpdeskError
+from core.events import (
+    AccountSnapshot,
+    CloseAll,
+    ClosePosition,
+    Command,
+    CommandResult,
+    LinkState,
+    MarkPrice,
+    Notice,
+    NoticeLevel,
+    PositionGone,
+    RiskStatus,
+    SetTpSl,
+    StreamStatus,
+    TradingState,
+)
+from core.model import CloseResult, Fill, FundingPayment, Instrument, PositionSnapshot, PosSide
+from core.service import protocol as proto
+from core.service.codec import WireError, decode
+from core.service.server import position_facts
+
+ENGINE_LINK = "engine"  # the header's link to the engine process
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)  # reconnect delays; the last one repeats
+CALL_TIMEOUT_S = 30.0
+SILENCE_S = 7.0  # no frame for this long (the engine ticks every 2 s): the engine is lost
+HELLO_TIMEOUT_S = 10.0  # an engine that accepts but does not answer (stopped) is tried again
+PosKey = tuple[str, str]
+
+
+class EngineUnavailable(PerpdeskError):
+    """No engine answers on the socket, or it refused this console (one line saying why)."""
+
+
+def _row_id(event: object) -> str | None:
+    """The id a fills / closes / funding row is de-duplicated by (console/feed.py Rows)."""
+    if isinstance(event, Fill):
+        return "f|" + event.fill_id
+    if isinstance(event, CloseResult):
+        return "c|" + event.close_key
+    if isinstance(event, FundingPayment):
+        return "b|" + event.bill_id
+    return None
+
+
+class RemoteEngine:
+    """EngineView + JournalView + ProtectionView of an engine reached through ``path``."""
+
+    def __init__(self, path: Path, *, read_only: bool = False, journal_dir: Path | None = None,
+                 backoff: tuple[float, ...] = BACKOFF_S) -> None:
+        self.path = Path(path)
+        self.role_read_only = read_only
+        self.read_only = read_only
+        self.journal_dir = journal_dir
+        self.backoff = backoff
+        self.info: dict[str, Any] = {}
+        self.session: str | None = None
+        self.seq = 0
+        self.connected = False
+        self.reconnects = 0  # connections after the first (tests, diagnostics)
+        self.fresh_snapshots = 0
+        self.stop_reason = ""
+        self._subscribers: list[Callable[[object], None]] = []
+        self._instruments: dict[str, Instrument] = {}
+        self._positions: dict[PosKey, PositionSnapshot] = {}
+        self._tpsl: dict[PosKey, tuple[Decimal | None, Decimal | None]] = {}
+        self._account: AccountSnapshot | None = None
+        self._marks: dict[str, Decimal] = {}
+        self._links: dict[str, LinkState] = {}
+        self._risk = RiskStatus(TradingState.RUNNING, "none", False, Decimal(0), None, Decimal(0),
+                                None, "")
+        self._delivered: set[str] = set()
+        self._pending: dict[str, tuple[bytes, asyncio.Future[CommandResult]]] = {}
+        self._calls: dict[str, asyncio.Future[Any]] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[None] | None = None
+        self._closing = False
+        self._heard = 0.0  # loop time of the last frame
+        self._silent = ""  # why the watchdog cut the link
+
+    # ================================================================ connection
+
+    async def connect(self, timeout: float = 5.0) -> None:
+        """The first connection (hello and snapshot); EngineUnavailable with one line if none."""
+        try:
+            await asyncio.wait_for(self._open(first=True), timeout)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            raise EngineUnavailable(f"perpdesk attach: no engine answers on {self.path} "
+                                    f"({getattr(exc, 'strerror', None) or type(exc).__name__}); "
+                                    "start one with `perpdesk serve`") from None
+
+    def start(self) -> None:
+        """Read the engine's frames in the background, reconnecting whenever the link drops."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="remote-engine")
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._task, self._catch_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._drop_link()
+
+    def _drop_link(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _open(self, *, first: bool = False) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(self.path), limit=proto.MAX_FRAME)
+        try:
+            hello, snapshot = await self._handshake(reader, writer)
+        except BaseException:
+            writer.close()
+            raise
+        same_run = hello.get("session") == self.session
+        self.info = dict(hello.get("engine") or {})
+        if self.journal_dir is None and self.info.get("journal"):
+            self.journal_dir = Path(self.info["journal"])
+        self.session = str(hello.get("session"))
+        self._reader, self._writer = reader, writer
+        self.connected = True
+        self.stop_reason = ""
+        self._apply_snapshot(snapshot, first=first)
+        if not first:
+            self.reconnects += 1
+        self._resend(same_run)
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Our hello; the engine's hello (or its refusal, one line) and its snapshot."""
+        role = proto.ROLE_READ_ONLY if self.role_read_only else proto.ROLE_CONSOLE
+        writer.write(proto.frame({"t": "hello", "v": proto.PROTOCOL_VERSION, "role": role,
+                                  "session": self.session, "seq": self.seq}))
+        await writer.drain()
+        hello = proto.parse(await reader.readuntil(b"\n"))
+        if hello["t"] == "refused":
+            raise EngineUnavailable(f"perpdesk attach: the engine refused this console: {hello.get('reason')}")
+        refusal = proto.version_refusal(hello.get("v"), we_are="console")
+        if refusal is not None or hello["t"] != "hello":
+            raise EngineUnavailable(f"perpdesk attach: {refusal or 'unexpected answer ' + hello['t']}")
+        snapshot = proto.parse(await reader.readuntil(b"\n"))
+        if snapshot["t"] != "snapshot":
+            raise EngineUnavailable(f"perpdesk attach: expected a snapshot, got {snapshot['t']}")
+        return hello, snapshot
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            if self._reader is None:
+                try:
+                    await asyncio.wait_for(self._open(), HELLO_TIMEOUT_S)
+                    attempt = 0
+                except EngineUnavailable as exc:
+                    self._lost(exc.message)  # refused (another version, another user): say so
+                    await asyncio.sleep(self.backoff[-1])
+                    continue
+                except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+                    self._drop_link()
+                    await asyncio.sleep(self.backoff[min(attempt, len(self.backoff) - 1)])
+                    attempt += 1
+                    continue
+            reader = self._reader
+            assert reader is not None
+            why = "the engine closed the connection"
+            self._heard = asyncio.get_running_loop().time()
+            watchdog = asyncio.create_task(self._watch_silence(), name="remote-silence")
+            try:
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        break
+                    self._heard = asyncio.get_running_loop().time()
+                    why = self._dispatch(proto.parse(line)) or why
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever broke the link: reconnect, resync
+                why = f"connection lost ({type(exc).__name__}: {exc})"
+                log_line("WARNING", f"engine link: {why}", exc)
+            finally:
+                watchdog.cancel()
+            self._drop_link()
+            self._lost(self.stop_reason or self._silent or why)
+            self._silent = ""
+
+    async def _watch_silence(self) -> None:
+        """The engine ticks every 2 s; nothing for SILENCE_S means it is hung or stopped (its
+        socket stays open then), so the link is cut and tried again. A check that itself ran
+        late (this console was stopped, SIGSTOP or a suspended laptop) is not the engine's
+        silence: the data waiting in the socket is read first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            if now - before > 2.0:
+                self._heard = now  # we were the ones asleep
+            elif now - self._heard > SILENCE_S:
+                self._silent = f"no word from the engine for {SILENCE_S:g} s"
+                self._drop_link()  # the reader sees the end of the connection
+                return
+
+    def _lost(self, why: str) -> None:
+        was = self.connected
+        self.connected = False
+        self._links[ENGINE_LINK] = LinkState.DISCONNECTED
+        if was:
+            self._publish(StreamStatus(ENGINE_LINK, LinkState.DISCONNECTED, None, why, _now()))
+            self._publish(Notice(NoticeLevel.WARNING, f"engine lost: {why}; reconnecting…", _now()))
+
+    def _resend(self, same_run: bool) -> None:
+        """Commands not answered yet: again with their ids (the engine runs each once), or, if
+        the engine restarted meanwhile, failed: nothing is known of them."""
+        for cid, (payload, future) in list(self._pending.items()):
+            if same_run:
+                self._send(payload)
+            else:
+                del self._pending[cid]
+                if not future.done():
+                    future.set_result(CommandResult(
+                        False, "the engine restarted before answering: nothing is known of this "
+                               "command; check the positions before sending it again"))
+        for future in self._calls.values():
+            if not same_run and not future.done():
+                future.set_exception(EngineUnavailable("the engine restarted before answering"))
+
+    def _send(self, payload: bytes) -> bool:
+        if self._writer is None:
+            return False
+        try:
+            self._writer.write(payload)
+        except (OSError, RuntimeError):
+            return False
+        return True
+
+    # ================================================================ frames
+
+    def _dispatch(self, message: dict[str, Any]) -> str | None:
+        kind = message["t"]
+        if kind == "ev":
+            self.seq = max(self.seq, int(message["seq"]))
+            try:
+                event = decode(message["e"])
+            except WireError:
+                return None
+            self._apply(event, message.get("tpsl"))
+        elif kind == "result":
+            entry = self._pending.pop(str(message.get("id")), None)
+            if entry is not None and not entry[1].done():
+                try:
+                    entry[1].set_result(decode(message["r"], CommandResult))
+                except WireError as exc:
+                    entry[1].set_result(CommandResult(False, f"unreadable answer: {exc}"))
+        elif kind == "reply":
+            future = self._calls.pop(str(message.get("id")), None)
+            if future is not None and not future.done():
+                if message.get("ok"):
+                    future.set_result(message.get("value"))
+                else:
+                    future.set_exception(PerpdeskError(str(message.get("error"))))
+        elif kind == "snapshot":
+            self._apply_snapshot(message, first=False)
+        elif kind == "bye":
+            self.stop_reason = str(message.get("reason") or "engine stopped")
+            return self.stop_reason
+        return None
+
+    def _apply(self, event: object, tpsl: Any = None) -> None:
+        if isinstance(event, PositionSnapshot):
+            key = (event.symbol, event.pos_side.value)
+            self._positions[key] = event
+            if isinstance(tpsl, list) and len(tpsl) == 2:
+                self._tpsl[key] = (_dec(tpsl[0]), _dec(tpsl[1]))
+        elif isinstance(event, PositionGone):
+            key = (event.symbol, event.pos_side.value)
+            shown = self._positions.get(key)
+            if shown is not None and shown.position_id == event.position_id:
+                del self._positions[key]
+                self._tpsl.pop(key, None)
+        elif isinstance(event, MarkPrice):
+            self._marks[event.symbol] = event.price
+        elif isinstance(event, AccountSnapshot):
+            self._account = event
+        elif isinstance(event, StreamStatus):
+            self._links[event.stream] = event.state
+        elif isinstance(event, RiskStatus):
+            self._risk = event
+        else:
+            row = _row_id(event)
+            if row is not None:
+                if row in self._delivered:
+                    return  # already handed over (from the journal after a resync)
+                self._delivered.add(row)
+        self._publish(event)
+
+    def _apply_snapshot(self, message: dict[str, Any], *, first: bool) -> None:
+        state = message["state"]
+        self.seq = int(message["seq"])
+        self._instruments = {i.symbol: i for i in (decode(x, Instrument) for x in state["instruments"])}
+        self.read_only = self.role_read_only or bool(state.get("read_only"))
+        before = dict(self._positions)
+        self._positions, self._tpsl = {}, {}
+        for item in state["positions"]:
+            snap = decode(item["p"], PositionSnapshot)
+            key = (snap.symbol, snap.pos_side.value)
+            self._positions[key] = snap
+            tp, sl = item.get("tpsl") or (None, None)
+            self._tpsl[key] = (_dec(tp), _dec(sl))
+        self._marks = {s: Decimal(p) for s, p in state["marks"].items()}
+        self._links = {s: LinkState(v) for s, v in state["links"].items()}
+        self._links[ENGINE_LINK] = LinkState.CONNECTED
+        self._account = decode(state["account"], AccountSnapshot) if state["account"] else None
+        self._risk = decode(state["risk"], RiskStatus)
+        if first:
+            return  # the console seeds itself from these (PerpdeskApp._seed, today's journal)
+        for key, old in before.items():
+            if key not in self._positions:
+                self._publish(PositionGone(old.symbol, old.pos_side, old.position_id))
+        for snap in self._positions.values():
+            self._publish(snap)
+        if self._account is not None:
+            self._publish(self._account)
+        for stream, link in self._links.items():
+            self._publish(StreamStatus(stream, link, None, "", _now()))
+        self._publish(self._risk)
+        self._publish(Notice(NoticeLevel.INFO, "engine reconnected" + (
+            "" if message.get("resumed") else ": resynced from a snapshot"), _now()))
+        if not message.get("resumed"):
+            self.fresh_snapshots += 1
+            self._catch_up = asyncio.create_task(self._rows_missed(), name="remote-catch-up")
+
+    async def _rows_missed(self) -> None:
+        """After a fresh snapshot: today's journal rows this console never received, once."""
+        try:
+            history = await self.today_history(_now().date())
+        except Exception as exc:  # noqa: BLE001 - the live view goes on; say what is missing
+            self._publish(Notice(NoticeLevel.WARNING,
+                                 f"rows missed while detached not read from the journal: {exc}", _now()))
+            return
+        del history  # today_history handed the unseen rows over itself
+
+    # ================================================================ EngineView
+
+    @property
+    def instruments(self) -> Mapping[str, Instrument]:
+        return self._instruments
+
+    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _publish(self, event: object) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception as exc:  # noqa: BLE001 - one bad subscriber never breaks the link
+                log_line("ERROR", f"subscriber failed on {type(event).__name__}", exc)
+
+    async def submit(self, command: Command) -> CommandResult:
+        """Send ``command`` with a new id and the position facts it is bound to; the engine's
+        answer (or why there is none). Sent even from a read-only console: the engine refuses."""
+        cid = secrets.token_hex(12)
+        from core.service.codec import encode
+
+        message: dict[str, Any] = {"t": "cmd", "id": cid, "cmd": encode(command)}
+        expect = self._expect(command)
+        if expect is not None:
+            message["expect"] = expect
+        payload = proto.frame(message)
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._pending[cid] = (payload, future)
+        if not self._send(payload):
+            self._publish(Notice(NoticeLevel.WARNING, "engine not connected: the command is sent "
+                                 "when it is back", _now()))
+        return await future
+
+    def _expect(self, command: Command) -> list[list[str]] | None:
+        """The facts the trader confirmed (this console's view right now, which is what its
+        confirmation dialog compared against): the engine refuses if they changed."""
+        if isinstance(command, CloseAll):
+            return [position_facts(p) for p in self._positions.values()]
+        if isinstance(command, (ClosePosition, SetTpSl)) and command.position_id is not None:
+            snap = self._positions.get((command.symbol, command.pos_side.value))
+            return [position_facts(snap)] if snap is not None else []
+        return None
+
+    async def call(self, method: str) -> Any:
+        cid = secrets.token_hex(12)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[cid] = future
+        if not self._send(proto.frame({"t": "call", "id": cid, "m": method})):
+            self._calls.pop(cid, None)
+            raise EngineUnavailable("engine not connected")
+        try:
+            return await asyncio.wait_for(future, CALL_TIMEOUT_S)
+        finally:
+            self._calls.pop(cid, None)
+
+    def positions(self) -> list[PositionSnapshot]:
+        return list(self._positions.values())
+
+    def account(self) -> AccountSnapshot | None:
+        return self._account
+
+    def mark(self, symbol: str) -> Decimal | None:
+        return self._marks.get(symbol)
+
+    def links(self) -> dict[str, LinkState]:
+        return dict(self._links)
+
+    def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal:
+        """As the engine does (core/engine/book.py): pro rata of the life's unrealized PnL at the
+        latest mark."""
+        snap = self._positions.get((symbol, PosSide(pos_side).value))
+        if snap is None or snap.contracts == 0:
+            return Decimal(0)
+        part = min(abs(contracts), snap.contracts)
+        mark = self._marks.get(symbol)
+        with localcontext(Context(prec=60)):
+            upnl = (snap.unrealized_pnl if mark is None else
+                    snap.side.sign * (mark - snap.entry_price) * snap.contracts * snap.contract_size)
+            return upnl * part / snap.contracts
+
+    async def reconcile(self) -> Any:
+        return decode(await self.call("reconcile"))
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._risk.state
+
+    def risk_status(self) -> RiskStatus:
+        return self._risk
+
+    def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Decimal | None, Decimal | None]:
+        return self._tpsl.get((symbol, PosSide(pos_side).value), (None, None))
+
+    # ================================================================ JournalView (same host)
+
+    async def today_history(self, day: date) -> Any:
+        """The engine flushes its journal, then this process reads the day's files; rows the
+        console was not handed live yet are published, and all of them are remembered."""
+        from core.journal.history import read_day_async
+
+        with contextlib.suppress(PerpdeskError, TimeoutError):
+            await self.call("flush")
+        if self.journal_dir is None:
+            raise EngineUnavailable("the engine did not say where its journal is")
+        history = await read_day_async(self.journal_dir, day)
+        unseen: list[object] = []
+        for item in [*history.fills, *history.closes, *history.funding]:
+            event = getattr(item, "close", item)
+            row = "c|" + item.close_id if hasattr(item, "close_id") else _row_id(event)
+            if row is not None and row not in self._delivered:
+                self._delivered.add(row)
+                unseen.append(event)
+        if self.fresh_snapshots:
+            for event in unseen:  # after a resync: the rows made while this console was away
+                self._publish(event)
+        return history
+
+    def history_pager(self, kind: Any, page_size: int = 200) -> Any:
+        from core.journal.history import HistoryPager
+
+        if self.journal_dir is None:
+            raise EngineUnavailable("the engine did not say where its journal is")
+        return HistoryPager(self.journal_dir, kind, page_size)
+
+
+def _dec(raw: Any) -> Decimal | None:
+    return Decimal(raw) if isinstance(raw, str) else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
