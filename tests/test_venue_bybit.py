@@ -120,3 +120,33 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
     assert (await v.fetch_balance()).equity == D(10000) + life.realized_pnl
     candles = await v.fetch_candles(BTC, "1m", 5)
     assert candles and not candles[-1].confirmed and all(c.confirmed for c in candles[:-1])
+
+
+async def test_faults_retry_reads_and_settle_writes(venue: tuple[SimServer, BybitVenue, list[object]]) -> None:
+    srv, v, _ = venue
+    await control(srv, "/sim/v1/fault", {"kind": "5xx", "count": 1})
+    assert (await v.fetch_balance()).equity == 10000  # a read is retried after a 5xx
+    await control(srv, "/sim/v1/fault", {"kind": "rate_limit", "count": 1})
+    assert await v.fetch_positions() == []  # ... and after a rate limit (Bybit 10006)
+    # a write whose answer is a 5xx is looked up by its orderLinkId: here it never reached the book
+    await control(srv, "/sim/v1/fault", {"kind": "5xx", "count": 1})
+    with pytest.raises(VenueError, match="was not placed") as err:
+        await v.place_order(PlaceOrder(BTC, OrderSide.BUY, D("0.01")), Origin.CONSOLE)
+    assert err.value.kind is VenueErrorKind.UNAVAILABLE
+    assert await v.fetch_positions() == []
+
+
+async def test_adl_is_an_adl_fill_and_closes_the_life(venue: tuple[SimServer, BybitVenue, list[object]]) -> None:
+    srv, v, events = venue
+    await v.place_order(PlaceOrder(BTC, OrderSide.SELL, D("0.03")), Origin.CONSOLE)
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "59000"})
+    await control(srv, "/sim/v1/adl", {"instId": "BTCUSDT", "sz": "0.01"})  # coins on the Bybit face
+    await until(lambda: any(isinstance(e, Fill) and e.origin is Origin.ADL for e in events), "the ADL fill")
+    (pos,) = await v.fetch_positions()
+    assert pos.contracts == -D("0.02")
+    await control(srv, "/sim/v1/adl", {"instId": "BTCUSDT"})
+    adl = [f for f in await v.fetch_fills(None) if f.category == "adl"]
+    assert [f.contracts for f in adl] == [D("0.01"), D("0.02")] and all(f.fee == 0 for f in adl)
+    (life,) = await v.fetch_positions_history(None)
+    assert life.close_type == 6 and life.pnl == D("0.03") * 1000
+    assert life.fee == -D("0.03") * 60000 * D("0.0005")  # the opening fee only: ADL is fee-free

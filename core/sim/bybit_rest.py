@@ -13,6 +13,7 @@ still shown).
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -152,7 +153,30 @@ class BybitRest:
 
     # ------------------------------------------------------------------ plumbing
 
+    async def fault(self) -> web.Response | None:
+        """The next injected fault (POST /sim/v1/fault), as Bybit shows each: a rate limit is
+        retCode 10006, a 5xx and a timeout come from the gateway as plain HTTP errors."""
+        if not self.srv.faults:
+            return None
+        f = self.srv.faults[0]
+        f["count"] -= 1
+        if f["count"] <= 0:
+            self.srv.faults.pop(0)
+        if f["kind"] == "rate_limit":
+            return _json(envelope({}, self.ex.clock(), "10006", "Too many visits!"))
+        if f["kind"] == "timeout":
+            assert self.srv._stopping is not None
+            try:
+                await asyncio.wait_for(self.srv._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
+            except TimeoutError:
+                pass
+            return web.Response(status=504, text="504 Gateway Time-out")
+        return web.Response(status=503, text="503 Service Temporarily Unavailable")
+
     async def handle(self, request: web.Request) -> web.Response:
+        faulted = await self.fault()
+        if faulted is not None:
+            return faulted
         now = self.ex.clock()
         path = request.match_info["tail"]
         route = self.routes.get((request.method, path))

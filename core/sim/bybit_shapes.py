@@ -354,7 +354,9 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
             o = acct.orders.get(f.ord_id)
             rec = ClosedPnl(inst_id=f.inst_id, ord_id=f.ord_id, side=side(f.side),
                             lever=o.lever if o is not None else (p.lever if p is not None else Decimal(10)),
-                            created=o.c_time if o is not None else f.ts, exec_type=exec_type(f))
+                            created=o.c_time if o is not None else f.ts,
+                            # closed-pnl's documented execTypes have no AdlTrade: an ADL close is a Trade
+                            exec_type="BustTrade" if exec_type(f) == "BustTrade" else "Trade")
             r.closed[f.ord_id] = rec
         rec.closed += coins
         rec.entry_value += entry * coins

@@ -120,7 +120,10 @@ class ControlApi:
         try:
             body = await self._body(request)
             inst = self._inst(body)
-            o = self.srv.exchange.adl(self.srv.account, inst, body.get("sz"), body.get("px"),
+            sz = body.get("sz")
+            if self.srv.protocol == "bybit" and sz not in (None, "") and str(sz).lower() != "all":
+                sz = shapes.s(params.dec(sz, "sz") / self.srv.exchange.spec(inst).ct_val)  # Bybit: coins
+            o = self.srv.exchange.adl(self.srv.account, inst, sz, body.get("px"),
                                   mgn_mode=str(body.get("mgnMode") or ""), pos_side=str(body.get("posSide") or ""))
         except SimError as e:
             self.srv.flush()
