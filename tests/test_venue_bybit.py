@@ -4,17 +4,23 @@ public streams into domain events, and the books (fills, funding, lives) from By
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import ccxt.async_support
 import pytest
 
 from core.config import ConfigError, ExchangeSettings, Settings, load_credentials
 from core.demo import DEMO_KEY, DEMO_SECRET
 from core.events import AccountSnapshot, FundingRate, FundingSignal, MarkPrice, PlaceOrder, PositionPush
+from core.journal import read_fills
 from core.model import Fill, OrderSide, OrderState, OrderType, OrderUpdate, Origin
+from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
@@ -150,3 +156,34 @@ async def test_adl_is_an_adl_fill_and_closes_the_life(venue: tuple[SimServer, By
     (life,) = await v.fetch_positions_history(None)
     assert life.close_type == 6 and life.pnl == D("0.03") * 1000
     assert life.fee == -D("0.03") * 60000 * D("0.0005")  # the opening fee only: ADL is fee-free
+
+
+async def test_headless_run_on_bybit_from_the_config(tmp_path: Any) -> None:
+    """`perpdesk --headless` with [exchange] venue = "bybit": keys from the environment, the journal
+    bound to the Bybit account id, a trade made meanwhile by another client journaled."""
+    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
+    await srv.start()
+    try:
+        (tmp_path / "c.toml").write_text(f'[exchange]\nvenue = "bybit"\nurl = "{srv.url}"\n'
+                                         'symbols = ["BTC/USDT:USDT"]\n[strategy]\nname = "none"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
+        env.update(PERPDESK_API_KEY=DEMO_KEY, PERPDESK_API_SECRET=DEMO_SECRET)
+        exe = str(Path(sys.executable).with_name("perpdesk"))
+        proc = await asyncio.create_subprocess_exec(exe, "--config", "c.toml", "--headless", "--duration", "4",
+                                                    cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        await until(lambda: (tmp_path / "journal" / "account.json").exists(), "the journal's account", 20)
+        await until(lambda: srv.hub.listening("orders"), "the engine's private stream", 20)
+        ext = bybit_client(ccxt.async_support.bybit, srv.url)
+        try:
+            await ext.create_order(BTC, "market", "buy", 0.01)
+        finally:
+            await ext.close()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        account = (tmp_path / "journal" / "account.json").read_text()
+        assert '"bybit"' in account and srv.account.uid in account
+        fills = read_fills(tmp_path / "journal")
+        assert len(fills) == 1 and fills[0]["symbol"] == BTC and D(fills[0]["contracts"]) == D("0.01")
+    finally:
+        await srv.stop()
