@@ -201,11 +201,12 @@ class BybitVenue:
         return [bp.parse_position(i, by_id[i["symbol"]]) for i in result.get("list") or ()
                 if i.get("symbol") in by_id]
 
-    async def _backfill(self, since: datetime | None) -> Any:
+    async def _backfill(self, since: datetime | None, *, closed_pnl: bool = False) -> Any:
         now = datetime.now(UTC) - timedelta(seconds=self.rest.clock_offset_s)
         start = max(since or now - LOOKBACK, now - self.history_window)
         try:
-            return await backfill(self._ex, self.markets.by_id, start, now + timedelta(seconds=5))
+            return await backfill(self._ex, self.markets.by_id, start, now + timedelta(seconds=5),
+                                  closed_pnl=closed_pnl)
         except Exception as exc:
             if isinstance(exc, VenueError):
                 raise
@@ -219,7 +220,7 @@ class BybitVenue:
 
     async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]:
         """Per-life records (core.venue.bybit_lives) of lives updated since ``since``."""
-        got = await self._backfill(since - LIFE_LOOKBACK if since is not None else None)
+        got = await self._backfill(since - LIFE_LOOKBACK if since is not None else None, closed_pnl=True)
         records = lives(got.fills, got.funding, got.closes)
         return [r for r in records if since is None or r.updated_at >= since]
 

@@ -73,11 +73,13 @@ async def rows(fetch: Fetch, params: dict[str, Any], since_ms: int, until_ms: in
 
 
 async def backfill(ex: Any, instruments: Mapping[str, Instrument], since: datetime, until: datetime,
-                   page: int = PAGE) -> Backfill:
-    """Executions of every execType and closed PnL of the linear ``instruments`` (by Bybit id)."""
+                   page: int = PAGE, *, closed_pnl: bool = True) -> Backfill:
+    """Executions of every execType and (unless ``closed_pnl`` is False: fills and funding need
+    none) closed PnL of the linear ``instruments`` (by Bybit id)."""
     since_ms, until_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
     execs = await rows(ex.privateGetV5ExecutionList, {"category": "linear"}, since_ms, until_ms, page)
-    closed = await rows(ex.privateGetV5PositionClosedPnl, {"category": "linear"}, since_ms, until_ms, page)
+    closed = (await rows(ex.privateGetV5PositionClosedPnl, {"category": "linear"}, since_ms, until_ms, page)
+              if closed_pnl else [])
     fills: dict[str, Fill] = {}
     funding: dict[str, FundingBill] = {}
     closes: dict[tuple[str, str], bp.ClosedPnl] = {}
