@@ -106,6 +106,15 @@ async def test_trade_tp_fires_and_books_add_up(sim: tuple[SimServer, Any]) -> No
     assert pos["contracts"] == 0.02 and pos["side"] == "long" and pos["entryPrice"] == 60000
     assert D(pos["info"]["takeProfit"]) == 63000 and D(pos["info"]["stopLoss"]) == 57000
 
+    # the TP and the SL are two conditional orders, as Bybit lists them; canceling the SL keeps the TP
+    legs = {o["info"]["stopOrderType"]: o for o in await ex.fetch_open_orders(BTC)}
+    assert legs["TakeProfit"]["triggerPrice"] == 63000 and legs["StopLoss"]["triggerPrice"] == 57000
+    assert legs["TakeProfit"]["id"] != legs["StopLoss"]["id"] and legs["StopLoss"]["reduceOnly"]
+    await ex.cancel_order(legs["StopLoss"]["id"], BTC)
+    assert [o["info"]["stopOrderType"] for o in await ex.fetch_open_orders(BTC)] == ["TakeProfit"]
+    pos = (await ex.fetch_positions([BTC]))[0]
+    assert D(pos["info"]["takeProfit"]) == 63000 and D(pos["info"]["stopLoss"]) == 0
+
     # a reduce-only limit sell above the market rests; canceling it leaves the position alone
     rest = await ex.create_order(BTC, "limit", "sell", 0.01, 65000, params={"reduceOnly": True})
     assert {o["id"] for o in await ex.fetch_open_orders(BTC)} >= {rest["id"]}

@@ -559,10 +559,14 @@ class BybitRest:
         self.linear(body)
         inst = self.inst(body.get("symbol"))
         oid = str(body.get("orderId") or "")
-        a = acct.algos.get(oid) if oid else None
-        if a is not None and a.inst_id == inst:  # a TP/SL or trigger still waiting: a conditional order
-            self.ex.cancel_algo(acct, a.algo_id)
-            return {"orderId": a.algo_id, "orderLinkId": a.algo_cl_ord_id}
+        algo_id, leg = by.split_leg_id(oid)
+        a = acct.algos.get(algo_id) if oid else None
+        if a is not None and a.inst_id == inst:  # a TP/SL leg or trigger still waiting: a conditional order
+            if leg:
+                self.ex.drop_leg(acct, a.algo_id, leg)
+            else:
+                self.ex.cancel_algo(acct, a.algo_id)
+            return {"orderId": oid, "orderLinkId": a.algo_cl_ord_id}
         o = self.find(acct, body, inst)
         self.ex.cancel_order(acct, inst, o.ord_id)
         return {"orderId": o.ord_id, "orderLinkId": o.tag}
@@ -596,10 +600,11 @@ class BybitRest:
     def _algo_rows(self, acct: Account, q: dict[str, str], inst: str, live: bool) -> list[tuple[int, dict[str, Any]]]:
         if q.get("orderFilter") not in (None, "", "StopOrder"):
             return []
-        return [(a.c_time, by.algo_order(a, self.ex.specs[a.inst_id])) for a in acct.algos.values()
+        return [(a.c_time, item) for a in acct.algos.values()
                 if (a.state == "live") == live and (not inst or a.inst_id == inst)
-                and (not q.get("orderId") or a.algo_id == q["orderId"])
-                and (not q.get("orderLinkId") or a.algo_cl_ord_id == q["orderLinkId"])]
+                and (not q.get("orderLinkId") or a.algo_cl_ord_id == q["orderLinkId"])
+                for item in by.algo_orders(a, self.ex.specs[a.inst_id])
+                if not q.get("orderId") or item["orderId"] == q["orderId"]]
 
     def _order_rows(self, acct: Account, q: dict[str, str], inst: str, orders: list[Order]) -> list[
             tuple[int, dict[str, Any]]]:
@@ -636,8 +641,9 @@ class BybitRest:
         algos: list[AlgoOrder] = [a for a in acct.algos.values() if start <= a.c_time <= end]
         rows = self._order_rows(acct, q, inst, orders)
         if q.get("orderFilter") in (None, "", "StopOrder"):
-            rows += [(a.c_time, by.algo_order(a, self.ex.specs[a.inst_id])) for a in algos
-                     if (not inst or a.inst_id == inst) and (not q.get("orderId") or a.algo_id == q["orderId"])]
+            rows += [(a.c_time, item) for a in algos if not inst or a.inst_id == inst
+                     for item in by.algo_orders(a, self.ex.specs[a.inst_id])
+                     if not q.get("orderId") or item["orderId"] == q["orderId"]]
         if q.get("orderStatus"):
             rows = [r for r in rows if r[1]["orderStatus"] == q["orderStatus"]]
         rows.sort(key=lambda r: r[0], reverse=True)

@@ -209,32 +209,60 @@ def order(acct: Account, o: Order, spec: InstrumentSpec, link_id: str, *, push: 
     return item
 
 
-def algo_order(a: AlgoOrder, spec: InstrumentSpec, *, push: bool = False) -> dict[str, Any]:
-    """A TP/SL or trigger held by the exchange, as Bybit shows it: a conditional order, Untriggered
-    until its price is reached (then Triggered, with the market order it placed), else Deactivated."""
-    status = {"live": "Untriggered", "effective": "Triggered"}.get(a.state, "Deactivated")
-    tp_sl = a.ord_type in ("conditional", "oco")
-    trigger = a.trigger_px if not tp_sl else (a.tp_trigger_px if a.tp_trigger_px is not None else a.sl_trigger_px)
-    stop_type = "Stop" if not tp_sl else ("TakeProfit" if a.tp_trigger_px is not None else "StopLoss")
+def leg_id(a: AlgoOrder, leg: str) -> str:
+    """The Bybit orderId of one leg of a TP/SL algo ("tp" or "sl"); a trigger order keeps its id."""
+    return f"{a.algo_id}-{leg}" if leg else a.algo_id
+
+
+def split_leg_id(order_id: str) -> tuple[str, str]:
+    """(algoId, leg) of a Bybit orderId made by ``leg_id``."""
+    base, _, leg = order_id.rpartition("-")
+    return (base, leg) if base and leg in ("tp", "sl") else (order_id, "")
+
+
+def algo_orders(a: AlgoOrder, spec: InstrumentSpec, *, push: bool = False) -> list[dict[str, Any]]:
+    """A TP/SL or trigger held by the exchange as Bybit lists it: one conditional order per leg (a
+    TP+SL is two orders, TakeProfit and StopLoss, each with its own orderId), Untriggered until its
+    price is reached; then the leg that fired is Triggered and the other Deactivated."""
+    if a.ord_type not in ("conditional", "oco"):
+        return [_conditional(a, spec, "", a.trigger_px, "Stop", push)]
+    out = []
+    for leg, px, kind in (("tp", a.tp_trigger_px, "TakeProfit"), ("sl", a.sl_trigger_px, "StopLoss")):
+        if px is not None:
+            out.append(_conditional(a, spec, leg, px, kind, push))
+    return out
+
+
+def _conditional(a: AlgoOrder, spec: InstrumentSpec, leg: str, trigger: Decimal | None, stop_type: str,
+                 push: bool) -> dict[str, Any]:
+    if a.state == "live":
+        status = "Untriggered"
+    elif a.state == "effective" and a.actual_side in ("", leg):
+        status = "Triggered"
+    else:
+        status = "Deactivated"
     whole = a.close_fraction == "1" or a.attached_to != ""
+    tp_sl = stop_type != "Stop"
+    rising = a.trigger_up if not tp_sl else ((stop_type == "TakeProfit") == (a.side == "sell"))
     item: dict[str, Any] = {
-        "orderId": a.algo_id, "orderLinkId": a.algo_cl_ord_id, "blockTradeId": "", "symbol": symbol(a.inst_id),
+        "orderId": leg_id(a, leg), "orderLinkId": a.algo_cl_ord_id, "blockTradeId": "", "symbol": symbol(a.inst_id),
         "price": "0", "qty": qty(a.sz, spec), "side": side(a.side), "isLeverage": "",
         "positionIdx": position_idx(a.pos_side), "orderStatus": status,
         "cancelType": "CancelByUser" if a.state == "canceled" else "UNKNOWN", "rejectReason": "EC_NoError",
         "avgPrice": "", "leavesQty": qty(a.sz, spec) if a.state == "live" else "0", "leavesValue": "0",
         "cumExecQty": "0", "cumExecValue": "0", "cumExecFee": "0", "timeInForce": "IOC", "orderType": "Market",
-        "stopOrderType": stop_type, "orderIv": "", "triggerPrice": s(trigger), "takeProfit": s(a.tp_trigger_px),
-        "stopLoss": s(a.sl_trigger_px), "tpTriggerBy": "LastPrice" if a.tp_trigger_px is not None else "",
-        "slTriggerBy": "LastPrice" if a.sl_trigger_px is not None else "",
-        "triggerDirection": 1 if a.trigger_up else 2, "triggerBy": "LastPrice", "lastPriceOnCreated": "",
+        "stopOrderType": stop_type, "orderIv": "", "triggerPrice": s(trigger),
+        "takeProfit": s(trigger) if stop_type == "TakeProfit" else "", "stopLoss": s(trigger) if stop_type == "StopLoss" else "",
+        "tpTriggerBy": "LastPrice" if stop_type == "TakeProfit" else "",
+        "slTriggerBy": "LastPrice" if stop_type == "StopLoss" else "",
+        "triggerDirection": 1 if rising else 2, "triggerBy": "LastPrice", "lastPriceOnCreated": "",
         "reduceOnly": a.reduce_only, "closeOnTrigger": a.reduce_only, "smpType": "None", "smpGroup": 0,
         "smpOrderId": "", "tpslMode": ("Full" if whole else "Partial") if tp_sl else "", "tpLimitPrice": "",
         "slLimitPrice": "", "placeType": "", "slippageToleranceType": "UNKNOWN", "slippageTolerance": "",
         "createdTime": str(a.c_time), "updatedTime": str(a.u_time), "extraFees": "", "cumFeeDetail": {},
         "rpiTakerAccess": False, "rpiMatchedQty": "0",
-        "createType": "CreateByStopOrder" if not tp_sl else ("CreateByTakeProfit" if stop_type == "TakeProfit"
-                                                             else "CreateByStopLoss"),
+        "createType": {"TakeProfit": "CreateByTakeProfit", "StopLoss": "CreateByStopLoss"}.get(stop_type,
+                                                                                            "CreateByStopOrder"),
     }
     if push:
         item.update({"category": CATEGORY, "closedPnl": "0", "feeCurrency": ""})

@@ -201,7 +201,7 @@ class BybitHub:
             elif push.channel == "orders-algo":
                 a = acct.algos.get(str(push.data.get("algoId") or ""))
                 if a is not None:
-                    topics.setdefault("order", []).append(by.algo_order(a, self.ex.specs[a.inst_id], push=True))
+                    topics.setdefault("order", []).extend(by.algo_orders(a, self.ex.specs[a.inst_id], push=True))
             elif push.channel == "positions":
                 d = push.data
                 positions.setdefault(acct.uid, {})[(str(d["instId"]), str(d["mgnMode"]), str(d["posSide"]))] = None
