@@ -7,7 +7,13 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from decimal import Decimal as D
 from pathlib import Path
+
+import ccxt.async_support
+
+from core.sim.ccxt_client import bybit_client
+from core.sim.server import SimServer
 
 PERPDESK = Path(sys.executable).with_name("perpdesk")
 
@@ -40,3 +46,26 @@ def test_unknown_protocol_is_one_clear_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "protocol" in proc.stderr and '"okx" or "bybit"' in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_bybit_face_resumes_from_the_state_file(tmp_path: Path) -> None:
+    """The Bybit face keeps nothing of its own: what it serves after a restart comes from the saved
+    exchange (executions, closed PnL, the orderLinkId kept on the order)."""
+    state = tmp_path / "sim.json"
+    for round_ in (1, 2):
+        srv = SimServer(speed=0, protocol="bybit", state_path=state, slippage=D(0), spread_ticks=0)
+        await srv.start()
+        ex = bybit_client(ccxt.async_support.bybit, srv.url)
+        try:
+            if round_ == 1:
+                await ex.create_order("BTC/USDT:USDT", "market", "buy", 0.01, params={"orderLinkId": "keep-me"})
+                await ex.create_order("BTC/USDT:USDT", "market", "sell", 0.01, params={"reduceOnly": True})
+            else:
+                assert srv.resumed
+            execs = (await ex.privateGetV5ExecutionList({"category": "linear"}))["result"]["list"]
+            closed = (await ex.privateGetV5PositionClosedPnl({"category": "linear"}))["result"]["list"]
+            assert len(execs) == 2 and len(closed) == 1
+            assert {e["orderLinkId"] for e in execs} == {"keep-me", ""}
+        finally:
+            await ex.close()
+            await srv.stop()
