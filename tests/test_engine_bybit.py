@@ -21,6 +21,7 @@ from core.engine import Engine
 from core.events import PlaceOrder
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import OrderSide
+from core.reconcile import reconcile_with_venue
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue
 from tests.engine_helpers import wait_for
@@ -121,3 +122,8 @@ async def _scenario(stack: Stack) -> None:
     await stack.journal.flush()
     assert (len(read_fills(stack.journal_dir)), len(read_trades(stack.journal_dir)),
             len(read_funding(stack.journal_dir))) == (2, 1, 1)
+
+    # perpdesk reconcile's comparison of the journal with Bybit's books: clean, and not empty
+    report = await reconcile_with_venue(stack.venue, stack.journal_dir, settle=stack.engine.settle)
+    assert report.ok, [r for r in report.rows if not r.ok]
+    assert {r.field for r in report.rows} >= {"closed contracts", "net pnl", "fee", "funding sum", "fills"}
