@@ -108,6 +108,18 @@ async def scene() -> AsyncIterator[tuple[SimServer, dict[str, Any]]]:
             while not {"order", "execution", "position", "wallet"} <= pushed.keys():
                 msg = await ws.receive_json(timeout=5)
                 pushed.setdefault(msg.get("topic", ""), msg)
+                pushed.setdefault("every " + msg.get("topic", ""), []).append(msg)
+            # cancel a TP leg and a resting order so conditional legs and cancels are pushed too
+            await call(srv, "POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT",
+                                                         "orderId": ids["sl_leg"]})
+            await call(srv, "POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT",
+                                                         "orderId": ids["to_cancel_ws"]})
+            while True:  # every message until the stream is quiet
+                try:
+                    msg = await ws.receive_json(timeout=0.5)
+                except TimeoutError:
+                    break
+                pushed.setdefault("every " + msg.get("topic", ""), []).append(msg)
         pushed["ids"] = ids
         yield srv, pushed
     finally:
@@ -130,6 +142,12 @@ async def _build(srv: SimServer) -> dict[str, str]:
     r = await call(srv, "POST", "/v5/order/create", {**base, "side": "Buy", "orderType": "Limit", "qty": "0.01",
                                                       "price": "49000"})
     ids["to_cancel"] = r["result"]["orderId"]
+    r = await call(srv, "POST", "/v5/order/create", {**base, "side": "Buy", "orderType": "Limit", "qty": "0.01",
+                                                      "price": "48500"})
+    ids["to_cancel_ws"] = r["result"]["orderId"]
+    legs = (await call(srv, "GET", "/v5/order/realtime", {"category": "linear", "symbol": "BTCUSDT",
+                                                          "orderFilter": "StopOrder"}))["result"]["list"]
+    ids["sl_leg"] = next(o["orderId"] for o in legs if o["stopOrderType"] == "StopLoss")
     return ids
 
 
@@ -181,11 +199,15 @@ async def test_every_documented_field_is_served(scene: tuple[SimServer, dict[str
         await pub.send_json({"req_id": "t1", "op": "subscribe", "args": ["tickers.BTCUSDT"]})
         pushed["op:subscribe public"] = await pub.receive_json(timeout=5)
         pushed["tickers.{symbol}"] = await pub.receive_json(timeout=5)
+    pushed_orders = [o for m in pushed["every order"] for o in m["data"]]
+    assert {("StopLoss", "Deactivated"), ("", "Cancelled")} <= {
+        (o["stopOrderType"].replace("UNKNOWN", ""), o["orderStatus"]) for o in pushed_orders}
     for f in sorted(FILES, key=lambda f: ORDER.get(f.name, 0)):
         doc = json.loads(f.read_text())
         if doc["kind"] == "rest":
             got = await _rest(srv, pushed, doc["path"])
-        else:
-            got = pushed[doc["channel"]]
-        problems += [f"{f.name}: {m}" for m in missing(doc["example"], got)]
+            problems += [f"{f.name}: {m}" for m in missing(doc["example"], got)]
+        else:  # every message of a topic, not just the first
+            for got in pushed.get("every " + doc["channel"], [pushed[doc["channel"]]]):
+                problems += [f"{f.name}: {m}" for m in missing(doc["example"], got)]
     assert not problems, "\n".join(problems)

@@ -25,6 +25,7 @@ from aiohttp import web
 from core.money import ZERO
 from core.sim import bybit_auth
 from core.sim import bybit_shapes as by
+from core.sim.bybit_ws import BybitHub
 from core.sim.okx_shapes import s
 from core.sim.params import SimError, dec
 from core.sim.state import Account, AlgoOrder, Order
@@ -563,7 +564,13 @@ class BybitRest:
         a = acct.algos.get(algo_id) if oid else None
         if a is not None and a.inst_id == inst:  # a TP/SL leg or trigger still waiting: a conditional order
             if leg:
+                gone = [x for x in by.algo_orders(a, self.ex.specs[inst], push=True) if x["orderId"] == oid]
                 self.ex.drop_leg(acct, a.algo_id, leg)
+                for x in gone:  # the canceled leg's last word; the algo's push shows the leg left
+                    x.update(orderStatus="Deactivated", cancelType="CancelByUser", leavesQty="0",
+                             updatedTime=str(a.u_time))
+                    if isinstance(self.srv.hub, BybitHub):
+                        self.srv.hub.told(acct.uid, "order", x)
             else:
                 self.ex.cancel_algo(acct, a.algo_id)
             return {"orderId": oid, "orderLinkId": a.algo_cl_ord_id}

@@ -53,7 +53,13 @@ class BybitHub:
         self.conns: set[Conn] = set()
         self.topic_count: Counter[str] = Counter()
         self.funding_seen: dict[str, int] = {}  # uid -> bills already looked at for funding executions
+        self.extra: dict[str, dict[str, list[dict[str, Any]]]] = {}  # uid -> topic -> items for the next fan-out
         self.born = self.ex.clock()  # funding settled from here on is pushed (a resumed state's is history)
+
+    def told(self, uid: str, topic: str, item: dict[str, Any]) -> None:
+        """An item the core has no push for (a canceled TP/SL leg), sent with the next fan-out."""
+        if self.topic_count[topic] > 0:
+            self.extra.setdefault(uid, {}).setdefault(topic, []).append(item)
 
     def listening(self, channel: str) -> bool:
         return any(self.topic_count[t] > 0 for t, sources in SOURCES.items() if channel in sources)
@@ -185,7 +191,7 @@ class BybitHub:
     def _collect(self, pushes: list[Push]) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], set[str]]:
         """The core's pushes as Bybit data per account uid and topic, and the instruments whose
         ticker moved. A position is told once per fan-out, in its state after the request."""
-        per_uid: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        per_uid, self.extra = self.extra, {}
         tickers: set[str] = set()
         positions: dict[str, dict[tuple[str, str, str], None]] = {}
         accounts = {a.uid: a for a in self.ex.accounts.values()}
