@@ -1,6 +1,8 @@
 """`perpdesk sim` with the Bybit v5 face, chosen by ``[sim] protocol`` or ``--protocol`` (real processes)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -10,8 +12,10 @@ import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
 
+import aiohttp
 import ccxt.async_support
 
+from core.demo import DEMO_KEY, DEMO_SECRET
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 
@@ -69,3 +73,28 @@ async def test_bybit_face_resumes_from_the_state_file(tmp_path: Path) -> None:
         finally:
             await ex.close()
             await srv.stop()
+
+
+async def test_order_refusals_speak_bybit_units() -> None:
+    """A refused order names Bybit's own units (coins, qtyStep, minOrderQty), never the core's contracts."""
+    srv = SimServer(speed=0, protocol="bybit")
+    await srv.start()
+
+    async def create(body: dict[str, str]) -> dict[str, object]:
+        text = json.dumps({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", **body})
+        ts = str(srv.exchange.clock())
+        sig = hmac.new(DEMO_SECRET.encode(), (ts + DEMO_KEY + "5000" + text).encode(), hashlib.sha256).hexdigest()
+        headers = {"X-BAPI-API-KEY": DEMO_KEY, "X-BAPI-TIMESTAMP": ts, "X-BAPI-RECV-WINDOW": "5000",
+                   "X-BAPI-SIGN": sig, "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as s, s.post(srv.url + "/v5/order/create", data=text, headers=headers) as r:
+            out: dict[str, object] = await r.json()
+            return out
+
+    try:
+        off_step = await create({"qty": "0.00015"})
+        assert off_step["retCode"] == 10001 and "qtyStep 0.0001" in str(off_step["retMsg"])
+        assert (await create({"qty": "0"}))["retCode"] == 10001
+        assert (await create({"qty": "0.0001"}))["retCode"] == 0  # the minOrderQty itself is fine
+        assert (await create({"qty": "0.001", "side": "buy"}))["retCode"] == 10001  # Bybit's sides are Buy/Sell
+    finally:
+        await srv.stop()

@@ -26,6 +26,7 @@ from core.money import ZERO
 from core.sim import bybit_auth
 from core.sim import bybit_shapes as by
 from core.sim.bybit_ws import BybitHub
+from core.sim.market import InstrumentSpec
 from core.sim.okx_shapes import s
 from core.sim.params import SimError, dec
 from core.sim.state import Account, AlgoOrder, Order
@@ -527,16 +528,10 @@ class BybitRest:
         kind = ORDER_TYPES.get((str(body.get("orderType") or ""), str(body.get("timeInForce") or "")))
         if kind is None:
             raise SimError("10001", "params error: orderType or timeInForce invalid")
-        coins = dec(body.get("qty"), "qty")
-        if coins <= 0:
-            raise SimError("10001", "params error: qty invalid")
+        coins = self._qty(body, spec)
         if body.get("triggerPrice") not in (None, ""):
             raise SimError("10001", "params error: conditional orders (triggerPrice) are not served by the simulator")
-        link = str(body.get("orderLinkId") or "")
-        if link and not LINK_ID_RE.match(link):
-            raise SimError("10001", "params error: orderLinkId invalid")
-        if link and any(o.tag == link for o in acct.orders.values()):
-            raise SimError("110072", "OrderLinkedID is duplicate")
+        link = self._link_id(acct, body)
         idx = int(body.get("positionIdx") or 0)
         req: dict[str, Any] = {"instId": inst, "side": sd, "ordType": kind, "tdMode": "cross",
                                "sz": s(coins / spec.ct_val), "tag": link,
@@ -544,16 +539,34 @@ class BybitRest:
                                "posSide": {1: "long", 2: "short"}.get(idx, "")}
         if kind != "market":
             req["px"] = str(body.get("price") or "")
-        tp, sl = body.get("takeProfit"), body.get("stopLoss")
-        if tp not in (None, "", "0") or sl not in (None, "", "0"):
-            attach: dict[str, Any] = {}
-            if tp not in (None, "", "0"):
-                attach["tpTriggerPx"] = s(dec(tp, "takeProfit"))
-            if sl not in (None, "", "0"):
-                attach["slTriggerPx"] = s(dec(sl, "stopLoss"))
+        attach = {k: s(dec(body[name], name)) for k, name in (("tpTriggerPx", "takeProfit"), ("slTriggerPx", "stopLoss"))
+                  if body.get(name) not in (None, "", "0")}
+        if attach:
             req["attachAlgoOrds"] = [attach]
         o = self.ex.place_order(acct, req)
         return {"orderId": o.ord_id, "orderLinkId": o.tag}
+
+    @staticmethod
+    def _qty(body: dict[str, Any], spec: InstrumentSpec) -> Decimal:
+        """The order's qty in coins, refused in Bybit's units (qtyStep, minOrderQty)."""
+        coins = dec(body.get("qty"), "qty")
+        step, least = spec.lot_sz * spec.ct_val, spec.min_sz * spec.ct_val
+        if coins <= 0 or (coins / step) != (coins / step).to_integral_value():
+            raise SimError("10001", f"params error: qty {body.get('qty')} is not a positive multiple of the "
+                                    f"qtyStep {s(step.normalize())} of {body.get('symbol')}")
+        if coins < least:
+            raise SimError("10001", f"params error: qty {body.get('qty')} is below the minOrderQty "
+                                    f"{s(least.normalize())} of {body.get('symbol')}")
+        return coins
+
+    @staticmethod
+    def _link_id(acct: Account, body: dict[str, Any]) -> str:
+        link = str(body.get("orderLinkId") or "")
+        if link and not LINK_ID_RE.match(link):
+            raise SimError("10001", "params error: orderLinkId invalid")
+        if link and any(o.tag == link for o in acct.orders.values()):
+            raise SimError("110072", "OrderLinkedID is duplicate")
+        return link
 
     def cancel(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         assert acct is not None
