@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from core.config import ExchangeSettings
+from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.engine import Engine
 from core.events import PlaceOrder
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import OrderSide
 from core.reconcile import reconcile_with_venue
+from core.runner import build_stack
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue
 from tests.engine_helpers import wait_for
@@ -127,3 +129,24 @@ async def _scenario(stack: Stack) -> None:
     report = await reconcile_with_venue(stack.venue, stack.journal_dir, settle=stack.engine.settle)
     assert report.ok, [r for r in report.rows if not r.ok]
     assert {r.field for r in report.rows} >= {"closed contracts", "net pnl", "fee", "funding sum", "fills"}
+
+
+async def test_embedded_simulator_with_the_bybit_face(tmp_path: Path) -> None:
+    """venue "sim" with [sim] protocol = "bybit": the runner starts the simulator's Bybit face and
+    trades on it through the bybit venue with the demo account, as it does with OKX's by default."""
+    settings = Settings(exchange=ExchangeSettings(venue="sim", symbols=(BTC,)),
+                        sim=replace(SimSettings(), speed=0, protocol="bybit"),
+                        journal=JournalSettings(dir=tmp_path / "journal"))
+    async with build_stack(settings) as st:
+        assert isinstance(st.venue, BybitVenue) and st.sim is not None
+        assert st.sim.protocol == "bybit"  # type: ignore[attr-defined]
+        res = await st.engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("0.01")))
+        assert res.ok, res
+
+        async def journaled() -> bool:
+            await st.journal.flush()
+            return len(read_fills(tmp_path / "journal")) == 1
+        await wait_for(journaled, 15, "the fill")
+    (fill,) = read_fills(tmp_path / "journal")
+    assert D(fill["contracts"]) == D("0.01") and D(fill["contract_size"]) == 1
+    assert (tmp_path / "journal" / "sim-state.json").exists()

@@ -52,6 +52,7 @@ from core.venue.okx_candles import parse_candle
 from core.venue.okx_markets import Markets
 from core.venue.okx_orders import lot
 from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
+from core.venue.registry import venue_entry
 
 BYBIT_WS = "wss://stream.bybit.com/v5"
 BYBIT_WS_TESTNET = "wss://stream-testnet.bybit.com/v5"
@@ -131,11 +132,16 @@ class BybitVenue:
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         self.venue = str(exchange.venue)
+        entry = venue_entry(self.venue)  # VenueError naming the supported venues
+        if entry.embedded_sim and not exchange.url:
+            raise VenueError(f'[exchange] venue "{self.venue}" needs the simulator\'s url (e.g. http://127.0.0.1:8765)',
+                             VenueErrorKind.CONFIG)
         self.symbols: tuple[str, ...] = tuple(exchange.symbols)
         self.sandbox = bool(exchange.sandbox)
         self.url: str | None = exchange.url.rstrip("/") if exchange.url else None
         self._creds = (credentials.api_key, credentials.secret) if credentials is not None else None
-        self.rest = BybitClient(self.url, self.sandbox, self._creds, simulator=False)
+        # venue "sim" with [sim] protocol = "bybit": the embedded simulator's Bybit face, demo keys
+        self.rest = BybitClient(self.url, self.sandbox, self._creds, simulator=entry.embedded_sim)
         self.markets = BybitMarkets(self.symbols)
         self.account_uid = ""
         self._streams: list[BybitStream] = []

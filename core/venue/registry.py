@@ -68,6 +68,8 @@ def make_venue(settings: Settings, exchange: ExchangeSettings | None = None) -> 
         settings = replace(settings, exchange=exchange)
     entry = venue_entry(settings.exchange.venue)
     module, _, attr = entry.factory.partition(":")
+    if entry.embedded_sim and settings.sim.protocol == "bybit":  # [sim] protocol: the simulator's Bybit face
+        module, attr = "core.venue.bybit", "BybitVenue"
     factory: Any = getattr(importlib.import_module(module), attr)
     venue: Venue = factory(settings.exchange, load_credentials(settings))
     return venue
