@@ -98,3 +98,31 @@ async def test_order_refusals_speak_bybit_units() -> None:
         assert (await create({"qty": "0.001", "side": "buy"}))["retCode"] == 10001  # Bybit's sides are Buy/Sell
     finally:
         await srv.stop()
+
+
+async def test_hostile_parameters_are_params_errors_not_server_errors() -> None:
+    srv = SimServer(speed=0, protocol="bybit")
+    await srv.start()
+
+    async def post(path: str, body: object) -> tuple[int, dict[str, object]]:
+        text = json.dumps(body)
+        ts = str(srv.exchange.clock())
+        sig = hmac.new(DEMO_SECRET.encode(), (ts + DEMO_KEY + "5000" + text).encode(), hashlib.sha256).hexdigest()
+        headers = {"X-BAPI-API-KEY": DEMO_KEY, "X-BAPI-TIMESTAMP": ts, "X-BAPI-RECV-WINDOW": "5000",
+                   "X-BAPI-SIGN": sig, "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as s, s.post(srv.url + path, data=text, headers=headers) as r:
+            return r.status, await r.json()
+
+    base = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.001"}
+    try:
+        for path, body in (("/v5/order/create", {**base, "positionIdx": "x"}),
+                           ("/v5/order/create", {**base, "qty": [1]}),
+                           ("/v5/order/create", {**base, "qty": "NaN"}),
+                           ("/v5/order/create", {**base, "takeProfit": {"a": 1}}),
+                           ("/v5/position/trading-stop", {**base, "positionIdx": "x", "takeProfit": "1"}),
+                           ("/v5/order/create", ["not", "an", "object"])):
+            status, out = await post(path, body)
+            assert status == 200 and out["retCode"] == 10001, (body, out)
+        assert srv.account.positions == {} or all(p.pos == 0 for p in srv.account.positions.values())
+    finally:
+        await srv.stop()

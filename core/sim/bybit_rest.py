@@ -207,6 +207,10 @@ class BybitRest:
             self.srv.flush()
             code, msg = bybit_error(e)
             return _json(envelope({}, self.ex.clock(), code, msg), e.http)
+        except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError) as e:
+            # a parameter of the wrong type or form (positionIdx "x", qty [1]): Bybit's params error
+            self.srv.flush()
+            return _json(envelope({}, self.ex.clock(), "10001", f"params error: {type(e).__name__}: {e}"))
         self.srv.flush()
         if private and request.method == "POST":
             self.srv._changed.set()
