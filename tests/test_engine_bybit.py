@@ -14,6 +14,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import ccxt.async_support
 import pytest
 from loguru import logger
 
@@ -24,6 +25,7 @@ from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import OrderSide
 from core.reconcile import reconcile_with_venue
 from core.runner import build_stack
+from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue
 from tests.engine_helpers import wait_for
@@ -150,3 +152,25 @@ async def test_embedded_simulator_with_the_bybit_face(tmp_path: Path) -> None:
     (fill,) = read_fills(tmp_path / "journal")
     assert D(fill["contracts"]) == D("0.01") and D(fill["contract_size"]) == 1
     assert (tmp_path / "journal" / "sim-state.json").exists()
+
+
+async def test_fills_made_while_the_streams_are_down_are_journaled_once(stack: Stack) -> None:
+    """Every stream dropped, and another client trades before they are back: the engine's resync
+    (the execution list) journals what it missed, and nothing twice."""
+    engine = await stack.start()
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("0.02")))).ok
+    await stack.rows(read_fills, 1)
+    ext = bybit_client(ccxt.async_support.bybit, stack.srv.url)
+    try:
+        await control(stack.srv, "/sim/v1/drop", {})
+        await ext.create_order(BTC, "market", "sell", 0.01, params={"reduceOnly": True})
+        await ext.create_order(BTC, "market", "sell", 0.01, params={"reduceOnly": True})
+    finally:
+        await ext.close()
+    trades = await stack.rows(read_trades, 2)
+    assert await engine.settle()
+    assert stack.journal is not None
+    await stack.journal.flush()
+    fills = read_fills(stack.journal_dir)
+    assert len(fills) == 3 and len({f["fill_id"] for f in fills}) == 3
+    assert len(read_trades(stack.journal_dir)) == 2 and trades[-1]["size_after"] == 0

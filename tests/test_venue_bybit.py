@@ -17,13 +17,23 @@ import pytest
 
 from core.config import ConfigError, ExchangeSettings, Settings, load_credentials
 from core.demo import DEMO_KEY, DEMO_SECRET
-from core.events import AccountSnapshot, FundingRate, FundingSignal, MarkPrice, PlaceOrder, PositionPush
+from core.events import (
+    AccountSnapshot,
+    FundingRate,
+    FundingSignal,
+    LinkState,
+    MarkPrice,
+    PlaceOrder,
+    PositionPush,
+    StreamStatus,
+)
 from core.journal import read_fills
 from core.model import Fill, OrderSide, OrderState, OrderType, OrderUpdate, Origin
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
+from core.venue.bybit_stream import BybitStream
 from core.venue.registry import make_venue
 
 BTC = "BTC/USDT:USDT"
@@ -186,4 +196,29 @@ async def test_headless_run_on_bybit_from_the_config(tmp_path: Any) -> None:
         fills = read_fills(tmp_path / "journal")
         assert len(fills) == 1 and fills[0]["symbol"] == BTC and D(fills[0]["contracts"]) == D("0.01")
     finally:
+        await srv.stop()
+
+
+async def test_stream_pings_and_reconnects_after_a_drop() -> None:
+    """Bybit's JSON ping is answered (latency measured), and a dropped connection comes back
+    authenticated and subscribed (pushes flow again)."""
+    srv = SimServer(speed=0, protocol="bybit")
+    await srv.start()
+    statuses: list[StreamStatus] = []
+    msgs: list[dict[str, Any]] = []
+    stream = BybitStream("private", f"{srv.ws_url}/private", ["wallet"], msgs.append, statuses.append,
+                         credentials=(DEMO_KEY, DEMO_SECRET), ping_interval=0.1, backoff_initial=0.05)
+    task = asyncio.ensure_future(stream.run())
+    try:
+        await until(lambda: any(s.message == "latency" for s in statuses), "a pong")
+        await control(srv, "/sim/v1/drop", {})
+        await until(lambda: any(s.state is LinkState.DISCONNECTED for s in statuses), "the drop")
+        await until(lambda: statuses[-1].state is LinkState.CONNECTED and srv.hub.listening("account"),
+                    "the reconnect")
+        srv.exchange.emit_account(srv.account)
+        srv.flush()
+        await until(lambda: any(m.get("topic") == "wallet" for m in msgs), "a wallet push after the reconnect")
+    finally:
+        await stream.stop()
+        await asyncio.wait_for(task, 10)
         await srv.stop()
