@@ -199,6 +199,9 @@ async def test_every_documented_field_is_served(scene: tuple[SimServer, dict[str
         await pub.send_json({"req_id": "t1", "op": "subscribe", "args": ["tickers.BTCUSDT"]})
         pushed["op:subscribe public"] = await pub.receive_json(timeout=5)
         pushed["tickers.{symbol}"] = await pub.receive_json(timeout=5)
+        await pub.send_json({"req_id": "k1", "op": "subscribe", "args": ["kline.1.BTCUSDT"]})
+        assert (await pub.receive_json(timeout=5))["success"] is True
+        pushed["kline.{interval}.{symbol}"] = await pub.receive_json(timeout=5)
     pushed_orders = [o for m in pushed["every order"] for o in m["data"]]
     assert {("StopLoss", "Deactivated"), ("", "Cancelled")} <= {
         (o["stopOrderType"].replace("UNKNOWN", ""), o["orderStatus"]) for o in pushed_orders}

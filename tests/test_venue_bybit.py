@@ -19,6 +19,7 @@ from core.config import ConfigError, ExchangeSettings, Settings, load_credential
 from core.demo import DEMO_KEY, DEMO_SECRET
 from core.events import (
     AccountSnapshot,
+    Candle,
     FundingRate,
     FundingSignal,
     LinkState,
@@ -90,6 +91,10 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
     bal = await v.fetch_balance()
     assert bal.equity == 10000 and bal.available == 10000 and bal.ccy == "USDT"
     await until(lambda: any(isinstance(e, MarkPrice) and e.symbol == BTC for e in events), "a mark price")
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60000.5"})
+    await until(lambda: any(isinstance(e, Candle) and e.symbol == BTC and e.bar == "1m" and e.close == D("60000.5")
+                            for e in events), "a one-minute candle")
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60000"})
     assert any(isinstance(e, FundingRate) for e in events)
 
     oid = await v.place_order(PlaceOrder(BTC, OrderSide.BUY, D("0.02"), take_profit=D("63000")), Origin.CONSOLE)

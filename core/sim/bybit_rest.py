@@ -41,8 +41,7 @@ LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 ORDER_TYPES = {("Market", ""): "market", ("Limit", "GTC"): "limit", ("Limit", ""): "limit",
                ("Limit", "PostOnly"): "post_only", ("Limit", "IOC"): "ioc", ("Limit", "FOK"): "fok",
                ("Market", "IOC"): "market", ("Market", "GTC"): "market", ("Market", "FOK"): "market"}
-KLINE_BARS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1H", "120": "2H",
-              "240": "4H", "360": "6H", "720": "12H", "D": "1D"}
+KLINE_BARS = by.KLINE_BARS
 
 # The core's OKX codes as Bybit answers the same refusal (ccxt maps these retCodes to its errors).
 RET_CODES = {

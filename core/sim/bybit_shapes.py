@@ -62,6 +62,19 @@ def _q(v: Decimal, step: Decimal = FEE_STEP) -> Decimal:
     return v.quantize(step, ROUND_HALF_EVEN).normalize() if v else ZERO
 
 
+KLINE_BARS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1H", "120": "2H",
+              "240": "4H", "360": "6H", "720": "12H", "D": "1D"}  # Bybit interval -> the core's bar
+
+
+def kline(row: list[str], interval: str, now: int) -> dict[str, Any]:
+    """A kline stream item from the core's candle row [ts, o, h, l, c, contracts, coins, quote, confirm]."""
+    start = int(row[0])
+    span = 1440 * 60_000 if interval == "D" else int(interval) * 60_000
+    return {"start": start, "end": start + span - 1, "interval": interval, "open": row[1], "close": row[4],
+            "high": row[2], "low": row[3], "volume": row[6], "turnover": row[7], "confirm": row[8] == "1",
+            "timestamp": now}
+
+
 def instrument(spec: InstrumentSpec, launch_ms: int, funding_interval_min: int) -> dict[str, Any]:
     """An instruments-info item of a linear perpetual."""
     step = spec.lot_sz * spec.ct_val

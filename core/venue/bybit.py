@@ -10,7 +10,7 @@ What Bybit is to perpdesk, in short: one-way mode, cross margin, quantities in c
 instrument's contract size is 1), fills from the ``execution`` topic (execId, execFee), funding
 from Funding executions (the topic says "settled", the backfill books it), positions without an
 id (the life key is symbol + open time). Not built yet: hedge mode, isolated margin, Partial
-TP/SL, the one-minute candle stream (``fetch_candles`` reads REST klines).
+TP/SL.
 """
 from __future__ import annotations
 
@@ -352,14 +352,14 @@ class BybitVenue:
 
     async def run_streams(self, sink: Callable[[object], None], symbols: list[str] | None = None, *,
                           candles: bool = True) -> None:
-        """Public (tickers) and private (order, execution, position, wallet) streams until close().
-
-        ``candles`` is accepted for the protocol; the one-minute candle stream is not built yet.
-        """
+        """Public (tickers, and kline.1 when ``candles``) and private (order, execution, position,
+        wallet) streams until close(). Each one-minute kline push becomes a Candle (open, then
+        confirmed)."""
         self._sink = sink
         insts = [self.markets.instrument(s) for s in (symbols if symbols is not None else self.symbols)]
         base = ws_base_url(self.url, self.sandbox)
-        public = BybitStream("public", f"{base}/public/linear", [f"tickers.{i.inst_id}" for i in insts],
+        topics = [f"tickers.{i.inst_id}" for i in insts] + ([f"kline.1.{i.inst_id}" for i in insts] if candles else [])
+        public = BybitStream("public", f"{base}/public/linear", topics,
                              functools.partial(self._on_push, "public"), sink, clock=self.rest.exchange_time,
                              on_malformed=functools.partial(self._malformed, "public", ""))
         private = BybitStream("private", f"{base}/private", ["order", "execution", "position", "wallet"],
@@ -381,6 +381,9 @@ class BybitVenue:
         """Route one frame by topic; each item is parsed alone (a bad one is reported, not fatal)."""
         topic = str(msg.get("topic") or "")
         base = topic.split(".", 1)[0]
+        if base == "kline":
+            self._klines(stream, topic, msg)
+            return
         data = msg.get("data")
         items = data if isinstance(data, list) else [data]
         for item in items:
@@ -415,6 +418,20 @@ class BybitVenue:
             self._sink(bp.parse_position(item, inst))
         elif base == "tickers":
             self._ticker(item, inst, ts_ms)
+
+    def _klines(self, stream: str, topic: str, msg: dict[str, Any]) -> None:
+        """kline.1.{symbol}: each item a one-minute bar (public data: a bad one is only logged)."""
+        parts = topic.split(".")
+        inst = self.markets.by_id.get(parts[2]) if len(parts) == 3 else None
+        if inst is None or parts[1] != "1":
+            return
+        for item in msg.get("data") or ():
+            try:
+                row = [str(item["start"]), item["open"], item["high"], item["low"], item["close"], item["volume"],
+                       item.get("turnover") or "0", "0", "1" if item.get("confirm") is True else "0"]
+                self._sink(parse_candle(row, inst, "1m"))
+            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                logger.warning(f"WS {stream} skipped a malformed {topic} push: {describe_error(exc)}")
 
     def _ticker(self, item: dict[str, Any], inst: Instrument, ts_ms: int) -> None:
         """A tickers snapshot or delta: only the fields it carries are news."""
