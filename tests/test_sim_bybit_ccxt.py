@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import ccxt.pro
 import pytest
-from ccxt.base.errors import AuthenticationError, InsufficientFunds, OrderNotFound
+from ccxt.base.errors import AuthenticationError, InsufficientFunds, InvalidOrder, OrderNotFound
 
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
@@ -197,3 +197,23 @@ async def test_insufficient_margin_is_bybits_110007(sim: tuple[SimServer, Any]) 
     srv, ex = sim
     with pytest.raises(InsufficientFunds):
         await ex.create_order(BTC, "market", "buy", 100)
+
+
+async def test_conditional_entry_order_fires_at_its_trigger(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    stop = await ex.create_order(BTC, "market", "buy", 0.01,
+                                 params={"triggerPrice": 61000, "triggerDirection": "ascending"})
+    other = await ex.create_order(BTC, "market", "sell", 0.01,
+                                  params={"triggerPrice": 58000, "triggerDirection": "descending"})
+    listed = {o["id"]: o for o in await ex.fetch_open_orders(BTC)}
+    assert listed[stop["id"]]["triggerPrice"] == 61000 and listed[stop["id"]]["info"]["orderStatus"] == "Untriggered"
+    await ex.cancel_order(other["id"], BTC)
+    with pytest.raises(InvalidOrder):  # Bybit 110092: a rising trigger below the market
+        await ex.create_order(BTC, "market", "buy", 0.01, params={"triggerPrice": 59000, "triggerDirection": "ascending"})
+    assert await ex.fetch_positions([BTC]) == [] or (await ex.fetch_positions([BTC]))[0]["contracts"] in (0, None)
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "61000"})
+    pos = (await ex.fetch_positions([BTC]))[0]
+    assert pos["contracts"] == 0.01 and pos["entryPrice"] == 61000
+    (fill,) = await ex.fetch_my_trades(BTC)
+    assert fill["info"]["stopOrderType"] == "Stop" and fill["info"]["createType"] == "CreateByStopOrder"
+    assert await ex.fetch_open_orders(BTC) == []

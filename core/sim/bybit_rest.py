@@ -532,9 +532,9 @@ class BybitRest:
         if kind is None:
             raise SimError("10001", "params error: orderType or timeInForce invalid")
         coins = self._qty(body, spec)
-        if body.get("triggerPrice") not in (None, ""):
-            raise SimError("10001", "params error: conditional orders (triggerPrice) are not served by the simulator")
         link = self._link_id(acct, body)
+        if body.get("triggerPrice") not in (None, ""):
+            return self._conditional(acct, body, inst, sd, kind, coins / spec.ct_val, link)
         idx = int(body.get("positionIdx") or 0)
         req: dict[str, Any] = {"instId": inst, "side": sd, "ordType": kind, "tdMode": "cross",
                                "sz": s(coins / spec.ct_val), "tag": link,
@@ -548,6 +548,26 @@ class BybitRest:
             req["attachAlgoOrds"] = [attach]
         o = self.ex.place_order(acct, req)
         return {"orderId": o.ord_id, "orderLinkId": o.tag}
+
+    def _conditional(self, acct: Account, body: dict[str, Any], inst: str, sd: str, kind: str, sz: Decimal,
+                     link: str) -> dict[str, Any]:
+        """A conditional order (triggerPrice): held by the exchange (Untriggered) until the last
+        price reaches triggerPrice, then a market or limit order. Its TP/SL are not served."""
+        if body.get("takeProfit") not in (None, "", "0") or body.get("stopLoss") not in (None, "", "0"):
+            raise SimError("10001", "params error: takeProfit/stopLoss on a conditional order are not served by "
+                                    "the simulator; set them on the position once it is open")
+        trigger = dec(body["triggerPrice"], "triggerPrice")
+        last = self.ex.last(inst)
+        direction = str(body.get("triggerDirection") or "")
+        if (direction == "1" and trigger <= last) or (direction == "2" and trigger >= last):
+            raise SimError("110092" if direction == "1" else "110093",
+                           f"expect {'Rising' if direction == '1' else 'Falling'}, but trigger_price["
+                           f"{s(trigger)}] {'<=' if direction == '1' else '>='} current[{s(last)}]")
+        req = {"instId": inst, "side": sd, "ordType": "trigger", "tdMode": "cross", "sz": s(sz),
+               "triggerPx": s(trigger), "orderPx": "-1" if kind == "market" else str(body.get("price") or ""),
+               "reduceOnly": bool(body.get("reduceOnly") or body.get("closeOnTrigger")), "algoClOrdId": link}
+        a = self.ex.place_algo(acct, req)
+        return {"orderId": a.algo_id, "orderLinkId": link}
 
     @staticmethod
     def _qty(body: dict[str, Any], spec: InstrumentSpec) -> Decimal:
