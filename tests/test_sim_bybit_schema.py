@@ -102,7 +102,7 @@ async def scene() -> AsyncIterator[tuple[SimServer, dict[str, Any]]]:
             await ws.send_json({"req_id": "s1", "op": "subscribe", "args": ["order", "execution", "position", "wallet"]})
             pushed["op:subscribe private"] = await ws.receive_json(timeout=5)
             await ws.send_json({"req_id": "p1", "op": "ping"})
-            pushed["op:ping"] = await ws.receive_json(timeout=5)
+            pushed["op:ping private"] = await ws.receive_json(timeout=5)
             ids = await _build(srv)
             await control(srv, "/sim/v1/funding", {"instId": "BTCUSDT", "rate": "0.0001"})
             while not {"order", "execution", "position", "wallet"} <= pushed.keys():
@@ -202,6 +202,8 @@ async def test_every_documented_field_is_served(scene: tuple[SimServer, dict[str
         await pub.send_json({"req_id": "k1", "op": "subscribe", "args": ["kline.1.BTCUSDT"]})
         assert (await pub.receive_json(timeout=5))["success"] is True
         pushed["kline.{interval}.{symbol}"] = await pub.receive_json(timeout=5)
+        await pub.send_json({"req_id": "p2", "op": "ping"})
+        pushed["op:ping public"] = await pub.receive_json(timeout=5)
     pushed_orders = [o for m in pushed["every order"] for o in m["data"]]
     assert {("StopLoss", "Deactivated"), ("", "Cancelled")} <= {
         (o["stopOrderType"].replace("UNKNOWN", ""), o["orderStatus"]) for o in pushed_orders}

@@ -112,8 +112,12 @@ class BybitHub:
         req_id = req.get("req_id")
         raw = req.get("args")
         args: list[Any] = raw if isinstance(raw, list) else []
-        if op == "ping":
-            self._reply(conn, "ping", req_id, True, "pong")
+        if op == "ping":  # the public and the private streams answer in their own documented shapes
+            if conn.kind == "private":
+                conn.send({"req_id": str(req_id or ""), "op": "pong", "args": [str(self.ex.clock())],
+                           "conn_id": conn.conn_id})
+            else:
+                self._reply(conn, "ping", req_id, True, "pong")
         elif op == "auth":
             self._auth(conn, args, req_id)
         elif op == "subscribe":
