@@ -217,3 +217,30 @@ async def test_conditional_entry_order_fires_at_its_trigger(sim: tuple[SimServer
     (fill,) = await ex.fetch_my_trades(BTC)
     assert fill["info"]["stopOrderType"] == "Stop" and fill["info"]["createType"] == "CreateByStopOrder"
     assert await ex.fetch_open_orders(BTC) == []
+
+
+async def test_order_management_and_market_data(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    o = await ex.create_order(BTC, "limit", "buy", 0.01, 59000, params={"clientOrderId": "mine-1"})
+    await ex.edit_order(o["id"], BTC, "limit", "buy", 0.02, 59500)
+    live = await ex.fetch_open_order(o["id"], BTC)
+    assert (live["amount"], live["price"], live["status"], live["clientOrderId"]) == (0.02, 59500, "open", "mine-1")
+    await ex.cancel_order(o["id"], BTC)
+    # an order asked for by id is found whatever its status (Bybit: among the recent 500)
+    gone = await ex.fetch_order(o["id"], BTC, params={"acknowledged": True})
+    assert gone["status"] == "canceled"
+    assert [c["id"] for c in await ex.fetch_canceled_orders(BTC)] == [o["id"]]
+    await ex.create_order(BTC, "limit", "sell", 0.01, 65000)
+    await ex.create_order(BTC, "limit", "sell", 0.01, 66000)
+    await ex.cancel_all_orders(BTC)
+    assert await ex.fetch_open_orders(BTC) == []
+    await ex.set_leverage(5, BTC)
+    (pos,) = (await ex.private_get_v5_position_list({"category": "linear", "symbol": "BTCUSDT"}))["result"]["list"]
+    assert pos["leverage"] == "5" and pos["size"] == "0"
+    fee = await ex.fetch_trading_fee(BTC)
+    assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)
+    book = await ex.fetch_order_book(BTC, 5)
+    assert book["bids"][0][0] == 60000 and len(book["asks"]) == 5
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60100"})
+    candles = await ex.fetch_ohlcv(BTC, "1m", limit=5)
+    assert candles and candles[-1][4] == 60100  # the open bar, newest last in ccxt's order

@@ -640,11 +640,12 @@ class BybitRest:
                 done.append({"orderId": o.ord_id, "orderLinkId": o.tag})
         return {"list": done, "success": "1"}
 
-    def _algo_rows(self, acct: Account, q: dict[str, str], inst: str, live: bool) -> list[tuple[int, dict[str, Any]]]:
+    def _algo_rows(self, acct: Account, q: dict[str, str], inst: str, live: bool,
+                   any_status: bool = False) -> list[tuple[int, dict[str, Any]]]:
         if q.get("orderFilter") not in (None, "", "StopOrder"):
             return []
         return [(a.c_time, item) for a in acct.algos.values()
-                if (a.state == "live") == live and (not inst or a.inst_id == inst)
+                if (any_status or (a.state == "live") == live) and (not inst or a.inst_id == inst)
                 and (not q.get("orderLinkId") or a.algo_cl_ord_id == q["orderLinkId"])
                 for item in by.algo_orders(a, self.ex.specs[a.inst_id])
                 if not q.get("orderId") or item["orderId"] == q["orderId"]]
@@ -667,8 +668,11 @@ class BybitRest:
                 and not q.get("orderLinkId"):
             raise SimError("10001", "params error: symbol, baseCoin or settleCoin is required for linear")
         closed = str(q.get("openOnly") or "0") == "1"
-        orders = [o for o in acct.orders.values() if o.is_open != closed]
-        rows = self._order_rows(acct, q, inst, orders) + self._algo_rows(acct, q, inst, not closed)
+        # an order asked for by its id is found whatever its status (among the recent 500), as
+        # Bybit answers it (ccxt's fetch_order relies on it); otherwise openOnly picks open or closed
+        any_status = bool(q.get("orderId") or q.get("orderLinkId")) and not q.get("openOnly")
+        orders = [o for o in acct.orders.values() if any_status or o.is_open != closed]
+        rows = self._order_rows(acct, q, inst, orders) + self._algo_rows(acct, q, inst, not closed, any_status)
         rows.sort(key=lambda r: r[0], reverse=True)
         chunk, cursor = cursor_page([r[1] for r in rows][:500], q, 20, 50)
         return {"list": chunk, "nextPageCursor": cursor, "category": cat}
