@@ -126,3 +126,22 @@ async def test_hostile_parameters_are_params_errors_not_server_errors() -> None:
         assert srv.account.positions == {} or all(p.pos == 0 for p in srv.account.positions.values())
     finally:
         await srv.stop()
+
+
+async def test_control_state_speaks_bybit() -> None:
+    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
+    await srv.start()
+    ex = bybit_client(ccxt.async_support.bybit, srv.url)
+    try:
+        await ex.create_order("BTC/USDT:USDT", "market", "buy", 0.01, params={"takeProfit": 65000})
+        async with aiohttp.ClientSession() as s, s.get(srv.url + "/sim/v1/state") as r:
+            (state,) = (await r.json())["data"]
+        assert state["protocol"] == "bybit" and state["prices"]["BTCUSDT"] == "60000"
+        (acct,) = state["accounts"]
+        (pos,) = acct["positions"]
+        assert (pos["symbol"], pos["size"], pos["side"], pos["takeProfit"]) == ("BTCUSDT", "0.01", "Buy", "65000")
+        assert acct["balance"]["accountType"] == "UNIFIED"
+        assert [a["stopOrderType"] for a in acct["liveAlgos"]] == ["TakeProfit"]
+    finally:
+        await ex.close()
+        await srv.stop()

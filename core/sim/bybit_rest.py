@@ -234,6 +234,23 @@ class BybitRest:
             raise SimError("10001", "params error: category is required (linear, inverse, spot, option)")
         return cat == "linear"
 
+    @staticmethod
+    def symbol_of(inst: str) -> str:
+        return by.symbol(inst)
+
+    def control_state(self, acct: Account) -> dict[str, Any]:
+        """An account in GET /sim/v1/state, in Bybit's shapes and symbols (the face's own view)."""
+        keys = [k for k, p in acct.positions.items() if p.pos != 0]
+        return {
+            "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
+            "balance": self.wallet_item(acct),
+            "positions": [self.position_item(acct, k) for k in keys],
+            "openOrders": [by.order(acct, o, self.ex.specs[o.inst_id], o.tag) for o in acct.open_orders.values()],
+            "liveAlgos": [x for a in acct.algos.values() if a.state == "live"
+                          for x in by.algo_orders(a, self.ex.specs[a.inst_id])],
+            "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
+        }
+
     def replay(self, acct: Account) -> by.Replay:
         return by.replay(acct, self.ex.specs, self.replays)
 

@@ -170,9 +170,13 @@ class ControlApi:
                 "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],
                 "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
             })
+        if self.srv.protocol == "bybit":
+            accounts = [self.srv.bybit.control_state(acct) for acct in ex.accounts.values()]
+        name = (lambda i: self.srv.bybit.symbol_of(i)) if self.srv.protocol == "bybit" else (lambda i: i)
         data = {"ts": str(now), "speed": str(self.srv.speed), "seed": str(self.srv.seed),
-                "prices": {i: shapes.s(p) for i, p in self.srv.market.prices.items()},
-                "fundingRates": {i: shapes.s(r) for i, r in self.srv.market.funding_rates.items()},
-                "nextFunding": {i: str(t) for i, t in ex.next_funding.items()},
+                "protocol": self.srv.protocol,
+                "prices": {name(i): shapes.s(p) for i, p in self.srv.market.prices.items()},
+                "fundingRates": {name(i): shapes.s(r) for i, r in self.srv.market.funding_rates.items()},
+                "nextFunding": {name(i): str(t) for i, t in ex.next_funding.items()},
                 "wsConnections": str(len(self.srv.hub.conns)), "accounts": accounts}
         return _json({"code": "0", "msg": "", "data": [data]})
