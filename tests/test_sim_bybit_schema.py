@@ -61,8 +61,20 @@ async def control(srv: SimServer, path: str, body: dict[str, Any]) -> None:
         assert r.status == 200, await r.text()
 
 
+def _kind(v: Any) -> str | None:
+    """The JSON type of a value, None for null (a documented null says nothing about the type)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}[type(v)]
+
+
 def missing(doc: Any, got: Any, where: str = "") -> list[str]:
-    """The documented paths ``got`` lacks (every item of a served list is held to the documented first)."""
+    """The documented paths ``got`` lacks or serves with another JSON type (every item of a served
+    list is held to the documented first)."""
     if isinstance(doc, dict):
         if not isinstance(got, dict):
             return [f"{where or '.'}: expected an object, got {type(got).__name__}"]
@@ -75,6 +87,8 @@ def missing(doc: Any, got: Any, where: str = "") -> list[str]:
             elif k not in DATA_KEYED:
                 out.extend(missing(v, got[k], f"{where}.{k}"))
         return out
+    if _kind(doc) is not None and _kind(got) is not None and _kind(doc) != _kind(got):
+        return [f"{where}: the docs give {_kind(doc)} ({doc!r:.40}), the simulator {_kind(got)} ({got!r:.40})"]
     if isinstance(doc, list) and doc and isinstance(doc[0], (dict, list)):  # a list of strings is data
         if not isinstance(got, list):
             return [f"{where}: expected a list, got {type(got).__name__}"]
