@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import ccxt.pro
 import pytest
-from ccxt.base.errors import AuthenticationError, InsufficientFunds, InvalidOrder, OrderNotFound
+from ccxt.base.errors import AuthenticationError, BadRequest, InsufficientFunds, InvalidOrder, OrderNotFound
 
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
@@ -244,3 +244,23 @@ async def test_order_management_and_market_data(sim: tuple[SimServer, Any]) -> N
     await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60100"})
     candles = await ex.fetch_ohlcv(BTC, "1m", limit=5)
     assert candles and candles[-1][4] == 60100  # the open bar, newest last in ccxt's order
+
+
+async def test_hedge_mode_two_legs(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    await ex.set_position_mode(True, BTC)
+    await ex.create_order(BTC, "market", "buy", 0.02, params={"positionIdx": 1})
+    await ex.create_order(BTC, "market", "sell", 0.01, params={"positionIdx": 2})
+    legs = {p["info"]["positionIdx"]: p for p in await ex.fetch_positions([BTC]) if p["contracts"]}
+    assert (legs[1]["side"], legs[1]["contracts"], legs[2]["side"], legs[2]["contracts"]) == (
+        "long", 0.02, "short", 0.01)
+    with pytest.raises(BadRequest):  # Bybit 110024: not with a position open
+        await ex.set_position_mode(False, BTC)
+    # closing the long leg is a sell on positionIdx 1; the short leg stays
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "61000"})
+    await ex.create_order(BTC, "market", "sell", 0.02, params={"positionIdx": 1, "reduceOnly": True})
+    legs = {p["info"]["positionIdx"]: p for p in await ex.fetch_positions([BTC]) if p["contracts"]}
+    assert list(legs) == [2] and legs[2]["unrealizedPnl"] == -10
+    (rec,) = (await ex.private_get_v5_position_closed_pnl({"category": "linear"}))["result"]["list"]
+    assert rec["side"] == "Sell" and D(rec["closedSize"]) == D("0.02")
+    assert D(rec["closedPnl"]) == D("0.02") * 1000 - D("0.02") * 60000 * TAKER - D("0.02") * 61000 * TAKER

@@ -142,6 +142,7 @@ class BybitRest:
             ("GET", "position/list"): (True, self.position_list),
             ("POST", "position/set-leverage"): (True, self.set_leverage),
             ("POST", "position/trading-stop"): (True, self.trading_stop),
+            ("POST", "position/switch-mode"): (True, self.switch_mode),
             ("GET", "position/closed-pnl"): (True, self.closed_pnl),
             ("POST", "order/create"): (True, self.create),
             ("POST", "order/cancel"): (True, self.cancel),
@@ -471,6 +472,25 @@ class BybitRest:
         if self.ex.lever_of(acct, inst, "cross") == lever:
             raise SimError("110043", "Set leverage not modified")
         self.ex.set_leverage(acct, inst, "cross", s(lever))
+        return {}
+
+    def switch_mode(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        """One-way (mode 0) or hedge (mode 3). The simulator keeps one mode per account, so the
+        symbol or coin named switches every symbol; Bybit refuses a switch with a position open."""
+        assert acct is not None
+        self.linear(body)
+        if not body.get("symbol") and not body.get("coin"):
+            raise SimError("10001", "params error: symbol or coin is required")
+        if body.get("symbol"):
+            self.inst(body["symbol"])
+        mode = {0: "net_mode", 3: "long_short_mode"}.get(int(body.get("mode", -1)))
+        if mode is None:
+            raise SimError("10001", "params error: mode must be 0 (one-way) or 3 (hedge)")
+        if mode == acct.pos_mode:
+            raise SimError("110025", "Position mode is not modified")
+        if any(p.pos != 0 for p in acct.positions.values()) or acct.open_orders:
+            raise SimError("110024", "You have an existing position, so position mode cannot be switched")
+        self.ex.set_position_mode(acct, mode)
         return {}
 
     def trading_stop(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
