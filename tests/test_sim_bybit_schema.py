@@ -204,6 +204,19 @@ def test_fixtures_name_their_doc_page() -> None:
 
 # order/cancel-all cancels every open order: it runs last, after the endpoints that need one
 ORDER = {"order_cancel_all.json": 1}
+# asked on an account of its own (Bybit refuses a mode switch with a position open)
+ALONE = {"position_switch_mode.json"}
+
+
+async def test_switch_mode_answer_has_the_documented_fields() -> None:
+    srv = SimServer(speed=0, protocol="bybit")
+    await srv.start()
+    try:
+        doc = json.loads((FIXTURES / "position_switch_mode.json").read_text())
+        got = await call(srv, "POST", "/v5/position/switch-mode", {"category": "linear", "coin": "USDT", "mode": 3})
+        assert not missing(doc["example"], got)
+    finally:
+        await srv.stop()
 
 
 async def test_every_documented_field_is_served(scene: tuple[SimServer, dict[str, Any]]) -> None:
@@ -221,7 +234,7 @@ async def test_every_documented_field_is_served(scene: tuple[SimServer, dict[str
     pushed_orders = [o for m in pushed["every order"] for o in m["data"]]
     assert {("StopLoss", "Deactivated"), ("", "Cancelled")} <= {
         (o["stopOrderType"].replace("UNKNOWN", ""), o["orderStatus"]) for o in pushed_orders}
-    for f in sorted(FILES, key=lambda f: ORDER.get(f.name, 0)):
+    for f in sorted((f for f in FILES if f.name not in ALONE), key=lambda f: ORDER.get(f.name, 0)):
         doc = json.loads(f.read_text())
         if doc["kind"] == "rest":
             got = await _rest(srv, pushed, doc["path"])
