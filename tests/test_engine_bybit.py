@@ -174,3 +174,21 @@ async def test_fills_made_while_the_streams_are_down_are_journaled_once(stack: S
     fills = read_fills(stack.journal_dir)
     assert len(fills) == 3 and len({f["fill_id"] for f in fills}) == 3
     assert len(read_trades(stack.journal_dir)) == 2 and trades[-1]["size_after"] == 0
+
+
+async def test_liquidation_close_rows_add_up_to_the_wallet(stack: Stack) -> None:
+    """A partial takeover with its liquidation fee, then the rest: the close rows (reason
+    liquidation) carry the fee in their fee and add up to what the wallet lost."""
+    engine = await stack.start()
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1.6")))).ok
+    await stack.rows(read_fills, 1)
+    await control(stack.srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53990"})
+    await control(stack.srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53000"})
+    trades = await stack.rows(read_trades, 2)
+    assert await engine.settle()
+    assert [r["reason"] for r in trades] == ["liquidation", "liquidation"] and trades[-1]["size_after"] == 0
+    assert stack.venue is not None
+    wallet = (await stack.venue.fetch_balance()).equity
+    assert sum((r["net_pnl"] for r in read_trades(stack.journal_dir)), D(0)) == wallet - D(10000)
+    (life,) = await stack.venue.fetch_positions_history(None)
+    assert life.close_type == 3 and life.realized_pnl == wallet - D(10000)

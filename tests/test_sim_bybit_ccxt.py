@@ -264,3 +264,30 @@ async def test_hedge_mode_two_legs(sim: tuple[SimServer, Any]) -> None:
     (rec,) = (await ex.private_get_v5_position_closed_pnl({"category": "linear"}))["result"]["list"]
     assert rec["side"] == "Sell" and D(rec["closedSize"]) == D("0.02")
     assert D(rec["closedPnl"]) == D("0.02") * 1000 - D("0.02") * 60000 * TAKER - D("0.02") * 61000 * TAKER
+
+
+async def test_liquidation_is_a_takeover_with_its_fee_and_the_books_add_up(sim: tuple[SimServer, Any]) -> None:
+    """A liquidation as Bybit tells it: BustTrade executions whose execFee carries the liquidation
+    fee (the core books that fee as a bill of its own, as OKX does), closed PnL and the transaction
+    log adding up to the wallet."""
+    srv, ex = sim
+    await ex.create_order(BTC, "market", "buy", 1.6)
+    # equity 10000 - 48 - 1.6 x 6010 = 336 is below the maintenance margin (1.6 x 53990 x 0.004):
+    # liquidated with equity left, so the liquidation fee is taken
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53990"})
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53000"})
+    assert await ex.fetch_positions([BTC]) == [] or (await ex.fetch_positions([BTC]))[0]["contracts"] in (0, None)
+    execs = (await raw(ex, "privateGetV5ExecutionList", {"category": "linear"}))["list"]
+    bust = [e for e in execs if e["execType"] == "BustTrade"]
+    assert len(bust) == 2 and any(D(e["execFee"]) > 0 for e in bust)  # a partial takeover, then the rest
+    penalties = sum((-b.bal_chg for b in srv.account.bills if b.type == "5" and b.sub_type == "109"), D(0))
+    assert penalties > 0 and sum((D(e["execFee"]) for e in bust), D(0)) == penalties
+    wallet_moved = await wallet(ex) - D(10000)
+    closed = (await raw(ex, "privateGetV5PositionClosedPnl", {"category": "linear"}))["list"]
+    assert all(c["execType"] == "BustTrade" for c in closed)
+    assert sum((D(c["closedPnl"]) for c in closed), D(0)) == wallet_moved
+    log = (await raw(ex, "privateGetV5AccountTransactionLog", {"category": "linear"}))["list"]
+    for r in log:
+        assert D(r["change"]) == D(r["cashFlow"]) + D(r["funding"] or 0) - D(r["fee"]), r
+    assert sum((D(r["change"]) for r in log), D(0)) == wallet_moved
+    assert len(log) == len(execs)  # one row per execution: the fee bill is folded into its fill's row

@@ -401,8 +401,12 @@ class BybitRest:
         start, end = window(q, self.ex.clock(), DAY_MS if not (q.get("startTime") and q.get("endTime")) else WEEK_MS)
         fills = {f.trade_id: f for f in acct.fills}
         size: dict[tuple[str, str, str], Decimal] = {}
+        penalties: dict[str, Decimal] = {}  # ordId -> liquidation fee, folded into its fill's row
         rows = []
         for b in acct.bills:  # oldest first: the position size after each row is a running sum
+            if by.is_penalty(b):
+                penalties[b.ord_id] = penalties.get(b.ord_id, ZERO) - b.bal_chg
+                continue
             spec = self.ex.specs[b.inst_id]
             f = fills.get(b.trade_id) if b.trade_id else None
             key = (b.inst_id, b.mgn_mode, f.pos_side if f is not None else "net")
@@ -416,7 +420,7 @@ class BybitRest:
                     f is not None and f.exec_type == "M")
                 o = acct.orders.get(b.ord_id)
                 rows.append(by.transaction(b, spec, f, size.get(key, ZERO) * spec.ct_val, rate,
-                                           o.tag if o is not None else ""))
+                                           o.tag if o is not None else "", penalties.pop(b.ord_id, ZERO)))
         rows.reverse()
         chunk, cursor = cursor_page(rows, q, 20, 50)
         return {"nextPageCursor": cursor, "list": chunk}

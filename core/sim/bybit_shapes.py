@@ -289,10 +289,12 @@ def _conditional(a: AlgoOrder, spec: InstrumentSpec, leg: str, trigger: Decimal 
 
 @dataclass(slots=True)
 class ExecInfo:
-    """What a fill closed: coins and gross PnL (``execPnl``)."""
+    """What a fill closed: coins and gross PnL (``execPnl``); ``penalty``: the liquidation fee a
+    takeover fill carries in its execFee (the core books it as a bill of its own, as OKX does)."""
 
     closed: Decimal = ZERO
     pnl: Decimal = ZERO
+    penalty: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -333,8 +335,14 @@ class Replay:
     closed: dict[str, ClosedPnl] = field(default_factory=dict)  # ordId -> record (in order of first close)
     slots: dict[tuple[str, str, str], _Slot] = field(default_factory=dict)  # (instId, mgnMode, posSide)
     modes: dict[str, str] = field(default_factory=dict)  # tradeId -> mgnMode (from the trade bills)
+    penalties: dict[str, Decimal] = field(default_factory=dict)  # ordId -> liquidation fee not yet in a fill
     seen: int = 0
     bills_seen: int = 0
+
+
+def is_penalty(b: Bill) -> bool:
+    """The core's liquidation-penalty bill (OKX books it apart; Bybit's takeover fill carries it)."""
+    return b.type == "5" and b.sub_type == "109" and not b.trade_id
 
 
 def exec_type(f: FillRecord) -> str:
@@ -358,6 +366,8 @@ def replay(acct: Account, specs: dict[str, InstrumentSpec], cache: dict[str, Rep
     for b in acct.bills[r.bills_seen:]:
         if b.trade_id:
             r.modes[b.trade_id] = b.mgn_mode
+        elif is_penalty(b):
+            r.penalties[b.ord_id] = r.penalties.get(b.ord_id, ZERO) - b.bal_chg
     r.bills_seen = len(acct.bills)
     for f in acct.fills[r.seen:]:
         mode = r.modes.get(f.trade_id, "cross")
@@ -380,7 +390,8 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
         signed = slot.size if f.pos_side == "long" else -slot.size
         close = min(f.fill_sz, slot.size) if closing else ZERO
     open_ = f.fill_sz - close
-    paid = -f.fee
+    penalty = r.penalties.pop(f.ord_id, ZERO)  # the order's first fill carries its liquidation fee
+    paid = -f.fee + penalty
     fee_close = paid * close / f.fill_sz if f.fill_sz else ZERO
     fee_open = paid - fee_close
     info = ExecInfo()
@@ -391,7 +402,7 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
         coins = close * spec.ct_val
         d = 1 if signed > 0 else -1
         entry = f.fill_px - f.fill_pnl / (coins * d)
-        info = ExecInfo(coins, f.fill_pnl)
+        info = ExecInfo(coins, f.fill_pnl, penalty)
         rec = r.closed.get(f.ord_id)
         if rec is None:
             o = acct.orders.get(f.ord_id)
@@ -417,6 +428,7 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
     slot.size = signed if f.pos_side == "net" else abs(signed)
     if slot.size == 0:
         slot.open_fee = ZERO
+    info.penalty = penalty
     r.execs[f.trade_id] = info
 
 
@@ -446,7 +458,7 @@ def execution(acct: Account, f: FillRecord, spec: InstrumentSpec, info: ExecInfo
         "underlyingPrice": "", "orderLinkId": link_id, "side": side(f.side), "indexPrice": "",
         "orderId": f.ord_id, "stopOrderType": stop_type or "UNKNOWN",
         "leavesQty": qty(o.sz - filled, spec) if o is not None and o.is_open else "0",
-        "execTime": str(f.ts), "feeCurrency": COIN, "isMaker": f.exec_type == "M", "execFee": s(-f.fee),
+        "execTime": str(f.ts), "feeCurrency": COIN, "isMaker": f.exec_type == "M", "execFee": s(-f.fee + info.penalty),
         "feeRate": s(rate), "execId": f.trade_id, "tradeIv": "", "blockTradeId": "", "markPrice": s(f.mark_px),
         "execPrice": s(f.fill_px), "markIv": "", "orderQty": qty(o.sz, spec) if o is not None else s(coins),
         "orderPrice": s(o.px if o is not None and o.px is not None else f.fill_px), "execValue": s(coins * f.fill_px),
@@ -477,10 +489,11 @@ def funding_execution(b: Bill, spec: InstrumentSpec, rate: Decimal, *, push: boo
 
 
 def transaction(b: Bill, spec: InstrumentSpec, fill: FillRecord | None, size_after: Decimal, rate: Decimal,
-                link_id: str) -> dict[str, Any]:
+                link_id: str, penalty: Decimal = ZERO) -> dict[str, Any]:
     """A transaction-log row: TRADE (cashFlow = PnL, fee > 0 paid) or SETTLEMENT (funding > 0 received).
 
-    change = cashFlow + funding - fee, exactly what the bill moved.
+    change = cashFlow + funding - fee, exactly what the bill moved (a takeover fill's row also
+    carries the liquidation fee the core booked as a bill of its own: ``penalty``).
     """
     funding = b.type == "8"
     coins = b.sz * spec.ct_val
@@ -488,7 +501,8 @@ def transaction(b: Bill, spec: InstrumentSpec, fill: FillRecord | None, size_aft
     return {
         "transSubType": "", "id": b.bill_id, "symbol": symbol(b.inst_id), "side": sd,
         "funding": s(b.pnl) if funding else "", "orderLinkId": link_id, "orderId": b.ord_id,
-        "fee": s(-b.fee) if not funding else "0", "change": s(b.bal_chg + b.pos_bal_chg if funding else b.bal_chg),
+        "fee": s(-b.fee + penalty) if not funding else "0",
+        "change": s(b.bal_chg + b.pos_bal_chg if funding else b.bal_chg - penalty),
         "cashFlow": s(b.pnl) if not funding else "0", "transactionTime": str(b.ts),
         "type": "SETTLEMENT" if funding else "TRADE", "feeRate": s(rate), "bonusChange": "",
         "size": s(size_after), "qty": s(coins.normalize()), "cashBalance": s(b.bal), "currency": COIN,
