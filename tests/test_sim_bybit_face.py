@@ -32,8 +32,9 @@ def test_config_protocol_bybit_serves_bybit_v5(tmp_path: Path) -> None:
                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(2)]
+        lines = [proc.stdout.readline() for _ in range(6)]
         assert "Bybit v5 simulator" in lines[0], lines
+        assert any('venue = "bybit"' in line for line in lines), lines
         url = lines[1].split()[1].removesuffix("/v5/...")
         with urllib.request.urlopen(url + "/v5/market/tickers?category=linear&symbol=BTCUSDT", timeout=10) as r:
             body = json.loads(r.read())
