@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="one line per engine running on this host")
 
     d = SimSettings()
-    sim = sub.add_parser("sim", help="run the OKX v5 exchange simulator alone")
+    sim = sub.add_parser("sim", help="run the exchange simulator alone (OKX v5 face, or Bybit v5 with --protocol)")
     sim.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
     sim.add_argument("--port", type=_port, default=DEFAULT_SIM_PORT, help=f"default {DEFAULT_SIM_PORT}; 0 = any free port")
     sim.add_argument("--speed", type=_speed, default=d.speed, help="market speed factor; 0 freezes the market")

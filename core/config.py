@@ -563,7 +563,7 @@ def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -
     if entry is not None and entry.demo_account:
         return SIM_DEMO_CREDENTIALS
     env = os.environ if env is None else env
-    names = (ENV_KEY, ENV_SECRET, ENV_PASSPHRASE)
+    names = (ENV_KEY, ENV_SECRET, ENV_PASSPHRASE) if entry is None or entry.passphrase else (ENV_KEY, ENV_SECRET)
     missing = [n for n in names if not env.get(n, "").strip()]
     if missing:
         raise ConfigError(
@@ -571,4 +571,5 @@ def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -
             f"set the environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             "(credentials never go in config.toml)"
         )
-    return Credentials(*(env[n].strip() for n in names))
+    key, secret, *passphrase = (env[n].strip() for n in names)
+    return Credentials(key, secret, passphrase[0] if passphrase else "")

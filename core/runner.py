@@ -166,7 +166,7 @@ async def _start_sim(settings: Settings) -> SimServer:
     try:
         sim = SimServer(host=s.host, port=s.port, speed=s.speed, seed=s.seed,
                         funding_interval_s=s.funding_interval_s,
-                        state_path=settings.journal.dir / SIM_STATE_FILE)
+                        state_path=settings.journal.dir / SIM_STATE_FILE, protocol=s.protocol)
     except SimStateError as exc:
         raise ConfigError(str(exc)) from None
     except ValueError as exc:

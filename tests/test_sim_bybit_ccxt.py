@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import ccxt.pro
 import pytest
-from ccxt.base.errors import AuthenticationError, InsufficientFunds, OrderNotFound
+from ccxt.base.errors import AuthenticationError, BadRequest, InsufficientFunds, InvalidOrder, OrderNotFound
 
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
@@ -106,6 +106,15 @@ async def test_trade_tp_fires_and_books_add_up(sim: tuple[SimServer, Any]) -> No
     assert pos["contracts"] == 0.02 and pos["side"] == "long" and pos["entryPrice"] == 60000
     assert D(pos["info"]["takeProfit"]) == 63000 and D(pos["info"]["stopLoss"]) == 57000
 
+    # the TP and the SL are two conditional orders, as Bybit lists them; canceling the SL keeps the TP
+    legs = {o["info"]["stopOrderType"]: o for o in await ex.fetch_open_orders(BTC)}
+    assert legs["TakeProfit"]["triggerPrice"] == 63000 and legs["StopLoss"]["triggerPrice"] == 57000
+    assert legs["TakeProfit"]["id"] != legs["StopLoss"]["id"] and legs["StopLoss"]["reduceOnly"]
+    await ex.cancel_order(legs["StopLoss"]["id"], BTC)
+    assert [o["info"]["stopOrderType"] for o in await ex.fetch_open_orders(BTC)] == ["TakeProfit"]
+    pos = (await ex.fetch_positions([BTC]))[0]
+    assert D(pos["info"]["takeProfit"]) == 63000 and D(pos["info"]["stopLoss"]) == 0
+
     # a reduce-only limit sell above the market rests; canceling it leaves the position alone
     rest = await ex.create_order(BTC, "limit", "sell", 0.01, 65000, params={"reduceOnly": True})
     assert {o["id"] for o in await ex.fetch_open_orders(BTC)} >= {rest["id"]}
@@ -188,3 +197,97 @@ async def test_insufficient_margin_is_bybits_110007(sim: tuple[SimServer, Any]) 
     srv, ex = sim
     with pytest.raises(InsufficientFunds):
         await ex.create_order(BTC, "market", "buy", 100)
+
+
+async def test_conditional_entry_order_fires_at_its_trigger(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    stop = await ex.create_order(BTC, "market", "buy", 0.01,
+                                 params={"triggerPrice": 61000, "triggerDirection": "ascending"})
+    other = await ex.create_order(BTC, "market", "sell", 0.01,
+                                  params={"triggerPrice": 58000, "triggerDirection": "descending"})
+    listed = {o["id"]: o for o in await ex.fetch_open_orders(BTC)}
+    assert listed[stop["id"]]["triggerPrice"] == 61000 and listed[stop["id"]]["info"]["orderStatus"] == "Untriggered"
+    await ex.cancel_order(other["id"], BTC)
+    with pytest.raises(InvalidOrder):  # Bybit 110092: a rising trigger below the market
+        await ex.create_order(BTC, "market", "buy", 0.01, params={"triggerPrice": 59000, "triggerDirection": "ascending"})
+    assert await ex.fetch_positions([BTC]) == [] or (await ex.fetch_positions([BTC]))[0]["contracts"] in (0, None)
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "61000"})
+    pos = (await ex.fetch_positions([BTC]))[0]
+    assert pos["contracts"] == 0.01 and pos["entryPrice"] == 61000
+    (fill,) = await ex.fetch_my_trades(BTC)
+    assert fill["info"]["stopOrderType"] == "Stop" and fill["info"]["createType"] == "CreateByStopOrder"
+    assert await ex.fetch_open_orders(BTC) == []
+
+
+async def test_order_management_and_market_data(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    o = await ex.create_order(BTC, "limit", "buy", 0.01, 59000, params={"clientOrderId": "mine-1"})
+    await ex.edit_order(o["id"], BTC, "limit", "buy", 0.02, 59500)
+    live = await ex.fetch_open_order(o["id"], BTC)
+    assert (live["amount"], live["price"], live["status"], live["clientOrderId"]) == (0.02, 59500, "open", "mine-1")
+    await ex.cancel_order(o["id"], BTC)
+    # an order asked for by id is found whatever its status (Bybit: among the recent 500)
+    gone = await ex.fetch_order(o["id"], BTC, params={"acknowledged": True})
+    assert gone["status"] == "canceled"
+    assert [c["id"] for c in await ex.fetch_canceled_orders(BTC)] == [o["id"]]
+    await ex.create_order(BTC, "limit", "sell", 0.01, 65000)
+    await ex.create_order(BTC, "limit", "sell", 0.01, 66000)
+    await ex.cancel_all_orders(BTC)
+    assert await ex.fetch_open_orders(BTC) == []
+    await ex.set_leverage(5, BTC)
+    (pos,) = (await ex.private_get_v5_position_list({"category": "linear", "symbol": "BTCUSDT"}))["result"]["list"]
+    assert pos["leverage"] == "5" and pos["size"] == "0"
+    fee = await ex.fetch_trading_fee(BTC)
+    assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)
+    book = await ex.fetch_order_book(BTC, 5)
+    assert book["bids"][0][0] == 60000 and len(book["asks"]) == 5
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60100"})
+    candles = await ex.fetch_ohlcv(BTC, "1m", limit=5)
+    assert candles and candles[-1][4] == 60100  # the open bar, newest last in ccxt's order
+
+
+async def test_hedge_mode_two_legs(sim: tuple[SimServer, Any]) -> None:
+    srv, ex = sim
+    await ex.set_position_mode(True, BTC)
+    await ex.create_order(BTC, "market", "buy", 0.02, params={"positionIdx": 1})
+    await ex.create_order(BTC, "market", "sell", 0.01, params={"positionIdx": 2})
+    legs = {p["info"]["positionIdx"]: p for p in await ex.fetch_positions([BTC]) if p["contracts"]}
+    assert (legs[1]["side"], legs[1]["contracts"], legs[2]["side"], legs[2]["contracts"]) == (
+        "long", 0.02, "short", 0.01)
+    with pytest.raises(BadRequest):  # Bybit 110024: not with a position open
+        await ex.set_position_mode(False, BTC)
+    # closing the long leg is a sell on positionIdx 1; the short leg stays
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "61000"})
+    await ex.create_order(BTC, "market", "sell", 0.02, params={"positionIdx": 1, "reduceOnly": True})
+    legs = {p["info"]["positionIdx"]: p for p in await ex.fetch_positions([BTC]) if p["contracts"]}
+    assert list(legs) == [2] and legs[2]["unrealizedPnl"] == -10
+    (rec,) = (await ex.private_get_v5_position_closed_pnl({"category": "linear"}))["result"]["list"]
+    assert rec["side"] == "Sell" and D(rec["closedSize"]) == D("0.02")
+    assert D(rec["closedPnl"]) == D("0.02") * 1000 - D("0.02") * 60000 * TAKER - D("0.02") * 61000 * TAKER
+
+
+async def test_liquidation_is_a_takeover_with_its_fee_and_the_books_add_up(sim: tuple[SimServer, Any]) -> None:
+    """A liquidation as Bybit tells it: BustTrade executions whose execFee carries the liquidation
+    fee (the core books that fee as a bill of its own, as OKX does), closed PnL and the transaction
+    log adding up to the wallet."""
+    srv, ex = sim
+    await ex.create_order(BTC, "market", "buy", 1.6)
+    # equity 10000 - 48 - 1.6 x 6010 = 336 is below the maintenance margin (1.6 x 53990 x 0.004):
+    # liquidated with equity left, so the liquidation fee is taken
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53990"})
+    await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "53000"})
+    assert await ex.fetch_positions([BTC]) == [] or (await ex.fetch_positions([BTC]))[0]["contracts"] in (0, None)
+    execs = (await raw(ex, "privateGetV5ExecutionList", {"category": "linear"}))["list"]
+    bust = [e for e in execs if e["execType"] == "BustTrade"]
+    assert len(bust) == 2 and any(D(e["execFee"]) > 0 for e in bust)  # a partial takeover, then the rest
+    penalties = sum((-b.bal_chg for b in srv.account.bills if b.type == "5" and b.sub_type == "109"), D(0))
+    assert penalties > 0 and sum((D(e["execFee"]) for e in bust), D(0)) == penalties
+    wallet_moved = await wallet(ex) - D(10000)
+    closed = (await raw(ex, "privateGetV5PositionClosedPnl", {"category": "linear"}))["list"]
+    assert all(c["execType"] == "BustTrade" for c in closed)
+    assert sum((D(c["closedPnl"]) for c in closed), D(0)) == wallet_moved
+    log = (await raw(ex, "privateGetV5AccountTransactionLog", {"category": "linear"}))["list"]
+    for r in log:
+        assert D(r["change"]) == D(r["cashFlow"]) + D(r["funding"] or 0) - D(r["fee"]), r
+    assert sum((D(r["change"]) for r in log), D(0)) == wallet_moved
+    assert len(log) == len(execs)  # one row per execution: the fee bill is folded into its fill's row

@@ -12,10 +12,13 @@ import aiohttp
 import ccxt.async_support
 import pytest
 
-from core.model import Instrument, Origin, PosSide
+from core.config import ExchangeSettings
+from core.events import MalformedPush
+from core.model import Fill, Instrument, Origin, PosSide
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue import bybit_parse as bp
+from core.venue.bybit import BybitVenue
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit_docs"
 BTC = Instrument("BTC/USDT:USDT", "BTCUSDT", D(1), D("0.0001"), D("0.0001"), D("0.1"))
@@ -84,3 +87,15 @@ async def test_executions_funding_and_closes_from_the_simulator(sim: tuple[SimSe
     assert snap is not None and snap.equity == D(10000) + closes[0].closed_pnl + funding[0].amount
     pos = (await ex.privateGetV5PositionList({"category": "linear", "symbol": "BTCUSDT"}))["result"]["list"]
     assert bp.parse_position(pos[0], BTC).contracts == 0
+
+
+def test_a_bad_push_item_is_skipped_alone_and_reported() -> None:
+    v = BybitVenue(ExchangeSettings(venue="bybit", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
+    v.markets.by_symbol, v.markets.by_id = {BTC.symbol: BTC}, {"BTCUSDT": BTC}
+    events: list[object] = []
+    v._sink = events.append
+    (good,) = example("ws_execution.json")["data"]
+    bad = {**good, "execId": "bad-1", "execQty": "lots"}
+    v._on_push("private", {"topic": "execution", "data": [bad, good]})
+    assert [type(e) for e in events] == [MalformedPush, Fill]
+    assert isinstance(events[1], Fill) and events[1].fill_id == good["execId"]

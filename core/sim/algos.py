@@ -49,6 +49,25 @@ class AlgoBook(Matching):
         self._emit_algo(acct, a)
         return a
 
+    def drop_leg(self, acct: Account, algo_id: str, leg: str) -> AlgoOrder:
+        """Remove the TP (``leg`` "tp") or SL ("sl") of a live TP/SL algo; without a leg left the
+        algo is canceled. Why: Bybit lists a TP+SL as two orders and cancels each on its own."""
+        a = self.find_algo(acct, algo_id)
+        if a.state != "live" or a.ord_type not in ("conditional", "oco"):
+            raise SimError("51400", "Algo order cannot be canceled: it is no longer live")
+        if (a.tp_trigger_px if leg == "tp" else a.sl_trigger_px) is None:
+            raise SimError("51603", "Order does not exist")
+        if leg == "tp":
+            a.tp_trigger_px = a.tp_ord_px = None
+        else:
+            a.sl_trigger_px = a.sl_ord_px = None
+        if a.tp_trigger_px is None and a.sl_trigger_px is None:
+            a.state = "canceled"
+        a.ord_type = "conditional"
+        a.u_time = self.clock()
+        self._emit_algo(acct, a)
+        return a
+
     def amend_algo(self, acct: Account, req: dict[str, Any]) -> AlgoOrder:
         """trade/amend-algos: new TP/SL triggers (and order prices, size) of a live TP/SL algo.
 

@@ -13,6 +13,7 @@ still shown).
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -24,6 +25,8 @@ from aiohttp import web
 from core.money import ZERO
 from core.sim import bybit_auth
 from core.sim import bybit_shapes as by
+from core.sim.bybit_ws import BybitHub
+from core.sim.market import InstrumentSpec
 from core.sim.okx_shapes import s
 from core.sim.params import SimError, dec
 from core.sim.state import Account, AlgoOrder, Order
@@ -38,8 +41,7 @@ LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 ORDER_TYPES = {("Market", ""): "market", ("Limit", "GTC"): "limit", ("Limit", ""): "limit",
                ("Limit", "PostOnly"): "post_only", ("Limit", "IOC"): "ioc", ("Limit", "FOK"): "fok",
                ("Market", "IOC"): "market", ("Market", "GTC"): "market", ("Market", "FOK"): "market"}
-KLINE_BARS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1H", "120": "2H",
-              "240": "4H", "360": "6H", "720": "12H", "D": "1D"}
+KLINE_BARS = by.KLINE_BARS
 
 # The core's OKX codes as Bybit answers the same refusal (ccxt maps these retCodes to its errors).
 RET_CODES = {
@@ -140,6 +142,7 @@ class BybitRest:
             ("GET", "position/list"): (True, self.position_list),
             ("POST", "position/set-leverage"): (True, self.set_leverage),
             ("POST", "position/trading-stop"): (True, self.trading_stop),
+            ("POST", "position/switch-mode"): (True, self.switch_mode),
             ("GET", "position/closed-pnl"): (True, self.closed_pnl),
             ("POST", "order/create"): (True, self.create),
             ("POST", "order/cancel"): (True, self.cancel),
@@ -152,7 +155,30 @@ class BybitRest:
 
     # ------------------------------------------------------------------ plumbing
 
+    async def fault(self) -> web.Response | None:
+        """The next injected fault (POST /sim/v1/fault), as Bybit shows each: a rate limit is
+        retCode 10006, a 5xx and a timeout come from the gateway as plain HTTP errors."""
+        if not self.srv.faults:
+            return None
+        f = self.srv.faults[0]
+        f["count"] -= 1
+        if f["count"] <= 0:
+            self.srv.faults.pop(0)
+        if f["kind"] == "rate_limit":
+            return _json(envelope({}, self.ex.clock(), "10006", "Too many visits!"))
+        if f["kind"] == "timeout":
+            assert self.srv._stopping is not None
+            try:
+                await asyncio.wait_for(self.srv._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
+            except TimeoutError:
+                pass
+            return web.Response(status=504, text="504 Gateway Time-out")
+        return web.Response(status=503, text="503 Service Temporarily Unavailable")
+
     async def handle(self, request: web.Request) -> web.Response:
+        faulted = await self.fault()
+        if faulted is not None:
+            return faulted
         now = self.ex.clock()
         path = request.match_info["tail"]
         route = self.routes.get((request.method, path))
@@ -181,6 +207,10 @@ class BybitRest:
             self.srv.flush()
             code, msg = bybit_error(e)
             return _json(envelope({}, self.ex.clock(), code, msg), e.http)
+        except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError) as e:
+            # a parameter of the wrong type or form (positionIdx "x", qty [1]): Bybit's params error
+            self.srv.flush()
+            return _json(envelope({}, self.ex.clock(), "10001", f"params error: {type(e).__name__}: {e}"))
         self.srv.flush()
         if private and request.method == "POST":
             self.srv._changed.set()
@@ -204,6 +234,23 @@ class BybitRest:
         if cat not in ("linear", "spot", "inverse", "option"):
             raise SimError("10001", "params error: category is required (linear, inverse, spot, option)")
         return cat == "linear"
+
+    @staticmethod
+    def symbol_of(inst: str) -> str:
+        return by.symbol(inst)
+
+    def control_state(self, acct: Account) -> dict[str, Any]:
+        """An account in GET /sim/v1/state, in Bybit's shapes and symbols (the face's own view)."""
+        keys = [k for k, p in acct.positions.items() if p.pos != 0]
+        return {
+            "uid": acct.uid, "apiKey": acct.api_key, "posMode": acct.pos_mode,
+            "balance": self.wallet_item(acct),
+            "positions": [self.position_item(acct, k) for k in keys],
+            "openOrders": [by.order(acct, o, self.ex.specs[o.inst_id], o.tag) for o in acct.open_orders.values()],
+            "liveAlgos": [x for a in acct.algos.values() if a.state == "live"
+                          for x in by.algo_orders(a, self.ex.specs[a.inst_id])],
+            "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
+        }
 
     def replay(self, acct: Account) -> by.Replay:
         return by.replay(acct, self.ex.specs, self.replays)
@@ -354,8 +401,12 @@ class BybitRest:
         start, end = window(q, self.ex.clock(), DAY_MS if not (q.get("startTime") and q.get("endTime")) else WEEK_MS)
         fills = {f.trade_id: f for f in acct.fills}
         size: dict[tuple[str, str, str], Decimal] = {}
+        penalties: dict[str, Decimal] = {}  # ordId -> liquidation fee, folded into its fill's row
         rows = []
         for b in acct.bills:  # oldest first: the position size after each row is a running sum
+            if by.is_penalty(b):
+                penalties[b.ord_id] = penalties.get(b.ord_id, ZERO) - b.bal_chg
+                continue
             spec = self.ex.specs[b.inst_id]
             f = fills.get(b.trade_id) if b.trade_id else None
             key = (b.inst_id, b.mgn_mode, f.pos_side if f is not None else "net")
@@ -369,7 +420,7 @@ class BybitRest:
                     f is not None and f.exec_type == "M")
                 o = acct.orders.get(b.ord_id)
                 rows.append(by.transaction(b, spec, f, size.get(key, ZERO) * spec.ct_val, rate,
-                                           o.tag if o is not None else ""))
+                                           o.tag if o is not None else "", penalties.pop(b.ord_id, ZERO)))
         rows.reverse()
         chunk, cursor = cursor_page(rows, q, 20, 50)
         return {"nextPageCursor": cursor, "list": chunk}
@@ -425,6 +476,25 @@ class BybitRest:
         if self.ex.lever_of(acct, inst, "cross") == lever:
             raise SimError("110043", "Set leverage not modified")
         self.ex.set_leverage(acct, inst, "cross", s(lever))
+        return {}
+
+    def switch_mode(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        """One-way (mode 0) or hedge (mode 3). The simulator keeps one mode per account, so the
+        symbol or coin named switches every symbol; Bybit refuses a switch with a position open."""
+        assert acct is not None
+        self.linear(body)
+        if not body.get("symbol") and not body.get("coin"):
+            raise SimError("10001", "params error: symbol or coin is required")
+        if body.get("symbol"):
+            self.inst(body["symbol"])
+        mode = {0: "net_mode", 3: "long_short_mode"}.get(int(body.get("mode", -1)))
+        if mode is None:
+            raise SimError("10001", "params error: mode must be 0 (one-way) or 3 (hedge)")
+        if mode == acct.pos_mode:
+            raise SimError("110025", "Position mode is not modified")
+        if any(p.pos != 0 for p in acct.positions.values()) or acct.open_orders:
+            raise SimError("110024", "You have an existing position, so position mode cannot be switched")
+        self.ex.set_position_mode(acct, mode)
         return {}
 
     def trading_stop(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -502,16 +572,10 @@ class BybitRest:
         kind = ORDER_TYPES.get((str(body.get("orderType") or ""), str(body.get("timeInForce") or "")))
         if kind is None:
             raise SimError("10001", "params error: orderType or timeInForce invalid")
-        coins = dec(body.get("qty"), "qty")
-        if coins <= 0:
-            raise SimError("10001", "params error: qty invalid")
+        coins = self._qty(body, spec)
+        link = self._link_id(acct, body)
         if body.get("triggerPrice") not in (None, ""):
-            raise SimError("10001", "params error: conditional orders (triggerPrice) are not served by the simulator")
-        link = str(body.get("orderLinkId") or "")
-        if link and not LINK_ID_RE.match(link):
-            raise SimError("10001", "params error: orderLinkId invalid")
-        if link and any(o.tag == link for o in acct.orders.values()):
-            raise SimError("110072", "OrderLinkedID is duplicate")
+            return self._conditional(acct, body, inst, sd, kind, coins / spec.ct_val, link)
         idx = int(body.get("positionIdx") or 0)
         req: dict[str, Any] = {"instId": inst, "side": sd, "ordType": kind, "tdMode": "cross",
                                "sz": s(coins / spec.ct_val), "tag": link,
@@ -519,26 +583,74 @@ class BybitRest:
                                "posSide": {1: "long", 2: "short"}.get(idx, "")}
         if kind != "market":
             req["px"] = str(body.get("price") or "")
-        tp, sl = body.get("takeProfit"), body.get("stopLoss")
-        if tp not in (None, "", "0") or sl not in (None, "", "0"):
-            attach: dict[str, Any] = {}
-            if tp not in (None, "", "0"):
-                attach["tpTriggerPx"] = s(dec(tp, "takeProfit"))
-            if sl not in (None, "", "0"):
-                attach["slTriggerPx"] = s(dec(sl, "stopLoss"))
+        attach = {k: s(dec(body[name], name)) for k, name in (("tpTriggerPx", "takeProfit"), ("slTriggerPx", "stopLoss"))
+                  if body.get(name) not in (None, "", "0")}
+        if attach:
             req["attachAlgoOrds"] = [attach]
         o = self.ex.place_order(acct, req)
         return {"orderId": o.ord_id, "orderLinkId": o.tag}
+
+    def _conditional(self, acct: Account, body: dict[str, Any], inst: str, sd: str, kind: str, sz: Decimal,
+                     link: str) -> dict[str, Any]:
+        """A conditional order (triggerPrice): held by the exchange (Untriggered) until the last
+        price reaches triggerPrice, then a market or limit order. Its TP/SL are not served."""
+        if body.get("takeProfit") not in (None, "", "0") or body.get("stopLoss") not in (None, "", "0"):
+            raise SimError("10001", "params error: takeProfit/stopLoss on a conditional order are not served by "
+                                    "the simulator; set them on the position once it is open")
+        trigger = dec(body["triggerPrice"], "triggerPrice")
+        last = self.ex.last(inst)
+        direction = str(body.get("triggerDirection") or "")
+        if (direction == "1" and trigger <= last) or (direction == "2" and trigger >= last):
+            raise SimError("110092" if direction == "1" else "110093",
+                           f"expect {'Rising' if direction == '1' else 'Falling'}, but trigger_price["
+                           f"{s(trigger)}] {'<=' if direction == '1' else '>='} current[{s(last)}]")
+        req = {"instId": inst, "side": sd, "ordType": "trigger", "tdMode": "cross", "sz": s(sz),
+               "triggerPx": s(trigger), "orderPx": "-1" if kind == "market" else str(body.get("price") or ""),
+               "reduceOnly": bool(body.get("reduceOnly") or body.get("closeOnTrigger")), "algoClOrdId": link}
+        a = self.ex.place_algo(acct, req)
+        return {"orderId": a.algo_id, "orderLinkId": link}
+
+    @staticmethod
+    def _qty(body: dict[str, Any], spec: InstrumentSpec) -> Decimal:
+        """The order's qty in coins, refused in Bybit's units (qtyStep, minOrderQty)."""
+        coins = dec(body.get("qty"), "qty")
+        step, least = spec.lot_sz * spec.ct_val, spec.min_sz * spec.ct_val
+        if coins <= 0 or (coins / step) != (coins / step).to_integral_value():
+            raise SimError("10001", f"params error: qty {body.get('qty')} is not a positive multiple of the "
+                                    f"qtyStep {s(step.normalize())} of {body.get('symbol')}")
+        if coins < least:
+            raise SimError("10001", f"params error: qty {body.get('qty')} is below the minOrderQty "
+                                    f"{s(least.normalize())} of {body.get('symbol')}")
+        return coins
+
+    @staticmethod
+    def _link_id(acct: Account, body: dict[str, Any]) -> str:
+        link = str(body.get("orderLinkId") or "")
+        if link and not LINK_ID_RE.match(link):
+            raise SimError("10001", "params error: orderLinkId invalid")
+        if link and any(o.tag == link for o in acct.orders.values()):
+            raise SimError("110072", "OrderLinkedID is duplicate")
+        return link
 
     def cancel(self, acct: Account | None, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         assert acct is not None
         self.linear(body)
         inst = self.inst(body.get("symbol"))
         oid = str(body.get("orderId") or "")
-        a = acct.algos.get(oid) if oid else None
-        if a is not None and a.inst_id == inst:  # a TP/SL or trigger still waiting: a conditional order
-            self.ex.cancel_algo(acct, a.algo_id)
-            return {"orderId": a.algo_id, "orderLinkId": a.algo_cl_ord_id}
+        algo_id, leg = by.split_leg_id(oid)
+        a = acct.algos.get(algo_id) if oid else None
+        if a is not None and a.inst_id == inst:  # a TP/SL leg or trigger still waiting: a conditional order
+            if leg:
+                gone = [x for x in by.algo_orders(a, self.ex.specs[inst], push=True) if x["orderId"] == oid]
+                self.ex.drop_leg(acct, a.algo_id, leg)
+                for x in gone:  # the canceled leg's last word; the algo's push shows the leg left
+                    x.update(orderStatus="Deactivated", cancelType="CancelByUser", leavesQty="0",
+                             updatedTime=str(a.u_time))
+                    if isinstance(self.srv.hub, BybitHub):
+                        self.srv.hub.told(acct.uid, "order", x)
+            else:
+                self.ex.cancel_algo(acct, a.algo_id)
+            return {"orderId": oid, "orderLinkId": a.algo_cl_ord_id}
         o = self.find(acct, body, inst)
         self.ex.cancel_order(acct, inst, o.ord_id)
         return {"orderId": o.ord_id, "orderLinkId": o.tag}
@@ -569,13 +681,15 @@ class BybitRest:
                 done.append({"orderId": o.ord_id, "orderLinkId": o.tag})
         return {"list": done, "success": "1"}
 
-    def _algo_rows(self, acct: Account, q: dict[str, str], inst: str, live: bool) -> list[tuple[int, dict[str, Any]]]:
+    def _algo_rows(self, acct: Account, q: dict[str, str], inst: str, live: bool,
+                   any_status: bool = False) -> list[tuple[int, dict[str, Any]]]:
         if q.get("orderFilter") not in (None, "", "StopOrder"):
             return []
-        return [(a.c_time, by.algo_order(a, self.ex.specs[a.inst_id])) for a in acct.algos.values()
-                if (a.state == "live") == live and (not inst or a.inst_id == inst)
-                and (not q.get("orderId") or a.algo_id == q["orderId"])
-                and (not q.get("orderLinkId") or a.algo_cl_ord_id == q["orderLinkId"])]
+        return [(a.c_time, item) for a in acct.algos.values()
+                if (any_status or (a.state == "live") == live) and (not inst or a.inst_id == inst)
+                and (not q.get("orderLinkId") or a.algo_cl_ord_id == q["orderLinkId"])
+                for item in by.algo_orders(a, self.ex.specs[a.inst_id])
+                if not q.get("orderId") or item["orderId"] == q["orderId"]]
 
     def _order_rows(self, acct: Account, q: dict[str, str], inst: str, orders: list[Order]) -> list[
             tuple[int, dict[str, Any]]]:
@@ -595,8 +709,11 @@ class BybitRest:
                 and not q.get("orderLinkId"):
             raise SimError("10001", "params error: symbol, baseCoin or settleCoin is required for linear")
         closed = str(q.get("openOnly") or "0") == "1"
-        orders = [o for o in acct.orders.values() if o.is_open != closed]
-        rows = self._order_rows(acct, q, inst, orders) + self._algo_rows(acct, q, inst, not closed)
+        # an order asked for by its id is found whatever its status (among the recent 500), as
+        # Bybit answers it (ccxt's fetch_order relies on it); otherwise openOnly picks open or closed
+        any_status = bool(q.get("orderId") or q.get("orderLinkId")) and not q.get("openOnly")
+        orders = [o for o in acct.orders.values() if any_status or o.is_open != closed]
+        rows = self._order_rows(acct, q, inst, orders) + self._algo_rows(acct, q, inst, not closed, any_status)
         rows.sort(key=lambda r: r[0], reverse=True)
         chunk, cursor = cursor_page([r[1] for r in rows][:500], q, 20, 50)
         return {"list": chunk, "nextPageCursor": cursor, "category": cat}
@@ -612,8 +729,9 @@ class BybitRest:
         algos: list[AlgoOrder] = [a for a in acct.algos.values() if start <= a.c_time <= end]
         rows = self._order_rows(acct, q, inst, orders)
         if q.get("orderFilter") in (None, "", "StopOrder"):
-            rows += [(a.c_time, by.algo_order(a, self.ex.specs[a.inst_id])) for a in algos
-                     if (not inst or a.inst_id == inst) and (not q.get("orderId") or a.algo_id == q["orderId"])]
+            rows += [(a.c_time, item) for a in algos if not inst or a.inst_id == inst
+                     for item in by.algo_orders(a, self.ex.specs[a.inst_id])
+                     if not q.get("orderId") or item["orderId"] == q["orderId"]]
         if q.get("orderStatus"):
             rows = [r for r in rows if r[1]["orderStatus"] == q["orderStatus"]]
         rows.sort(key=lambda r: r[0], reverse=True)

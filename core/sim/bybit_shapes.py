@@ -62,6 +62,19 @@ def _q(v: Decimal, step: Decimal = FEE_STEP) -> Decimal:
     return v.quantize(step, ROUND_HALF_EVEN).normalize() if v else ZERO
 
 
+KLINE_BARS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1H", "120": "2H",
+              "240": "4H", "360": "6H", "720": "12H", "D": "1D"}  # Bybit interval -> the core's bar
+
+
+def kline(row: list[str], interval: str, now: int) -> dict[str, Any]:
+    """A kline stream item from the core's candle row [ts, o, h, l, c, contracts, coins, quote, confirm]."""
+    start = int(row[0])
+    span = 1440 * 60_000 if interval == "D" else int(interval) * 60_000
+    return {"start": start, "end": start + span - 1, "interval": interval, "open": row[1], "close": row[4],
+            "high": row[2], "low": row[3], "volume": row[6], "turnover": row[7], "confirm": row[8] == "1",
+            "timestamp": now}
+
+
 def instrument(spec: InstrumentSpec, launch_ms: int, funding_interval_min: int) -> dict[str, Any]:
     """An instruments-info item of a linear perpetual."""
     step = spec.lot_sz * spec.ct_val
@@ -191,13 +204,15 @@ def order(acct: Account, o: Order, spec: InstrumentSpec, link_id: str, *, push: 
         "price": s(px) if px is not None else "0", "qty": qty(o.sz, spec), "side": side(o.side), "isLeverage": "",
         "positionIdx": position_idx(o.pos_side), "orderStatus": ORDER_STATUS.get(status, "New"),
         "cancelType": CANCEL_TYPE.get(o.cancel_source, "UNKNOWN") if status == "canceled" else "UNKNOWN",
-        "rejectReason": "EC_NoError", "avgPrice": s(_q(avg, PRICE_STEP)) if avg else "",
+        "rejectReason": "EC_NoError", "avgPrice": s(_q(avg, PRICE_STEP)) if avg else "0",
         "leavesQty": qty(left, spec), "leavesValue": s(left * spec.ct_val * (o.px or ZERO)),
         "cumExecQty": qty(filled, spec), "cumExecValue": s(notional * spec.ct_val), "cumExecFee": s(fee),
         "timeInForce": TIME_IN_FORCE.get(o.ord_type, "GTC"), "orderType": "Market" if o.ord_type == "market" else "Limit",
-        "stopOrderType": stop_type or "UNKNOWN", "orderIv": "", "triggerPrice": "", "takeProfit": tp,
-        "stopLoss": sl, "tpTriggerBy": "LastPrice" if tp else "", "slTriggerBy": "LastPrice" if sl else "",
-        "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": o.reduce_only,
+        # as the linear examples of order/realtime and order/history: "0" and UNKNOWN where unset
+        "stopOrderType": stop_type or "UNKNOWN", "orderIv": "", "triggerPrice": "0", "takeProfit": tp or "0",
+        "stopLoss": sl or "0", "tpTriggerBy": "LastPrice" if tp else "UNKNOWN",
+        "slTriggerBy": "LastPrice" if sl else "UNKNOWN",
+        "triggerDirection": 0, "triggerBy": "UNKNOWN", "lastPriceOnCreated": "", "reduceOnly": o.reduce_only,
         "closeOnTrigger": o.source == "7", "smpType": "None", "smpGroup": 0, "smpOrderId": "",
         "tpslMode": "Full" if tp or sl else "", "tpLimitPrice": "", "slLimitPrice": "", "placeType": "",
         "slippageToleranceType": "UNKNOWN", "slippageTolerance": "", "createdTime": str(o.c_time),
@@ -209,32 +224,60 @@ def order(acct: Account, o: Order, spec: InstrumentSpec, link_id: str, *, push: 
     return item
 
 
-def algo_order(a: AlgoOrder, spec: InstrumentSpec, *, push: bool = False) -> dict[str, Any]:
-    """A TP/SL or trigger held by the exchange, as Bybit shows it: a conditional order, Untriggered
-    until its price is reached (then Triggered, with the market order it placed), else Deactivated."""
-    status = {"live": "Untriggered", "effective": "Triggered"}.get(a.state, "Deactivated")
-    tp_sl = a.ord_type in ("conditional", "oco")
-    trigger = a.trigger_px if not tp_sl else (a.tp_trigger_px if a.tp_trigger_px is not None else a.sl_trigger_px)
-    stop_type = "Stop" if not tp_sl else ("TakeProfit" if a.tp_trigger_px is not None else "StopLoss")
+def leg_id(a: AlgoOrder, leg: str) -> str:
+    """The Bybit orderId of one leg of a TP/SL algo ("tp" or "sl"); a trigger order keeps its id."""
+    return f"{a.algo_id}-{leg}" if leg else a.algo_id
+
+
+def split_leg_id(order_id: str) -> tuple[str, str]:
+    """(algoId, leg) of a Bybit orderId made by ``leg_id``."""
+    base, _, leg = order_id.rpartition("-")
+    return (base, leg) if base and leg in ("tp", "sl") else (order_id, "")
+
+
+def algo_orders(a: AlgoOrder, spec: InstrumentSpec, *, push: bool = False) -> list[dict[str, Any]]:
+    """A TP/SL or trigger held by the exchange as Bybit lists it: one conditional order per leg (a
+    TP+SL is two orders, TakeProfit and StopLoss, each with its own orderId), Untriggered until its
+    price is reached; then the leg that fired is Triggered and the other Deactivated."""
+    if a.ord_type not in ("conditional", "oco"):
+        return [_conditional(a, spec, "", a.trigger_px, "Stop", push)]
+    out = []
+    for leg, px, kind in (("tp", a.tp_trigger_px, "TakeProfit"), ("sl", a.sl_trigger_px, "StopLoss")):
+        if px is not None:
+            out.append(_conditional(a, spec, leg, px, kind, push))
+    return out
+
+
+def _conditional(a: AlgoOrder, spec: InstrumentSpec, leg: str, trigger: Decimal | None, stop_type: str,
+                 push: bool) -> dict[str, Any]:
+    if a.state == "live":
+        status = "Untriggered"
+    elif a.state == "effective" and a.actual_side in ("", leg):
+        status = "Triggered"
+    else:
+        status = "Deactivated"
     whole = a.close_fraction == "1" or a.attached_to != ""
+    tp_sl = stop_type != "Stop"
+    rising = a.trigger_up if not tp_sl else ((stop_type == "TakeProfit") == (a.side == "sell"))
     item: dict[str, Any] = {
-        "orderId": a.algo_id, "orderLinkId": a.algo_cl_ord_id, "blockTradeId": "", "symbol": symbol(a.inst_id),
+        "orderId": leg_id(a, leg), "orderLinkId": a.algo_cl_ord_id, "blockTradeId": "", "symbol": symbol(a.inst_id),
         "price": "0", "qty": qty(a.sz, spec), "side": side(a.side), "isLeverage": "",
         "positionIdx": position_idx(a.pos_side), "orderStatus": status,
         "cancelType": "CancelByUser" if a.state == "canceled" else "UNKNOWN", "rejectReason": "EC_NoError",
         "avgPrice": "", "leavesQty": qty(a.sz, spec) if a.state == "live" else "0", "leavesValue": "0",
         "cumExecQty": "0", "cumExecValue": "0", "cumExecFee": "0", "timeInForce": "IOC", "orderType": "Market",
-        "stopOrderType": stop_type, "orderIv": "", "triggerPrice": s(trigger), "takeProfit": s(a.tp_trigger_px),
-        "stopLoss": s(a.sl_trigger_px), "tpTriggerBy": "LastPrice" if a.tp_trigger_px is not None else "",
-        "slTriggerBy": "LastPrice" if a.sl_trigger_px is not None else "",
-        "triggerDirection": 1 if a.trigger_up else 2, "triggerBy": "LastPrice", "lastPriceOnCreated": "",
+        "stopOrderType": stop_type, "orderIv": "", "triggerPrice": s(trigger),
+        "takeProfit": s(trigger) if stop_type == "TakeProfit" else "", "stopLoss": s(trigger) if stop_type == "StopLoss" else "",
+        "tpTriggerBy": "LastPrice" if stop_type == "TakeProfit" else "",
+        "slTriggerBy": "LastPrice" if stop_type == "StopLoss" else "",
+        "triggerDirection": 1 if rising else 2, "triggerBy": "LastPrice", "lastPriceOnCreated": "",
         "reduceOnly": a.reduce_only, "closeOnTrigger": a.reduce_only, "smpType": "None", "smpGroup": 0,
         "smpOrderId": "", "tpslMode": ("Full" if whole else "Partial") if tp_sl else "", "tpLimitPrice": "",
         "slLimitPrice": "", "placeType": "", "slippageToleranceType": "UNKNOWN", "slippageTolerance": "",
         "createdTime": str(a.c_time), "updatedTime": str(a.u_time), "extraFees": "", "cumFeeDetail": {},
         "rpiTakerAccess": False, "rpiMatchedQty": "0",
-        "createType": "CreateByStopOrder" if not tp_sl else ("CreateByTakeProfit" if stop_type == "TakeProfit"
-                                                             else "CreateByStopLoss"),
+        "createType": {"TakeProfit": "CreateByTakeProfit", "StopLoss": "CreateByStopLoss"}.get(stop_type,
+                                                                                            "CreateByStopOrder"),
     }
     if push:
         item.update({"category": CATEGORY, "closedPnl": "0", "feeCurrency": ""})
@@ -246,10 +289,12 @@ def algo_order(a: AlgoOrder, spec: InstrumentSpec, *, push: bool = False) -> dic
 
 @dataclass(slots=True)
 class ExecInfo:
-    """What a fill closed: coins and gross PnL (``execPnl``)."""
+    """What a fill closed: coins and gross PnL (``execPnl``); ``penalty``: the liquidation fee a
+    takeover fill carries in its execFee (the core books it as a bill of its own, as OKX does)."""
 
     closed: Decimal = ZERO
     pnl: Decimal = ZERO
+    penalty: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -290,8 +335,14 @@ class Replay:
     closed: dict[str, ClosedPnl] = field(default_factory=dict)  # ordId -> record (in order of first close)
     slots: dict[tuple[str, str, str], _Slot] = field(default_factory=dict)  # (instId, mgnMode, posSide)
     modes: dict[str, str] = field(default_factory=dict)  # tradeId -> mgnMode (from the trade bills)
+    penalties: dict[str, Decimal] = field(default_factory=dict)  # ordId -> liquidation fee not yet in a fill
     seen: int = 0
     bills_seen: int = 0
+
+
+def is_penalty(b: Bill) -> bool:
+    """The core's liquidation-penalty bill (OKX books it apart; Bybit's takeover fill carries it)."""
+    return b.type == "5" and b.sub_type == "109" and not b.trade_id
 
 
 def exec_type(f: FillRecord) -> str:
@@ -315,6 +366,8 @@ def replay(acct: Account, specs: dict[str, InstrumentSpec], cache: dict[str, Rep
     for b in acct.bills[r.bills_seen:]:
         if b.trade_id:
             r.modes[b.trade_id] = b.mgn_mode
+        elif is_penalty(b):
+            r.penalties[b.ord_id] = r.penalties.get(b.ord_id, ZERO) - b.bal_chg
     r.bills_seen = len(acct.bills)
     for f in acct.fills[r.seen:]:
         mode = r.modes.get(f.trade_id, "cross")
@@ -337,7 +390,8 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
         signed = slot.size if f.pos_side == "long" else -slot.size
         close = min(f.fill_sz, slot.size) if closing else ZERO
     open_ = f.fill_sz - close
-    paid = -f.fee
+    penalty = r.penalties.pop(f.ord_id, ZERO)  # the order's first fill carries its liquidation fee
+    paid = -f.fee + penalty
     fee_close = paid * close / f.fill_sz if f.fill_sz else ZERO
     fee_open = paid - fee_close
     info = ExecInfo()
@@ -348,13 +402,15 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
         coins = close * spec.ct_val
         d = 1 if signed > 0 else -1
         entry = f.fill_px - f.fill_pnl / (coins * d)
-        info = ExecInfo(coins, f.fill_pnl)
+        info = ExecInfo(coins, f.fill_pnl, penalty)
         rec = r.closed.get(f.ord_id)
         if rec is None:
             o = acct.orders.get(f.ord_id)
             rec = ClosedPnl(inst_id=f.inst_id, ord_id=f.ord_id, side=side(f.side),
                             lever=o.lever if o is not None else (p.lever if p is not None else Decimal(10)),
-                            created=o.c_time if o is not None else f.ts, exec_type=exec_type(f))
+                            created=o.c_time if o is not None else f.ts,
+                            # closed-pnl's documented execTypes have no AdlTrade: an ADL close is a Trade
+                            exec_type="BustTrade" if exec_type(f) == "BustTrade" else "Trade")
             r.closed[f.ord_id] = rec
         rec.closed += coins
         rec.entry_value += entry * coins
@@ -372,6 +428,7 @@ def _replay_fill(acct: Account, spec: InstrumentSpec, slot: _Slot, f: FillRecord
     slot.size = signed if f.pos_side == "net" else abs(signed)
     if slot.size == 0:
         slot.open_fee = ZERO
+    info.penalty = penalty
     r.execs[f.trade_id] = info
 
 
@@ -401,7 +458,7 @@ def execution(acct: Account, f: FillRecord, spec: InstrumentSpec, info: ExecInfo
         "underlyingPrice": "", "orderLinkId": link_id, "side": side(f.side), "indexPrice": "",
         "orderId": f.ord_id, "stopOrderType": stop_type or "UNKNOWN",
         "leavesQty": qty(o.sz - filled, spec) if o is not None and o.is_open else "0",
-        "execTime": str(f.ts), "feeCurrency": COIN, "isMaker": f.exec_type == "M", "execFee": s(-f.fee),
+        "execTime": str(f.ts), "feeCurrency": COIN, "isMaker": f.exec_type == "M", "execFee": s(-f.fee + info.penalty),
         "feeRate": s(rate), "execId": f.trade_id, "tradeIv": "", "blockTradeId": "", "markPrice": s(f.mark_px),
         "execPrice": s(f.fill_px), "markIv": "", "orderQty": qty(o.sz, spec) if o is not None else s(coins),
         "orderPrice": s(o.px if o is not None and o.px is not None else f.fill_px), "execValue": s(coins * f.fill_px),
@@ -432,10 +489,11 @@ def funding_execution(b: Bill, spec: InstrumentSpec, rate: Decimal, *, push: boo
 
 
 def transaction(b: Bill, spec: InstrumentSpec, fill: FillRecord | None, size_after: Decimal, rate: Decimal,
-                link_id: str) -> dict[str, Any]:
+                link_id: str, penalty: Decimal = ZERO) -> dict[str, Any]:
     """A transaction-log row: TRADE (cashFlow = PnL, fee > 0 paid) or SETTLEMENT (funding > 0 received).
 
-    change = cashFlow + funding - fee, exactly what the bill moved.
+    change = cashFlow + funding - fee, exactly what the bill moved (a takeover fill's row also
+    carries the liquidation fee the core booked as a bill of its own: ``penalty``).
     """
     funding = b.type == "8"
     coins = b.sz * spec.ct_val
@@ -443,7 +501,8 @@ def transaction(b: Bill, spec: InstrumentSpec, fill: FillRecord | None, size_aft
     return {
         "transSubType": "", "id": b.bill_id, "symbol": symbol(b.inst_id), "side": sd,
         "funding": s(b.pnl) if funding else "", "orderLinkId": link_id, "orderId": b.ord_id,
-        "fee": s(-b.fee) if not funding else "0", "change": s(b.bal_chg + b.pos_bal_chg if funding else b.bal_chg),
+        "fee": s(-b.fee + penalty) if not funding else "0",
+        "change": s(b.bal_chg + b.pos_bal_chg if funding else b.bal_chg - penalty),
         "cashFlow": s(b.pnl) if not funding else "0", "transactionTime": str(b.ts),
         "type": "SETTLEMENT" if funding else "TRADE", "feeRate": s(rate), "bonusChange": "",
         "size": s(size_after), "qty": s(coins.normalize()), "cashBalance": s(b.bal), "currency": COIN,

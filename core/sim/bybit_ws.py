@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 
 from core.sim import bybit_auth
 from core.sim import bybit_shapes as by
+from core.sim.candles import CHANNELS as CANDLE_CHANNELS
 from core.sim.exchange import Push
 from core.sim.params import SimError
 from core.sim.state import Account
@@ -52,10 +53,19 @@ class BybitHub:
         self.ex = srv.exchange
         self.conns: set[Conn] = set()
         self.topic_count: Counter[str] = Counter()
+        self.kline_bars: Counter[str] = Counter()  # the core's bar of each kline topic subscribed
         self.funding_seen: dict[str, int] = {}  # uid -> bills already looked at for funding executions
+        self.extra: dict[str, dict[str, list[dict[str, Any]]]] = {}  # uid -> topic -> items for the next fan-out
         self.born = self.ex.clock()  # funding settled from here on is pushed (a resumed state's is history)
 
+    def told(self, uid: str, topic: str, item: dict[str, Any]) -> None:
+        """An item the core has no push for (a canceled TP/SL leg), sent with the next fan-out."""
+        if self.topic_count[topic] > 0:
+            self.extra.setdefault(uid, {}).setdefault(topic, []).append(item)
+
     def listening(self, channel: str) -> bool:
+        if channel in CANDLE_CHANNELS:  # only the bars someone's kline topic asks for are built
+            return self.kline_bars[CANDLE_CHANNELS[channel]] > 0
         return any(self.topic_count[t] > 0 for t, sources in SOURCES.items() if channel in sources)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -75,7 +85,7 @@ class BybitHub:
         finally:
             self.conns.discard(conn)
             for sub in conn.subs:
-                self.topic_count[_topic_base(str(sub["topic"]))] -= 1
+                self._count(str(sub["topic"]), -1)
             conn.subs.clear()
             conn.queue.put_nowait(None)
             try:
@@ -102,8 +112,12 @@ class BybitHub:
         req_id = req.get("req_id")
         raw = req.get("args")
         args: list[Any] = raw if isinstance(raw, list) else []
-        if op == "ping":
-            self._reply(conn, "ping", req_id, True, "pong")
+        if op == "ping":  # the public and the private streams answer in their own documented shapes
+            if conn.kind == "private":
+                conn.send({"req_id": str(req_id or ""), "op": "pong", "args": [str(self.ex.clock())],
+                           "conn_id": conn.conn_id})
+            else:
+                self._reply(conn, "ping", req_id, True, "pong")
         elif op == "auth":
             self._auth(conn, args, req_id)
         elif op == "subscribe":
@@ -113,7 +127,7 @@ class BybitHub:
                 sub = {"topic": str(topic)}
                 if sub in conn.subs:
                     conn.subs.remove(sub)
-                    self.topic_count[_topic_base(str(topic))] -= 1
+                    self._count(str(topic), -1)
             self._reply(conn, "unsubscribe", req_id, True, "")
         else:
             self._reply(conn, op, req_id, False, f"error:invalid op {op}")
@@ -139,10 +153,8 @@ class BybitHub:
                     bad = f"error:handler not found,topic:{topic}"
                 elif conn.acct is None:
                     bad = "error:request not authorized"
-            else:
-                parts = topic.split(".")
-                if base != "tickers" or len(parts) != 2 or parts[1] not in self.rest.symbols:
-                    bad = f"error:handler not found,topic:{topic}"
+            elif not self._public_topic(topic):
+                bad = f"error:handler not found,topic:{topic}"
             if bad:
                 self._reply(conn, "subscribe", req_id, False, bad)
                 return
@@ -150,12 +162,34 @@ class BybitHub:
             sub = {"topic": topic}
             if sub not in conn.subs:
                 conn.subs.append(sub)
-                self.topic_count[_topic_base(topic)] += 1
+                self._count(topic, 1)
         self._reply(conn, "subscribe", req_id, True, "")
-        for topic in topics:  # a public ticker starts with a snapshot, as Bybit's does
+        for topic in topics:  # a public topic starts with a snapshot of the current state
             if _topic_base(topic) == "tickers":
                 inst = self.rest.symbols[topic.split(".")[1]]
                 conn.send(self._ticker_msg(topic, inst))
+            elif _topic_base(topic) == "kline":
+                _, interval, sym = topic.split(".")
+                inst = self.rest.symbols[sym]
+                row = self.srv.candles.current(inst, by.KLINE_BARS[interval], self.ex.clock())
+                conn.send(self._kline_msg(topic, interval, row))
+
+    def _public_topic(self, topic: str) -> bool:
+        parts = topic.split(".")
+        if parts[0] == "tickers":
+            return len(parts) == 2 and parts[1] in self.rest.symbols
+        return (parts[0] == "kline" and len(parts) == 3 and parts[1] in by.KLINE_BARS
+                and parts[2] in self.rest.symbols)
+
+    def _count(self, topic: str, delta: int) -> None:
+        self.topic_count[_topic_base(topic)] += delta
+        parts = topic.split(".")
+        if parts[0] == "kline" and len(parts) == 3:
+            self.kline_bars[by.KLINE_BARS[parts[1]]] += delta
+
+    def _kline_msg(self, topic: str, interval: str, row: list[str]) -> dict[str, Any]:
+        now = self.ex.clock()
+        return {"topic": topic, "data": [by.kline(row, interval, now)], "ts": now, "type": "snapshot"}
 
     def _ticker_msg(self, topic: str, inst: str) -> dict[str, Any]:
         now = self.ex.clock()
@@ -167,6 +201,10 @@ class BybitHub:
         if not self.conns:
             return
         per_uid, tickers = self._collect(pushes)
+        candles: dict[tuple[str, str], list[list[str]]] = {}
+        for push in pushes:
+            if push.channel in CANDLE_CHANNELS and push.inst_id is not None:
+                candles.setdefault((push.inst_id, CANDLE_CHANNELS[push.channel]), []).append(push.data)
         now = self.ex.clock()
         for conn in self.conns:
             for sub in conn.subs:
@@ -177,6 +215,11 @@ class BybitHub:
                     if inst in tickers:
                         conn.send(self._ticker_msg(topic, inst))
                     continue
+                if base == "kline":
+                    _, interval, sym = topic.split(".")
+                    for row in candles.get((self.rest.symbols[sym], by.KLINE_BARS[interval]), ()):
+                        conn.send(self._kline_msg(topic, interval, row))
+                    continue
                 data = per_uid.get(conn.acct.uid, {}).get(base) if conn.acct is not None else None
                 if data and conn.acct is not None:
                     conn.send({"id": f"{conn.acct.uid}_{base}_{now}_{next(_ids)}", "topic": topic,
@@ -185,7 +228,7 @@ class BybitHub:
     def _collect(self, pushes: list[Push]) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], set[str]]:
         """The core's pushes as Bybit data per account uid and topic, and the instruments whose
         ticker moved. A position is told once per fan-out, in its state after the request."""
-        per_uid: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        per_uid, self.extra = self.extra, {}
         tickers: set[str] = set()
         positions: dict[str, dict[tuple[str, str, str], None]] = {}
         accounts = {a.uid: a for a in self.ex.accounts.values()}
@@ -201,7 +244,7 @@ class BybitHub:
             elif push.channel == "orders-algo":
                 a = acct.algos.get(str(push.data.get("algoId") or ""))
                 if a is not None:
-                    topics.setdefault("order", []).append(by.algo_order(a, self.ex.specs[a.inst_id], push=True))
+                    topics.setdefault("order", []).extend(by.algo_orders(a, self.ex.specs[a.inst_id], push=True))
             elif push.channel == "positions":
                 d = push.data
                 positions.setdefault(acct.uid, {})[(str(d["instId"]), str(d["mgnMode"]), str(d["posSide"]))] = None

@@ -120,7 +120,10 @@ class ControlApi:
         try:
             body = await self._body(request)
             inst = self._inst(body)
-            o = self.srv.exchange.adl(self.srv.account, inst, body.get("sz"), body.get("px"),
+            sz = body.get("sz")
+            if self.srv.protocol == "bybit" and sz not in (None, "") and str(sz).lower() != "all":
+                sz = shapes.s(params.dec(sz, "sz") / self.srv.exchange.spec(inst).ct_val)  # Bybit: coins
+            o = self.srv.exchange.adl(self.srv.account, inst, sz, body.get("px"),
                                   mgn_mode=str(body.get("mgnMode") or ""), pos_side=str(body.get("posSide") or ""))
         except SimError as e:
             self.srv.flush()
@@ -169,9 +172,13 @@ class ControlApi:
                 "liveAlgos": [shapes.algo(a) for a in acct.algos.values() if a.state == "live"],
                 "fills": str(len(acct.fills)), "bills": str(len(acct.bills)),
             })
+        if self.srv.protocol == "bybit":
+            accounts = [self.srv.bybit.control_state(acct) for acct in ex.accounts.values()]
+        name = (lambda i: self.srv.bybit.symbol_of(i)) if self.srv.protocol == "bybit" else (lambda i: i)
         data = {"ts": str(now), "speed": str(self.srv.speed), "seed": str(self.srv.seed),
-                "prices": {i: shapes.s(p) for i, p in self.srv.market.prices.items()},
-                "fundingRates": {i: shapes.s(r) for i, r in self.srv.market.funding_rates.items()},
-                "nextFunding": {i: str(t) for i, t in ex.next_funding.items()},
+                "protocol": self.srv.protocol,
+                "prices": {name(i): shapes.s(p) for i, p in self.srv.market.prices.items()},
+                "fundingRates": {name(i): shapes.s(r) for i, r in self.srv.market.funding_rates.items()},
+                "nextFunding": {name(i): str(t) for i, t in ex.next_funding.items()},
                 "wsConnections": str(len(self.srv.hub.conns)), "accounts": accounts}
         return _json({"code": "0", "msg": "", "data": [data]})

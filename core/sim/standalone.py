@@ -52,6 +52,8 @@ async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool
         print(f"  control token  header {CONTROL_TOKEN_HEADER}: {srv.control_token}")
     if protocol == "bybit":
         print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}")
+        print(f"  console   [exchange] venue = \"bybit\", url = \"{srv.url}\" with PERPDESK_API_KEY and "
+              "PERPDESK_API_SECRET set as above")
     else:
         print(f"  demo key  {DEMO_KEY}  secret {DEMO_SECRET}  passphrase {DEMO_PASSPHRASE}")
         print(f"  console   [exchange] venue = \"okx\", url = \"{srv.url}\" with PERPDESK_API_* set as above")

@@ -7,8 +7,8 @@ closed-PnL records. Signs become the domain's: a Fill's fee is a cost (Bybit's e
 execution's execFee). Quantities are coins on Bybit's linear perpetuals: the instrument's
 contract size is 1, so contracts = coins.
 
-The venue around these (signed requests through ccxt, the private and public streams, backfill of
-the execution list with every execType and of closed PnL in 7-day windows) is not built yet.
+The venue around these is core.venue.bybit (streams, REST) with core.venue.bybit_history (backfill)
+and core.venue.bybit_lives (per-life close records).
 """
 from __future__ import annotations
 
@@ -19,7 +19,17 @@ from decimal import Decimal
 from typing import Any
 
 from core.events import AccountSnapshot, FundingBill, PositionPush
-from core.model import Fill, Instrument, Liquidity, OrderSide, Origin, PosSide, utc_from_ms
+from core.model import (
+    Fill,
+    Instrument,
+    Liquidity,
+    OrderSide,
+    OrderState,
+    OrderUpdate,
+    Origin,
+    PosSide,
+    utc_from_ms,
+)
 from core.money import ZERO, dec, dec_or_none
 from core.venue.okx_parse import classify_origin
 
@@ -182,4 +192,43 @@ def parse_closed_pnl(item: Item, inst: Instrument) -> ClosedPnl:
         exec_type=str(item.get("execType") or "Trade"),
         created_at=utc_from_ms(item["createdTime"]),
         updated_at=utc_from_ms(item["updatedTime"]),
+    )
+
+
+ORDER_STATES = {"New": OrderState.PLACED, "PartiallyFilled": OrderState.PARTIALLY_FILLED,
+                "Filled": OrderState.FILLED, "Cancelled": OrderState.CANCELED,
+                "PartiallyFilledCanceled": OrderState.CANCELED, "Deactivated": OrderState.CANCELED,
+                "Rejected": OrderState.REJECTED}
+
+
+def is_conditional(item: Item) -> bool:
+    """A TP/SL or trigger order still held by Bybit (or deactivated): not a working order."""
+    return str(item.get("orderStatus") or "") in ("Untriggered", "Triggered", "Deactivated") and \
+        str(item.get("stopOrderType") or "") not in ("", "UNKNOWN")
+
+
+def parse_order(item: Item, inst: Instrument) -> OrderUpdate | None:
+    """An order topic / order list item -> OrderUpdate; None for a state perpdesk does not journal
+    (a conditional order still waiting for its trigger)."""
+    state = ORDER_STATES.get(str(item.get("orderStatus") or ""))
+    if state is None or is_conditional(item):
+        return None
+    avg = dec_or_none(item.get("avgPrice"))
+    price = dec_or_none(item.get("price"))
+    return OrderUpdate(
+        order_id=str(item["orderId"]),
+        client_order_id=str(item.get("orderLinkId") or ""),
+        symbol=inst.symbol,
+        side=_side(item.get("side")),
+        order_type=str(item.get("orderType") or "").lower(),
+        contracts=dec(item.get("qty"), default=ZERO) / inst.contract_size,
+        contract_size=inst.contract_size,
+        price=price if price else None,
+        state=state,
+        ts=utc_from_ms(item.get("updatedTime") or item.get("createdTime") or 0),
+        reduce_only=item.get("reduceOnly") is True,
+        origin=_origin(item),
+        filled_contracts=dec(item.get("cumExecQty"), default=ZERO) / inst.contract_size,
+        avg_price=avg if avg else None,
+        message=str(item.get("rejectReason") or "") if state is OrderState.REJECTED else "",
     )

@@ -27,12 +27,15 @@ class VenueEntry:
     description: str
     demo_account: bool = False  # runs on the simulator's public demo account (core.demo), no env keys
     embedded_sim: bool = False  # without [exchange] url the runner starts the simulator in-process
+    passphrase: bool = True  # its API keys come with a passphrase (OKX) or not (Bybit)
 
 
 VENUES: dict[str, VenueEntry] = {
     "sim": VenueEntry("sim", "core.venue.okx:OkxVenue", "the built-in OKX v5 simulator",
                       demo_account=True, embedded_sim=True),
     "okx": VenueEntry("okx", "core.venue.okx:OkxVenue", "OKX (live, or demo trading with sandbox = true)"),
+    "bybit": VenueEntry("bybit", "core.venue.bybit:BybitVenue",
+                        "Bybit v5 linear perpetuals (live, or testnet with sandbox = true)", passphrase=False),
 }
 
 
@@ -65,6 +68,8 @@ def make_venue(settings: Settings, exchange: ExchangeSettings | None = None) -> 
         settings = replace(settings, exchange=exchange)
     entry = venue_entry(settings.exchange.venue)
     module, _, attr = entry.factory.partition(":")
+    if entry.embedded_sim and settings.sim.protocol == "bybit":  # [sim] protocol: the simulator's Bybit face
+        module, attr = "core.venue.bybit", "BybitVenue"
     factory: Any = getattr(importlib.import_module(module), attr)
     venue: Venue = factory(settings.exchange, load_credentials(settings))
     return venue

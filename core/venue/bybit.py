@@ -1,0 +1,444 @@
+"""BybitVenue: the ``Venue`` for Bybit v5 linear USDT perpetuals (and the simulator's Bybit face).
+
+The parts, as the OKX venue's: ``bybit_client`` (ccxt for signed requests, error translation,
+clock), ``bybit_stream`` (our websockets client, /v5/public/linear and /v5/private),
+``bybit_parse`` (Bybit's fields -> domain events), ``bybit_history`` (backfill in 7-day windows,
+every page, every execType) and ``bybit_lives`` (per-life close records from executions and
+per-order closed PnL). This class wires them and is what the engine holds.
+
+What Bybit is to perpdesk, in short: one-way mode, cross margin, quantities in coins (an
+instrument's contract size is 1), fills from the ``execution`` topic (execId, execFee), funding
+from Funding executions (the topic says "settled", the backfill books it), positions without an
+id (the life key is symbol + open time). Not built yet: hedge mode, isolated margin, Partial
+TP/SL.
+"""
+from __future__ import annotations
+
+import asyncio
+import difflib
+import functools
+import secrets
+import string
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from loguru import logger
+
+from core.events import (
+    AccountSnapshot,
+    Candle,
+    FundingBill,
+    FundingRate,
+    FundingSignal,
+    MalformedPush,
+    MarkPrice,
+    PlaceOrder,
+    PositionHistoryRecord,
+    PositionPush,
+    StreamStatus,
+)
+from core.model import Fill, Instrument, Origin, utc_from_ms
+from core.money import ZERO, dec, dec_or_none, plain
+from core.venue import bybit_parse as bp
+from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueError, VenueErrorKind
+from core.venue.bybit_client import BybitClient
+from core.venue.bybit_history import backfill
+from core.venue.bybit_lives import lives
+from core.venue.bybit_stream import BybitStream
+from core.venue.okx_candles import parse_candle
+from core.venue.okx_markets import Markets
+from core.venue.okx_orders import lot
+from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
+from core.venue.registry import venue_entry
+
+BYBIT_WS = "wss://stream.bybit.com/v5"
+BYBIT_WS_TESTNET = "wss://stream-testnet.bybit.com/v5"
+KLINE_INTERVALS = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1H": "60", "2H": "120",
+                   "4H": "240", "6H": "360", "12H": "720", "1D": "D"}
+LOOKBACK = timedelta(days=7)  # history asked for when the caller gives no start
+LIFE_LOOKBACK = timedelta(days=7)  # lives need their opening fills: read this much before ``since``
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_link_id(origin: Origin) -> str:
+    """orderLinkId that says who sent the order ('pds' strategy, 'pdc' console), 32 alphanumerics."""
+    prefix = STRATEGY_PREFIX if origin is Origin.STRATEGY else CONSOLE_PREFIX
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(29))
+
+
+def ws_base_url(url: str | None, testnet: bool) -> str:
+    """http(s)://host:port -> ws(s)://host:port/v5; without a url, Bybit's live or testnet WS."""
+    if not url:
+        return BYBIT_WS_TESTNET if testnet else BYBIT_WS
+    parts = urlsplit(url)
+    return f"{'wss' if parts.scheme in ('https', 'wss') else 'ws'}://{parts.netloc}/v5"
+
+
+def instrument_from_market(market: Mapping[str, Any]) -> Instrument:
+    """ccxt bybit market -> Instrument from Bybit's raw strings: coins, so contract size 1."""
+    info = market["info"]
+    lot_filter, price_filter = info["lotSizeFilter"], info["priceFilter"]
+    return Instrument(symbol=market["symbol"], inst_id=str(info["symbol"]), contract_size=Decimal(1),
+                      lot_size=dec(lot_filter["qtyStep"]), min_size=dec(lot_filter["minOrderQty"]),
+                      tick_size=dec(price_filter["tickSize"]), settle_ccy=str(info.get("settleCoin") or "USDT"),
+                      base_ccy=str(info.get("baseCoin") or market.get("base") or ""))
+
+
+class BybitMarkets(Markets):
+    """The configured linear perpetuals, by perpdesk symbol and by Bybit symbol."""
+
+    def resolve(self, markets: Mapping[str, Any], address: str) -> None:
+        swaps = {s: m for s, m in markets.items()
+                 if m.get("swap") and m.get("linear") and isinstance(m.get("info"), dict)}
+        out: dict[str, Instrument] = {}
+        for symbol in self.symbols:
+            market = swaps.get(symbol)
+            if market is None:
+                close = difflib.get_close_matches(symbol, list(swaps), n=3, cutoff=0.5)
+                raise VenueError(f'unknown symbol "{symbol}" in [exchange] symbols: {address} lists no such '
+                                 "linear perpetual; " + (f"close matches: {', '.join(close)}" if close
+                                                         else "use ccxt form like BTC/USDT:USDT"),
+                                 VenueErrorKind.CONFIG)
+            out[symbol] = instrument_from_market(market)
+        self.by_symbol = out
+        self.by_id = {i.inst_id: i for i in out.values()}
+
+
+class ExchangeSettingsLike(Protocol):
+    @property
+    def venue(self) -> str: ...
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+
+class CredentialsLike(Protocol):
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+
+
+class BybitVenue:
+    """The exchange as the engine sees it: domain types in, domain types out."""
+
+    history_window = timedelta(days=730)  # Bybit keeps two years of executions for a unified account
+
+    def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
+        self.venue = str(exchange.venue)
+        entry = venue_entry(self.venue)  # VenueError naming the supported venues
+        if entry.embedded_sim and not exchange.url:
+            raise VenueError(f'[exchange] venue "{self.venue}" needs the simulator\'s url (e.g. http://127.0.0.1:8765)',
+                             VenueErrorKind.CONFIG)
+        self.symbols: tuple[str, ...] = tuple(exchange.symbols)
+        self.sandbox = bool(exchange.sandbox)
+        self.url: str | None = exchange.url.rstrip("/") if exchange.url else None
+        self._creds = (credentials.api_key, credentials.secret) if credentials is not None else None
+        # venue "sim" with [sim] protocol = "bybit": the embedded simulator's Bybit face, demo keys
+        self.rest = BybitClient(self.url, self.sandbox, self._creds, simulator=entry.embedded_sim)
+        self.markets = BybitMarkets(self.symbols)
+        self.account_uid = ""
+        self._streams: list[BybitStream] = []
+        self._closed = False
+        self._connected = False
+        self._sink: Callable[[object], None] = lambda _: None
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return self.markets.by_symbol
+
+    @property
+    def address(self) -> str:
+        return self.rest.address
+
+    @property
+    def _ex(self) -> Any:
+        return self.rest.ex
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def connect(self) -> None:
+        """Load markets, resolve the configured symbols, prove the keys work, learn the account id."""
+        if self._creds is None:
+            raise VenueError("no API credentials for bybit: set PERPDESK_API_KEY and PERPDESK_API_SECRET",
+                             VenueErrorKind.AUTH)
+        if self._connected:
+            return
+        await self.rest.sync_clock()
+        markets = await self.rest.call("loading markets", self._ex.load_markets())
+        self.markets.resolve(markets, self.address)
+        await self.fetch_balance()
+        info = await self.rest.call("reading the API key", self._ex.privateGetV5UserQueryApi, retry=True)
+        result = info.get("result") or {}
+        self.account_uid = str(result.get("userIDInt64") or result.get("userID") or "")
+        self._connected = True
+
+    async def close(self) -> None:
+        self._closed = True
+        await asyncio.gather(*(s.stop() for s in self._streams), return_exceptions=True)
+        await self.rest.close()
+
+    async def _get(self, what: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        fn = getattr(self._ex, method)
+        answer: dict[str, Any] = await self.rest.call(what, lambda: fn(dict(params)), retry=True)
+        return answer.get("result") or {}
+
+    # ------------------------------------------------------------------ REST reads
+
+    async def fetch_balance(self) -> AccountSnapshot:
+        answer = await self.rest.call("reading the account balance", lambda: self._ex.privateGetV5AccountWalletBalance(
+            {"accountType": "UNIFIED"}), retry=True)
+        items = (answer.get("result") or {}).get("list") or [{}]
+        ccy = self.markets.settle_ccy
+        snap = bp.parse_wallet(items[0], ccy, int(answer.get("time") or 0))
+        return snap or AccountSnapshot(equity=ZERO, available=ZERO, unrealized_pnl=ZERO, ccy=ccy,
+                                       ts=utc_from_ms(int(answer.get("time") or 0)))
+
+    async def fetch_positions(self) -> list[PositionPush]:
+        result = await self._get("reading positions", "privateGetV5PositionList",
+                                 {"category": "linear", "settleCoin": self.markets.settle_ccy, "limit": 200})
+        by_id = self.markets.by_id
+        return [bp.parse_position(i, by_id[i["symbol"]]) for i in result.get("list") or ()
+                if i.get("symbol") in by_id]
+
+    async def _backfill(self, since: datetime | None, *, closed_pnl: bool = False) -> Any:
+        now = datetime.now(UTC) - timedelta(seconds=self.rest.clock_offset_s)
+        start = max(since or now - LOOKBACK, now - self.history_window)
+        try:
+            return await backfill(self._ex, self.markets.by_id, start, now + timedelta(seconds=5),
+                                  closed_pnl=closed_pnl)
+        except Exception as exc:
+            if isinstance(exc, VenueError):
+                raise
+            raise self.rest.translate("reading the execution and closed-PnL history", exc) from None
+
+    async def fetch_fills(self, since: datetime | None) -> list[Fill]:
+        return list((await self._backfill(since)).fills)
+
+    async def fetch_funding_bills(self, since: datetime | None) -> list[FundingBill]:
+        return list((await self._backfill(since)).funding)
+
+    async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]:
+        """Per-life records (core.venue.bybit_lives) of lives updated since ``since``."""
+        got = await self._backfill(since - LIFE_LOOKBACK if since is not None else None, closed_pnl=True)
+        records = lives(got.fills, got.funding, got.closes)
+        return [r for r in records if since is None or r.updated_at >= since]
+
+    async def fetch_candles(self, symbol: str, bar: str = "1m", limit: int = 100) -> list[Candle]:
+        inst = self.markets.instrument(symbol)
+        interval = KLINE_INTERVALS.get(bar)
+        if interval is None:
+            raise VenueError(f"bar {bar!r} is not a Bybit kline interval ({', '.join(KLINE_INTERVALS)})",
+                             VenueErrorKind.BAD_REQUEST)
+        answer = await self.rest.call(f"reading {symbol} candles", lambda: self._ex.publicGetV5MarketKline(
+            {"category": "linear", "symbol": inst.inst_id, "interval": interval, "limit": min(max(limit, 1), 1000)}),
+            retry=True)
+        rows = (answer.get("result") or {}).get("list") or []
+        out = []
+        for i, row in enumerate(rows):  # newest first; the newest is the bar still open
+            out.append(parse_candle([*row[:6], row[6] if len(row) > 6 else "0", "0", "0" if i == 0 else "1"],
+                                    inst, bar))
+        return list(reversed(out))
+
+    # ------------------------------------------------------------------ REST writes
+
+    async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str:
+        inst = self.markets.instrument(cmd.symbol)
+        if cmd.pos_side not in ("net", ""):
+            raise VenueError("hedge mode is not served by the bybit venue yet: use one-way mode",
+                             VenueErrorKind.BAD_REQUEST)
+        size = lot(inst, cmd.contracts)
+        link = new_link_id(origin)
+        params: dict[str, Any] = {"orderLinkId": link}
+        if cmd.reduce_only:
+            params["reduceOnly"] = True
+        if cmd.take_profit is not None:
+            params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
+        if cmd.stop_loss is not None:
+            params["stopLoss"] = {"triggerPrice": plain(cmd.stop_loss)}
+        if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
+            raise VenueError(f"limit order on {cmd.symbol} needs a positive price", VenueErrorKind.BAD_REQUEST)
+        price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
+        return await self._send(f"placing {cmd.side.value} {plain(size)} {cmd.symbol}", inst, link,
+                                lambda: self._ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value,
+                                                              plain(size), price, dict(params)))
+
+    async def _send(self, what: str, inst: Instrument, link: str, send: Callable[[], Any]) -> str:
+        """Send once; when the outcome is unknown (5xx, timeout, broken connection) look the order
+        up by its orderLinkId before saying anything."""
+        try:
+            reply = await self.rest.call(what, send)
+        except VenueError as error:
+            if error.kind not in OUTCOME_UNKNOWN:
+                raise
+            for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
+                try:
+                    found = await self._get("looking the order up", method, {
+                        "category": "linear", "symbol": inst.inst_id, "orderLinkId": link})
+                except VenueError as lookup:
+                    raise VenueError(f"{error}; could not check whether the order reached the exchange "
+                                     f"({lookup}) — look at open orders and positions before retrying",
+                                     error.kind) from None
+                if found.get("list"):
+                    logger.warning(f"ORDER CONFIRMED BY LOOKUP ({link}) after: {error}")
+                    return str(found["list"][0]["orderId"])
+            raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
+                             "undo, try again", error.kind) from None
+        return str(reply.get("id") or link) if isinstance(reply, dict) else link
+
+    async def cancel_order(self, symbol: str, order_id: str) -> None:
+        self.markets.instrument(symbol)
+        await self.rest.call(f"canceling order {order_id} on {symbol}", lambda: self._ex.cancel_order(order_id, symbol))
+
+    async def close_position(self, symbol: str, pos_side: str = "net", contracts: Decimal | None = None,
+                             origin: Origin = Origin.CONSOLE) -> str:
+        """A reduce-only market order for ``contracts`` (capped at the open size) or all of it."""
+        inst = self.markets.instrument(symbol)
+        result = await self._get(f"reading the {symbol} position", "privateGetV5PositionList",
+                                 {"category": "linear", "symbol": inst.inst_id})
+        pos = next((bp.parse_position(i, inst) for i in result.get("list") or ()
+                    if dec(i.get("size"), default=ZERO) != 0), None)
+        if pos is None or pos.contracts == 0:
+            raise VenueError(f"no open {symbol} position to close", VenueErrorKind.NOT_FOUND)
+        size = lot(inst, min(abs(contracts), abs(pos.contracts)) if contracts is not None else abs(pos.contracts))
+        side = "sell" if pos.contracts > 0 else "buy"
+        link = new_link_id(origin)
+        return await self._send(f"closing {plain(size)} of {symbol}", inst, link, lambda: self._ex.create_order(
+            symbol, "market", side, plain(size), None, {"orderLinkId": link, "reduceOnly": True}))
+
+    async def _open(self, order_filter: str) -> list[dict[str, Any]]:
+        result = await self._get("reading open orders", "privateGetV5OrderRealtime",
+                                 {"category": "linear", "settleCoin": self.markets.settle_ccy,
+                                  "orderFilter": order_filter, "limit": 50})
+        return [i for i in result.get("list") or () if i.get("symbol") in self.markets.by_id]
+
+    async def fetch_open_orders(self) -> list[RestingOrder]:
+        return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), algo=False,
+                             reduce_only=i.get("reduceOnly") is True, side=str(i.get("side") or "").lower())
+                for i in await self._open("Order")]
+
+    async def fetch_open_algos(self) -> list[RestingOrder]:
+        out = []
+        for i in await self._open("StopOrder"):
+            tp, sl = dec_or_none(i.get("takeProfit")), dec_or_none(i.get("stopLoss"))
+            out.append(RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]),
+                                    algo=True, reduce_only=i.get("reduceOnly") is True,
+                                    side=str(i.get("side") or "").lower(), take_profit=tp or None,
+                                    stop_loss=sl or None, close_fraction="1" if i.get("tpslMode") == "Full" else ""))
+        return out
+
+    async def cancel_algos(self, algos: list[RestingOrder]) -> None:
+        for a in algos:
+            await self.cancel_order(a.symbol, a.order_id)
+
+    async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
+                                 stop_loss: Decimal | None) -> str:
+        """The position's whole-size TP/SL (tpslMode Full); None removes one ("0" on Bybit)."""
+        inst = self.markets.instrument(symbol)
+        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0,
+                "takeProfit": plain(take_profit) if take_profit is not None else "0",
+                "stopLoss": plain(stop_loss) if stop_loss is not None else "0"}
+        await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
+        algos = [a for a in await self.fetch_open_algos() if a.symbol == symbol]
+        return algos[-1].order_id if algos else ""
+
+    # ------------------------------------------------------------------ streams
+
+    async def run_streams(self, sink: Callable[[object], None], symbols: list[str] | None = None, *,
+                          candles: bool = True) -> None:
+        """Public (tickers, and kline.1 when ``candles``) and private (order, execution, position,
+        wallet) streams until close(). Each one-minute kline push becomes a Candle (open, then
+        confirmed)."""
+        self._sink = sink
+        insts = [self.markets.instrument(s) for s in (symbols if symbols is not None else self.symbols)]
+        base = ws_base_url(self.url, self.sandbox)
+        topics = [f"tickers.{i.inst_id}" for i in insts] + ([f"kline.1.{i.inst_id}" for i in insts] if candles else [])
+        public = BybitStream("public", f"{base}/public/linear", topics,
+                             functools.partial(self._on_push, "public"), sink, clock=self.rest.exchange_time,
+                             on_malformed=functools.partial(self._malformed, "public", ""))
+        private = BybitStream("private", f"{base}/private", ["order", "execution", "position", "wallet"],
+                              functools.partial(self._on_push, "private"), sink, credentials=self._creds,
+                              clock=self.rest.exchange_time, resync_clock=self.rest.resync_clock_once,
+                              on_malformed=functools.partial(self._malformed, "private", ""))
+        self._streams = [public, private]
+        if self._closed:
+            return
+        await asyncio.gather(*(s.run() for s in self._streams))
+
+    def stream_status(self) -> list[StreamStatus]:
+        return [StreamStatus(stream=s.name, state=s.state, latency_ms=s.latency_ms) for s in self._streams]
+
+    def _malformed(self, stream: str, topic: str, reason: str) -> None:
+        self._sink(MalformedPush(stream, topic, reason, datetime.now(UTC)))
+
+    def _on_push(self, stream: str, msg: dict[str, Any]) -> None:
+        """Route one frame by topic; each item is parsed alone (a bad one is reported, not fatal)."""
+        topic = str(msg.get("topic") or "")
+        base = topic.split(".", 1)[0]
+        if base == "kline":
+            self._klines(stream, topic, msg)
+            return
+        data = msg.get("data")
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            try:
+                self._item(base, item, int(msg.get("ts") or msg.get("creationTime") or 0))
+            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                logger.warning(f"WS {stream} skipped a malformed {topic} push: {describe_error(exc)}")
+                self._malformed(stream, topic, describe_error(exc))
+
+    def _item(self, base: str, item: dict[str, Any], ts_ms: int) -> None:
+        by_id = self.markets.by_id
+        inst = by_id.get(str(item.get("symbol") or ""))
+        if base == "wallet":
+            snap = bp.parse_wallet(item, self.markets.settle_ccy, ts_ms)
+            if snap is not None:
+                self._sink(snap)
+            return
+        if inst is None:
+            return
+        if base == "execution":
+            if bp.is_trade(item):
+                self._sink(bp.parse_execution(item, inst))
+            elif bp.is_funding(item):  # settled: the engine fetches the funding rows now
+                self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
+        elif base == "order":
+            update = bp.parse_order(item, inst)
+            if update is not None:
+                self._sink(update)
+        elif base == "position":
+            self._sink(bp.parse_position(item, inst))
+        elif base == "tickers":
+            self._ticker(item, inst, ts_ms)
+
+    def _klines(self, stream: str, topic: str, msg: dict[str, Any]) -> None:
+        """kline.1.{symbol}: each item a one-minute bar (public data: a bad one is only logged)."""
+        parts = topic.split(".")
+        inst = self.markets.by_id.get(parts[2]) if len(parts) == 3 else None
+        if inst is None or parts[1] != "1":
+            return
+        for item in msg.get("data") or ():
+            try:
+                row = [str(item["start"]), item["open"], item["high"], item["low"], item["close"], item["volume"],
+                       item.get("turnover") or "0", "0", "1" if item.get("confirm") is True else "0"]
+                self._sink(parse_candle(row, inst, "1m"))
+            except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                logger.warning(f"WS {stream} skipped a malformed {topic} push: {describe_error(exc)}")
+
+    def _ticker(self, item: dict[str, Any], inst: Instrument, ts_ms: int) -> None:
+        """A tickers snapshot or delta: only the fields it carries are news."""
+        ts = utc_from_ms(ts_ms)
+        if item.get("markPrice"):
+            self._sink(MarkPrice(inst.symbol, dec(item["markPrice"]), ts))
+        if item.get("fundingRate"):
+            nxt = str(item.get("nextFundingTime") or "")
+            self._sink(FundingRate(inst.symbol, dec(item["fundingRate"]),
+                                   utc_from_ms(nxt) if nxt.isdigit() and nxt != "0" else None, ts))
