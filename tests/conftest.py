@@ -17,11 +17,13 @@ from tests.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
 # Fixtures that start a simulator (here or in a test module) for the test that asks for them.
 SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live", "pg", "store_db"})
 # What a test body calls when it starts a simulator, an engine stack or another process itself.
-SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(")
+SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(",
+             "start_engine(", "start_serve(", "spawn(")  # tests/lock_helpers.py
 # Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
 SLOW_FILES = frozenset({
     "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
     "test_engine_stress.py", "test_journal_crash.py", "test_strategy_containment.py",
+    "test_service_frozen.py", "test_service_tmux.py",
 })
 SLOW_TESTS = frozenset({
     "test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling_rows",

@@ -62,7 +62,7 @@ def wait_until(pred, timeout: float = 30.0, what: str = "condition") -> None:  #
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def serve(tmp_path: Path, cfg: Path, run_dir: Path | None = None,
+def start_serve(tmp_path: Path, cfg: Path, run_dir: Path | None = None,
           ) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
     """`perpdesk serve` on ``cfg`` with a socket folder of the test's own; (process, socket, env)."""
     from core.service.lock import read_holder

@@ -121,3 +121,19 @@ async def test_build_stack_refuses_a_second_engine_before_touching_the_folder(tm
     lock = acquire(settings.journal.dir)  # released at the stop: it can be taken again
     assert lock.held
     lock.release()
+
+
+def test_a_console_looking_for_the_engine_does_not_make_a_start_fail(tmp_path: Path) -> None:
+    """read_holder (plain `perpdesk`, `attach`) holds a shared lock for a moment when no engine
+    runs; an engine starting in that moment waits it out instead of refusing itself."""
+    import fcntl
+    import threading
+
+    jdir = tmp_path / "journal"
+    acquire(jdir).release()  # the lock file exists, nobody holds it
+    probe = os.open(jdir / LOCK_FILE, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.03, lambda: os.close(probe)).start()
+    lock = acquire(jdir)
+    assert lock.held and read_holder(jdir) is not None
+    lock.release()

@@ -33,7 +33,7 @@ from core.service import protocol as proto
 from core.service.codec import decode, encode
 from core.service.server import peer_uid, position_facts
 from tests.engine_helpers import BTC, wait_for
-from tests.lock_helpers import PERPDESK, embedded_config, serve, start_engine, stop
+from tests.lock_helpers import PERPDESK, embedded_config, start_engine, start_serve, stop
 from tests.service_helpers import RawClient
 from tests.test_console_tmux import free_port
 
@@ -57,7 +57,7 @@ async def _attached(path: Path, **kw: object) -> RemoteEngine:
 async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path, port=free_port())  # reconcile reaches the embedded simulator
     jdir = tmp_path / "journal"
-    proc, path, env = serve(tmp_path, cfg)
+    proc, path, env = start_serve(tmp_path, cfg)
     a = b = None
     try:
         a = await _attached(path)
@@ -102,7 +102,7 @@ async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path
 
 async def test_read_only_console_command_is_refused_by_the_engine(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     try:
         raw = await RawClient.open(path, proto.ROLE_READ_ONLY)
         hello = await raw.next()
@@ -122,7 +122,7 @@ async def test_read_only_console_command_is_refused_by_the_engine(tmp_path: Path
 async def test_a_resent_command_id_runs_once_even_across_a_reconnect(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     try:
         raw = await RawClient.open(path)
         hello = await raw.next("hello")
@@ -149,7 +149,7 @@ async def test_a_resent_command_id_runs_once_even_across_a_reconnect(tmp_path: P
 
 async def test_another_protocol_major_is_refused_naming_the_side_to_upgrade(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     try:
         raw = await RawClient.open(path, version="2.0")
         refused = await raw.next()
@@ -193,7 +193,7 @@ print("GOT", s.recv(65536).decode().strip())
 async def test_another_user_cannot_connect(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
     run_dir = Path(tempfile.mkdtemp(prefix="pdsvc-"))  # /tmp itself lets another user through
-    proc, path, _ = serve(tmp_path, cfg, run_dir / "run")
+    proc, path, _ = start_serve(tmp_path, cfg, run_dir / "run")
     user = f"pdsvc{secrets.token_hex(3)}"
     subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
                    check=True, capture_output=True)
@@ -263,7 +263,7 @@ async def test_engine_restarted_under_an_attached_console(tmp_path: Path) -> Non
     console, on the new engine) reach its panes once; nothing is shown twice."""
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"
-    proc, path, env = serve(tmp_path, cfg)
+    proc, path, env = start_serve(tmp_path, cfg)
     a = RemoteEngine(path, backoff=(2.0,))  # slow enough that the other console trades meanwhile
     await a.connect()
     a.start()
@@ -307,7 +307,7 @@ async def test_reattach_shows_what_happened_meanwhile_and_kill_9_of_a_console(tm
     panes show the fills made meanwhile, each once."""
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"
-    proc, path, env = serve(tmp_path, cfg)
+    proc, path, env = start_serve(tmp_path, cfg)
     script = ("import asyncio, sys\nfrom console.remote import RemoteEngine\n"
               "async def main():\n    r = RemoteEngine(sys.argv[1]); await r.connect(); r.start()\n"
               "    print('attached', flush=True); await asyncio.sleep(600)\nasyncio.run(main())\n")
@@ -344,7 +344,7 @@ async def test_a_close_confirmed_on_a_position_another_console_changed_is_refuse
     engine refuses A's close (the facts it showed no longer hold) instead of acting on them."""
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     b = None
     try:
         b = await _attached(path)
@@ -382,8 +382,8 @@ async def test_status_lists_each_running_engine_once_and_forgets_dead_ones(tmp_p
     one.mkdir()
     two.mkdir()
     run = tmp_path / "run"
-    first, _, env = serve(one, embedded_config(one), run)
-    second, _, _ = serve(two, embedded_config(two), run)
+    first, _, env = start_serve(one, embedded_config(one), run)
+    second, _, _ = start_serve(two, embedded_config(two), run)
     try:
         (run / "0123456789abcdef.sock").touch()  # not a socket: ignored
         stale = socket.socket(socket.AF_UNIX)
@@ -441,7 +441,7 @@ async def test_a_stopped_engine_is_noticed_and_the_console_resumes_when_it_conti
     """The engine ticks every 2 s: a console that hears nothing for 7 s says the engine is lost
     (a hung or SIGSTOPped engine never closes the socket); it resumes once the engine runs again."""
     cfg = embedded_config(tmp_path)
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     remote = None
     try:
         remote = await _attached(path)
@@ -466,7 +466,7 @@ async def test_a_command_unanswered_when_the_engine_died_is_never_sent_to_the_ne
     ran it, so it fails the command with a line saying so instead of sending it again."""
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"
-    proc, path, env = serve(tmp_path, cfg)
+    proc, path, env = start_serve(tmp_path, cfg)
     remote = None
     try:
         remote = RemoteEngine(path, backoff=(0.5,))

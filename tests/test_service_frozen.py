@@ -22,7 +22,7 @@ import pytest
 
 from console.remote import RemoteEngine
 from core.journal import read_fills
-from tests.lock_helpers import REPO, embedded_config, serve, stop
+from tests.lock_helpers import REPO, embedded_config, start_serve, stop
 from tests.test_service import _safe
 
 pytestmark = pytest.mark.timeout(180)
@@ -66,7 +66,7 @@ async def test_a_frozen_console_costs_the_engine_nothing(tmp_path: Path) -> None
                           extra="[strategy.params]\ninterval_s = 0.2\nmax_positions = 2\n"
                                 "partial_chance = 0\nseed = 11\nnotional = 600\n")
     jdir = tmp_path / "journal"
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     report = tmp_path / "victim.jsonl"
     victim = subprocess.Popen([sys.executable, "-c", _VICTIM, str(path), str(report)],
                               env={**os.environ, "PYTHONPATH": str(REPO)})

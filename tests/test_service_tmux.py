@@ -18,7 +18,7 @@ import pytest
 from core.events import PauseStrategy
 from core.journal import read_fills, read_trades
 from core.service.codec import encode
-from tests.lock_helpers import PERPDESK, embedded_config, serve, stop, wait_until
+from tests.lock_helpers import PERPDESK, embedded_config, start_serve, stop, wait_until
 from tests.test_console_tmux import Tmux, free_port
 from tests.test_service import _safe
 
@@ -55,7 +55,7 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
                           extra="[strategy.params]\ninterval_s = 0.3\nmax_positions = 1\n"
                                 "partial_chance = 0\nseed = 11\nnotional = 600\n")
     jdir = tmp_path / "journal"
-    proc, path, _ = serve(tmp_path, cfg)
+    proc, path, _ = start_serve(tmp_path, cfg)
     exit_file = tmp_path / "exit.txt"
     tmux = Tmux(f"{PERPDESK} --config config.toml attach; echo $? > {exit_file}", tmp_path)
     try:
@@ -122,7 +122,7 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
 
 def test_attached_console_shows_the_engine_lost_and_comes_back(tmp_path: Path) -> None:
     cfg = embedded_config(tmp_path)
-    proc, _, env = serve(tmp_path, cfg)
+    proc, _, env = start_serve(tmp_path, cfg)
     tmux = Tmux(f"exec {PERPDESK} --config config.toml attach", tmp_path)
     try:
         tmux.wait_screen(lambda s: "● live" in s, "the attached console, live")

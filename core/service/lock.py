@@ -19,6 +19,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +130,19 @@ def describe_holder(journal_dir: Path, info: LockInfo | None, attach_hint: str =
     return line + (f"; {attach_hint}" if attach_hint else "; stop it first")
 
 
+def _lock_now(fd: int, tries: int = 5) -> None:
+    """LOCK_EX without waiting on an engine; a few quick retries, because ``read_holder`` (a
+    console looking for the engine) holds a shared lock for a moment when none runs."""
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.02)
+
+
 def acquire(journal_dir: Path, *, attach_hint: str = "") -> EngineLock:
     """Take the journal folder's lock or raise EngineRunning (one line naming the holder).
 
@@ -145,7 +159,7 @@ def acquire(journal_dir: Path, *, attach_hint: str = "") -> EngineLock:
     except OSError as exc:
         raise _failed(journal_dir, path, exc) from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_now(fd)
     except OSError as exc:
         holder = LockInfo.from_bytes(os.pread(fd, 4096, 0))
         os.close(fd)
