@@ -94,7 +94,7 @@ async def test_a_frozen_console_costs_the_engine_nothing(tmp_path: Path) -> None
         while time.monotonic() < deadline:
             last = _last(report)
             if (last.get("connected") and last.get("seq", 0) >= target and last.get("positions")
-                    == sorted((p.position_id, str(p.contracts)) for p in watcher.positions())):
+                    == sorted([p.position_id, str(p.contracts)] for p in watcher.positions())):
                 break
             await asyncio.sleep(0.2)
         else:
