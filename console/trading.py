@@ -248,8 +248,8 @@ class Trading:
     def kill_question(self) -> Question:
         snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
         lines = ["Stops the strategy, cancels all orders and algos (TP/SL), closes all",
-                 "positions at market (whatever exists then), then HALTS trading until you",
-                 "resume it (s, confirmed)."]
+                 "positions at market (whatever exists then), then HALTS trading",
+                 "until you resume it (s, confirmed)."]
         lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
                   f"est {self._estimate(s, s.contracts)}" for s in snaps] or ["no open positions"]
         lines.append(self._resting_line(snaps))
