@@ -18,6 +18,8 @@ Probes (bench-side wrappers; nothing in the product is changed):
   line it renders; the next driver write (the frame that carries it) closes the sample;
 * ``c`` -> confirmation: a Key event is posted to the app as the driver's input thread does; the
   sample closes at the first driver write containing the modal's title;
+* realistic account (``realistic_ui_cpu_pct``): after the key test, the console still up, only 5
+  positions' marks move, at 5 Hz each (OKX's mark-price rate), no fills;
 * loop lag: a task sleeping 5 ms, lateness of each wake-up; CPU: process_time / wall time; then
   the same load with the console closed (``_engine_only_cpu_pct``: stream, engine and journal).
 * 80x24 over a slow link (after the 160x50 windows): the console again, at 80x24, written by
@@ -51,6 +53,10 @@ FILLS_PER_S = 5
 BURST_PER_S = 2000
 KEY_MARKER = "Close position?"
 ROUNDS = 4  # steady windows, each followed by the host reference
+# A realistic account: 5 positions whose marks move at OKX's mark-price rate (a push every 200 ms
+# at most while the mark changes), no fills; the other 45 bench positions stay still.
+REALISTIC_POS = 5
+REALISTIC_HZ = 5
 SLOW_LINK_BYTES_PER_S = 20 * 1024
 WRITER_FIX_OFF = bool(os.environ.get("PERPDESK_BENCH_WRITER_FIX_OFF"))  # A/B of console/terminal.py
 
@@ -80,7 +86,7 @@ async def _sim_child() -> None:
     await srv.start()
     insts = list(specs())
     rng = random.Random(3)
-    mode = {"tick": 0.0, "fills": 0.0, "burst": 0.0}
+    mode = {"tick": 0.0, "fills": 0.0, "burst": 0.0, "few": 0.0}
     sides: dict[str, str] = {}
 
     def move(inst: str) -> None:
@@ -101,10 +107,9 @@ async def _sim_child() -> None:
                 act()
             done = due
 
-    counter = iter(range(10**9))
-
-    def tick_one() -> None:
-        move(insts[next(counter) % len(insts)])
+    def round_robin(count: int) -> Any:  # moves the first ``count`` instruments' marks in turn
+        counter = iter(range(10**9))
+        return lambda: move(insts[next(counter) % count])
 
     def fill() -> None:
         inst = rng.choice(insts)
@@ -113,12 +118,10 @@ async def _sim_child() -> None:
                                                "ordType": "market", "sz": "1"})
         srv.flush()
 
-    burst_counter = iter(range(10**9))
-
-    def burst_one() -> None:
-        move(insts[next(burst_counter) % len(insts)])
-
-    tasks = [asyncio.create_task(paced("tick", tick_one)), asyncio.create_task(paced("fills", fill)),
+    tick_one, burst_one = round_robin(len(insts)), round_robin(len(insts))
+    few_one = round_robin(REALISTIC_POS)  # the realistic account: only these marks move
+    tasks = [asyncio.create_task(paced("few", few_one)),
+             asyncio.create_task(paced("tick", tick_one)), asyncio.create_task(paced("fills", fill)),
              asyncio.create_task(paced("burst", burst_one))]
     print(f"READY {srv.port}", flush=True)
     reader = asyncio.StreamReader()
@@ -560,6 +563,19 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         child.set("burst", 0)
         child.set("tick", 0)
         child.set("fills", 0)
+        # the realistic account, console up: 5 moving positions at 5 Hz each, host reference between
+        await asyncio.sleep(1.0)
+        child.set("few", REALISTIC_POS * REALISTIC_HZ)
+        await asyncio.sleep(1.0)
+        real_cpus: list[float] = []
+        real_refs: list[float] = []
+        for _ in range(ROUNDS):
+            cpu4, t4 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(steady_s / ROUNDS / 2)
+            cpu5, t5 = time.process_time(), time.perf_counter()
+            real_cpus.append((cpu5 - cpu4) / (t5 - t4) * 100)
+            real_refs.append(await _reference(probe, gate))
+        child.set("few", 0)
         probe.on = False
         undo_probes()
         lagger.cancel()
@@ -579,7 +595,8 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
     # of work a second (what the same load costs on any host); per round, then median and spread
     ui_x, ui_x_spread = per_ref([c / 100 for c in ui_cpus], [r / 1000 for r in ui_refs])
     eo_x, eo_x_spread = per_ref([c / 100 for c in eo_cpus], [r / 1000 for r in eo_refs])
-    ref_ms = median(ui_refs + eo_refs)
+    real_x, real_x_spread = per_ref([c / 100 for c in real_cpus], [r / 1000 for r in real_refs], 3)
+    ref_ms = median(ui_refs + eo_refs + real_refs)
     e2s_p99 = round(pct(lat, 0.99), 1) if lat else None
     key_p99 = round(pct(key_lat, 0.99), 1) if key_lat else None
     return {
@@ -602,9 +619,12 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         "screen_kb_per_s_80x24": fast["kb_per_s"],
         "slow_link_frames_dropped": slow["dropped"],
         "slow_link_loop_lag_ms_p99": slow["lag_p99"],
-        "refs": ui_refs + eo_refs,
+        "realistic_ui_cpu_pct": round(median(real_cpus), 2),
+        "realistic_ui_cpu_x_ref": real_x,
+        "refs": ui_refs + eo_refs + real_refs,
         "spread": {"ui_cpu_pct": spread(ui_cpus, 1), "engine_only_cpu_pct": spread(eo_cpus, 1),
-                   "ui_cpu_x_ref": ui_x_spread, "engine_only_cpu_x_ref": eo_x_spread},
+                   "ui_cpu_x_ref": ui_x_spread, "engine_only_cpu_x_ref": eo_x_spread,
+                   "realistic_ui_cpu_pct": spread(real_cpus), "realistic_ui_cpu_x_ref": real_x_spread},
         "_slow_link_kb_per_s": slow["kb_per_s"],
         "_slow_link_loop_lag_ms_max": slow["lag_max"],
         "_key_to_screen_ms_p50": round(pct(key_lat, 0.5), 1) if key_lat else None,
@@ -619,6 +639,8 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
                     f"max {max(steady['lag']):.1f} ms; keys: {len(key_lat)} presses of c under +{BURST_PER_S} msg/s "
                     f"({misses} without a confirmation within 5 s{'; n not answered within 15 s, stopped' if stuck else ''}), key->screen max {max(key_lat, default=0):.1f} ms; "
                     f"fills pane rows {fills0}->{fills_pane}; refresh_hz {s.ui.refresh_hz:g}; "
+                    f"realistic account ({REALISTIC_POS} positions' marks at {REALISTIC_HZ} Hz, no fills, "
+                    f"console up): CPU % {[round(c, 2) for c in real_cpus]}; "
                     f"same load with the console closed: {engine_only} % CPU ({[round(c, 1) for c in eo_cpus]}, host "
                     f"reference {[round(r, 1) for r in eo_refs]} ms); "
                     f"80x24 for {link_s:g} s each, fast terminal: {fast}; terminal read at "
