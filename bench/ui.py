@@ -21,7 +21,9 @@ Probes (bench-side wrappers; nothing in the product is changed):
 * realistic account (``realistic_ui_cpu_pct``): after the key test, the console still up, only 5
   positions' marks move, at 5 Hz each (OKX's mark-price rate), no fills;
 * loop lag: a task sleeping 5 ms, lateness of each wake-up; CPU: process_time / wall time; then
-  the same load with the console closed (``_engine_only_cpu_pct``: stream, engine and journal).
+  the same load with the console closed (``engine_only_cpu_pct``: stream, engine and journal;
+  ``console_cpu_pts`` is the difference). Each CPU window is cut in ``ROUNDS`` parts with the host
+  reference (bench.common.ref_loop_ms) between them, probes off: ``*_x_ref`` and the spreads.
 * 80x24 over a slow link (after the 160x50 windows): the console again, at 80x24, written by
   Textual's own writer thread into a real pty whose far end reads as fast as it can
   (``screen_kb_per_s_80x24``), then only 20 KB/s after 10 s for the link's buffers to fill
