@@ -47,7 +47,6 @@ def _exact() -> Context:
 _EXACT = _exact()  # used through its methods only (never made current): one per process is enough
 
 
-
 def _divide(num: Decimal, den: Decimal) -> Decimal:
     """The one deliberate rounding: a division (average entry, fee split) to AVG_QUANTUM."""
     with localcontext(Context(prec=80)):
