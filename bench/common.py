@@ -69,3 +69,68 @@ def machine() -> dict[str, Any]:
 
     return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+
+
+# ------------------------------------------------------------------ host-speed reference
+#
+# Why: this host's speed swings by 2-3x with the other work on it (the same commit measured UI
+# CPU 12.5 % one day and 29-30 % another). A figure read against a reference measured in the
+# same run, in rounds interleaved with ours, says what the code costs rather than how busy the
+# host was: each CPU or time figure is also reported as a multiple of the reference.
+
+REF_LOOP_N = 200_000  # iterations of ref_loop(): about 30-60 ms of CPU on the bench host
+
+
+def ref_loop(n: int = REF_LOOP_N) -> int:
+    """Fixed pure-Python work (dict get/set, attribute-free arithmetic, small strings, a call):
+    what the interpreter does all day in the engine and the console, and nothing else."""
+    table: dict[int, int] = {}
+    acc = 0
+    for i in range(n):
+        k = i & 1023
+        acc += table.get(k, 0) ^ (i * 7)
+        table[k] = acc & 0xFFFF
+        if i % 97 == 0:
+            acc += len(str(acc))
+    return acc
+
+
+def ref_loop_ms(n: int = REF_LOOP_N, runs: int = 3) -> float:
+    """CPU milliseconds of this thread for one ``ref_loop``, the least of ``runs``: the host
+    reference.
+
+    CPU time (not wall time) because the figures it is held against (UI CPU %, engine-only CPU %)
+    are CPU time too, and a loaded host inflates both alike (slower cores, shared caches, a
+    virtual CPU descheduled mid-slice is still charged to whoever ran on it). The least of a few
+    runs because a single 30 ms run now and then read 40-50 ms with nothing else changed (a
+    preemption charged to it): the host's mode shows in every run, such a spike in one."""
+    import time
+
+    best = float("inf")
+    for _ in range(max(1, runs)):
+        t0 = time.thread_time()
+        ref_loop(n)
+        best = min(best, time.thread_time() - t0)
+    return best * 1000
+
+
+def median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def spread(xs: list[float], digits: int = 2) -> list[float]:
+    """[lowest, highest] of a figure's rounds: what ``--compare`` holds a change against."""
+    return [round(min(xs), digits), round(max(xs), digits)]
+
+
+def per_ref(values: list[float], refs: list[float], digits: int = 2) -> tuple[float, list[float]]:
+    """Each round's figure divided by the same round's reference: (median, [min, max]).
+
+    The rounds pair a measurement with the reference taken right beside it, so both saw the same
+    host mode; the median of the per-round ratios is the figure in reference units."""
+    ratios = [v / r for v, r in zip(values, refs, strict=True) if r]
+    if not ratios:
+        return 0.0, [0.0, 0.0]
+    return round(median(ratios), digits), spread(ratios, digits)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, console_script
+from bench.common import REPO, console_script, median, per_ref, ref_loop_ms, spread
 
 MARKER = b"Positions"
 
@@ -77,10 +77,22 @@ def first_paint(timeout: float = 20.0) -> tuple[float | None, int]:
 
 
 def bench_startup(repeats: int) -> dict[str, Any]:
-    runs = [first_paint() for _ in range(repeats)]
-    times = sorted(t for t, _ in runs if t is not None)
-    return {"startup_s": round(times[len(times) // 2], 3) if times else None,
+    """Median of ``repeats`` starts, each followed by the host reference (``startup_x_ref``: the
+    start in reference loops, per round, then the median and the spread of the rounds)."""
+    runs: list[tuple[float | None, int]] = []
+    refs: list[float] = []
+    for _ in range(repeats):
+        runs.append(first_paint())
+        refs.append(ref_loop_ms())
+    paired = [(t, r) for (t, _), r in zip(runs, refs, strict=True) if t is not None]
+    times = sorted(t for t, _ in paired)
+    x, x_spread = per_ref([t for t, _ in paired], [r / 1000 for _, r in paired], 1)
+    return {"startup_s": round(median(times), 3) if times else None,
+            "startup_x_ref": x if paired else None,
+            "refs": refs,
+            "spread": {"startup_s": spread(times, 3), "startup_x_ref": x_spread} if paired else {},
             "_detail": f"runs {[None if t is None else round(t, 3) for t, _ in runs]} s, "
+                       f"host reference {[round(r, 1) for r in refs]} ms, "
                        f"exit codes after q {[rc for _, rc in runs]}"}
 
 

@@ -14,6 +14,13 @@ the engine and the journal do real work every time instead of dropping duplicate
   (its orjson decode) -> ``okx.handle_message`` (parse into its caches, resolve futures). No socket.
 * ours parse only (extra row): our decoder + okx_parse into domain objects, no engine.
 * json floor: ``orjson.loads`` of each frame, nothing else.
+* host reference: ``bench.common.ref_loop_ms`` (a fixed pure-Python loop), once per round.
+
+Every round runs the five back to back, so they see the same host mode; each figure's spread
+over the rounds goes with it (``--compare`` flags a change only outside it), and the pipeline's
+cost is also given as a multiple of the JSON-decode floor of the same round
+(``stream_cost_x_json_floor``: how many frame decodes one frame through the whole pipeline
+costs, in CPU time of this process, which a faster or slower host does not change).
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from typing import Any
 import ccxt.pro
 import orjson
 
+from bench.common import REF_LOOP_N, median, per_ref, ref_loop_ms, spread
 from bench.record import SYMBOLS, load
 from core.config import ExchangeSettings
 from core.engine import Engine
@@ -85,8 +93,9 @@ async def _markets_source() -> SimServer:
     return srv
 
 
-async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int]:
-    """Seconds for the whole pipeline, and the fills found in the journal afterwards."""
+async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int, float]:
+    """Seconds for the whole pipeline, the fills found in the journal afterwards, and the CPU
+    seconds of this process meanwhile (the journal's writer thread included)."""
     with tempfile.TemporaryDirectory(prefix="perpdesk-bench-") as tmp:
         venue = OkxVenue(ExchangeSettings(venue="sim", url=srv.url, symbols=tuple(SYMBOLS)), None)
         await venue.connect()
@@ -99,17 +108,17 @@ async def run_ours(srv: SimServer, frames: list[str]) -> tuple[float, int]:
         venue.router.sink = engine.inbound.sink
         stream = OkxStream("replay", "memory://", [], venue.router.on_push, engine.inbound.sink)
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await stream.pump(MemorySocket(frames))  # type: ignore[arg-type]
         while not (engine.idle and engine.confirmer.idle):
             await asyncio.sleep(0)
         await journal.flush()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         consumer.cancel()
         await engine.confirmer.cancel()
         await journal.close()
         await venue.close()
-        return dt, len(read_fills(Path(tmp)))
+        return dt, len(read_fills(Path(tmp))), cpu
 
 
 async def ccxt_client(srv: SimServer) -> tuple[Any, Any]:
@@ -138,12 +147,17 @@ def run_ccxt(client: Any, frames: list[str]) -> float:
 
 
 def run_json(frames: list[str]) -> float:
+    return run_json_cpu(frames)[0]
+
+
+def run_json_cpu(frames: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``orjson.loads`` over the frames: the floor."""
     loads = orjson.loads
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for raw in frames:
         loads(raw)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
@@ -158,33 +172,60 @@ async def bench_stream(repeats: int, passes: int) -> dict[str, Any]:
     ours: list[float] = []
     theirs: list[float] = []
     floor: list[float] = []
+    ours_cpu: list[float] = []
+    floor_cpu: list[float] = []
     parse: list[float] = []
+    refs: list[float] = []
     fills = 0
     venue = OkxVenue(ExchangeSettings(venue="sim", url=srv.url, symbols=tuple(SYMBOLS)), None)
     try:
         await venue.connect()
         run_ccxt(client, base)  # warm-up (imports, caches)
         for _ in range(repeats):
-            dt, fills = await run_ours(srv, frames)
+            # the floor right before and right after ours (and once more after ccxt): a floor
+            # is the least of its runs (a run can only be slowed by the host, never sped up)
+            json_runs = [run_json_cpu(frames)]
+            dt, fills, cpu = await run_ours(srv, frames)
+            json_runs.append(run_json_cpu(frames))
             ours.append(len(frames) / dt)
+            ours_cpu.append(cpu)
             theirs.append(len(frames) / run_ccxt(client, frames))
-            floor.append(len(frames) / run_json(frames))
+            json_runs.append(run_json_cpu(frames))
+            floor.append(len(frames) / min(w for w, _ in json_runs))
+            floor_cpu.append(min(c for _, c in json_runs))
             parse.append(len(frames) / await run_parse_only(venue, frames))
+            refs.append(ref_loop_ms())
     finally:
         await venue.close()
         await ex.close()
         await srv.stop()
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    med = median
     # The ratio pairs each round's two paths (run back to back, so under the same host load): this
     # host's speed swings by half within a minute, and a ratio of two medians taken from different
     # moments swung with it (2.4x-3.3x for one commit).
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    # the pipeline's CPU per frame / the decode's CPU per frame, per round: CPU time, not wall
+    # time, so a round in which the host took the core away for a while does not count it
+    cost_x, cost_spread = per_ref(ours_cpu, floor_cpu, 1)
+    parse_x, _ = per_ref(floor, parse, 1)
+    # the pipeline's CPU per frame in iterations of the pure-Python reference loop
+    cost_iter = [c * 1e6 / len(frames) for c in ours_cpu]  # us per frame
+    cost_ref, cost_ref_spread = per_ref(cost_iter, [r * 1000 / REF_LOOP_N for r in refs], 0)
     return {"stream_msgs_per_s": round(med(ours)), "ccxt_parse_msgs_per_s": round(med(theirs)),
             "stream_vs_ccxt_x": round(med(ratios), 2),
             "json_floor_msgs_per_s": round(med(floor)), "_ours_parse_only_msgs_per_s": round(med(parse)),
+            "stream_cost_x_json_floor": cost_x, "stream_cost_ref_iters": cost_ref,
+            "_parse_only_x_json_floor": parse_x,
+            "refs": refs,
+            "spread": {"stream_msgs_per_s": spread(ours, 0), "ccxt_parse_msgs_per_s": spread(theirs, 0),
+                       "stream_vs_ccxt_x": spread(ratios), "json_floor_msgs_per_s": spread(floor, 0),
+                       "stream_cost_x_json_floor": cost_spread, "stream_cost_ref_iters": cost_ref_spread},
             "_detail": f"{len(frames)} frames ({len(base)} recorded x {passes}), {fills} fills journaled "
                        f"(expected {fills_expected}); runs ours {[round(x) for x in ours]}, "
-                       f"ccxt {[round(x) for x in theirs]}, paired ratios {[round(x, 2) for x in ratios]}"}
+                       f"ccxt {[round(x) for x in theirs]}, paired ratios {[round(x, 2) for x in ratios]}, "
+                       f"host reference {[round(x, 1) for x in refs]} ms, CPU us/frame ours "
+                       f"{[round(c * 1e6 / len(frames), 1) for c in ours_cpu]} json "
+                       f"{[round(c * 1e6 / len(frames), 2) for c in floor_cpu]}"}
 
 
 if __name__ == "__main__":

@@ -18,8 +18,12 @@ Probes (bench-side wrappers; nothing in the product is changed):
   line it renders; the next driver write (the frame that carries it) closes the sample;
 * ``c`` -> confirmation: a Key event is posted to the app as the driver's input thread does; the
   sample closes at the first driver write containing the modal's title;
+* realistic account (``realistic_ui_cpu_pct``): after the key test, the console still up, only 5
+  positions' marks move, at 5 Hz each (OKX's mark-price rate), no fills;
 * loop lag: a task sleeping 5 ms, lateness of each wake-up; CPU: process_time / wall time; then
-  the same load with the console closed (``_engine_only_cpu_pct``: stream, engine and journal).
+  the same load with the console closed (``engine_only_cpu_pct``: stream, engine and journal;
+  ``console_cpu_pts`` is the difference). Each CPU window is cut in ``ROUNDS`` parts with the host
+  reference (bench.common.ref_loop_ms) between them, probes off: ``*_x_ref`` and the spreads.
 * 80x24 over a slow link (after the 160x50 windows): the console again, at 80x24, written by
   Textual's own writer thread into a real pty whose far end reads as fast as it can
   (``screen_kb_per_s_80x24``), then only 20 KB/s after 10 s for the link's buffers to fill
@@ -50,6 +54,11 @@ TICK_HZ = 10
 FILLS_PER_S = 5
 BURST_PER_S = 2000
 KEY_MARKER = "Close position?"
+ROUNDS = 4  # steady windows, each followed by the host reference
+# A realistic account: 5 positions whose marks move at OKX's mark-price rate (a push every 200 ms
+# at most while the mark changes), no fills; the other 45 bench positions stay still.
+REALISTIC_POS = 5
+REALISTIC_HZ = 5
 SLOW_LINK_BYTES_PER_S = 20 * 1024
 WRITER_FIX_OFF = bool(os.environ.get("PERPDESK_BENCH_WRITER_FIX_OFF"))  # A/B of console/terminal.py
 
@@ -79,7 +88,7 @@ async def _sim_child() -> None:
     await srv.start()
     insts = list(specs())
     rng = random.Random(3)
-    mode = {"tick": 0.0, "fills": 0.0, "burst": 0.0}
+    mode = {"tick": 0.0, "fills": 0.0, "burst": 0.0, "few": 0.0}
     sides: dict[str, str] = {}
 
     def move(inst: str) -> None:
@@ -100,10 +109,9 @@ async def _sim_child() -> None:
                 act()
             done = due
 
-    counter = iter(range(10**9))
-
-    def tick_one() -> None:
-        move(insts[next(counter) % len(insts)])
+    def round_robin(count: int) -> Any:  # moves the first ``count`` instruments' marks in turn
+        counter = iter(range(10**9))
+        return lambda: move(insts[next(counter) % count])
 
     def fill() -> None:
         inst = rng.choice(insts)
@@ -112,12 +120,10 @@ async def _sim_child() -> None:
                                                "ordType": "market", "sz": "1"})
         srv.flush()
 
-    burst_counter = iter(range(10**9))
-
-    def burst_one() -> None:
-        move(insts[next(burst_counter) % len(insts)])
-
-    tasks = [asyncio.create_task(paced("tick", tick_one)), asyncio.create_task(paced("fills", fill)),
+    tick_one, burst_one = round_robin(len(insts)), round_robin(len(insts))
+    few_one = round_robin(REALISTIC_POS)  # the realistic account: only these marks move
+    tasks = [asyncio.create_task(paced("few", few_one)),
+             asyncio.create_task(paced("tick", tick_one)), asyncio.create_task(paced("fills", fill)),
              asyncio.create_task(paced("burst", burst_one))]
     print(f"READY {srv.port}", flush=True)
     reader = asyncio.StreamReader()
@@ -377,20 +383,29 @@ async def _slow_link(engine: Any, s: Any, child: SimChild, rate: float | None, s
             "lag_p99": round(pct(lag, 0.99) or 0.0, 2), "lag_max": round(max(lag, default=0.0), 1)}
 
 
-async def _engine_only(child: SimChild, seconds: float) -> float:
+async def _engine_only(child: SimChild, seconds: float, rounds: int = 4) -> tuple[list[float], list[float]]:
     """CPU % of this process under the same load with the console closed: the stream, the
     engine and the journal alone (what a headless run costs), so the console's share of
-    ``ui_cpu_pct`` is the difference."""
+    ``ui_cpu_pct`` is the difference. ``rounds`` windows, each followed by the host reference
+    (the loop is blocked meanwhile, outside the windows): (CPU % per window, reference ms each)."""
+    from bench.common import ref_loop_ms
+
     child.set("tick", N_POS * TICK_HZ)
     child.set("fills", FILLS_PER_S)
     await asyncio.sleep(1.0)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    await asyncio.sleep(seconds)
-    cpu1, t1 = time.process_time(), time.perf_counter()
+    cpus: list[float] = []
+    refs: list[float] = []
+    for _ in range(rounds):
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds / rounds)
+        cpu1, t1 = time.process_time(), time.perf_counter()
+        cpus.append((cpu1 - cpu0) / (t1 - t0) * 100)
+        refs.append(ref_loop_ms())
+        await asyncio.sleep(0.05)  # the backlog the reference held up is handled outside the windows
     child.set("tick", 0)
     child.set("fills", 0)
     await asyncio.sleep(0.5)
-    return round((cpu1 - cpu0) / (t1 - t0) * 100, 1)
+    return cpus, refs
 
 
 def pct(xs: list[float], q: float) -> float | None:
@@ -420,11 +435,27 @@ def _dump(prof: Any, name: str) -> None:
         prof.dump_stats(str(Path(PROFILE_DIR) / f"{name}.pstats"))  # type: ignore[arg-type]
 
 
-async def _lag_probe(out: list[float]) -> None:
+async def _lag_probe(out: list[float], gate: dict[str, bool] | None = None) -> None:
     while True:
         t = time.perf_counter()
         await asyncio.sleep(0.005)
-        out.append((time.perf_counter() - t - 0.005) * 1000)
+        if gate is None or gate["on"]:
+            out.append((time.perf_counter() - t - 0.005) * 1000)
+
+
+async def _reference(probe: Probe, gate: dict[str, bool]) -> float:
+    """The host reference between two steady windows, with the probes off: the ~50 ms it blocks
+    the loop (and the frame it delays) is in no latency, lag or byte sample."""
+    from bench.common import ref_loop_ms
+
+    probe.on = gate["on"] = False
+    await asyncio.sleep(0.05)
+    ms = ref_loop_ms()
+    await asyncio.sleep(0.1)  # the frame and the marks the reference held up go out unsampled
+    probe.entered.clear()
+    probe.rendered.clear()
+    probe.on = gate["on"] = True
+    return ms
 
 
 async def _wait(cond: Any, timeout: float, what: str) -> None:
@@ -470,7 +501,8 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         pane = app.positions
         await _wait(lambda: len(pane.snapshots) == N_POS, 30, f"{N_POS} positions on screen")
         undo_probes = _install_probes(pane)
-        lagger = asyncio.create_task(_lag_probe(lag))
+        gate = {"on": True}
+        lagger = asyncio.create_task(_lag_probe(lag, gate))
         child.set("tick", N_POS * TICK_HZ)
         child.set("fills", FILLS_PER_S)
         probe.on = True
@@ -479,11 +511,24 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         lag.clear()
         fills0 = len(getattr(app.query_one("#fills"), "_rows", {}))
         prof = _profiler()
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.sleep(steady_s)
-        cpu1, t1 = time.process_time(), time.perf_counter()
+        # the steady window in ROUNDS parts, the host reference measured after each (probes off)
+        ui_cpus: list[float] = []
+        ui_refs: list[float] = []
+        steady_cpu = steady_wall = 0.0
+        steady_bytes = steady_writes = 0
+        for _ in range(ROUNDS):
+            b0, w0 = probe.bytes, probe.writes
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(steady_s / ROUNDS)
+            cpu1, t1 = time.process_time(), time.perf_counter()
+            steady_bytes += probe.bytes - b0
+            steady_writes += probe.writes - w0
+            steady_cpu += cpu1 - cpu0
+            steady_wall += t1 - t0
+            ui_cpus.append((cpu1 - cpu0) / (t1 - t0) * 100)
+            ui_refs.append(await _reference(probe, gate))
         _dump(prof, "ui_steady")
-        steady = {"lat": list(probe.latencies), "lag": list(lag), "bytes": probe.bytes, "writes": probe.writes,
+        steady = {"lat": list(probe.latencies), "lag": list(lag), "bytes": steady_bytes, "writes": steady_writes,
                   "rows": len(probe.rows_seen), "left": len(probe.entered)}
         # key -> screen under the same load plus a burst
         child.set("burst", BURST_PER_S)
@@ -520,45 +565,86 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         child.set("burst", 0)
         child.set("tick", 0)
         child.set("fills", 0)
+        # the realistic account, console up: 5 moving positions at 5 Hz each, host reference between
+        await asyncio.sleep(1.0)
+        child.set("few", REALISTIC_POS * REALISTIC_HZ)
+        await asyncio.sleep(1.0)
+        real_cpus: list[float] = []
+        real_refs: list[float] = []
+        for _ in range(ROUNDS):
+            cpu4, t4 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(steady_s / ROUNDS / 2)
+            cpu5, t5 = time.process_time(), time.perf_counter()
+            real_cpus.append((cpu5 - cpu4) / (t5 - t4) * 100)
+            real_refs.append(await _reference(probe, gate))
+        child.set("few", 0)
         probe.on = False
         undo_probes()
         lagger.cancel()
         fills_pane = len(getattr(app.query_one("#fills"), "_rows", {}))
         app.exit()
         await asyncio.wait_for(run, 15)
-        engine_only = await _engine_only(child, steady_s / 2)
+        eo_cpus, eo_refs = await _engine_only(child, steady_s / 2)
         link_s = 5.0 if quick else 10.0
         fast = await _slow_link(engine, s, child, None, link_s)
         slow = await _slow_link(engine, s, child, SLOW_LINK_BYTES_PER_S, link_s, warm=10.0)
+    from bench.common import median, per_ref, spread
+
     lat, key_lat = steady["lat"], probe.latencies_key
+    engine_only = round(sum(eo_cpus) / len(eo_cpus), 1)
+    ui_cpu = round(steady_cpu / steady_wall * 100, 1)
+    # CPU figures in reference units: CPU seconds a second / reference seconds = reference loops
+    # of work a second (what the same load costs on any host); per round, then median and spread
+    ui_x, ui_x_spread = per_ref([c / 100 for c in ui_cpus], [r / 1000 for r in ui_refs])
+    eo_x, eo_x_spread = per_ref([c / 100 for c in eo_cpus], [r / 1000 for r in eo_refs])
+    real_x, real_x_spread = per_ref([c / 100 for c in real_cpus], [r / 1000 for r in real_refs], 3)
+    ref_ms = median(ui_refs + eo_refs + real_refs)
+    e2s_p99 = round(pct(lat, 0.99), 1) if lat else None
+    key_p99 = round(pct(key_lat, 0.99), 1) if key_lat else None
     return {
         "event_to_screen_ms_p50": round(pct(lat, 0.5), 1) if lat else None,
-        "event_to_screen_ms_p99": round(pct(lat, 0.99), 1) if lat else None,
-        "key_to_screen_ms_p99": round(pct(key_lat, 0.99), 1) if key_lat else None,
-        "ui_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
+        "event_to_screen_ms_p99": e2s_p99,
+        "key_to_screen_ms_p99": key_p99,
+        # the session's first `c` builds the dialog (compose, its widgets' CSS, first layout at
+        # the screen's size): its own figure, so the p99 above can be read
+        "key_to_screen_first_ms": round(key_lat[0], 1) if key_lat else None,
+        "ui_cpu_pct": ui_cpu,
+        "engine_only_cpu_pct": engine_only,
+        "console_cpu_pts": round(ui_cpu - engine_only, 1),
+        "ui_cpu_x_ref": ui_x,
+        "engine_only_cpu_x_ref": eo_x,
+        "console_cpu_x_ref": round(ui_x - eo_x, 2),
+        "event_to_screen_p99_x_ref": round(e2s_p99 / ref_ms, 2) if e2s_p99 is not None else None,
+        "key_to_screen_p99_x_ref": round(key_p99 / ref_ms, 2) if key_p99 is not None else None,
         "loop_lag_ms_p99": round(pct(steady["lag"], 0.99), 2),
-        "screen_kb_per_s": round(steady["bytes"] / 1024 / (t1 - t0), 1),
+        "screen_kb_per_s": round(steady["bytes"] / 1024 / steady_wall, 1),
         "screen_kb_per_s_80x24": fast["kb_per_s"],
         "slow_link_frames_dropped": slow["dropped"],
         "slow_link_loop_lag_ms_p99": slow["lag_p99"],
+        "realistic_ui_cpu_pct": round(median(real_cpus), 2),
+        "realistic_ui_cpu_x_ref": real_x,
+        "refs": ui_refs + eo_refs + real_refs,
+        "spread": {"ui_cpu_pct": spread(ui_cpus, 1), "engine_only_cpu_pct": spread(eo_cpus, 1),
+                   "ui_cpu_x_ref": ui_x_spread, "engine_only_cpu_x_ref": eo_x_spread,
+                   "realistic_ui_cpu_pct": spread(real_cpus), "realistic_ui_cpu_x_ref": real_x_spread},
         "_slow_link_kb_per_s": slow["kb_per_s"],
         "_slow_link_loop_lag_ms_max": slow["lag_max"],
         "_key_to_screen_ms_p50": round(pct(key_lat, 0.5), 1) if key_lat else None,
-        # the session's first `c` builds the dialog (compose, its widgets' CSS, first layout at
-        # the screen's size): shown apart so the p99 above can be read
-        "_key_to_screen_first_ms": round(key_lat[0], 1) if key_lat else None,
         "_key_to_screen_ms_p99_after_first": round(pct(key_lat[1:], 0.99), 1) if key_lat[1:] else None,
         "_burst_loop_lag_ms_p99": round(pct(burst_lag, 0.99), 2) if burst_lag else None,
         "_burst_cpu_pct": round((cpu3 - cpu2) / (t3 - t2) * 100, 1),
-        "_engine_only_cpu_pct": engine_only,
         "_detail": (f"160x50, {N_POS} positions, marks {TICK_HZ} Hz each ({N_POS * TICK_HZ}/s), {FILLS_PER_S} fills/s; "
-                    f"steady {t1 - t0:.1f} s: {len(lat)} event->screen samples over {steady['rows']} visible rows "
+                    f"steady {steady_wall:.1f} s in {ROUNDS} windows (CPU % {[round(c, 1) for c in ui_cpus]}, host "
+                    f"reference {[round(r, 1) for r in ui_refs]} ms): {len(lat)} event->screen samples over {steady['rows']} visible rows "
                     f"({steady['left']} marks coalesced/offscreen), {steady['writes']} frames, "
                     f"{steady['bytes'] / 1024:.0f} KB; loop lag p50 {pct(steady['lag'], 0.5):.2f} ms "
                     f"max {max(steady['lag']):.1f} ms; keys: {len(key_lat)} presses of c under +{BURST_PER_S} msg/s "
                     f"({misses} without a confirmation within 5 s{'; n not answered within 15 s, stopped' if stuck else ''}), key->screen max {max(key_lat, default=0):.1f} ms; "
                     f"fills pane rows {fills0}->{fills_pane}; refresh_hz {s.ui.refresh_hz:g}; "
-                    f"same load with the console closed: {engine_only} % CPU; "
+                    f"realistic account ({REALISTIC_POS} positions' marks at {REALISTIC_HZ} Hz, no fills, "
+                    f"console up): CPU % {[round(c, 2) for c in real_cpus]}; "
+                    f"same load with the console closed: {engine_only} % CPU ({[round(c, 1) for c in eo_cpus]}, host "
+                    f"reference {[round(r, 1) for r in eo_refs]} ms); "
                     f"80x24 for {link_s:g} s each, fast terminal: {fast}; terminal read at "
                     f"{SLOW_LINK_BYTES_PER_S // 1024} KB/s: {slow}"
                     f"{' (console/terminal.py fix OFF)' if WRITER_FIX_OFF else ''}"),

@@ -368,7 +368,7 @@ class CloseConfirmer:
         self._pending += 1
         if self._pending > self._max_pending:
             self._overflow()
-        if self._sleep_until > max(now, self._last_round + self._min_gap):
+        if self._sleep_until > max(now, self._last_round + (self._min_gap if self.enabled else 0.0)):
             self._wake.set()  # the worker sleeps for a later retry: this one can go sooner
 
     @property
@@ -444,8 +444,10 @@ class CloseConfirmer:
             elif self._hurry:
                 at = self._last_round + HURRY_GAP_S
             else:
-                at = max(self._last_round + self._min_gap,
-                         min(w.due for w in self._waiting.values()))
+                # the gap spaces positions-history fetches; with confirmation off a round fetches
+                # nothing, so nothing spaces it (a 0.2 s gap held every close row that long)
+                gap = self._min_gap if self.enabled else 0.0
+                at = max(self._last_round + gap, min(w.due for w in self._waiting.values()))
             if at > now:
                 self._sleep_until = at
                 self._wake.clear()

@@ -44,6 +44,9 @@ def _exact() -> Context:
     return ctx
 
 
+_EXACT = _exact()  # used through its methods only (never made current): one per process is enough
+
+
 def _divide(num: Decimal, den: Decimal) -> Decimal:
     """The one deliberate rounding: a division (average entry, fee split) to AVG_QUANTUM."""
     with localcontext(Context(prec=80)):
@@ -296,8 +299,11 @@ class Ledger:
         life = self._lives.get((symbol, pos_side))
         if life is None:
             return None
-        with localcontext(_exact()):  # the life itself, not a view: this runs on every mark tick
-            unrealized = (mark * life.coins - life.cost) * life.side.sign
+        # the life itself, not a view, and the exact context's own methods rather than a local
+        # context (which copies it): this runs on every mark push of a held instrument
+        ctx = _EXACT
+        coins = ctx.multiply(life.contracts, life.contract_size)
+        unrealized = ctx.multiply(ctx.subtract(ctx.multiply(mark, coins), life.cost), life.side.sign)
         return PositionSnapshot(
             symbol=symbol, position_id=life.position_id, pos_side=pos_side, side=life.side,
             contracts=life.contracts, contract_size=life.contract_size, entry_price=life.entry,
@@ -305,6 +311,12 @@ class Ledger:
             leverage=leverage, margin_mode=margin_mode, liq_price=liq_price,
             opened_at=life.opened_at, ts=ts,
         )
+
+    def holds_symbol(self, symbol: str) -> bool:
+        """Is any life open on ``symbol``? (A mark push of an instrument nobody holds revalues
+        nothing, and is told so by three dict look-ups.)"""
+        lives = self._lives
+        return (symbol, PosSide.NET) in lives or (symbol, PosSide.LONG) in lives or (symbol, PosSide.SHORT) in lives
 
     def holds(self, symbol: str, pos_side: PosSide = PosSide.NET) -> bool:
         """Is a life open at (symbol, pos_side)? (No view built: the mark-tick path asks often.)"""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core.events import MarkPrice
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
 from core.venue import okx_push
@@ -97,3 +98,27 @@ async def test_a_look_up_that_never_answers_does_not_hold_the_fills_for_good(
     router.on_push({"arg": {"channel": "orders"}, "data": [stop_fill(BTC, "1", "a1"), order(BTC, "2")]})
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert [(f.fill_id, f.origin) for f in out] == [("1", Origin.EXTERNAL), ("2", Origin.EXTERNAL)]
+
+
+def mark_push(inst: Instrument, px: str) -> dict[str, Any]:
+    return {"arg": {"channel": "mark-price", "instId": inst.inst_id},
+            "data": [{"instId": inst.inst_id, "instType": "SWAP", "markPx": px, "ts": "1597026383085"}]}
+
+
+async def test_a_mark_read_alone_reaches_the_engine_at_once_a_burst_keeps_its_newest() -> None:
+    """The first mark of an instrument in a burst goes to the sink as it is read (one event-loop
+    pass sooner than at the burst's end); later ones of the same burst wait, and only the newest
+    follows after the burst; another instrument's first mark goes at once too."""
+    router, _, _ = make_router(SlowHistory())
+    marks: list[tuple[str, D]] = []
+    router.sink = lambda e: marks.append((e.symbol, e.price)) if isinstance(e, MarkPrice) else None
+    router.on_push(mark_push(BTC, "60000.1"))
+    assert marks == [(BTC.symbol, D("60000.1"))]  # no loop pass needed
+    router.on_push(mark_push(BTC, "60000.2"))
+    router.on_push(mark_push(BTC, "60000.3"))
+    router.on_push(mark_push(ETH, "3000.5"))
+    assert marks == [(BTC.symbol, D("60000.1")), (ETH.symbol, D("3000.5"))]
+    await asyncio.sleep(0)
+    assert marks[2:] == [(BTC.symbol, D("60000.3"))]  # the burst's newest, once; 60000.2 never
+    router.on_push(mark_push(BTC, "60000.4"))  # a new burst: at once again
+    assert marks[3:] == [(BTC.symbol, D("60000.4"))]

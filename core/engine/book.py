@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from core.engine.coordinator import Engine
 
 MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-checked after this
+_POS_SIDES = tuple(PosSide)  # iterating the enum itself costs more than the rest of a pass's look-ups
 
 
 class Book:
@@ -52,17 +53,18 @@ class Book:
 
     def snapshot(self, key: Key) -> PositionSnapshot | None:
         ledger = self._e.ledger
-        if not ledger.holds(*key):
-            return None
         mark = self.marks.get(key[0])
         if mark is None:
+            if not ledger.holds(*key):
+                return None
             mark = self.mark_for(key[0], ledger.position(*key))
         push = self.pushes.get(key)
+        if push is None:  # ledger.snapshot answers None itself for a life not open
+            return ledger.snapshot(key[0], key[1], mark, now(), ZERO, MarginMode.CROSS, None)
         return ledger.snapshot(
             key[0], key[1], mark, now(),
-            push.leverage if push is not None and push.leverage is not None else ZERO,
-            MarginMode.of(push.margin_mode) if push is not None else MarginMode.CROSS,
-            push.liq_price if push is not None else None)
+            push.leverage if push.leverage is not None else ZERO,
+            MarginMode.of(push.margin_mode), push.liq_price)
 
     def positions(self) -> list[PositionSnapshot]:
         out = []
@@ -117,10 +119,15 @@ class Book:
         self.revalue_soon(key[0])
 
     def on_mark(self, symbol: str, price: Decimal) -> None:
-        # Hot path: a burst of ticks read from the socket in one go revalues each symbol's lives
-        # once, after the burst (last write wins), not once per tick.
-        self.marks[symbol] = price
-        self.revalue_soon(symbol)
+        """A mark push. Hot path: a burst of ticks read from the socket in one go revalues each
+        symbol's lives once, after the burst (last write wins), not once per tick; a tick that
+        repeats the mark, or of an instrument no life is open on, revalues nothing."""
+        marks = self.marks
+        if marks.get(symbol) == price:
+            return
+        marks[symbol] = price
+        if self._e.ledger.holds_symbol(symbol):
+            self.revalue_soon(symbol)
 
     def revalue_soon(self, symbol: str) -> None:
         self._marked.add(symbol)
@@ -135,9 +142,10 @@ class Book:
         changed, self._changed = self._changed, set()
         for key in changed:  # fills moved these lives: journal a row, publish (or PositionGone)
             self.position_changed(key)
+        holds = self._e.ledger.holds
         for symbol in marked:  # marks moved these: publish their new valuation, no row
-            for pos_side in PosSide:
-                if (symbol, pos_side) not in changed and self._e.ledger.holds(symbol, pos_side):
+            for pos_side in _POS_SIDES:
+                if holds(symbol, pos_side) and (symbol, pos_side) not in changed:
                     self.position_changed((symbol, pos_side), record=False)
 
     # ---- the exchange's view ------------------------------------------------------------

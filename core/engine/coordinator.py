@@ -84,7 +84,9 @@ class Engine:
         self.confirmer = CloseConfirmer(self._fetch_history, self.fills.emit_close,
                                         enabled=confirm_closes,
                                         sidecar=journal.directory / UNCONFIRMED_FILE)
-        self._subscribers: list[Subscriber] = []
+        # a tuple, replaced on (un)subscribe: a publish (several per mark push) iterates it as is,
+        # with no copy, and a callback (un)subscribing meanwhile takes effect from the next event
+        self._subscribers: tuple[Subscriber, ...] = ()
         self.control = TradingControl(self, risk if risk is not None else RiskSettings())
         self.orders.checks.add(self.control.guard)  # the trading state and the [risk] limits
         self._queue: asyncio.Queue[object] = asyncio.Queue()
@@ -200,11 +202,13 @@ class Engine:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register a cheap sync callback for every engine event; returns the unsubscribe."""
-        self._subscribers.append(callback)
+        self._subscribers = (*self._subscribers, callback)
 
         def unsubscribe() -> None:
+            subs = list(self._subscribers)
             with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
+                subs.remove(callback)
+            self._subscribers = tuple(subs)
 
         return unsubscribe
 
@@ -312,7 +316,7 @@ class Engine:
                                            "commands accepted")
 
     def _publish(self, event: EngineEvent) -> None:
-        for callback in list(self._subscribers):
+        for callback in self._subscribers:
             try:
                 callback(event)
             except Exception:  # noqa: BLE001 - one bad subscriber never breaks the engine

@@ -53,10 +53,9 @@ class Inbound:
         """Called by the venue for every parsed push: cheap, never blocks, never raises."""
         e = self._e
         try:
-            if isinstance(event, MarkPrice):
-                e.book.marks[event.symbol] = event.price
+            if type(event) is MarkPrice:
+                e.book.on_mark(event.symbol, event.price)
                 e._publish(event)
-                e.book.revalue_soon(event.symbol)
             elif isinstance(event, Candle):
                 e._publish(event)  # market data for the strategy host; nothing to journal
             elif isinstance(event, AccountSnapshot):

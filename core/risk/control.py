@@ -1,8 +1,11 @@
 """Trading control: the running / paused / halted state, halts on loss, the kill switch, TP/SL moves.
 
 Data flow: the engine publishes closes and fills; this control subscribes like any viewer, adds
-each close once to today's realized net (``DayPnl``), and a monitor task evaluates today's net
-(realized + open lives at mark) every ``MONITOR_S`` and right after each fill or close. A breach of
+each close once to today's realized net (``DayPnl``), and a monitor evaluates today's net
+(realized + open lives at mark) right after each fill or close, before each entry, when the open
+lives' PnL has moved ``MOVE_SHARE`` of the room left to the nearest loss limit since the last pass,
+and on a timer every ``MONITOR_S`` (the status line's figures, funding). Not on every mark push:
+a push only adds its life's PnL move to a running total (no limit set: not even that). A breach of
 ``daily_loss_limit`` or ``max_drawdown`` halts at once: the state turns halted (persisted beside the
 journal, so a restart stays halted), resting entry orders are canceled and, with
 ``flatten_on_halt``, every position is closed by reduce-only market orders.
@@ -28,6 +31,7 @@ from core.engine.ports import now
 from core.events import (
     CommandResult,
     LinkState,
+    MarkPrice,
     NoticeLevel,
     RiskEvent,
     RiskEventKind,
@@ -37,7 +41,7 @@ from core.events import (
     TradingState,
 )
 from core.journal.history import read_day_async
-from core.model import CloseResult, Fill, Origin, iso
+from core.model import CloseResult, Fill, Origin, PositionSnapshot, iso
 from core.money import ZERO, plain
 from core.risk.day import DayPnl
 from core.risk.limits import Refusal, RiskGuard, usdt
@@ -49,7 +53,12 @@ from core.venue.base import VenueError
 if TYPE_CHECKING:
     from core.engine.coordinator import Engine
 
-MONITOR_S = 0.2  # loss / drawdown evaluation period (a breach halts well within a second)
+MONITOR_S = 1.0  # the timer pass: today's net on the status line, funding, a life no event told of
+# A pass runs as soon as the open lives' PnL has moved (summed |move| per life, a bound of today's
+# net's move) this share of the room left to the nearest of the loss and drawdown limits: the net
+# cannot cross a limit between two passes, and the day's peak is missed by this share of the
+# room at most. Under 1 so a breach is evaluated before it happens, not after.
+MOVE_SHARE = Decimal("0.1")
 STATUS_HZ = 4.0  # RiskStatus publications per second at most
 VERIFY_DELAY_S = 0.3  # kill switch: let market closes fill before re-reading the exchange
 KILL_ROUNDS = 5  # kill switch: sweeps (each followed by a re-read) before saying what is left
@@ -83,6 +92,9 @@ class TradingControl:
         self._kill_lock = asyncio.Lock()
         self._strategy_stop: Callable[[], Coroutine[Any, Any, None]] | None = None
         self._resync_mark: float | None = None  # when the resync under way began (in-flight clock)
+        self._valued: dict[tuple[str, str], Decimal] = {}  # each life's unrealized PnL, as last seen
+        self._moved = ZERO  # summed |PnL move| of the lives since the last pass
+        self._trigger: Decimal | None = None  # the move that calls a pass now (None: no loss limit)
         engine.subscribe(self._on_event)
 
     # ================================================================ lifecycle
@@ -136,6 +148,12 @@ class TradingControl:
                 logger.exception("risk monitor evaluation failed")
 
     def _on_event(self, event: object) -> None:
+        kind = type(event)
+        if kind is PositionSnapshot:  # a life revalued (a mark moved): most of the events
+            self._on_revalued(event)  # type: ignore[arg-type]
+            return
+        if kind is MarkPrice:  # the life's revaluation (above) is what counts, not the tick
+            return
         self.guard.flight.on_event(event)  # a fill or a done order leaves the orders in flight
         if isinstance(event, StreamStatus) and event.stream == "sync":
             self._after_resync(event.state)
@@ -143,6 +161,23 @@ class TradingControl:
             self.day.add_close(event.close_key, event)
             self._evaluate_soon()
         elif isinstance(event, Fill):
+            self._evaluate_soon()
+
+    def _on_revalued(self, snap: PositionSnapshot) -> None:
+        """Add the life's PnL move to the running total; a pass is due once it reaches the
+        trigger (or for a life the last pass did not value: opened or found since)."""
+        trigger = self._trigger
+        if trigger is None:
+            return  # no loss limit, or halted: the timer's pass is enough
+        key = (snap.symbol, snap.pos_side)
+        last = self._valued.get(key)
+        pnl = snap.unrealized_pnl
+        self._valued[key] = pnl
+        if last is None:
+            self._evaluate_soon()
+            return
+        self._moved += abs(pnl - last)
+        if self._moved >= trigger:
             self._evaluate_soon()
 
     def _after_resync(self, state: LinkState) -> None:
@@ -185,15 +220,35 @@ class TradingControl:
     # ================================================================ evaluation
 
     def open_net(self) -> tuple[Decimal, Decimal]:
-        """(the open lives' part of today's net, total notional at mark)."""
+        """(the open lives' part of today's net, total notional at mark); notes each life's
+        unrealized PnL, from which the pushes' moves are counted until the next pass."""
         book = self._e.book
         net = ZERO
         exposure = ZERO
+        valued: dict[tuple[str, str], Decimal] = {}
         for pos in self._e.ledger.positions():
             mark = book.mark_for(pos.symbol, pos)
-            net += pos.unrealized(mark) + pos.funding_pending - pos.fee_pending
+            pnl = pos.unrealized(mark)
+            valued[(pos.symbol, pos.pos_side)] = pnl
+            net += pnl + pos.funding_pending - pos.fee_pending
             exposure += pos.coins * mark
+        self._valued = valued
+        self._moved = ZERO
         return net, exposure
+
+    def _room(self, net: Decimal) -> Decimal | None:
+        """USDT today's net can still lose before the nearest loss / drawdown limit (None: no
+        limit applies: none set, halted already, or a viewer that never acts)."""
+        s = self.settings
+        if self.state is TradingState.HALTED or self._e.read_only:
+            return None
+        room: Decimal | None = None
+        if s.daily_loss_limit is not None:
+            room = s.daily_loss_limit + net
+        if s.max_drawdown is not None:
+            dd_room = s.max_drawdown - (self.day.peak - net)
+            room = dd_room if room is None else min(room, dd_room)
+        return max(room, ZERO) if room is not None else None
 
     def evaluate(self) -> None:
         """Today's net against the loss and drawdown limits; publish the status when it moved."""
@@ -213,6 +268,8 @@ class TradingControl:
                 self.halt("max_drawdown", drawdown, s.max_drawdown,
                           f"down {usdt(drawdown)} USDT from today's peak {usdt(self.day.peak)} USDT "
                           f">= max drawdown {usdt(s.max_drawdown)} USDT")
+        room = self._room(net)
+        self._trigger = room * MOVE_SHARE if room is not None else None
         self.publish_status()
 
     def _before_entry(self) -> None:
@@ -352,6 +409,7 @@ class TradingControl:
                                    f"risk day ({self.settings.day_start:%H:%M} UTC) or a higher limit")
         was = self.state
         self._set_state(TradingState.RUNNING, "manual", f"resumed from {was.value}")
+        self.evaluate()  # the marks' trigger again (none is kept while halted)
         message = f"resumed from {was.value}: entries allowed again"
         self._event(RiskEventKind.RESUME, "manual", None, None, message)
         logger.warning(f"RISK RESUME {message}")

@@ -32,7 +32,7 @@ Item = dict[str, Any]
 
 # Channels whose pushes are whole states, not changes (a mark price, an account balance, a
 # position): of a burst read from the socket in one go, only the newest per instrument and leg is
-# parsed, after the burst. OKX itself samples mark-price (every 200 ms at most) and a positions
+# parsed, after the burst (a mark: the burst's first of its instrument at once, then the newest). OKX itself samples mark-price (every 200 ms at most) and a positions
 # item carries the full position, so nothing is lost; orders (fills) are never coalesced, and
 # the fills of a burst reach the engine before the position state that follows them.
 ALGO_LOOKUP_MAX_S = 15.0  # an instrument's fills wait this long at most behind one algo look-up
@@ -67,6 +67,7 @@ class PushRouter:
         self.sink: Sink = lambda _: None
         self._latest: dict[tuple[str, str, str], Item] = {}
         self._latest_scheduled = False
+        self._marked: set[tuple[str, str, str]] = set()  # instruments whose mark went through this burst
         self._held: dict[str, deque[Item]] = {}  # instId -> orders pushes behind an algo look-up
         self._handlers: dict[str, Callable[[Item], None]] = {
             "orders": self._order,
@@ -94,7 +95,9 @@ class PushRouter:
             return
         latest_only = channel in LATEST_ONLY
         for item in msg["data"]:
-            if latest_only and isinstance(item, dict):
+            if channel == "mark-price" and isinstance(item, dict):
+                self._mark_push(item, stream)
+            elif latest_only and isinstance(item, dict):
                 if channel == "account" and not P.account_mentions(item, self._markets.settle_ccy):
                     continue  # an incremental push of other currencies: ours is unchanged
                 self._latest[(channel, latest_key(channel, item), stream)] = item
@@ -103,6 +106,23 @@ class PushRouter:
                     asyncio.get_running_loop().call_soon(self._emit_latest)
             else:
                 self.item(stream, channel, item)
+
+    def _mark_push(self, item: Item, stream: str) -> None:
+        """A mark: the first of its instrument in this burst goes through now, a later one
+        waits for the burst's end (the newest wins, as for the other whole-state channels).
+
+        Why not all at the burst's end: a mark read alone (nearly every one, at OKX's rates) then
+        reaches the engine one event-loop pass sooner, and the book's revaluation of it runs in
+        the same pass as the burst-end call instead of a pass after it."""
+        key = ("mark-price", str(item.get("instId") or ""), stream)
+        if not self._latest_scheduled:
+            self._latest_scheduled = True
+            asyncio.get_running_loop().call_soon(self._emit_latest)
+        if key in self._marked:
+            self._latest[key] = item
+            return
+        self._marked.add(key)
+        self.item(stream, "mark-price", item)
 
     def _candles(self, msg: dict[str, Any], stream: str, channel: str) -> None:
         """A candle<bar> push: its rows are arrays and its instrument is in ``arg``, not in the
@@ -124,6 +144,7 @@ class PushRouter:
         """Parse and hand over the newest push of each key seen since the last call
         (one pass of the event loop: everything read from the socket in one go)."""
         self._latest_scheduled = False
+        self._marked.clear()
         latest, self._latest = self._latest, {}
         for (channel, _, stream), item in latest.items():
             self.item(stream, channel, item)
