@@ -469,6 +469,9 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
                                       "'perpdesk_writer' AND datname = $1", store_db.name)
         assert frozen is not None
         os.kill(frozen, signal.SIGSTOP)
+        for i in range(2000, 2100):  # rows to send while it is frozen, even if the first 2,000 are in
+            journal.record_fill(make_fill(i))
+        journal.flush_sync()
         await wait_for(lambda: "did not answer" in shipper.state.error, timeout=15,
                        what="the shipper gives the frozen server up")
         assert shipper.state.rows_behind > 0 and not shipper.state.connected
@@ -482,7 +485,7 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
         await shipper.stop()
         journal.close_sync()
         await admin.close()
-    assert _store_rows(store_db, "frozen") == 2000
+    assert _store_rows(store_db, "frozen") == 2100
 
 
 async def test_rows_journaled_just_before_a_stop_are_shipped_at_the_stop(
