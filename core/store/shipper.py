@@ -106,11 +106,20 @@ class Shipper:
 
     # ---- life ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start shipping in the background; never waits on PostgreSQL."""
+        """Start shipping in the background; never waits on PostgreSQL, never fails the start.
+
+        A mark file that cannot be read (a directory or a link in its place, another owner) is
+        the store's problem, not trading's: it is said like an outage and retried each cycle."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._marks = await asyncio.to_thread(load_marks, self.directory, self.target)
+        with contextlib.suppress(StoreError):  # said by the first cycle, which tries again
+            await self._load_marks()
         self._task = asyncio.create_task(self._run(), name="store-shipper")
+
+    async def _load_marks(self) -> Marks:
+        if self._marks is None:
+            self._marks = await asyncio.to_thread(load_marks, self.directory, self.target)
+        return self._marks
 
     def wake(self) -> None:
         """A batch is on disk (called from the journal's commit thread): ship it soon."""
@@ -169,8 +178,8 @@ class Shipper:
 
     def _fail(self, message: str) -> None:
         if message != self._error:
-            logger.warning(f"STORE behind: {message}; the journal goes on, rows are shipped when "
-                           "PostgreSQL is back")
+            logger.warning(f"STORE behind: {message}; the journal goes on, the rows are shipped "
+                           "once this is solved (tried again every few seconds)")
         self._error = message
 
     async def _drop(self) -> None:
@@ -223,6 +232,7 @@ class Shipper:
             return await self._ship_once()
 
     async def _ship_once(self) -> bool:
+        await self._load_marks()
         sizes = self.journal.durable_sizes()
         chunks, more = await asyncio.to_thread(self._read, sizes)
         self._note_behind()

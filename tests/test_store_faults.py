@@ -1,0 +1,87 @@
+"""The store must neither stop trading nor stall on one bad thing: a mark file that cannot be
+read, a journal line PostgreSQL cannot take. Real engines, real simulators, a real PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from core.journal import Journal, read_fills
+from core.journal.binding import AccountId
+from core.model import OrderSide, OrderState, OrderUpdate
+from core.runner import build_stack
+from core.store.marks import MARK_FILE
+from core.store.rows import Scope
+from core.store.shipper import Shipper
+from tests.engine_helpers import BTC, wait_for
+from tests.journal_crash_writer import make_fill
+from tests.pg_helpers import StoreDb
+from tests.store_helpers import caught_up, csv_rows, store_rows, store_settings, trade
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_a_mark_file_that_cannot_be_read_neither_stops_the_engine_nor_loses_rows(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """store-mark.json is a directory (a bad copy, a hand mistake): the engine starts and trades
+    all the same, the store says why it is behind, and once the file is moved away every row
+    lands, once."""
+    settings = store_settings(tmp_path, "desk-m", store_db.writer)
+    journal_dir = Path(settings.journal.dir)
+    journal_dir.mkdir(parents=True, mode=0o700)
+    (journal_dir / MARK_FILE).mkdir()
+    async with build_stack(settings) as stack:
+        await trade(stack, 2)
+        await stack.engine.settle()
+        await stack.journal.flush()
+        assert stack.store is not None
+        link = stack.store
+        await wait_for(lambda: MARK_FILE in link.state.error, timeout=10, what="the reason said")
+        assert not link.state.connected and store_rows(store_db, "desk-m") == 0
+        (journal_dir / MARK_FILE).rmdir()
+        await caught_up(stack)
+        await trade(stack, 1)
+        await caught_up(stack)
+    assert len(read_fills(journal_dir)) == 6
+    assert store_rows(store_db, "desk-m") == csv_rows(journal_dir)
+
+
+async def test_a_line_postgresql_cannot_take_does_not_stall_every_row_after_it(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """An exchange message holding a NUL byte is journaled as it came; PostgreSQL's text refuses
+    NUL. The row lands (the byte shown as U+FFFD, as an undecodable byte is) and so does every
+    row after it, instead of the shipment failing again and again forever."""
+    directory = tmp_path / "journal"
+    j = Journal(directory)
+    for i in range(5):
+        j.record_fill(make_fill(i))
+    t = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    j.record_order(OrderUpdate("O-nul", "pdc-nul", BTC, OrderSide.BUY, "limit", D("1"), D("0.01"),
+                               D("60000"), OrderState.REJECTED, t, message="bad\x00price"))
+    for i in range(5, 10):
+        j.record_fill(make_fill(i))
+    j.close_sync()
+    assert any("\x00" in p.read_text() for p in directory.glob("orders_*.csv"))  # as it came
+    journal = Journal(directory)
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("nul", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 15
+        while asyncio.get_running_loop().time() < deadline:
+            state = shipper.state
+            if state.connected and state.rows_behind == 0 and not state.error:
+                break
+            await asyncio.sleep(0.1)
+        assert not shipper.state.error, shipper.state.error
+        assert shipper.state.rows_behind == 0
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert store_rows(store_db, "nul") == csv_rows(directory) == 11
+    message = store_db.server.psql("SELECT message FROM perpdesk.orders WHERE row_key = "
+                                   "'O-nul|rejected'", store_db.name).strip()
+    assert message == "bad\ufffdprice"
