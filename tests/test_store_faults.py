@@ -85,3 +85,55 @@ async def test_a_line_postgresql_cannot_take_does_not_stall_every_row_after_it(
     message = store_db.server.psql("SELECT message FROM perpdesk.orders WHERE row_key = "
                                    "'O-nul|rejected'", store_db.name).strip()
     assert message == "bad\ufffdprice"
+
+
+async def test_one_account_under_a_second_engine_name_is_refused_and_counted_once(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """The default engine name is host + journal folder: a moved folder or a container's new
+    host name renames the engine. The same journal under the new name must not land a second
+    time (the store's report and accounts total would count the account twice): the second name
+    is refused, naming the first, and the first ships on."""
+    import asyncpg
+
+    from core.store.queries import ALL_ENGINES, fetch_report
+
+    directory = tmp_path / "journal"
+    j = Journal(directory)
+    for i in range(40):
+        j.record_fill(make_fill(i))
+    j.close_sync()
+    account = AccountId("sim", "u-1")
+    for name in ("desk-old", "desk-new"):  # the same journal, started again under a new name
+        journal = Journal(directory)
+        journal.open()
+        shipper = Shipper(journal, store_db.writer, Scope.of(name, account))
+        await shipper.start()
+        try:
+            if name == "desk-old":
+                await wait_for(lambda s=shipper: s.state.connected and s.state.rows_behind == 0,  # type: ignore[misc]
+                               timeout=15, what="the first name ships")
+            else:
+                await wait_for(lambda s=shipper: "desk-old" in s.state.error, timeout=15,  # type: ignore[misc]
+                               what="the second name refused")
+                assert 'set [engine] name = "desk-old"' in shipper.state.error
+                assert shipper.state.rows_behind == 40 and not shipper.state.connected
+        finally:
+            await shipper.stop()
+            journal.close_sync()
+    assert store_rows(store_db, "desk-old") == 40 and store_rows(store_db, "desk-new") == 0
+    conn = await asyncpg.connect(store_db.reader)
+    try:
+        reports = {r.engine: r.rows for r in await fetch_report(conn)}
+    finally:
+        await conn.close()
+    assert set(reports) == {"desk-old", ALL_ENGINES}
+    assert reports[ALL_ENGINES][-1].fills == 40
+    w = await asyncpg.connect(store_db.writer)
+    try:  # its status row is refused too, so the accounts total does not count it twice
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await w.execute("SELECT perpdesk.put_status('desk-new', 'sim', 'live', 'u-1', 1, 1, 1,"
+                            " 1, 1, 0, 'none', 'running', '', 0, 0, now())")
+        await w.execute("SELECT perpdesk.put_status('desk-old', 'sim', 'live', 'u-1', 1, 1, 1,"
+                        " 1, 1, 0, 'none', 'running', '', 0, 0, now())")
+    finally:
+        await w.close()
