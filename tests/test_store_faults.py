@@ -3,6 +3,7 @@ read, a journal line PostgreSQL cannot take. Real engines, real simulators, a re
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.store.marks import MARK_FILE
 from core.store.rows import Scope
 from core.store.shipper import Shipper
 from tests.engine_helpers import BTC, wait_for
-from tests.journal_crash_writer import make_fill
+from tests.journal_crash_writer import make_bill, make_fill
 from tests.pg_helpers import StoreDb
 from tests.store_helpers import caught_up, csv_rows, store_rows, store_settings, trade
 
@@ -137,3 +138,71 @@ async def test_one_account_under_a_second_engine_name_is_refused_and_counted_onc
                         " 1, 1, 0, 'none', 'running', '', 0, 0, now())")
     finally:
         await w.close()
+
+
+async def _ship_all(directory: Path, store_db: StoreDb, engine: str,
+                    edit: Callable[[], None] | None = None) -> Shipper:
+    """Ship the journal in ``directory`` until nothing more can go (``edit`` runs once the
+    journal is open, as a hand edit of a running engine's files would); the stopped shipper."""
+    journal = Journal(directory)
+    journal.open()
+    if edit is not None:
+        edit()
+    shipper = Shipper(journal, store_db.writer, Scope.of(engine, AccountId("sim", f"u-{engine}")))
+    await shipper.start()
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if shipper.state.connected and not await shipper.ship_once():
+                break
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    return shipper
+
+
+async def test_a_value_postgresql_cannot_store_is_skipped_and_every_other_row_lands(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """A hand edit gives one fill a fee of 1e-20000: a decimal, but more places than PostgreSQL's
+    numeric holds, so the driver refuses the whole batch, at every retry. That row is skipped
+    with a warning; the others land."""
+    directory = tmp_path / "journal"
+    j = Journal(directory)
+    for i in range(10):
+        j.record_fill(make_fill(i))
+    j.close_sync()
+    path = next(directory.glob("orders_*.csv"))
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[4].count(",0.0123,") == 1
+    lines[4] = lines[4].replace(",0.0123,", ",1e-20000,")
+    path.write_text("".join(lines))
+    shipper = await _ship_all(directory, store_db, "edited")
+    assert shipper.state.rows_behind == 0 and not shipper.state.error
+    assert store_rows(store_db, "edited") == 9
+    missing = store_db.server.psql("SELECT count(*) FROM perpdesk.orders WHERE row_key = "
+                                   "'F0000003'", store_db.name).strip()
+    assert missing == "0"  # the edited one (line 4 = the fourth fill)
+
+
+async def test_a_file_whose_header_cannot_be_read_waits_and_the_other_files_ship(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """The funding file's header is broken while the engine runs: its rows wait (counted as
+    behind), every other file's rows land."""
+    directory = tmp_path / "journal"
+    j = Journal(directory)
+    for i in range(10):
+        j.record_fill(make_fill(i))
+        j.record_funding(make_bill(i))
+    j.close_sync()
+    funding = next(directory.glob("funding_*.csv"))
+
+    def break_header() -> None:
+        text = funding.read_text()
+        funding.write_text(text.replace(",amount,", ",amt,", 1))
+
+    shipper = await _ship_all(directory, store_db, "header", break_header)
+    assert store_rows(store_db, "header") == 10  # the fills
+    assert shipper.state.rows_behind == 10  # the bills, waiting
+    funding.write_text(funding.read_text().replace(",amt,", ",amount,", 1))  # mended
+    shipper = await _ship_all(directory, store_db, "header")
+    assert store_rows(store_db, "header") == 20 and shipper.state.rows_behind == 0

@@ -26,11 +26,12 @@ from typing import Any, Protocol
 from loguru import logger
 
 from core.journal import schema
+from core.journal.errors import JournalError
 from core.store.connect import SCHEMA, connect, describe
 from core.store.errors import StoreError
 from core.store.marks import Marks, load_marks, save_marks
 from core.store.migrations import staging_ddl
-from core.store.rows import BadRow, Scope, record, table_columns
+from core.store.rows import SCOPE_COLUMNS, BadRow, Scope, record, table_columns
 
 CHUNK_BYTES = 1 << 20  # bytes read from one file per cycle
 MAX_ROWS = 5_000  # rows per transaction (the COPY encoding runs on the event loop)
@@ -101,6 +102,7 @@ class Shipper:
         self._rows_behind = 0
         self._shipped = 0
         self._skipped = 0
+        self._unreadable: set[str] = set()  # day files whose header cannot be read (said once)
         self._error = ""
         self.cycles = 0
 
@@ -246,11 +248,14 @@ class Shipper:
         for chunk in chunks:
             by_table[chunk.family].extend(chunk.records)
         try:
-            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
-        except TimeoutError:
-            self._conn = None
-            conn.terminate()
-            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
+            await self._send_timed(conn, by_table)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            logger.warning(f"STORE: PostgreSQL refused a row ({describe(exc)}); shipping the "
+                           "others without it")
+            for family, records in by_table.items():
+                await self._sift(conn, family, records)
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -263,6 +268,32 @@ class Shipper:
         self.cycles += 1
         self._note_behind()
         return more
+
+    async def _send_timed(self, conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
+        try:
+            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self._conn = None
+            conn.terminate()
+            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
+
+    async def _sift(self, conn: Any, family: str, records: list[tuple[object, ...]]) -> None:
+        """Ship ``records`` in halves until the rows PostgreSQL refuses stand alone; skip those
+        with a warning (a hand edit it cannot store must not hold back every row after it, at
+        every retry, forever). The journal keeps them."""
+        try:
+            await self._send_timed(conn, {family: records})
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            if len(records) == 1:
+                self._skipped += 1
+                logger.warning(f"STORE skipped {family} row {records[0][len(SCOPE_COLUMNS) - 1]}: "
+                               f"PostgreSQL refused it ({describe(exc)})")
+                return
+            half = len(records) // 2
+            await self._sift(conn, family, records[:half])
+            await self._sift(conn, family, records[half:])
 
     @staticmethod
     async def _send(conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
@@ -304,6 +335,13 @@ class Shipper:
             except OSError as exc:
                 logger.debug(f"store: {name} not read ({exc})")
                 continue
+            except JournalError as exc:  # a header a hand edit broke: this file waits, not all
+                if name not in self._unreadable:
+                    self._unreadable.add(name)
+                    logger.warning(f"STORE cannot ship {name}: {exc.message}; its rows wait "
+                                   "(counted as behind), the other files ship")
+                continue
+            self._unreadable.discard(name)
             if chunk is not None:
                 chunks.append(chunk)
                 rows += len(chunk.records)
@@ -387,6 +425,13 @@ class Shipper:
         fields = schema.parse_line(first.decode("utf-8", "replace").removeprefix("\ufeff"))
         family = name.rsplit("_", 1)[0]
         return schema.check_header(family, fields, Path(name))
+
+
+def _refused(exc: BaseException) -> bool:
+    """A row PostgreSQL (or the driver encoding it) will refuse at every try: not an outage."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.DataError | ValueError | OverflowError)
 
 
 def _file_order(name: str) -> tuple[str, str]:
