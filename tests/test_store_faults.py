@@ -184,6 +184,31 @@ async def test_a_value_postgresql_cannot_store_is_skipped_and_every_other_row_la
     assert missing == "0"  # the edited one (line 4 = the fourth fill)
 
 
+async def test_when_postgresql_refuses_every_row_nothing_is_skipped(
+        tmp_path: Path, store_db: StoreDb) -> None:
+    """Every row refused is the store's fault (a schema of another version?), not the rows':
+    none is skipped, they wait behind and the reason is said."""
+    directory = tmp_path / "journal"
+    j = Journal(directory)
+    for i in range(4):
+        j.record_fill(make_fill(i))
+    j.close_sync()
+    path = next(directory.glob("orders_*.csv"))
+    path.write_text(path.read_text().replace(",0.0123,", ",1e-20000,"))
+    journal = Journal(directory)
+    journal.open()
+    shipper = Shipper(journal, store_db.writer, Scope.of("all-bad", AccountId("sim", "u")))
+    await shipper.start()
+    try:
+        await wait_for(lambda: "refuses every row" in shipper.state.error, timeout=15,
+                       what="the store's refusal said")
+        assert shipper.state.rows_behind == 4
+    finally:
+        await shipper.stop()
+        journal.close_sync()
+    assert store_rows(store_db, "all-bad") == 0
+
+
 async def test_a_file_whose_header_cannot_be_read_waits_and_the_other_files_ship(
         tmp_path: Path, store_db: StoreDb) -> None:
     """The funding file's header is broken while the engine runs: its rows wait (counted as

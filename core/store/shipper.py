@@ -252,10 +252,7 @@ class Shipper:
         except Exception as exc:
             if not _refused(exc):
                 raise
-            logger.warning(f"STORE: PostgreSQL refused a row ({describe(exc)}); shipping the "
-                           "others without it")
-            for family, records in by_table.items():
-                await self._sift(conn, family, records)
+            await self._ship_without_refused(conn, by_table, exc)
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -277,23 +274,37 @@ class Shipper:
             conn.terminate()
             raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
 
-    async def _sift(self, conn: Any, family: str, records: list[tuple[object, ...]]) -> None:
-        """Ship ``records`` in halves until the rows PostgreSQL refuses stand alone; skip those
-        with a warning (a hand edit it cannot store must not hold back every row after it, at
-        every retry, forever). The journal keeps them."""
+    async def _ship_without_refused(self, conn: Any, by_table: dict[str, list[tuple[object, ...]]],
+                                    exc: BaseException) -> None:
+        """A hand edit PostgreSQL cannot store must not hold back every row after it, at every
+        retry, forever: the rows it refuses are found and skipped with a warning (the journal
+        keeps them). If it refuses every row, the fault is the store's (a schema of another
+        version?), not a row's: nothing is skipped and the cycle fails."""
+        total = sum(len(r) for r in by_table.values())
+        refused: list[str] = []
+        for family, records in by_table.items():
+            await self._sift(conn, family, records, refused)
+        if len(refused) == total and total > 1:
+            raise StoreError(f"PostgreSQL refuses every row ({describe(exc)})")
+        for line in refused:
+            self._skipped += 1
+            logger.warning(f"STORE skipped {line} (PostgreSQL refused it)")
+
+    async def _sift(self, conn: Any, family: str, records: list[tuple[object, ...]],
+                    refused: list[str]) -> None:
+        """Ship ``records`` in halves until the rows PostgreSQL refuses stand alone; those go to
+        ``refused`` (as "family row_key: why") and are not shipped."""
         try:
             await self._send_timed(conn, {family: records})
         except Exception as exc:
             if not _refused(exc):
                 raise
             if len(records) == 1:
-                self._skipped += 1
-                logger.warning(f"STORE skipped {family} row {records[0][len(SCOPE_COLUMNS) - 1]}: "
-                               f"PostgreSQL refused it ({describe(exc)})")
+                refused.append(f"{family} row {records[0][len(SCOPE_COLUMNS) - 1]}: {describe(exc)}")
                 return
             half = len(records) // 2
-            await self._sift(conn, family, records[:half])
-            await self._sift(conn, family, records[half:])
+            await self._sift(conn, family, records[:half], refused)
+            await self._sift(conn, family, records[half:], refused)
 
     @staticmethod
     async def _send(conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
