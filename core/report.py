@@ -20,6 +20,7 @@ import io
 import sqlite3
 import sys
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -264,9 +265,15 @@ def format_report(rows: list[ReportRow], engines: list[str] | None = None) -> li
     if engines is not None:
         head = (*_HEAD, ENGINE)
         body = [(*cells, engines[i]) for i, cells in enumerate(body)]
+    return fixed_width(head, body, _NUMERIC)
+
+
+def fixed_width(head: tuple[str, ...], body: list[tuple[str, ...]], numeric: Collection[int]) -> list[str]:
+    """A table as lines: each column as wide as its widest cell, the ``numeric`` columns
+    right-aligned, two spaces between columns (every table perpdesk prints)."""
     widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
     return [
-        "  ".join(c.rjust(w) if i in _NUMERIC else c.ljust(w)
+        "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                   for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
         for cells in [head, *body]
     ]

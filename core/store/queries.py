@@ -19,6 +19,7 @@ from core.report import (
     TOTAL,
     ReportRow,
     Sums,
+    fixed_width,
     for_reading,
     format_report,
     report_rows,
@@ -121,12 +122,7 @@ def total_row(rows: list[AccountRow]) -> AccountRow:
 def format_accounts(rows: list[AccountRow]) -> list[str]:
     """A fixed-width table for reading, numbers right-aligned, USDT to the cent (``--format
     json`` carries the exact decimals)."""
-    body = [r.cells(exact=False) for r in rows]
-    numeric = {3, 4, 5, 6, 7, 8, 10}
-    widths = [max(len(c[i]) for c in [ACCOUNT_COLUMNS, *body]) for i in range(len(ACCOUNT_COLUMNS))]
-    return ["  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                      for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-            for cells in [ACCOUNT_COLUMNS, *body]]
+    return fixed_width(ACCOUNT_COLUMNS, [r.cells(exact=False) for r in rows], {3, 4, 5, 6, 7, 8, 10})
 
 
 # ---- the report --------------------------------------------------------------------------
