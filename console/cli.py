@@ -150,7 +150,8 @@ def _store_command(settings: Any, args: argparse.Namespace) -> int:
         return _target("core.store.commands", "init_main")(settings, args.url, args.writer, args.reader)
     if args.command == "accounts":
         return _target("core.store.commands", "accounts_main")(settings, args.url, args.format)
-    return _target("core.store.commands", "report_main")(settings, args.url, args.day)
+    return _target("core.store.commands", "report_main")(settings, args.url, args.day, first=args.first,
+                                                         last=args.last, symbol=args.symbol, fmt=args.fmt)
 
 
 def _target(module: str, func: str) -> Callable[..., int]:

@@ -20,6 +20,7 @@ import io
 import sqlite3
 import sys
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -52,8 +53,8 @@ class ReportRow:
 
 
 @dataclass
-class _Acc:
-    """Private running sums for one (day, symbol)."""
+class Sums:
+    """Running sums for one (day, symbol): of one journal, or of one engine or all in the store."""
 
     closes: int = 0
     gross: Decimal = ZERO
@@ -62,6 +63,19 @@ class _Acc:
     funding: Decimal = ZERO
     fills: int = 0
     volume: Decimal = ZERO
+
+    @classmethod
+    def of(cls, r: ReportRow) -> Sums:
+        return cls(r.closes, r.gross_pnl, r.fees, r.liq_penalty, r.funding, r.fills, r.volume or ZERO)
+
+    def add(self, o: Sums) -> None:
+        self.closes += o.closes
+        self.gross += o.gross
+        self.fees += o.fees
+        self.liq += o.liq
+        self.funding += o.funding
+        self.fills += o.fills
+        self.volume += o.volume
 
 
 def _day(value: Any) -> date:
@@ -95,9 +109,9 @@ def build_report(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
         totals = index.totals(day)
     finally:
         index.close()
-    acc = {key: _Acc(t.closes, t.gross, t.fees, t.liq, t.funding, t.fills, t.volume)
+    acc = {key: Sums(t.closes, t.gross, t.fees, t.liq, t.funding, t.fills, t.volume)
            for key, t in totals.items()}
-    return _rows(acc, day)
+    return report_rows(acc, day)
 
 
 def build_report_from_csv(journal_dir: Path, day: date | None = None) -> list[ReportRow]:
@@ -105,7 +119,7 @@ def build_report_from_csv(journal_dir: Path, day: date | None = None) -> list[Re
     from core.journal.reader import read_fills, read_funding, read_trades
 
     directory = Path(journal_dir)
-    acc: dict[tuple[date, str], _Acc] = defaultdict(_Acc)
+    acc: dict[tuple[date, str], Sums] = defaultdict(Sums)
     for row in read_trades(directory, day):
         a = acc[(_day(row["closed_at"]), str(row["symbol"]))]
         a.closes += 1
@@ -118,10 +132,11 @@ def build_report_from_csv(journal_dir: Path, day: date | None = None) -> list[Re
         a.volume += _d(row["coins"])
     for row in read_funding(directory, day):
         acc[(_day(row["ts"]), str(row["symbol"]))].funding += _d(row["amount"])
-    return _rows(acc, day)
+    return report_rows(acc, day)
 
 
-def _rows(acc: dict[tuple[date, str], _Acc], day: date | None) -> list[ReportRow]:
+def report_rows(acc: dict[tuple[date, str], Sums], day: date | None = None) -> list[ReportRow]:
+    """Rows per (day, symbol) in day then symbol order, then the TOTAL line; [] for none."""
     rows = [
         ReportRow(d, sym, a.closes, a.gross, a.fees, a.liq, a.funding,
                   a.gross - a.fees - a.liq + a.funding, a.fills, a.volume)
@@ -151,14 +166,12 @@ def select(rows: list[ReportRow], first: date | None = None, last: date | None =
             return False
         return symbol is None or r.symbol == symbol or r.symbol.split("/")[0].upper() == symbol.upper()
 
-    acc = {(r.day, r.symbol): _Acc(r.closes, r.gross_pnl, r.fees, r.liq_penalty, r.funding, r.fills,
-                                   r.volume or ZERO)
-           for r in rows if wanted(r) and r.day is not None}
-    return _rows(acc, None)
+    return report_rows({(r.day, r.symbol): Sums.of(r) for r in rows if wanted(r) and r.day is not None})
 
 
 _HEAD = ("day", "symbol", "closes", "gross_pnl", "fees", "liq_penalty", "funding", "net_pnl",
          "fills", "volume")
+ENGINE = "engine"  # the store's extra column, last: which engine a row is (ALL: every engine)
 _NUMERIC = frozenset(range(2, len(_HEAD)))
 
 
@@ -166,8 +179,9 @@ MONEY_PLACES = Decimal("0.01")  # the table's USDT columns: cents, as on a state
 VOLUME_PLACES = Decimal("0.0001")  # coins: the simulator's smallest BTC lot is 0.0001 BTC
 
 
-def _round(value: Decimal, places: Decimal) -> str:
-    """``value`` to ``places`` for reading; never ``-0.00``."""
+def for_reading(value: Decimal, places: Decimal = MONEY_PLACES) -> str:
+    """``value`` to ``places`` for a table (USDT: to the cent); never ``-0.00``. The one rounding
+    rule of every table perpdesk prints (this report, the store's report and accounts)."""
     q = value.quantize(places, rounding=ROUND_HALF_UP)
     return f"{q:f}" if q else f"{abs(q):f}"
 
@@ -175,52 +189,115 @@ def _round(value: Decimal, places: Decimal) -> str:
 def _cells(r: ReportRow, exact: bool) -> tuple[str, ...]:
     """One row as text: exact decimal strings, or rounded per column for the table."""
     def money(v: Decimal) -> str:
-        return plain(v) if exact else _round(v, MONEY_PLACES)
+        return plain(v) if exact else for_reading(v, MONEY_PLACES)
 
-    volume = "" if r.volume is None else plain(r.volume) if exact else _round(r.volume, VOLUME_PLACES)
+    volume = "" if r.volume is None else plain(r.volume) if exact else for_reading(r.volume, VOLUME_PLACES)
     return (r.day.isoformat() if r.day else "", r.symbol, str(r.closes), money(r.gross_pnl),
             money(r.fees), money(r.liq_penalty), money(r.funding), money(r.net_pnl), str(r.fills),
             volume)
 
 
-def format_csv(rows: list[ReportRow]) -> str:
-    """CSV with a header row and the exact decimals (the total line: empty day, symbol TOTAL)."""
+def _check_engines(rows: list[ReportRow], engines: list[str] | None) -> None:
+    if engines is not None and len(engines) != len(rows):
+        raise ValueError(f"{len(rows)} report rows but {len(engines)} engine names")
+
+
+def format_csv(rows: list[ReportRow], engines: list[str] | None = None) -> str:
+    """CSV with a header row and the exact decimals (the total line: empty day, symbol TOTAL).
+
+    ``engines`` (the store): the engine of each row, in an ``engine`` column last."""
+    _check_engines(rows, engines)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_HEAD)
-    writer.writerows(_cells(r, exact=True) for r in rows)
+    writer.writerow(_HEAD if engines is None else (*_HEAD, ENGINE))
+    for i, r in enumerate(rows):
+        cells = _cells(r, exact=True)
+        writer.writerow(cells if engines is None else (*cells, engines[i]))
     return out.getvalue()
 
 
-def format_json(rows: list[ReportRow]) -> str:
+def _json_obj(r: ReportRow) -> dict[str, Any]:
+    cells = dict(zip(_HEAD, _cells(r, exact=True), strict=True))
+    item: dict[str, Any] = {**cells, "closes": r.closes, "fills": r.fills}
+    item["day"] = r.day.isoformat() if r.day else None
+    item["volume"] = None if r.volume is None else cells["volume"]
+    if r.day is None:
+        del item["day"]
+    return item
+
+
+def _json_body(rows: list[ReportRow]) -> dict[str, Any]:
+    return {"rows": [_json_obj(r) for r in rows if r.day is not None],
+            "total": next((_json_obj(r) for r in rows if r.day is None), None)}
+
+
+def format_json(rows: list[ReportRow], engines: list[str] | None = None) -> str:
     """``{"rows": [...], "total": {...} | null}``; every decimal a string, so it stays exact
-    (a JSON number is read back as a float by most tools)."""
+    (a JSON number is read back as a float by most tools).
+
+    ``engines`` (the store): ``{"engines": [{"engine": E, "rows": [...], "total": {...}}, ...]}``,
+    one such object per engine in the order given (each row also carries ``"engine"``), so each
+    engine's part reads exactly as that engine's own report."""
     import json
 
-    def obj(r: ReportRow) -> dict[str, Any]:
-        cells = dict(zip(_HEAD, _cells(r, exact=True), strict=True))
-        item: dict[str, Any] = {**cells, "closes": r.closes, "fills": r.fills}
-        item["day"] = r.day.isoformat() if r.day else None
-        item["volume"] = None if r.volume is None else cells["volume"]
-        return item
+    _check_engines(rows, engines)
+    if engines is None:
+        return json.dumps(_json_body(rows), indent=2) + "\n"
+    parts: list[dict[str, Any]] = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or engines[i] != engines[start]:
+            body = _json_body(rows[start:i])
+            for item in [*body["rows"], *([body["total"]] if body["total"] else [])]:
+                item[ENGINE] = engines[start]
+            parts.append({ENGINE: engines[start], **body})
+            start = i
+    return json.dumps({"engines": parts}, indent=2) + "\n"
 
-    body = [obj(r) for r in rows if r.day is not None]
-    total = next((obj(r) for r in rows if r.day is None), None)
-    if total is not None:
-        del total["day"]
-    return json.dumps({"rows": body, "total": total}, indent=2) + "\n"
 
-
-def format_report(rows: list[ReportRow]) -> list[str]:
+def format_report(rows: list[ReportRow], engines: list[str] | None = None) -> list[str]:
     """A fixed-width table for reading: numbers right-aligned, USDT columns to the cent, volume
-    to 4 decimals (``--format csv`` or ``json`` for the exact values)."""
+    to 4 decimals (``--format csv`` or ``json`` for the exact values). ``engines`` (the store):
+    the engine of each row, in an ``engine`` column last."""
+    _check_engines(rows, engines)
     body = [_cells(r, exact=False) for r in rows]
-    widths = [max(len(c[i]) for c in [_HEAD, *body]) for i in range(len(_HEAD))]
+    head: tuple[str, ...] = _HEAD
+    if engines is not None:
+        head = (*_HEAD, ENGINE)
+        body = [(*cells, engines[i]) for i, cells in enumerate(body)]
+    return fixed_width(head, body, _NUMERIC)
+
+
+def fixed_width(head: tuple[str, ...], body: list[tuple[str, ...]], numeric: Collection[int]) -> list[str]:
+    """A table as lines: each column as wide as its widest cell, the ``numeric`` columns
+    right-aligned, two spaces between columns (every table perpdesk prints)."""
+    widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
     return [
-        "  ".join(c.rjust(w) if i in _NUMERIC else c.ljust(w)
+        "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                   for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-        for cells in [_HEAD, *body]
+        for cells in [head, *body]
     ]
+
+
+def print_report(rows: list[ReportRow], fmt: str, nothing: str,
+                 engines: list[str] | None = None) -> None:
+    """Print ``rows`` as ``fmt`` (one of ``FORMATS``): the journal's report and the store's alike.
+    ``nothing``: the table's line when there are no rows (csv and json print an empty document)."""
+    if fmt == "csv":
+        sys.stdout.write(format_csv(rows, engines))
+    elif fmt == "json":
+        sys.stdout.write(format_json(rows, engines))
+    elif not rows:
+        print(nothing)
+    else:
+        print("\n".join(format_report(rows, engines)))
+
+
+def scope_text(day: date | None = None, first: date | None = None, last: date | None = None,
+               symbol: str | None = None) -> str:
+    """`` for 2024-05-01 from ... to ... for symbol BTC``: what a report was asked for."""
+    return ((f" for {day.isoformat()}" if day else "") + (f" from {first.isoformat()}" if first else "")
+            + (f" to {last.isoformat()}" if last else "") + (f" for symbol {symbol}" if symbol else ""))
 
 
 class _JournalSettings(Protocol):
@@ -250,17 +327,5 @@ def main(settings: _Settings, day: date | None = None, *, first: date | None = N
         return 2
     if first is not None or last is not None or symbol is not None:
         rows = select(rows, first, last, symbol)
-    if fmt == "csv":
-        sys.stdout.write(format_csv(rows))
-        return 0
-    if fmt == "json":
-        sys.stdout.write(format_json(rows))
-        return 0
-    if not rows:
-        where = (f" for {day.isoformat()}" if day else "") + (
-            f" from {first.isoformat()}" if first else "") + (f" to {last.isoformat()}" if last else "") + (
-            f" for symbol {symbol}" if symbol else "")
-        print(f"no journal rows in {directory}{where}")
-        return 0
-    print("\n".join(format_report(rows)))
+    print_report(rows, fmt, f"no journal rows in {directory}{scope_text(day, first, last, symbol)}")
     return 0

@@ -86,17 +86,21 @@ def accounts_main(settings: _Settings, url: str | None, fmt: str) -> int:
     return 0
 
 
-def report_main(settings: _Settings, url: str | None, day: date | None) -> int:
-    from core.store.queries import fetch_report, format_store_report
+def report_main(settings: _Settings, url: str | None, day: date | None, *,
+                first: date | None = None, last: date | None = None, symbol: str | None = None,
+                fmt: str = "table") -> int:
+    """`perpdesk report --store`: the options and formats of `perpdesk report` (core.report
+    prints both), each engine's rows with an ``engine`` column, then ALL's."""
+    from core.report import print_report, scope_text
+    from core.store.queries import fetch_report, flatten
 
     what = "perpdesk report --store"
 
     async def work(conn: Any) -> list[Any]:
-        return await fetch_report(conn, day)
+        return await fetch_report(conn, day, first=first, last=last, symbol=symbol)
 
     reports = asyncio.run(_read(read_url(settings, url, what), what, work))
-    if not reports:
-        print("no journal rows in the store" + (f" for {day.isoformat()}" if day else ""))
-        return 0
-    print("\n".join(format_store_report(reports)))
+    rows, engines = flatten(reports)
+    print_report(rows, fmt, f"no journal rows in the store{scope_text(day, first, last, symbol)}",
+                 engines)
     return 0

@@ -36,7 +36,9 @@ def load_marks(journal_dir: Path, target: str) -> Marks:
     try:
         raw = read_private(path)
     except (UnsafeFileError, OSError) as exc:
-        raise StoreError(f"cannot read {path}: {getattr(exc, 'message', None) or exc}") from None
+        why = getattr(exc, "message", None) or exc
+        raise StoreError(f"cannot read the store's mark {path} ({why}); move it away and "
+                         "the journal is shipped again from the start (each row lands once)") from None
     if raw is None:
         return Marks(target)
     try:

@@ -122,10 +122,47 @@ END $$;
 """
 
 
+def _v3() -> str:
+    """An account ships under one engine name: the first that claimed it.
+
+    Why: rows are told apart by (engine, row_key), so the same journal shipped under a second name
+    (the default name is host + journal folder: a moved folder, a container's new host name, a
+    renamed engine) lands a second time, and `report --store` and the accounts total count that
+    account twice. Two engines on one account double it too: each journals every fill of the
+    account. The second name is refused, naming the first, before anything lands; a lock per
+    account makes two first claims at once take turns."""
+    return f"""
+CREATE OR REPLACE FUNCTION {SCHEMA}.claim_engine(p_engine text, p_venue text, p_mode text,
+  p_account text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE owner record; first_name text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('perpdesk account ' || p_venue || ' ' || p_mode || ' '
+                                         || p_account));
+  SELECT engine INTO first_name FROM {SCHEMA}.engines
+    WHERE venue = p_venue AND mode = p_mode AND account = p_account ORDER BY since, engine LIMIT 1;
+  IF first_name IS NOT NULL AND first_name <> p_engine THEN
+    RAISE EXCEPTION '% % account % already ships to the store as engine %; set [engine] name = "%" '
+      'in this engine''s config.toml (under a second name its rows would be counted twice)',
+      p_venue, p_mode, p_account, first_name, first_name USING ERRCODE = 'unique_violation';
+  END IF;
+  INSERT INTO {SCHEMA}.engines (engine, venue, mode, account)
+    VALUES (p_engine, p_venue, p_mode, p_account) ON CONFLICT (engine) DO NOTHING;
+  SELECT venue, mode, account INTO owner FROM {SCHEMA}.engines WHERE engine = p_engine;
+  IF (owner.venue, owner.mode, owner.account) IS DISTINCT FROM (p_venue, p_mode, p_account) THEN
+    RAISE EXCEPTION 'engine name % already belongs to % % account % in the store; give this '
+      'engine its own [engine] name', p_engine, owner.venue, owner.mode, owner.account
+      USING ERRCODE = 'unique_violation';
+  END IF;
+END $$;
+"""
+
+
 # (version, what it does, SQL): applied in order, each once; a released step never changes.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "journal tables, engine status, put_status", _v1()),
     (2, "an engine name belongs to one account (engines, claim_engine)", _v2()),
+    (3, "an account ships under one engine name (claim_engine)", _v3()),
 )
 
 

@@ -14,7 +14,17 @@ from decimal import Decimal
 from typing import Any
 
 from core.money import ZERO, plain
-from core.report import TOTAL, ReportRow, format_report
+from core.report import (
+    MONEY_PLACES,
+    TOTAL,
+    ReportRow,
+    Sums,
+    fixed_width,
+    for_reading,
+    format_report,
+    report_rows,
+    select,
+)
 from core.store.connect import SCHEMA
 
 STOPPED = "stopped"  # core.store.status.STOPPED (not imported: this module reads only)
@@ -47,9 +57,11 @@ class AccountRow:
             return False
         return self.heartbeat_age_s is None or self.heartbeat_age_s > STALE_S
 
-    def cells(self) -> tuple[str, ...]:
+    def cells(self, exact: bool = True) -> tuple[str, ...]:
+        """The row as text: exact decimal strings (json), or USDT to the cent for the table
+        (core.report's rounding, the same as `perpdesk report`'s table)."""
         def num(v: Decimal | None) -> str:
-            return "" if v is None else plain(v)
+            return "" if v is None else plain(v) if exact else for_reading(v, MONEY_PLACES)
 
         age = "" if self.heartbeat_age_s is None else f"{self.heartbeat_age_s:.1f}"
         return (self.engine, self.venue, self.account, num(self.equity), num(self.upnl),
@@ -108,13 +120,9 @@ def total_row(rows: list[AccountRow]) -> AccountRow:
 
 
 def format_accounts(rows: list[AccountRow]) -> list[str]:
-    """A fixed-width table, numbers right-aligned."""
-    body = [r.cells() for r in rows]
-    numeric = {3, 4, 5, 6, 7, 8, 10}
-    widths = [max(len(c[i]) for c in [ACCOUNT_COLUMNS, *body]) for i in range(len(ACCOUNT_COLUMNS))]
-    return ["  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                      for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-            for cells in [ACCOUNT_COLUMNS, *body]]
+    """A fixed-width table for reading, numbers right-aligned, USDT to the cent (``--format
+    json`` carries the exact decimals)."""
+    return fixed_width(ACCOUNT_COLUMNS, [r.cells(exact=False) for r in rows], {3, 4, 5, 6, 7, 8, 10})
 
 
 # ---- the report --------------------------------------------------------------------------
@@ -122,55 +130,24 @@ def _day_sql(column: str) -> str:
     return f"(({column}) AT TIME ZONE 'UTC')::date"
 
 
+def _days(column: str) -> str:
+    """The UTC days from $1 to $2 (both included; NULL: open)."""
+    return f"($1::date IS NULL OR {_day_sql(column)} >= $1) AND ($2::date IS NULL OR {_day_sql(column)} <= $2)"
+
+
 _REPORT_SQL = {
     "closes": f"""SELECT engine, {_day_sql('closed_at')} AS day, symbol, count(*) AS n,
         coalesce(sum(gross_pnl), 0) AS gross, coalesce(sum(liq_penalty), 0) AS liq
-        FROM {SCHEMA}.trades WHERE $1::date IS NULL OR {_day_sql('closed_at')} = $1
+        FROM {SCHEMA}.trades WHERE {_days('closed_at')}
         GROUP BY 1, 2, 3""",
     "fills": f"""SELECT engine, {_day_sql('ts')} AS day, symbol, count(*) AS n,
         coalesce(sum(fee), 0) AS fees, coalesce(sum(coins), 0) AS volume
-        FROM {SCHEMA}.orders WHERE event = 'fill' AND ($1::date IS NULL OR {_day_sql('ts')} = $1)
+        FROM {SCHEMA}.orders WHERE event = 'fill' AND {_days('ts')}
         GROUP BY 1, 2, 3""",
     "funding": f"""SELECT engine, {_day_sql('ts')} AS day, symbol, coalesce(sum(amount), 0) AS amount
-        FROM {SCHEMA}.funding WHERE $1::date IS NULL OR {_day_sql('ts')} = $1
+        FROM {SCHEMA}.funding WHERE {_days('ts')}
         GROUP BY 1, 2, 3""",
 }
-
-
-@dataclass
-class _Sums:
-    """Running sums for one (day, symbol) of one engine (or of all)."""
-
-    closes: int = 0
-    gross: Decimal = ZERO
-    fees: Decimal = ZERO
-    liq: Decimal = ZERO
-    funding: Decimal = ZERO
-    fills: int = 0
-    volume: Decimal = ZERO
-
-    def add(self, o: _Sums) -> None:
-        self.closes += o.closes
-        self.gross += o.gross
-        self.fees += o.fees
-        self.liq += o.liq
-        self.funding += o.funding
-        self.fills += o.fills
-        self.volume += o.volume
-
-
-def _report_rows(sums: dict[tuple[date, str], _Sums]) -> list[ReportRow]:
-    """Rows in day then symbol order, then the TOTAL line, as core.report builds them."""
-    rows = [ReportRow(d, sym, a.closes, a.gross, a.fees, a.liq, a.funding,
-                      a.gross - a.fees - a.liq + a.funding, a.fills, a.volume)
-            for (d, sym), a in sorted(sums.items())]
-    if not rows:
-        return []
-    return [*rows, ReportRow(
-        None, TOTAL, sum(r.closes for r in rows), sum((r.gross_pnl for r in rows), ZERO),
-        sum((r.fees for r in rows), ZERO), sum((r.liq_penalty for r in rows), ZERO),
-        sum((r.funding for r in rows), ZERO), sum((r.net_pnl for r in rows), ZERO),
-        sum(r.fills for r in rows), None)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,31 +156,41 @@ class EngineReport:
     rows: list[ReportRow]
 
 
-async def fetch_report(conn: Any, day: date | None = None) -> list[EngineReport]:
-    """Per engine (by name), the rows of its own `perpdesk report`; then the total (ALL)."""
-    acc: dict[str, dict[tuple[date, str], _Sums]] = defaultdict(lambda: defaultdict(_Sums))
-    for r in await conn.fetch(_REPORT_SQL["closes"], day):
+async def fetch_report(conn: Any, day: date | None = None, *, first: date | None = None,
+                       last: date | None = None, symbol: str | None = None) -> list[EngineReport]:
+    """Per engine (by name), the rows of its own `perpdesk report` with the same options; then
+    the total over every engine (ALL). ``day`` is one UTC day, ``first``/``last`` a range (both
+    included, either open), ``symbol`` a symbol or its coin, as core.report.select reads it."""
+    if day is not None:
+        first = last = day
+    acc: dict[str, dict[tuple[date, str], Sums]] = defaultdict(lambda: defaultdict(Sums))
+    for r in await conn.fetch(_REPORT_SQL["closes"], first, last):
         a = acc[r["engine"]][(r["day"], r["symbol"])]
         a.closes, a.gross, a.liq = r["n"], r["gross"], r["liq"]
-    for r in await conn.fetch(_REPORT_SQL["fills"], day):
+    for r in await conn.fetch(_REPORT_SQL["fills"], first, last):
         a = acc[r["engine"]][(r["day"], r["symbol"])]
         a.fills, a.fees, a.volume = r["n"], r["fees"], r["volume"]
-    for r in await conn.fetch(_REPORT_SQL["funding"], day):
+    for r in await conn.fetch(_REPORT_SQL["funding"], first, last):
         acc[r["engine"]][(r["day"], r["symbol"])].funding = r["amount"]
-    out = [EngineReport(engine, _report_rows(by_key)) for engine, by_key in sorted(acc.items())]
+    out = [EngineReport(engine, select(report_rows(by_key), first, last, symbol))
+           for engine, by_key in sorted(acc.items())]
+    out = [r for r in out if r.rows]
     if out:
-        total: dict[tuple[date, str], _Sums] = defaultdict(_Sums)
-        for by_key in acc.values():
-            for key, a in by_key.items():
-                total[key].add(a)
-        out.append(EngineReport(ALL_ENGINES, _report_rows(total)))
-    return [r for r in out if r.rows]
+        total: dict[tuple[date, str], Sums] = defaultdict(Sums)
+        for rep in out:
+            for row in rep.rows:
+                if row.day is not None:
+                    total[(row.day, row.symbol)].add(Sums.of(row))
+        out.append(EngineReport(ALL_ENGINES, report_rows(total)))
+    return out
+
+
+def flatten(reports: list[EngineReport]) -> tuple[list[ReportRow], list[str]]:
+    """Every engine's rows, then ALL's, and the engine of each: what core.report prints."""
+    return ([row for rep in reports for row in rep.rows],
+            [rep.engine for rep in reports for _ in rep.rows])
 
 
 def format_store_report(reports: list[EngineReport]) -> list[str]:
     """core.report's table with an ``engine`` column last (each engine's rows, then ALL)."""
-    rows = [row for rep in reports for row in rep.rows]
-    engines = ["engine", *(rep.engine for rep in reports for _ in rep.rows)]
-    table = format_report(rows)
-    width = max(len(line) for line in table)
-    return [f"{line.ljust(width)}  {engine}" for line, engine in zip(table, engines, strict=True)]
+    return format_report(*flatten(reports))

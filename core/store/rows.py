@@ -78,6 +78,10 @@ def record(family: str, header: tuple[str, ...], fields: list[str], scope: Scope
     """One store record from a CSV line's ``fields`` read under the file's own ``header``."""
     if len(fields) != len(header):
         raise BadRow(f"{len(fields)} fields, the header has {len(header)}")
+    if any("\x00" in f for f in fields):
+        # PostgreSQL's text cannot hold NUL: the whole batch would be refused at every retry and
+        # no row after this one would ever land. Shown as U+FFFD, as an undecodable byte is.
+        fields = [f.replace("\x00", "\ufffd") for f in fields]
     row = dict(zip(header, fields, strict=True))
     values = [_typed(family, name, row[name]) for name in schema.COLUMNS[family]]
     return (scope.engine, scope.venue, scope.mode, scope.account, row_key(family, row), *values)

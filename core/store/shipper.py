@@ -26,11 +26,12 @@ from typing import Any, Protocol
 from loguru import logger
 
 from core.journal import schema
+from core.journal.errors import JournalError
 from core.store.connect import SCHEMA, connect, describe
 from core.store.errors import StoreError
 from core.store.marks import Marks, load_marks, save_marks
 from core.store.migrations import staging_ddl
-from core.store.rows import BadRow, Scope, record, table_columns
+from core.store.rows import SCOPE_COLUMNS, BadRow, Scope, record, table_columns
 
 CHUNK_BYTES = 1 << 20  # bytes read from one file per cycle
 MAX_ROWS = 5_000  # rows per transaction (the COPY encoding runs on the event loop)
@@ -101,16 +102,26 @@ class Shipper:
         self._rows_behind = 0
         self._shipped = 0
         self._skipped = 0
+        self._unreadable: set[str] = set()  # day files whose header cannot be read (said once)
         self._error = ""
         self.cycles = 0
 
     # ---- life ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start shipping in the background; never waits on PostgreSQL."""
+        """Start shipping in the background; never waits on PostgreSQL, never fails the start.
+
+        A mark file that cannot be read (a directory or a link in its place, another owner) is
+        the store's problem, not trading's: it is said like an outage and retried each cycle."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._marks = await asyncio.to_thread(load_marks, self.directory, self.target)
+        with contextlib.suppress(StoreError):  # said by the first cycle, which tries again
+            await self._load_marks()
         self._task = asyncio.create_task(self._run(), name="store-shipper")
+
+    async def _load_marks(self) -> Marks:
+        if self._marks is None:
+            self._marks = await asyncio.to_thread(load_marks, self.directory, self.target)
+        return self._marks
 
     def wake(self) -> None:
         """A batch is on disk (called from the journal's commit thread): ship it soon."""
@@ -169,8 +180,8 @@ class Shipper:
 
     def _fail(self, message: str) -> None:
         if message != self._error:
-            logger.warning(f"STORE behind: {message}; the journal goes on, rows are shipped when "
-                           "PostgreSQL is back")
+            logger.warning(f"STORE behind: {message}; the journal goes on, the rows are shipped "
+                           "once this is solved (tried again every few seconds)")
         self._error = message
 
     async def _drop(self) -> None:
@@ -223,6 +234,7 @@ class Shipper:
             return await self._ship_once()
 
     async def _ship_once(self) -> bool:
+        await self._load_marks()
         sizes = self.journal.durable_sizes()
         chunks, more = await asyncio.to_thread(self._read, sizes)
         self._note_behind()
@@ -236,11 +248,11 @@ class Shipper:
         for chunk in chunks:
             by_table[chunk.family].extend(chunk.records)
         try:
-            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
-        except TimeoutError:
-            self._conn = None
-            conn.terminate()
-            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
+            await self._send_timed(conn, by_table)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            await self._ship_without_refused(conn, by_table, exc)
         assert self._marks is not None
         for chunk in chunks:
             cur = self._cursors[chunk.name]
@@ -253,6 +265,46 @@ class Shipper:
         self.cycles += 1
         self._note_behind()
         return more
+
+    async def _send_timed(self, conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
+        try:
+            await asyncio.wait_for(self._send(conn, by_table), SEND_TIMEOUT_S)
+        except TimeoutError:
+            self._conn = None
+            conn.terminate()
+            raise StoreError(f"PostgreSQL did not answer within {SEND_TIMEOUT_S:g} s") from None
+
+    async def _ship_without_refused(self, conn: Any, by_table: dict[str, list[tuple[object, ...]]],
+                                    exc: BaseException) -> None:
+        """A hand edit PostgreSQL cannot store must not hold back every row after it, at every
+        retry, forever: the rows it refuses are found and skipped with a warning (the journal
+        keeps them). If it refuses every row, the fault is the store's (a schema of another
+        version?), not a row's: nothing is skipped and the cycle fails."""
+        total = sum(len(r) for r in by_table.values())
+        refused: list[str] = []
+        for family, records in by_table.items():
+            await self._sift(conn, family, records, refused)
+        if len(refused) == total and total > 1:
+            raise StoreError(f"PostgreSQL refuses every row ({describe(exc)})")
+        for line in refused:
+            self._skipped += 1
+            logger.warning(f"STORE skipped {line} (PostgreSQL refused it)")
+
+    async def _sift(self, conn: Any, family: str, records: list[tuple[object, ...]],
+                    refused: list[str]) -> None:
+        """Ship ``records`` in halves until the rows PostgreSQL refuses stand alone; those go to
+        ``refused`` (as "family row_key: why") and are not shipped."""
+        try:
+            await self._send_timed(conn, {family: records})
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            if len(records) == 1:
+                refused.append(f"{family} row {records[0][len(SCOPE_COLUMNS) - 1]}: {describe(exc)}")
+                return
+            half = len(records) // 2
+            await self._sift(conn, family, records[:half], refused)
+            await self._sift(conn, family, records[half:], refused)
 
     @staticmethod
     async def _send(conn: Any, by_table: dict[str, list[tuple[object, ...]]]) -> None:
@@ -294,6 +346,13 @@ class Shipper:
             except OSError as exc:
                 logger.debug(f"store: {name} not read ({exc})")
                 continue
+            except JournalError as exc:  # a header a hand edit broke: this file waits, not all
+                if name not in self._unreadable:
+                    self._unreadable.add(name)
+                    logger.warning(f"STORE cannot ship {name}: {exc.message}; its rows wait "
+                                   "(counted as behind), the other files ship")
+                continue
+            self._unreadable.discard(name)
             if chunk is not None:
                 chunks.append(chunk)
                 rows += len(chunk.records)
@@ -377,6 +436,13 @@ class Shipper:
         fields = schema.parse_line(first.decode("utf-8", "replace").removeprefix("\ufeff"))
         family = name.rsplit("_", 1)[0]
         return schema.check_header(family, fields, Path(name))
+
+
+def _refused(exc: BaseException) -> bool:
+    """A row PostgreSQL (or the driver encoding it) will refuse at every try: not an outage."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.DataError | ValueError | OverflowError)
 
 
 def _file_order(name: str) -> tuple[str, str]:
