@@ -35,6 +35,25 @@ def runtime_dir() -> Path:
     return Path("/tmp") / f"perpdesk-{os.geteuid()}"
 
 
+def registry_dirs() -> list[Path]:
+    """Every folder this user's engines may have put a socket in (an engine started by systemd
+    has XDG_RUNTIME_DIR, one started from cron may not), this user's own only."""
+    if os.environ.get("PERPDESK_RUNTIME_DIR"):
+        candidates = [runtime_dir()]
+    else:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        candidates = ([Path(xdg) / "perpdesk"] if xdg else []) + [Path("/tmp") / f"perpdesk-{os.geteuid()}"]
+    out = []
+    for folder in candidates:
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and folder not in out:
+            out.append(folder)
+    return out
+
+
 def private_runtime_dir() -> Path:
     """The socket folder, created 0700 if missing; refused when another user owns it or others
     can enter it (RuntimeDirError)."""

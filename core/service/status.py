@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.service import protocol as proto
-from core.service.paths import runtime_dir
+from core.service.paths import registry_dirs, runtime_dir
 
 TIMEOUT_S = 2.0
 
@@ -60,12 +60,13 @@ def line(status: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    folder = runtime_dir()
     found = 0
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        entries = []
+    entries: list[Path] = []
+    for folder in registry_dirs():
+        try:
+            entries += sorted(folder.iterdir())
+        except OSError:
+            continue
     for path in entries:
         try:
             if not stat.S_ISSOCK(path.lstat().st_mode):
@@ -81,5 +82,5 @@ def main() -> int:
         found += 1
         print(line(status))
     if not found:
-        print(f"no engine running on this host (socket folder {folder})")
+        print(f"no engine running on this host (socket folder {runtime_dir()})")
     return 0
