@@ -38,7 +38,10 @@ KEYS = ("host_ref_loop_ms", "stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_
         "startup_s", "startup_x_ref", "soak_rss_growth_mb", "soak_rows", "soak_duplicates", "soak_sim_hours",
         "burst_clean_orders_per_s", "risk_check_us", "journal_year_start_ratio", "journal_year_rss_ratio",
         "report_year_s", "report_year_rss_mb", "history_first_page_ms",
-        "store_ship_rows_per_s", "store_lag_ms_p99", "store_engine_cpu_ratio")
+        "store_ship_rows_per_s", "store_lag_ms_p99", "store_engine_cpu_ratio",
+        "attach_event_to_screen_ms_p99", "attach_inproc_event_to_screen_ms_p99", "attach_minus_inproc_ms_p99",
+        "attach_engine_cpu_ratio_3_vs_0", "attach_frozen_loop_lag_ms_p99", "attach_unfrozen_loop_lag_ms_p99",
+        "attach_frozen_fills_per_s", "attach_unfrozen_fills_per_s")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational.
 # Issue 25's targets (bench --quick at the bench load: 50 positions, marks 10 Hz each, 5 fills/s,
@@ -67,6 +70,7 @@ TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "report_year_s": ("<= 1", lambda v, f: v <= 1),
     "report_year_rss_mb": ("<= 100", lambda v, f: v <= 100),
     "history_first_page_ms": ("<= 100", lambda v, f: v <= 100),
+    "attach_minus_inproc_ms_p99": ("<= 10", lambda v, f: v <= 10),
 }
 
 
@@ -93,7 +97,7 @@ def _section(name: str, run: Callable[[], Any], figures: dict[str, Any], notes: 
     notes.append(f"{name}: {time.perf_counter() - t0:.1f} s wall")
 
 
-SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst", "journal", "store")
+SECTIONS = ("stream", "sim", "ui", "startup", "risk", "soak", "burst", "journal", "store", "attach")
 
 
 def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[str]) -> None:
@@ -130,6 +134,10 @@ def _run_section(name: str, quick: bool, figures: dict[str, Any], notes: list[st
         from bench.store import bench_store
 
         _section("store", lambda: bench_store(quick), figures, notes)
+    elif name == "attach":
+        from bench.attach import bench_attach
+
+        _section("attach", lambda: bench_attach(quick), figures, notes)
     elif name == "soak":
         from bench.soak import bench_soak
 
@@ -148,7 +156,8 @@ def _fmt(v: Any) -> str:
 
 # figures where a larger value is better (the ratio column says "better"/"worse" with this)
 HIGHER_IS_BETTER = {"stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "stream_vs_ccxt_x",
-                    "burst_clean_orders_per_s", "soak_sim_hours", "soak_rows"}  # the rest: lower is better
+                    "burst_clean_orders_per_s", "soak_sim_hours", "soak_rows",
+                    "attach_frozen_fills_per_s", "attach_unfrozen_fills_per_s"}  # the rest: lower is better
 NOISE = 0.05  # without rounds on either side, a change within this fraction is "same"
 
 

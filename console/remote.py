@@ -9,8 +9,11 @@ What it keeps: the engine's state as the last snapshot and the events since then
 and the ids of the fills, closes and funding bills it has handed to the console. So:
 - a reconnect to the same engine run resumes after that number (the engine replays what is
   missing); a fresh snapshot instead (the engine restarted, or this console fell behind and was
-  dropped) is diffed against what the console shows (positions gone are removed), and the rows
-  of the day it missed are read from the journal (same host, same user) and handed over once;
+  dropped) is diffed against what the console shows (positions gone are removed), the rows it
+  missed are read from the journal (same host, same user) and handed over once: every day file
+  from the one the lost connection started on (or of the newest row it had) to today, so a gap
+  across UTC midnight loses nothing; and the notices it missed are shown again from the
+  snapshot's last ones, with a line naming the engine's log when some may be older than those;
 - a command gets a random id and stays pending until its result arrives; after a reconnect to
   the same run it is sent again with the same id, and the engine answers with the first
   execution's result instead of running it twice. If the engine restarted meanwhile nothing is
@@ -24,7 +27,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -50,18 +53,31 @@ from core.events import (
 from core.model import CloseResult, Fill, FundingPayment, Instrument, PositionSnapshot, PosSide
 from core.service import protocol as proto
 from core.service.codec import WireError, decode
-from core.service.server import position_facts
+from core.service.server import NOTICE_HISTORY, position_facts
 
 ENGINE_LINK = "engine"  # the header's link to the engine process
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)  # reconnect delays; the last one repeats
 CALL_TIMEOUT_S = 30.0
 SILENCE_S = 7.0  # no frame for this long (the engine ticks every 2 s): the engine is lost
 HELLO_TIMEOUT_S = 10.0  # an engine that accepts but does not answer (stopped) is tried again
+# rows are dated by the exchange's clock, the days to re-read by this computer's: read from the
+# day this much before the lost connection began (or its newest row), so clock skew or a fill
+# delivered late cannot put a missed row in a day file that is not read
+CATCH_UP_MARGIN = timedelta(minutes=10)
 PosKey = tuple[str, str]
 
 
 class EngineUnavailable(PerpdeskError):
     """No engine answers on the socket, or it refused this console (one line saying why)."""
+
+
+def _row_ts(event: object) -> datetime | None:
+    """When a fills / closes / funding row happened (the exchange's time, as journaled)."""
+    if isinstance(event, (Fill, FundingPayment)):
+        return event.ts
+    if isinstance(event, CloseResult):
+        return event.closed_at
+    return None
 
 
 def _row_id(event: object) -> str | None:
@@ -79,8 +95,10 @@ class RemoteEngine:
     """EngineView + JournalView + ProtectionView of an engine reached through ``path``."""
 
     def __init__(self, path: Path, *, read_only: bool = False, journal_dir: Path | None = None,
-                 backoff: tuple[float, ...] = BACKOFF_S) -> None:
+                 backoff: tuple[float, ...] = BACKOFF_S, clock: Callable[[], datetime] | None = None,
+                 ) -> None:
         self.path = Path(path)
+        self.clock = clock or _now  # which day it is (tests move it across midnight)
         self.role_read_only = read_only
         self.read_only = read_only
         self.journal_dir = journal_dir
@@ -102,6 +120,8 @@ class RemoteEngine:
         self._risk = RiskStatus(TradingState.RUNNING, "none", False, Decimal(0), None, Decimal(0),
                                 None, "")
         self._delivered: set[str] = set()
+        self._connected_at: datetime | None = None  # when the current connection began (clock)
+        self._newest_row: datetime | None = None  # the newest row handed over (exchange time)
         self._pending: dict[str, tuple[bytes, asyncio.Future[CommandResult]]] = {}
         self._calls: dict[str, asyncio.Future[Any]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -151,6 +171,7 @@ class RemoteEngine:
             writer.close()
             raise
         same_run = hello.get("session") == self.session
+        last_seq, told = self.seq, bool(self.stop_reason)
         self.info = dict(hello.get("engine") or {})
         if self.journal_dir is None and self.info.get("journal"):
             self.journal_dir = Path(self.info["journal"])
@@ -158,7 +179,8 @@ class RemoteEngine:
         self._reader, self._writer = reader, writer
         self.connected = True
         self.stop_reason = ""
-        self._apply_snapshot(snapshot, first=first)
+        self._apply_snapshot(snapshot, first=first, same_run=same_run, last_seq=last_seq, told=told)
+        self._connected_at = self.clock()
         if not first:
             self.reconnects += 1
         self._resend(same_run)
@@ -296,7 +318,7 @@ class RemoteEngine:
                 else:
                     future.set_exception(PerpdeskError(str(message.get("error"))))
         elif kind == "snapshot":
-            self._apply_snapshot(message, first=False)
+            self._apply_snapshot(message, first=False, same_run=True, last_seq=self.seq, told=False)
         elif kind == "bye":
             self.stop_reason = str(message.get("reason") or "engine stopped")
             return self.stop_reason
@@ -328,9 +350,18 @@ class RemoteEngine:
                 if row in self._delivered:
                     return  # already handed over (from the journal after a resync)
                 self._delivered.add(row)
+                self._saw_row(event)
         self._publish(event)
 
-    def _apply_snapshot(self, message: dict[str, Any], *, first: bool) -> None:
+    def _saw_row(self, event: object) -> None:
+        ts = _row_ts(event)
+        if ts is not None and (self._newest_row is None or ts > self._newest_row):
+            self._newest_row = ts
+
+    def _apply_snapshot(self, message: dict[str, Any], *, first: bool, same_run: bool = True,
+                        last_seq: int = 0, told: bool = False) -> None:
+        """``same_run``: the engine run this console was attached to; ``last_seq``: the last
+        sequence number it saw there; ``told``: that run said goodbye before the link went."""
         state = message["state"]
         self.seq = int(message["seq"])
         self._instruments = {i.symbol: i for i in (decode(x, Instrument) for x in state["instruments"])}
@@ -364,17 +395,63 @@ class RemoteEngine:
             "" if message.get("resumed") else ": resynced from a snapshot"), _now()))
         if not message.get("resumed"):
             self.fresh_snapshots += 1
-            self._catch_up = asyncio.create_task(self._rows_missed(), name="remote-catch-up")
+            self._notices_missed(state.get("notices") or [], last_seq if same_run else 0,
+                                 lost_old_run=not same_run and not told)
+            self._catch_up = asyncio.create_task(self._rows_missed(self._catch_up_from()),
+                                                 name="remote-catch-up")
 
-    async def _rows_missed(self) -> None:
-        """After a fresh snapshot: today's journal rows this console never received, once."""
+    def _notices_missed(self, history: list[Any], after: int, *, lost_old_run: bool) -> None:
+        """Show again the engine's last notices this console did not receive (``after`` its
+        last sequence number of this run); when some may be older than the engine keeps, or
+        were raised by an engine run that stopped while the link was down, say where they are."""
+        kept: list[tuple[int, Notice]] = []
+        for item in history:
+            try:
+                seq, notice = int(item[0]), decode(item[1], Notice)
+            except (WireError, TypeError, ValueError, IndexError):
+                continue
+            kept.append((seq, notice))
+        shown = 0
+        for seq, notice in kept:
+            if seq > after:
+                when = f" at {notice.ts.astimezone(UTC):%H:%M:%S} UTC" if notice.ts is not None else ""
+                self._publish(Notice(notice.level, f"{notice.text} (while this console was away{when})",
+                                     notice.ts))
+                shown += 1
+        older = len(kept) >= NOTICE_HISTORY and kept[0][0] > after + 1
+        if older or lost_old_run:
+            logs = self.info.get("logs") or "the engine's logs folder"
+            self._publish(Notice(NoticeLevel.WARNING, (
+                f"{shown} notice(s) raised while this console was away shown again; "
+                + ("older ones " if older else "those of the engine run that stopped meanwhile ")
+                + f"may be missing here: {logs}/perpdesk_<date>.log has every one"), _now()))
+
+    def _catch_up_from(self) -> date:
+        """The first day file that may hold a row this console missed: rows arrive in order, so
+        none is older than the lost connection's start or the newest row it handed over."""
+        bounds = [t for t in (self._connected_at, self._newest_row) if t is not None]
+        start = max(bounds) if bounds else self.clock()
+        return (start - CATCH_UP_MARGIN).astimezone(UTC).date()
+
+    async def _rows_missed(self, first_day: date) -> None:
+        """After a fresh snapshot: the journal rows this console never received, from
+        ``first_day`` to today, oldest first, each once."""
         try:
-            history = await self.today_history(_now().date())
+            today = self.clock().astimezone(UTC).date()
+            with contextlib.suppress(PerpdeskError, TimeoutError):
+                await self.call("flush")
+            unseen: list[object] = []
+            day = first_day
+            while day <= today:
+                unseen += await self._unseen(day)
+                day += timedelta(days=1)
         except Exception as exc:  # noqa: BLE001 - the live view goes on; say what is missing
             self._publish(Notice(NoticeLevel.WARNING,
                                  f"rows missed while detached not read from the journal: {exc}", _now()))
             return
-        del history  # today_history handed the unseen rows over itself
+        unseen.sort(key=lambda e: _row_ts(e) or datetime.min.replace(tzinfo=UTC))
+        for event in unseen:
+            self._publish(event)
 
     # ================================================================ EngineView
 
@@ -481,10 +558,21 @@ class RemoteEngine:
     async def today_history(self, day: date) -> Any:
         """The engine flushes its journal, then this process reads the day's files; rows the
         console was not handed live yet are published, and all of them are remembered."""
-        from core.journal.history import read_day_async
-
         with contextlib.suppress(PerpdeskError, TimeoutError):
             await self.call("flush")
+        history, unseen = await self._read_day(day)
+        if self.fresh_snapshots:
+            for event in unseen:  # after a resync: the rows made while this console was away
+                self._publish(event)
+        return history
+
+    async def _unseen(self, day: date) -> list[object]:
+        return (await self._read_day(day))[1]
+
+    async def _read_day(self, day: date) -> tuple[Any, list[object]]:
+        """``day``'s journal rows, and those of them not handed over yet (now remembered)."""
+        from core.journal.history import read_day_async
+
         if self.journal_dir is None:
             raise EngineUnavailable("the engine did not say where its journal is")
         history = await read_day_async(self.journal_dir, day)
@@ -494,11 +582,9 @@ class RemoteEngine:
             row = "c|" + item.close_id if hasattr(item, "close_id") else _row_id(event)
             if row is not None and row not in self._delivered:
                 self._delivered.add(row)
+                self._saw_row(event)
                 unseen.append(event)
-        if self.fresh_snapshots:
-            for event in unseen:  # after a resync: the rows made while this console was away
-                self._publish(event)
-        return history
+        return history, unseen
 
     def history_pager(self, kind: Any, page_size: int = 200) -> Any:
         from core.journal.history import HistoryPager

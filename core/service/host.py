@@ -31,6 +31,7 @@ def engine_info(stack: Stack, settings: Settings, started: datetime) -> dict[str
     return {
         "pid": os.getpid(), "host": socket.gethostname(), "started": started.isoformat(),
         "journal": str(settings.journal.dir.resolve()), "config": str(settings.config_path),
+        "logs": str(settings.logs.dir.resolve()),
         "venue": ident.venue, "account": ident.uid, "sandbox": ident.sandbox,
         "strategy": risk.strategy, "strategy_running": risk.strategy_running,
         "trading": risk.state.value, "read_only": engine.read_only,

@@ -46,6 +46,7 @@ from core.events import (
     FundingRate,
     LinkState,
     MarkPrice,
+    Notice,
     PositionGone,
     RiskStatus,
     SetTpSl,
@@ -63,6 +64,7 @@ ID_MAX = 64
 TICK_S = 2.0  # a frame every console gets even when nothing happens: silence means a lost engine
 LAG_PROBE_S = 0.1  # the event loop's lateness is sampled this often...
 LAG_WINDOW = 100  # ...and `status` shows the worst of the last 10 s
+NOTICE_HISTORY = 20  # the last notices, in every snapshot: a console that resyncs shows those it missed
 
 
 class ServedEngine(Protocol):
@@ -229,6 +231,8 @@ class ControlServer:
         self.seq = 0
         self.ring: deque[tuple[int, bytes]] = deque()
         self.evicted = 0  # highest sequence number no longer in the ring
+        # (seq, encoded Notice) of the last notices of this run, for consoles that resync
+        self.notices: deque[tuple[int, Any]] = deque(maxlen=NOTICE_HISTORY)
         self.clients: set[_Client] = set()
         self.results: OrderedDict[str, _Command] = OrderedDict()
         self._lock = asyncio.Lock()  # one command at a time, whichever console sent it
@@ -309,6 +313,8 @@ class ControlServer:
         if key is not None and not self.clients:
             return  # a state: whoever attaches later gets it in the snapshot
         message: dict[str, Any] = {"t": "ev", "seq": self.seq, "e": encode(event)}
+        if isinstance(event, Notice):
+            self.notices.append((self.seq, message["e"]))
         if isinstance(event, PositionSnapshot):
             tp, sl = self.engine.tp_sl(event.symbol, event.pos_side)
             message["tpsl"] = [encode(tp), encode(sl)]
@@ -339,6 +345,7 @@ class ControlServer:
             "links": {stream: state.value for stream, state in e.links().items()},
             "risk": encode(e.risk_status()),
             "read_only": e.read_only,
+            "notices": [[seq, notice] for seq, notice in self.notices],
         }
 
     # ------------------------------------------------------------ connections
