@@ -54,6 +54,7 @@ from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
 from core.engine_view import EngineView, JournalView
+from core.errors import EXIT_FAIL
 from core.events import (
     AccountSnapshot,
     Command,
@@ -76,7 +77,6 @@ if TYPE_CHECKING:
 
 _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
              NoticeLevel.ERROR: "error"}
-EXIT_FAIL = 2
 DEDUPE_S = 5.0
 HALTS = (RiskEventKind.HALT, RiskEventKind.KILL)
 

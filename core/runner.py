@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from core.store.link import StoreLink
     from core.strategies.base import Strategy
 
-EXIT_FAIL = 2
 SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
 
 

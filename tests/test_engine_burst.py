@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from core.config import ExchangeSettings, JournalSettings, Settings
+from core.ids import split_position_id
 from core.journal import read_fills, read_funding, read_trades
-from core.ledger import split_position_id
 from core.reconcile import main as reconcile_main
 from core.sim.ccxt_client import market_burst
 from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE

@@ -12,14 +12,13 @@ import pytest
 from core.closes import (
     HISTORY_SINCE_SLACK,
     CloseConfirmer,
-    HistoryIndex,
     LifeTotals,
     PendingClose,
     confirm_close,
-    match_history,
     reason_from_close_type,
 )
 from core.events import PositionHistoryRecord
+from core.history_match import HistoryMatcher, match_history
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
 from core.unconfirmed import UnconfirmedClose, load, save
 from tests.engine_helpers import wait_for
@@ -309,7 +308,7 @@ def test_match_history_gives_each_life_of_a_millisecond_its_own_record() -> None
     assert match_history(records, SYM, "net", PositionSide.LONG, T0) is first
     assert match_history(records, SYM, "net", PositionSide.SHORT, T0, seq=2) is flip
     assert match_history(records, SYM, "net", PositionSide.LONG, T0, seq=3) is None  # not listed yet
-    index = HistoryIndex(records)
+    index = HistoryMatcher(records)
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first  # same life again
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=f"{PID}.9") is None  # taken

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
+from core.ids import parse_position_id
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import (
     CloseReason,
@@ -29,7 +30,6 @@ from core.model import (
 from core.reconcile import (
     ReconcileReport,
     compare,
-    parse_position_id,
     reconcile_with_venue,
     window_start,
 )

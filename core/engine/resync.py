@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import match_history, reason_from_close_type
+from core.closes import reason_from_close_type
 from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key, now
 from core.engine.timeline import in_time_order
 from core.events import FundingBill, LinkState, NoticeLevel, PositionPush, StreamStatus
-from core.ledger import LedgerPosition, life_seq
+from core.history_match import match_history
+from core.ids import life_seq
+from core.ledger import LedgerPosition
 from core.model import CloseReason, Fill, Origin, PositionSide
 from core.money import ZERO, plain
 

@@ -32,25 +32,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from core.events import RiskEvent
+from core.ids import utc_from_ms
 from core.journal import schema
 from core.journal.disk import disk_full, full_disk_message
 from core.journal.errors import JournalError
 from core.journal.index import INDEX_NAME, TAIL_BYTES, SqliteJournalIndex
+from core.journal.reader import read_rows
+from core.journal.replay import ReplayRows, replay_rows
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
 from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
 
-if TYPE_CHECKING:
-    from core.journal.replay import ReplayRows
-
-__all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
+__all__ = ["Journal", "JournalError", "repair_torn_tail"]
 
 _ERROR_RETRY_S = 1.0
 _HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
@@ -225,7 +224,7 @@ class Journal:
             self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
         last = self.index.last_fill_ms()
         if last is not None:
-            self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
+            self._note_fill_time(utc_from_ms(last))
         self._opened = True
 
     def _catch_up(self) -> tuple[list[tuple[str, Path]], int]:
@@ -294,8 +293,6 @@ class Journal:
         the time unique per event) of the event's own day file are all the idempotency they need."""
         row = schema.risk_row(event)
         if row.day not in self._risk_days:  # the event's own day file only: a bounded read
-            from core.journal.reader import read_rows  # the reader imports this module
-
             self._risk_days.add(row.day)
             for old in read_rows(self.directory, schema.RISK, row.day):
                 self._risk_keys.add(f"{old['ts']}|{old['event']}|{old['rule']}")
@@ -350,8 +347,6 @@ class Journal:
 
     def replay_rows(self) -> ReplayRows:
         """The rows a restart replays: the lives open at the last stop (core.journal.replay)."""
-        from core.journal.replay import replay_rows
-
         if not self._opened:
             self.open()
         assert self.index is not None
