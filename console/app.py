@@ -31,7 +31,7 @@ from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from console import actions
+from console import actions, bindings
 from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
@@ -44,6 +44,7 @@ from console.screens.history import HistoryScreen
 from console.screens.kill import KillScreen
 from console.screens.reconcile import ReconcileScreen
 from console.terminal import WriterWatch
+from console.textual_private import app_keymap
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.footer import KeysFooter
@@ -102,7 +103,7 @@ class PerpdeskApp(App[int]):
     TITLE = "perpdesk"
     CSS_PATH = CSS_PATH
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # an App instance variable
-    BINDINGS = actions.bindings(Scope.APP)  # App declares it as an instance variable
+    BINDINGS = bindings.bindings(Scope.APP)  # App declares it as an instance variable
 
     def __init__(self, engine: EngineView, settings: Settings | None = None, *,
                  read_only: bool = False, clock: Callable[[], datetime] = _utc_now,
@@ -133,7 +134,7 @@ class PerpdeskApp(App[int]):
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
         if settings is not None:
-            from core.uistate import take_notices
+            from core.config import take_notices
 
             self.startup_warnings += take_notices()  # a bad ui-state.toml set aside at load
         self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
@@ -148,7 +149,7 @@ class PerpdeskApp(App[int]):
         self.theme = wanted
         keymap = dict(settings.keymap) if settings is not None else {}
         if keymap:
-            self.startup_warnings += actions.clashes(keymap)
+            self.startup_warnings += bindings.clashes(keymap)
             self.set_keymap(keymap)
 
     # ================================================================ layout
@@ -419,7 +420,7 @@ class PerpdeskApp(App[int]):
         """(keys, description) of every main-screen action, rebinds and read-only included."""
         out = []
         for action in actions.help_actions(self.read_only):
-            keys = actions.keys_of(action, self._keymap)
+            keys = bindings.keys_of(action, app_keymap(self))
             shown = " ".join(self.get_key_display(Binding(k, action.action)) for k in keys)
             out.append((shown, action.description))
         return out + list(actions.EXTRA_HELP)

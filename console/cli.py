@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.actions import ACTION_IDS
 from core.config import SimSettings, load_credentials, load_settings
 from core.errors import EXIT_FAIL, PerpdeskError
 from core.net import is_loopback
@@ -190,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_usage(args)
     # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
     # do not read it
-    settings = load_settings(args.config, ui_state=args.command in (None, "attach") and not args.headless)
+    settings = load_settings(args.config, ui_state=args.command in (None, "attach") and not args.headless,
+                             keymap_ids=ACTION_IDS)
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command is None and not args.headless:  # plain `perpdesk` on a running engine

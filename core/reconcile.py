@@ -734,7 +734,7 @@ async def _reconcile_at(settings: Any, exchange: Any, journal_dir: Path,
                         since: datetime | None) -> ReconcileReport:
     from core.journal.binding import bind_journal
     from core.runner import journal_account
-    from core.venue.registry import make_venue
+    from core.venue.factory import make_venue
 
     venue = make_venue(settings, exchange)
     try:

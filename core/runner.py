@@ -30,7 +30,8 @@ from core.service.lock import EngineLock, acquire
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
-from core.venue.registry import make_venue, venue_entry
+from core.venue.factory import make_venue
+from core.venue.registry import venue_entry
 
 if TYPE_CHECKING:
     from core.sim.server import SimServer

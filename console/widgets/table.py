@@ -21,7 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 
 
 @dataclass(frozen=True, slots=True)
