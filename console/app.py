@@ -92,7 +92,7 @@ def _needs_engine(action: Callable[[PerpdeskApp], None]) -> Callable[[PerpdeskAp
     """A key that needs the engine says "not connected yet" until the stack is up (console/pending.py)."""
 
     def guarded(app: PerpdeskApp) -> None:
-        if not app._not_connected():
+        if not app.not_connected():
             action(app)
 
     guarded.__name__, guarded.__doc__ = action.__name__, action.__doc__
@@ -234,7 +234,7 @@ class PerpdeskApp(App[int]):
         """Feed draws skipped because the terminal had not taken the previous frame yet."""
         return self._writer.dropped if self._writer is not None else 0
 
-    def _not_connected(self) -> bool:
+    def not_connected(self) -> bool:
         """True (and says so) when a key needs the engine and it has not started yet."""
         if self.connected:
             return False

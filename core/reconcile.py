@@ -732,8 +732,7 @@ async def _reconcile_settings(settings: Any, since: datetime | None,
 
 async def _reconcile_at(settings: Any, exchange: Any, journal_dir: Path,
                         since: datetime | None) -> ReconcileReport:
-    from core.journal.binding import bind_journal
-    from core.runner import journal_account
+    from core.journal.binding import bind_journal, journal_account
     from core.venue.factory import make_venue
 
     venue = make_venue(settings, exchange)

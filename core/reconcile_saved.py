@@ -20,6 +20,7 @@ from typing import Any
 from loguru import logger
 
 from core.errors import PerpdeskError
+from core.sim.persist import SIM_STATE_FILE
 
 
 class SavedExchangeUnavailable(PerpdeskError):
@@ -27,8 +28,6 @@ class SavedExchangeUnavailable(PerpdeskError):
 
 
 def saved_state_path(settings: Any) -> Path:
-    from core.runner import SIM_STATE_FILE  # where the engine keeps its embedded exchange
-
     return Path(settings.journal.dir) / SIM_STATE_FILE
 
 

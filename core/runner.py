@@ -23,10 +23,12 @@ from core.engine_view import ProtectionView
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
-from core.journal.binding import AccountId, bind_journal
+from core.journal.binding import bind_journal, journal_account
 from core.model import PositionSnapshot
 from core.safefile import tighten
+from core.service.host import serving
 from core.service.lock import EngineLock, acquire
+from core.sim.persist import SIM_STATE_FILE
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
@@ -38,13 +40,6 @@ if TYPE_CHECKING:
     from core.store.link import StoreLink
     from core.strategies.base import Strategy
 
-SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
-
-
-def journal_account(settings: Settings, venue: Venue) -> AccountId:
-    """The account a run is on, as the journal records it (venue name, demo or live, uid)."""
-    return AccountId(venue=settings.exchange.venue, uid=getattr(venue, "account_uid", ""),
-                     sandbox=bool(settings.exchange.sandbox))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +202,6 @@ def log_stop(engine: _OpenPositions, reason: str) -> None:
 
 
 async def _headless(settings: Settings, duration: float | None, banner: str) -> int:
-    from core.service.host import serving
-
     stop = asyncio.Event()
     why: list[str] = []
     loop = asyncio.get_running_loop()

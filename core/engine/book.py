@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.engine.ports import Key, now
+from core.engine.ports import Key
 from core.events import PositionGone, PositionPush
 from core.ledger import LedgerPosition
 from core.model import MarginMode, PositionSnapshot, PosSide
 from core.money import ZERO
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.context import EngineContext
 
 MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-checked after this
 
@@ -28,8 +28,8 @@ MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-che
 class Book:
     """Latest marks and position pushes; turns ledger lives into published snapshots."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
         self.marks: dict[str, Decimal] = {}
         self.pushes: dict[Key, PositionPush] = {}
         self.mismatch_due: dict[Key, float] = {}  # loop time a disagreeing push is re-checked at
@@ -51,7 +51,7 @@ class Book:
         return pos.entry_price if pos is not None else ZERO
 
     def snapshot(self, key: Key) -> PositionSnapshot | None:
-        ledger = self._e.ledger
+        ledger = self._ctx.ledger
         if not ledger.holds(*key):
             return None
         mark = self.marks.get(key[0])
@@ -59,21 +59,21 @@ class Book:
             mark = self.mark_for(key[0], ledger.position(*key))
         push = self.pushes.get(key)
         return ledger.snapshot(
-            key[0], key[1], mark, now(),
+            key[0], key[1], mark, self._ctx.clock(),
             push.leverage if push is not None and push.leverage is not None else ZERO,
             MarginMode.of(push.margin_mode) if push is not None else MarginMode.CROSS,
             push.liq_price if push is not None else None)
 
     def positions(self) -> list[PositionSnapshot]:
         out = []
-        for pos in self._e.ledger.positions():
+        for pos in self._ctx.ledger.positions():
             snap = self.snapshot((pos.symbol, pos.pos_side))
             if snap is not None:
                 out.append(snap)
         return out
 
     def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal:
-        pos = self._e.ledger.position(symbol, pos_side)
+        pos = self._ctx.ledger.position(symbol, pos_side)
         if pos is None or pos.contracts == 0:
             return ZERO
         part = min(abs(contracts), pos.contracts)
@@ -83,7 +83,7 @@ class Book:
 
     def open_contracts(self, symbol: str, pos_side: PosSide) -> Decimal:
         """Contracts open at (symbol, pos_side): the ledger's, else the exchange's last push."""
-        pos = self._e.ledger.position(symbol, pos_side)
+        pos = self._ctx.ledger.position(symbol, pos_side)
         if pos is not None:
             return pos.contracts
         push = self.pushes.get((symbol, pos_side))
@@ -93,7 +93,7 @@ class Book:
 
     def record_position(self, snap: PositionSnapshot) -> None:
         try:
-            self._e.journal.record_position(snap)
+            self._ctx.journal.record_position(snap)
         except Exception as exc:  # noqa: BLE001
             logger.error(f"journal refused a position snapshot: {exc}")
 
@@ -102,14 +102,14 @@ class Book:
         snap = self.snapshot(key)
         shown = self._shown.get(key)
         if shown is not None and (snap is None or snap.position_id != shown):
-            self._e._publish(PositionGone(key[0], key[1], shown))
+            self._ctx.publish(PositionGone(key[0], key[1], shown))
             del self._shown[key]
         if snap is None:
             return
         self._shown[key] = snap.position_id
         if record:
             self.record_position(snap)
-        self._e._publish(snap)
+        self._ctx.publish(snap)
 
     def fill_moved(self, key: Key) -> None:
         """A fill changed the life at ``key``: journaled and published with this pass's changes."""
@@ -137,7 +137,7 @@ class Book:
             self.position_changed(key)
         for symbol in marked:  # marks moved these: publish their new valuation, no row
             for pos_side in PosSide:
-                if (symbol, pos_side) not in changed and self._e.ledger.holds(symbol, pos_side):
+                if (symbol, pos_side) not in changed and self._ctx.ledger.holds(symbol, pos_side):
                     self.position_changed((symbol, pos_side), record=False)
 
     # ---- the exchange's view ------------------------------------------------------------
@@ -159,7 +159,7 @@ class Book:
     def disagrees(self, key: Key) -> bool:
         push = self.pushes.get(key)
         exch = push.contracts if push is not None else ZERO
-        return exch != self._e.ledger.signed_contracts(*key)
+        return exch != self._ctx.ledger.signed_contracts(*key)
 
     def due_mismatches(self, loop_now: float) -> list[Key]:
         """Lives whose disagreeing push is past its grace and still disagrees (resync them)."""
