@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from textual.app import App
-from textual.keys import _normalize_key_list
+from textual.keys import _normalize_key_list  # noqa: PLC2701 - no public equivalent (module doc)
 
 
 def normalize_key_list(keys: str) -> str:

@@ -33,7 +33,7 @@ from core.reconcile import (
     reconcile_with_venue,
     window_start,
 )
-from core.reconcile import main as reconcile_main
+from core.reconcile_command import main as reconcile_main
 
 D = Decimal
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
