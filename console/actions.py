@@ -1,8 +1,8 @@
 """The one registry of console actions: every key binding, palette command and help line.
 
-Why one table: bindings, the command palette, the help screen and read-only filtering used to
-list the same actions three times, and the bindings inside dialogs and tables had no id, so
-``[keymap]`` could not rebind y/n or j/k. Each ``Action`` here is one binding with a stable id
+Why one table: bindings, the command palette, the help screen and read-only filtering all list
+the same actions, and every binding (dialogs and tables too, y/n and j/k) needs an id for
+``[keymap]`` to rebind it. Each ``Action`` here is one binding with a stable id
 (the ``[keymap]`` key); the app, the screens and the panes take their BINDINGS from ``bindings``,
 the palette from ``palette``, the help from ``help_lines``, and ``TRADING_ACTIONS`` decides what
 read-only mode hides. The ids are written here only: the CLI hands them to core/config.py, which

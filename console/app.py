@@ -1,6 +1,6 @@
 """PerpdeskApp: the Textual console. It watches the engine and sends it commands, nothing more.
 
-Why it is shaped this way (issue 5):
+Why it is shaped this way:
 - The engine and the UI share ONE asyncio loop, so the UI must never hog it. Engine events land in
   a FeedBuffer (console/feed.py) through a cheap sync callback; a timer at ``[ui] refresh_hz``
   drains it and touches only the rows that changed. No flush work runs while a modal covers the
@@ -347,8 +347,8 @@ class PerpdeskApp(App[int]):
         quiet for APPEND_INTERVAL_S, else with the next flush after it.
 
         Why: a new row on top shifts every line of a newest-first pane, so each one repaints the
-        whole pane (~6-8 KB at 160x50); under a stream of fills that was half of all bytes sent
-        over SSH (bench/ui.py, 2026-11-24). Rows are only grouped, never dropped, and the
+        whole pane (~6-8 KB at 160x50); under a stream of fills that is most of what goes over
+        SSH (docs/decisions/event-loop-pauses.md). Rows are only grouped, never dropped, and the
         header's totals count every event as it arrives. One pane per flush: a fill brings a
         fills row and a closes row together, and two whole panes in one frame made it the
         longest frame of the second (the loop-lag and event-latency tail); the other pane
@@ -442,7 +442,7 @@ class PerpdeskApp(App[int]):
         command (or runs ``on_yes``), a question gone stale is reported.
 
         Why one kept screen: composing and styling a new dialog on every `c` was most of the
-        key-to-confirmation time (measured with bench/ui.py, 2026-11-24); the kept screen only
+        key-to-confirmation time (bench/ui.py); the kept screen only
         gets its texts replaced. A request while a dialog is already up is ignored (the open
         question is answered first)."""
         if isinstance(self.screen, (ConfirmScreen, KillScreen)):

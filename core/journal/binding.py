@@ -1,8 +1,8 @@
 """One journal, one account: the journal folder records the venue and account uid it belongs to.
 
-Why: nothing used to say which exchange account a journal folder held. Pointed at the simulator
-and then at OKX (or at a second OKX account, or at a simulator started anew), the first account's
-open position lives became phantom ``external`` closes in the second's journal. So at first use
+Why: a journal folder pointed at the simulator and then at OKX (or at a second OKX account, or
+at a simulator started anew) would turn the first account's open position lives into phantom
+``external`` closes in the second's journal. So at first use
 the folder gets ``account.json`` (venue, demo or live, the exchange's account uid, when), written
 crash-safely and private; every later start, and ``perpdesk reconcile``, compares the account it
 is connected to with it and refuses, before a single row is read or written, when they differ.

@@ -7,7 +7,7 @@ refusing entries is the safe side of not knowing.
 
 A missing file is not taken for "running" when the journal says otherwise: every change of state
 is also a row of the risk family (``risk_YYYY-MM-DD.csv``, column ``state`` = the state after the
-event), so the newest such row rebuilds it. Deleting state.json after a kill switch used to lift
+event), so the newest such row rebuilds it: deleting state.json after a kill switch must not lift
 the halt silently and let the strategy trade again.
 """
 from __future__ import annotations
