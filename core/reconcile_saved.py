@@ -20,7 +20,7 @@ from typing import Any
 from loguru import logger
 
 from core.errors import PerpdeskError
-from core.sim.persist import SIM_STATE_FILE
+from core.sim.persist import SIM_STATE_FILE, SimStateError
 
 
 class SavedExchangeUnavailable(PerpdeskError):
@@ -40,8 +40,7 @@ def saved_at(path: Path) -> str:
 @contextlib.asynccontextmanager
 async def saved_exchange(settings: Any) -> AsyncIterator[str]:
     """The base URL of a frozen, read-only simulator holding the saved exchange (while open)."""
-    from core.sim.persist import SimStateError
-    from core.sim.server import SimServer
+    from core.sim.server import SimServer  # aiohttp only when a saved exchange is loaded
 
     path = saved_state_path(settings)
     if not path.is_file():

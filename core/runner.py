@@ -24,11 +24,12 @@ from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
 from core.journal.binding import bind_journal, journal_account
+from core.journal.disk import disk_full, full_disk_message
 from core.model import PositionSnapshot
 from core.safefile import tighten
 from core.service.host import serving
 from core.service.lock import EngineLock, acquire
-from core.sim.persist import SIM_STATE_FILE
+from core.sim.persist import SIM_STATE_FILE, SimStateError
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
@@ -107,7 +108,7 @@ async def _stack(settings: Settings, strategy: Strategy | None,
         await engine.start()
         started = True
         if settings.store.url:  # never waits on PostgreSQL: shipping and status run beside trading
-            from core.store.link import start_store
+            from core.store.link import start_store  # asyncpg only with a [store] url
 
             store = await start_store(settings, engine, journal, journal_account(settings, venue))
         if trading and strategy is not None:
@@ -154,8 +155,7 @@ def tighten_files(settings: Settings) -> list[Path]:
 async def _start_sim(settings: Settings) -> SimServer:
     """The embedded simulator, its exchange kept beside the journal (core.sim.persist) so that it
     goes on at the next start as a real exchange would."""
-    from core.sim.persist import SimStateError
-    from core.sim.server import SimServer
+    from core.sim.server import SimServer  # aiohttp only when the simulator runs embedded
 
     s = settings.sim
     try:
@@ -169,8 +169,6 @@ async def _start_sim(settings: Settings) -> SimServer:
     try:
         await sim.start()
     except SimStateError as exc:
-        from core.journal.disk import disk_full, full_disk_message
-
         if disk_full(settings.journal.dir, exc):  # its first save, before the journal's
             raise JournalError(full_disk_message(settings.journal.dir)) from None
         raise ConfigError(str(exc)) from None

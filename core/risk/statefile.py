@@ -13,11 +13,15 @@ the halt silently and let the strategy trade again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import orjson
 
 from core.events import TradingState
+from core.journal import schema
+from core.journal.errors import JournalError
+from core.journal.reader import read_rows
 from core.safefile import UnsafeFileError, check_entry, write_atomic
 
 STATE_FILE = "state.json"
@@ -48,12 +52,6 @@ def load_state(directory: Path) -> SavedState:
 
 def _from_risk_rows(directory: Path) -> SavedState:
     """The state the newest risk row left (newest day file holding a row first)."""
-    from datetime import date
-
-    from core.journal import schema
-    from core.journal.errors import JournalError
-    from core.journal.reader import read_rows
-
     files = [path for family, path in schema.day_files(directory) if family == schema.RISK]
     for path in reversed(files):  # day_files lists the oldest day first
         try:
