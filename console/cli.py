@@ -228,7 +228,7 @@ def _logged_command(settings: Any, args: argparse.Namespace) -> int:
             args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh,
             args.protocol or settings.sim.protocol)
     if args.command == "reconcile":
-        return _target("core.reconcile_command", "main")(settings)
+        return _target("core.reconcile.command", "main")(settings)
     if args.headless:  # the older name of `serve`
         return _target("core.runner", "run_headless")(settings, args.duration)
     if args.command == "serve":

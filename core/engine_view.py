@@ -20,7 +20,7 @@ from core.model import Instrument, PositionSnapshot, PosSide
 
 
 class ReconcileReportView(Protocol):
-    """What the console shows of core.reconcile.ReconcileReport."""
+    """What the console shows of core.reconcile.compare.ReconcileReport."""
 
     @property
     def ok(self) -> bool: ...

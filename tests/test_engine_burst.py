@@ -22,7 +22,7 @@ import pytest
 from core.config import ExchangeSettings, JournalSettings, Settings
 from core.ids import split_position_id
 from core.journal import read_fills, read_funding, read_trades
-from core.reconcile_command import main as reconcile_main
+from core.reconcile.command import main as reconcile_main
 from core.sim.ccxt_client import market_burst
 from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.unconfirmed import load

@@ -27,13 +27,13 @@ from core.model import (
     Origin,
     PositionSide,
 )
-from core.reconcile import (
+from core.reconcile.command import main as reconcile_main
+from core.reconcile.compare import (
     ReconcileReport,
     compare,
     reconcile_with_venue,
     window_start,
 )
-from core.reconcile_command import main as reconcile_main
 
 D = Decimal
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
@@ -679,7 +679,7 @@ async def test_with_venue_reads_no_day_file_older_than_the_exchange_history(
 
 
 def test_read_window_opens_only_the_files_the_window_needs(jdir: Path) -> None:
-    from core.reconcile import _WindowReader, read_window
+    from core.reconcile.compare import _WindowReader, read_window
 
     _garbage_day_files(jdir, "2024-01-15")
     reader = _WindowReader(jdir)

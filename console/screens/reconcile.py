@@ -1,6 +1,6 @@
 """ReconcileScreen: the journal-vs-exchange diff, differences first.
 
-The report comes from core.reconcile and is used duck-typed (``ok``, ``rows`` with symbol, field,
+The report comes from core.reconcile.compare and is used duck-typed (``ok``, ``rows`` with symbol, field,
 journal, exchange, and ``lines()``), so the console does not depend on its internals.
 """
 from __future__ import annotations

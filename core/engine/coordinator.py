@@ -52,7 +52,7 @@ from core.journal import Journal
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.ledger import Ledger
 from core.model import CloseResult, Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
-from core.reconcile import ReconcileReport, reconcile_with_venue
+from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.risk.control import TradingControl
 from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.base import Venue

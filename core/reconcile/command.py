@@ -1,8 +1,8 @@
 """`perpdesk reconcile`: the journal against the exchange it was written from, as one command.
 
-The comparison itself is core/reconcile.py (the engine runs it too, for the console's reconcile
+The comparison itself is core/reconcile/compare.py (the engine runs it too, for the console's reconcile
 screen); this module finds the exchange to compare with (the one a running engine uses, a saved
-embedded one when the console is closed: core/reconcile_saved.py), binds the journal to its
+embedded one when the console is closed: core/reconcile/saved.py), binds the journal to its
 account and prints the report.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from loguru import logger
 
 from core.errors import PerpdeskError
 from core.journal.binding import bind_journal, journal_account
-from core.reconcile import ReconcileReport, reconcile_with_venue
-from core.reconcile_saved import saved_at, saved_exchange, saved_state_path
+from core.reconcile.compare import ReconcileReport, reconcile_with_venue
+from core.reconcile.saved import saved_at, saved_exchange, saved_state_path
 from core.service.lock import read_holder
 from core.venue.factory import make_venue
 from core.venue.registry import venue_entry
@@ -43,7 +43,7 @@ def reconcile_exchange(settings: Any, holders: Sequence[int] = ()) -> Any:
     console or headless engine: ``[sim] host``/``port`` when the port is fixed; with ``port = 0``
     it listens on an ephemeral port nobody else knows, so there is nothing to reach (the
     ReconcileUnavailable says what to do). With no engine running, ``main`` reconciles against
-    the exchange that engine saved (core.reconcile_saved) instead. ``holders``: the processes
+    the exchange that engine saved (core.reconcile.saved) instead. ``holders``: the processes
     found running on the journal (named in the message).
     """
     exchange = settings.exchange
