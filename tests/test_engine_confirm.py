@@ -1,4 +1,4 @@
-"""core/closes.py: matching a life to its positions-history record, and the confirmation policy."""
+"""core/confirm/closes.py: matching a life to its positions-history record, and the confirmation policy."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.closes import (
+from core.confirm.closes import (
     HISTORY_SINCE_SLACK,
     CloseConfirmer,
     LifeTotals,
@@ -17,10 +17,10 @@ from core.closes import (
     confirm_close,
     reason_from_close_type,
 )
+from core.confirm.history_match import HistoryMatcher, match_history
+from core.confirm.unconfirmed import UnconfirmedClose, load, save
 from core.events import PositionHistoryRecord
-from core.history_match import HistoryMatcher, match_history
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
-from core.unconfirmed import UnconfirmedClose, load, save
 from tests.engine_helpers import wait_for
 from tests.fault_helpers import LogCapture
 

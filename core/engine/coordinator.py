@@ -20,8 +20,9 @@ from typing import Any
 
 from loguru import logger
 
-from core.closes import CloseConfirmer
 from core.config import RiskSettings
+from core.confirm.closes import CloseConfirmer
+from core.confirm.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.engine.book import Book
 from core.engine.commands import Commands
 from core.engine.context import EngineContext
@@ -54,7 +55,6 @@ from core.ledger import Ledger
 from core.model import CloseResult, Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.risk.control import TradingControl
-from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.base import Venue
 
 RESYNC_RETRY_S = 5.0

@@ -1,7 +1,7 @@
 """The fill path: one way a fill enters the ledger, whether streamed, backfilled or replayed.
 
 Data flow for a fill: journal.record_fill (+ FILL log line) -> ledger.apply_fill -> each
-CloseResult goes to the ``CloseConfirmer`` (core/closes.py), which confirms it against the
+CloseResult goes to the ``CloseConfirmer`` (core/confirm/closes.py), which confirms it against the
 exchange's positions-history and hands back the final row -> journal.record_close (+ POSITION
 CLOSED log line) -> subscribers. A fill id is applied at most once (``applied``).
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import PendingClose
+from core.confirm.closes import PendingClose
 from core.engine.ports import ResyncRequest
 from core.engine.timeline import FillKey, exchange_order
 from core.events import Notice, NoticeLevel
@@ -35,7 +35,7 @@ from core.logs import log_close, log_fill
 from core.model import CloseResult, Fill, OrderUpdate, PositionSide, PosSide
 
 if TYPE_CHECKING:
-    from core.closes import CloseConfirmer
+    from core.confirm.closes import CloseConfirmer
     from core.engine.book import Book
     from core.engine.context import EngineContext
 

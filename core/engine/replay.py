@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import LifeTotals
+from core.confirm.closes import LifeTotals
 from core.engine.timeline import in_time_order
 from core.journal.history import close_from_row, fill_from_row
 from core.journal.schema import parse_ts
@@ -19,7 +19,7 @@ from core.model import CloseResult, Fill
 from core.money import dec
 
 if TYPE_CHECKING:
-    from core.closes import CloseConfirmer
+    from core.confirm.closes import CloseConfirmer
     from core.engine.fills import FillPath
     from core.engine.funding import Funding
     from core.journal.writer import Journal

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import reason_from_close_type
+from core.confirm.closes import reason_from_close_type
+from core.confirm.history_match import match_history
 from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key
 from core.events import LinkState, NoticeLevel, PositionPush, StreamStatus
-from core.history_match import match_history
 from core.ids import life_seq
 from core.ledger import LedgerPosition
 from core.model import CloseReason, Fill, Origin, PositionSide

@@ -45,8 +45,8 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from core.confirm.history_match import HistoryMatcher
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
-from core.history_match import HistoryMatcher
 from core.ids import EPOCH, parse_position_id, position_id_for, split_position_id, utc_from_ms
 from core.journal import schema
 from core.journal.rows import file_rows
@@ -368,7 +368,7 @@ def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
 def _match_history(
     lives: dict[str, _Life], history: list[PositionHistoryRecord], out: list[ReconcileRow]
 ) -> None:
-    """Give each life its own positions-history record (core/history_match.py: the rule).
+    """Give each life its own positions-history record (core/confirm/history_match.py: the rule).
 
     Every life opened by a fill has the exchange's cTime to the millisecond, so those take their
     records first; the lives whose opening time is approximate (adopted positions) then take the

@@ -23,7 +23,7 @@ Policy (one row per close, written once, never rewritten — the journal is appe
 * If the exchange cannot be reached or has not caught up after the retries, the ledger row is
   written (and logged); ``perpdesk reconcile`` then shows the life if it differs.
 * At stop, every close still waiting is written from the ledger (never dropped, never twice) and
-  listed in a small file beside the journal (core/unconfirmed.py); the next start checks those
+  listed in a small file beside the journal (core/confirm/unconfirmed.py); the next start checks those
   lives against positions-history once and logs the outcome.
 
 Batches: a burst of fills closes hundreds of lives a second, and a positions-history fetch per
@@ -51,13 +51,13 @@ from pathlib import Path
 
 from loguru import logger
 
-from core import unconfirmed
+from core.confirm import unconfirmed
+from core.confirm.history_match import HistoryMatcher
+from core.confirm.unconfirmed import UnconfirmedClose
 from core.events import PositionHistoryRecord
-from core.history_match import HistoryMatcher
 from core.ids import life_seq
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
 from core.money import ZERO, plain
-from core.unconfirmed import UnconfirmedClose
 
 CONFIRM_DELAYS = (0.0, 0.2, 0.5, 1.0, 2.0, 3.0)  # seconds before each positions-history attempt
 # a record's uTime is at or after the close it includes (both exchange times): this much slack
@@ -224,7 +224,7 @@ class CloseConfirmer:
     ``max_pending`` waiting closes the oldest are written from the ledger at once.
 
     ``drain`` (stop) writes every close still waiting from the ledger and lists it in the
-    ``sidecar`` file (core/unconfirmed.py); the next ``start`` checks those against
+    ``sidecar`` file (core/confirm/unconfirmed.py); the next ``start`` checks those against
     positions-history and logs the outcome.
     """
 
