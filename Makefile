@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make run` (the console on the embedded simulator) and
-# `make test` (ruff, mypy, then the whole test suite). Each creates .venv and installs what it
+# `make test` (ruff, the import layers, mypy, then the whole test suite). Each creates .venv and installs what it
 # needs first: `make run` only what running needs, `make test` the test tools on top.
 PY ?= python3
 VENV := .venv
@@ -26,6 +26,7 @@ run: $(RUN_STAMP)
 # The gates run first (seconds), the suite last (minutes); any failure stops `make test`.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check core console bench tests
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

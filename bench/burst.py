@@ -87,7 +87,7 @@ async def _step(rate: int, seconds: float, directory: Path) -> dict[str, Any]:
     from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
     from core.engine import Engine
     from core.journal import Journal, read_fills
-    from core.reconcile import reconcile_with_venue
+    from core.reconcile.compare import reconcile_with_venue
     from core.venue import OkxVenue
 
     at_stop: list[str] = []

@@ -1,23 +1,19 @@
 """The one registry of console actions: every key binding, palette command and help line.
 
-Why one table: bindings, the command palette, the help screen and read-only filtering used to
-list the same actions three times, and the bindings inside dialogs and tables had no id, so
-``[keymap]`` could not rebind y/n or j/k. Each ``Action`` here is one binding with a stable id
+Why one table: bindings, the command palette, the help screen and read-only filtering all list
+the same actions, and every binding (dialogs and tables too, y/n and j/k) needs an id for
+``[keymap]`` to rebind it. Each ``Action`` here is one binding with a stable id
 (the ``[keymap]`` key); the app, the screens and the panes take their BINDINGS from ``bindings``,
 the palette from ``palette``, the help from ``help_lines``, and ``TRADING_ACTIONS`` decides what
-read-only mode hides. core/config.py validates ``[keymap]`` against ``KEYMAP_IDS`` there (core
-cannot import the console); tests/test_console_actions.py checks both lists are the same.
+read-only mode hides. The ids are written here only: the CLI hands them to core/config.py, which
+checks ``[keymap]`` against them, so this module imports no Textual (console/bindings.py turns the
+table into Textual bindings).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from textual.app import App
-from textual.binding import Binding, BindingType
-from textual.keys import _normalize_key_list  # "?" -> "question_mark", as Textual's keymap does
 
 
 class Scope(StrEnum):
@@ -63,10 +59,6 @@ class Action:
     trading: bool = False  # hidden and refused in read-only mode
     priority: bool = False
     palette: tuple[str, str] | None = None  # (title, help) in the command palette
-
-    def binding(self) -> Binding:
-        return Binding(self.keys, self.action, self.description, show=self.show,
-                       priority=self.priority, id=self.id)
 
 
 A, S = Action, Scope
@@ -138,11 +130,6 @@ TRADING_ACTIONS: frozenset[str] = frozenset(a.action for a in ACTIONS if a.tradi
 EXTRA_HELP: tuple[tuple[str, str], ...] = (("Tab", "next pane"), ("ctrl+p", "command palette"))
 
 
-def bindings(scope: Scope) -> list[BindingType]:
-    """The BINDINGS of one screen or widget class."""
-    return [a.binding() for a in ACTIONS if a.scope is scope]
-
-
 def visible(read_only: bool, scopes: Iterable[Scope] = (Scope.APP,)) -> list[Action]:
     """Actions of ``scopes`` that the trader can use (trading ones gone in read-only mode)."""
     wanted = set(scopes)
@@ -154,40 +141,7 @@ def palette(read_only: bool) -> list[Action]:
     return [a for a in visible(read_only) if a.palette is not None]
 
 
-def keys_of(action: Action, keymap: Mapping[str, str]) -> list[str]:
-    """The keys an action answers to once ``keymap`` (binding id -> keys) is applied."""
-    return [k for k in _normalize_key_list(keymap.get(action.id, action.keys)).split(",") if k]
-
-
-def key_hint(app: App[Any], action_id: str, default: str) -> str:
-    """How a dialog names the key of ``action_id``: ``default`` (its own wording, e.g. "Esc")
-    unless ``[keymap]`` rebound it, then the rebound keys as Textual displays them."""
-    if action_id not in app._keymap:
-        return default
-    keys = keys_of(BY_ID[action_id], app._keymap)
-    return "/".join(app.get_key_display(Binding(k, "")) for k in keys)
-
-
 def help_actions(read_only: bool) -> list[Action]:
     """What the help screen lists: the main screen's and the panes' keys."""
     return visible(read_only, (Scope.APP, Scope.PANE))
 
-
-def clashes(keymap: Mapping[str, str]) -> list[str]:
-    """One warning per key that ``keymap`` gives to two actions live at the same time.
-
-    Why: Textual keeps one binding per key and silently drops the other; the trader must learn
-    that, say, ``close_all = "c"`` took ``c`` away from ``close``."""
-    out: list[str] = []
-    for group in TOGETHER:
-        owners: dict[str, list[str]] = {}
-        for action in ACTIONS:
-            if action.scope in group:
-                for key in keys_of(action, keymap):
-                    owners.setdefault(key, []).append(action.id)
-        for key, ids in owners.items():
-            if len(ids) > 1 and any(i in keymap for i in ids):
-                out.append(f'[keymap] key "{key}" is given to both {ids[0]} and {ids[1]}'
-                           f"{' (and ' + ', '.join(ids[2:]) + ')' if ids[2:] else ''}: "
-                           f"only one of them will work")
-    return out

@@ -1,6 +1,6 @@
 """PerpdeskApp: the Textual console. It watches the engine and sends it commands, nothing more.
 
-Why it is shaped this way (issue 5):
+Why it is shaped this way:
 - The engine and the UI share ONE asyncio loop, so the UI must never hog it. Engine events land in
   a FeedBuffer (console/feed.py) through a cheap sync callback; a timer at ``[ui] refresh_hz``
   drains it and touches only the rows that changed. No flush work runs while a modal covers the
@@ -31,7 +31,7 @@ from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from console import actions
+from console import actions, bindings
 from console.actions import TRADING_ACTIONS, Scope
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
@@ -44,6 +44,7 @@ from console.screens.history import HistoryScreen
 from console.screens.kill import KillScreen
 from console.screens.reconcile import ReconcileScreen
 from console.terminal import WriterWatch
+from console.textual_private import app_keymap
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.footer import KeysFooter
@@ -54,6 +55,7 @@ from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
 from core.engine_view import EngineView, JournalView
+from core.errors import EXIT_FAIL
 from core.events import (
     AccountSnapshot,
     Command,
@@ -76,7 +78,6 @@ if TYPE_CHECKING:
 
 _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
              NoticeLevel.ERROR: "error"}
-EXIT_FAIL = 2
 DEDUPE_S = 5.0
 HALTS = (RiskEventKind.HALT, RiskEventKind.KILL)
 
@@ -91,7 +92,7 @@ def _needs_engine(action: Callable[[PerpdeskApp], None]) -> Callable[[PerpdeskAp
     """A key that needs the engine says "not connected yet" until the stack is up (console/pending.py)."""
 
     def guarded(app: PerpdeskApp) -> None:
-        if not app._not_connected():
+        if not app.not_connected():
             action(app)
 
     guarded.__name__, guarded.__doc__ = action.__name__, action.__doc__
@@ -102,7 +103,7 @@ class PerpdeskApp(App[int]):
     TITLE = "perpdesk"
     CSS_PATH = CSS_PATH
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # an App instance variable
-    BINDINGS = actions.bindings(Scope.APP)  # App declares it as an instance variable
+    BINDINGS = bindings.bindings(Scope.APP)  # App declares it as an instance variable
 
     def __init__(self, engine: EngineView, settings: Settings | None = None, *,
                  read_only: bool = False, clock: Callable[[], datetime] = _utc_now,
@@ -133,7 +134,7 @@ class PerpdeskApp(App[int]):
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
         if settings is not None:
-            from core.uistate import take_notices
+            from core.config import take_notices
 
             self.startup_warnings += take_notices()  # a bad ui-state.toml set aside at load
         self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
@@ -148,7 +149,7 @@ class PerpdeskApp(App[int]):
         self.theme = wanted
         keymap = dict(settings.keymap) if settings is not None else {}
         if keymap:
-            self.startup_warnings += actions.clashes(keymap)
+            self.startup_warnings += bindings.clashes(keymap)
             self.set_keymap(keymap)
 
     # ================================================================ layout
@@ -233,7 +234,7 @@ class PerpdeskApp(App[int]):
         """Feed draws skipped because the terminal had not taken the previous frame yet."""
         return self._writer.dropped if self._writer is not None else 0
 
-    def _not_connected(self) -> bool:
+    def not_connected(self) -> bool:
         """True (and says so) when a key needs the engine and it has not started yet."""
         if self.connected:
             return False
@@ -346,8 +347,8 @@ class PerpdeskApp(App[int]):
         quiet for APPEND_INTERVAL_S, else with the next flush after it.
 
         Why: a new row on top shifts every line of a newest-first pane, so each one repaints the
-        whole pane (~6-8 KB at 160x50); under a stream of fills that was half of all bytes sent
-        over SSH (bench/ui.py, 2026-11-24). Rows are only grouped, never dropped, and the
+        whole pane (~6-8 KB at 160x50); under a stream of fills that is most of what goes over
+        SSH (docs/decisions/event-loop-pauses.md). Rows are only grouped, never dropped, and the
         header's totals count every event as it arrives. One pane per flush: a fill brings a
         fills row and a closes row together, and two whole panes in one frame made it the
         longest frame of the second (the loop-lag and event-latency tail); the other pane
@@ -419,7 +420,7 @@ class PerpdeskApp(App[int]):
         """(keys, description) of every main-screen action, rebinds and read-only included."""
         out = []
         for action in actions.help_actions(self.read_only):
-            keys = actions.keys_of(action, self._keymap)
+            keys = bindings.keys_of(action, app_keymap(self))
             shown = " ".join(self.get_key_display(Binding(k, action.action)) for k in keys)
             out.append((shown, action.description))
         return out + list(actions.EXTRA_HELP)
@@ -441,7 +442,7 @@ class PerpdeskApp(App[int]):
         command (or runs ``on_yes``), a question gone stale is reported.
 
         Why one kept screen: composing and styling a new dialog on every `c` was most of the
-        key-to-confirmation time (measured with bench/ui.py, 2026-11-24); the kept screen only
+        key-to-confirmation time (bench/ui.py); the kept screen only
         gets its texts replaced. A request while a dialog is already up is ignored (the open
         question is answered first)."""
         if isinstance(self.screen, (ConfirmScreen, KillScreen)):

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 
 from console.errors import describe, expected_errors, log_line
 from console.remote import EngineUnavailable, RemoteEngine
+from core.errors import EXIT_FAIL
 
 if TYPE_CHECKING:
     from core.config import Settings
-
-EXIT_FAIL = 2
 
 
 def engine_socket(settings: Settings) -> Path | None:

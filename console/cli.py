@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.actions import ACTION_IDS
 from core.config import SimSettings, load_credentials, load_settings
 from core.errors import EXIT_FAIL, PerpdeskError
 from core.net import is_loopback
@@ -191,7 +192,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_usage(args)
     # ui-state.toml holds the console's look (theme, layout, sort): commands without a console
     # do not read it
-    settings = load_settings(args.config, ui_state=args.command in (None, "attach") and not args.headless)
+    settings = load_settings(args.config, ui_state=args.command in (None, "attach") and not args.headless,
+                             keymap_ids=ACTION_IDS)
     if args.read_only:
         settings = replace(settings, ui=replace(settings.ui, read_only=True))
     if args.command is None and not args.headless:  # plain `perpdesk` on a running engine
@@ -227,7 +229,7 @@ def _logged_command(settings: Any, args: argparse.Namespace) -> int:
             args.host, args.port, args.speed, args.seed, args.allow_remote, args.state, args.fresh,
             args.protocol or settings.sim.protocol)
     if args.command == "reconcile":
-        return _target("core.reconcile", "main")(settings)
+        return _target("core.reconcile.command", "main")(settings)
     if args.headless:  # the older name of `serve`
         return _target("core.runner", "run_headless")(settings, args.duration)
     if args.command == "serve":

@@ -1,8 +1,8 @@
 """What the console does when the process is told to stop, or loses its terminal.
 
-Why (issue 11): a dropped SSH session sends SIGHUP, a supervisor or `kill` sends SIGTERM, and
-both used to end the process at once: no log line, nothing said about the positions left open on
-the exchange, the journal's last batch at the mercy of the interpreter's exit. Here:
+Why: a dropped SSH session sends SIGHUP, a supervisor or `kill` sends SIGTERM, and by default
+both end the process at once: no log line, nothing said about the positions left open on the
+exchange, the journal's last batch at the mercy of the interpreter's exit. Here:
 
 - SIGTERM and SIGINT stop the console like `q` (without its question: nobody is there to
   answer it): the UI exits, the stack stops (journal flushed and closed), one log line names the

@@ -1,7 +1,7 @@
 """The pane registry: which panes the main screen shows, where, and what feeds each one.
 
-Why a registry: compose, the feed buffer, the feed drain and the today-seed each used to name
-every pane, so a new pane took ~5 edits in 2 files. A pane is now one ``PaneSpec`` here plus its
+Why a registry: compose, the feed buffer, the feed drain and the today-seed all need every pane;
+named here once, a new pane is one ``PaneSpec`` here plus its
 widget module: ``rows`` says which append-only events it shows (console/feed.py ``Rows``: how
 the buffer recognises, de-duplicates and counts them), None for the positions pane, which the
 app updates from position states.

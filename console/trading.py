@@ -13,9 +13,9 @@ runs), and its dialog only refreshes what it shows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from console.screens.confirm import Question, Recheck
 from console.screens.kill import KillScreen
@@ -27,6 +27,7 @@ from core.engine_view import ProtectionView, RestingView
 from core.events import (
     CloseAll,
     ClosePosition,
+    Command,
     KillSwitch,
     PauseStrategy,
     PlaceOrder,
@@ -38,7 +39,35 @@ from core.events import (
 from core.model import PositionSnapshot
 
 if TYPE_CHECKING:
-    from console.app import PerpdeskApp
+    from textual.screen import Screen
+
+    from console.feed import FeedBuffer
+    from console.widgets.positions import PositionsPane
+    from core.engine_view import EngineView
+    from core.model import Instrument
+
+
+class TradingApp(Protocol):
+    """What the trading flows use of the app (console/app.py ``PerpdeskApp`` is the one)."""
+
+    engine: EngineView
+    feed: FeedBuffer
+    positions: PositionsPane
+    open_orders: set[str]
+    inflight: int  # commands sent and not answered yet
+
+    @property
+    def screen(self) -> Screen[Any]: ...
+    @property
+    def push_screen(self) -> Callable[..., Any]: ...
+    @property
+    def run_worker(self) -> Callable[..., Any]: ...
+    def instruments(self) -> Mapping[str, Instrument]: ...
+    def say(self, text: str, severity: str = "information") -> None: ...
+    def confirm(self, question: Question, recheck: Recheck | None = None, *,
+                on_yes: Callable[[], None] | None = None,
+                screen: type[KillScreen] | None = None) -> None: ...
+    def submit(self, command: Command, what: str) -> None: ...
 
 PosKey = tuple[str, str]
 AT_MARK = " (at mark, before fees)"
@@ -53,7 +82,7 @@ def _facts(snap: PositionSnapshot) -> tuple[str, str, Decimal]:
 class Trading:
     """The trading flows of one app (it owns the dialogs; this builds what they ask)."""
 
-    def __init__(self, app: PerpdeskApp) -> None:
+    def __init__(self, app: TradingApp) -> None:
         self.app = app
         # the kill dialog's last read of the exchange: (orders, algos), why it failed, or None
         self.resting: tuple[int, int] | str | None = None

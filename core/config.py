@@ -8,14 +8,15 @@ config.toml is read, never written: tomli-w would drop the user's comments and o
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import socket
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ class _Section:
                     f"environment variables {ENV_KEY}, {ENV_SECRET}, {ENV_PASSPHRASE}"
                 )
             if key not in allowed:
-                raise ConfigError(f'{file}: unknown key [{name}] "{key}"{_suggest(key, allowed, quote=True)}')
+                raise ConfigError(f'{file}: unknown key [{name}] "{key}"{suggest(key, allowed, quote=True)}')
 
     def fail(self, key: str, expected: str) -> ConfigError:
         return ConfigError(f"{self.file}: [{self.name}] {key} must be {expected}, got {show(self.table[key])}")
@@ -266,7 +267,8 @@ def _range(kind: str, lo: int | None, hi: int | None) -> str:
     return f"{kind} >= {lo}" if lo is not None else kind
 
 
-def _suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = False, brackets: bool = False) -> str:
+def suggest(word: str, choices: tuple[str, ...] | list[str], *, quote: bool = False, brackets: bool = False) -> str:
+    """A hint for a mistyped name: " — did you mean X?", else the names it may be."""
     def fmt(s: str) -> str:
         return f'"{s}"' if quote else f"[{s}]" if brackets else s
 
@@ -384,7 +386,7 @@ def _strategy(file: str, raw: Any, base: Path) -> StrategySettings:
                 f"{file}: [strategy] name must be one of "
                 + ", ".join(f'"{n}"' for n in STRATEGIES)
                 + f", got {show(name)}"
-                + (_suggest(name, STRATEGIES, quote=True) if isinstance(name, str) and
+                + (suggest(name, STRATEGIES, quote=True) if isinstance(name, str) and
                    difflib.get_close_matches(name, list(STRATEGIES), n=1) else "")
                 + (' (your own strategy file goes in path = "strategies/my.py")'
                    if isinstance(name, str) and name.endswith(".py") else "")
@@ -453,28 +455,14 @@ def _risk(file: str, raw: Any) -> RiskSettings:
     )
 
 
-# The [keymap] binding ids: console/actions.py's registry, written here because core cannot import
-# the console; tests/test_console_actions.py checks that the two lists are the same.
-KEYMAP_IDS = (
-    "close", "partial_close", "close_all", "order_entry", "pause", "kill_switch", "tp_sl",
-    "reconcile", "history", "accounts", "filter",
-    "theme", "help", "quit",
-    "cursor_up", "cursor_down", "page_up", "page_down", "first_row", "last_row",
-    "confirm_yes", "confirm_no",
-    "history_close", "history_older", "history_newer", "history_switch",
-    "reconcile_close", "reconcile_down", "reconcile_up", "help_close", "accounts_close",
-    "order_cancel", "order_place", "partial_cancel",
-    "kill_cancel", "tpsl_cancel", "tpsl_break_even", "tpsl_place",
-)
-
-
-def _keymap(file: str, raw: Any) -> dict[str, str]:
+def _keymap(file: str, raw: Any, ids: Collection[str] | None) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: [keymap] must be a table, got {show(raw)}")
     for binding, key in raw.items():
-        if binding not in KEYMAP_IDS:
+        if ids is not None and binding not in ids:
+            known = list(ids)
             raise ConfigError(f'{file}: unknown binding id [keymap] "{binding}"'
-                              f"{_suggest(binding, KEYMAP_IDS, quote=True)}")
+                              f"{suggest(binding, known, quote=True)}")
         if not isinstance(key, str) or not key or any(c.isspace() for c in key):
             raise ConfigError(
                 f'{file}: [keymap] {binding} must be a key name such as "c" or "ctrl+x", got {show(key)}'
@@ -486,12 +474,15 @@ def _keymap(file: str, raw: Any) -> dict[str, str]:
 
 
 def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
-                   config_path: Path = DEFAULT_CONFIG) -> Settings:
-    """Builds Settings from an already-parsed TOML document; relative dirs resolve beside the file."""
+                   config_path: Path = DEFAULT_CONFIG, keymap_ids: Collection[str] | None = None) -> Settings:
+    """Builds Settings from an already-parsed TOML document; relative dirs resolve beside the file.
+
+    ``keymap_ids``: the binding ids ``[keymap]`` may name. They are the console's (console/actions.py
+    defines them, and the CLI passes them); None leaves the ids unchecked."""
     for name in data:
         if name not in _SECTIONS:
             if isinstance(data[name], dict):
-                raise ConfigError(f"{file}: unknown section [{name}]{_suggest(name, _SECTIONS, brackets=True)}")
+                raise ConfigError(f"{file}: unknown section [{name}]{suggest(name, _SECTIONS, brackets=True)}")
             raise ConfigError(
                 f'{file}: unknown top-level key "{name}" — settings go in a section such as [exchange]'
             )
@@ -511,7 +502,7 @@ def parse_settings(data: Mapping[str, Any], *, file: str = "config.toml",
         ui=_ui(file, data.get("ui", {}), UISettings()),
         strategy=_strategy(file, data.get("strategy", {}), base),
         risk=_risk(file, data.get("risk", {})),
-        keymap=_keymap(file, data.get("keymap", {})),
+        keymap=_keymap(file, data.get("keymap", {}), keymap_ids),
         config_path=config_path,
         engine=_engine(file, data.get("engine", {})),
         store=_store(file, data.get("store", {})),
@@ -532,7 +523,100 @@ def read_toml(path: Path, file: str) -> dict[str, Any]:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
 
 
-def load_settings(path: str | Path | None = None, *, ui_state: bool = True) -> Settings:
+# ---------------------------------------------------------------- ui-state.toml, read at start
+# Why a bad file is set aside rather than refused: the trader never wrote it (the app saves it:
+# core/uistate.py), so a torn write, a stray BOM or a folder in its place must not stop every
+# start with exit 2 until they find and delete it. It is renamed ``ui-state.toml.corrupt-<UTC
+# time>`` (kept for a look) and the start goes on with config.toml's [ui]; the console logs and
+# shows the notice (``take_notices``).
+
+UI_STATE_NAME = "ui-state.toml"
+SAVED_KEYS = ("theme", "layout", "sort")  # preferences the app may persist; never read_only
+_notices: list[str] = []  # files set aside in this process, until the console says so
+
+
+def take_notices() -> list[str]:
+    """The set-aside notices not shown yet (each is returned once)."""
+    out = list(_notices)
+    _notices.clear()
+    return out
+
+
+def set_aside(path: Path, why: str) -> str:
+    """Move a bad ui-state file out of the way; the notice (also kept for ``take_notices``)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists() or target.is_symlink():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        os.rename(path, target)
+        done = f"moved it to {target.name}"
+    except OSError as exc:
+        done = f"could not move it aside ({exc.strerror or exc}): delete it"
+    notice = (f"{path} could not be used ({why}); {done}; "
+              "UI preferences from config.toml [ui] this time")
+    _notices.append(notice)
+    return notice
+
+
+def read_or_set_aside(settings: Settings, path: Path) -> dict[str, Any]:
+    """The validated [ui] table of ``path``; {} (and the file set aside) when it is bad."""
+    try:
+        table = read_ui_state(path)
+        with_ui(settings, table, str(path))  # the values too: theme = 3 is as bad as garbage
+        return table
+    except ConfigError as exc:
+        why = exc.message.removeprefix(f"{path}: ")
+        with contextlib.suppress(OSError):
+            with open(path, "rb") as fh:
+                if fh.read(3) == b"\xef\xbb\xbf":  # an editor's byte-order mark: TOML has none
+                    why = f"it starts with a byte-order mark (BOM); {why}"
+        set_aside(path, why)
+        return {}
+
+
+def ui_state_path(settings: Settings) -> Path:
+    return settings.config_path.parent / UI_STATE_NAME
+
+
+def check_no_secrets(file: str, table: Mapping[str, Any], where: str = "ui") -> None:
+    for key, value in table.items():
+        if SECRET_KEY_RE.search(str(key)):
+            raise ConfigError(f'{file}: [{where}] "{key}" looks like a credential; ui-state.toml never holds one')
+        if isinstance(value, Mapping):
+            check_no_secrets(file, value, f"{where}.{key}")
+
+
+def read_ui_state(path: Path) -> dict[str, Any]:
+    """The raw [ui] table of a ui-state file ({} when there is none); ConfigError if it is bad."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    file = str(path)
+    data = read_toml(path, file)
+    unknown = [k for k in data if k != "ui"]
+    if unknown or not isinstance(data.get("ui", {}), dict):
+        raise ConfigError(f"{file}: expected only a [ui] table, found {unknown[0] if unknown else 'ui'!r} "
+                          "(the app writes this file; delete it to reset the UI preferences)")
+    table = data.get("ui", {})
+    check_no_secrets(file, table)
+    bad = [k for k in table if k not in SAVED_KEYS]
+    if bad:
+        raise ConfigError(f'{file}: [ui] "{bad[0]}" cannot be set here, expected only '
+                          + ", ".join(SAVED_KEYS) + " (delete the file to reset the UI preferences)")
+    return dict(table)
+
+
+def apply_ui_state(settings: Settings) -> Settings:
+    """Settings with ui-state.toml's [ui] laid over config.toml's [ui]."""
+    path = ui_state_path(settings)
+    table = read_or_set_aside(settings, path)
+    return with_ui(settings, table, str(path)) if table else settings
+
+
+def load_settings(path: str | Path | None = None, *, ui_state: bool = True,
+                  keymap_ids: Collection[str] | None = None) -> Settings:
     """Loads config.toml, then ui-state.toml beside it. ``path=None`` means ./config.toml, which may
     be absent (all defaults: the simulator); an explicit path that does not exist is an error."""
     explicit = path is not None
@@ -540,14 +624,13 @@ def load_settings(path: str | Path | None = None, *, ui_state: bool = True) -> S
     file = str(given)
     config_path = given.expanduser().resolve()
     if config_path.is_file() or (explicit and config_path.exists()):
-        settings = parse_settings(read_toml(config_path, file), file=file, config_path=config_path)
+        settings = parse_settings(read_toml(config_path, file), file=file, config_path=config_path,
+                                  keymap_ids=keymap_ids)
     elif explicit:
         raise ConfigError(f"{file}: config file not found (expected a TOML file at {config_path})")
     else:
         settings = parse_settings({}, file=file, config_path=config_path)
     if ui_state:
-        from core.uistate import apply_ui_state
-
         settings = apply_ui_state(settings)
     return settings
 

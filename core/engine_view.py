@@ -1,7 +1,7 @@
 """EngineView: exactly what a viewer (the Textual console) asks of the engine, as a Protocol.
 
-Why a Protocol and not ``engine: Any``: the console used to probe the engine with getattr, so
-nothing said which calls it relied on and a renamed method failed only at run time. This file
+Why a Protocol and not ``engine: Any``: probing the engine with getattr says nothing of which
+calls the console relies on, and a renamed method would fail only at run time. This file
 lists them; mypy checks the real Engine (and any test double) against it. It lives outside the
 engine package on purpose: a viewer depends on this small surface, not on the engine's modules.
 
@@ -20,7 +20,7 @@ from core.model import Instrument, PositionSnapshot, PosSide
 
 
 class ReconcileReportView(Protocol):
-    """What the console shows of core.reconcile.ReconcileReport."""
+    """What the console shows of core.reconcile.compare.ReconcileReport."""
 
     @property
     def ok(self) -> bool: ...

@@ -1,8 +1,7 @@
 """The one base of every failure perpdesk expects and can explain in a sentence.
 
-Why one base: the CLI, headless mode and the console each used to catch a list of five unrelated
-error classes and read ``.message`` or ``str()`` depending on the class. A ``PerpdeskError``
-carries both things a front end needs (one plain line and the process exit code), so each front
+Why one base: the CLI, headless mode and the console each need one plain line and an exit code
+from whatever failed, whatever its class. A ``PerpdeskError`` carries both things a front end needs (one plain line and the process exit code), so each front
 end handles it in exactly one place and a new error class needs no new ``except`` anywhere.
 """
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Keep the garbage collector's full passes short once the process has started.
 
 Why: a full (generation 2) collection walks every container object alive. After start-up that is
-ccxt's market tables, Textual's widgets and CSS, and the journal replay: measured on 2026-11-24,
-the console under the bench load (bench/ui.py) paused the shared event loop for 76 ms (median)
-to 119 ms in each of its 16 full collections in 25 s, which was the whole of its event-to-screen
-and key-to-screen p99. ``gc.freeze()`` moves everything alive at that point into a permanent
+ccxt's market tables, Textual's widgets and CSS, and the journal replay, and each full pass
+pauses the event loop the engine and the console share for tens of milliseconds: under the
+bench load (bench/ui.py) those pauses are the console's event-to-screen and key-to-screen p99
+(figures: docs/decisions/event-loop-pauses.md). ``gc.freeze()`` moves everything alive at that point into a permanent
 generation that collections skip; what the day adds later is still collected as usual.
 
 The first-generation threshold is raised from 700 to 10,000 allocations for the same reason: the

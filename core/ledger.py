@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, localcontext
 
+from core.ids import ms_from_utc, position_id_for, split_position_id
 from core.model import (
     CloseReason,
     CloseResult,
@@ -28,7 +29,6 @@ from core.model import (
     PositionSnapshot,
     PosSide,
     RowSource,
-    ms_from_utc,
 )
 from core.money import ONE, ZERO
 
@@ -55,42 +55,6 @@ def _divide(num: Decimal, den: Decimal) -> Decimal:
         assert isinstance(exp, int)
         # 120800 / 2.00 comes out as 6.04E+4: keep prices in plain notation for the trader
         return q.quantize(AVG_QUANTUM) if exp < _AVG_EXP else q.quantize(ONE) if exp > 0 else q
-
-
-def position_id_for(symbol: str, pos_side: PosSide, opened_at: datetime, seq: int = 1) -> str:
-    """One position life's journal id; deterministic when the ledger is rebuilt from the same fills.
-
-    ``symbol#pos_side#opened_ms`` for the first life of a leg opened in that millisecond, and
-    ``symbol#pos_side#opened_ms.<seq>`` (seq 2, 3, ...) for the next ones: a fast bot or a burst can
-    open, close and open again within one millisecond, and two lives must never share an id (the
-    journal, the close confirmer and reconcile would merge them)."""
-    if seq < 1:
-        raise ValueError(f"position life sequence {seq} < 1")
-    ms = ms_from_utc(opened_at)
-    return f"{symbol}#{pos_side}#{ms}" if seq == 1 else f"{symbol}#{pos_side}#{ms}.{seq}"
-
-
-def split_position_id(position_id: str) -> tuple[str, str, int, int]:
-    """``symbol#pos_side#opened_ms[.seq]`` -> (symbol, pos_side, opened_ms, seq); seq 1 when absent.
-
-    Raises ValueError for anything else. The one parser of the id (reconcile, tests, bench)."""
-    symbol, pos_side, tail = position_id.rsplit("#", 2)
-    ms_text, dot, seq_text = tail.partition(".")
-    if not ms_text.isdigit() or (dot and not seq_text.isdigit()):
-        raise ValueError(f"position_id {position_id!r} is not symbol#pos_side#opened_ms[.seq]")
-    seq = int(seq_text) if dot else 1
-    if dot and seq < 2:
-        raise ValueError(f"position_id {position_id!r}: a sequence suffix starts at 2")
-    return symbol, pos_side, int(ms_text), seq
-
-
-def life_seq(position_id: str) -> int:
-    """The life's sequence among the lives of its leg opened in its millisecond (1 when the id
-    carries none or does not parse)."""
-    try:
-        return split_position_id(position_id)[3]
-    except ValueError:
-        return 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from core.ids import ms_from_utc as ms_from_utc  # part of the shared contract; defined in core.ids
+from core.ids import utc_from_ms as utc_from_ms
 from core.money import ZERO, quantize_down
 
 
@@ -129,14 +131,6 @@ class RowSource(StrEnum):
 
     LEDGER = "ledger"
     EXCHANGE = "exchange"
-
-
-def utc_from_ms(ms: int | str) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-
-
-def ms_from_utc(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
 
 
 def iso(ts: datetime) -> str:

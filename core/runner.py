@@ -23,28 +23,24 @@ from core.engine_view import ProtectionView
 from core.errors import PerpdeskError
 from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
-from core.journal.binding import AccountId, bind_journal
+from core.journal.binding import bind_journal, journal_account
+from core.journal.disk import disk_full, full_disk_message
 from core.model import PositionSnapshot
 from core.safefile import tighten
+from core.service.host import serving
 from core.service.lock import EngineLock, acquire
+from core.sim.persist import SIM_STATE_FILE, SimStateError
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
 from core.venue.base import Venue
-from core.venue.registry import make_venue, venue_entry
+from core.venue.factory import make_venue
+from core.venue.registry import venue_entry
 
 if TYPE_CHECKING:
     from core.sim.server import SimServer
     from core.store.link import StoreLink
     from core.strategies.base import Strategy
 
-EXIT_FAIL = 2
-SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
-
-
-def journal_account(settings: Settings, venue: Venue) -> AccountId:
-    """The account a run is on, as the journal records it (venue name, demo or live, uid)."""
-    return AccountId(venue=settings.exchange.venue, uid=getattr(venue, "account_uid", ""),
-                     sandbox=bool(settings.exchange.sandbox))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +108,7 @@ async def _stack(settings: Settings, strategy: Strategy | None,
         await engine.start()
         started = True
         if settings.store.url:  # never waits on PostgreSQL: shipping and status run beside trading
-            from core.store.link import start_store
+            from core.store.link import start_store  # asyncpg only with a [store] url
 
             store = await start_store(settings, engine, journal, journal_account(settings, venue))
         if trading and strategy is not None:
@@ -159,8 +155,7 @@ def tighten_files(settings: Settings) -> list[Path]:
 async def _start_sim(settings: Settings) -> SimServer:
     """The embedded simulator, its exchange kept beside the journal (core.sim.persist) so that it
     goes on at the next start as a real exchange would."""
-    from core.sim.persist import SimStateError
-    from core.sim.server import SimServer
+    from core.sim.server import SimServer  # aiohttp only when the simulator runs embedded
 
     s = settings.sim
     try:
@@ -174,8 +169,6 @@ async def _start_sim(settings: Settings) -> SimServer:
     try:
         await sim.start()
     except SimStateError as exc:
-        from core.journal.disk import disk_full, full_disk_message
-
         if disk_full(settings.journal.dir, exc):  # its first save, before the journal's
             raise JournalError(full_disk_message(settings.journal.dir)) from None
         raise ConfigError(str(exc)) from None
@@ -207,8 +200,6 @@ def log_stop(engine: _OpenPositions, reason: str) -> None:
 
 
 async def _headless(settings: Settings, duration: float | None, banner: str) -> int:
-    from core.service.host import serving
-
     stop = asyncio.Event()
     why: list[str] = []
     loop = asyncio.get_running_loop()

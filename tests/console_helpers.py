@@ -100,7 +100,7 @@ def account() -> AccountSnapshot:
 
 @dataclass
 class Report:
-    """Shaped like core.reconcile.ReconcileReport (the console uses it duck-typed)."""
+    """Shaped like core.reconcile.compare.ReconcileReport (the console uses it duck-typed)."""
 
     rows: list[Any] = field(default_factory=list)
 

@@ -22,7 +22,7 @@ from typing import Any
 from loguru import logger
 
 from core.events import Notice, NoticeLevel
-from core.ledger import split_position_id
+from core.ids import split_position_id
 from core.sim.exchange import Push
 from core.sim.server import SimServer
 from tests.engine_helpers import Rig, assert_rows_consistent

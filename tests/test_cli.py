@@ -131,7 +131,7 @@ def test_dispatch_headless_reconcile_report(monkeypatch: pytest.MonkeyPatch, tmp
     cfg.write_text('[journal]\ndir = "j"\n')
     calls: list[tuple[Any, ...]] = []
     fake_module(monkeypatch, "core.runner", "run_headless", calls, result=0)
-    fake_module(monkeypatch, "core.reconcile", "main", calls, result=1)
+    fake_module(monkeypatch, "core.reconcile.command", "main", calls, result=1)
     fake_module(monkeypatch, "core.report", "main", calls, result=0)
     assert main(["--config", str(cfg), "--headless", "--duration", "2.5"]) == 0
     assert calls[-1][0].journal.dir == tmp_path / "conf" / "j" and calls[-1][1] == 2.5

@@ -2,11 +2,15 @@
 config.toml accepts are the registry's, and a keymap or theme that cannot be honoured says so."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.binding import Binding
 
-from console.actions import ACTION_IDS, ACTIONS, TRADING_ACTIONS, clashes
+from console.actions import ACTION_IDS, ACTIONS, TRADING_ACTIONS
 from console.app import PerpdeskApp, build_app
+from console.bindings import clashes
+from console.cli import main
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
@@ -16,7 +20,7 @@ from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.table import LinePane
-from core.config import KEYMAP_IDS, Settings, UISettings
+from core.config import Settings, UISettings, load_settings
 from core.events import ClosePosition
 from core.model import PositionSide
 from tests.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
@@ -31,9 +35,33 @@ def two_positions() -> FakeEngine:
                        snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
 
 
-def test_config_accepts_exactly_the_registry_ids() -> None:
+def test_registry_ids_are_unique() -> None:
     assert len(set(ACTION_IDS)) == len(ACTION_IDS)
-    assert sorted(KEYMAP_IDS) == sorted(ACTION_IDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[keymap]\nkill_swich = "k"\n', 'did you mean "kill_switch"?'),
+        ('[keymap]\nclsoe = "z"\n', 'unknown binding id [keymap] "clsoe" — did you mean "close"?'),
+        ('[keymap]\nconfirm.yes = "Y"\n', 'unknown binding id [keymap] "confirm" — did you mean'),
+    ],
+)
+def test_config_accepts_only_the_registry_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              text: str, expected: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    assert main(["--config", str(config), "report"]) == 2  # before any command runs
+    err = capsys.readouterr().err
+    assert expected in err and str(config) in err and len(err.strip().splitlines()) == 1
+
+
+def test_config_accepts_every_registry_id(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[keymap]\n" + "".join(f'{i} = "f{n % 12 + 1}"\n' for n, i in enumerate(ACTION_IDS)),
+                      encoding="utf-8")
+    settings = load_settings(config, ui_state=False, keymap_ids=ACTION_IDS)
+    assert sorted(settings.keymap) == sorted(ACTION_IDS)
 
 
 @pytest.mark.parametrize("owner", BOUND, ids=lambda c: c.__name__)

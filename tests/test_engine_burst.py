@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from core.config import ExchangeSettings, JournalSettings, Settings
+from core.confirm.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
+from core.confirm.unconfirmed import load
+from core.ids import split_position_id
 from core.journal import read_fills, read_funding, read_trades
-from core.ledger import split_position_id
-from core.reconcile import main as reconcile_main
+from core.reconcile.command import main as reconcile_main
 from core.sim.ccxt_client import market_burst
-from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
-from core.unconfirmed import load
 from core.venue import VenueError
 from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, wait_for
 from tests.fault_helpers import LogCapture

@@ -23,7 +23,7 @@ from core.engine import Engine
 from core.events import PlaceOrder
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import OrderSide
-from core.reconcile import reconcile_with_venue
+from core.reconcile.compare import reconcile_with_venue
 from core.runner import build_stack
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer

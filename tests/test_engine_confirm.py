@@ -1,4 +1,4 @@
-"""core/closes.py: matching a life to its positions-history record, and the confirmation policy."""
+"""core/confirm/closes.py: matching a life to its positions-history record, and the confirmation policy."""
 from __future__ import annotations
 
 import asyncio
@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from core.closes import (
+from core.confirm.closes import (
     HISTORY_SINCE_SLACK,
     CloseConfirmer,
-    HistoryIndex,
     LifeTotals,
     PendingClose,
     confirm_close,
-    match_history,
     reason_from_close_type,
 )
+from core.confirm.history_match import HistoryMatcher, match_history
+from core.confirm.unconfirmed import UnconfirmedClose, load, save
 from core.events import PositionHistoryRecord
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
-from core.unconfirmed import UnconfirmedClose, load, save
 from tests.engine_helpers import wait_for
 from tests.fault_helpers import LogCapture
 
@@ -309,7 +308,7 @@ def test_match_history_gives_each_life_of_a_millisecond_its_own_record() -> None
     assert match_history(records, SYM, "net", PositionSide.LONG, T0) is first
     assert match_history(records, SYM, "net", PositionSide.SHORT, T0, seq=2) is flip
     assert match_history(records, SYM, "net", PositionSide.LONG, T0, seq=3) is None  # not listed yet
-    index = HistoryIndex(records)
+    index = HistoryMatcher(records)
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=PID) is first  # same life again
     assert index.match(SYM, "net", PositionSide.LONG, T0, 1, owner=f"{PID}.9") is None  # taken

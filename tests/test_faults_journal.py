@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import core.journal.writer as writer
+import core.journal.dayfiles as dayfiles
 from core.events import ClosePosition, NoticeLevel, PlaceOrder
 from core.journal import JournalError
 from core.model import OrderSide
@@ -32,12 +32,12 @@ pytestmark = pytest.mark.timeout(60)
 
 
 class FullDisk:
-    """Stands in for ``writer._write_all`` while ``full``: half the bytes land, then ENOSPC."""
+    """Stands in for ``dayfiles.write_all`` while ``full``: half the bytes land, then ENOSPC."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.full = False
         self.failures = 0
-        real = writer._write_all
+        real = dayfiles.write_all
 
         def write_all(fd: int, data: bytes) -> None:
             if not self.full:
@@ -47,7 +47,7 @@ class FullDisk:
             os.write(fd, data[: max(1, len(data) // 2)])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(writer, "_write_all", write_all)
+        monkeypatch.setattr(dayfiles, "write_all", write_all)
 
 
 def _disk(directory: Path) -> dict[str, bytes]:

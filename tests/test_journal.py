@@ -392,7 +392,7 @@ def test_disk_full_leaves_no_half_row_and_retries_cleanly(
     before = path.read_bytes()
 
     real_write = os.write
-    journal_fds: set[int] = set(j._handles.values())
+    journal_fds: set[int] = set(j._files.handles.values())
 
     def half_then_enospc(fd: int, data: bytes) -> int:
         if fd in journal_fds:

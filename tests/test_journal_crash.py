@@ -15,7 +15,7 @@ import pytest
 
 from core.journal import COLUMNS, Journal, read_fills, read_funding
 from core.journal.index import INDEX_NAME
-from core.journal.writer import day_files
+from core.journal.schema import day_files
 from core.report import build_report, build_report_from_csv
 
 HELPER = Path(__file__).with_name("journal_crash_writer.py")

@@ -266,14 +266,14 @@ def test_deepest_history_page_reads_only_the_rows_it_shows(tmp_path: Path,
     index.catch_up()  # built from the CSV
     index.close()
     read: list[int] = []
-    from core.journal.reader import _file_rows as real
+    from core.journal.rows import file_rows as real
 
     def counting(family: str, path: Path, typed: bool) -> Iterator[dict[str, Any]]:
         for n, row in enumerate(real(family, path, typed), 1):
             read.append(n)
             yield row
 
-    monkeypatch.setattr(history_module, "_file_rows", counting)
+    monkeypatch.setattr(history_module, "file_rows", counting)
     opened = _csv_opens(monkeypatch)
     page = HistoryPager(tmp_path, "fills", 7).read_page(10**9)
     oldest = sorted(tmp_path.glob("orders_*.csv"))[0].name

@@ -8,7 +8,8 @@ from decimal import Decimal as D
 import pytest
 
 from core.events import PositionHistoryRecord
-from core.ledger import Ledger, life_seq, split_position_id
+from core.ids import life_seq, split_position_id
+from core.ledger import Ledger
 from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSource
 
 BTC = "BTC/USDT:USDT"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
+from core.ids import parse_position_id
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import (
     CloseReason,
@@ -26,14 +27,13 @@ from core.model import (
     Origin,
     PositionSide,
 )
-from core.reconcile import (
+from core.reconcile.command import main as reconcile_main
+from core.reconcile.compare import (
     ReconcileReport,
     compare,
-    parse_position_id,
     reconcile_with_venue,
     window_start,
 )
-from core.reconcile import main as reconcile_main
 
 D = Decimal
 BTC, ETH, SOL = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"
@@ -679,7 +679,7 @@ async def test_with_venue_reads_no_day_file_older_than_the_exchange_history(
 
 
 def test_read_window_opens_only_the_files_the_window_needs(jdir: Path) -> None:
-    from core.reconcile import _WindowReader, read_window
+    from core.reconcile.compare import _WindowReader, read_window
 
     _garbage_day_files(jdir, "2024-01-15")
     reader = _WindowReader(jdir)

@@ -35,7 +35,7 @@ from core.sim.server import SimServer
 from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
 from core.venue.bybit_stream import BybitStream
-from core.venue.registry import make_venue
+from core.venue.factory import make_venue
 
 BTC = "BTC/USDT:USDT"
 

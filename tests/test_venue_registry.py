@@ -7,7 +7,8 @@ from core.config import SUPPORTED_VENUES, ExchangeSettings, Settings
 from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.errors import PerpdeskError
 from core.venue.base import VenueError, VenueErrorKind
-from core.venue.registry import VENUES, make_venue, venue_entry
+from core.venue.factory import make_venue
+from core.venue.registry import VENUES, venue_entry
 
 
 def test_config_validates_against_the_registry() -> None:

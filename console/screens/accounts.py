@@ -10,7 +10,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 from core.store.queries import AccountRow, format_accounts
 from core.store.watch import AccountsWatch
 

@@ -6,8 +6,8 @@ whichever button happens to be focused".
 Why it asks again: a confirmation is bound to the facts it displayed (for a close: the position
 life, side and size). The flow that opened it hands over ``recheck``, which rebuilds the question
 from what the console knows now; if the facts differ when the trader says yes, nothing is sent:
-the dialog says what changed and asks again with the new facts (issue 10: `c` on a long of 1,
-the position flips to a short of 2 from outside, `y` must not close the short).
+the dialog says what changed and asks again with the new facts (`c` on a long of 1, the
+position flips to a short of 2 from outside: `y` must not close the short).
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from console.actions import Scope, bindings, key_hint
+from console.actions import Scope
+from console.bindings import bindings, key_hint
 from core.events import Command
 
 CHANGED = "⚠ changed since it was shown — nothing sent; confirm again:"

@@ -9,7 +9,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 
 
 class HelpScreen(ModalScreen[None]):

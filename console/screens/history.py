@@ -18,7 +18,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from console.actions import Scope, bindings, key_hint
+from console.actions import Scope
+from console.bindings import bindings, key_hint
 from console.widgets.closes import ClosesPane
 from console.widgets.fills import FillsPane
 from console.widgets.funding import FundingPane

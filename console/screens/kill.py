@@ -20,7 +20,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from console.actions import Scope, bindings, key_hint
+from console.actions import Scope
+from console.bindings import bindings, key_hint
 from console.screens.confirm import Question, Recheck
 
 WORD = "KILL"

@@ -14,7 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from console.actions import Scope, bindings, key_hint
+from console.actions import Scope
+from console.bindings import bindings, key_hint
 from console.numbers import SizeError, parse_positive
 from core.events import PlaceOrder
 from core.model import Instrument, OrderSide, OrderType

@@ -16,7 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 from console.numbers import SizeError, parse_number, quote
 from console.widgets.fmt import Precision, short_symbol
 from core.model import Instrument, PositionSnapshot

@@ -1,6 +1,6 @@
 """ReconcileScreen: the journal-vs-exchange diff, differences first.
 
-The report comes from core.reconcile and is used duck-typed (``ok``, ``rows`` with symbol, field,
+The report comes from core.reconcile.compare and is used duck-typed (``ok``, ``rows`` with symbol, field,
 journal, exchange, and ``lines()``), so the console does not depend on its internals.
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 from core.engine_view import ReconcileReportView
 
 

@@ -21,7 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from console.actions import Scope, bindings, key_hint
+from console.actions import Scope
+from console.bindings import bindings, key_hint
 from console.numbers import SizeError, parse_positive
 from console.widgets.fmt import Precision, short_symbol
 from core.events import SetTpSl

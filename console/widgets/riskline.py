@@ -1,6 +1,6 @@
 """RiskLine: one line under the header with the strategy and the risk guard at a glance.
 
-What it shows (issue 14): the strategy's name and the trading state (running / paused /
+What it shows: the strategy's name and the trading state (running / paused /
 halted), today's net PnL against the daily loss limit, the exposure against the max total
 notional, and the last risk event (before the exposure when paused or halted: the reason matters
 more then). Each is an item that never splits (console/widgets/pack.py): at 80 columns the line

@@ -1,7 +1,7 @@
 """LinePane: the Line-API table every pane is built on.
 
-Why not DataTable: measured with textual 8.2.8 at 160x50 (issue 5), DataTable repaints every visible
-cell each frame (~75 ms), which starves the engine sharing the loop. A LinePane keeps one rendered
+Why not DataTable: it repaints every visible cell each frame (~75 ms at 160x50 with textual
+8.2.8, docs/decisions/event-loop-pauses.md), which starves the engine sharing the loop. A LinePane keeps one rendered
 Strip per row in a cache keyed by row identity, and an update refreshes only the screen line of the
 row that changed. Rows that merely move (a new fill pushed on top) are cache hits. Columns that do
 not fit the width are dropped by priority, so 80 columns stays readable.
@@ -21,7 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.actions import Scope, bindings
+from console.actions import Scope
+from console.bindings import bindings
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +334,7 @@ class LinePane(ScrollView, can_focus=True):
                 # Rows that scrolled away: dropped wholesale (the visible ones re-render once).
                 # Why so tight: each cached Strip carries Textual's own caches (7 dicts and the
                 # strips derived from it); a 4,000-row bound kept ~100k objects alive for the
-                # garbage collector to walk (36 ms full passes, measured 2026-11-24).
+                # garbage collector to walk (tens of ms per full pass).
                 self._cache.clear()
             style = base if state == 0 else (cursor if state == 1 else blurred)
             strip = self._strip(self._rows[key].cells, style, tones, width)

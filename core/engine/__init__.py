@@ -1,10 +1,14 @@
 """The engine: one coordinator between the exchange, the ledger, the journal and the console.
 
-Module map (the coordinator owns one helper per part; helpers reach each other through it):
+Module map (the coordinator builds one helper per part and hands each an ``EngineContext`` plus
+the other parts it uses, by name; no part holds the ``Engine``):
 
 - ``coordinator``: ``Engine`` — lifecycle, the one event queue and its consumer, publishing,
   the timer, and the public API the console, runner and strategies use.
-- ``ports``: shared type aliases (the exchange protocol is ``core.venue.base.Venue``).
+- ``context``: ``EngineContext`` — the venue, journal, ledger, clock and the coordinator's
+  services (publish, notice, refuse, enqueue) the parts share.
+- ``ports``: shared shapes (the clock, the resync request and schedule; the exchange protocol is
+  ``core.venue.base.Venue``).
 - ``inbound``: the venue's sink (stateless pushes inline, stateful ones queued), link states.
 - ``commands`` + ``checks``: commands after the pre-trade check chain (where risk limits go);
   ``validate``: sizes and prices checked once, before the chain.

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.engine.ports import Key, now
+from core.engine.ports import Key
 from core.events import PositionGone, PositionPush
 from core.ledger import LedgerPosition
 from core.model import MarginMode, PositionSnapshot, PosSide
 from core.money import ZERO
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.context import EngineContext
 
 MISMATCH_GRACE_S = 2.0  # a position push that disagrees with the ledger, re-checked after this
 _POS_SIDES = tuple(PosSide)  # iterating the enum itself costs more than the rest of a pass's look-ups
@@ -29,8 +29,8 @@ _POS_SIDES = tuple(PosSide)  # iterating the enum itself costs more than the res
 class Book:
     """Latest marks and position pushes; turns ledger lives into published snapshots."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
         self.marks: dict[str, Decimal] = {}
         self.pushes: dict[Key, PositionPush] = {}
         self.mismatch_due: dict[Key, float] = {}  # loop time a disagreeing push is re-checked at
@@ -52,7 +52,7 @@ class Book:
         return pos.entry_price if pos is not None else ZERO
 
     def snapshot(self, key: Key) -> PositionSnapshot | None:
-        ledger = self._e.ledger
+        ledger = self._ctx.ledger
         mark = self.marks.get(key[0])
         if mark is None:
             if not ledger.holds(*key):
@@ -60,22 +60,22 @@ class Book:
             mark = self.mark_for(key[0], ledger.position(*key))
         push = self.pushes.get(key)
         if push is None:  # ledger.snapshot answers None itself for a life not open
-            return ledger.snapshot(key[0], key[1], mark, now(), ZERO, MarginMode.CROSS, None)
+            return ledger.snapshot(key[0], key[1], mark, self._ctx.clock(), ZERO, MarginMode.CROSS, None)
         return ledger.snapshot(
-            key[0], key[1], mark, now(),
+            key[0], key[1], mark, self._ctx.clock(),
             push.leverage if push.leverage is not None else ZERO,
             MarginMode.of(push.margin_mode), push.liq_price)
 
     def positions(self) -> list[PositionSnapshot]:
         out = []
-        for pos in self._e.ledger.positions():
+        for pos in self._ctx.ledger.positions():
             snap = self.snapshot((pos.symbol, pos.pos_side))
             if snap is not None:
                 out.append(snap)
         return out
 
     def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal:
-        pos = self._e.ledger.position(symbol, pos_side)
+        pos = self._ctx.ledger.position(symbol, pos_side)
         if pos is None or pos.contracts == 0:
             return ZERO
         part = min(abs(contracts), pos.contracts)
@@ -85,7 +85,7 @@ class Book:
 
     def open_contracts(self, symbol: str, pos_side: PosSide) -> Decimal:
         """Contracts open at (symbol, pos_side): the ledger's, else the exchange's last push."""
-        pos = self._e.ledger.position(symbol, pos_side)
+        pos = self._ctx.ledger.position(symbol, pos_side)
         if pos is not None:
             return pos.contracts
         push = self.pushes.get((symbol, pos_side))
@@ -95,7 +95,7 @@ class Book:
 
     def record_position(self, snap: PositionSnapshot) -> None:
         try:
-            self._e.journal.record_position(snap)
+            self._ctx.journal.record_position(snap)
         except Exception as exc:  # noqa: BLE001
             logger.error(f"journal refused a position snapshot: {exc}")
 
@@ -104,14 +104,14 @@ class Book:
         snap = self.snapshot(key)
         shown = self._shown.get(key)
         if shown is not None and (snap is None or snap.position_id != shown):
-            self._e._publish(PositionGone(key[0], key[1], shown))
+            self._ctx.publish(PositionGone(key[0], key[1], shown))
             del self._shown[key]
         if snap is None:
             return
         self._shown[key] = snap.position_id
         if record:
             self.record_position(snap)
-        self._e._publish(snap)
+        self._ctx.publish(snap)
 
     def fill_moved(self, key: Key) -> None:
         """A fill changed the life at ``key``: journaled and published with this pass's changes."""
@@ -126,7 +126,7 @@ class Book:
         if marks.get(symbol) == price:
             return
         marks[symbol] = price
-        if self._e.ledger.holds_symbol(symbol):
+        if self._ctx.ledger.holds_symbol(symbol):
             self.revalue_soon(symbol)
 
     def revalue_soon(self, symbol: str) -> None:
@@ -142,7 +142,7 @@ class Book:
         changed, self._changed = self._changed, set()
         for key in changed:  # fills moved these lives: journal a row, publish (or PositionGone)
             self.position_changed(key)
-        holds = self._e.ledger.holds
+        holds = self._ctx.ledger.holds
         for symbol in marked:  # marks moved these: publish their new valuation, no row
             for pos_side in _POS_SIDES:
                 if holds(symbol, pos_side) and (symbol, pos_side) not in changed:
@@ -167,7 +167,7 @@ class Book:
     def disagrees(self, key: Key) -> bool:
         push = self.pushes.get(key)
         exch = push.contracts if push is not None else ZERO
-        return exch != self._e.ledger.signed_contracts(*key)
+        return exch != self._ctx.ledger.signed_contracts(*key)
 
     def due_mismatches(self, loop_now: float) -> list[Key]:
         """Lives whose disagreeing push is past its grace and still disagrees (resync them)."""

@@ -27,7 +27,7 @@ from core.events import (
 from core.model import Origin
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.context import EngineContext
 
 
 class PreTradeCheck(Protocol):
@@ -78,11 +78,11 @@ class ReadOnlyGate:
 
     gate = True
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
 
     def __call__(self, command: Command, origin: Origin) -> str | None:
-        return "read-only mode: trading commands are disabled" if self._engine.read_only else None
+        return "read-only mode: trading commands are disabled" if self._ctx.read_only else None
 
 
 class OriginGate:
@@ -102,17 +102,17 @@ class JournalGate:
 
     gate = True
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
 
     def __call__(self, command: Command, origin: Origin) -> str | None:
-        error = self._engine.journal.error
+        error = self._ctx.journal.error
         if error is None or isinstance(command, KillSwitch | PauseStrategy):
             return None  # stopping trading must work even when the journal cannot write
-        self._engine._check_journal()
+        self._ctx.check_journal()
         return (f"trading refused: the journal cannot write ({error}) — "
                 "free disk space; pending rows are kept and written when it can")
 
 
-def default_chain(engine: Engine) -> CheckChain:
-    return CheckChain([ReadOnlyGate(engine), OriginGate(), JournalGate(engine)])
+def default_chain(ctx: EngineContext) -> CheckChain:
+    return CheckChain([ReadOnlyGate(ctx), OriginGate(), JournalGate(ctx)])

@@ -20,16 +20,18 @@ from typing import Any
 
 from loguru import logger
 
-from core.closes import CloseConfirmer
 from core.config import RiskSettings
+from core.confirm.closes import CloseConfirmer
+from core.confirm.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.engine.book import Book
 from core.engine.commands import Commands
+from core.engine.context import EngineContext
 from core.engine.fills import FillPath
 from core.engine.funding import Funding
 from core.engine.inbound import Inbound, Reconnected
-from core.engine.ports import Subscriber, now
+from core.engine.ports import Clock, ResyncRequest, ResyncSchedule, Subscriber, now
 from core.engine.replay import replay_journal
-from core.engine.resync import Resync, ResyncRequest
+from core.engine.resync import Resync
 from core.engine.timer import FundingDue, run_timer
 from core.events import (
     AccountSnapshot,
@@ -50,10 +52,9 @@ from core.events import (
 from core.journal import Journal
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
 from core.ledger import Ledger
-from core.model import Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
-from core.reconcile import ReconcileReport, reconcile_with_venue
+from core.model import CloseResult, Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
+from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.risk.control import TradingControl
-from core.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.venue.base import Venue
 
 RESYNC_RETRY_S = 5.0
@@ -67,28 +68,19 @@ class Engine:
 
     def __init__(self, venue: Venue, journal: Journal, *, read_only: bool = False,
                  position_snapshot_interval: float = 60.0, confirm_closes: bool = True,
-                 tick_s: float = 0.5, risk: RiskSettings | None = None, candles: bool = True) -> None:
+                 tick_s: float = 0.5, risk: RiskSettings | None = None, candles: bool = True,
+                 clock: Clock = now) -> None:
         self.venue = venue
         self.candles = candles  # stream one-minute candles (a strategy's input; nothing else reads them)
         self.journal = journal
         self.read_only = read_only
         self.position_snapshot_interval = position_snapshot_interval
         self.tick_s = tick_s
+        self.clock = clock
         self.ledger = Ledger()
-        self.book = Book(self)
-        self.fills = FillPath(self)
-        self.funding = Funding(self)
-        self.resync = Resync(self)
-        self.inbound = Inbound(self)
-        self.orders = Commands(self)  # .orders.checks: the pre-trade check chain
-        self.confirmer = CloseConfirmer(self._fetch_history, self.fills.emit_close,
-                                        enabled=confirm_closes,
-                                        sidecar=journal.directory / UNCONFIRMED_FILE)
         # a tuple, replaced on (un)subscribe: a publish (several per mark push) iterates it as is,
         # with no copy, and a callback (un)subscribing meanwhile takes effect from the next event
         self._subscribers: tuple[Subscriber, ...] = ()
-        self.control = TradingControl(self, risk if risk is not None else RiskSettings())
-        self.orders.checks.add(self.control.guard)  # the trading state and the [risk] limits
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._idle = asyncio.Event()  # set while the queue is empty and nothing is being handled
         self._idle.set()
@@ -99,6 +91,25 @@ class Engine:
         self._stream_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
+        self.ctx = EngineContext(
+            venue=venue, journal=journal, ledger=self.ledger, clock=clock, publish=self._publish,
+            notice=self.notice, refuse=self._refuse, enqueue=self._enqueue,
+            check_journal=self._check_journal, set_account=self._set_account,
+            stopped=lambda: self._stopped, read_only=read_only)
+        ctx = self.ctx
+        self.schedule = ResyncSchedule()
+        self.book = Book(ctx)
+        self.confirmer = CloseConfirmer(self._fetch_history, self._emit_close,
+                                        enabled=confirm_closes,
+                                        sidecar=journal.directory / UNCONFIRMED_FILE)
+        self.fills = FillPath(ctx, self.book, self.confirmer)
+        self.funding = Funding(ctx, self.fills, self.book)
+        self.inbound = Inbound(ctx, self.book, self.funding, self.schedule)
+        self.resync = Resync(ctx, self.book, self.fills, self.funding, self.inbound, self.schedule)
+        self.control = TradingControl(ctx, self.book, risk if risk is not None else RiskSettings(),
+                                      self.subscribe)
+        self.orders = Commands(ctx, self.book, self.control)  # .orders.checks: the pre-trade chain
+        self.orders.checks.add(self.control.guard)  # the trading state and the [risk] limits
 
     # ================================================================ lifecycle
 
@@ -109,14 +120,14 @@ class Engine:
     async def start(self) -> None:
         """Connect, rebuild from the journal, start streams, backfill the gap, adopt positions."""
         await self.venue.connect()
-        offset = self._clock_offset()
+        offset = self.ctx.clock_offset()
         if abs(offset) >= 2.0:
-            self._notice(NoticeLevel.WARNING,
+            self.notice(NoticeLevel.WARNING,
                          f"this computer's clock is {abs(offset):.1f} s "
                          f"{'ahead of' if offset > 0 else 'behind'} the exchange's; trading uses the "
                          "exchange's time — sync the system clock (NTP)")
         await self.journal.start()
-        replay_journal(self)
+        replay_journal(self.journal, self.ledger, self.fills, self.funding, self.confirmer)
         self.confirmer.start()  # reads the unconfirmed list: a refused one stops the start here
         try:
             self._account = await self.venue.fetch_balance()
@@ -136,7 +147,9 @@ class Engine:
             await self._teardown()
             raise exc
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
-        self._tasks.append(asyncio.create_task(run_timer(self), name="engine-timer"))
+        self._tasks.append(asyncio.create_task(
+            run_timer(self.ctx, self.book, self.funding, self.schedule, self.positions,
+                      self.position_snapshot_interval, self.tick_s), name="engine-timer"))
         await self.control.start()
         self._started = True
         logger.info(f"ENGINE STARTED symbols {', '.join(self.venue.instruments)} "
@@ -290,17 +303,13 @@ class Engine:
             await self.journal.flush()
         except Exception as exc:  # noqa: BLE001 - read what is on disk; the journal reports itself
             logger.warning(f"journal flush before history read failed: {exc}")
-        return await read_day_async(self.journal.directory, day or now().date())
+        return await read_day_async(self.journal.directory, day or self.clock().date())
 
     def history_pager(self, kind: HistoryKind, page_size: int = 200) -> HistoryPager:
         """Older fills / closes / funding from the journal in pages, newest first (history screen)."""
         return HistoryPager(self.journal.directory, kind, page_size)
 
     # ================================================================ shared by the helpers
-
-    def _clock_offset(self) -> float:
-        """This computer's clock minus the exchange's (s); 0 for venues that do not measure it."""
-        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)  # float ok: seconds
 
     def _check_journal(self) -> None:
         """Tell the trader once when the journal starts or stops failing (disk full, read-only)."""
@@ -309,10 +318,10 @@ class Engine:
             return
         previous, self._journal_error = self._journal_error, error
         if error is not None:
-            self._notice(NoticeLevel.ERROR, f"journal cannot write: {error} — trading commands are "
+            self.notice(NoticeLevel.ERROR, f"journal cannot write: {error} — trading commands are "
                                             "refused until it can; rows are kept in memory")
         elif previous is not None:
-            self._notice(NoticeLevel.INFO, "journal writing again: pending rows written; trading "
+            self.notice(NoticeLevel.INFO, "journal writing again: pending rows written; trading "
                                            "commands accepted")
 
     def _publish(self, event: EngineEvent) -> None:
@@ -324,17 +333,20 @@ class Engine:
 
     def notice(self, level: NoticeLevel, text: str) -> None:
         """Tell the trader one line (published as a Notice and logged), e.g. from the strategy host."""
-        self._notice(level, text)
-
-    def _notice(self, level: NoticeLevel, text: str) -> None:
         log = logger.error if level is NoticeLevel.ERROR else (
             logger.warning if level is NoticeLevel.WARNING else logger.info)
         log(f"NOTICE {text}")
-        self._publish(Notice(level, text, now()))
+        self._publish(Notice(level, text, self.clock()))
 
     def _refuse(self, message: str) -> CommandResult:
-        self._notice(NoticeLevel.ERROR, message)
+        self.notice(NoticeLevel.ERROR, message)
         return CommandResult(False, message)
+
+    def _set_account(self, account: AccountSnapshot) -> None:
+        self._account = account
+
+    def _emit_close(self, close: CloseResult) -> None:
+        self.fills.emit_close(close)
 
     def _enqueue(self, event: object) -> None:
         """Queue a stateful event for the consumer (handled in order, one at a time)."""
@@ -383,7 +395,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - one bad event never stops the engine
                 logger.exception(f"engine failed on {type(event).__name__}")
                 self._publish(Notice(NoticeLevel.ERROR,
-                                     f"engine error on {type(event).__name__}: {exc}", now()))
+                                     f"engine error on {type(event).__name__}: {exc}", self.clock()))
             finally:
                 self._busy = False
                 if queue.empty():
@@ -423,6 +435,6 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            self._notice(NoticeLevel.WARNING, f"{what} failed: {exc}; retrying in "
+            self.notice(NoticeLevel.WARNING, f"{what} failed: {exc}; retrying in "
                                               f"{RESYNC_RETRY_S:g} s")
-            self.resync.request_in(RESYNC_RETRY_S)
+            self.schedule.request_in(RESYNC_RETRY_S)

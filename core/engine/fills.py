@@ -1,7 +1,7 @@
 """The fill path: one way a fill enters the ledger, whether streamed, backfilled or replayed.
 
 Data flow for a fill: journal.record_fill (+ FILL log line) -> ledger.apply_fill -> each
-CloseResult goes to the ``CloseConfirmer`` (core/closes.py), which confirms it against the
+CloseResult goes to the ``CloseConfirmer`` (core/confirm/closes.py), which confirms it against the
 exchange's positions-history and hands back the final row -> journal.record_close (+ POSITION
 CLOSED log line) -> subscribers. A fill id is applied at most once (``applied``).
 
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import PendingClose
-from core.engine.ports import now
+from core.confirm.closes import PendingClose
+from core.engine.ports import ResyncRequest
 from core.engine.timeline import FillKey, exchange_order
 from core.events import Notice, NoticeLevel
 from core.ledger import LedgerPosition
@@ -35,7 +35,9 @@ from core.logs import log_close, log_fill
 from core.model import CloseResult, Fill, OrderUpdate, PositionSide, PosSide
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.confirm.closes import CloseConfirmer
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
 
 MAX_WINDOWS = 5000  # life windows kept for funding attribution (oldest dropped first)
 
@@ -58,42 +60,44 @@ class LifeWindow:
 class FillPath:
     """Fills and order updates into the journal, the ledger and the close confirmer."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext, book: Book, confirmer: CloseConfirmer) -> None:
+        self._ctx = ctx
+        self._book = book
+        self._confirmer = confirmer
         self.applied: set[str] = set()
         self.windows: OrderedDict[str, LifeWindow] = OrderedDict()
         self._fill_counts: dict[str, int] = {}
         self.last: dict[str, FillKey] = {}  # per symbol: the newest fill applied, in exchange order
 
     def on_order(self, update: OrderUpdate) -> None:
-        self._e.journal.record_order(update)
-        self._e._publish(update)
+        self._ctx.journal.record_order(update)
+        self._ctx.publish(update)
         if update.state.value == "rejected":
-            self._e._notice(NoticeLevel.ERROR, f"order {update.order_id} on {update.symbol} "
+            self._ctx.notice(NoticeLevel.ERROR, f"order {update.order_id} on {update.symbol} "
                                                f"rejected: {update.message or 'no reason given'}")
 
     def on_fill(self, fill: Fill, *, replay: bool = False) -> int:
         """Journal, book and close one execution; returns the close rows handed on."""
         if fill.fill_id in self.applied:
             return 0
-        if not replay and self._e.journal.has_fill(fill.fill_id, fill.ts):
+        if not replay and self._ctx.journal.has_fill(fill.fill_id, fill.ts):
             return 0  # journaled before this run, in a life the replay did not need: booked already
         self.applied.add(fill.fill_id)
         self._check_order(fill, replay)
         if not replay:
-            if self._e.journal.record_fill(fill):
+            if self._ctx.journal.record_fill(fill):
                 log_fill(fill)
-            self._e._publish(fill)
-        before = self._e.ledger.position(fill.symbol, fill.pos_side)
+            self._ctx.publish(fill)
+        before = self._ctx.ledger.position(fill.symbol, fill.pos_side)
         try:
-            closes = self._e.ledger.apply_fill(fill)
+            closes = self._ctx.ledger.apply_fill(fill)
         except ValueError as exc:
             if replay:
                 logger.warning(f"journal replay: fill {fill.fill_id} skipped ({exc})")
             else:
-                self._e._notice(NoticeLevel.WARNING, f"fill {fill.fill_id} does not fit the ledger "
+                self._ctx.notice(NoticeLevel.WARNING, f"fill {fill.fill_id} does not fit the ledger "
                                                      f"({exc}); resyncing positions from the exchange")
-                self._e.resync.request("fill did not fit the ledger")
+                self._ctx.enqueue(ResyncRequest("fill did not fit the ledger"))
             return 0
         return self.after_fill(fill, before, closes, replay=replay)
 
@@ -106,17 +110,17 @@ class FillPath:
             return
         if replay:
             return
-        self._e._notice(NoticeLevel.WARNING,
+        self._ctx.notice(NoticeLevel.WARNING,
                         f"fill {fill.fill_id} on {fill.symbol} at {fill.ts.isoformat()} arrived after "
                         f"a later fill ({last[3]} at {last[0].isoformat()}); resyncing its positions "
                         "from the exchange")
-        self._e.resync.request(f"fill {fill.fill_id} out of order")
+        self._ctx.enqueue(ResyncRequest(f"fill {fill.fill_id} out of order"))
 
     def after_fill(self, fill: Fill, before: LedgerPosition | None, closes: list[CloseResult],
                    *, replay: bool = False) -> int:
         """Life windows, fill counts and close rows after the ledger applied ``fill``."""
         key = (fill.symbol, fill.pos_side)
-        after = self._e.ledger.position(*key)
+        after = self._ctx.ledger.position(*key)
         if before is not None:
             self._count_fill(before.position_id)
         submitted = 0
@@ -124,7 +128,7 @@ class FillPath:
             window = self.windows.get(close.position_id)
             if close.is_full and window is not None:
                 self.windows[close.position_id] = dataclasses.replace(window, closed_at=fill.ts)
-            if replay and self._e.journal.has_close(close.close_key):
+            if replay and self._ctx.journal.has_close(close.close_key):
                 continue  # replayed: its row is on disk already
             self._submit_close(close, fill.pos_side)
             submitted += 1
@@ -134,7 +138,7 @@ class FillPath:
             if before is None or before.position_id != after.position_id:
                 self._count_fill(after.position_id)
         if not replay:  # at start the resync's alignment publishes every life once
-            self._e.book.fill_moved(key)
+            self._book.fill_moved(key)
         return submitted
 
     def _count_fill(self, position_id: str) -> None:
@@ -144,7 +148,7 @@ class FillPath:
         pid = close.position_id
         counts = self._fill_counts
         seen = counts.get(pid, 0)
-        self._e.confirmer.submit(PendingClose(
+        self._confirmer.submit(PendingClose(
             close, pos_side, later_fills=lambda: counts.get(pid, 0) > seen))
 
     def add_window(self, pos: LedgerPosition) -> None:
@@ -157,10 +161,10 @@ class FillPath:
     def emit_close(self, close: CloseResult) -> None:
         """A final close row from the confirmer: journal it once, log it, publish it."""
         try:
-            if self._e.journal.record_close(close):
+            if self._ctx.journal.record_close(close):
                 log_close(close)
-                self._e._publish(close)
+                self._ctx.publish(close)
         except Exception as exc:  # noqa: BLE001
             logger.exception("journal refused a close row")
-            self._e._publish(Notice(NoticeLevel.ERROR, f"journal error on a close row: {exc}",
-                                    now()))
+            self._ctx.publish(Notice(NoticeLevel.ERROR, f"journal error on a close row: {exc}",
+                                    self._ctx.clock()))

@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from core.engine.fills import LifeWindow
-from core.engine.ports import now
+from core.engine.timeline import in_time_order
 from core.events import FundingBill
 from core.logs import log_funding
-from core.model import FundingPayment, PositionSide
+from core.model import Fill, FundingPayment, PositionSide
 from core.money import ZERO, plain
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
+    from core.engine.fills import FillPath
 
 BACKFILL_SLACK = timedelta(seconds=2)  # fills-history overlap behind the journal's last fill
 FUNDING_SLACK = timedelta(seconds=120)  # bills overlap behind the previous funding sync
@@ -38,8 +40,10 @@ RATE_QUANTUM = Decimal("1e-12")
 class Funding:
     """Funding bills in, FundingPayment rows out; knows when the next settlement is due."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext, fills: FillPath, book: Book) -> None:
+        self._ctx = ctx
+        self._fills = fills
+        self._book = book
         self.bills_seen: set[str] = set()
         self.next_funding: dict[str, datetime] = {}
         self.synced_at: datetime | None = None
@@ -50,28 +54,41 @@ class Funding:
         if self.synced_at is not None:
             start = self.synced_at - FUNDING_SLACK
         else:
-            opens = [p.opened_at for p in self._e.ledger.positions()]
-            last = self._e.journal.last_fill_time()
-            start = min(opens + ([last] if last else []) + [now()]) - BACKFILL_SLACK
+            opens = [p.opened_at for p in self._ctx.ledger.positions()]
+            last = self._ctx.journal.last_fill_time()
+            start = min(opens + ([last] if last else []) + [self._ctx.clock()]) - BACKFILL_SLACK
         return min(start, floor) if floor is not None else start
 
     async def sync(self) -> None:
-        started = now()
-        e = self._e
+        started = self._ctx.clock()
+        e = self._ctx
         bills = await e.venue.fetch_funding_bills(self.since())
         new = [b for b in bills if b.bill_id not in self.bills_seen and not e.journal.has_bill(b.bill_id)]
         if new:
             symbols = {b.symbol for b in new}
             fills = await e.venue.fetch_fills(self._fills_since(new))
-            e.resync.apply_merged([f for f in fills if f.symbol in symbols], new)
+            self.apply_merged([f for f in fills if f.symbol in symbols], new)
         self.synced_at = started
+
+    def apply_merged(self, fills: list[Fill], bills: list[FundingBill]) -> tuple[int, int]:
+        """Apply backfilled fills and bills in time order (a bill before a fill of the same ms)."""
+        new_fills = [f for f in fills if f.fill_id not in self._fills.applied
+                     and not self._ctx.journal.has_fill(f.fill_id)]
+        new_bills = [b for b in bills if b.bill_id not in self.bills_seen
+                     and not self._ctx.journal.has_bill(b.bill_id)]
+        for item in in_time_order(new_fills, new_bills, lambda b: b.ts):
+            if isinstance(item, Fill):
+                self._fills.on_fill(item)
+            else:
+                self.on_bill(item)
+        return len(new_fills), len(new_bills)
 
     def _fills_since(self, bills: list[FundingBill]) -> datetime:
         """Where the fills before ``bills`` start: the last fill applied on their instruments."""
         starts = []
         for bill in bills:
-            last = self._e.fills.last.get(bill.symbol)
-            start = last[0] if last is not None else (self._e.journal.last_fill_time() or bill.ts)
+            last = self._fills.last.get(bill.symbol)
+            start = last[0] if last is not None else (self._ctx.journal.last_fill_time() or bill.ts)
             starts.append(max(min(start, bill.ts), bill.ts - FILLS_LOOKBACK))
         return min(starts) - BACKFILL_SLACK
 
@@ -82,36 +99,36 @@ class Funding:
             if wall >= when + FUNDING_GRACE and self._done.get(symbol) != when:
                 self._done[symbol] = when
                 if (self.synced_at is None or self.synced_at < when) and \
-                        any(p.symbol == symbol for p in self._e.ledger.positions()):
+                        any(p.symbol == symbol for p in self._ctx.ledger.positions()):
                     out.append(symbol)
         return out
 
     def replay_row(self, bill_id: str, position_id: str, amount: Decimal) -> None:
         """A funding row from the journal at start: book it on its life if that life is open."""
         self.bills_seen.add(bill_id)
-        window = self._e.fills.windows.get(position_id)
+        window = self._fills.windows.get(position_id)
         if window is not None:
-            live = self._e.ledger.position(window.symbol, window.pos_side)
+            live = self._ctx.ledger.position(window.symbol, window.pos_side)
             if live is not None and live.position_id == position_id:
-                self._e.ledger.apply_funding(window.symbol, window.pos_side, amount)
+                self._ctx.ledger.apply_funding(window.symbol, window.pos_side, amount)
 
     def on_bill(self, bill: FundingBill) -> None:
         """Record one funding bill once, attributed to the life open when it was booked."""
-        if bill.bill_id in self.bills_seen or self._e.journal.has_bill(bill.bill_id):
+        if bill.bill_id in self.bills_seen or self._ctx.journal.has_bill(bill.bill_id):
             self.bills_seen.add(bill.bill_id)
             return
         self.bills_seen.add(bill.bill_id)
-        inst = self._e.venue.instruments.get(bill.symbol)
+        inst = self._ctx.venue.instruments.get(bill.symbol)
         contract_size = inst.contract_size if inst is not None else Decimal(1)
         window = self._window_for(bill, contract_size)
         position_id = ""
         side = PositionSide.LONG
         if window is not None:
             position_id, side = window.position_id, window.side
-            live = self._e.ledger.position(window.symbol, window.pos_side)
+            live = self._ctx.ledger.position(window.symbol, window.pos_side)
             if live is not None and live.position_id == window.position_id:
-                self._e.ledger.apply_funding(window.symbol, window.pos_side, bill.amount)
-                self._e.book.position_changed((window.symbol, window.pos_side), record=False)
+                self._ctx.ledger.apply_funding(window.symbol, window.pos_side, bill.amount)
+                self._book.position_changed((window.symbol, window.pos_side), record=False)
         else:
             logger.warning(f"funding bill {bill.bill_id} {bill.symbol} {plain(bill.amount)} at "
                            f"{bill.ts.isoformat()} matches no known position life")
@@ -121,14 +138,14 @@ class Funding:
             rate=bill.rate if bill.rate is not None else self._rate_of(bill, coins, side),
             position_contracts=bill.position_contracts, position_coins=coins,
             mark_price=bill.mark_price, amount=bill.amount, ccy=bill.ccy, ts=bill.ts)
-        if self._e.journal.record_funding(payment):
+        if self._ctx.journal.record_funding(payment):
             log_funding(payment)
-            self._e._publish(payment)
+            self._ctx.publish(payment)
 
     def _window_for(self, bill: FundingBill, contract_size: Decimal) -> LifeWindow | None:
         """The life of ``bill.symbol`` open at the bill's time; the one of matching size wins."""
-        ledger = self._e.ledger
-        found = [w for w in reversed(self._e.fills.windows.values())
+        ledger = self._ctx.ledger
+        found = [w for w in reversed(self._fills.windows.values())
                  if w.symbol == bill.symbol and w.covers(bill.ts)]
         if len(found) > 1:
             sized = [w for w in found if (p := ledger.position(w.symbol, w.pos_side))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from core.engine.book import MISMATCH_GRACE_S
-from core.engine.ports import now
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -29,7 +28,10 @@ from core.events import (
 )
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
+    from core.engine.funding import Funding
+    from core.engine.ports import ResyncSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,12 @@ class Reconnected:
 class Inbound:
     """The venue's sink and the streams' link states."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext, book: Book, funding: Funding,
+                 schedule: ResyncSchedule) -> None:
+        self._ctx = ctx
+        self._book = book
+        self._funding = funding
+        self._schedule = schedule
         self.links: dict[str, LinkState] = {}
         self.private_connects = 0
         self.disconnected_at: datetime | None = None
@@ -51,55 +57,55 @@ class Inbound:
 
     def sink(self, event: object) -> None:
         """Called by the venue for every parsed push: cheap, never blocks, never raises."""
-        e = self._e
+        e = self._ctx
         try:
             if type(event) is MarkPrice:
-                e.book.on_mark(event.symbol, event.price)
-                e._publish(event)
+                self._book.on_mark(event.symbol, event.price)
+                e.publish(event)
             elif isinstance(event, Candle):
-                e._publish(event)  # market data for the strategy host; nothing to journal
+                e.publish(event)  # market data for the strategy host; nothing to journal
             elif isinstance(event, AccountSnapshot):
-                e._account = event
-                e._publish(event)
+                e.set_account(event)
+                e.publish(event)
             elif isinstance(event, StreamStatus):
                 self._on_status(event)
             elif isinstance(event, MalformedPush):
                 self._on_malformed(event)
             elif isinstance(event, FundingRate):
                 if event.next_funding_time is not None:
-                    e.funding.next_funding[event.symbol] = event.next_funding_time
-                e._publish(event)
+                    self._funding.next_funding[event.symbol] = event.next_funding_time
+                e.publish(event)
             else:
-                e._enqueue(event)
+                e.enqueue(event)
         except Exception:  # noqa: BLE001
             logger.exception(f"engine sink failed on {type(event).__name__}")
 
     def _on_malformed(self, event: MalformedPush) -> None:
-        e = self._e
-        if event.stream != "public" and e.resync.due is None and not e._stopped:
+        e = self._ctx
+        if event.stream != "public" and self._schedule.due is None and not e.stopped():
             # the skipped push may have been a fill or a settlement: resync shortly (after the
             # pushes behind it), and once for a burst of bad pushes
-            e.resync.request_in(MISMATCH_GRACE_S)
-            e._notice(NoticeLevel.WARNING, f"skipped an unreadable {event.stream} "
+            self._schedule.request_in(MISMATCH_GRACE_S)
+            e.notice(NoticeLevel.WARNING, f"skipped an unreadable {event.stream} "
                                            f"{event.channel or 'frame'} push ({event.reason}); "
                                            "resyncing from REST")
 
     def _on_status(self, status: StreamStatus) -> None:
-        e = self._e
+        e = self._ctx
         previous = self.links.get(status.stream)
         self.links[status.stream] = status.state
-        e._publish(status)
+        e.publish(status)
         if status.message == "latency" or previous is status.state or status.stream != "private":
             return
         if status.state is LinkState.CONNECTED:
             self.private_connects += 1
             self.private_up.set()
             if self.private_connects > 1:
-                e._notice(NoticeLevel.INFO, "private stream reconnected; resyncing from REST")
-            e._enqueue(Reconnected(self.private_connects))
-        elif status.state is LinkState.DISCONNECTED and not e._stopped:
+                e.notice(NoticeLevel.INFO, "private stream reconnected; resyncing from REST")
+            e.enqueue(Reconnected(self.private_connects))
+        elif status.state is LinkState.DISCONNECTED and not e.stopped():
             self.private_up.clear()
             if self.disconnected_at is None:
-                self.disconnected_at = status.ts or now()
+                self.disconnected_at = status.ts or self._ctx.clock()
             if previous is LinkState.CONNECTED:
-                e._notice(NoticeLevel.WARNING, f"private stream disconnected: {status.message}")
+                e.notice(NoticeLevel.WARNING, f"private stream disconnected: {status.message}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import LifeTotals
+from core.confirm.closes import LifeTotals
 from core.engine.timeline import in_time_order
 from core.journal.history import close_from_row, fill_from_row
 from core.journal.schema import parse_ts
@@ -19,28 +19,32 @@ from core.model import CloseResult, Fill
 from core.money import dec
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.confirm.closes import CloseConfirmer
+    from core.engine.fills import FillPath
+    from core.engine.funding import Funding
+    from core.journal.writer import Journal
+    from core.ledger import Ledger
 
 
-def replay_journal(engine: Engine) -> None:
+def replay_journal(journal: Journal, ledger: Ledger, fills: FillPath, funding: Funding,
+                   confirmer: CloseConfirmer) -> None:
     """Rebuild open lives and the confirmer's per-life totals from the journal: only the day files
     the lives still open at the last stop need (the index says which), so a start stays bounded."""
-    replayed = engine.journal.replay_rows()  # the lives open at the last stop, not the whole history
-    fills = [fill_from_row(r) for r in replayed.fills]
-    funding = replayed.funding
+    replayed = journal.replay_rows()  # the lives open at the last stop, not the whole history
+    journaled = [fill_from_row(r) for r in replayed.fills]
+    funding_rows = replayed.funding
     by_life: dict[str, list[CloseResult]] = {}
     for row in replayed.trades:
         close = close_from_row(row)
         by_life.setdefault(close.position_id, []).append(close)
     for pid, rows in by_life.items():
-        engine.confirmer.seed(pid, LifeTotals.of_rows(rows))
+        confirmer.seed(pid, LifeTotals.of_rows(rows))
     repaired = 0
     item: Fill | dict[str, str | Decimal | None]
-    for item in in_time_order(fills, funding, lambda r: parse_ts(str(r["ts"]))):
+    for item in in_time_order(journaled, funding_rows, lambda r: parse_ts(str(r["ts"]))):
         if isinstance(item, Fill):
-            repaired += engine.fills.on_fill(item, replay=True)
+            repaired += fills.on_fill(item, replay=True)
         else:
-            engine.funding.replay_row(str(item["bill_id"]), str(item["position_id"]),
-                                      dec(item["amount"]))
-    logger.info(f"journal replay: {len(fills)} fills, {len(funding)} funding rows, "
-                f"{len(engine.ledger.positions())} open lives, {repaired} close rows to repair")
+            funding.replay_row(str(item["bill_id"]), str(item["position_id"]), dec(item["amount"]))
+    logger.info(f"journal replay: {len(journaled)} fills, {len(funding_rows)} funding rows, "
+                f"{len(ledger.positions())} open lives, {repaired} close rows to repair")

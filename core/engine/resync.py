@@ -7,7 +7,6 @@ again. A failed resync is retried (``due``).
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -16,17 +15,23 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import match_history, reason_from_close_type
+from core.confirm.closes import reason_from_close_type
+from core.confirm.history_match import match_history
 from core.engine.funding import BACKFILL_SLACK
-from core.engine.ports import Key, now
-from core.engine.timeline import in_time_order
-from core.events import FundingBill, LinkState, NoticeLevel, PositionPush, StreamStatus
-from core.ledger import LedgerPosition, life_seq
+from core.engine.ports import Key
+from core.events import LinkState, NoticeLevel, PositionPush, StreamStatus
+from core.ids import life_seq
+from core.ledger import LedgerPosition
 from core.model import CloseReason, Fill, Origin, PositionSide
 from core.money import ZERO, plain
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
+    from core.engine.fills import FillPath
+    from core.engine.funding import Funding
+    from core.engine.inbound import Inbound
+    from core.engine.ports import ResyncSchedule
 
 LIFE_MATCH = timedelta(seconds=5)  # exchange cTime vs ledger opened_at: the same life
 ALIGN_READS = 3  # positions/fills read pairs before a difference is taken as real
@@ -41,64 +46,57 @@ def _push_side(push: PositionPush) -> PositionSide:
     return PositionSide.LONG if push.contracts > 0 else PositionSide.SHORT
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResyncRequest:
-    """Queued: run a resync for ``reason`` (after the events queued before it)."""
-
-    reason: str
-
-
 class Resync:
-    """Backfill and alignment; ``due`` is the loop time a retry or a delayed resync runs at."""
+    """Backfill and alignment (``ResyncSchedule.due``: when a retry or a delayed resync runs)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._e = engine
-        self.due: float | None = None
+    def __init__(self, ctx: EngineContext, book: Book, fills: FillPath, funding: Funding,
+                 inbound: Inbound, schedule: ResyncSchedule) -> None:
+        self._ctx = ctx
+        self._book = book
+        self._fills = fills
+        self._funding = funding
+        self._inbound = inbound
+        self._schedule = schedule
         self.synced_connects = 0  # private-stream connections a resync has covered
-
-    def request(self, reason: str) -> None:
-        self._e._enqueue(ResyncRequest(reason))
-
-    def request_in(self, seconds: float) -> None:
-        self.due = asyncio.get_running_loop().time() + seconds
 
     async def sync(self, reason: str) -> None:
         """Backfill fills and bills since the last known point, then align with the exchange."""
-        e = self._e
-        connects = e.inbound.private_connects
-        started = now()
-        self.due = None  # this sync covers every resync asked for so far (re-armed on failure)
-        e._publish(StreamStatus("sync", LinkState.RESYNCING, message=reason, ts=started))
+        e = self._ctx
+        connects = self._inbound.private_connects
+        started = self._ctx.clock()
+        self._schedule.due = None  # this sync covers every resync asked for so far (re-armed on failure)
+        e.publish(StreamStatus("sync", LinkState.RESYNCING, message=reason, ts=started))
         logger.info(f"RESYNC {reason}: backfilling from REST")
         positions = await e.venue.fetch_positions()
         since = self._backfill_since(positions)
         fills = await e.venue.fetch_fills(since) if since is not None else []
-        bills = await e.venue.fetch_funding_bills(e.funding.since(since))
-        n_fills, n_bills = self.apply_merged(fills, bills)
+        bills = await e.venue.fetch_funding_bills(self._funding.since(since))
+        n_fills, n_bills = self._funding.apply_merged(fills, bills)
         adopted = await self._align(started)
-        e.funding.synced_at = started
+        self._funding.synced_at = started
         self.synced_connects = max(self.synced_connects, connects)
-        e.inbound.disconnected_at = None
+        self._inbound.disconnected_at = None
         try:
-            e._account = await e.venue.fetch_balance()
-            e._publish(e._account)
+            account = await e.venue.fetch_balance()
+            e.set_account(account)
+            e.publish(account)
         except Exception as exc:  # noqa: BLE001
             logger.warning(f"balance after resync unavailable: {exc}")
         logger.info(f"RESYNC {reason} done: {n_fills} fills and {n_bills} funding bills backfilled, "
                     f"{adopted} positions aligned, {len(e.ledger.positions())} open")
-        e._publish(StreamStatus("sync", LinkState.CONNECTED, message=reason, ts=now()))
+        e.publish(StreamStatus("sync", LinkState.CONNECTED, message=reason, ts=self._ctx.clock()))
 
     def _backfill_since(self, positions: Iterable[PositionPush]) -> datetime | None:
-        e = self._e
+        e = self._ctx
         cands: list[datetime] = []
         last = e.journal.last_fill_time()
         if last is not None:
             cands.append(last - BACKFILL_SLACK)
-        if e.inbound.disconnected_at is not None:
+        if self._inbound.disconnected_at is not None:
             # measured on this computer's clock; fills carry the exchange's: convert, so a clock
             # running ahead cannot push the backfill start past fills made in the gap
-            offset = timedelta(seconds=e._clock_offset())
-            cands.append(e.inbound.disconnected_at - offset - BACKFILL_SLACK)
+            offset = timedelta(seconds=e.clock_offset())
+            cands.append(self._inbound.disconnected_at - offset - BACKFILL_SLACK)
         for push in positions:
             if push.contracts == 0:
                 continue
@@ -107,23 +105,9 @@ class Resync:
                     cands.append(push.created_at - BACKFILL_SLACK)
         return min(cands) if cands else None
 
-    def apply_merged(self, fills: list[Fill], bills: list[FundingBill]) -> tuple[int, int]:
-        """Apply backfilled fills and bills in time order (a bill before a fill of the same ms)."""
-        e = self._e
-        new_fills = [f for f in fills if f.fill_id not in e.fills.applied
-                     and not e.journal.has_fill(f.fill_id)]
-        new_bills = [b for b in bills if b.bill_id not in e.funding.bills_seen
-                     and not e.journal.has_bill(b.bill_id)]
-        for item in in_time_order(new_fills, new_bills, lambda b: b.ts):
-            if isinstance(item, Fill):
-                e.fills.on_fill(item)
-            else:
-                e.funding.on_bill(item)
-        return len(new_fills), len(new_bills)
-
     async def _align(self, started: datetime) -> int:
         """Make the ledger hold exactly what the exchange holds; returns how many lives changed."""
-        e = self._e
+        e = self._ctx
         positions = await e.venue.fetch_positions()
         for _ in range(ALIGN_READS):
             if not self._mismatches(positions):
@@ -132,7 +116,7 @@ class Resync:
             # read equal to the first means no fill landed in between, so what still differs is
             # real. (Adopting a position whose opening fill merely landed between two reads made
             # that fill count twice once its push arrived.)
-            self.apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
+            self._funding.apply_merged(await e.venue.fetch_fills(started - BACKFILL_SLACK), [])
             again = await e.venue.fetch_positions()
             steady = _sizes(again) == _sizes(positions)
             positions = again
@@ -141,21 +125,21 @@ class Resync:
         # REST lists every open position: a push it no longer backs (the flat push was lost with
         # the connection) must not keep a closed position alive for close-all
         listed = {(pushed.symbol, pushed.pos_side): pushed for pushed in positions}
-        for stale in [key for key in e.book.pushes if key not in listed]:
-            del e.book.pushes[stale]
-        e.book.pushes.update(listed)
+        for stale in [key for key in self._book.pushes if key not in listed]:
+            del self._book.pushes[stale]
+        self._book.pushes.update(listed)
         changed = 0
         for key, push in self._mismatches(positions):
             await self._fix(key, push)
             changed += 1
         for key in {(p.symbol, p.pos_side) for p in positions} | {
                 (p.symbol, p.pos_side) for p in e.ledger.positions()}:
-            e.book.mismatch_due.pop(key, None)
-            e.book.position_changed(key)
+            self._book.mismatch_due.pop(key, None)
+            self._book.position_changed(key)
         return changed
 
     def _mismatches(self, positions: list[PositionPush]) -> list[tuple[Key, PositionPush | None]]:
-        ledger = self._e.ledger
+        ledger = self._ctx.ledger
         exch = {(p.symbol, p.pos_side): p for p in positions if p.contracts != 0}
         out: list[tuple[Key, PositionPush | None]] = []
         for key in sorted(set(exch) | {(p.symbol, p.pos_side) for p in ledger.positions()}):
@@ -171,7 +155,7 @@ class Resync:
 
     async def _fix(self, key: Key, push: PositionPush | None) -> None:
         """Last resort: the fills could not explain the exchange's position."""
-        e = self._e
+        e = self._ctx
         pos = e.ledger.position(*key)
         if pos is not None:
             side = _push_side(push) if push is not None else None
@@ -184,27 +168,27 @@ class Resync:
             return
         inst = e.venue.instruments[key[0]]
         side = _push_side(push)
-        opened = pos.opened_at if pos is not None else (push.created_at or now())
-        entry = push.entry_price if push.entry_price is not None else e.book.mark_for(key[0])
+        opened = pos.opened_at if pos is not None else (push.created_at or self._ctx.clock())
+        entry = push.entry_price if push.entry_price is not None else self._book.mark_for(key[0])
         adopted = e.ledger.adopt(key[0], key[1], side, abs(push.contracts), inst.contract_size,
                                  entry, opened)
-        if adopted.position_id not in e.fills.windows:
-            e.fills.add_window(adopted)
-        e._notice(NoticeLevel.WARNING,
+        if adopted.position_id not in self._fills.windows:
+            self._fills.add_window(adopted)
+        e.notice(NoticeLevel.WARNING,
                   f"adopted {key[0]} {side.value} {plain(abs(push.contracts))} contracts "
                   f"({plain(adopted.coins)} coins) @ {plain(entry)} from the exchange "
                   "(its opening fills are not available)")
 
     async def _close_from_history(self, pos: LedgerPosition) -> None:
         """The exchange no longer holds a life the ledger holds: close it from positions-history."""
-        e = self._e
+        e = self._ctx
         records = await e.venue.fetch_positions_history(pos.opened_at - LIFE_MATCH)
         record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at,
                                seq=life_seq(pos.position_id))
         reason = reason_from_close_type(record.close_type) if record else CloseReason.EXTERNAL
         price = (record.close_avg_price if record is not None and record.close_avg_price
-                 else e.book.mark_for(pos.symbol, pos))
-        ts = record.updated_at if record is not None else now()
+                 else self._book.mark_for(pos.symbol, pos))
+        ts = record.updated_at if record is not None else self._ctx.clock()
         synthetic = Fill(
             fill_id=f"resync-{pos.position_id}", order_id="", client_order_id="",
             symbol=pos.symbol, side=pos.side.closing_order_side, contracts=pos.contracts,
@@ -213,11 +197,11 @@ class Resync:
             pos_side=pos.pos_side)
         before = e.ledger.position(pos.symbol, pos.pos_side)
         closes = [dataclasses.replace(c, fill_ids=()) for c in e.ledger.apply_fill(synthetic)]
-        e._notice(NoticeLevel.WARNING,
+        e.notice(NoticeLevel.WARNING,
                   f"{pos.symbol} {pos.side.value} {plain(pos.coins)} coins closed on the exchange "
                   f"while its fills were unavailable ({reason.value}); row built from "
                   "positions-history")
-        e.fills.after_fill(synthetic, before, closes)
+        self._fills.after_fill(synthetic, before, closes)
 
 
 def _sizes(positions: list[PositionPush]) -> set[tuple[str, str, Decimal]]:

@@ -8,15 +8,19 @@ settlement time has passed. It only queues work; the consumer does it in order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.engine.ports import now
+from core.engine.ports import ResyncRequest, ResyncSchedule
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
+    from core.engine.funding import Funding
+    from core.model import PositionSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,26 +30,28 @@ class FundingDue:
     symbol: str
 
 
-async def run_timer(engine: Engine) -> None:
+async def run_timer(ctx: EngineContext, book: Book, funding: Funding, schedule: ResyncSchedule,
+                    positions: Callable[[], list[PositionSnapshot]], snapshot_interval: float,
+                    tick_s: float) -> None:
     loop = asyncio.get_running_loop()
-    next_snapshot = loop.time() + engine.position_snapshot_interval
+    next_snapshot = loop.time() + snapshot_interval
     while True:
-        await asyncio.sleep(engine.tick_s)
+        await asyncio.sleep(tick_s)
         try:
             now_s = loop.time()
-            engine._check_journal()
+            ctx.check_journal()
             if now_s >= next_snapshot:
-                next_snapshot = now_s + engine.position_snapshot_interval
-                for snap in engine.positions():
-                    engine.book.record_position(snap)
-            for key in engine.book.due_mismatches(now_s):
+                next_snapshot = now_s + snapshot_interval
+                for snap in positions():
+                    book.record_position(snap)
+            for key in book.due_mismatches(now_s):
                 logger.warning(f"position {key[0]} {key[1]}: exchange and ledger disagree; "
                                "resyncing")
-                engine.resync.request("position mismatch")
-            if engine.resync.due is not None and now_s >= engine.resync.due:
-                engine.resync.due = None
-                engine.resync.request("retry")
-            for symbol in engine.funding.due(now()):
-                engine._enqueue(FundingDue(symbol))
+                ctx.enqueue(ResyncRequest("position mismatch"))
+            if schedule.due is not None and now_s >= schedule.due:
+                schedule.due = None
+                ctx.enqueue(ResyncRequest("retry"))
+            for symbol in funding.due(ctx.clock()):
+                ctx.enqueue(FundingDue(symbol))
         except Exception:  # noqa: BLE001
             logger.exception("engine timer tick failed")

@@ -1,8 +1,8 @@
 """One journal, one account: the journal folder records the venue and account uid it belongs to.
 
-Why: nothing used to say which exchange account a journal folder held. Pointed at the simulator
-and then at OKX (or at a second OKX account, or at a simulator started anew), the first account's
-open position lives became phantom ``external`` closes in the second's journal. So at first use
+Why: a journal folder pointed at the simulator and then at OKX (or at a second OKX account, or
+at a simulator started anew) would turn the first account's open position lives into phantom
+``external`` closes in the second's journal. So at first use
 the folder gets ``account.json`` (venue, demo or live, the exchange's account uid, when), written
 crash-safely and private; every later start, and ``perpdesk reconcile``, compares the account it
 is connected to with it and refuses, before a single row is read or written, when they differ.
@@ -18,12 +18,16 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from core.errors import PerpdeskError
 from core.journal import schema
 from core.safefile import UnsafeFileError, open_private, read_private, write_atomic
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 ACCOUNT_FILE = "account.json"
 
@@ -115,3 +119,9 @@ def bind_journal(journal_dir: Path, now: AccountId, *, record: bool = True) -> N
         raise JournalAccountError(
             f"journal {journal_dir} belongs to {recorded.label()}, but this run is on {now.label()}: "
             f"set another [journal] dir for this account (or connect to {recorded.label()} again)")
+
+
+def journal_account(settings: Settings, venue: object) -> AccountId:
+    """The account a run is on, as the journal records it (venue name, demo or live, uid)."""
+    return AccountId(venue=settings.exchange.venue, uid=getattr(venue, "account_uid", ""),
+                     sandbox=bool(settings.exchange.sandbox))

@@ -27,9 +27,9 @@ from loguru import logger
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.index import INDEX_NAME, SqliteJournalIndex
-from core.journal.reader import _file_rows, _typed, read_rows
-from core.journal.schema import parse_ts
-from core.journal.writer import day_files
+from core.journal.reader import read_rows
+from core.journal.rows import file_rows, typed_rows
+from core.journal.schema import day_files, parse_ts
 from core.model import (
     CloseReason,
     CloseResult,
@@ -140,7 +140,7 @@ def _rows(directory: Path, kind: str, day: date | None) -> list[dict[str, Any]]:
     raw = read_rows(directory, family, day)
     if kind == "fills":
         raw = [r for r in raw if r["event"] == schema.FILL_EVENT]
-    return _typed(family, raw)
+    return typed_rows(family, raw)
 
 
 def _day_rows(directory: Path, kind: str, day: date,
@@ -151,7 +151,7 @@ def _day_rows(directory: Path, kind: str, day: date,
     path = directory / schema.file_name(family, day)
     if not os.path.lexists(path):
         return []
-    with contextlib.closing(_file_rows(family, path, True)) as rows:
+    with contextlib.closing(file_rows(family, path, True)) as rows:
         wanted: Iterator[dict[str, Any]] = (
             (r for r in rows if r["event"] == schema.FILL_EVENT) if kind == "fills" else rows)
         return list(wanted if limit is None else itertools.islice(wanted, limit))

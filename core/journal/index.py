@@ -25,16 +25,17 @@ import sqlite3
 import stat
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
+from core.ids import ms_from_iso, pos_side_of
 from core.journal import schema
-from core.journal.dayfile import open_day_file
 from core.journal.errors import JournalError
+from core.journal.rows import check_row, open_day_file, row_checker
 from core.money import MoneyError, dec_or_none
 from core.safefile import UnsafeFileError, open_private
 
@@ -127,24 +128,12 @@ class JournalIndex(Protocol):
     def close(self) -> None: ...
 
 
-def _ms(text: str) -> int:
-    ts = datetime.fromisoformat(text)
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return int(ts.timestamp() * 1000)
-
-
 def _dec(value: str) -> Decimal:
     try:
         number = dec_or_none(value)
     except MoneyError:
         return ZERO
     return number if number is not None else ZERO
-
-
-def _pos_side(position_id: str) -> str:
-    parts = position_id.split("#")
-    return parts[1] if len(parts) >= 3 else "net"
 
 
 class SqliteJournalIndex:
@@ -241,14 +230,12 @@ class SqliteJournalIndex:
         ``names``: only these file names (the writer passes the files of the batch it just
         fsynced); None: every day file, and files gone from the folder are forgotten.
         """
-        from core.journal.schema import _FILE_RE, day_files
-
         if names is None:
-            wanted = [(fam, p) for fam, p in day_files(self.directory) if fam in INDEXED_FAMILIES]
+            wanted = [(fam, p) for fam, p in schema.day_files(self.directory) if fam in INDEXED_FAMILIES]
         else:
             wanted = []
             for name in names:
-                m = _FILE_RE.match(name)
+                m = schema.FILE_RE.match(name)
                 if m and m.group(1) in INDEXED_FAMILIES:
                     wanted.append((m.group(1), self.directory / name))
         done = 0
@@ -524,13 +511,11 @@ class SqliteJournalIndex:
 
     def fresh(self, family: str) -> bool:
         """Does every ``family`` day file on disk match what is indexed (name, size, inode)?"""
-        from core.journal.schema import day_files
-
         with self._lock:
             known = {r[0]: r[1:] for r in self._db.execute(
                 "SELECT name, ino, size, offset FROM files WHERE family=?", (family,))}
         seen = 0
-        for fam, path in day_files(self.directory):
+        for fam, path in schema.day_files(self.directory):
             if fam != family:
                 continue
             seen += 1
@@ -578,7 +563,7 @@ class _Scan:
         self.columns = columns
         self.width = len(columns)
         self.col = {name: i for i, name in enumerate(columns)}
-        self.checks = _checker(family, columns)
+        self.checks = row_checker(family, columns)
         self.fills: list[tuple[str, int, str, str, str]] = []
         self.orders: list[tuple[str, int]] = []
         self.closes: list[tuple[str, int, str, str, int, str, str]] = []
@@ -589,13 +574,11 @@ class _Scan:
                      schema.FUNDING: self._funding}[family]
 
     def add(self, number: int, line: str) -> None:
-        from core.journal.reader import _check_row  # the reader imports the writer, then us
-
         fields = schema.parse_line(line) if '"' in line else line.rstrip("\r").split(",")
         if fields is None or len(fields) != self.width:
             return  # torn or foreign line: the reader skips it too
         if not self.trusted and not self.checks(fields):  # name column and line, as the reader does
-            _check_row(self.family, self.path, number,
+            check_row(self.family, self.path, number,
                        dict(zip(self.columns, fields, strict=True)), False)
         self.rows += 1
         self._add(fields)
@@ -604,11 +587,11 @@ class _Scan:
         col = self.col
         if fields[col["event"]] != schema.FILL_EVENT:
             self.orders.append((schema.order_key(fields[col["order_id"]], fields[col["event"]]),
-                                _ms(fields[col["ts"]])))
+                                ms_from_iso(fields[col["ts"]])))
             return
         ts = fields[col["ts"]]
         symbol = fields[col["symbol"]]
-        self.fills.append((fields[col["fill_id"]], _ms(ts), symbol,
+        self.fills.append((fields[col["fill_id"]], ms_from_iso(ts), symbol,
                            fields[col["pos_side"]] or "net", fields[col["contracts"]]))
         t = self.totals[(_day_of(ts), symbol)]
         t.fills += 1
@@ -619,8 +602,8 @@ class _Scan:
         col = self.col
         closed = fields[col["closed_at"]]
         symbol = fields[col["symbol"]]
-        self.closes.append((fields[col["close_id"]], _ms(closed), symbol,
-                            _pos_side(fields[col["position_id"]]),
+        self.closes.append((fields[col["close_id"]], ms_from_iso(closed), symbol,
+                            pos_side_of(fields[col["position_id"]]),
                             1 if _dec(fields[col["size_after"]]) == 0 else 0,
                             fields[col["fill_ids"]], fields[col["contracts_closed"]]))
         t = self.totals[(_day_of(closed), symbol)]
@@ -631,35 +614,8 @@ class _Scan:
     def _funding(self, fields: list[str]) -> None:
         col = self.col
         ts = fields[col["ts"]]
-        self.bills.append((fields[col["bill_id"]], _ms(ts)))
+        self.bills.append((fields[col["bill_id"]], ms_from_iso(ts)))
         self.totals[(_day_of(ts), fields[col["symbol"]])].funding += _dec(fields[col["amount"]])
-
-
-def _checker(family: str, columns: tuple[str, ...]) -> Callable[[list[str]], bool]:
-    """A fast yes/no on one row's values (the reader's checks: enums, times, finite decimals);
-    on "no" the reader's own check runs to name the column and the value."""
-    col = {name: i for i, name in enumerate(columns)}
-    enums = [(col[c], allowed) for c, allowed in schema.ENUM_COLUMNS[family].items()]
-    times = [col[c] for c in schema.TIME_COLUMNS[family]]
-    decimals = [col[c] for c in schema.DECIMAL_COLUMNS[family]]
-    fromiso = datetime.fromisoformat
-
-    def ok(fields: list[str]) -> bool:
-        try:
-            for i, allowed in enums:
-                if fields[i] not in allowed:
-                    return False
-            for i in times:
-                fromiso(fields[i])
-            for i in decimals:
-                v = fields[i]
-                if v and not Decimal(v).is_finite():
-                    return False
-        except (ValueError, ArithmeticError):
-            return False
-        return True
-
-    return ok
 
 
 def _day_of(ts: str) -> str:

@@ -13,14 +13,15 @@ newest fill keeps both within the replay, as a full replay did, at a bounded cos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from core.ids import ms_from_iso, pos_side_of, utc_from_ms
 from core.journal import schema
 from core.journal.index import FlatPoint, JournalIndex
-from core.journal.reader import _file_rows
-from core.journal.writer import day_files
+from core.journal.rows import file_rows
+from core.journal.schema import day_files
 
 REPLAY_MARGIN = timedelta(days=1)
 
@@ -38,13 +39,8 @@ class ReplayRows:
     first_day: date | None = None  # the oldest day file read (None: none needed)
 
 
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp() * 1000)
-
-
 def _key_of(position_id: str, symbol: str) -> tuple[str, str]:
-    parts = position_id.split("#")
-    return (symbol, parts[1] if len(parts) >= 3 else "net")
+    return (symbol, pos_side_of(position_id))
 
 
 def replay_rows(directory: Path, index: JournalIndex,
@@ -60,7 +56,7 @@ def replay_rows(directory: Path, index: JournalIndex,
     if any(s is None for s in out.starts.values()):
         first: date | None = None  # a key never flat: its whole history is its open life
     else:
-        first = min(datetime.fromtimestamp(s.ts_ms / 1000, tz=UTC).date()
+        first = min(utc_from_ms(s.ts_ms).date()
                     for s in out.starts.values() if s is not None)
     window = _Window(out.starts)
     for family, path in day_files(Path(directory)):
@@ -74,7 +70,7 @@ def replay_rows(directory: Path, index: JournalIndex,
         keep, into = {schema.ORDERS: (window.fill, out.fills),
                       schema.FUNDING: (window.funding, out.funding),
                       schema.TRADES: (window.trade, out.trades)}[family]
-        into.extend(row for row in _file_rows(family, path, True) if keep(row))
+        into.extend(row for row in file_rows(family, path, True) if keep(row))
     return out
 
 
@@ -96,7 +92,7 @@ class _Window:
         start = self.starts.get(key)
         if start is None:
             return True
-        ms = _ms(str(row["ts"]))
+        ms = ms_from_iso(str(row["ts"]))
         if ms > start.ts_ms or (ms == start.ts_ms and key in self.passed):
             return True
         if ms == start.ts_ms and row["fill_id"] == start.fill_id:
@@ -104,8 +100,8 @@ class _Window:
         return False
 
     def funding(self, row: Row) -> bool:
-        return _ms(str(row["ts"])) >= self.symbol_start.get(str(row["symbol"]), -1)
+        return ms_from_iso(str(row["ts"])) >= self.symbol_start.get(str(row["symbol"]), -1)
 
     def trade(self, row: Row) -> bool:
         start = self.starts.get(_key_of(str(row["position_id"]), str(row["symbol"])))
-        return start is None or _ms(str(row["opened_at"])) >= start.ts_ms
+        return start is None or ms_from_iso(str(row["opened_at"])) >= start.ts_ms

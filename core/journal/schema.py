@@ -136,7 +136,7 @@ TIME_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-_FILE_RE = re.compile(
+FILE_RE = re.compile(
     r"^(" + "|".join(FAMILIES) + r")_(\d{4}-\d{2}-\d{2})\.csv$"
 )
 
@@ -150,7 +150,7 @@ def day_files(directory: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, str, Path]] = []
     if directory.is_dir():
         for entry in directory.iterdir():
-            m = _FILE_RE.match(entry.name)
+            m = FILE_RE.match(entry.name)
             if m:
                 found.append((m.group(2), m.group(1), entry))
     found.sort()

@@ -31,43 +31,30 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from core.events import RiskEvent
+from core.ids import utc_from_ms
 from core.journal import schema
+from core.journal.dayfiles import HEADER_MAX, Appended, DayFiles, describe, family_of
 from core.journal.disk import disk_full, full_disk_message
 from core.journal.errors import JournalError
-from core.journal.index import INDEX_NAME, TAIL_BYTES, SqliteJournalIndex
+from core.journal.index import INDEX_NAME, SqliteJournalIndex
+from core.journal.reader import read_rows
+from core.journal.replay import ReplayRows, replay_rows
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
-from core.safefile import UnsafeFileError, check_entry, make_private_dir, open_private
+from core.safefile import UnsafeFileError, check_entry, make_private_dir
 
-if TYPE_CHECKING:
-    from core.journal.replay import ReplayRows
-
-__all__ = ["Journal", "JournalError", "day_files", "repair_torn_tail"]
+__all__ = ["Journal", "JournalError", "repair_torn_tail"]
 
 _ERROR_RETRY_S = 1.0
-_HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
 _TAIL_MAX = 1 << 16  # bytes read to judge a file's last line (a valid row is ~300)
 RECENT_IDS = 50_000  # ids kept in memory per kind once indexed (an LRU); the rest: the index
 
-
-
-def _describe(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 def repair_torn_tail(path: Path) -> int:
@@ -81,12 +68,12 @@ def repair_torn_tail(path: Path) -> int:
     try:
         with open(path, "rb") as f:  # the head and the tail only: a day file may be large
             size = os.fstat(f.fileno()).st_size
-            head = f.read(min(size, _HEADER_MAX))
+            head = f.read(min(size, HEADER_MAX))
             base = max(0, size - _TAIL_MAX)
             f.seek(base)
             data = f.read()
     except OSError as exc:
-        raise JournalError(f"cannot read journal file {path}: {_describe(exc)}") from exc
+        raise JournalError(f"cannot read journal file {path}: {describe(exc)}") from exc
     if not data:
         return 0
     if not data.endswith(b"\n"):
@@ -109,7 +96,7 @@ def repair_torn_tail(path: Path) -> int:
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        raise JournalError(f"cannot repair journal file {path}: {_describe(exc)}") from exc
+        raise JournalError(f"cannot repair journal file {path}: {describe(exc)}") from exc
     logger.warning(f"JOURNAL REPAIRED {path}: cut torn last line ({cut} bytes)")
     return cut
 
@@ -120,23 +107,7 @@ def _check_entry(path: Path) -> None:
     except UnsafeFileError as exc:
         raise JournalError(f"journal file {exc.message}") from None
     except OSError as exc:
-        raise JournalError(f"cannot read journal file {path}: {_describe(exc)}") from exc
-
-
-def _header_fields(text: str) -> list[str] | None:
-    return schema.parse_line(text.removeprefix("\ufeff"))
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """One file's part of a batch, as the index takes it from memory: its size before the batch,
-    the bytes appended, and the header line and the bytes before ``size`` as read just before."""
-
-    path: Path
-    size: int
-    data: bytes
-    header: str
-    tail: bytes
+        raise JournalError(f"cannot read journal file {path}: {describe(exc)}") from exc
 
 
 class Journal:
@@ -172,10 +143,7 @@ class Journal:
         self._durable = 0  # rows known fsynced
         self._batch_lock = threading.Lock()
         self._io_lock = threading.Lock()
-        self._handles: OrderedDict[Path, int] = OrderedDict()
-        self._writing: set[Path] = set()  # the files of the batch being written
-        self._layouts: dict[Path, tuple[int, ...] | None] = {}  # per open handle; None = schema
-        self._headers: dict[Path, str] = {}  # per open handle: its header line as last read
+        self._files = DayFiles(self.directory, max_open_files)  # the open day files (an LRU)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake: asyncio.Event | None = None
@@ -200,7 +168,7 @@ class Journal:
             raise JournalError(f"journal directory: {exc.message}") from None
         except OSError as exc:
             raise JournalError(
-                f"cannot create journal directory {self.directory}: {_describe(exc)}"
+                f"cannot create journal directory {self.directory}: {describe(exc)}"
             ) from exc
         try:
             files, rows = self._catch_up()
@@ -225,7 +193,7 @@ class Journal:
             self._newest_ms = {k: newest.get(k, -1) for k in _KINDS}
         last = self.index.last_fill_ms()
         if last is not None:
-            self._note_fill_time(datetime.fromtimestamp(last / 1000, tz=UTC))
+            self._note_fill_time(utc_from_ms(last))
         self._opened = True
 
     def _catch_up(self) -> tuple[list[tuple[str, Path]], int]:
@@ -249,7 +217,7 @@ class Journal:
             return JournalError(full_disk_message(self.directory))
         if isinstance(exc, JournalError):
             return exc
-        detail = _describe(exc) if isinstance(exc, OSError) else str(exc)
+        detail = describe(exc) if isinstance(exc, OSError) else str(exc)
         return JournalError(f"journal index {self.directory / INDEX_NAME} cannot be used ({detail}); "
                             "deleting it is safe: it is rebuilt from the CSV files")
 
@@ -294,8 +262,6 @@ class Journal:
         the time unique per event) of the event's own day file are all the idempotency they need."""
         row = schema.risk_row(event)
         if row.day not in self._risk_days:  # the event's own day file only: a bounded read
-            from core.journal.reader import read_rows  # the reader imports this module
-
             self._risk_days.add(row.day)
             for old in read_rows(self.directory, schema.RISK, row.day):
                 self._risk_keys.add(f"{old['ts']}|{old['event']}|{old['rule']}")
@@ -350,8 +316,6 @@ class Journal:
 
     def replay_rows(self) -> ReplayRows:
         """The rows a restart replays: the lives open at the last stop (core.journal.replay)."""
-        from core.journal.replay import replay_rows
-
         if not self._opened:
             self.open()
         assert self.index is not None
@@ -440,7 +404,7 @@ class Journal:
             written: list[Appended] = []
             if batch:
                 try:
-                    written = self._write_batch(batch)
+                    written = self._files.write_batch(batch)
                 except JournalError:
                     with self._batch_lock:  # put the rows back in front, ids stay reserved
                         for path, lines in self._pending.items():
@@ -509,115 +473,10 @@ class Journal:
         assert self.index is not None
         names = set(self._unindexed)
         for a in written:
-            if names or not self.index.appended(_family(a.path), a.path, a.size, a.data, a.header, a.tail):
+            if names or not self.index.appended(family_of(a.path), a.path, a.size, a.data, a.header, a.tail):
                 names.add(a.path.name)  # after a miss, the files are caught up from disk in order
         if names:
             self.index.catch_up(sorted(names))
-
-    def _write_batch(self, batch: dict[Path, list[Row]]) -> list[Appended]:
-        """Append and fsync each file's rows; what was appended to each, for the index."""
-        written: list[tuple[int, int]] = []
-        appended: list[Appended] = []
-        current = self.directory
-        self._writing = set(batch)
-        try:
-            for path, rows in batch.items():
-                current = path
-                fd, size = self._handle(path)
-                order = self._layouts.get(path)
-                if order is None:
-                    data = "".join([row.line for row in rows]).encode("utf-8")
-                else:  # the file's header orders the columns its own way: write in that order
-                    data = "".join([schema.line_for(row, order) for row in rows]).encode("utf-8")
-                if size == 0:
-                    data = schema.header_line(_family(path)).encode() + data
-                tail = os.pread(fd, min(size, TAIL_BYTES), size - min(size, TAIL_BYTES))
-                written.append((fd, size))
-                _write_all(fd, data)
-                appended.append(Appended(path, size, data, self._headers.get(path, ""), tail))
-            for (fd, _), path in zip(written, batch, strict=True):
-                current = path
-                os.fsync(fd)
-        except (OSError, JournalError) as exc:
-            for fd, size in written:  # never leave a half row or half a batch behind
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-            if isinstance(exc, JournalError):
-                raise
-            raise JournalError(
-                f"cannot write journal file {current}: {_describe(exc)}"
-            ) from exc
-        finally:
-            self._writing = set()
-        return appended
-
-    def _handle(self, path: Path) -> tuple[int, int]:
-        """An append-mode fd for a day file (small LRU) and the file's size before this batch.
-
-        A cached fd is reused only while the name still leads to the same file: a spreadsheet
-        may save by writing a new file over the name, and rows appended to the replaced one would
-        be lost (and its new header never checked).
-        """
-        fd = self._handles.get(path)
-        if fd is not None:
-            st = os.fstat(fd)
-            try:
-                now = os.lstat(path)
-                same = (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev)
-            except OSError:  # gone, or its folder is: reopening says why
-                same = False
-            if same:
-                self._handles.move_to_end(path)
-                # re-read the header each batch (one small pread): a file rewritten in place
-                # with its columns moved keeps its inode and, column swaps, even its size
-                self._layouts[path] = self._file_layout(path, fd) if st.st_size else None
-                return fd, st.st_size
-            del self._handles[path]
-            self._layouts.pop(path, None)
-            self._headers.pop(path, None)
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        created = not os.path.lexists(path)
-        try:
-            fd = open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        except UnsafeFileError as exc:
-            raise JournalError(f"journal file {exc.message}") from None
-        try:
-            size = os.fstat(fd).st_size
-            order = self._file_layout(path, fd) if size else None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._handles[path] = fd
-        self._layouts[path] = order
-        if created:  # make the new directory entry durable too
-            dfd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        # a batch touching more files than the cache holds (a backfill over many days) keeps the
-        # files it wrote open until their fsync: closing one here made that fsync fail (EBADF)
-        for old_path in [p for p in self._handles if p not in self._writing]:
-            if len(self._handles) <= self.max_open_files:
-                break
-            old = self._handles.pop(old_path)
-            self._layouts.pop(old_path, None)
-            self._headers.pop(old_path, None)
-            with contextlib.suppress(OSError):
-                os.close(old)
-        return fd, size
-
-    def _file_layout(self, path: Path, fd: int) -> tuple[int, ...] | None:
-        """Check the header of the non-empty file open at ``fd``; its column order for appends
-        (the header line is kept: the index compares it with the one it recorded)."""
-        head = os.pread(fd, _HEADER_MAX, 0)  # page cache: a couple of microseconds
-        end = head.find(b"\n")
-        text = head[:end].decode("utf-8", "replace") if end >= 0 else ""
-        self._headers[path] = text
-        fields = _header_fields(text) if end >= 0 else None
-        family = _family(path)
-        return schema.layout(schema.check_header(family, fields, path), family)
 
     async def flush(self) -> None:
         """Return once every row recorded before this call is fsynced; JournalError if it cannot be."""
@@ -660,12 +519,7 @@ class Journal:
 
     def _close_handles(self) -> None:
         with self._io_lock:
-            self._layouts.clear()
-            self._headers.clear()
-            while self._handles:
-                _, fd = self._handles.popitem()
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            self._files.close_all()
 
 
 _KINDS = ("fill", "order", "close", "bill")
@@ -680,7 +534,3 @@ def _kind(row: Row) -> str | None:
     if row.family == schema.FUNDING:
         return "bill"
     return None
-
-
-def _family(path: Path) -> str:
-    return path.name.rsplit("_", 1)[0]

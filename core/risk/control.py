@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from core.config import RiskSettings
-from core.engine.ports import now
+from core.engine.ports import Subscriber
 from core.events import (
     CommandResult,
     LinkState,
@@ -51,7 +51,8 @@ from core.safefile import UnsafeFileError
 from core.venue.base import VenueError
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
 
 MONITOR_S = 1.0  # the timer pass: today's net on the status line, funding, a life no event told of
 # A pass runs as soon as the open lives' PnL has moved (summed |move| per life, a bound of today's
@@ -70,16 +71,18 @@ HALT_RULES = ("daily_loss_limit", "max_drawdown")
 class TradingControl:
     """The engine's trading state and risk guard (``engine.control``)."""
 
-    def __init__(self, engine: Engine, settings: RiskSettings) -> None:
-        self._e = engine
+    def __init__(self, ctx: EngineContext, book: Book, settings: RiskSettings,
+                 subscribe: Callable[[Subscriber], object]) -> None:
+        self._ctx = ctx
+        self._book = book
         self.settings = settings
         self.state = TradingState.RUNNING
         self.strategy = "none"
         self.strategy_running = False
-        self.guard = RiskGuard(settings, engine, lambda: self.state, self._refused)
+        self.guard = RiskGuard(settings, ctx, book, lambda: self.state, self._refused)
         self.guard.before = self._before_entry
         self.day = DayPnl(settings.day_start)
-        self.day.roll(now())
+        self.day.roll(self._ctx.clock())
         self.today_net = ZERO
         self.exposure = ZERO
         self.last_event = ""
@@ -95,13 +98,13 @@ class TradingControl:
         self._valued: dict[tuple[str, str], Decimal] = {}  # each life's unrealized PnL, as last seen
         self._moved = ZERO  # summed |PnL move| of the lives since the last pass
         self._trigger: Decimal | None = None  # the move that calls a pass now (None: no loss limit)
-        engine.subscribe(self._on_event)
+        subscribe(self._on_event)
 
     # ================================================================ lifecycle
 
     async def start(self) -> None:
         """Load the persisted state, seed today's closes from the journal, start the monitor."""
-        saved = load_state(self._e.journal.directory)
+        saved = load_state(self._ctx.journal.directory)
         if saved.state is not TradingState.RUNNING:
             self.state = saved.state
             self.guard.halt_reason = saved.rule if saved.state is TradingState.HALTED else ""
@@ -109,7 +112,7 @@ class TradingControl:
             self.last_event = f"{saved.state.value} since {saved.since or 'before this start'} ({why})"
             marker = "RISK HALT" if saved.state is TradingState.HALTED else "RISK PAUSE"
             logger.warning(f"{marker} still in force from a previous run: {why}")
-            self._e._notice(NoticeLevel.WARNING, f"trading is {saved.state.value} ({why}); entries are "
+            self._ctx.notice(NoticeLevel.WARNING, f"trading is {saved.state.value} ({why}); entries are "
                                                  "refused until you resume")
         await self._seed()
         self.evaluate()
@@ -129,10 +132,10 @@ class TradingControl:
         since = self.day.since
         if since is None:
             return
-        days = {since.date(), now().date()}
+        days = {since.date(), self._ctx.clock().date()}
         for day in sorted(days):
             try:
-                history = await read_day_async(self._e.journal.directory, day)
+                history = await read_day_async(self._ctx.journal.directory, day)
             except Exception as exc:  # noqa: BLE001 - the live closes still count; say so
                 logger.warning(f"risk: today's closes could not be read from the journal: {exc}")
                 continue
@@ -195,7 +198,7 @@ class TradingControl:
 
     async def _prune_in_flight(self, placed_before: float) -> None:
         try:
-            open_ids = {o.order_id for o in await self._e.venue.fetch_open_orders()}
+            open_ids = {o.order_id for o in await self._ctx.venue.fetch_open_orders()}
         except Exception as exc:  # noqa: BLE001 - counted as in flight until the next resync
             logger.warning(f"risk: open orders not read after the resync ({exc}); orders in flight kept")
             return
@@ -222,11 +225,11 @@ class TradingControl:
     def open_net(self) -> tuple[Decimal, Decimal]:
         """(the open lives' part of today's net, total notional at mark); notes each life's
         unrealized PnL, from which the pushes' moves are counted until the next pass."""
-        book = self._e.book
+        book = self._book
         net = ZERO
         exposure = ZERO
         valued: dict[tuple[str, str], Decimal] = {}
-        for pos in self._e.ledger.positions():
+        for pos in self._ctx.ledger.positions():
             mark = book.mark_for(pos.symbol, pos)
             pnl = pos.unrealized(mark)
             valued[(pos.symbol, pos.pos_side)] = pnl
@@ -240,7 +243,7 @@ class TradingControl:
         """USDT today's net can still lose before the nearest loss / drawdown limit (None: no
         limit applies: none set, halted already, or a viewer that never acts)."""
         s = self.settings
-        if self.state is TradingState.HALTED or self._e.read_only:
+        if self.state is TradingState.HALTED or self._ctx.read_only:
             return None
         room: Decimal | None = None
         if s.daily_loss_limit is not None:
@@ -252,13 +255,13 @@ class TradingControl:
 
     def evaluate(self) -> None:
         """Today's net against the loss and drawdown limits; publish the status when it moved."""
-        if self.day.roll(now()):
+        if self.day.roll(self._ctx.clock()):
             logger.info(f"RISK DAY new risk day from {iso(self.day.since) if self.day.since else '?'}")
         open_part, self.exposure = self.open_net()
         net = self.day.total(open_part)
         self.today_net = net
         s = self.settings
-        if self.state is not TradingState.HALTED and not self._e.read_only:  # a viewer never acts
+        if self.state is not TradingState.HALTED and not self._ctx.read_only:  # a viewer never acts
             if s.daily_loss_limit is not None and -net >= s.daily_loss_limit:
                 self.halt("daily_loss_limit", -net, s.daily_loss_limit,
                           f"today's net {usdt(net)} USDT reached the daily loss limit "
@@ -307,7 +310,7 @@ class TradingControl:
         if not force and loop_now - self._status_at < 1.0 / STATUS_HZ:
             return  # the next evaluation publishes it
         self._status, self._status_at = status, loop_now
-        self._e._publish(status)
+        self._ctx.publish(status)
 
     def set_strategy(self, name: str, running: bool) -> None:
         """The strategy host tells the status line what runs."""
@@ -318,18 +321,18 @@ class TradingControl:
 
     def _event(self, kind: RiskEventKind, rule: str, value: Decimal | None, limit: Decimal | None,
                message: str) -> RiskEvent:
-        stamp = now()
+        stamp = self._ctx.clock()
         ts = stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
         if self._last_ts is not None and ts <= self._last_ts:
             ts = self._last_ts + timedelta(milliseconds=1)  # one journal key (ms time) per event
         self._last_ts = ts
         event = RiskEvent(ts, kind, rule, value, limit, self.state, message)
         try:
-            self._e.journal.record_risk(event)
+            self._ctx.journal.record_risk(event)
         except Exception as exc:  # noqa: BLE001 - the journal reports its own errors
             logger.error(f"journal refused a risk event: {exc}")
         self.last_event = f"{kind.value} {rule}: {message}"
-        self._e._publish(event)
+        self._ctx.publish(event)
         return event
 
     def _refused(self, refusal: Refusal, origin: Origin) -> None:
@@ -342,10 +345,10 @@ class TradingControl:
         self.state = state
         self.guard.halt_reason = rule if state is TradingState.HALTED else ""
         try:
-            save_state(self._e.journal.directory,
-                       SavedState(state, iso(now()), rule, message))
+            save_state(self._ctx.journal.directory,
+                       SavedState(state, iso(self._ctx.clock()), rule, message))
         except (OSError, UnsafeFileError) as exc:
-            self._e._notice(NoticeLevel.ERROR, f"the trading state could not be saved ({exc}); "
+            self._ctx.notice(NoticeLevel.ERROR, f"the trading state could not be saved ({exc}); "
                                                f"it holds until this run ends")
 
     # ================================================================ halt
@@ -359,7 +362,7 @@ class TradingControl:
         flatten = self.settings.flatten_on_halt
         logger.error(f"RISK HALT {rule}: {message}; resting entry orders canceled"
                      + ("; flattening every position" if flatten else ""))
-        self._e._notice(NoticeLevel.ERROR, f"trading halted by {rule}: {message} — entries refused"
+        self._ctx.notice(NoticeLevel.ERROR, f"trading halted by {rule}: {message} — entries refused"
                                            + (", positions being closed" if flatten else "")
                                            + "; resume only after confirming")
         self.publish_status(force=True)
@@ -369,9 +372,9 @@ class TradingControl:
 
     async def _after_halt(self, rule: str, flatten: bool) -> None:
         try:
-            canceled = await cancel_entries(self._e.venue)
+            canceled = await cancel_entries(self._ctx.venue)
             if flatten:
-                closed = await close_all(self._e.venue)
+                closed = await close_all(self._ctx.venue)
                 self._event(RiskEventKind.FLATTEN, rule, Decimal(len(closed)), None,
                             f"flatten on halt: {len(closed)} position(s) closed"
                             + (f" ({', '.join(closed)})" if closed else "")
@@ -382,14 +385,14 @@ class TradingControl:
             raise
         except Exception as exc:  # noqa: BLE001 - told to the trader; the halt itself stands
             logger.exception("RISK HALT clean-up failed")
-            self._e._notice(NoticeLevel.ERROR, f"RISK HALT: canceling orders / closing positions failed "
+            self._ctx.notice(NoticeLevel.ERROR, f"RISK HALT: canceling orders / closing positions failed "
                                                f"({exc}) — check the exchange, or press the kill switch")
 
     # ================================================================ commands
 
     def pause(self) -> CommandResult:
         if self.state is TradingState.HALTED:
-            return self._e._refuse("trading is halted; resume it (with confirmation) before pausing")
+            return self._ctx.refuse("trading is halted; resume it (with confirmation) before pausing")
         if self.state is TradingState.PAUSED:
             return CommandResult(True, "trading is already paused")
         message = "paused: entries refused, closes and reduce-only orders still go"
@@ -405,7 +408,7 @@ class TradingControl:
         self.evaluate()
         breach = self.breach()
         if breach is not None:
-            return self._e._refuse(f"cannot resume: {breach.message} — entries stay refused until the next "
+            return self._ctx.refuse(f"cannot resume: {breach.message} — entries stay refused until the next "
                                    f"risk day ({self.settings.day_start:%H:%M} UTC) or a higher limit")
         was = self.state
         self._set_state(TradingState.RUNNING, "manual", f"resumed from {was.value}")
@@ -439,12 +442,12 @@ class TradingControl:
             left: list[str] = []
             for attempt in range(KILL_ROUNDS):
                 try:
-                    await sweep(self._e.venue)
+                    await sweep(self._ctx.venue)
                 except VenueError as exc:
                     logger.error(f"KILL SWITCH sweep {attempt + 1} failed: {exc}")
                 await asyncio.sleep(VERIFY_DELAY_S)
                 try:
-                    left = await leftovers(self._e.venue)
+                    left = await leftovers(self._ctx.venue)
                 except VenueError as exc:
                     left = [f"unknown ({exc})"]
                 if not left:
@@ -455,11 +458,11 @@ class TradingControl:
                 text = (f"KILL SWITCH: halted, but the exchange still shows {', '.join(left)} — "
                         "check it on the exchange now")
                 self._event(RiskEventKind.KILL, "kill_switch", Decimal(len(left)), None, text)
-                return self._e._refuse(text)
+                return self._ctx.refuse(text)
             text = "KILL SWITCH: halted; the exchange is flat with no open orders or algos"
             self._event(RiskEventKind.KILL, "kill_switch_verified", ZERO, None, text)
             self.publish_status(force=True)
-            self._e._notice(NoticeLevel.WARNING, text)
+            self._ctx.notice(NoticeLevel.WARNING, text)
             return CommandResult(True, text)
 
     async def _stop_strategy(self) -> None:
@@ -488,22 +491,22 @@ class TradingControl:
         """Re-read the position so ``Engine.tp_sl`` shows the triggers just set (an algo change
         moves no position, so no position push tells the engine)."""
         try:
-            positions = await self._e.venue.fetch_positions()
+            positions = await self._ctx.venue.fetch_positions()
         except Exception as exc:  # noqa: BLE001 - the TP/SL is set; only the display lags
             logger.warning(f"TPSL position re-read failed: {exc}")
             return
         for push in positions:
             if push.symbol == symbol and push.pos_side == pos_side:
-                self._e.book.pushes[(push.symbol, push.pos_side)] = push
+                self._book.pushes[(push.symbol, push.pos_side)] = push
 
     async def set_tp_sl(self, cmd: SetTpSl) -> CommandResult:
         if cmd.take_profit is None and cmd.stop_loss is None:
-            return self._e._refuse("set TP/SL: give a take profit, a stop loss or both")
-        pos = self._e.ledger.position(cmd.symbol, cmd.pos_side)
+            return self._ctx.refuse("set TP/SL: give a take profit, a stop loss or both")
+        pos = self._ctx.ledger.position(cmd.symbol, cmd.pos_side)
         if cmd.position_id is not None and (pos is None or pos.position_id != cmd.position_id):
-            return self._e._refuse(f"set TP/SL refused: the {cmd.symbol} {cmd.pos_side} position you "
+            return self._ctx.refuse(f"set TP/SL refused: the {cmd.symbol} {cmd.pos_side} position you "
                                    "selected has closed or changed since — look again")
-        algo_id = await self._e.venue.set_position_tp_sl(cmd.symbol, cmd.pos_side, cmd.take_profit,
+        algo_id = await self._ctx.venue.set_position_tp_sl(cmd.symbol, cmd.pos_side, cmd.take_profit,
                                                          cmd.stop_loss)
         legs = " ".join(x for x in (f"tp {plain(cmd.take_profit)}" if cmd.take_profit is not None else "",
                                     f"sl {plain(cmd.stop_loss)}" if cmd.stop_loss is not None else "") if x)

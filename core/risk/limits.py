@@ -31,7 +31,8 @@ from core.money import ZERO, plain
 from core.risk.inflight import InFlight, grows_sign
 
 if TYPE_CHECKING:
-    from core.engine.coordinator import Engine
+    from core.engine.book import Book
+    from core.engine.context import EngineContext
 
 RATE_WINDOW_S = 60.0
 _CENT = Decimal("0.01")
@@ -68,11 +69,12 @@ class RiskGuard:
 
     gate = False
 
-    def __init__(self, settings: RiskSettings, engine: Engine,
+    def __init__(self, settings: RiskSettings, ctx: EngineContext, book: Book,
                  state: Callable[[], TradingState], on_refuse: Callable[[Refusal, Origin], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self._e = engine
+        self._ctx = ctx
+        self._book = book
         self._state = state
         self._on_refuse = on_refuse
         self._clock = clock
@@ -114,10 +116,10 @@ class RiskGuard:
         if (s.max_order_notional is None and s.max_position_notional is None
                 and s.max_total_notional is None and s.max_open_positions is None):
             return None
-        inst = self._e.venue.instruments.get(cmd.symbol)
+        inst = self._ctx.venue.instruments.get(cmd.symbol)
         if inst is None:
             return None  # the engine refuses an unknown symbol itself
-        mark = self._e.book.mark_for(cmd.symbol)
+        mark = self._book.mark_for(cmd.symbol)
         price = cmd.price if cmd.price is not None and cmd.price > 0 and cmd.order_type == "limit" else mark
         if price <= 0 and (s.max_order_notional is not None or s.max_position_notional is not None
                            or s.max_total_notional is not None):
@@ -138,7 +140,7 @@ class RiskGuard:
         Orders in flight count as if they filled: on this order's own side (every buy in flight
         when it buys), and on both sides for the other positions (whichever is larger)."""
         s = self.settings
-        ledger = self._e.ledger
+        ledger = self._ctx.ledger
         pending = self.flight.pending()
         key = (cmd.symbol, cmd.pos_side)
         current = ledger.signed_contracts(cmd.symbol, cmd.pos_side)
@@ -156,8 +158,8 @@ class RiskGuard:
                            + _contracts_in_flight(up if delta > 0 else down))
         if s.max_total_notional is None and s.max_open_positions is None:
             return None
-        book = self._e.book
-        instruments = self._e.venue.instruments
+        book = self._book
+        instruments = self._ctx.venue.instruments
         total = after_notional
         count = 1
         others = {(symbol, pos_side) for symbol, pos_side, _ in ledger.open_coins()} | set(pending)

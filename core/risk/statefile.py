@@ -7,17 +7,21 @@ refusing entries is the safe side of not knowing.
 
 A missing file is not taken for "running" when the journal says otherwise: every change of state
 is also a row of the risk family (``risk_YYYY-MM-DD.csv``, column ``state`` = the state after the
-event), so the newest such row rebuilds it. Deleting state.json after a kill switch used to lift
+event), so the newest such row rebuilds it: deleting state.json after a kill switch must not lift
 the halt silently and let the strategy trade again.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import orjson
 
 from core.events import TradingState
+from core.journal import schema
+from core.journal.errors import JournalError
+from core.journal.reader import read_rows
 from core.safefile import UnsafeFileError, check_entry, write_atomic
 
 STATE_FILE = "state.json"
@@ -48,12 +52,6 @@ def load_state(directory: Path) -> SavedState:
 
 def _from_risk_rows(directory: Path) -> SavedState:
     """The state the newest risk row left (newest day file holding a row first)."""
-    from datetime import date
-
-    from core.journal import schema
-    from core.journal.errors import JournalError
-    from core.journal.reader import read_rows
-
     files = [path for family, path in schema.day_files(directory) if family == schema.RISK]
     for path in reversed(files):  # day_files lists the oldest day first
         try:

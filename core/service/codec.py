@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any, Union, get_args, get_origin
 
 from core import events, model
-from core.reconcile import ReconcileReport, ReconcileRow
+from core.reconcile.compare import ReconcileReport, ReconcileRow
 
 WIRE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     # engine -> subscribers (core.events.EngineEvent)

@@ -8,22 +8,36 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
+from core.journal.binding import journal_account
 from core.service.paths import RuntimeDirError, socket_path
 from core.service.server import ControlServer
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.runner import Stack
+    from core.engine import Engine
+    from core.journal import Journal
+    from core.service.lock import EngineLock
+
+
+class Stack(Protocol):
+    """What the control socket needs of a running stack (``core.runner.Stack`` is one)."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def venue(self) -> object: ...
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def lock(self) -> EngineLock | None: ...
 
 
 def engine_info(stack: Stack, settings: Settings, started: datetime) -> dict[str, Any]:
     """One engine as `perpdesk status` and an attaching console's header know it."""
-    from core.runner import journal_account
-
     engine = stack.engine
     account = engine.account()
     risk = engine.risk_status()

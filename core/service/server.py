@@ -1,6 +1,6 @@
 """The engine's control socket: consoles attach to a running engine (``perpdesk serve``).
 
-Why this shape (issue 22):
+Why this shape:
 - The engine never waits on a console. Its subscriber callback only numbers the event, encodes
   it once and hands the bytes to each client's bounded queue; each client has its own writer
   task that alone awaits the socket. Marks, positions, the account and link states are

@@ -114,7 +114,7 @@ class ExchangeBase:
 
     # ------------------------------------------------------------------ metrics
 
-    def _slot(self, acct: Account, inst_id: str, mgn_mode: str, pos_side: str) -> Position:
+    def slot(self, acct: Account, inst_id: str, mgn_mode: str, pos_side: str) -> Position:
         key = (inst_id, mgn_mode, pos_side)
         pos = acct.positions.get(key)
         if pos is None:

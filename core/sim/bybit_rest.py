@@ -167,9 +167,9 @@ class BybitRest:
         if f["kind"] == "rate_limit":
             return _json(envelope({}, self.ex.clock(), "10006", "Too many visits!"))
         if f["kind"] == "timeout":
-            assert self.srv._stopping is not None
+            assert self.srv.stopping is not None
             try:
-                await asyncio.wait_for(self.srv._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
+                await asyncio.wait_for(self.srv.stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
             except TimeoutError:
                 pass
             return web.Response(status=504, text="504 Gateway Time-out")
@@ -213,7 +213,7 @@ class BybitRest:
             return _json(envelope({}, self.ex.clock(), "10001", f"params error: {type(e).__name__}: {e}"))
         self.srv.flush()
         if private and request.method == "POST":
-            self.srv._changed.set()
+            self.srv.mark_changed()
         return _json(envelope(result, self.ex.clock()))
 
     def inst(self, sym: Any, *, required: bool = True) -> str:
@@ -431,7 +431,7 @@ class BybitRest:
         inst, mode, pos_side = key
         p = acct.positions.get(key)
         if p is None:
-            p = self.ex._slot(acct, inst, mode, pos_side)
+            p = self.ex.slot(acct, inst, mode, pos_side)
         tp = sl = None
         for a in acct.algos.values():
             if (a.state == "live" and a.reduce_only and a.ord_type in ("conditional", "oco") and a.inst_id == inst

@@ -64,11 +64,11 @@ class PriceProcess:
     def __init__(self, specs: dict[str, InstrumentSpec], seed: int = 1,
                  jump_rate_per_hour: float = 0.5, jump_size: float = 0.02) -> None:
         self.specs = specs
-        self._rng = {inst: random.Random(f"{seed}:{inst}") for inst in specs}
+        self.rng = {inst: random.Random(f"{seed}:{inst}") for inst in specs}
         self.prices: dict[str, Decimal] = {inst: s.start_px for inst, s in specs.items()}
         self.funding_rates: dict[str, Decimal] = {}
         for inst in specs:
-            r = self._rng[inst].uniform(-0.0001, 0.0003)
+            r = self.rng[inst].uniform(-0.0001, 0.0003)
             self.funding_rates[inst] = Decimal(f"{r:.6f}")
         self.jump_rate_per_hour = jump_rate_per_hour
         self.jump_size = jump_size
@@ -79,7 +79,7 @@ class PriceProcess:
         if dt_sim <= 0:
             return changed
         for inst, spec in self.specs.items():
-            rng = self._rng[inst]
+            rng = self.rng[inst]
             sigma = spec.vol_annual * math.sqrt(dt_sim / SECONDS_PER_YEAR)
             ret = rng.gauss(0.0, sigma) - 0.5 * sigma * sigma
             if rng.random() < self.jump_rate_per_hour * dt_sim / 3600.0:

@@ -84,7 +84,7 @@ class Matching(Books):
         """Apply one fill of ``o``: position, cash (one bill), fill record, history and pushes."""
         spec = self.specs[o.inst_id]
         now = self.clock()  # one execution, one time: the trade's ts and a life it opens share it
-        p = self._slot(acct, o.inst_id, o.td_mode, o.pos_side)
+        p = self.slot(acct, o.inst_id, o.td_mode, o.pos_side)
         close, open_ = self._split(p, o.side, sz)
         rate = ZERO if o.category != "normal" else (self.taker_fee if exec_type == "T" else self.maker_fee)
         fee_close = -(close * spec.ct_val * px * rate)

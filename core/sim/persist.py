@@ -28,6 +28,8 @@ import orjson
 from core.safefile import UnsafeFileError, read_private, write_atomic
 from core.sim.state import Account, AlgoOrder, Bill, FillRecord, Order, Position, PositionHistory
 
+SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
+
 if TYPE_CHECKING:
     from core.sim.server import SimServer
 
@@ -232,7 +234,7 @@ def dump(srv: SimServer, rec: Any = _plain) -> dict[str, Any]:
     once encoded; ``rec`` encodes one record, see ``Encoder``)."""
     ex, market, candles = srv.exchange, srv.market, srv.candles
     rng = {inst: [st[0], list(st[1]), st[2]] for inst, st in
-           ((inst, r.getstate()) for inst, r in market._rng.items())}
+           ((inst, r.getstate()) for inst, r in market.rng.items())}
     changes = getattr(srv, "changes", None)
     return {
         "format": FORMAT, "seed": srv.seed,
@@ -254,7 +256,7 @@ def dump_market(srv: SimServer) -> dict[str, Any]:
         "funding_rates": {i: str(r) for i, r in market.funding_rates.items()},
         "next_funding": dict(ex.next_funding),
         "volume": {i: str(v) for i, v in ex.volume.items()},
-        "stats": {i: {k: str(v) for k, v in st.items()} for i, st in srv._stats.items()},
+        "stats": {i: {k: str(v) for k, v in st.items()} for i, st in srv.stats.items()},
     }
 
 
@@ -286,21 +288,21 @@ def _restore(srv: SimServer, data: dict[str, Any]) -> None:
     market.prices.update({i: _num(p, f"prices.{i}") for i, p in data["prices"].items()})
     market.funding_rates.update({i: _num(r, f"funding_rates.{i}") for i, r in data["funding_rates"].items()})
     for inst, (version, internal, gauss) in data["rng"].items():
-        if inst in market._rng:
-            market._rng[inst] = random.Random()
-            market._rng[inst].setstate((version, tuple(internal), gauss))
+        if inst in market.rng:
+            market.rng[inst] = random.Random()
+            market.rng[inst].setstate((version, tuple(internal), gauss))
     ex.ids.resume(int(data["ids"]))
     ex.list_time = int(data["list_time"])
     ex.next_funding.update({i: int(t) for i, t in data["next_funding"].items() if i in ex.specs})
     ex.volume.update({i: _num(v, f"volume.{i}") for i, v in data["volume"].items() if i in ex.specs})
     for inst, st in data["stats"].items():
-        if inst in srv._stats:
-            srv._stats[inst] = {k: _num(v, f"stats.{inst}.{k}") for k, v in st.items()}
+        if inst in srv.stats:
+            srv.stats[inst] = {k: _num(v, f"stats.{inst}.{k}") for k, v in st.items()}
     srv.funding_history[:] = [dict(r) for r in data["funding_history"] if int(r["fundingTime"]) >= cutoff]
     srv.candles.restore(data["candles"])
     ex.accounts.clear()
     ex.accounts.update({a.api_key: a for a in accounts})
-    srv._last_rates = dict(market.funding_rates)
+    srv.last_rates = dict(market.funding_rates)
 
 
 # ---------------------------------------------------------------------- the file

@@ -93,12 +93,12 @@ class SimServer:
         self.rest = Rest(self)
         self.funding_history: list[dict[str, str]] = []
         self.faults: list[dict[str, Any]] = []
-        self._stats = {inst: {"open": px, "high": px, "low": px} for inst, px in self.market.prices.items()}
+        self.stats = {inst: {"open": px, "high": px, "low": px} for inst, px in self.market.prices.items()}
         self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
+        self.stopping: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._saver: asyncio.Task[None] | None = None
-        self._last_rates = dict(self.market.funding_rates)
+        self.last_rates = dict(self.market.funding_rates)
         self.url = ""
         self.ws_url = ""
         # The state file (core.sim.persist): read now, so a bad file fails before anything listens.
@@ -146,14 +146,14 @@ class SimServer:
             except (OSError, UnsafeFileError) as exc:
                 raise persist.SimStateError(f"cannot write the simulator state {self.state_path}: "
                                             f"{getattr(exc, 'strerror', None) or exc}") from None
-        self._stopping = asyncio.Event()
+        self.stopping = asyncio.Event()
         self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False, logger=httplog.LOGGER)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0
-        if server is not None and server.sockets:  # type: ignore[attr-defined]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        addresses = self._runner.addresses  # the bound sockets' names: how port 0 is learnt
+        if addresses:
+            self.port = int(addresses[0][1])
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}"
         self.ws_url = f"ws://{host}:{self.port}" + ("/v5" if self.protocol == "bybit" else "/ws/v5")
@@ -178,8 +178,8 @@ class SimServer:
         self._tasks.clear()
 
     async def stop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()  # releases requests held by a "timeout" fault
+        if self.stopping is not None:
+            self.stopping.set()  # releases requests held by a "timeout" fault
         await self._stop_tasks()
         await self.hub.drop_all()
         if self._runner is not None:
@@ -228,6 +228,10 @@ class SimServer:
         if changed:
             self._changed.set()
         await self.changes.durable(upto)
+
+    def mark_changed(self) -> None:
+        """A trade or a control request changed the exchange: the state file is saved soon."""
+        self._changed.set()
 
     def keep(self) -> None:
         """Before an answer or an account's push leaves: what changed is on disk (one change-log
@@ -312,7 +316,7 @@ class SimServer:
 
     def _on_prices(self, insts: list[str]) -> None:
         for inst in insts:
-            st = self._stats[inst]
+            st = self.stats[inst]
             px = self.market.prices[inst]
             st["high"], st["low"] = max(st["high"], px), min(st["low"], px)
             self.exchange.on_price(inst)
@@ -367,8 +371,8 @@ class SimServer:
                 if changed:
                     self._on_prices(list(changed))
                 for inst, rate in self.market.funding_rates.items():
-                    if rate != self._last_rates.get(inst):
-                        self._last_rates[inst] = rate
+                    if rate != self.last_rates.get(inst):
+                        self.last_rates[inst] = rate
                         self._public_push("funding-rate", inst, self.funding_item(inst))
                 self.flush()
             except Exception:  # the simulator must keep ticking; a bug here is logged, not fatal
@@ -391,7 +395,7 @@ class SimServer:
 
     def ticker_item(self, inst: str) -> dict[str, str]:
         bid, ask = self.exchange.bid_ask(inst)
-        st = self._stats[inst]
+        st = self.stats[inst]
         last = self.market.prices[inst]
         vol = self.exchange.volume[inst]
         ct_val = self.exchange.specs[inst].ct_val
@@ -463,9 +467,9 @@ class SimServer:
         if kind == "rate_limit":
             return _json({"code": "50011", "msg": "Too Many Requests", "data": []}, 429)
         if kind == "timeout":
-            assert self._stopping is not None
+            assert self.stopping is not None
             try:
-                await asyncio.wait_for(self._stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
+                await asyncio.wait_for(self.stopping.wait(), float(f.get("delay", 30.0)))  # float ok: seconds
             except TimeoutError:
                 pass
             return _json({"code": "50004", "msg": "Endpoint request timeout", "data": []}, 504)

@@ -1,7 +1,7 @@
 """`perpdesk store init`, `perpdesk accounts` and `perpdesk report --store`: the work behind the CLI.
 
 Each fails with a StoreError (one plain line, exit 2) that console/cli.py prints; a role that
-lacks a right (the engine's insert-only role used to read) is said in those words.
+lacks a right (the engine's insert-only role asked to read, say) is said in those words.
 """
 from __future__ import annotations
 

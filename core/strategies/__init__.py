@@ -57,7 +57,7 @@ def load_strategy(settings: Any) -> Strategy | None:
     ``name``, or the trader's class from ``path`` (a file) or ``module`` ("pkg.mod:Class").
     Raises StrategyError with one line naming the file or module and what is wrong."""
     from core.strategies.base import StrategyError
-    from core.strategies.loader import load_class
+    from core.strategies.loader import load_class, one_line
 
     path, module = getattr(settings, "path", None), getattr(settings, "module", None)
     params = settings.params
@@ -69,6 +69,4 @@ def load_strategy(settings: Any) -> Strategy | None:
     except StrategyError:
         raise
     except BaseException as exc:  # noqa: BLE001 - the trader's code, SystemExit too: one line
-        from core.strategies.loader import _one_line
-
-        raise StrategyError(f"{where}: {cls.__name__}(params) failed: {_one_line(exc)}") from None
+        raise StrategyError(f"{where}: {cls.__name__}(params) failed: {one_line(exc)}") from None

@@ -43,7 +43,7 @@ def load_class(*, path: Path | str | None = None, module: str | None = None) -> 
     return _pick(mod, cls_name, where), where
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return f"SyntaxError line {exc.lineno}: {exc.msg}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -66,7 +66,7 @@ def _import_file(file: Path) -> ModuleType:
         spec.loader.exec_module(mod)
     except BaseException as exc:  # noqa: BLE001 - the trader's code, SystemExit included: one line
         sys.modules.pop(name, None)
-        raise StrategyError(f"{file.name}: cannot be loaded: {_one_line(exc)}") from None
+        raise StrategyError(f"{file.name}: cannot be loaded: {one_line(exc)}") from None
     return mod
 
 
@@ -77,7 +77,7 @@ def _import_module(name: str) -> ModuleType:
         raise StrategyError(f'[strategy] module "{name}": no module named "{exc.name}" '
                             "(is its folder on PYTHONPATH?)") from None
     except BaseException as exc:  # noqa: BLE001 - SystemExit at import too: one line, exit 2
-        raise StrategyError(f'[strategy] module "{name}": cannot be loaded: {_one_line(exc)}') from None
+        raise StrategyError(f'[strategy] module "{name}": cannot be loaded: {one_line(exc)}') from None
 
 
 def _pick(mod: ModuleType, cls_name: str | None, where: str) -> type[Strategy]:

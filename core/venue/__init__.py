@@ -16,7 +16,7 @@ _LAZY = {
     "Venue": "core.venue.base",
     "VenueError": "core.venue.base",
     "VenueErrorKind": "core.venue.base",
-    "make_venue": "core.venue.registry",
+    "make_venue": "core.venue.factory",
     "FundingRate": "core.events",
     "FundingSignal": "core.events",
     "MalformedPush": "core.events",

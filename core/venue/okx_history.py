@@ -159,7 +159,7 @@ class OkxHistory:
                           if i.get("instId") in by_id else None)
         # OKX lists newest first; reversed, then stably sorted, records updated in one millisecond
         # stay in the order they happened (the lives of one leg opened in one millisecond are
-        # told apart by it: core/closes.py HistoryIndex)
+        # told apart by it: core/confirm/history_match.py)
         recs.reverse()
         return sorted(recs, key=lambda r: r.updated_at)
 

@@ -1,21 +1,15 @@
-"""The list of venues perpdesk can trade on, and the one function that builds a venue.
+"""The list of venues perpdesk can trade on (``core.venue.factory`` builds one).
 
 Why here and only here: config validation, the runner and reconcile all need to know which venue
-names exist and how to build one; before this module each had its own list. Adding a venue is one
-new module implementing ``core.venue.base.Venue`` plus one ``VENUES`` line. Factories are named by
-"module:attribute" and imported on use: importing an exchange library (ccxt) costs most of a
-second, which config validation must not pay. For the same reason ``core.venue.base`` (the
-domain events) is imported only when a venue is built: `perpdesk report` reads no venue.
+names exist and how to build one. Adding a venue is one new module implementing
+``core.venue.base.Venue`` plus one ``VENUES`` line. Factories are named by "module:attribute" and
+imported on use: importing an exchange library (ccxt) costs most of a second, which config
+validation must not pay. For the same reason ``core.venue.base`` (the domain events) is imported
+only on an unknown name: `perpdesk report` reads no venue.
 """
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from core.config import ExchangeSettings, Settings
-    from core.venue.base import Venue
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +47,3 @@ def venue_entry(name: str) -> VenueEntry:
         supported = ", ".join(f'"{v}"' for v in VENUES)
         raise VenueError(f'unsupported [exchange] venue "{name}": use {supported}',
                          VenueErrorKind.CONFIG) from None
-
-
-def make_venue(settings: Settings, exchange: ExchangeSettings | None = None) -> Venue:
-    """The venue of ``settings`` (or of ``exchange``, e.g. pointed at a simulator started just now).
-
-    Credentials come from ``core.config.load_credentials`` (the demo account for a demo venue,
-    else the environment); ConfigError when they are missing, VenueError when the venue cannot be
-    built. Nothing is connected yet: call ``connect()``.
-    """
-    from core.config import load_credentials  # config imports this module for venue_names()
-
-    if exchange is not None:
-        settings = replace(settings, exchange=exchange)
-    entry = venue_entry(settings.exchange.venue)
-    module, _, attr = entry.factory.partition(":")
-    if entry.embedded_sim and settings.sim.protocol == "bybit":  # [sim] protocol: the simulator's Bybit face
-        module, attr = "core.venue.bybit", "BybitVenue"
-    factory: Any = getattr(importlib.import_module(module), attr)
-    venue: Venue = factory(settings.exchange, load_credentials(settings))
-    return venue

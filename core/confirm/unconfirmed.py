@@ -38,7 +38,7 @@ class UnconfirmedClose:
 
     ``full`` tells whether it closed the life (then the life's rows can be compared with its
     positions-history record as a whole); the life is named by its journal ``position_id`` plus
-    what ``match_history`` needs to find the record."""
+    what ``core.confirm.history_match`` needs to find the record."""
 
     close_id: str
     position_id: str

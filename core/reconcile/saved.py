@@ -20,6 +20,7 @@ from typing import Any
 from loguru import logger
 
 from core.errors import PerpdeskError
+from core.sim.persist import SIM_STATE_FILE, SimStateError
 
 
 class SavedExchangeUnavailable(PerpdeskError):
@@ -27,8 +28,6 @@ class SavedExchangeUnavailable(PerpdeskError):
 
 
 def saved_state_path(settings: Any) -> Path:
-    from core.runner import SIM_STATE_FILE  # where the engine keeps its embedded exchange
-
     return Path(settings.journal.dir) / SIM_STATE_FILE
 
 
@@ -41,8 +40,7 @@ def saved_at(path: Path) -> str:
 @contextlib.asynccontextmanager
 async def saved_exchange(settings: Any) -> AsyncIterator[str]:
     """The base URL of a frozen, read-only simulator holding the saved exchange (while open)."""
-    from core.sim.persist import SimStateError
-    from core.sim.server import SimServer
+    from core.sim.server import SimServer  # aiohttp only when a saved exchange is loaded
 
     path = saved_state_path(settings)
     if not path.is_file():

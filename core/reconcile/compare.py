@@ -33,9 +33,7 @@ once in the journal, no journal fill unknown to the exchange), with a row per of
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,15 +45,16 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from core.errors import PerpdeskError
+from core.confirm.history_match import HistoryMatcher
 from core.events import FundingBill, PositionHistoryRecord, PositionPush
-from core.ledger import split_position_id
+from core.ids import EPOCH, parse_position_id, position_id_for, split_position_id, utc_from_ms
+from core.journal import schema
+from core.journal.rows import file_rows
+from core.journal.schema import FILL_EVENT, FILL_IDS_SEPARATOR, day_files
 from core.model import Fill, OrderSide, PositionSide
 from core.money import ZERO, dec, plain
 
 MATCH_TOLERANCE = timedelta(seconds=5)  # journal opened_ms vs positions-history cTime
-FILL_SLACK = timedelta(seconds=1)  # opened_ms may be a float-rounded ms off the fill's own time
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NONE = "-"
 
 Row = Mapping[str, Any]
@@ -130,19 +129,8 @@ def _ts(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _ms(ts: datetime) -> int:
-    """Exact milliseconds (``ts.timestamp() * 1000`` can lose one to float rounding)."""
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
-
-
 def _dec(value: Any) -> Decimal:
     return dec(value, default=ZERO)
-
-
-def parse_position_id(position_id: str) -> tuple[str, str, datetime]:
-    """``symbol#pos_side#opened_ms[.seq]`` -> (symbol, pos_side, opened_at)."""
-    symbol, pos_side, opened_ms, _ = split_position_id(position_id)
-    return symbol, pos_side, _EPOCH + timedelta(milliseconds=opened_ms)
 
 
 def _life_order(life: _Life) -> tuple[datetime, int, str]:
@@ -208,7 +196,7 @@ class _Life:
         """Does this life's window hold a fact at ``ts``? (``pos_side`` None: any leg.)"""
         if symbol != self.symbol or (pos_side is not None and pos_side != self.pos_side):
             return False
-        if ts < self.opened - FILL_SLACK:
+        if ts < self.opened:
             return False
         end = self.last_close if self.closed else None
         return end is None or ts <= end
@@ -256,7 +244,7 @@ class _Index:
         found: list[_Life] = []
         for side in sides:
             seq = self._legs.get((symbol, side), [])
-            i = bisect_right(seq, ts + FILL_SLACK, key=lambda lf: lf.opened)
+            i = bisect_right(seq, ts, key=lambda lf: lf.opened)
             j = i - 2  # and every life opened in the same millisecond as those two
             while j > 0 and seq[j - 1].opened == seq[j].opened:
                 j -= 1
@@ -278,8 +266,6 @@ def compare(
 ) -> ReconcileReport:
     """Compare the journal with the exchange over one window; both sides must cover the same one
     (``reconcile_with_venue`` takes care of that)."""
-    from core.journal.schema import FILL_IDS_SEPARATOR
-
     lives: dict[str, _Life] = {}
 
     def life_for(position_id: str, symbol: str) -> _Life:
@@ -289,7 +275,7 @@ def compare(
             except ValueError:
                 raise ValueError(f"journal position_id {position_id!r} is not "
                                  "symbol#pos_side#opened_ms[.seq]") from None
-            opened = _EPOCH + timedelta(milliseconds=opened_ms)
+            opened = utc_from_ms(opened_ms)
             lives[position_id] = _Life(position_id, sym or symbol, pos_side, opened, seq=seq)
         return lives[position_id]
 
@@ -316,10 +302,11 @@ def compare(
         if found:
             life = found[0]
         else:
-            pid, seq = f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}", 1
+            seq = 1
+            pid = position_id_for(jf.symbol, jf.pos_side, jf.ts)
             while pid in lives:  # a life of this millisecond is over: this one is the next
                 seq += 1
-                pid = f"{jf.symbol}#{jf.pos_side}#{_ms(jf.ts)}.{seq}"
+                pid = position_id_for(jf.symbol, jf.pos_side, jf.ts, seq)
             life = life_for(pid, jf.symbol)
             index.add(life)
         if life.direction is None:
@@ -374,57 +361,33 @@ def _sorted_rows(rows: list[ReconcileRow]) -> list[ReconcileRow]:
     def key(r: ReconcileRow) -> tuple[str, int, int]:
         if r.position_id == _NONE:
             return (r.symbol, 1, 0)
-        return (r.symbol, 0, _ms(parse_position_id(r.position_id)[2]))
+        return (r.symbol, 0, split_position_id(r.position_id)[2])
     return sorted(rows, key=key)  # stable: field order within a life is kept
 
 
 def _match_history(
     lives: dict[str, _Life], history: list[PositionHistoryRecord], out: list[ReconcileRow]
 ) -> None:
-    """Give each life its own positions-history record; a record serves one life only.
+    """Give each life its own positions-history record (core/confirm/history_match.py: the rule).
 
-    Two passes: a life opened by a fill has the exchange's cTime to the millisecond, so exact
-    matches go first: the records of a leg with that cTime are the lives opened in that
-    millisecond, in the order they happened (``history`` oldest update first, as the venue returns
-    it), and the life's sequence in its id picks its own (one posId serves every life of a slot,
-    so it tells nothing). The tolerance only serves lives whose opening time is approximate
-    (adopted positions), with the nearest unused record of their direction. One pass with
-    tolerance alone let a single missing record shift every following life onto its neighbour's.
-    """
-    order = {id(h): i for i, h in enumerate(history)}
-    by_leg: dict[tuple[str, str], list[PositionHistoryRecord]] = {}
-    for h in sorted(history, key=lambda h: (h.created_at, h.updated_at, order[id(h)])):
-        by_leg.setdefault((h.symbol, h.pos_side), []).append(h)
-    used: set[int] = set()
-    ordered = sorted(lives.values(), key=_life_order)
+    Every life opened by a fill has the exchange's cTime to the millisecond, so those take their
+    records first; the lives whose opening time is approximate (adopted positions) then take the
+    nearest free one. Left-over records are lives the journal does not have."""
+    matcher = HistoryMatcher(history, MATCH_TOLERANCE)
+    ordered = [lf for lf in sorted(lives.values(), key=_life_order) if lf.direction is not None]
     for life in ordered:
-        if life.direction is None:
-            continue
-        seq = by_leg.get((life.symbol, life.pos_side), [])
-        lo = bisect_left(seq, life.opened, key=lambda h: h.created_at)
-        hi = bisect_right(seq, life.opened, key=lambda h: h.created_at)
-        if life.seq <= hi - lo:
-            rec = seq[lo + life.seq - 1]
-            if (not rec.direction or rec.direction == life.direction.value) and id(rec) not in used:
-                life.history = rec
-                used.add(id(rec))
+        assert life.direction is not None
+        life.history = matcher.exact(life.symbol, life.pos_side, life.direction, life.opened,
+                                     life.seq, owner=life.position_id)
     for life in ordered:
-        if life.direction is None or life.history is not None:
-            continue
-        seq = by_leg.get((life.symbol, life.pos_side), [])
-        lo = bisect_left(seq, life.opened - MATCH_TOLERANCE, key=lambda h: h.created_at)
-        hi = bisect_right(seq, life.opened + MATCH_TOLERANCE, key=lambda h: h.created_at)
-        candidates = [h for h in seq[lo:hi] if id(h) not in used and h.created_at != life.opened
-                      and (not h.direction or h.direction == life.direction.value)]
-        if candidates:
-            best = min(candidates, key=lambda h: abs(h.created_at - life.opened))
-            life.history = best
-            used.add(id(best))
-    for h in history:
-        if id(h) not in used:
-            pid = f"{h.symbol}#{h.pos_side}#{_ms(h.created_at)}"
-            out.append(ReconcileRow(h.symbol, pid, "closed contracts", "missing",
-                                    plain(h.closed_contracts), False))
+        assert life.direction is not None
+        if life.history is None:
+            life.history = matcher.near(life.symbol, life.pos_side, life.direction, life.opened,
+                                        owner=life.position_id)
+    for h in matcher.unmatched():
+        pid = position_id_for(h.symbol, h.pos_side, h.created_at)
+        out.append(ReconcileRow(h.symbol, pid, "closed contracts", "missing",
+                                plain(h.closed_contracts), False))
 
 
 def _match_open(
@@ -439,8 +402,8 @@ def _match_open(
         if candidates:
             max(candidates, key=_life_order).open_push = push
         else:
-            opened = _ms(push.created_at) if push.created_at else 0
-            out.append(ReconcileRow(push.symbol, f"{push.symbol}#{push.pos_side}#{opened}",
+            opened = push.created_at or EPOCH
+            out.append(ReconcileRow(push.symbol, position_id_for(push.symbol, push.pos_side, opened),
                                     "open contracts", "0", plain(abs(push.contracts)), False))
 
 
@@ -618,9 +581,6 @@ class _WindowReader:
     kept, so that moving the window back reads only the older files it now needs."""
 
     def __init__(self, journal_dir: Path) -> None:
-        from core.journal import schema
-        from core.journal.schema import day_files
-
         wanted = {schema.TRADES: "trades", schema.ORDERS: "fills", schema.FUNDING: "funding"}
         self._files = [(wanted[fam], path) for fam, path in day_files(journal_dir)
                        if fam in wanted]
@@ -630,16 +590,13 @@ class _WindowReader:
 
     def rows(self, first: date | None) -> tuple[list[Row], list[Row], list[Row]]:
         """(trades, fills, funding) of the day files dated ``first`` or later (all if None)."""
-        from core.journal.reader import _file_rows
-        from core.journal.schema import FILL_EVENT
-
         out: dict[str, list[Row]] = {"trades": [], "fills": [], "funding": []}
         for kind, path in self._files:
             if first is not None and _file_day(path) < first:
                 continue
             if path not in self._rows:
                 self.opened.append(path)
-                rows: list[Row] = list(_file_rows(self._family[kind], path, True))
+                rows: list[Row] = list(file_rows(self._family[kind], path, True))
                 if kind == "fills":
                     rows = [r for r in rows if r["event"] == FILL_EVENT]
                 self._rows[path] = rows
@@ -659,7 +616,7 @@ def read_window(
     ``since`` None reads every day file. Otherwise the day files from ``since``'s day on, then,
     while ``window_start`` moves the start back to the opening of a life still active at
     ``since``, the older files down to that opening: never the history before it. A row is
-    never in a file dated after its own time, and a day's margin covers ``FILL_SLACK``.
+    never in a file dated after its own time, and a day's margin covers the window's edge.
     """
     reader = reader or _WindowReader(journal_dir)
     opens = list(open_positions)
@@ -700,104 +657,3 @@ async def _compare_once(
     j_fills = [r for r in fills if after(_ts(r["ts"]))]
     j_funding = [r for r in funding if after(_ts(r["ts"]))]
     return compare(j_trades, j_fills, j_funding, history, x_fills, bills, open_positions)
-
-
-# ---------------------------------------------------------------- the command
-
-
-class ReconcileUnavailable(PerpdeskError):
-    """Reconcile cannot run (no reachable exchange, no journal); the message is one plain line."""
-
-
-def _embedded(settings: Any) -> bool:
-    """Venue "sim" without a URL: the simulator runs inside the engine's own process."""
-    from core.venue.registry import venue_entry
-
-    return bool(venue_entry(settings.exchange.venue).embedded_sim and not settings.exchange.url)
-
-
-def reconcile_exchange(settings: Any, holders: Sequence[int] = ()) -> Any:
-    """The ExchangeSettings reconcile connects to when the exchange runs in another process.
-
-    ``[exchange] url`` if set (a `perpdesk sim`, OKX). For the simulator embedded in a running
-    console or headless engine: ``[sim] host``/``port`` when the port is fixed; with ``port = 0``
-    it listens on an ephemeral port nobody else knows, so there is nothing to reach (the
-    ReconcileUnavailable says what to do). With no engine running, ``main`` reconciles against
-    the exchange that engine saved (core.reconcile_saved) instead. ``holders``: the processes
-    found running on the journal (named in the message).
-    """
-    exchange = settings.exchange
-    if not _embedded(settings):
-        return exchange
-    sim = settings.sim
-    if not sim.port:
-        config = getattr(settings, "config_path", "config.toml")
-        who = f" (process {holders[0]})" if holders else ""
-        raise ReconcileUnavailable(
-            f"an engine{who} is running on journal {settings.journal.dir} and its embedded exchange "
-            f"listens on a port no other process knows ([sim] port = 0 in {config}): press r in "
-            "its console, or stop it (q) and run perpdesk reconcile again"
-        )
-    host = "127.0.0.1" if sim.host in ("", "0.0.0.0") else ("::1" if sim.host == "::" else sim.host)
-    host = f"[{host}]" if ":" in host else host
-    return replace(exchange, url=f"http://{host}:{sim.port}")
-
-
-async def _reconcile_settings(settings: Any, since: datetime | None,
-                              say: Callable[[str], None] = lambda _: None) -> ReconcileReport:
-    """Reconcile the config's journal with its exchange; ``say`` gets one line naming a saved
-    exchange when the comparison is against one."""
-    journal_dir = Path(settings.journal.dir)
-    if not journal_dir.is_dir():
-        raise ReconcileUnavailable(f"journal directory {journal_dir} does not exist "
-                                   "(check [journal] dir in the config)")
-    if _embedded(settings):
-        from core.reconcile_saved import saved_at, saved_exchange, saved_state_path
-        from core.service.lock import read_holder
-
-        holder = read_holder(journal_dir)  # the engine that owns the embedded exchange, if any
-        holders = [holder.pid] if holder is not None and holder.pid != os.getpid() else []
-        path = saved_state_path(settings)
-        if not holders and (path.exists() or not settings.sim.port):
-            # No engine owns the embedded exchange now: compare with it as it was saved. (With
-            # one running, a second simulator from the same file would fork the exchange.)
-            async with saved_exchange(settings) as url:
-                say(f"exchange: the embedded simulator as saved in {path} ({saved_at(path)})")
-                return await _reconcile_at(settings, replace(settings.exchange, url=url),
-                                           journal_dir, since)
-        return await _reconcile_at(settings, reconcile_exchange(settings, holders), journal_dir,
-                                   since)
-    return await _reconcile_at(settings, reconcile_exchange(settings), journal_dir, since)
-
-
-async def _reconcile_at(settings: Any, exchange: Any, journal_dir: Path,
-                        since: datetime | None) -> ReconcileReport:
-    from core.journal.binding import bind_journal
-    from core.runner import journal_account
-    from core.venue.registry import make_venue
-
-    venue = make_venue(settings, exchange)
-    try:
-        await venue.connect()
-        bind_journal(journal_dir, journal_account(settings, venue), record=False)  # one journal, one account
-        return await reconcile_with_venue(venue, journal_dir, since)
-    finally:
-        await venue.close()
-
-
-def main(settings: Any, since: datetime | None = None) -> int:
-    """`perpdesk reconcile`: print the table; 0 all match, 1 differences, 2 could not run."""
-    try:
-        report = asyncio.run(_reconcile_settings(settings, since, say=print))
-    except (PerpdeskError, ValueError) as exc:
-        message = exc.message if isinstance(exc, PerpdeskError) else str(exc)
-        logger.error(f"RECONCILE could not run: {message}")
-        print(f"perpdesk reconcile: {message}", file=sys.stderr)
-        return 2
-    print("\n".join(report.lines()))
-    for d in report.differences:
-        logger.warning(f"RECONCILE DIFF {d.symbol} {d.position_id} {d.field}: "
-                       f"journal {d.journal} exchange {d.exchange}")
-    logger.info(f"RECONCILE {'ok' if report.ok else 'differences'}: {len(report.rows)} checks, "
-                f"{len(report.differences)} differences")
-    return 0 if report.ok else 1

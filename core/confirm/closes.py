@@ -23,7 +23,7 @@ Policy (one row per close, written once, never rewritten — the journal is appe
 * If the exchange cannot be reached or has not caught up after the retries, the ledger row is
   written (and logged); ``perpdesk reconcile`` then shows the life if it differs.
 * At stop, every close still waiting is written from the ledger (never dropped, never twice) and
-  listed in a small file beside the journal (core/unconfirmed.py); the next start checks those
+  listed in a small file beside the journal (core/confirm/unconfirmed.py); the next start checks those
   lives against positions-history once and logs the outcome.
 
 Batches: a burst of fills closes hundreds of lives a second, and a positions-history fetch per
@@ -42,7 +42,6 @@ import dataclasses
 import heapq
 import math
 import time
-from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -52,14 +51,14 @@ from pathlib import Path
 
 from loguru import logger
 
-from core import unconfirmed
+from core.confirm import unconfirmed
+from core.confirm.history_match import HistoryMatcher
+from core.confirm.unconfirmed import UnconfirmedClose
 from core.events import PositionHistoryRecord
-from core.ledger import life_seq
-from core.model import CloseReason, CloseResult, PositionSide, RowSource, ms_from_utc
+from core.ids import life_seq
+from core.model import CloseReason, CloseResult, PositionSide, RowSource
 from core.money import ZERO, plain
-from core.unconfirmed import UnconfirmedClose
 
-HISTORY_MATCH_TOLERANCE = timedelta(seconds=5)  # life opened_at vs positions-history cTime
 CONFIRM_DELAYS = (0.0, 0.2, 0.5, 1.0, 2.0, 3.0)  # seconds before each positions-history attempt
 # a record's uTime is at or after the close it includes (both exchange times): this much slack
 HISTORY_SINCE_SLACK = timedelta(seconds=2)
@@ -109,43 +108,6 @@ class LifeTotals:
         for row in rows:
             totals = totals.add(row)
         return totals
-
-
-def match_history(records: Iterable[PositionHistoryRecord], symbol: str, pos_side: str,
-                  side: PositionSide, opened_at: datetime,
-                  tolerance: timedelta = HISTORY_MATCH_TOLERANCE,
-                  seq: int = 1) -> PositionHistoryRecord | None:
-    """The positions-history record of the life opened at ``opened_at`` (``seq``-th of its leg in
-    that millisecond, as its position_id says), or None when the exchange does not list it yet.
-
-    posId is not a life id (OKX and the simulator reuse it for every life in the same slot), so the
-    life is recognised by instrument, posSide, its opening time and direction. Records whose cTime
-    is the opening millisecond are lives opened in it, in the order they happened (``records``
-    oldest update first, as the venue returns them): the ``seq``-th of them is this life's, and no
-    other life of that millisecond can take it. Only without such a record (an adopted life whose
-    opening time is approximate) the nearest cTime within ``tolerance`` of the same direction serves.
-    """
-    leg = [r for r in records if r.symbol == symbol and r.pos_side == pos_side]
-    opened_ms = ms_from_utc(opened_at)
-    exact = [r for r in leg if ms_from_utc(r.created_at) == opened_ms]
-    if exact:
-        exact.sort(key=lambda r: r.updated_at)  # stable: the listing order within one millisecond
-        if seq > len(exact):
-            return None  # the record of this life is not listed yet
-        rec = exact[seq - 1]
-        if not rec.direction or rec.direction == side.value:
-            return rec
-        # another direction: not a life of this millisecond after all (an approximate opening
-        # time); the records of that millisecond belong to its own lives
-    best: PositionHistoryRecord | None = None
-    best_gap: timedelta | None = None
-    for rec in leg:
-        if (rec.direction and rec.direction != side.value) or any(rec is e for e in exact):
-            continue
-        gap = abs(rec.created_at - opened_at)
-        if gap <= tolerance and (best_gap is None or gap < best_gap):
-            best, best_gap = rec, gap
-    return best
 
 
 def exchange_numbers(totals: LifeTotals, record: PositionHistoryRecord
@@ -200,40 +162,6 @@ def decide(pending: PendingClose, totals: LifeTotals,
     if not close.is_full and pending.later_fills():
         return close  # the life changed since: its record no longer describes this row
     return confirm_close(close, totals, record)
-
-
-class HistoryIndex:
-    """positions-history records by (symbol, posSide), sorted by opening time.
-
-    Why: one fetch serves a whole batch of closes; matching each of them by a scan of every record
-    would make a burst quadratic. A bisection finds the few records within the match tolerance,
-    and ``match_history`` picks among them exactly as it does for a single close. A record serves
-    one life only: once matched to a life (``owner``), it is never handed to another one."""
-
-    def __init__(self, records: Iterable[PositionHistoryRecord],
-                 tolerance: timedelta = HISTORY_MATCH_TOLERANCE) -> None:
-        self._tolerance = tolerance
-        groups: dict[tuple[str, str], list[PositionHistoryRecord]] = {}
-        for rec in records:  # oldest update first: kept within one cTime (stable sort below)
-            groups.setdefault((rec.symbol, rec.pos_side), []).append(rec)
-        self._groups = {k: sorted(v, key=lambda r: r.created_at) for k, v in groups.items()}
-        self._times = {k: [r.created_at for r in v] for k, v in self._groups.items()}
-        self._owners: dict[int, str] = {}  # id(record) -> the life it was matched to
-
-    def match(self, symbol: str, pos_side: str, side: PositionSide, opened_at: datetime,
-              seq: int = 1, owner: str | None = None) -> PositionHistoryRecord | None:
-        recs = self._groups.get((symbol, pos_side))
-        if not recs:
-            return None
-        times = self._times[(symbol, pos_side)]
-        lo = bisect_left(times, opened_at - self._tolerance)
-        hi = bisect_right(times, opened_at + self._tolerance)
-        rec = match_history(recs[lo:hi], symbol, pos_side, side, opened_at, self._tolerance, seq)
-        if rec is None or owner is None:
-            return rec
-        taken = self._owners.setdefault(id(rec), owner)
-        return rec if taken == owner else None
-
 
 
 def check_life(position_id: str, totals: LifeTotals,
@@ -296,7 +224,7 @@ class CloseConfirmer:
     ``max_pending`` waiting closes the oldest are written from the ledger at once.
 
     ``drain`` (stop) writes every close still waiting from the ledger and lists it in the
-    ``sidecar`` file (core/unconfirmed.py); the next ``start`` checks those against
+    ``sidecar`` file (core/confirm/unconfirmed.py); the next ``start`` checks those against
     positions-history and logs the outcome.
     """
 
@@ -495,13 +423,13 @@ class CloseConfirmer:
                 if failed is not None and failed.due <= started:
                     self._missed(pid, failed, why, started, index=None)
             return
-        index = HistoryIndex(records)
+        index = HistoryMatcher(records)
         for pid in batch:
             waiting = self._waiting.get(pid)  # an overflow may have written it meanwhile
             if waiting is not None:
                 self._settle(pid, waiting, index, started)
 
-    def _settle(self, pid: str, waiting: _Waiting, index: HistoryIndex, started: float) -> None:
+    def _settle(self, pid: str, waiting: _Waiting, index: HistoryMatcher, started: float) -> None:
         """Write the life's waiting rows in order while the records confirm (or settle) them."""
         while waiting.queue:
             pending = waiting.queue[0]
@@ -527,7 +455,7 @@ class CloseConfirmer:
             self._pop_write(pid, waiting, out)
 
     def _missed(self, pid: str, waiting: _Waiting, why: str, started: float,
-                index: HistoryIndex | None) -> None:
+                index: HistoryMatcher | None) -> None:
         """The first waiting close of a life was not confirmed by this attempt: retry it later, or
         after the last attempt write it from the ledger (and go on with the life's next close)."""
         waiting.attempts += 1
@@ -583,7 +511,7 @@ class CloseConfirmer:
             logger.warning(f"CLOSE CHECK positions-history unavailable ({exc}); {len(entries)} close "
                            "rows written unconfirmed at the last stop are checked at the next start")
             return
-        index = HistoryIndex(records)
+        index = HistoryMatcher(records)
         lives: OrderedDict[str, list[UnconfirmedClose]] = OrderedDict()
         for entry in entries:
             lives.setdefault(entry.position_id, []).append(entry)
@@ -592,7 +520,7 @@ class CloseConfirmer:
         self._unconfirmed = [e for e in self._unconfirmed if e not in entries]
         self._save()
 
-    def _check_one(self, pid: str, listed: list[UnconfirmedClose], index: HistoryIndex) -> None:
+    def _check_one(self, pid: str, listed: list[UnconfirmedClose], index: HistoryMatcher) -> None:
         if pid in self._waiting:
             logger.info(f"CLOSE CHECK {pid}: more of its closes are being confirmed now; the "
                         "confirmed row absorbs any difference")
