@@ -331,7 +331,7 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
         "triggerPx": "65000", "orderPx": "-1"})
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     venue: Any = engine.venue
-    real = venue.cancel_algos
+    real = venue.cancel_triggers
     calls: list[int] = []
 
     async def lost_first(algos: Any) -> None:  # the first cancel "succeeds" but nothing happened
@@ -339,7 +339,7 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
         if len(calls) > 1:
             await real(algos)
 
-    venue.cancel_algos = lost_first
+    venue.cancel_triggers = lost_first
     res = await engine.submit(KillSwitch())
     assert res.ok, res
     assert len(calls) == 2

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.closes import match_history, reason_from_close_type
+from core.closes import match_history, reason_from_close_kind
 from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key, now
 from core.engine.timeline import in_time_order
@@ -201,7 +201,7 @@ class Resync:
         records = await e.venue.fetch_positions_history(pos.opened_at - LIFE_MATCH)
         record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at,
                                seq=life_seq(pos.position_id))
-        reason = reason_from_close_type(record.close_type) if record else CloseReason.EXTERNAL
+        reason = reason_from_close_kind(record.close_type) if record else CloseReason.EXTERNAL
         price = (record.close_avg_price if record is not None and record.close_avg_price
                  else e.book.mark_for(pos.symbol, pos))
         ts = record.updated_at if record is not None else now()

@@ -43,7 +43,7 @@ from core.events import (
 from core.model import Fill, Instrument, Origin, utc_from_ms
 from core.money import ZERO, dec, dec_or_none, plain
 from core.venue import bybit_parse as bp
-from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueError, VenueErrorKind
+from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
 from core.venue.bybit_client import BybitClient
 from core.venue.bybit_history import backfill
 from core.venue.bybit_lives import lives
@@ -129,6 +129,10 @@ class BybitVenue:
     """The exchange as the engine sees it: domain types in, domain types out."""
 
     history_window = timedelta(days=730)  # Bybit keeps two years of executions for a unified account
+    # What this venue serves today: whole-position and attached TP/SL, cross margin, one-way mode
+    # (an execution does not say which hedge leg it moved), funding every 8 h, quantities in coins.
+    capabilities = VenueCapabilities("Bybit", isolated_margin=False, hedge_mode=False,
+                                     contracts_are_coins=True)
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         self.venue = str(exchange.venue)
@@ -319,22 +323,23 @@ class BybitVenue:
         return [i for i in result.get("list") or () if i.get("symbol") in self.markets.by_id]
 
     async def fetch_open_orders(self) -> list[RestingOrder]:
-        return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), algo=False,
+        return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), trigger=False,
                              reduce_only=i.get("reduceOnly") is True, side=str(i.get("side") or "").lower())
                 for i in await self._open("Order")]
 
-    async def fetch_open_algos(self) -> list[RestingOrder]:
+    async def fetch_open_triggers(self) -> list[RestingOrder]:
+        """Bybit's trigger orders: the StopOrder filter (TakeProfit, StopLoss, conditional)."""
         out = []
         for i in await self._open("StopOrder"):
             tp, sl = dec_or_none(i.get("takeProfit")), dec_or_none(i.get("stopLoss"))
             out.append(RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]),
-                                    algo=True, reduce_only=i.get("reduceOnly") is True,
+                                    trigger=True, reduce_only=i.get("reduceOnly") is True,
                                     side=str(i.get("side") or "").lower(), take_profit=tp or None,
                                     stop_loss=sl or None, close_fraction="1" if i.get("tpslMode") == "Full" else ""))
         return out
 
-    async def cancel_algos(self, algos: list[RestingOrder]) -> None:
-        for a in algos:
+    async def cancel_triggers(self, triggers: list[RestingOrder]) -> None:
+        for a in triggers:
             await self.cancel_order(a.symbol, a.order_id)
 
     async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
@@ -345,7 +350,7 @@ class BybitVenue:
                 "takeProfit": plain(take_profit) if take_profit is not None else "0",
                 "stopLoss": plain(stop_loss) if stop_loss is not None else "0"}
         await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
-        algos = [a for a in await self.fetch_open_algos() if a.symbol == symbol]
+        algos = [a for a in await self.fetch_open_triggers() if a.symbol == symbol]
         return algos[-1].order_id if algos else ""
 
     # ------------------------------------------------------------------ streams
