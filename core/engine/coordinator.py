@@ -300,8 +300,8 @@ class Engine:
     # ================================================================ shared by the helpers
 
     def _clock_offset(self) -> float:
-        """This computer's clock minus the exchange's (s); 0 for venues that do not measure it."""
-        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)  # float ok: seconds
+        """This computer's clock minus the exchange's (s), as the venue measured it."""
+        return float(self.venue.clock_offset_s)  # float ok: seconds, not money
 
     def _check_journal(self) -> None:
         """Tell the trader once when the journal starts or stops failing (disk full, read-only)."""

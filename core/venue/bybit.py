@@ -50,7 +50,7 @@ from core.venue.bybit_lives import lives
 from core.venue.bybit_stream import BybitStream
 from core.venue.okx_candles import parse_candle
 from core.venue.okx_markets import Markets
-from core.venue.okx_orders import lot
+from core.venue.okx_orders import RATE_LIMIT_RETRY_DELAYS, lot
 from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
 from core.venue.registry import venue_entry
 
@@ -160,6 +160,13 @@ class BybitVenue:
     @property
     def address(self) -> str:
         return self.rest.address
+
+    @property
+    def clock_offset_s(self) -> float:
+        """This computer's clock minus Bybit's (s), measured at connect and on a time rejection.
+        The engine warns at start when it is large and converts its own disconnect time with it,
+        so a clock running ahead cannot start a backfill after the fills of the gap."""
+        return self.rest.clock_offset_s
 
     @property
     def _ex(self) -> Any:
@@ -274,27 +281,39 @@ class BybitVenue:
                                                               plain(size), price, dict(params)))
 
     async def _send(self, what: str, inst: Instrument, link: str, send: Callable[[], Any]) -> str:
-        """Send once; when the outcome is unknown (5xx, timeout, broken connection) look the order
+        """Send; a rate-limit refusal (10006: nothing executed) is re-sent after a short pause, as
+        on OKX; when the outcome is unknown (5xx, timeout, broken connection) the order is looked
         up by its orderLinkId before saying anything."""
-        try:
-            reply = await self.rest.call(what, send)
-        except VenueError as error:
-            if error.kind not in OUTCOME_UNKNOWN:
-                raise
-            for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
-                try:
-                    found = await self._get("looking the order up", method, {
-                        "category": "linear", "symbol": inst.inst_id, "orderLinkId": link})
-                except VenueError as lookup:
-                    raise VenueError(f"{error}; could not check whether the order reached the exchange "
-                                     f"({lookup}) — look at open orders and positions before retrying",
-                                     error.kind) from None
-                if found.get("list"):
-                    logger.warning(f"ORDER CONFIRMED BY LOOKUP ({link}) after: {error}")
-                    return str(found["list"][0]["orderId"])
-            raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
-                             "undo, try again", error.kind) from None
-        return str(reply.get("id") or link) if isinstance(reply, dict) else link
+        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
+            try:
+                reply = await self.rest.call(what, send)
+            except VenueError as error:
+                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
+                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
+                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
+                    await asyncio.sleep(delay)
+                    continue
+                return await self._settle_unknown(inst, link, error)
+            return str(reply.get("id") or link) if isinstance(reply, dict) else link
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _settle_unknown(self, inst: Instrument, link: str, error: VenueError) -> str:
+        """After a failed send: the orderId if the order exists, else the failure (named)."""
+        if error.kind not in OUTCOME_UNKNOWN:
+            raise error
+        for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
+            try:
+                found = await self._get("looking the order up", method, {
+                    "category": "linear", "symbol": inst.inst_id, "orderLinkId": link})
+            except VenueError as lookup:
+                raise VenueError(f"{error}; could not check whether the order reached the exchange "
+                                 f"({lookup}) — look at open orders and positions before retrying",
+                                 error.kind) from None
+            if found.get("list"):
+                logger.warning(f"ORDER CONFIRMED BY LOOKUP ({link}) after: {error}")
+                return str(found["list"][0]["orderId"])
+        raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
+                         "undo, try again", error.kind) from None
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         self.markets.instrument(symbol)

@@ -62,6 +62,9 @@ class BybitClient(OkxRest):
     def address(self) -> str:
         return self.url or str(self.ex.urls["api"]["public"]).replace("{hostname}", str(self.ex.hostname))
 
+    def said(self, exc: BaseException) -> str:
+        return bybit_message(exc)
+
     def translate(self, what: str, exc: BaseException) -> VenueError:
         """The one VenueError sentence for a ccxt exception (see VenueErrorKind)."""
         said = bybit_message(exc)
