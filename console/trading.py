@@ -23,7 +23,7 @@ from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
-from core.engine_view import ProtectionView, RestingView
+from core.engine_view import ProtectionView, RestingView, capabilities_of
 from core.events import (
     CloseAll,
     ClosePosition,
@@ -75,7 +75,10 @@ class Trading:
     def _size(self, snap: PositionSnapshot, contracts: Decimal) -> str:
         p = Precision.of(self.app.instruments().get(snap.symbol))
         base = snap.symbol.split("/")[0]
-        return f"{p.ct(contracts)} ct ({p.coin(contracts * snap.contract_size)} {base})"
+        coins = f"{p.coin(contracts * snap.contract_size)} {base}"
+        if capabilities_of(self.app.engine).contracts_are_coins:  # Bybit: the contracts are the coins
+            return coins
+        return f"{p.ct(contracts)} ct ({coins})"
 
     def _estimate(self, snap: PositionSnapshot, contracts: Decimal) -> str:
         est = self.app.engine.estimate_close_pnl(snap.symbol, snap.pos_side, contracts)

@@ -95,3 +95,19 @@ async def test_contracts_are_one_column_where_they_are_coins(caps: VenueCapabili
         shown = [t for t in pane.visible_titles if t in ("Contracts", "Coins")]
         assert shown == titles
         assert "Symbol" in pane.visible_titles and "Mark" in pane.visible_titles
+
+
+@pytest.mark.parametrize(("caps", "size"), [
+    (OkxVenue.capabilities, "10.0 ct (0.100 BTC)"),
+    (BybitVenue.capabilities, "0.100 BTC "),
+], ids=["okx", "bybit"])
+async def test_the_close_dialog_says_the_size_once_where_contracts_are_coins(
+        caps: VenueCapabilities, size: str) -> None:
+    app = build_app(engine_on(caps))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert f"BTC/USDT long  {size}" in text
+        assert (" ct (" in text) is (not caps.contracts_are_coins)

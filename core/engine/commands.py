@@ -120,9 +120,10 @@ class Commands:
             contracts = None
         size = open_contracts if contracts is None else contracts
         order_id = await self._e.venue.close_position(cmd.symbol, cmd.pos_side, contracts, origin)
-        what = (f"{'closing all of' if contracts is None else 'closing'} {plain(size)} contracts "
-                f"({plain(inst.to_coins(size))} {inst.base_ccy or 'coins'}) of {cmd.symbol} "
-                f"{cmd.pos_side}")
+        coins = f"{plain(inst.to_coins(size))} {inst.base_ccy or 'coins'}"
+        amount = (coins if self._e.venue.capabilities.contracts_are_coins  # one number on Bybit
+                  else f"{plain(size)} contracts ({coins})")
+        what = f"{'closing all of' if contracts is None else 'closing'} {amount} of {cmd.symbol} {cmd.pos_side}"
         logger.info(f"CLOSE SENT {order_id} {what} origin {origin.value}")
         return CommandResult(True, what, (order_id,))
 
