@@ -250,7 +250,7 @@ class Trading:
 
     def kill_question(self) -> Question:
         snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
-        lines = ["Stops the strategy, cancels all orders and algos (TP/SL), closes all",
+        lines = ["Stops the strategy, cancels all orders (TP/SL, triggers), closes all",
                  "positions at market (whatever exists then), then HALTS trading until you",
                  "resume it (s, confirmed)."]
         lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
@@ -263,10 +263,10 @@ class Trading:
         triggers, another app's too) once read, else what the console knows."""
         if isinstance(self.resting, tuple):
             orders, algos = self.resting
-            return f"on the exchange: {orders} open order(s), {algos} algo(s) (TP/SL, triggers)"
+            return f"on the exchange: {orders} open order(s), {algos} TP/SL or trigger order(s)"
         tp_sl = sum(1 for s in snaps if any(x is not None for x in self._protection(s)))
-        known = (f"{len(self.app.open_orders)} open order(s), {tp_sl} TP/SL algo(s) known to the "
-                 "console")
+        known = (f"{len(self.app.open_orders)} open order(s), {tp_sl} position(s) with a TP/SL known "
+                 "to the console")
         if not isinstance(self.app.engine, RestingView):
             return known
         return known + (" (reading the exchange…)" if self.resting is None
