@@ -4,6 +4,9 @@ An outside ccxt client opens 1 BTC (100 contracts at ctVal 0.01), sells 40 contr
 partial close 1 -> 0.6), funding settles, then a take-profit the outside client placed fires on
 the exchange. The journal must hold every fill id exactly once, two close rows (external, then tp)
 with the funding on the second, and the rows' net PnL must equal positions-history realizedPnl.
+The four scenario tests run on both faces of the simulator (OKX v5, and Bybit v5 through the
+native bybit venue, whose own record is closed PnL per closing order plus the Funding
+executions; its take-profit is the position's, set by trading-stop).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from core.model import CloseResult, FundingPayment
 from tests.engine_helpers import (
     BTC,
     BTC_ID,
+    VENUES,
     Rig,
     assert_rows_consistent,
     control,
@@ -26,17 +30,23 @@ from tests.engine_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(90)
+BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
 async def _open_and_partial(rig: Rig) -> None:
     """1 BTC long at 60000, then 0.4 BTC sold at 61000 by the outside client; a TP for the rest."""
-    await rig.ext.create_order(BTC, "market", "buy", 100)
+    await rig.outside("buy", 100)
     await rig.wait_fills(1)
     await set_price(rig.srv, "61000")
-    await rig.ext.create_order(BTC, "market", "sell", 40, None, {"reduceOnly": True})
+    await rig.outside("sell", 40, reduce_only=True)
     await rig.wait_trades(1)
-    await rig.ext.create_order(BTC, "market", "sell", 60, None,
-                               {"reduceOnly": True, "takeProfitPrice": 62000})
+    if rig.bybit:
+        await rig.ext.privatePostV5PositionTradingStop({
+            "category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": 0,
+            "takeProfit": "62000"})
+    else:
+        await rig.ext.create_order(BTC, "market", "sell", 60, None,
+                                   {"reduceOnly": True, "takeProfitPrice": 62000})
 
 
 async def _check_scenario(rig: Rig, bill_id: str) -> None:
@@ -49,9 +59,9 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
 
     # sizes: coins and contracts on both rows
     assert (first["reason"], first["size_before"], first["size_closed"], first["size_after"],
-            first["contracts_closed"]) == ("external", D("1"), D("0.4"), D("0.6"), D("40"))
+            first["contracts_closed"]) == ("external", D("1"), D("0.4"), D("0.6"), rig.ct(40))
     assert (second["reason"], second["size_before"], second["size_closed"], second["size_after"],
-            second["contracts_closed"]) == ("tp", D("0.6"), D("0.6"), D("0"), D("60"))
+            second["contracts_closed"]) == ("tp", D("0.6"), D("0.6"), D("0"), rig.ct(60))
     assert first["position_id"] == second["position_id"]
 
     # hand-computed numbers (zero slippage, taker 0.05%): open 1 BTC @ 60000 fee 30;
@@ -63,11 +73,21 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
     assert second["exit_price"] == D("62500") and second["entry_price"] == D("60000")
 
     # ... and against the exchange's own record of the life
-    (hist,) = await rig.positions_history()
-    assert hist["type"] == "2" and hist["closeTotalPos"] == "100"
-    assert net_sum(trades) == D(hist["realizedPnl"])
-    assert sum((r["funding"] for r in trades), D(0)) == D(hist["fundingFee"])
-    assert sum((r["fee"] for r in trades), D(0)) == -D(hist["fee"])
+    if rig.bybit:  # closed PnL per closing order (fees in, funding out) + the Funding execution
+        records = await rig.closed_pnl()
+        assert sorted(D(c["closedSize"]) for c in records) == [D("0.4"), D("0.6")]
+        (funding_exec,) = await rig.executions("Funding")
+        funding = -D(funding_exec["execFee"])
+        assert net_sum(trades) == sum((D(c["closedPnl"]) for c in records), D(0)) + funding
+        assert sum((r["funding"] for r in trades), D(0)) == funding
+        assert sum((r["fee"] for r in trades), D(0)) == sum(
+            (D(c["openFee"]) + D(c["closeFee"]) for c in records), D(0))
+    else:
+        (hist,) = await rig.positions_history()
+        assert hist["type"] == "2" and hist["closeTotalPos"] == "100"
+        assert net_sum(trades) == D(hist["realizedPnl"])
+        assert sum((r["funding"] for r in trades), D(0)) == D(hist["fundingFee"])
+        assert sum((r["fee"] for r in trades), D(0)) == -D(hist["fee"])
 
     # every fill exactly once, and exactly the exchange's fills
     fills = rig.fills()
@@ -79,9 +99,12 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
 
     # the funding row: once, on this life, the exchange's bill
     (fund,) = rig.funding()
+    if rig.bybit:  # the bill a Bybit account sees is its Funding execution
+        (bill,) = await rig.funding_bills()
+        bill_id = bill["billId"]
     assert fund["bill_id"] == bill_id and fund["amount"] == D("-3.66")
     assert fund["position_id"] == second["position_id"]
-    assert fund["rate"] == D("0.0001") and fund["position_contracts"] == D("60")
+    assert fund["rate"] == D("0.0001") and fund["position_contracts"] == rig.ct(60)
     assert fund["position_coins"] == D("0.6") and fund["mark_price"] == D("61000")
     bills = await rig.funding_bills()
     assert [b["billId"] for b in bills] == [bill_id]
@@ -92,6 +115,7 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
     assert report.ok, "\n".join(report.lines())
 
 
+@BOTH
 async def test_external_partial_funding_then_tp(rig: Rig) -> None:
     engine = await rig.start_engine()
     await _open_and_partial(rig)
@@ -106,11 +130,12 @@ async def test_external_partial_funding_then_tp(rig: Rig) -> None:
     assert engine.account() is not None
 
 
+@BOTH
 async def test_same_with_every_stream_dropped_between_the_closes(rig: Rig) -> None:
     await rig.start_engine()
     await _open_and_partial(rig)
     dropped = await control(rig.srv, "/sim/v1/drop", {})
-    assert int(dropped[0]["closed"]) >= 3
+    assert int(dropped[0]["closed"]) >= (2 if rig.bybit else 3)  # Bybit: public and private only
     # while the engine is disconnected: funding settles and the take-profit fires
     (bill,) = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     await set_price(rig.srv, "62500")
@@ -118,6 +143,7 @@ async def test_same_with_every_stream_dropped_between_the_closes(rig: Rig) -> No
     assert any(isinstance(e, Notice) and "reconnected" in e.text for e in rig.events)
 
 
+@BOTH
 async def test_tp_fires_before_funding_is_fetched(rig: Rig) -> None:
     """Funding and the TP back to back: the close row still carries the funding (exchange-confirmed)."""
     await rig.start_engine()
@@ -129,6 +155,7 @@ async def test_tp_fires_before_funding_is_fetched(rig: Rig) -> None:
     await _check_scenario(rig, bill["billId"])
 
 
+@BOTH
 async def test_restart_while_funding_and_tp_happen(rig: Rig) -> None:
     """Engine stopped after the partial close; funding and the TP happen while it is down."""
     await rig.start_engine()
