@@ -363,11 +363,15 @@ class BybitVenue:
 
     async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
                                  stop_loss: Decimal | None) -> str:
-        """The position's whole-size TP/SL (tpslMode Full); None removes one ("0" on Bybit)."""
+        """The position's whole-size TP/SL (tpslMode Full). None keeps that leg as it is, as on
+        OKX: the field is left out (Bybit reads "0" as "cancel it", which would drop the take-profit
+        when only the stop moves)."""
         inst = self.markets.instrument(symbol)
-        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0,
-                "takeProfit": plain(take_profit) if take_profit is not None else "0",
-                "stopLoss": plain(stop_loss) if stop_loss is not None else "0"}
+        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0}
+        if take_profit is not None:
+            body["takeProfit"] = plain(take_profit)
+        if stop_loss is not None:
+            body["stopLoss"] = plain(stop_loss)
         await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
         algos = [a for a in await self.fetch_open_triggers() if a.symbol == symbol]
         return algos[-1].order_id if algos else ""
