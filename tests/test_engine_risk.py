@@ -74,17 +74,23 @@ async def tp_sl_at_exchange(rig: Rig) -> tuple[str, str, str]:
 
 async def exchange_order_count(rig: Rig) -> int:
     """Every order the exchange ever took (orders-history holds the filled and canceled ones)."""
+    if rig.bybit:
+        query = {"category": "linear", "settleCoin": "USDT", "limit": 50}
+        done = (await rig.ext.privateGetV5OrderHistory(query))["result"]["list"]
+        live = (await rig.ext.privateGetV5OrderRealtime(query))["result"]["list"]
+        return len(done) + len(live)
     resp = await rig.ext.private_get_trade_orders_history({"instType": "SWAP", "limit": "100"})
     pending = await rig.ext.private_get_trade_orders_pending({"instType": "SWAP"})
     return len(resp["data"]) + len(pending["data"])
 
 
+@BOTH
 async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes(rig: Rig) -> None:
     engine = await rig.start_engine(risk=RiskSettings(daily_loss_limit=D("50"), flatten_on_halt=True))
     assert engine.trading_state is TradingState.RUNNING
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")), origin=Origin.STRATEGY)).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)), origin=Origin.STRATEGY)).ok
     # a resting entry order far from the price: the halt must cancel it
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("50000")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1), OrderType.LIMIT, D("50000")))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     assert len(await exchange_orders(rig)) == 1
     loop = asyncio.get_running_loop()
@@ -104,14 +110,14 @@ async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes
     before = await exchange_order_count(rig)
     for px in ("59500", "60500", "61000"):
         await set_price(rig.srv, px)
-        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)), origin=Origin.STRATEGY)
         assert not res.ok and res.message.startswith("RISK REFUSED halted")
-        res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("1")))
+        res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, rig.ct(1, ETH)))
         assert not res.ok
     assert await exchange_order_count(rig) == before
 
     # a position opened behind the engine's back can still be closed by hand
-    await rig.ext.create_order(BTC, "market", "buy", 2)
+    await rig.outside("buy", 2)
     await wait_for(lambda: len(engine.positions()) == 1, what="outside position")
     assert (await engine.submit(ClosePosition(BTC))).ok
     await wait_for(lambda: engine.positions() == [], what="closed by hand")
@@ -126,9 +132,10 @@ async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes
     assert all(r["state"] == "halted" for r in rows if r["event"] in ("halt", "flatten", "refused"))
 
 
+@BOTH
 async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine(risk=RiskSettings(max_drawdown=D("40")))
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     await set_price(rig.srv, "60500")  # +50 at mark: the day's peak
     await wait_for(lambda: engine.risk_status().today_net > D("40"), what="peak")
@@ -137,11 +144,11 @@ async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig, logs:
     assert engine.risk_status().state is TradingState.HALTED
     (line,) = [x.message for x in logs.lines if "RISK HALT" in x.message]
     assert line.startswith("RISK HALT max_drawdown: down 45") and "max drawdown 40 USDT" in line
-    assert await exchange_position(rig) == D("10")  # no flatten_on_halt: the position stays
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
+    assert await exchange_position(rig) == rig.ct(10)  # no flatten_on_halt: the position stays
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))
     assert not res.ok and "halted" in res.message
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("4"), reduce_only=True))).ok
-    await wait_for(lambda: any(p.contracts == 6 for p in engine.positions()), what="reduced")
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(4), reduce_only=True))).ok
+    await wait_for(lambda: any(p.contracts == rig.ct(6) for p in engine.positions()), what="reduced")
 
 
 @BOTH
