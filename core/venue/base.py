@@ -113,6 +113,9 @@ class Venue(Protocol):
     # connect(); "" before it, or when the venue cannot tell. A journal belongs to one account.
     account_uid: str
     capabilities: VenueCapabilities  # what the console may offer on this venue
+    # How far back the venue's fill, close and funding history answers (OKX 90 days, Bybit two
+    # years): reconcile reads no journal day older than this.
+    history_window: timedelta
 
     @property
     def address(self) -> str: ...
