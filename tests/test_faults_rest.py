@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal as D
+from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
@@ -172,28 +173,35 @@ async def test_unanswered_order_is_looked_up_and_reported_not_placed(
 
 def _execute_then_fail(rig: Rig, route: tuple[str, str]) -> None:
     """The next request on ``route`` is executed by the exchange, then answered with a 5xx."""
-    private, handler = rig.srv.rest.routes[route]
+    routes: dict[tuple[str, str], Any] = rig.srv.bybit.routes if rig.bybit else rig.srv.rest.routes
+    private, handler = routes[route]
 
     def execute_then_fail(acct, q, body):  # type: ignore[no-untyped-def]
-        rig.srv.rest.routes[route] = (private, handler)
+        routes[route] = (private, handler)
         handler(acct, q, body)
+        if rig.bybit:  # Bybit's own word for it: retCode 10016, "System error"
+            raise SimError("10016", "System error. Please try again later.", 200)
         raise SimError("50026", "System error, please try again later", 503)
 
-    rig.srv.rest.routes[route] = (private, execute_then_fail)
+    routes[route] = (private, execute_then_fail)
 
 
+@BOTH
 async def test_order_executed_but_answer_lost_is_found_not_resent(rig: Rig, logs: LogCapture) -> None:
     """The exchange executes the order and then answers 5xx: the lookup finds it; one order.
-    The same for the close key (POST /trade/close-position, whose reply has no ordId)."""
+    The same for the close key (OKX: POST /trade/close-position, whose reply has no ordId;
+    Bybit: a reduce-only market order, looked up by its orderLinkId)."""
     engine = await rig.start_engine()
-    _execute_then_fail(rig, ("POST", "trade/batch-orders"))
+    place, close = ((("POST", "order/create"),) * 2 if rig.bybit
+                    else (("POST", "trade/batch-orders"), ("POST", "trade/close-position")))
+    _execute_then_fail(rig, place)
     res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(7)))
     assert res.ok, res
     (order_id,) = res.order_ids
     logs.one("ORDER CONFIRMED BY LOOKUP", order_id)
     await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(7)], what="short")
     assert await _orders_on_exchange(rig) == 1
-    _execute_then_fail(rig, ("POST", "trade/close-position"))
+    _execute_then_fail(rig, close)
     res = await engine.submit(ClosePosition(BTC))
     assert res.ok, res
     assert len(logs.matching("ORDER CONFIRMED BY LOOKUP")) == 2

@@ -310,8 +310,9 @@ class BybitVenue:
                                  f"({lookup}) — look at open orders and positions before retrying",
                                  error.kind) from None
             if found.get("list"):
-                logger.warning(f"ORDER CONFIRMED BY LOOKUP ({link}) after: {error}")
-                return str(found["list"][0]["orderId"])
+                order_id = str(found["list"][0]["orderId"])
+                logger.warning(f"ORDER CONFIRMED BY LOOKUP {order_id} ({link}) after: {error}")
+                return order_id
         raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
                          "undo, try again", error.kind) from None
 
