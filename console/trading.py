@@ -147,8 +147,9 @@ class Trading:
             if contracts is not None:
                 self._ask(lambda: self.partial_question(key, contracts))
 
-        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol)),
-                             chosen)
+        coins_only = capabilities_of(self.app.engine).contracts_are_coins
+        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol),
+                                                coins_only=coins_only), chosen)
 
     # ------------------------------------------------------------ X
 

@@ -247,18 +247,27 @@ async def test_p_percentages_coins_and_contracts_close_exactly_that_size(rig: Ri
     assert "closing 28.12 contracts (0.2812 BTC) of BTC/USDT:USDT net" in messages
 
 
+@BOTH
 async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await rig.outside("buy", 10)
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await rows_shown(app, 1)
         await pilot.press("p")
-        for typed, error in (("0.005", "not a multiple of the lot size (0.01 contracts)"),
-                             ("0.00005 btc", "not a multiple of the lot size (0.01 contracts)"),
-                             ("10.01", "more than the position (10 contracts)"),
-                             ("0.2 btc", "more than the position (10 contracts)"),
-                             ("0%", "a percentage from 0 to 100")):
+        # Bybit: contracts are coins, so a size and every refusal is in BTC
+        cases = ((("0.00005", "not a multiple of the lot size (0.0001 BTC)"),
+                  ("0.00005 btc", "not a multiple of the lot size (0.0001 BTC)"),
+                  ("0.1001", "more than the position (0.1 BTC)"),
+                  ("0.2 btc", "more than the position (0.1 BTC)"),
+                  ("0%", "a percentage from 0 to 100")) if rig.bybit else
+                 (("0.005", "not a multiple of the lot size (0.01 contracts)"),
+                  ("0.00005 btc", "not a multiple of the lot size (0.01 contracts)"),
+                  ("10.01", "more than the position (10 contracts)"),
+                  ("0.2 btc", "more than the position (10 contracts)"),
+                  ("0%", "a percentage from 0 to 100")))
+        assert (" ct (" in screen_text(app)) is not rig.bybit  # the title says the size once on Bybit
+        for typed, error in cases:
             await pilot.press(*typed)
             await pilot.pause()
             assert f"✗ {error}" in screen_text(app), typed  # shown while typing
@@ -270,7 +279,7 @@ async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) ->
         await pilot.press("escape")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    await assert_nothing_sent(rig, D("10"))
+    await assert_nothing_sent(rig, rig.ct(10))
 
 
 # ==================================================================== X
