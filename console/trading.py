@@ -189,8 +189,9 @@ class Trading:
                 self.app.confirm(Question("Place order?", self.order_lines(order), "Place", order,
                                           f"{order.side.value} {short_symbol(order.symbol)}"))
 
-        self.app.push_screen(OrderEntryScreen(dict(instruments),
-                                              selected.symbol if selected else None), chosen)
+        self.app.push_screen(OrderEntryScreen(dict(instruments), selected.symbol if selected else None,
+                                              coins_only=capabilities_of(self.app.engine).contracts_are_coins),
+                             chosen)
 
     def _mark(self, symbol: str) -> Decimal | None:
         """Latest mark of ``symbol``: the engine's, else a shown position's."""
@@ -215,8 +216,9 @@ class Trading:
         ccy = inst.settle_ccy if inst is not None else "USDT"
         notional = ("unknown (no mark price yet)" if price is None else
                     f"{fmt_num(coins * price, MONEY_PLACES)} {ccy} (at {at})")
-        return (f"{order.side.value.upper()} {short_symbol(order.symbol)}  "
-                f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})",
+        size = (f"{p.coin(coins)} {base}" if capabilities_of(self.app.engine).contracts_are_coins
+                else f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})")
+        return (f"{order.side.value.upper()} {short_symbol(order.symbol)}  {size}",
                 f"{kind}{'  reduce-only' if order.reduce_only else ''}",
                 f"estimated notional {notional}")
 

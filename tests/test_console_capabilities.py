@@ -111,3 +111,25 @@ async def test_the_close_dialog_says_the_size_once_where_contracts_are_coins(
         text = screen_text(app)
         assert f"BTC/USDT long  {size}" in text
         assert (" ct (" in text) is (not caps.contracts_are_coins)
+
+
+@pytest.mark.parametrize(("caps", "size", "placeholder", "refusal"), [
+    (OkxVenue.capabilities, "BUY BTC/USDT  3.0 ct (0.030 BTC)", "contracts",
+     "size must be a multiple of 0.1 contracts"),
+    (BybitVenue.capabilities, "BUY BTC/USDT  0.030 BTC", "size in coins",
+     "size must be a multiple of 0.1 BTC"),
+], ids=["okx", "bybit"])
+async def test_the_order_form_counts_in_the_coin_where_contracts_are_coins(
+        caps: VenueCapabilities, size: str, placeholder: str, refusal: str) -> None:
+    app = build_app(engine_on(caps))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.screen.query_one("#size").placeholder == placeholder
+        await pilot.press(*"0.005", "enter")
+        await pilot.pause()
+        assert f"✗ {refusal}" in screen_text(app)
+        await pilot.press(*["backspace"] * 5, "3", "enter")
+        await pilot.pause()
+        assert size in screen_text(app)
