@@ -333,32 +333,35 @@ async def _order(app: PerpdeskApp, pilot: Any, *, side: str, type_: str, size: s
     return screen_text(app)
 
 
+@BOTH
 async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await mark_known(rig, engine, "60000")
-        text = await _order(app, pilot, side="buy", type_="market", size="5")
-        assert "BUY BTC/USDT  5.00 ct (0.0500 BTC)" in text
+        # Bybit: sizes are typed and said in BTC only
+        text = await _order(app, pilot, side="buy", type_="market", size=str(rig.ct(5)))
+        assert ("BUY BTC/USDT  0.0500 BTC" if rig.bybit else "BUY BTC/USDT  5.00 ct (0.0500 BTC)") in text
         assert "estimated notional 3,000.00 USDT (at mark)" in text
         await pilot.press("y")
         await settle(app, pilot)
         await at(rig, "5")
-        assert any(m.startswith("order ") and "placed: buy 5 contracts (0.05 BTC) BTC/USDT:USDT "
-                   "market" in m for m, _ in notes(app))
+        said = "0.05 BTC" if rig.bybit else "5 contracts (0.05 BTC)"
+        assert any(m.startswith("order ") and f"placed: buy {said} BTC/USDT:USDT "
+                   "market" in m for m, _ in notes(app)), notes(app)
         await rows_shown(app, 1)
 
-        text = await _order(app, pilot, side="sell", type_="limit", size="2", price="60050",
+        text = await _order(app, pilot, side="sell", type_="limit", size=str(rig.ct(2)), price="60050",
                             reduce=True)
-        assert "SELL BTC/USDT  2.00 ct (0.0200 BTC)" in text
+        assert ("SELL BTC/USDT  0.0200 BTC" if rig.bybit else "SELL BTC/USDT  2.00 ct (0.0200 BTC)") in text
         assert "limit @ 60,050.0  reduce-only" in text
         assert "estimated notional 1,201.00 USDT (at limit price)" in text
         await pilot.press("y")
         await settle(app, pilot)
         (resting,) = await rig.ext.fetch_open_orders(BTC)
         assert (resting["side"], resting["type"], resting["price"], resting["amount"],
-                resting["reduceOnly"]) == ("sell", "limit", 60050.0, 2.0, True)
-        assert await exchange_position(rig) == D("5")
+                resting["reduceOnly"]) == ("sell", "limit", 60050.0, float(rig.ct(2)), True)
+        assert await exchange_position(rig) == rig.ct(5)
 
         def open_order_seen() -> bool:
             app.flush_now()
@@ -376,7 +379,7 @@ async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) ->
             D("0.05"), D("0.02"), D("0.03"), D("60050"))
         fills = [f for f in rig.fills() if f["origin"] == "console"]
         assert [(f["side"], f["contracts"], f["reduce_only"]) for f in fills] == [
-            ("buy", D("5"), "false"), ("sell", D("2"), "true")]
+            ("buy", rig.ct(5), "false"), ("sell", rig.ct(2), "true")]
         assert await rig.ext.fetch_open_orders(BTC) == []
 
 

@@ -15,6 +15,7 @@ TP/SL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import functools
 import secrets
@@ -61,6 +62,7 @@ KLINE_INTERVALS = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1
 LOOKBACK = timedelta(days=7)  # history asked for when the caller gives no start
 LIFE_LOOKBACK = timedelta(days=7)  # lives need their opening fills: read this much before ``since``
 _ALNUM = string.ascii_letters + string.digits
+REDUCE_ONLY_KEPT = 10_000  # reduce-only order ids remembered for their executions (oldest dropped)
 
 
 def new_link_id(origin: Origin) -> str:
@@ -152,6 +154,9 @@ class BybitVenue:
         self._closed = False
         self._connected = False
         self._sink: Callable[[object], None] = lambda _: None
+        # Bybit's executions do not say whether their order was reduce-only: the ids (orderId, or
+        # our own orderLinkId) of the reduce-only orders placed here or seen on the order topic
+        self._reduce_only: dict[str, None] = {}
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -269,6 +274,7 @@ class BybitVenue:
         params: dict[str, Any] = {"orderLinkId": link}
         if cmd.reduce_only:
             params["reduceOnly"] = True
+            self._remember_reduce_only(link)
         if cmd.take_profit is not None:
             params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
         if cmd.stop_loss is not None:
@@ -333,6 +339,7 @@ class BybitVenue:
         size = lot(inst, min(abs(contracts), abs(pos.contracts)) if contracts is not None else abs(pos.contracts))
         side = "sell" if pos.contracts > 0 else "buy"
         link = new_link_id(origin)
+        self._remember_reduce_only(link)
         return await self._send(f"closing {plain(size)} of {symbol}", inst, link, lambda: self._ex.create_order(
             symbol, "market", side, plain(size), None, {"orderLinkId": link, "reduceOnly": True}))
 
@@ -376,6 +383,12 @@ class BybitVenue:
         await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
         algos = [a for a in await self.fetch_open_triggers() if a.symbol == symbol]
         return algos[-1].order_id if algos else ""
+
+    def _remember_reduce_only(self, order_id: str) -> None:
+        if order_id:
+            self._reduce_only[order_id] = None
+            if len(self._reduce_only) > REDUCE_ONLY_KEPT:
+                del self._reduce_only[next(iter(self._reduce_only))]
 
     # ------------------------------------------------------------------ streams
 
@@ -435,11 +448,10 @@ class BybitVenue:
         if inst is None:
             return
         if base == "execution":
-            if bp.is_trade(item):
-                self._sink(bp.parse_execution(item, inst))
-            elif bp.is_funding(item):  # settled: the engine fetches the funding rows now
-                self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
+            self._execution(item, inst, ts_ms)
         elif base == "order":
+            if item.get("reduceOnly") is True:
+                self._remember_reduce_only(str(item.get("orderId") or ""))
             update = bp.parse_order(item, inst)
             if update is not None:
                 self._sink(update)
@@ -447,6 +459,17 @@ class BybitVenue:
             self._sink(bp.parse_position(item, inst))
         elif base == "tickers":
             self._ticker(item, inst, ts_ms)
+
+    def _execution(self, item: dict[str, Any], inst: Instrument, ts_ms: int) -> None:
+        """A trade execution is a Fill (reduce-only when its order is known to be); a Funding
+        one says funding settled, and the engine fetches the funding rows now."""
+        if bp.is_trade(item):
+            fill = bp.parse_execution(item, inst)
+            if fill.order_id in self._reduce_only or fill.client_order_id in self._reduce_only:
+                fill = dataclasses.replace(fill, reduce_only=True)
+            self._sink(fill)
+        elif bp.is_funding(item):
+            self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
 
     def _klines(self, stream: str, topic: str, msg: dict[str, Any]) -> None:
         """kline.1.{symbol}: each item a one-minute bar (public data: a bad one is only logged)."""
