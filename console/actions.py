@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.venue.base import VenueCapabilities
+
 
 class Scope(StrEnum):
     """Where a binding lives. Bindings of scopes active together may not share a key."""
@@ -59,6 +61,9 @@ class Action:
     trading: bool = False  # hidden and refused in read-only mode
     priority: bool = False
     palette: tuple[str, str] | None = None  # (title, help) in the command palette
+    # a VenueCapabilities flag the action needs: hidden and refused on a venue without it
+    needs: str = ""
+    refusal: str = ""  # what the console says when the key is pressed there ("{venue}" filled in)
 
 
 A, S = Action, Scope
@@ -77,7 +82,8 @@ ACTIONS: tuple[Action, ...] = (
     A("kill_switch", "K", "kill_switch", "Kill switch", S.APP, trading=True,
       palette=("Kill switch", "Cancel every order, close every position, halt (type KILL)")),
     A("tp_sl", "T", "tp_sl", "TP/SL", S.APP, trading=True,
-      palette=("Set TP/SL", "Set or move the take-profit and stop-loss of the selected position")),
+      palette=("Set TP/SL", "Set or move the take-profit and stop-loss of the selected position"),
+      needs="position_tp_sl", refusal="{venue} takes no TP/SL on a position here: set it on the exchange"),
     A("reconcile", "r", "reconcile", "Reconcile", S.APP, show=True,
       palette=("Reconcile", "Compare the journal with the exchange")),
     A("history", "h", "history", "History", S.APP,
@@ -130,18 +136,31 @@ TRADING_ACTIONS: frozenset[str] = frozenset(a.action for a in ACTIONS if a.tradi
 EXTRA_HELP: tuple[tuple[str, str], ...] = (("Tab", "next pane"), ("ctrl+p", "command palette"))
 
 
-def visible(read_only: bool, scopes: Iterable[Scope] = (Scope.APP,)) -> list[Action]:
-    """Actions of ``scopes`` that the trader can use (trading ones gone in read-only mode)."""
+def supported(action: Action, caps: VenueCapabilities | None) -> bool:
+    """Whether the venue of ``caps`` can do what ``action`` asks (None: not known, so yes)."""
+    return caps is None or not action.needs or bool(getattr(caps, action.needs))
+
+
+def visible(read_only: bool, scopes: Iterable[Scope] = (Scope.APP,),
+            caps: VenueCapabilities | None = None) -> list[Action]:
+    """Actions of ``scopes`` that the trader can use (trading ones gone in read-only mode, and
+    the ones the venue of ``caps`` cannot do)."""
     wanted = set(scopes)
-    return [a for a in ACTIONS if a.scope in wanted and not (read_only and a.trading)]
+    return [a for a in ACTIONS if a.scope in wanted and not (read_only and a.trading)
+            and supported(a, caps)]
 
 
-def palette(read_only: bool) -> list[Action]:
+def unsupported(caps: VenueCapabilities) -> dict[str, Action]:
+    """Textual action name -> Action, of the actions the venue of ``caps`` cannot do."""
+    return {a.action: a for a in ACTIONS if not supported(a, caps)}
+
+
+def palette(read_only: bool, caps: VenueCapabilities | None = None) -> list[Action]:
     """The command palette's entries, in registry order."""
-    return [a for a in visible(read_only) if a.palette is not None]
+    return [a for a in visible(read_only, caps=caps) if a.palette is not None]
 
 
-def help_actions(read_only: bool) -> list[Action]:
+def help_actions(read_only: bool, caps: VenueCapabilities | None = None) -> list[Action]:
     """What the help screen lists: the main screen's and the panes' keys."""
-    return visible(read_only, (Scope.APP, Scope.PANE))
+    return visible(read_only, (Scope.APP, Scope.PANE), caps)
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -54,7 +55,7 @@ from console.widgets.pnlchart import PnlChart
 from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
-from core.engine_view import EngineView, JournalView
+from core.engine_view import EngineView, JournalView, capabilities_of
 from core.errors import EXIT_FAIL
 from core.events import (
     AccountSnapshot,
@@ -124,6 +125,7 @@ class PerpdeskApp(App[int]):
         self.open_orders: set[str] = set()
         self._statuses: dict[str, StreamStatus] = {}
         self.store_state: Callable[[], StoreState] | None = None  # [store] set: the shipper's
+        self._unsupported: dict[str, actions.Action] = {}  # action -> Action the venue cannot do
         self._account: AccountSnapshot | None = None
         self._recent: dict[str, float] = {}  # message -> when shown (monotonic), for dedupe
         self._unsubscribe: Callable[[], None] | None = None
@@ -246,8 +248,17 @@ class PerpdeskApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
+    def _apply_capabilities(self) -> None:
+        """Offer what the engine's venue can do: keys it cannot do are hidden (check_action) and
+        refused with one line (on_key); where contracts are coins, the panes show one column."""
+        caps = capabilities_of(self.engine)
+        self._unsupported = actions.unsupported(caps)
+        for pane in self.query(LinePane):
+            pane.hide_columns(("Contracts",) if caps.contracts_are_coins else ())
+
     def _seed(self) -> None:
         """What the engine already knows when the UI opens (events before subscribe are gone)."""
+        self._apply_capabilities()
         for snap in self.engine.positions():
             self.positions.update(snap)
         self.positions.reorder()
@@ -414,12 +425,23 @@ class PerpdeskApp(App[int]):
         """Read-only mode: trading actions are hidden from the footer and do nothing."""
         if self.read_only and action in TRADING_ACTIONS:
             return False
-        return True
+        return action not in self._unsupported
+
+    def on_key(self, event: events.Key) -> None:
+        """A key of an action the venue cannot do (hidden, so no binding ran): say why, once."""
+        if not self._unsupported or len(self.screen_stack) > 1:
+            return
+        for action in self._unsupported.values():
+            if action.scope is Scope.APP and event.key in bindings.keys_of(action, app_keymap(self)):
+                if not (self.read_only and action.trading):
+                    self.say(action.refusal.format(venue=capabilities_of(self.engine).name), "warning")
+                event.stop()
+                return
 
     def active_keys(self) -> list[tuple[str, str]]:
         """(keys, description) of every main-screen action, rebinds and read-only included."""
         out = []
-        for action in actions.help_actions(self.read_only):
+        for action in actions.help_actions(self.read_only, capabilities_of(self.engine)):
             keys = bindings.keys_of(action, app_keymap(self))
             shown = " ".join(self.get_key_display(Binding(k, action.action)) for k in keys)
             out.append((shown, action.description))
@@ -427,7 +449,7 @@ class PerpdeskApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for action in actions.palette(self.read_only):
+        for action in actions.palette(self.read_only, capabilities_of(self.engine)):
             assert action.palette is not None
             title, help_text = action.palette
             yield SystemCommand(title, help_text, getattr(self, f"action_{action.action}"))

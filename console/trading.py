@@ -23,7 +23,7 @@ from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
-from core.engine_view import ProtectionView, RestingView
+from core.engine_view import ProtectionView, RestingView, capabilities_of
 from core.events import (
     CloseAll,
     ClosePosition,
@@ -104,7 +104,10 @@ class Trading:
     def _size(self, snap: PositionSnapshot, contracts: Decimal) -> str:
         p = Precision.of(self.app.instruments().get(snap.symbol))
         base = snap.symbol.split("/")[0]
-        return f"{p.ct(contracts)} ct ({p.coin(contracts * snap.contract_size)} {base})"
+        coins = f"{p.coin(contracts * snap.contract_size)} {base}"
+        if capabilities_of(self.app.engine).contracts_are_coins:  # Bybit: the contracts are the coins
+            return coins
+        return f"{p.ct(contracts)} ct ({coins})"
 
     def _estimate(self, snap: PositionSnapshot, contracts: Decimal) -> str:
         est = self.app.engine.estimate_close_pnl(snap.symbol, snap.pos_side, contracts)
@@ -173,8 +176,9 @@ class Trading:
             if contracts is not None:
                 self._ask(lambda: self.partial_question(key, contracts))
 
-        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol)),
-                             chosen)
+        coins_only = capabilities_of(self.app.engine).contracts_are_coins
+        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol),
+                                                coins_only=coins_only), chosen)
 
     # ------------------------------------------------------------ X
 
@@ -214,8 +218,9 @@ class Trading:
                 self.app.confirm(Question("Place order?", self.order_lines(order), "Place", order,
                                           f"{order.side.value} {short_symbol(order.symbol)}"))
 
-        self.app.push_screen(OrderEntryScreen(dict(instruments),
-                                              selected.symbol if selected else None), chosen)
+        self.app.push_screen(OrderEntryScreen(dict(instruments), selected.symbol if selected else None,
+                                              coins_only=capabilities_of(self.app.engine).contracts_are_coins),
+                             chosen)
 
     def _mark(self, symbol: str) -> Decimal | None:
         """Latest mark of ``symbol``: the engine's, else a shown position's."""
@@ -240,8 +245,9 @@ class Trading:
         ccy = inst.settle_ccy if inst is not None else "USDT"
         notional = ("unknown (no mark price yet)" if price is None else
                     f"{fmt_num(coins * price, MONEY_PLACES)} {ccy} (at {at})")
-        return (f"{order.side.value.upper()} {short_symbol(order.symbol)}  "
-                f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})",
+        size = (f"{p.coin(coins)} {base}" if capabilities_of(self.app.engine).contracts_are_coins
+                else f"{p.ct(order.contracts)} ct ({p.coin(coins)} {base})")
+        return (f"{order.side.value.upper()} {short_symbol(order.symbol)}  {size}",
                 f"{kind}{'  reduce-only' if order.reduce_only else ''}",
                 f"estimated notional {notional}")
 
@@ -276,7 +282,7 @@ class Trading:
 
     def kill_question(self) -> Question:
         snaps = sorted(self.current().values(), key=lambda s: (s.symbol, s.pos_side))
-        lines = ["Stops the strategy, cancels all orders and algos (TP/SL), closes all",
+        lines = ["Stops the strategy, cancels all orders (TP/SL, triggers), closes all",
                  "positions at market (whatever exists then), then HALTS trading",
                  "until you resume it (s, confirmed)."]
         lines += [f"close {short_symbol(s.symbol)} {s.side.value}  {self._size(s, s.contracts)}  "
@@ -289,10 +295,10 @@ class Trading:
         triggers, another app's too) once read, else what the console knows."""
         if isinstance(self.resting, tuple):
             orders, algos = self.resting
-            return f"on the exchange: {orders} open order(s), {algos} algo(s) (TP/SL, triggers)"
+            return f"on the exchange: {orders} open order(s), {algos} TP/SL or trigger order(s)"
         tp_sl = sum(1 for s in snaps if any(x is not None for x in self._protection(s)))
-        known = (f"{len(self.app.open_orders)} open order(s), {tp_sl} TP/SL algo(s) known to the "
-                 "console")
+        known = (f"{len(self.app.open_orders)} open order(s), {tp_sl} position(s) with a TP/SL known "
+                 "to the console")
         if not isinstance(self.app.engine, RestingView):
             return known
         return known + (" (reading the exchange…)" if self.resting is None

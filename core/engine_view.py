@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
 from core.model import Instrument, PositionSnapshot, PosSide
+from core.venue.base import VenueCapabilities
 
 
 class ReconcileReportView(Protocol):
@@ -89,8 +90,26 @@ class ProtectionView(Protocol):
 
 
 @runtime_checkable
+class CapabilitiesView(Protocol):
+    """What the venue behind the engine can do (``core.venue.base.VenueCapabilities``).
+
+    Optional: the console hides and refuses what the venue cannot do when the engine says; an
+    engine that does not (a test double, an engine reached over a socket) gets ``FULL``."""
+
+    @property
+    def capabilities(self) -> VenueCapabilities: ...
+
+
+FULL = VenueCapabilities("the exchange")  # everything offered: what a viewer assumes when not told
+
+
+def capabilities_of(engine: object) -> VenueCapabilities:
+    return engine.capabilities if isinstance(engine, CapabilitiesView) else FULL
+
+
+@runtime_checkable
 class RestingView(Protocol):
-    """What rests on the exchange now: (open orders, live algos such as TP/SL and triggers).
+    """What rests on the exchange now: (open orders, live trigger orders such as TP/SL and stops).
 
     Optional: the kill switch's dialog counts what the kill will cancel from it (a REST read),
     and falls back to what the console knows otherwise. Raises on a failed read."""

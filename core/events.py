@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from core.model import (
     CloseResult,
@@ -101,15 +101,49 @@ class FundingBill:
     ts: datetime
 
 
+class CloseKind(IntEnum):
+    """How a position life (or part of it) was closed, as an exchange's close history says.
+
+    What each venue maps onto it: OKX positions-history ``type`` is these numbers as they are;
+    Bybit has no such field, so ``core.venue.bybit_lives`` derives it from the execTypes of the
+    closing executions (Trade: partial/full, BustTrade: liquidation, AdlTrade: ADL). The values
+    are kept equal to OKX's numbers so an old caller's int still compares equal.
+    """
+
+    UNKNOWN = 0  # the record did not say (reason: external)
+    PARTIAL = 1
+    FULL = 2
+    LIQUIDATION = 3
+    PARTIAL_LIQUIDATION = 4
+    ADL_PARTIAL = 5
+    ADL_FULL = 6
+
+    @classmethod
+    def of(cls, value: object) -> CloseKind:
+        """``value`` (a number or its string) as a CloseKind; one it does not know is UNKNOWN."""
+        try:
+            return cls(int(str(value)))
+        except ValueError:
+            return cls.UNKNOWN
+
+
 @dataclass(frozen=True, slots=True)
-class PositionHistoryRecord:
-    """One OKX positions-history item, in OKX's signs (fee and liq_penalty negative when paid)."""
+class CloseRecord:
+    """The exchange's own account of one position life's closes so far: what the engine checks
+    its close rows against (close confirmation, reconcile). Exchange signs: ``fee`` and
+    ``liq_penalty`` negative when paid, ``funding_fee`` + when received.
+
+    What each venue maps onto it: OKX, one positions-history item (``position_key`` = posId);
+    Bybit, which keeps no position id nor per-life history, one life rebuilt by
+    ``core.venue.bybit_lives`` from executions and per-order closed PnL (``position_key`` =
+    symbol + open time in ms).
+    """
 
     symbol: str
-    position_key: str  # posId
+    position_key: str  # the venue's id of the life (OKX posId; Bybit symbol:open-ms)
     pos_side: PosSide
     direction: str  # long | short
-    close_type: int  # 1 partial, 2 full, 3 liq, 4 partial liq, 5 adl partial, 6 adl full
+    close_type: CloseKind
     open_avg_price: Decimal
     close_avg_price: Decimal
     open_max_contracts: Decimal
@@ -121,6 +155,10 @@ class PositionHistoryRecord:
     realized_pnl: Decimal
     created_at: datetime
     updated_at: datetime
+
+
+# The name the record had while it was one OKX positions-history item; callers still use it.
+PositionHistoryRecord = CloseRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,9 +60,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """A real SimServer (speed 0) + venue + journal + engine, and an outside ccxt client."""
-    r = await make_rig(tmp_path)
+def venue() -> str:
+    """The simulator face (and venue) a rig test runs on: "okx" unless the test or its module
+    parametrises ``venue`` (``pytest.mark.parametrize("venue", VENUES)``, tests/engine_helpers.py)."""
+    return "okx"
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, venue: str) -> AsyncIterator[Rig]:
+    """A real SimServer (speed 0) + venue + journal + engine, and an outside ccxt client, on the
+    simulator's ``venue`` face (OKX v5, or Bybit v5 with the native bybit venue)."""
+    r = await make_rig(tmp_path, protocol=venue)
     try:
         yield r
     finally:

@@ -5,6 +5,13 @@ back, the way a second app or OKX's web UI would.
 
 The simulator runs with speed 0 (prices move only through /sim/v1/price), zero slippage and zero
 spread, so every expected number can also be worked out by hand from the fee rates.
+
+Both faces of the simulator: ``make_rig(..., protocol="bybit")`` serves the same exchange as
+Bybit v5, the engine trades on it through the native bybit venue and the outside client is an
+unmodified ccxt bybit. Tests written for both take the ``venue`` fixture param (conftest) and say
+sizes through ``rig.ct(n)`` / ``rig.amt(n)``: ``n`` OKX contracts of the instrument, as the
+venue counts them (OKX: contracts; Bybit: coins, 0.01 BTC a contract), so every expected coin
+and money figure is the same on both.
 """
 from __future__ import annotations
 
@@ -21,18 +28,28 @@ import ccxt.async_support as ccxt_async
 from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills, read_funding, read_orders, read_trades
-from core.sim.ccxt_client import okx_client
+from core.sim.ccxt_client import bybit_client, okx_client
 from core.sim.server import SimServer
 from core.venue import OkxVenue
+from core.venue.base import Venue
+from core.venue.bybit import BybitVenue
 
 BTC = "BTC/USDT:USDT"
 BTC_ID = "BTC-USDT-SWAP"
 ETH = "ETH/USDT:USDT"
 TAKER = Decimal("0.0005")
+VENUES = ("okx", "bybit")  # the simulator's faces a behaviour test runs on (the ``venue`` param)
+
+
+def inst_id(symbol: str) -> str:
+    """The simulator core's id of a perpdesk symbol (its /sim/v1 takes it on both faces)."""
+    return symbol.split("/")[0] + "-USDT-SWAP"
 
 
 def outside_client(srv: SimServer) -> Any:
-    """Another app on the same account: plain ccxt, nothing of ours."""
+    """Another app on the same account: plain ccxt (okx or bybit, as the face), nothing of ours."""
+    if srv.protocol == "bybit":
+        return bybit_client(ccxt_async.bybit, srv.url)
     return okx_client(ccxt_async.okx, srv.url)
 
 
@@ -77,14 +94,36 @@ class Rig:
     srv: SimServer
     ext: Any
     journal_dir: Path
-    venue: OkxVenue | None = None
+    venue: Any = None  # OkxVenue or BybitVenue, as the simulator's face
     journal: Journal | None = None
     engine: Engine | None = None
     events: list[Any] = field(default_factory=list)
 
+    @property
+    def protocol(self) -> str:
+        return self.srv.protocol
+
+    @property
+    def bybit(self) -> bool:
+        return self.srv.protocol == "bybit"
+
+    def ct(self, n: Decimal | int | str, symbol: str = BTC) -> Decimal:
+        """``n`` OKX contracts of ``symbol`` as the venue counts them (Bybit: coins)."""
+        n = Decimal(str(n))
+        return n * self.srv.exchange.spec(inst_id(symbol)).ct_val if self.bybit else n
+
+    def amt(self, n: Decimal | int | str, symbol: str = BTC) -> Any:
+        """``n`` OKX contracts as the outside ccxt client's amount (Bybit: coins)."""
+        return float(self.ct(n, symbol)) if self.bybit else n
+
+    def make_venue(self, symbols: tuple[str, ...] = (BTC, ETH)) -> Venue:
+        settings = ExchangeSettings(venue="sim", url=self.srv.url, symbols=symbols)
+        if self.bybit:
+            return BybitVenue(settings, SIM_DEMO_CREDENTIALS)
+        return OkxVenue(settings, SIM_DEMO_CREDENTIALS)
+
     async def start_engine(self, **kwargs: Any) -> Engine:
-        self.venue = OkxVenue(ExchangeSettings(venue="sim", url=self.srv.url, symbols=(BTC, ETH)),
-                              SIM_DEMO_CREDENTIALS)
+        self.venue = self.make_venue()
         self.journal = Journal(self.journal_dir)
         self.engine = Engine(self.venue, self.journal, **kwargs)
         self.events = []
@@ -146,16 +185,48 @@ class Rig:
         resp = await self.ext.private_get_account_positions_history({"instType": "SWAP", "instId": inst})
         return list(resp["data"])
 
+    async def executions(self, exec_type: str | None = None) -> list[dict[str, str]]:
+        """Bybit: every execution of the account (newest first), of ``exec_type`` when given."""
+        out: list[dict[str, str]] = []
+        cursor = ""
+        while True:
+            query = {"category": "linear", "limit": 100, **({"cursor": cursor} if cursor else {})}
+            result = (await self.ext.privateGetV5ExecutionList(query))["result"]
+            out += result["list"]
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor or not result["list"]:
+                break
+        return [e for e in out if exec_type is None or e["execType"] == exec_type]
+
+    async def closed_pnl(self) -> list[dict[str, str]]:
+        """Bybit: the closed-PnL records (one per closing order) of the account."""
+        result = (await self.ext.privateGetV5PositionClosedPnl({"category": "linear", "limit": 100}))["result"]
+        return list(result["list"])
+
     async def exchange_fill_ids(self) -> list[str]:
+        if self.bybit:
+            return [e["execId"] for e in await self.executions() if e["execType"] != "Funding"]
         resp = await self.ext.private_get_trade_fills_history({"instType": "SWAP", "limit": "100"})
         return [f["tradeId"] for f in resp["data"]]
 
     async def funding_bills(self) -> list[dict[str, str]]:
+        """Funding bills as OKX shapes them (billId, balChg); on Bybit the Funding executions
+        (execId, and -execFee: execFee is what the account paid)."""
+        if self.bybit:
+            return [{"billId": e["execId"], "balChg": str(-Decimal(e["execFee"]))}
+                    for e in await self.executions("Funding")]
         resp = await self.ext.private_get_account_bills({"instType": "SWAP", "type": "8"})
         return list(resp["data"])
 
+    async def outside(self, side: str, n: Decimal | int | str, symbol: str = BTC, *,
+                      reduce_only: bool = False) -> Any:
+        """A market order of ``n`` OKX contracts by the outside client (another app)."""
+        return await self.ext.create_order(symbol, "market", side, self.amt(n, symbol), None,
+                                           {"reduceOnly": True} if reduce_only else {})
+
 
 async def make_rig(tmp_path: Path, **sim_kwargs: Any) -> Rig:
+    """``protocol="bybit"`` among ``sim_kwargs``: the simulator's Bybit face (module doc)."""
     kwargs: dict[str, Any] = dict(speed=0, slippage=Decimal(0), spread_ticks=0)
     kwargs.update(sim_kwargs)
     srv = SimServer(**kwargs)
@@ -186,8 +257,11 @@ def assert_rows_consistent(rows: list[dict[str, Any]]) -> None:
 
 
 async def exchange_position(rig: Rig, inst: str = BTC_ID) -> Decimal:
-    """The exchange's own position size for ``inst`` (signed contracts, net mode), from /sim/v1/state."""
+    """The exchange's own position size for ``inst`` (signed, net mode, as the venue counts:
+    OKX contracts, Bybit coins), from /sim/v1/state."""
     for p in (await sim_state(rig.srv))["positions"]:
-        if p["instId"] == inst:
+        if rig.bybit and p["symbol"] == inst.replace("-USDT-SWAP", "USDT"):
+            return Decimal(p["size"]) * (1 if p["side"] == "Buy" else -1)
+        if not rig.bybit and p["instId"] == inst:
             return Decimal(p["pos"])
     return Decimal(0)

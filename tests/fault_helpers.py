@@ -23,6 +23,7 @@ from loguru import logger
 
 from core.events import Notice, NoticeLevel
 from core.ids import split_position_id
+from core.journal.schema import FILL_IDS_SEPARATOR
 from core.sim.exchange import Push
 from core.sim.server import SimServer
 from tests.engine_helpers import Rig, assert_rows_consistent
@@ -234,6 +235,38 @@ async def assert_matches_exchange(rig: Rig, *, expect_fills: int | None = None,
     assert_rows_consistent(trades)
     if expect_closes is not None:
         assert len(trades) == expect_closes
+    if rig.bybit:
+        await _lives_match_closed_pnl(rig, trades)
+    else:
+        await _lives_match_positions_history(rig, trades)
+    report = await rig.engine.reconcile()
+    assert report.ok, "\n".join(report.lines())
+
+
+async def _lives_match_closed_pnl(rig: Rig, trades: list[dict[str, Any]]) -> None:
+    """Bybit keeps no per-life record: each life's rows against the closed-PnL records of the
+    orders that closed it (closedSize in coins; closedPnl excludes funding, so net - funding)."""
+    records = await rig.closed_pnl()
+    by_order: dict[str, list[dict[str, str]]] = {}
+    for rec in records:
+        by_order.setdefault(rec["orderId"], []).append(rec)
+    closing = {f["fill_id"]: f["order_id"] for f in rig.fills()}
+    lives: dict[str, list[dict[str, Any]]] = {}
+    for r in trades:
+        lives.setdefault(r["position_id"], []).append(r)
+    for pid, rows in lives.items():
+        orders = {closing[f] for r in rows for f in str(r["fill_ids"] or "").split(FILL_IDS_SEPARATOR)
+                  if f in closing}
+        recs = [c for o in sorted(orders) for c in by_order.get(o, [])]
+        assert recs, f"{pid}: no closed-PnL record for its closing orders {orders}"
+        closed = sum((r["size_closed"] for r in rows), Decimal(0))
+        assert closed == sum((Decimal(c["closedSize"]) for c in recs), Decimal(0)), (pid, closed, recs)
+        if rows[-1]["size_after"] == 0:
+            net = sum((r["net_pnl"] - r["funding"] for r in rows), Decimal(0))
+            assert net == sum((Decimal(c["closedPnl"]) for c in recs), Decimal(0)), (pid, net, recs)
+
+
+async def _lives_match_positions_history(rig: Rig, trades: list[dict[str, Any]]) -> None:
     history = []
     for inst in sorted({r["symbol"].split("/")[0] + "-USDT-SWAP" for r in trades}):
         history += await rig.positions_history(inst)
@@ -252,6 +285,3 @@ async def assert_matches_exchange(rig: Rig, *, expect_fills: int | None = None,
         if rows[-1]["size_after"] == 0:
             net = sum((r["net_pnl"] for r in rows), Decimal(0))
             assert net == Decimal(rec["realizedPnl"]), (pid, net, rec["realizedPnl"])
-
-    report = await rig.engine.reconcile()
-    assert report.ok, "\n".join(report.lines())

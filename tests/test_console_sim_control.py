@@ -17,9 +17,9 @@ from console.screens.kill import KillScreen
 from console.screens.tpsl import TpSlScreen
 from core.events import TradingState
 from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, ETH, Rig, exchange_position, set_price, sim_state, wait_for
+from tests.engine_helpers import BTC, ETH, VENUES, Rig, exchange_position, set_price, sim_state, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
 SIZE = (120, 40)
 
 
@@ -32,9 +32,21 @@ async def algos(rig: Rig) -> list[dict[str, Any]]:
     return list((await sim_state(rig.srv))["liveAlgos"])
 
 
+async def tp_sl_on_exchange(rig: Rig) -> tuple[D, D]:
+    """(take-profit, stop-loss) triggers of the one position's TP/SL at the exchange: OKX, one
+    algo with both; Bybit, a TakeProfit and a StopLoss conditional order."""
+    live = await algos(rig)
+    if rig.bybit:
+        kinds = {a["stopOrderType"]: D(a["triggerPrice"]) for a in live}
+        assert len(live) == 2, live
+        return kinds["TakeProfit"], kinds["StopLoss"]
+    (algo,) = live
+    return D(algo["tpTriggerPx"]), D(algo["slTriggerPx"])
+
+
 async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10)  # entry 60000 (speed 0, no spread)
+    await rig.outside("buy", 10)  # entry 60000 (speed 0, no spread)
     await set_price(rig.srv, "60200")
     await wait_for(lambda: engine.mark(BTC) == D("60200"), what="mark 60200 at the engine")
     app = build_app(engine)
@@ -62,8 +74,7 @@ async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
         assert "break-even" in screen_text(app)
         await pilot.press("y")
         await settle(app, pilot)
-        (algo,) = await algos(rig)
-        assert D(algo["slTriggerPx"]) == D("60000") and D(algo["tpTriggerPx"]) == D("61000")
+        assert await tp_sl_on_exchange(rig) == (D("61000"), D("60000"))
         await set_price(rig.srv, "59990")  # the stop fires at the exchange, at break-even
 
         async def flat() -> bool:
@@ -71,8 +82,8 @@ async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
         await wait_for(flat, what="stopped out at break-even")
 
         # K: typed KILL -> flat, nothing resting, halted, bell, HALTED on the risk line
-        await rig.ext.create_order(ETH, "market", "sell", 5)
-        await rig.ext.create_order(BTC, "limit", "buy", 1, 50000)
+        await rig.outside("sell", 5, ETH)
+        await rig.ext.create_order(BTC, "limit", "buy", rig.amt(1), 50000)
 
         def two() -> bool:
             app.flush_now()
@@ -110,14 +121,20 @@ async def test_k_dialog_counts_the_algos_the_kill_will_cancel(rig: Rig) -> None:
     async with app.run_test(size=SIZE) as pilot:
         # a position with an attached TP/SL (one algo), another app's trigger (one more), a
         # resting order: the console knows the order, not the algos
-        await rig.ext.create_order(BTC, "market", "buy", 2, None, {
+        await rig.ext.create_order(BTC, "market", "buy", rig.amt(2), None, {
             "takeProfit": {"triggerPrice": "66000"}, "stopLoss": {"triggerPrice": "54000"}})
-        await rig.ext.private_post_trade_order_algo({
-            "instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "trigger",
-            "sz": "1", "triggerPx": "3500", "orderPx": "-1"})
-        await rig.ext.create_order(BTC, "limit", "buy", 1, 50000)
+        if rig.bybit:  # a conditional market buy, Bybit's trigger order
+            await rig.ext.create_order(ETH, "market", "buy", rig.amt(1, ETH), None,
+                                       {"triggerPrice": "3500", "triggerDirection": "ascending"})
+        else:
+            await rig.ext.private_post_trade_order_algo({
+                "instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "trigger",
+                "sz": "1", "triggerPx": "3500", "orderPx": "-1"})
+        await rig.ext.create_order(BTC, "limit", "buy", rig.amt(1), 50000)
+        # OKX: the attached TP+SL is one algo; Bybit: a TakeProfit and a StopLoss order
+        triggers = 3 if rig.bybit else 2
         state = await sim_state(rig.srv)
-        assert len(state["liveAlgos"]) == 2 and len(state["openOrders"]) == 1
+        assert len(state["liveAlgos"]) == triggers and len(state["openOrders"]) == 1
 
         def shown() -> bool:
             app.flush_now()
@@ -128,7 +145,8 @@ async def test_k_dialog_counts_the_algos_the_kill_will_cancel(rig: Rig) -> None:
 
         async def counted() -> bool:
             await pilot.pause()
-            return "on the exchange: 1 open order(s), 2 algo(s) (TP/SL, triggers)" in screen_text(app)
+            return (f"on the exchange: 1 open order(s), {triggers} TP/SL or trigger order(s)"
+                    in screen_text(app))
         await wait_for(counted, timeout=5, what="the exchange's orders and algos counted in the dialog")
         await pilot.press(*"KILL", "enter")
         await settle(app, pilot)

@@ -6,6 +6,9 @@ CSV read back) and the trader's NOTIFICATIONS. The simulator runs with speed 0, 
 zero slippage (tests/engine_helpers.py): prices move only through /sim/v1/price, so pilot.press
 (which waits for the app to go idle) is never racing a live feed, and every number below can be
 worked out by hand: BTC-USDT-SWAP is 0.01 BTC a contract, lot 0.01 contract, tick 0.1.
+
+The close, reconcile, restart and flipped-position tests run on both faces of the simulator (OKX
+v5, and Bybit v5 through the native bybit venue, where sizes are coins and said once).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from tests.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,
+    VENUES,
     Rig,
     assert_rows_consistent,
     control,
@@ -35,6 +39,7 @@ from tests.engine_helpers import (
 
 SIZE = (120, 40)
 ETH_ID = "ETH-USDT-SWAP"
+BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
 async def ccxt_open(rig: Rig) -> dict[str, D]:
@@ -77,7 +82,7 @@ async def rows_shown(app: PerpdeskApp, n: int, what: str = "rows") -> None:
 
 async def at(rig: Rig, contracts: str, inst: str = BTC_ID) -> None:
     async def check() -> bool:
-        return await exchange_position(rig, inst) == D(contracts)
+        return await exchange_position(rig, inst) == rig.ct(contracts, BTC if inst == BTC_ID else ETH)
     await wait_for(check, what=f"{inst} at {contracts} contracts on the exchange")
 
 
@@ -102,9 +107,10 @@ async def mark_known(rig: Rig, engine: Any, px: str, inst: str = BTC_ID, symbol:
 # ==================================================================== c
 
 
+@BOTH
 async def test_c_then_y_closes_on_the_exchange_journal_and_header(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 40)  # entry 60000
+    await rig.outside("buy", 40)  # entry 60000
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await rows_shown(app, 1)
@@ -112,7 +118,7 @@ async def test_c_then_y_closes_on_the_exchange_journal_and_header(rig: Rig) -> N
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
         body = screen_text(app)
-        assert "BTC/USDT long  40.00 ct (0.4000 BTC)" in body
+        assert ("BTC/USDT long  0.4000 BTC" if rig.bybit else "BTC/USDT long  40.00 ct (0.4000 BTC)") in body
         assert "estimated PnL +40.00" in body  # (60100 - 60000) x 0.4 BTC
         await pilot.press("y")
         await settle(app, pilot)
@@ -126,9 +132,9 @@ async def test_c_then_y_closes_on_the_exchange_journal_and_header(rig: Rig) -> N
         # both taker fees on this life: 0.4 x 60000 x 0.0005 + 0.4 x 60100 x 0.0005
         assert row["fee"] == D("24.02") and row["net_pnl"] == D("15.98")
         closing = [f for f in rig.fills() if f["origin"] == "console"]
-        assert [(f["side"], f["contracts"]) for f in closing] == [("sell", D("40"))]
-        assert ("closing all of 40 contracts (0.4 BTC) of BTC/USDT:USDT net",
-                "information") in notes(app)
+        assert [(f["side"], f["contracts"]) for f in closing] == [("sell", rig.ct(40))]
+        said = "0.4 BTC" if rig.bybit else "40 contracts (0.4 BTC)"
+        assert (f"closing all of {said} of BTC/USDT:USDT net", "information") in notes(app)
 
         async def header_shows_realized() -> bool:
             app.flush_now()
@@ -241,18 +247,27 @@ async def test_p_percentages_coins_and_contracts_close_exactly_that_size(rig: Ri
     assert "closing 28.12 contracts (0.2812 BTC) of BTC/USDT:USDT net" in messages
 
 
+@BOTH
 async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await rig.outside("buy", 10)
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await rows_shown(app, 1)
         await pilot.press("p")
-        for typed, error in (("0.005", "not a multiple of the lot size (0.01 contracts)"),
-                             ("0.00005 btc", "not a multiple of the lot size (0.01 contracts)"),
-                             ("10.01", "more than the position (10 contracts)"),
-                             ("0.2 btc", "more than the position (10 contracts)"),
-                             ("0%", "a percentage from 0 to 100")):
+        # Bybit: contracts are coins, so a size and every refusal is in BTC
+        cases = ((("0.00005", "not a multiple of the lot size (0.0001 BTC)"),
+                  ("0.00005 btc", "not a multiple of the lot size (0.0001 BTC)"),
+                  ("0.1001", "more than the position (0.1 BTC)"),
+                  ("0.2 btc", "more than the position (0.1 BTC)"),
+                  ("0%", "a percentage from 0 to 100")) if rig.bybit else
+                 (("0.005", "not a multiple of the lot size (0.01 contracts)"),
+                  ("0.00005 btc", "not a multiple of the lot size (0.01 contracts)"),
+                  ("10.01", "more than the position (10 contracts)"),
+                  ("0.2 btc", "more than the position (10 contracts)"),
+                  ("0%", "a percentage from 0 to 100")))
+        assert (" ct (" in screen_text(app)) is not rig.bybit  # the title says the size once on Bybit
+        for typed, error in cases:
             await pilot.press(*typed)
             await pilot.pause()
             assert f"✗ {error}" in screen_text(app), typed  # shown while typing
@@ -264,7 +279,7 @@ async def test_p_rejects_sizes_below_the_lot_and_above_the_position(rig: Rig) ->
         await pilot.press("escape")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-    await assert_nothing_sent(rig, D("10"))
+    await assert_nothing_sent(rig, rig.ct(10))
 
 
 # ==================================================================== X
@@ -318,32 +333,35 @@ async def _order(app: PerpdeskApp, pilot: Any, *, side: str, type_: str, size: s
     return screen_text(app)
 
 
+@BOTH
 async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await mark_known(rig, engine, "60000")
-        text = await _order(app, pilot, side="buy", type_="market", size="5")
-        assert "BUY BTC/USDT  5.00 ct (0.0500 BTC)" in text
+        # Bybit: sizes are typed and said in BTC only
+        text = await _order(app, pilot, side="buy", type_="market", size=str(rig.ct(5)))
+        assert ("BUY BTC/USDT  0.0500 BTC" if rig.bybit else "BUY BTC/USDT  5.00 ct (0.0500 BTC)") in text
         assert "estimated notional 3,000.00 USDT (at mark)" in text
         await pilot.press("y")
         await settle(app, pilot)
         await at(rig, "5")
-        assert any(m.startswith("order ") and "placed: buy 5 contracts (0.05 BTC) BTC/USDT:USDT "
-                   "market" in m for m, _ in notes(app))
+        said = "0.05 BTC" if rig.bybit else "5 contracts (0.05 BTC)"
+        assert any(m.startswith("order ") and f"placed: buy {said} BTC/USDT:USDT "
+                   "market" in m for m, _ in notes(app)), notes(app)
         await rows_shown(app, 1)
 
-        text = await _order(app, pilot, side="sell", type_="limit", size="2", price="60050",
+        text = await _order(app, pilot, side="sell", type_="limit", size=str(rig.ct(2)), price="60050",
                             reduce=True)
-        assert "SELL BTC/USDT  2.00 ct (0.0200 BTC)" in text
+        assert ("SELL BTC/USDT  0.0200 BTC" if rig.bybit else "SELL BTC/USDT  2.00 ct (0.0200 BTC)") in text
         assert "limit @ 60,050.0  reduce-only" in text
         assert "estimated notional 1,201.00 USDT (at limit price)" in text
         await pilot.press("y")
         await settle(app, pilot)
         (resting,) = await rig.ext.fetch_open_orders(BTC)
         assert (resting["side"], resting["type"], resting["price"], resting["amount"],
-                resting["reduceOnly"]) == ("sell", "limit", 60050.0, 2.0, True)
-        assert await exchange_position(rig) == D("5")
+                resting["reduceOnly"]) == ("sell", "limit", 60050.0, float(rig.ct(2)), True)
+        assert await exchange_position(rig) == rig.ct(5)
 
         def open_order_seen() -> bool:
             app.flush_now()
@@ -361,7 +379,7 @@ async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) ->
             D("0.05"), D("0.02"), D("0.03"), D("60050"))
         fills = [f for f in rig.fills() if f["origin"] == "console"]
         assert [(f["side"], f["contracts"], f["reduce_only"]) for f in fills] == [
-            ("buy", D("5"), "false"), ("sell", D("2"), "true")]
+            ("buy", rig.ct(5), "false"), ("sell", rig.ct(2), "true")]
         assert await rig.ext.fetch_open_orders(BTC) == []
 
 
@@ -385,9 +403,10 @@ async def test_o_reduce_only_in_the_wrong_direction_is_rejected_by_the_exchange(
 # ==================================================================== r
 
 
+@BOTH
 async def test_r_reconcile_shows_a_clean_diff_after_trading(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 8)
+    await rig.outside("buy", 8)
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await rows_shown(app, 1)
@@ -410,16 +429,17 @@ async def test_r_reconcile_shows_a_clean_diff_after_trading(rig: Rig) -> None:
 # ==================================================================== restart
 
 
+@BOTH
 async def test_header_and_panes_survive_a_restart(rig: Rig) -> None:
     """Trade, stop, start a new engine on the same journal: the new console's header shows the
     same day totals and the panes the same rows, each counted once."""
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 20)
+    await rig.outside("buy", 20)
     await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     await rig.wait_funding(1)
     await set_price(rig.srv, "60200")
-    assert (await engine.submit(ClosePosition(BTC, "net", D("5")))).ok
-    await rig.ext.create_order(BTC, "market", "sell", 15, params={"reduceOnly": True})
+    assert (await engine.submit(ClosePosition(BTC, "net", rig.ct(5)))).ok
+    await rig.outside("sell", 15, reduce_only=True)
     await rig.wait_trades(2)
     await rig.flush()
     await rig.stop_engine()
@@ -446,34 +466,37 @@ async def test_header_and_panes_survive_a_restart(rig: Rig) -> None:
         assert f"Fund {paid:+,.4f}" in header
 
 
+@BOTH
 async def test_a_confirmation_asks_again_when_the_position_flips_under_it(rig: Rig) -> None:
     """Issue 10: `c` on a long of 1, the position flips to a short of 2 from outside while the
     dialog is open; `y` must send nothing and show the new facts; a second `y` closes the short."""
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 1)
+    await rig.outside("buy", 1)
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await rows_shown(app, 1)
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "BTC/USDT long  1.00 ct (0.0100 BTC)" in screen_text(app)
-        await rig.ext.create_order(BTC, "market", "sell", 3)  # long 1 -> short 2, outside
+        long_1 = "BTC/USDT long  0.0100 BTC" if rig.bybit else "BTC/USDT long  1.00 ct (0.0100 BTC)"
+        assert long_1 in screen_text(app)
+        await rig.outside("sell", 3)  # long 1 -> short 2, outside
         await at(rig, "-2")
         await wait_for(lambda: [(p.side.value, p.contracts) for p in engine.positions()]
-                       == [("short", D("2"))], what="the engine to see the short of 2")
+                       == [("short", rig.ct(2))], what="the engine to see the short of 2")
         await pilot.press("y")
         await settle(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)  # asked again, not answered
         body = screen_text(app)
         assert "changed since it was shown — nothing sent" in body
-        assert "BTC/USDT short  2.00 ct (0.0200 BTC)" in body and "long  1.00" not in body
-        await assert_nothing_sent_since(rig, D("-2"))
+        short_2 = "BTC/USDT short  0.0200 BTC" if rig.bybit else "BTC/USDT short  2.00 ct (0.0200 BTC)"
+        assert short_2 in body and long_1 not in body
+        await assert_nothing_sent_since(rig, -rig.ct(2))
         await pilot.press("y")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
         await at(rig, "0")
     closing = [f for f in rig.fills() if f["origin"] == "console"]
-    assert [(f["side"], f["contracts"]) for f in closing] == [("buy", D("2"))]
+    assert [(f["side"], f["contracts"]) for f in closing] == [("buy", rig.ct(2))]
 
 
 async def assert_nothing_sent_since(rig: Rig, contracts: D) -> None:

@@ -127,7 +127,7 @@ async def test_kill_switch_needs_the_typed_word() -> None:
         assert isinstance(app.screen, KillScreen)
         text = screen_text(app)
         assert "KILL SWITCH" in text and "close BTC/USDT long" in text
-        assert "0 open order(s), 1 TP/SL algo(s) known to the console" in text
+        assert "0 open order(s), 1 position(s) with a TP/SL known to the console" in text
         assert "close ETH/USDT short" in text and "Type KILL" in text
         await pilot.press("y", "enter")  # what confirms every other dialog does nothing here
         await pilot.press("backspace", "k", "i", "l", "l", "enter")  # lower case: refused

@@ -4,19 +4,25 @@ An outside ccxt client opens 1 BTC (100 contracts at ctVal 0.01), sells 40 contr
 partial close 1 -> 0.6), funding settles, then a take-profit the outside client placed fires on
 the exchange. The journal must hold every fill id exactly once, two close rows (external, then tp)
 with the funding on the second, and the rows' net PnL must equal positions-history realizedPnl.
+The four scenario tests run on both faces of the simulator (OKX v5, and Bybit v5 through the
+native bybit venue, whose own record is closed PnL per closing order plus the Funding
+executions; its take-profit is the position's, set by trading-stop).
 """
 from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
 from core.events import Notice, PositionGone
+from core.journal.schema import FILL_IDS_SEPARATOR
 from core.model import CloseResult, FundingPayment
 from tests.engine_helpers import (
     BTC,
     BTC_ID,
+    VENUES,
     Rig,
     assert_rows_consistent,
     control,
@@ -26,17 +32,41 @@ from tests.engine_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(90)
+BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
 async def _open_and_partial(rig: Rig) -> None:
     """1 BTC long at 60000, then 0.4 BTC sold at 61000 by the outside client; a TP for the rest."""
-    await rig.ext.create_order(BTC, "market", "buy", 100)
+    await rig.outside("buy", 100)
     await rig.wait_fills(1)
     await set_price(rig.srv, "61000")
-    await rig.ext.create_order(BTC, "market", "sell", 40, None, {"reduceOnly": True})
+    await rig.outside("sell", 40, reduce_only=True)
     await rig.wait_trades(1)
-    await rig.ext.create_order(BTC, "market", "sell", 60, None,
-                               {"reduceOnly": True, "takeProfitPrice": 62000})
+    await _tp_for_the_rest(rig)
+
+
+async def _tp_for_the_rest(rig: Rig) -> None:
+    """A take-profit at 62000 for the 0.6 BTC left: OKX, ccxt's takeProfitPrice (a TP algo);
+    Bybit, the position's own TP (trading-stop), as its web UI sets it."""
+    if rig.bybit:
+        await rig.ext.privatePostV5PositionTradingStop({
+            "category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": 0,
+            "takeProfit": "62000"})
+    else:
+        await rig.ext.create_order(BTC, "market", "sell", 60, None,
+                                   {"reduceOnly": True, "takeProfitPrice": 62000})
+
+
+async def realized(rig: Rig, rows: list[dict[str, Any]]) -> D:
+    """The exchange's realized PnL of the one life ``rows`` closed: OKX positions-history
+    realizedPnl (the record of its direction: one life each here); Bybit, the closed-PnL records of the orders that closed
+    it, plus the Funding executions while it was open (none in these tests)."""
+    if rig.bybit:
+        closing = {f["fill_id"]: f["order_id"] for f in rig.fills()}
+        orders = {closing[i] for r in rows for i in str(r["fill_ids"]).split(FILL_IDS_SEPARATOR) if i in closing}
+        return sum((D(c["closedPnl"]) for c in await rig.closed_pnl() if c["orderId"] in orders), D(0))
+    by_direction = {h["direction"]: h for h in await rig.positions_history()}
+    return D(by_direction[rows[0]["side"]]["realizedPnl"])
 
 
 async def _check_scenario(rig: Rig, bill_id: str) -> None:
@@ -49,9 +79,9 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
 
     # sizes: coins and contracts on both rows
     assert (first["reason"], first["size_before"], first["size_closed"], first["size_after"],
-            first["contracts_closed"]) == ("external", D("1"), D("0.4"), D("0.6"), D("40"))
+            first["contracts_closed"]) == ("external", D("1"), D("0.4"), D("0.6"), rig.ct(40))
     assert (second["reason"], second["size_before"], second["size_closed"], second["size_after"],
-            second["contracts_closed"]) == ("tp", D("0.6"), D("0.6"), D("0"), D("60"))
+            second["contracts_closed"]) == ("tp", D("0.6"), D("0.6"), D("0"), rig.ct(60))
     assert first["position_id"] == second["position_id"]
 
     # hand-computed numbers (zero slippage, taker 0.05%): open 1 BTC @ 60000 fee 30;
@@ -63,11 +93,21 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
     assert second["exit_price"] == D("62500") and second["entry_price"] == D("60000")
 
     # ... and against the exchange's own record of the life
-    (hist,) = await rig.positions_history()
-    assert hist["type"] == "2" and hist["closeTotalPos"] == "100"
-    assert net_sum(trades) == D(hist["realizedPnl"])
-    assert sum((r["funding"] for r in trades), D(0)) == D(hist["fundingFee"])
-    assert sum((r["fee"] for r in trades), D(0)) == -D(hist["fee"])
+    if rig.bybit:  # closed PnL per closing order (fees in, funding out) + the Funding execution
+        records = await rig.closed_pnl()
+        assert sorted(D(c["closedSize"]) for c in records) == [D("0.4"), D("0.6")]
+        (funding_exec,) = await rig.executions("Funding")
+        funding = -D(funding_exec["execFee"])
+        assert net_sum(trades) == sum((D(c["closedPnl"]) for c in records), D(0)) + funding
+        assert sum((r["funding"] for r in trades), D(0)) == funding
+        assert sum((r["fee"] for r in trades), D(0)) == sum(
+            (D(c["openFee"]) + D(c["closeFee"]) for c in records), D(0))
+    else:
+        (hist,) = await rig.positions_history()
+        assert hist["type"] == "2" and hist["closeTotalPos"] == "100"
+        assert net_sum(trades) == D(hist["realizedPnl"])
+        assert sum((r["funding"] for r in trades), D(0)) == D(hist["fundingFee"])
+        assert sum((r["fee"] for r in trades), D(0)) == -D(hist["fee"])
 
     # every fill exactly once, and exactly the exchange's fills
     fills = rig.fills()
@@ -79,9 +119,12 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
 
     # the funding row: once, on this life, the exchange's bill
     (fund,) = rig.funding()
+    if rig.bybit:  # the bill a Bybit account sees is its Funding execution
+        (bill,) = await rig.funding_bills()
+        bill_id = bill["billId"]
     assert fund["bill_id"] == bill_id and fund["amount"] == D("-3.66")
     assert fund["position_id"] == second["position_id"]
-    assert fund["rate"] == D("0.0001") and fund["position_contracts"] == D("60")
+    assert fund["rate"] == D("0.0001") and fund["position_contracts"] == rig.ct(60)
     assert fund["position_coins"] == D("0.6") and fund["mark_price"] == D("61000")
     bills = await rig.funding_bills()
     assert [b["billId"] for b in bills] == [bill_id]
@@ -92,6 +135,7 @@ async def _check_scenario(rig: Rig, bill_id: str) -> None:
     assert report.ok, "\n".join(report.lines())
 
 
+@BOTH
 async def test_external_partial_funding_then_tp(rig: Rig) -> None:
     engine = await rig.start_engine()
     await _open_and_partial(rig)
@@ -106,11 +150,12 @@ async def test_external_partial_funding_then_tp(rig: Rig) -> None:
     assert engine.account() is not None
 
 
+@BOTH
 async def test_same_with_every_stream_dropped_between_the_closes(rig: Rig) -> None:
     await rig.start_engine()
     await _open_and_partial(rig)
     dropped = await control(rig.srv, "/sim/v1/drop", {})
-    assert int(dropped[0]["closed"]) >= 3
+    assert int(dropped[0]["closed"]) >= (2 if rig.bybit else 3)  # Bybit: public and private only
     # while the engine is disconnected: funding settles and the take-profit fires
     (bill,) = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     await set_price(rig.srv, "62500")
@@ -118,6 +163,7 @@ async def test_same_with_every_stream_dropped_between_the_closes(rig: Rig) -> No
     assert any(isinstance(e, Notice) and "reconnected" in e.text for e in rig.events)
 
 
+@BOTH
 async def test_tp_fires_before_funding_is_fetched(rig: Rig) -> None:
     """Funding and the TP back to back: the close row still carries the funding (exchange-confirmed)."""
     await rig.start_engine()
@@ -129,6 +175,7 @@ async def test_tp_fires_before_funding_is_fetched(rig: Rig) -> None:
     await _check_scenario(rig, bill["billId"])
 
 
+@BOTH
 async def test_restart_while_funding_and_tp_happen(rig: Rig) -> None:
     """Engine stopped after the partial close; funding and the TP happen while it is down."""
     await rig.start_engine()
@@ -146,42 +193,45 @@ async def test_restart_while_funding_and_tp_happen(rig: Rig) -> None:
     assert (len(rig.fills()), len(rig.trades()), len(rig.funding())) == before
 
 
+@BOTH
 async def test_liquidation_journaled_with_penalty(rig: Rig) -> None:
     await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 150)  # 1.5 BTC, 90000 notional at 10x
+    await rig.outside("buy", 150)  # 1.5 BTC, 90000 notional at 10x
     await rig.wait_fills(1)
     await set_price(rig.srv, "53500")
     (row,) = await rig.wait_trades(1)
     await rig.flush()
-    (hist,) = await rig.positions_history()
-    assert hist["type"] == "3"
-    penalty = -D(hist["liqPenalty"])
     # penalty: notional 1.5 x 53500 = 80250 at half the 0.4% maintenance rate = 160.5
-    assert penalty == D("160.5")
-    assert row["reason"] == "liquidation" and row["liq_penalty"] == penalty
+    penalty = D("160.5")
+    if not rig.bybit:  # Bybit has no penalty field: its takeover fill's execFee carries it
+        (hist,) = await rig.positions_history()
+        assert hist["type"] == "3" and -D(hist["liqPenalty"]) == penalty
+    # Bybit books the liquidation fee in the takeover fill's execFee: the row's fee carries it
+    in_fee = penalty if rig.bybit else D(0)
+    assert row["reason"] == "liquidation" and row["liq_penalty"] == penalty - in_fee
     assert (row["size_before"], row["size_closed"], row["size_after"], row["contracts_closed"]) == (
-        D("1.5"), D("1.5"), D("0"), D("150"))
-    assert row["gross_pnl"] == D("-9750") and row["fee"] == D("45")
-    assert row["net_pnl"] == D(hist["realizedPnl"])
+        D("1.5"), D("1.5"), D("0"), rig.ct(150))
+    assert row["gross_pnl"] == D("-9750") and row["fee"] == D("45") + in_fee
+    assert row["net_pnl"] == await realized(rig, [row]) == D("-9750") - D("45") - penalty
     assert_rows_consistent([row])
     liq = [f for f in rig.fills() if f["origin"] == "liquidation"]
     assert len(liq) == 1 and liq[0]["category"] == "full_liquidation"
 
 
+@BOTH
 async def test_adopts_position_opened_before_the_engine_started(rig: Rig) -> None:
     """A fresh journal and a position already open: rebuilt from fills-history, closes add up."""
-    await rig.ext.create_order(BTC, "market", "buy", 30)
+    await rig.outside("buy", 30)
     await set_price(rig.srv, "60500")
-    await rig.ext.create_order(BTC, "market", "buy", 20)  # average entry 60200
+    await rig.outside("buy", 20)  # average entry 60200
     engine = await rig.start_engine()
     (snap,) = engine.positions()
-    assert snap.contracts == D("50") and snap.entry_price == D("60200") and snap.coins == D("0.5")
+    assert snap.contracts == rig.ct(50) and snap.entry_price == D("60200") and snap.coins == D("0.5")
     await rig.flush()
     assert len(rig.fills()) == 2
-    await rig.ext.create_order(BTC, "market", "sell", 50, None, {"reduceOnly": True})
+    await rig.outside("sell", 50, reduce_only=True)
     (row,) = await rig.wait_trades(1)
-    (hist,) = await rig.positions_history()
-    assert row["net_pnl"] == D(hist["realizedPnl"])
+    assert row["net_pnl"] == await realized(rig, [row])
     assert row["gross_pnl"] == D("150")  # 0.5 x (60500 - 60200)
     assert row["fee"] == D("9") + D("6.05") + D("15.125")
 
@@ -224,6 +274,7 @@ async def test_close_while_down_with_no_fills_is_built_from_positions_history(ri
     assert rig.engine is not None and rig.engine.positions() == []
 
 
+@BOTH
 async def test_engine_keeps_running_after_a_subscriber_raises(rig: Rig) -> None:
     engine = await rig.start_engine()
 
@@ -231,33 +282,36 @@ async def test_engine_keeps_running_after_a_subscriber_raises(rig: Rig) -> None:
         raise RuntimeError("subscriber bug")
 
     engine.subscribe(broken)
-    await rig.ext.create_order(BTC, "market", "buy", 10)
-    await rig.ext.create_order(BTC, "market", "sell", 10, None, {"reduceOnly": True})
+    await rig.outside("buy", 10)
+    await rig.outside("sell", 10, reduce_only=True)
     (row,) = await rig.wait_trades(1)
     assert row["reason"] == "external"
     await wait_for(lambda: engine.positions() == [], what="flat")
 
 
+@BOTH
 async def test_net_mode_fill_crossing_zero_closes_one_life_and_opens_the_next(rig: Rig) -> None:
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await rig.outside("buy", 10)
     await set_price(rig.srv, "60300")
-    await rig.ext.create_order(BTC, "market", "sell", 30)  # 0.1 long closed, 0.2 short opened
+    await rig.outside("sell", 30)  # 0.1 long closed, 0.2 short opened
     (row,) = await rig.wait_trades(1)
     await wait_for(lambda: [p.side.value for p in engine.positions()] == ["short"], what="short")
     (snap,) = engine.positions()
-    assert snap.contracts == D("20") and snap.entry_price == D("60300")
+    assert snap.contracts == rig.ct(20) and snap.entry_price == D("60300")
     assert row["size_before"] == D("0.1") and row["size_after"] == D("0")
     assert row["gross_pnl"] == D("30") and row["fee"] == D("3") + D("3.015")
-    (old,) = await rig.positions_history()
-    assert row["net_pnl"] == D(old["realizedPnl"])
+    if not rig.bybit:  # on Bybit the crossing order's closed-PnL record is checked below
+        (old,) = await rig.positions_history()
+        assert row["net_pnl"] == D(old["realizedPnl"])
     await set_price(rig.srv, "60000")
-    await rig.ext.create_order(BTC, "market", "buy", 20, None, {"reduceOnly": True})
+    await rig.outside("buy", 20, reduce_only=True)
     rows = await rig.wait_trades(2)
     assert rows[1]["side"] == "short" and rows[1]["gross_pnl"] == D("60")
     assert rows[1]["position_id"] != rows[0]["position_id"]
-    hist = {h["direction"]: h for h in await rig.positions_history()}
-    assert rows[1]["net_pnl"] == D(hist["short"]["realizedPnl"])
+    assert rows[1]["net_pnl"] == await realized(rig, [rows[1]])
+    if rig.bybit:  # the crossing order's closed PnL is the long life's close, whole
+        assert rows[0]["net_pnl"] == await realized(rig, [rows[0]])
     assert (await rig.engine.reconcile()).ok  # type: ignore[union-attr]
 
 
@@ -285,6 +339,7 @@ async def test_hedge_mode_funding_goes_to_the_leg_it_was_charged_on(rig: Rig) ->
         assert legs[leg]["net_pnl"] == D(hist[leg]["realizedPnl"])
 
 
+@BOTH
 async def test_close_rows_lost_in_a_crash_are_rewritten_on_restart(rig: Rig) -> None:
     """Fills reached the journal but the close rows did not (crash between the two writes)."""
     await rig.start_engine()
@@ -305,16 +360,16 @@ async def test_close_rows_lost_in_a_crash_are_rewritten_on_restart(rig: Rig) -> 
     assert [[r[k] for k in keys] for r in again] == [[r[k] for k in keys] for r in expected]
 
 
+@BOTH
 async def test_both_closes_and_the_funding_happen_while_disconnected(rig: Rig) -> None:
     """The whole gap at once: backfilled fills and the bill are applied in time order."""
     await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 100)
+    await rig.outside("buy", 100)
     await rig.wait_fills(1)
     await control(rig.srv, "/sim/v1/drop", {})
     await set_price(rig.srv, "61000")
-    await rig.ext.create_order(BTC, "market", "sell", 40, None, {"reduceOnly": True})
-    await rig.ext.create_order(BTC, "market", "sell", 60, None,
-                               {"reduceOnly": True, "takeProfitPrice": 62000})
+    await rig.outside("sell", 40, reduce_only=True)
+    await _tp_for_the_rest(rig)
     (bill,) = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     await set_price(rig.srv, "62500")
     await _check_scenario(rig, bill["billId"])

@@ -1,5 +1,7 @@
 """Engine commands against the simulator: orders with attached TP/SL, partial and full closes,
-close-all, cancels, rejections, read-only mode, and averaging that the exchange rounds."""
+close-all, cancels, rejections, read-only mode, and averaging that the exchange rounds. The order,
+close, TP/SL, cancel and changed-life tests run on both faces of the simulator (OKX v5, and
+Bybit v5 through the native bybit venue)."""
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -20,6 +22,7 @@ from tests.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,
+    VENUES,
     Rig,
     assert_rows_consistent,
     exchange_position,
@@ -30,28 +33,40 @@ from tests.engine_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(90)
+BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
+async def realized(rig: Rig, inst: str) -> D:
+    """The exchange's realized PnL of the one closed life of ``inst``: OKX positions-history
+    realizedPnl; Bybit, the closed-PnL records of the symbol (no funding in these tests)."""
+    if rig.bybit:
+        symbol = inst.replace("-USDT-SWAP", "USDT")
+        return sum((D(c["closedPnl"]) for c in await rig.closed_pnl() if c["symbol"] == symbol), D(0))
+    (hist,) = await rig.positions_history(inst)
+    return D(hist["realizedPnl"])
+
+
+@BOTH
 async def test_place_partial_close_and_close_all_flatten_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("50")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(50)))
     assert res.ok and len(res.order_ids) == 1, res
-    res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("20")), origin=Origin.STRATEGY)
+    res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, rig.ct(20, ETH)), origin=Origin.STRATEGY)
     assert res.ok, res
     await wait_for(lambda: len(engine.positions()) == 2, what="two positions")
-    assert await exchange_position(rig) == D("50")
+    assert await exchange_position(rig) == rig.ct(50)
     await rig.flush()
     snaps = {(r["symbol"], r["contracts"]) for r in read_positions(rig.journal_dir)}
-    assert {(BTC, D("50")), (ETH, D("20"))} <= snaps
-    assert await exchange_position(rig, "ETH-USDT-SWAP") == D("-20")
+    assert {(BTC, rig.ct(50)), (ETH, rig.ct(20, ETH))} <= snaps
+    assert await exchange_position(rig, "ETH-USDT-SWAP") == -rig.ct(20, ETH)
 
     await set_price(rig.srv, "60600")
-    res = await engine.submit(ClosePosition(BTC, "net", D("20")))
+    res = await engine.submit(ClosePosition(BTC, "net", rig.ct(20)))
     assert res.ok and "0.2" in res.message, res
-    await wait_for(lambda: any(p.contracts == D("30") for p in engine.positions()), what="30 left")
-    assert await exchange_position(rig) == D("30")
+    await wait_for(lambda: any(p.contracts == rig.ct(30) for p in engine.positions()), what="30 left")
+    assert await exchange_position(rig) == rig.ct(30)
     # the estimate for the rest matches the pane's unrealized PnL at the mark
-    assert engine.estimate_close_pnl(BTC, "net", D("30")) == D("180")
+    assert engine.estimate_close_pnl(BTC, "net", rig.ct(30)) == D("180")
 
     res = await engine.submit(CloseAll())
     assert res.ok, res
@@ -70,29 +85,32 @@ async def test_place_partial_close_and_close_all_flatten_the_exchange(rig: Rig) 
     assert [r["reason"] for r in eth] == ["manual"]  # closed by the console's CloseAll
     assert [(r["size_before"], r["size_after"]) for r in btc] == [(D("0.5"), D("0.3")), (D("0.3"), D(0))]
     assert btc[0]["gross_pnl"] == D("120")  # 0.2 x 600
-    (hb,) = await rig.positions_history(BTC_ID)
-    (he,) = await rig.positions_history("ETH-USDT-SWAP")
-    assert net_sum(btc) == D(hb["realizedPnl"]) and net_sum(eth) == D(he["realizedPnl"])
+    assert net_sum(btc) == await realized(rig, BTC_ID)
+    assert net_sum(eth) == await realized(rig, "ETH-USDT-SWAP")
     origins = [f["origin"] for f in rig.fills() if f["symbol"] == ETH]
     assert origins == ["strategy", "console"]
     assert all(f["client_order_id"].startswith(("pdc", "pds")) for f in rig.fills())
 
 
+@BOTH
 async def test_attached_tp_and_sl_fire_on_the_exchange(rig: Rig) -> None:
     engine = await rig.start_engine()
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10"), take_profit=D("61000"),
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10), take_profit=D("61000"),
                                          stop_loss=D("59000")))
     assert res.ok, res
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     algos = (await sim_state(rig.srv))["liveAlgos"]
-    assert len(algos) == 1 and algos[0]["tpTriggerPx"] == "61000" and algos[0]["slTriggerPx"] == "59000"
+    if rig.bybit:  # a TakeProfit and a StopLoss conditional order
+        assert sorted((a["stopOrderType"], a["triggerPrice"]) for a in algos) == [
+            ("StopLoss", "59000"), ("TakeProfit", "61000")]
+    else:
+        assert len(algos) == 1 and algos[0]["tpTriggerPx"] == "61000" and algos[0]["slTriggerPx"] == "59000"
     await set_price(rig.srv, "58900")
     (row,) = await rig.wait_trades(1)
     assert row["reason"] == "sl" and row["exit_price"] == D("58900")
-    (hist,) = await rig.positions_history()
-    assert row["net_pnl"] == D(hist["realizedPnl"])
+    assert row["net_pnl"] == await realized(rig, BTC_ID)
 
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("10"), take_profit=D("58000"),
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(10), take_profit=D("58000"),
                                          stop_loss=D("60000")))
     assert res.ok, res
     await set_price(rig.srv, "57950")
@@ -123,13 +141,15 @@ async def test_rejected_order_is_one_message_and_the_engine_keeps_running(rig: R
     assert await exchange_position(rig) == D("1")
 
 
+@BOTH
 async def test_limit_order_cancel(rig: Rig) -> None:
     engine = await rig.start_engine()
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("5"), order_type="limit",
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(5), order_type="limit",
                                          price=D("55000")))
     assert res.ok, res
     (oid,) = res.order_ids
-    assert [o["ordId"] for o in (await sim_state(rig.srv))["openOrders"]] == [oid]
+    key = "orderId" if rig.bybit else "ordId"
+    assert [o[key] for o in (await sim_state(rig.srv))["openOrders"]] == [oid]
     res = await engine.submit(CancelOrder(BTC, oid))
     assert res.ok, res
     assert (await sim_state(rig.srv))["openOrders"] == []
@@ -166,22 +186,23 @@ async def test_averaging_the_exchange_rounds_is_confirmed_from_positions_history
     assert_rows_consistent(rows)
 
 
+@BOTH
 async def test_close_refused_when_the_confirmed_life_was_replaced(rig: Rig) -> None:
     """A close bound to the life the trader saw is refused once that life is gone (closed and
     reopened from outside); bound to the life open now, it goes through."""
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10)
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("10")], what="long 10")
+    await rig.outside("buy", 10)
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="long 10")
     (seen,) = engine.positions()
-    await rig.ext.create_order(BTC, "market", "sell", 12)  # flips it short 2: a new life
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("2")], what="short 2")
+    await rig.outside("sell", 12)  # flips it short 2: a new life
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(2)], what="short 2")
     (now_open,) = engine.positions()
     assert now_open.position_id != seen.position_id
 
     res = await engine.submit(ClosePosition(BTC, "net", None, seen.position_id))
     assert not res.ok and "changed since you confirmed" in res.message, res
-    assert seen.position_id in res.message and "short of 2 contracts" in res.message, res
-    assert await exchange_position(rig) == D("-2")  # nothing sent
+    assert seen.position_id in res.message and f"short of {rig.ct(2)} contracts" in res.message, res
+    assert await exchange_position(rig) == -rig.ct(2)  # nothing sent
 
     res = await engine.submit(ClosePosition(BTC, "net", None, now_open.position_id))
     assert res.ok, res

@@ -1,6 +1,8 @@
 """Trading control on the simulator, through the real engine and adapter: the daily loss limit and
 drawdown halt (and flatten), pause and resume, the kill switch (and halted across a restart), each
-pre-trade limit refusing with one line naming it, TP/SL moves, and the risk journal rows."""
+pre-trade limit refusing with one line naming it, TP/SL moves, and the risk journal rows. Pause,
+the kill switch, the limits and TP/SL moves run on both faces of the simulator (OKX v5, and Bybit
+v5 through the native bybit venue: TP and SL are two conditional orders there)."""
 from __future__ import annotations
 
 import asyncio
@@ -27,10 +29,21 @@ from core.events import (
 )
 from core.journal import read_rows
 from core.model import OrderSide, OrderType, Origin, PosSide
-from tests.engine_helpers import BTC, BTC_ID, ETH, Rig, exchange_position, set_price, sim_state, wait_for
+from tests.engine_helpers import (
+    BTC,
+    BTC_ID,
+    ETH,
+    VENUES,
+    Rig,
+    exchange_position,
+    set_price,
+    sim_state,
+    wait_for,
+)
 from tests.fault_helpers import LogCapture
 
 pytestmark = pytest.mark.timeout(120)
+BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
 def risk_rows(rig: Rig) -> list[dict[str, Any]]:
@@ -45,19 +58,39 @@ async def exchange_algos(rig: Rig) -> list[dict[str, Any]]:
     return list((await sim_state(rig.srv))["liveAlgos"])
 
 
+async def tp_sl_at_exchange(rig: Rig) -> tuple[str, str, str]:
+    """(take-profit, stop-loss, closing side) of the one position's TP/SL at the exchange, "" for
+    a leg not set: OKX, one algo with both; Bybit, a TakeProfit and/or a StopLoss order."""
+    live = await exchange_algos(rig)
+    if rig.bybit:
+        kinds = {a["stopOrderType"]: a for a in live}
+        assert len(kinds) == len(live) <= 2, live
+        return (kinds["TakeProfit"]["triggerPrice"] if "TakeProfit" in kinds else "",
+                kinds["StopLoss"]["triggerPrice"] if "StopLoss" in kinds else "",
+                live[0]["side"].lower())
+    (algo,) = live
+    return algo["tpTriggerPx"], algo["slTriggerPx"], algo["side"]
+
+
 async def exchange_order_count(rig: Rig) -> int:
     """Every order the exchange ever took (orders-history holds the filled and canceled ones)."""
+    if rig.bybit:
+        query = {"category": "linear", "settleCoin": "USDT", "limit": 50}
+        done = (await rig.ext.privateGetV5OrderHistory(query))["result"]["list"]
+        live = (await rig.ext.privateGetV5OrderRealtime(query))["result"]["list"]
+        return len(done) + len(live)
     resp = await rig.ext.private_get_trade_orders_history({"instType": "SWAP", "limit": "100"})
     pending = await rig.ext.private_get_trade_orders_pending({"instType": "SWAP"})
     return len(resp["data"]) + len(pending["data"])
 
 
+@BOTH
 async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes(rig: Rig) -> None:
     engine = await rig.start_engine(risk=RiskSettings(daily_loss_limit=D("50"), flatten_on_halt=True))
     assert engine.trading_state is TradingState.RUNNING
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")), origin=Origin.STRATEGY)).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)), origin=Origin.STRATEGY)).ok
     # a resting entry order far from the price: the halt must cancel it
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("50000")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1), OrderType.LIMIT, D("50000")))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     assert len(await exchange_orders(rig)) == 1
     loop = asyncio.get_running_loop()
@@ -77,14 +110,14 @@ async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes
     before = await exchange_order_count(rig)
     for px in ("59500", "60500", "61000"):
         await set_price(rig.srv, px)
-        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=Origin.STRATEGY)
+        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)), origin=Origin.STRATEGY)
         assert not res.ok and res.message.startswith("RISK REFUSED halted")
-        res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("1")))
+        res = await engine.submit(PlaceOrder(ETH, OrderSide.SELL, rig.ct(1, ETH)))
         assert not res.ok
     assert await exchange_order_count(rig) == before
 
     # a position opened behind the engine's back can still be closed by hand
-    await rig.ext.create_order(BTC, "market", "buy", 2)
+    await rig.outside("buy", 2)
     await wait_for(lambda: len(engine.positions()) == 1, what="outside position")
     assert (await engine.submit(ClosePosition(BTC))).ok
     await wait_for(lambda: engine.positions() == [], what="closed by hand")
@@ -99,9 +132,10 @@ async def test_daily_loss_limit_halts_flattens_and_blocks_entries_but_not_closes
     assert all(r["state"] == "halted" for r in rows if r["event"] in ("halt", "flatten", "refused"))
 
 
+@BOTH
 async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine(risk=RiskSettings(max_drawdown=D("40")))
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     await set_price(rig.srv, "60500")  # +50 at mark: the day's peak
     await wait_for(lambda: engine.risk_status().today_net > D("40"), what="peak")
@@ -110,57 +144,64 @@ async def test_drawdown_from_the_days_peak_halts_without_flatten(rig: Rig, logs:
     assert engine.risk_status().state is TradingState.HALTED
     (line,) = [x.message for x in logs.lines if "RISK HALT" in x.message]
     assert line.startswith("RISK HALT max_drawdown: down 45") and "max drawdown 40 USDT" in line
-    assert await exchange_position(rig) == D("10")  # no flatten_on_halt: the position stays
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
+    assert await exchange_position(rig) == rig.ct(10)  # no flatten_on_halt: the position stays
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))
     assert not res.ok and "halted" in res.message
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("4"), reduce_only=True))).ok
-    await wait_for(lambda: any(p.contracts == 6 for p in engine.positions()), what="reduced")
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(4), reduce_only=True))).ok
+    await wait_for(lambda: any(p.contracts == rig.ct(6) for p in engine.positions()), what="reduced")
 
 
+@BOTH
 async def test_pause_blocks_entries_lets_exits_through_and_resume_trades_again(rig: Rig) -> None:
     engine = await rig.start_engine()
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("5"), take_profit=D("61000"),
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(5), take_profit=D("61000"),
                                          stop_loss=D("59000")))
     assert res.ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     assert (await engine.submit(PauseStrategy())).ok
     assert engine.trading_state is TradingState.PAUSED
     for origin in (Origin.STRATEGY, Origin.CONSOLE):
-        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")), origin=origin)
+        res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)), origin=origin)
         assert not res.ok and res.message.startswith("RISK REFUSED paused")
-    assert await exchange_position(rig) == D("5")
+    assert await exchange_position(rig) == rig.ct(5)
     # exits go: a TP/SL move, a reduce-only order, a partial close, and the exchange's own SL
     assert (await engine.submit(SetTpSl(BTC, stop_loss=D("59500")))).ok
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1"), reduce_only=True))).ok
-    assert (await engine.submit(ClosePosition(BTC, contracts=D("1")))).ok
-    await wait_for(lambda: any(p.contracts == 3 for p in engine.positions()), what="3 left")
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(1), reduce_only=True))).ok
+    assert (await engine.submit(ClosePosition(BTC, contracts=rig.ct(1)))).ok
+    await wait_for(lambda: any(p.contracts == rig.ct(3) for p in engine.positions()), what="3 left")
     await set_price(rig.srv, "59400")
     await wait_for(lambda: engine.positions() == [], what="stopped out while paused")
     res = await engine.submit(ResumeTrading(), origin=Origin.STRATEGY)
     assert not res.ok and engine.trading_state is TradingState.PAUSED  # only the trader resumes
     assert (await engine.submit(ResumeTrading())).ok
     assert engine.trading_state is TradingState.RUNNING
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("2")), origin=Origin.STRATEGY)).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(2)), origin=Origin.STRATEGY)).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="trading again")
     await rig.flush()
     events = [r["event"] for r in risk_rows(rig)]
     assert events == ["pause", "refused", "refused", "resume"]
 
 
+@BOTH
 async def test_kill_switch_leaves_the_exchange_flat_and_stays_halted_after_a_restart(
         rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine()
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("3"), take_profit=D("62000"),
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(3), take_profit=D("62000"),
                                            stop_loss=D("58000")))).ok
-    assert (await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("5")))).ok
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("55000")))).ok
+    assert (await engine.submit(PlaceOrder(ETH, OrderSide.SELL, rig.ct(5, ETH)))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1), OrderType.LIMIT, D("55000")))).ok
     # a plain trigger algo and a resting order from another app count too
-    await rig.ext.private_post_trade_order_algo({
-        "instId": BTC_ID, "tdMode": "cross", "side": "buy", "ordType": "trigger", "sz": "1",
-        "triggerPx": "65000", "orderPx": "-1"})
-    await rig.ext.create_order(ETH, "limit", "buy", 1, 2000)
+    if rig.bybit:  # Bybit's trigger order: a conditional market buy
+        await rig.ext.create_order(BTC, "market", "buy", rig.amt(1), None,
+                                   {"triggerPrice": "65000", "triggerDirection": "ascending"})
+    else:
+        await rig.ext.private_post_trade_order_algo({
+            "instId": BTC_ID, "tdMode": "cross", "side": "buy", "ordType": "trigger", "sz": "1",
+            "triggerPx": "65000", "orderPx": "-1"})
+    await rig.ext.create_order(ETH, "limit", "buy", rig.amt(1, ETH), 2000)
     await wait_for(lambda: len(engine.positions()) == 2, what="positions")
-    assert len(await exchange_algos(rig)) == 2 and len(await exchange_orders(rig)) == 2
+    # OKX: the attached TP+SL is one algo; Bybit: a TakeProfit and a StopLoss order
+    assert len(await exchange_algos(rig)) == (3 if rig.bybit else 2) and len(await exchange_orders(rig)) == 2
     res = await engine.submit(KillSwitch())
     assert res.ok, res
     state = await sim_state(rig.srv)
@@ -172,12 +213,12 @@ async def test_kill_switch_leaves_the_exchange_flat_and_stays_halted_after_a_res
 
     engine = await rig.start_engine()
     assert engine.trading_state is TradingState.HALTED
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))
     assert not res.ok and "halted" in res.message
     assert (await engine.submit(PauseStrategy())).ok is False  # halted is not paused
     assert (await engine.submit(ResumeTrading())).ok
     assert engine.trading_state is TradingState.RUNNING
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))).ok
     await rig.flush()
     await rig.stop_engine()
     engine = await rig.start_engine()
@@ -189,6 +230,7 @@ async def test_kill_switch_leaves_the_exchange_flat_and_stays_halted_after_a_res
     assert len(keys) == len(set(keys))
 
 
+@BOTH
 async def test_each_limit_refuses_the_order_that_would_breach_it_with_one_line(
         rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine(risk=RiskSettings(
@@ -202,18 +244,18 @@ async def test_each_limit_refuses_the_order_that_would_breach_it_with_one_line(
         assert not res.ok and res.message.startswith(f"RISK REFUSED {rule}:"), res
         assert "\n" not in res.message
 
-    await refused(PlaceOrder(BTC, OrderSide.BUY, D("6")), "max_order_notional")  # 3,600 USDT
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("4")))).ok  # 2,400
+    await refused(PlaceOrder(BTC, OrderSide.BUY, rig.ct(6)), "max_order_notional")  # 3,600 USDT
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(4)))).ok  # 2,400
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
-    await refused(PlaceOrder(BTC, OrderSide.BUY, D("3")), "max_position_notional")  # 4,200
-    assert (await engine.submit(PlaceOrder(ETH, OrderSide.SELL, D("5")))).ok  # 1,500 -> 3,900
+    await refused(PlaceOrder(BTC, OrderSide.BUY, rig.ct(3)), "max_position_notional")  # 4,200
+    assert (await engine.submit(PlaceOrder(ETH, OrderSide.SELL, rig.ct(5, ETH)))).ok  # 1,500 -> 3,900
     await wait_for(lambda: len(engine.positions()) == 2, what="two positions")
-    await refused(PlaceOrder(ETH, OrderSide.SELL, D("4")), "max_total_notional")  # 5,100
+    await refused(PlaceOrder(ETH, OrderSide.SELL, rig.ct(4, ETH)), "max_total_notional")  # 5,100
     # an order that only reduces is not held to the exposure limits
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")))).ok
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("1")))).ok
-    assert (await engine.submit(PlaceOrder(ETH, OrderSide.BUY, D("1")))).ok
-    await refused(PlaceOrder(BTC, OrderSide.BUY, D("1")), "max_orders_per_minute")  # the 6th entry in a minute
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(1)))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(1)))).ok
+    assert (await engine.submit(PlaceOrder(ETH, OrderSide.BUY, rig.ct(1, ETH)))).ok
+    await refused(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)), "max_orders_per_minute")  # the 6th entry in a minute
     # closes are never refused, whatever the limits
     assert (await engine.submit(ClosePosition(BTC))).ok
     assert (await engine.submit(ClosePosition(ETH))).ok
@@ -227,19 +269,21 @@ async def test_each_limit_refuses_the_order_that_would_breach_it_with_one_line(
     assert "RISK REFUSED max_order_notional: order 3,600 USDT > limit 3,000 USDT" in lines[0]
 
 
+@BOTH
 async def test_max_open_positions(rig: Rig) -> None:
     engine = await rig.start_engine(risk=RiskSettings(max_open_positions=1))
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
-    res = await engine.submit(PlaceOrder(ETH, OrderSide.BUY, D("1")))
+    res = await engine.submit(PlaceOrder(ETH, OrderSide.BUY, rig.ct(1, ETH)))
     assert not res.ok and res.message == ("RISK REFUSED max_open_positions: ETH/USDT:USDT would be "
                                           "position 2 > limit 1")
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("1")))).ok  # adding to the open one
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)))).ok  # adding to the open one
 
 
+@BOTH
 async def test_set_tp_sl_moves_the_stop_on_the_exchange_and_it_fires_there(rig: Rig) -> None:
     engine = await rig.start_engine()
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10"), take_profit=D("62000"),
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10), take_profit=D("62000"),
                                            stop_loss=D("58000")))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     (pos,) = engine.positions()
@@ -249,22 +293,20 @@ async def test_set_tp_sl_moves_the_stop_on_the_exchange_and_it_fires_there(rig: 
     assert not res.ok and "changed" in res.message
     res = await engine.submit(SetTpSl(BTC, stop_loss=D("59700"), position_id=pos.position_id))
     assert res.ok, res
-    (algo,) = await exchange_algos(rig)
-    assert algo["slTriggerPx"] == "59700" and algo["tpTriggerPx"] == "62000"  # TP kept
+    assert (await tp_sl_at_exchange(rig))[:2] == ("62000", "59700")  # TP kept
     assert engine.tp_sl(BTC, PosSide.NET) == (D("62000"), D("59700"))
     await set_price(rig.srv, "59800")
     await asyncio.sleep(0.3)
-    assert await exchange_position(rig) == D("10")  # the old stop (58000) would not, the new not yet
+    assert await exchange_position(rig) == rig.ct(10)  # the old stop (58000) would not, the new not yet
     await set_price(rig.srv, "59690")
     (row,) = await rig.wait_trades(1)
     assert row["reason"] == "sl" and row["exit_price"] == D("59690")
     assert await exchange_algos(rig) == []
     # a position without any TP/SL gets one
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("2")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(2)))).ok
     await wait_for(lambda: len(engine.positions()) == 1, what="short")
     assert (await engine.submit(SetTpSl(BTC, take_profit=D("59000")))).ok
-    (algo,) = await exchange_algos(rig)
-    assert algo["tpTriggerPx"] == "59000" and algo["slTriggerPx"] == "" and algo["side"] == "buy"
+    assert await tp_sl_at_exchange(rig) == ("59000", "", "buy")
 
 
 async def test_risk_status_and_today_net_seeded_from_the_journal(rig: Rig) -> None:
@@ -331,7 +373,7 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
         "triggerPx": "65000", "orderPx": "-1"})
     await wait_for(lambda: len(engine.positions()) == 1, what="position")
     venue: Any = engine.venue
-    real = venue.cancel_algos
+    real = venue.cancel_triggers
     calls: list[int] = []
 
     async def lost_first(algos: Any) -> None:  # the first cancel "succeeds" but nothing happened
@@ -339,7 +381,7 @@ async def test_kill_switch_re_reads_the_exchange_and_retries_once(rig: Rig) -> N
         if len(calls) > 1:
             await real(algos)
 
-    venue.cancel_algos = lost_first
+    venue.cancel_triggers = lost_first
     res = await engine.submit(KillSwitch())
     assert res.ok, res
     assert len(calls) == 2

@@ -3,7 +3,8 @@
 The journal's low-level write is replaced by one that writes half of what it was given and then
 fails with ENOSPC, the way a filling disk does. Expected: one clear Notice, trading commands
 refused while the journal cannot write (naming the journal), no half-written line on disk, and
-after the disk frees every pending row lands exactly once — checked against the exchange.
+after the disk frees every pending row lands exactly once — checked against the exchange. On
+both faces of the simulator (OKX v5, and Bybit v5 through the native bybit venue).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import core.journal.dayfiles as dayfiles
 from core.events import ClosePosition, NoticeLevel, PlaceOrder
 from core.journal import JournalError
 from core.model import OrderSide
-from tests.engine_helpers import BTC, BTC_ID, Rig, control, sim_state, wait_for
+from tests.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, sim_state, wait_for
 from tests.fault_helpers import (
     LogCapture,
     assert_matches_exchange,
@@ -28,7 +29,7 @@ from tests.fault_helpers import (
     wait_notice,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("venue", VENUES)]
 
 
 class FullDisk:
@@ -66,24 +67,24 @@ async def test_disk_full_refuses_trading_and_lands_pending_rows_once(
         rig: Rig, logs: LogCapture, monkeypatch: pytest.MonkeyPatch) -> None:
     disk = FullDisk(monkeypatch)
     engine = await rig.start_engine()
-    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))).ok
+    assert (await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))).ok
     await rig.wait_fills(1)
     await rig.flush()
     before = _disk(rig.journal_dir)
 
     disk.full = True
     # the exchange goes on without us: a partial close and a funding settlement
-    await rig.ext.create_order(BTC, "market", "sell", 4, None, {"reduceOnly": True})
+    await rig.outside("sell", 4, reduce_only=True)
     await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     text = await wait_notice(rig, "journal cannot write")
     assert "No space left on device" in text and "trading commands are refused" in text
     assert str(rig.journal_dir) in text
     await wait_log(logs, "JOURNAL ERROR cannot write journal file", "No space left on device")
-    await wait_for(lambda: engine.positions() and engine.positions()[0].contracts == D("6"),
+    await wait_for(lambda: engine.positions() and engine.positions()[0].contracts == rig.ct(6),
                    what="ledger follows the exchange while the disk is full")
 
     fills_before = (await sim_state(rig.srv))["fills"]
-    for command in (PlaceOrder(BTC, OrderSide.BUY, D("1")), ClosePosition(BTC)):
+    for command in (PlaceOrder(BTC, OrderSide.BUY, rig.ct(1)), ClosePosition(BTC)):
         res = await engine.submit(command)
         assert not res.ok
         assert_plain(res.message)
@@ -118,11 +119,11 @@ async def test_disk_still_full_at_stop_then_restart_backfills_everything_once(
     (disk freed) backfills them, once."""
     disk = FullDisk(monkeypatch)
     await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 20)
+    await rig.outside("buy", 20)
     await rig.wait_fills(1)
     await rig.flush()
     disk.full = True
-    await rig.ext.create_order(BTC, "market", "sell", 20, None, {"reduceOnly": True})
+    await rig.outside("sell", 20, reduce_only=True)
     await wait_notice(rig, "journal cannot write")
     assert rig.engine is not None and rig.journal is not None
     await rig.engine.stop()

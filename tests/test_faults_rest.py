@@ -6,11 +6,15 @@ The rules under test: a read is retried briefly, a resync that still fails is re
 engine until the fault clears and then completes; an order is never sent twice — a rate-limited
 one is re-sent (OKX executed nothing), an unanswered one is looked up by its client id and the
 trader is told what really happened. Every test ends checked against the exchange's history.
+The faults a venue meets the same way run on both faces of the simulator (``BOTH``: OKX v5, and
+Bybit v5 through the native bybit venue, whose gateway answers 10006 / plain 503 / 504); the
+ones that replace an OKX route or an OKX client call stay OKX-only.
 """
 from __future__ import annotations
 
 import time
 from decimal import Decimal as D
+from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
@@ -25,6 +29,7 @@ from core.venue import OkxVenue, VenueError
 from tests.engine_helpers import (
     BTC,
     BTC_ID,
+    VENUES,
     Rig,
     control,
     set_price,
@@ -44,6 +49,11 @@ from tests.fault_helpers import (
 )
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
+BOTH = pytest.mark.parametrize("venue", VENUES)
+# How each face's gateway words a fault, as the venue quotes it: OKX's codes, Bybit's 10006 and
+# its plain 503 / 504 pages.
+SAID = {"okx": {"5xx": "(OKX 50026)", "rate_limit": "(OKX 50011)", "timeout": "(OKX 50004)"},
+        "bybit": {"5xx": "503 Service", "rate_limit": "(Bybit 10006)", "timeout": "504 Gateway"}}
 
 
 async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:
@@ -56,40 +66,41 @@ async def _orders_on_exchange(rig: Rig) -> int:
 
 # ------------------------------------------------------------------ during a backfill
 
+@BOTH
 @pytest.mark.parametrize("kind", ["5xx", "rate_limit", "timeout"])
 async def test_backfill_retries_through_a_short_fault(rig: Rig, logs: LogCapture, kind: str) -> None:
     """Two faulted answers in the middle of a resync: retried, the gap is backfilled once."""
     engine = await rig.start_engine()
     wire = Wire(rig.srv)
     wire.arm(is_fill, "lose")
-    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await rig.outside("buy", 10)
     await fault(rig, kind, 2, delay=0.3)  # before the engine has reconnected
     await wire.settle()
     await wait_log(logs, "RESYNC reconnect done: 1 fills")
     retry = logs.one("REST RETRY")
-    assert {"5xx": "(OKX 50026)", "rate_limit": "(OKX 50011)", "timeout": "(OKX 50004)"}[kind] \
-        in retry.message
+    assert SAID[rig.protocol][kind] in retry.message
     assert rig.srv.faults == []
     assert not [t for t in notices(rig) if "failed" in t]  # absorbed, nothing to bother the trader
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("10")], what="position")
-    await rig.ext.create_order(BTC, "market", "sell", 10, None, {"reduceOnly": True})
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
+    await rig.outside("sell", 10, reduce_only=True)
     await rig.wait_trades(1)
     await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
     assert not logs.tracebacks()
 
 
+@BOTH
 async def test_backfill_during_a_long_outage_completes_after_it_clears(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine()
     wire = Wire(rig.srv)
     wire.arm(is_fill, "lose")
-    await rig.ext.create_order(BTC, "market", "buy", 10)
+    await rig.outside("buy", 10)
     await fault(rig, "5xx", 100_000)
     await wire.settle()
     text = await wait_notice(rig, "resync after reconnect failed")
-    assert "exchange is unavailable" in text and "OKX 50026" in text and "retrying in 1 s" in text
+    assert "exchange is unavailable" in text and SAID[rig.protocol]["5xx"] in text and "retrying in 1 s" in text
     # the engine keeps running: streams up, commands answered (and refused clearly)
     assert engine.links()["private"] is LinkState.CONNECTED
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("5")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(5)))
     assert not res.ok
     assert_plain(res.message)
     assert "unavailable" in res.message and "could not check whether the order reached" in res.message
@@ -97,9 +108,9 @@ async def test_backfill_during_a_long_outage_completes_after_it_clears(rig: Rig,
     assert engine.positions() == []  # nothing half-applied meanwhile
     rig.srv.faults.clear()
     await wait_log(logs, "RESYNC retry done: 1 fills")
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("10")], what="position")
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
     assert await _orders_on_exchange(rig) == 1  # the refused command placed nothing
-    await rig.ext.create_order(BTC, "market", "sell", 10, None, {"reduceOnly": True})
+    await rig.outside("sell", 10, reduce_only=True)
     await rig.wait_trades(1)
     await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
     assert not logs.tracebacks()
@@ -107,29 +118,32 @@ async def test_backfill_during_a_long_outage_completes_after_it_clears(rig: Rig,
 
 # ------------------------------------------------------------------ during a console command
 
+@BOTH
 async def test_rate_limited_order_is_resent_once_and_placed_once(rig: Rig, logs: LogCapture) -> None:
     engine = await rig.start_engine()
     await fault(rig, "rate_limit", 1)
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))
     assert res.ok, res
     logs.one("REST RETRY", "rate limited, nothing executed")
     await rig.wait_fills(1)
     await assert_matches_exchange(rig, expect_fills=1)
     # a rate limit that does not lift (the first send and both re-sends): refused, nothing sent
     await fault(rig, "rate_limit", 3)
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("4")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(4)))
     assert not res.ok
     assert_plain(res.message)
-    assert "rate limit" in res.message and "OKX 50011" in res.message and "wait a moment" in res.message
+    assert "rate limit" in res.message and SAID[rig.protocol]["rate_limit"] in res.message
+    assert "wait a moment" in res.message
     assert notice_with(rig, "rate limit") == res.message
     assert rig.srv.faults == []
-    assert [p.contracts for p in engine.positions()] == [D("10")]
+    assert [p.contracts for p in engine.positions()] == [rig.ct(10)]
     res = await engine.submit(ClosePosition(BTC))
     assert res.ok, res
     await rig.wait_trades(1)
     await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
 
 
+@BOTH
 @pytest.mark.parametrize("kind", ["5xx", "client_timeout"])
 async def test_unanswered_order_is_looked_up_and_reported_not_placed(
         rig: Rig, logs: LogCapture, kind: str) -> None:
@@ -140,17 +154,17 @@ async def test_unanswered_order_is_looked_up_and_reported_not_placed(
         await fault(rig, "timeout", 1, delay=5)
     else:
         await fault(rig, "5xx", 1)
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))
     assert not res.ok
     assert_plain(res.message)
     assert "the order was not placed (looked up by its client id)" in res.message
     if kind == "client_timeout":
         assert "did not answer in time (no answer within 0.4 s)" in res.message
     else:
-        assert "unavailable" in res.message and "OKX 50026" in res.message
+        assert "unavailable" in res.message and SAID[rig.protocol]["5xx"] in res.message
     assert await _orders_on_exchange(rig) == 0
     assert engine.positions() == []
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))  # trading goes on
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))  # trading goes on
     assert res.ok, res
     await rig.wait_fills(1)
     await assert_matches_exchange(rig, expect_fills=1)
@@ -159,28 +173,35 @@ async def test_unanswered_order_is_looked_up_and_reported_not_placed(
 
 def _execute_then_fail(rig: Rig, route: tuple[str, str]) -> None:
     """The next request on ``route`` is executed by the exchange, then answered with a 5xx."""
-    private, handler = rig.srv.rest.routes[route]
+    routes: dict[tuple[str, str], Any] = rig.srv.bybit.routes if rig.bybit else rig.srv.rest.routes
+    private, handler = routes[route]
 
     def execute_then_fail(acct, q, body):  # type: ignore[no-untyped-def]
-        rig.srv.rest.routes[route] = (private, handler)
+        routes[route] = (private, handler)
         handler(acct, q, body)
+        if rig.bybit:  # Bybit's own word for it: retCode 10016, "System error"
+            raise SimError("10016", "System error. Please try again later.", 200)
         raise SimError("50026", "System error, please try again later", 503)
 
-    rig.srv.rest.routes[route] = (private, execute_then_fail)
+    routes[route] = (private, execute_then_fail)
 
 
+@BOTH
 async def test_order_executed_but_answer_lost_is_found_not_resent(rig: Rig, logs: LogCapture) -> None:
     """The exchange executes the order and then answers 5xx: the lookup finds it; one order.
-    The same for the close key (POST /trade/close-position, whose reply has no ordId)."""
+    The same for the close key (OKX: POST /trade/close-position, whose reply has no ordId;
+    Bybit: a reduce-only market order, looked up by its orderLinkId)."""
     engine = await rig.start_engine()
-    _execute_then_fail(rig, ("POST", "trade/batch-orders"))
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, D("7")))
+    place, close = ((("POST", "order/create"),) * 2 if rig.bybit
+                    else (("POST", "trade/batch-orders"), ("POST", "trade/close-position")))
+    _execute_then_fail(rig, place)
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.SELL, rig.ct(7)))
     assert res.ok, res
     (order_id,) = res.order_ids
     logs.one("ORDER CONFIRMED BY LOOKUP", order_id)
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("7")], what="short")
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(7)], what="short")
     assert await _orders_on_exchange(rig) == 1
-    _execute_then_fail(rig, ("POST", "trade/close-position"))
+    _execute_then_fail(rig, close)
     res = await engine.submit(ClosePosition(BTC))
     assert res.ok, res
     assert len(logs.matching("ORDER CONFIRMED BY LOOKUP")) == 2
@@ -193,11 +214,12 @@ async def test_order_executed_but_answer_lost_is_found_not_resent(rig: Rig, logs
 
 # ------------------------------------------------------------------ simulator restarted
 
+@BOTH
 async def test_simulator_restarted_on_the_same_port(rig: Rig, logs: LogCapture) -> None:
     """The exchange goes away (state kept, as a real one keeps it), a take-profit fires while it
     is unreachable, and it comes back on the same port."""
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 20, None, {"takeProfit": {"triggerPrice": 61000}})
+    await rig.ext.create_order(BTC, "market", "buy", rig.amt(20), None, {"takeProfit": {"triggerPrice": 61000}})
     await rig.wait_fills(1)
     port = rig.srv.port
     await rig.srv.stop()
@@ -228,6 +250,7 @@ def _skew(rig: Rig, seconds: float) -> None:
     rig.srv.exchange.clock = lambda: int(time.time() * 1000 + seconds * 1000)
 
 
+@BOTH
 async def test_clock_40s_behind_still_trades_with_one_clear_warning(rig: Rig, logs: LogCapture) -> None:
     _skew(rig, 40)
     await rig.ext.load_time_difference()  # the outside client syncs too (it checks history)
@@ -236,9 +259,9 @@ async def test_clock_40s_behind_still_trades_with_one_clear_warning(rig: Rig, lo
     assert "behind the exchange's" in text and "NTP" in text
     logs.one("CLOCK this computer's clock is 40")
     assert engine.links()["private"] is LinkState.CONNECTED  # WS login signed with its time too
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("10")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(10)))
     assert res.ok, res
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [D("10")], what="position")
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
     await set_price(rig.srv, "60300")
     res = await engine.submit(ClosePosition(BTC))
     assert res.ok, res
@@ -247,6 +270,7 @@ async def test_clock_40s_behind_still_trades_with_one_clear_warning(rig: Rig, lo
     await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
 
 
+@BOTH
 async def test_clock_jump_mid_run_is_resynced_and_the_gap_backfilled(rig: Rig, logs: LogCapture) -> None:
     """This computer's clock jumps 40 s ahead while running, and the connection dies silently
     while a whole position life happens: the request is re-signed, the gap backfilled."""
@@ -256,15 +280,15 @@ async def test_clock_jump_mid_run_is_resynced_and_the_gap_backfilled(rig: Rig, l
     # a silent partition: pushes stop arriving, the drop is noticed only afterwards
     original = rig.srv.hub.fanout
     rig.srv.hub.fanout = lambda pushes: None  # type: ignore[method-assign]
-    await rig.ext.create_order(BTC, "market", "buy", 10)
-    await rig.ext.create_order(BTC, "market", "sell", 10, None, {"reduceOnly": True})
+    await rig.outside("buy", 10)
+    await rig.outside("sell", 10, reduce_only=True)
     rig.srv.hub.fanout = original  # type: ignore[method-assign]
     await rig.srv.hub.drop_all()
     await wait_log(logs, "RESYNC reconnect done: 2 fills")
     logs.one("CLOCK this computer's clock is 40.0 s ahead of the exchange's")
     (row,) = await rig.wait_trades(1)
     assert row["size_before"] == D("0.1") and row["size_after"] == 0
-    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, D("3")))
+    res = await engine.submit(PlaceOrder(BTC, OrderSide.BUY, rig.ct(3)))
     assert res.ok, res
     await rig.wait_fills(3)
     await assert_matches_exchange(rig, expect_fills=3, expect_closes=1)

@@ -1,7 +1,9 @@
 """The kill switch while a strategy keeps trading: it stops the strategy first, then cancels and
 closes whatever exists at that moment and re-reads until flat; from the console, `K`, the word
 KILL and Enter send it at once however the positions moved under the dialog. On the simulator,
-through the real engine, strategy host and console; the exchange's state is the judge."""
+through the real engine, strategy host and console; the exchange's state is the judge. On both
+faces of the simulator (OKX v5, and Bybit v5 through the native bybit venue: its TP/SL are
+conditional orders the kill cancels one by one)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +19,9 @@ from core.model import OrderSide, OrderType
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
 from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, ETH, Rig, sim_state, wait_for
+from tests.engine_helpers import BTC, ETH, VENUES, Rig, sim_state, wait_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
 SIZE = (120, 40)
 
 
@@ -29,14 +31,15 @@ class Opener(Strategy):
     name = "opener"
     tick_s = 0.1
 
-    def __init__(self) -> None:
+    def __init__(self, rig: Rig) -> None:
         self.sent = 0  # commands the strategy tried to send
         self.placed = 0
+        self.btc, self.eth = rig.ct(1, BTC), rig.ct(1, ETH)  # one contract each, as the venue counts
 
     async def on_tick(self, ctx: Context) -> None:
-        orders = [PlaceOrder(BTC, OrderSide.BUY, D("1"), take_profit=D("66000"), stop_loss=D("54000")),
-                  PlaceOrder(ETH, OrderSide.SELL, D("1")),
-                  PlaceOrder(BTC, OrderSide.BUY, D("1"), OrderType.LIMIT, D("50000"))]
+        orders = [PlaceOrder(BTC, OrderSide.BUY, self.btc, take_profit=D("66000"), stop_loss=D("54000")),
+                  PlaceOrder(ETH, OrderSide.SELL, self.eth),
+                  PlaceOrder(BTC, OrderSide.BUY, self.btc, OrderType.LIMIT, D("50000"))]
         self.sent += len(orders)
         results = await asyncio.gather(*(ctx.submit(o) for o in orders))
         self.placed += sum(r.ok for r in results)
@@ -49,7 +52,7 @@ async def flat_and_nothing_resting(rig: Rig) -> bool:
 
 async def start_opener(rig: Rig) -> tuple[Any, StrategyHost, Opener]:
     engine = await rig.start_engine()
-    strategy = Opener()
+    strategy = Opener(rig)
     host = StrategyHost(strategy, engine)
     await host.start()
     await wait_for(lambda: len(engine.positions()) == 2 and strategy.placed >= 9, what="strategy trading")

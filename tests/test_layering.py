@@ -147,3 +147,70 @@ def test_the_circle_finder_finds_a_circle(tmp_path: Path, monkeypatch: pytest.Mo
     real = grimp.build_graph
     monkeypatch.setattr(grimp, "build_graph", lambda *_, **kw: real("loopy", **kw))
     assert import_circles(annotations=False) == [frozenset({"loopy.a", "loopy.b", "loopy.c"})]
+
+
+# The exchange-neutral layers: what they import may name no exchange (OKX, Bybit) nor the simulator.
+# A venue is reached through core.venue.base.Venue and core.venue.registry only.
+NEUTRAL = ("core/engine", "core/ledger.py", "core/journal", "core/confirm", "core/risk", "console")
+
+
+def _exchange_module(name: str) -> bool:
+    return (name.startswith(("core.venue.okx", "core.venue.bybit"))
+            or name == "core.sim" or name.startswith("core.sim."))
+
+
+def exchange_imports(source: str, filename: str = "<string>") -> list[str]:
+    """Every import (static, or importlib/__import__ of a literal) of an exchange's module."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if callee in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        found += [f"{filename}:{node.lineno}: {n}" for n in names if _exchange_module(n)]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "bad"),
+    [
+        ("from core.venue.okx import OkxVenue", True),
+        ("import core.venue.bybit_parse", True),
+        ("from core.venue import okx_parse", True),
+        ("from core import sim", True),
+        ("def f():\n    from core.sim.server import SimServer\n", True),
+        ("import importlib\nimportlib.import_module('core.venue.bybit')", True),
+        ("from core.venue.base import Venue", False),
+        ("from core.venue.registry import make_venue", False),
+        ("from core.simple import x", False),
+    ],
+)
+def test_checker_detects_exchange_imports(source: str, bad: bool) -> None:
+    assert bool(exchange_imports(source)) is bad
+
+
+def test_engine_ledger_journal_console_import_no_exchange() -> None:
+    files = sorted(f for part in NEUTRAL for f in ([REPO / part] if part.endswith(".py")
+                                                   else (REPO / part).rglob("*.py")))
+    assert len(files) >= 40
+    offenders = [hit for f in files for hit in exchange_imports(f.read_text(encoding="utf-8"),
+                                                                str(f.relative_to(REPO)))]
+    assert offenders == []
+
+
+def test_engine_ledger_journal_load_no_exchange_module() -> None:
+    """Transitively too: importing every module of the neutral core loads no exchange module."""
+    code = ("import sys, pkgutil, importlib, core.ledger\n"
+            "for pkg in ('core.engine', 'core.journal', 'core.confirm', 'core.risk'):\n"
+            "    mod = importlib.import_module(pkg)\n"
+            "    for m in pkgutil.walk_packages(mod.__path__, pkg + '.'): importlib.import_module(m.name)\n"
+            "bad = [m for m in sys.modules if m.startswith(('core.venue.okx', 'core.venue.bybit', 'core.sim.'))]\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -107,8 +107,8 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
     assert any(isinstance(e, OrderUpdate) and e.order_id == oid and e.state is OrderState.FILLED for e in events)
     (pos,) = await v.fetch_positions()
     assert pos.contracts == D("0.02") and pos.take_profit == 63000
-    (tp,) = await v.fetch_open_algos()
-    assert tp.take_profit == 63000 and tp.algo and tp.reduce_only
+    (tp,) = await v.fetch_open_triggers()
+    assert tp.take_profit == 63000 and tp.trigger and tp.reduce_only
 
     # a resting limit order shows up, is canceled; a second cancel says not found
     rid = await v.place_order(PlaceOrder(BTC, OrderSide.BUY, D("0.01"), OrderType.LIMIT, price=D("50000")),

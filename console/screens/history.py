@@ -24,7 +24,7 @@ from console.widgets.closes import ClosesPane
 from console.widgets.fills import FillsPane
 from console.widgets.funding import FundingPane
 from console.widgets.window import WindowPane
-from core.engine_view import HistoryPagerView, JournalView
+from core.engine_view import HistoryPagerView, JournalView, capabilities_of
 
 KINDS = ("fills", "closes", "funding")
 PAGE_SIZE = 200
@@ -58,6 +58,9 @@ class HistoryScreen(ModalScreen[None]):
                         classes="dialog-hint")
 
     def on_mount(self) -> None:
+        if capabilities_of(self.engine).contracts_are_coins:  # one column, as on the main screen
+            for kind in KINDS:
+                self.pane(kind).hide_columns(("Contracts",))
         self._show(self.kind, 0)
 
     def pane(self, kind: str | None = None) -> WindowPane:

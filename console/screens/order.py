@@ -23,13 +23,14 @@ from core.money import quantize_down
 
 
 def build_order(inst: Instrument, side: str, order_type: str, size: str, price: str,
-                reduce_only: bool) -> PlaceOrder:
-    """The PlaceOrder for the form's fields, or SizeError naming what to fix."""
+                reduce_only: bool, unit_name: str = "contracts") -> PlaceOrder:
+    """The PlaceOrder for the form's fields, or SizeError naming what to fix. ``unit_name`` is
+    what a size is counted in (the coin, where contracts are coins)."""
     contracts = parse_positive(size, "size")
     if quantize_down(contracts, inst.lot_size) != contracts:
-        raise SizeError(f"size must be a multiple of {inst.lot_size.normalize():f} contracts")
+        raise SizeError(f"size must be a multiple of {inst.lot_size.normalize():f} {unit_name}")
     if contracts < inst.min_size:
-        raise SizeError(f"size below the minimum ({inst.min_size.normalize():f} contracts)")
+        raise SizeError(f"size below the minimum ({inst.min_size.normalize():f} {unit_name})")
     px: Decimal | None = None
     if order_type == "limit":
         px = parse_positive(price, "price")
@@ -41,9 +42,11 @@ def build_order(inst: Instrument, side: str, order_type: str, size: str, price: 
 class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.ORDER)
 
-    def __init__(self, instruments: dict[str, Instrument], symbol: str | None = None) -> None:
+    def __init__(self, instruments: dict[str, Instrument], symbol: str | None = None, *,
+                 coins_only: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.instruments = instruments
+        self.coins_only = coins_only  # contracts are coins (Bybit): sizes are typed in the coin
         self.symbol = symbol if symbol in instruments else next(iter(instruments), None)
 
     def compose(self) -> ComposeResult:
@@ -60,7 +63,7 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
                 yield Select([("market", "market"), ("limit", "limit")], value="market",
                              allow_blank=False, id="type")
             with Horizontal(classes="form-row"):
-                yield Input(placeholder="contracts", id="size")
+                yield Input(placeholder="size in coins" if self.coins_only else "contracts", id="size")
                 yield Input(placeholder="limit price", id="price", disabled=True)
                 yield Checkbox("reduce-only", id="reduce")
             yield Static("", id="order-error", markup=False)
@@ -96,7 +99,8 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
                                 str(self.query_one("#type", Select).value),
                                 self.query_one("#size", Input).value,
                                 self.query_one("#price", Input).value,
-                                self.query_one("#reduce", Checkbox).value)
+                                self.query_one("#reduce", Checkbox).value,
+                                inst.base_ccy or "coins" if self.coins_only else "contracts")
         except SizeError as exc:
             error.update(f"✗ {exc}")
             return

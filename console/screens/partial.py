@@ -30,10 +30,12 @@ _CONTRACT_UNITS = ("", "c", "ct", "cts", "contract", "contracts")
 __all__ = ["PERCENTS", "PartialCloseScreen", "SizeError", "close_contracts"]
 
 
-def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -> Decimal:
+def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None,
+                    unit_name: str = "contracts") -> Decimal:
     """Contracts to close for ``text``: "50%", "3" / "3 ct" (contracts) or "0.03 BTC" / "0.03 coins".
 
     Percentages round down to the lot size; typed sizes must already be a multiple of it.
+    ``unit_name`` is what the refusals call a contract (the coin, where contracts are coins).
     """
     match = _SIZE_RE.match(text)
     if not match:
@@ -59,27 +61,37 @@ def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None) -
     if contracts <= 0:
         raise SizeError("that is less than one lot")
     if lot > 0 and quantize_down(contracts, lot) != contracts:
-        raise SizeError(f"not a multiple of the lot size ({lot.normalize():f} contracts)")
+        raise SizeError(f"not a multiple of the lot size ({lot.normalize():f} {unit_name})")
     if contracts > pos.contracts:
-        raise SizeError(f"more than the position ({pos.contracts.normalize():f} contracts)")
+        raise SizeError(f"more than the position ({pos.contracts.normalize():f} {unit_name})")
     if inst is not None and contracts < inst.min_size and contracts != pos.contracts:
-        raise SizeError(f"below the minimum order size ({inst.min_size.normalize():f} contracts)")
+        raise SizeError(f"below the minimum order size ({inst.min_size.normalize():f} {unit_name})")
     return contracts
 
 
 class PartialCloseScreen(ModalScreen["Decimal | None"]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.PARTIAL)
 
-    def __init__(self, pos: PositionSnapshot, inst: Instrument | None) -> None:
+    def __init__(self, pos: PositionSnapshot, inst: Instrument | None, *, coins_only: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.pos = pos
         self.inst = inst
         self.prec = Precision.of(inst)
+        self.coins_only = coins_only  # contracts are coins (Bybit): the size is said once, in coins
+
+    def on_mount(self) -> None:
+        self.query_one("#size", Input).focus()
+
+    @property
+    def _base(self) -> str:
+        return self.pos.symbol.split("/")[0]
 
     def _amount(self, contracts: Decimal) -> str:
-        return (f"{self.prec.ct(contracts)} ct "
-                f"({self.prec.coin(contracts * self.pos.contract_size)} "
-                f"{self.pos.symbol.split('/')[0]})")
+        coins = f"{self.prec.coin(contracts * self.pos.contract_size)} {self._base}"
+        return coins if self.coins_only else f"{self.prec.ct(contracts)} ct ({coins})"
+
+    def _contracts(self, text: str) -> Decimal:
+        return close_contracts(text, self.pos, self.inst, self._base if self.coins_only else "contracts")
 
     def compose(self) -> ComposeResult:
         p = self.pos
@@ -89,11 +101,9 @@ class PartialCloseScreen(ModalScreen["Decimal | None"]):
             with Horizontal(classes="dialog-buttons"):
                 for pct in PERCENTS:
                     yield Button(f"{pct}%", id=f"pct-{pct}")
-            yield Input(placeholder='size: 50%, 3 (contracts) or 0.03 coins', id="size")
+            yield Input(placeholder=(f"size: 50% or 0.03 {self._base}" if self.coins_only
+                                     else "size: 50%, 3 (contracts) or 0.03 coins"), id="size")
             yield Static("", id="size-preview", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one("#size", Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         preview = self.query_one("#size-preview", Static)
@@ -101,7 +111,7 @@ class PartialCloseScreen(ModalScreen["Decimal | None"]):
             preview.update("")
             return
         try:
-            contracts = close_contracts(event.value, self.pos, self.inst)
+            contracts = self._contracts(event.value)
         except SizeError as exc:
             preview.update(f"✗ {exc}")
             preview.set_class(True, "error")
@@ -112,7 +122,7 @@ class PartialCloseScreen(ModalScreen["Decimal | None"]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            contracts = close_contracts(event.value, self.pos, self.inst)
+            contracts = self._contracts(event.value)
         except SizeError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -121,7 +131,7 @@ class PartialCloseScreen(ModalScreen["Decimal | None"]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         pct = (event.button.id or "").removeprefix("pct-")
         try:
-            self.dismiss(close_contracts(f"{pct}%", self.pos, self.inst))
+            self.dismiss(self._contracts(f"{pct}%"))
         except SizeError as exc:
             self.notify(str(exc), severity="error")
 

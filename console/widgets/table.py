@@ -81,6 +81,7 @@ class LinePane(ScrollView, can_focus=True):
         self._cache: dict[tuple[Hashable, int], Strip] = {}
         self._header: Strip | None = None
         self._cols: list[tuple[int, Column]] = list(enumerate(self.COLUMNS))
+        self._hidden: frozenset[str] = frozenset()  # column titles never shown (hide_columns)
         self._width = 0
         self._col_widths: list[int] = [c.width for c in self.COLUMNS]
         self._height = 0  # content lines, kept from the last Resize (see ``_lines``)
@@ -270,9 +271,21 @@ class LinePane(ScrollView, can_focus=True):
             self.virtual_size = Size(width, len(self._order) + 1)
         return width
 
+    def hide_columns(self, titles: Iterable[str]) -> None:
+        """Never show the columns titled ``titles`` (e.g. Contracts on a venue where they are
+        the coins); the others share the width as before."""
+        hidden = frozenset(titles)
+        if hidden == self._hidden:
+            return
+        self._hidden = hidden
+        self._width = -1  # re-fit at the next layout
+        if self.is_mounted:
+            self._layout_columns()
+            self.refresh()
+
     def _fit(self, width: int) -> list[tuple[int, Column]]:
         """The columns that fit ``width`` (one space between), dropping the highest ``drop`` first."""
-        cols = list(enumerate(self.COLUMNS))
+        cols = [(i, c) for i, c in enumerate(self.COLUMNS) if c.title not in self._hidden]
         while len(cols) > 1 and sum(c.width for _, c in cols) + len(cols) - 1 > width:
             worst = max(cols, key=lambda ic: (ic[1].drop, ic[0]))
             if worst[1].drop == 0:

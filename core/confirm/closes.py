@@ -1,4 +1,8 @@
-"""Exchange confirmation of close rows: the journal's closes made to add up to OKX's realizedPnl.
+"""Exchange confirmation of close rows: the journal's closes made to add up to the venue's own
+per-life record (``core.events.CloseRecord``: OKX's positions-history item as it is; on Bybit a
+life rebuilt by ``core.venue.bybit_lives`` from executions and per-order closed PnL). The rules
+below are written in OKX's field names, which the record keeps; "positions-history" here means
+``Venue.fetch_positions_history``, whatever the venue reads behind it.
 
 Why: the ledger computes every close from fills, but the exchange is the authority on what a
 position life really realized (its rounding of the average entry, fees we never saw as fills,
@@ -54,7 +58,7 @@ from loguru import logger
 from core.confirm import unconfirmed
 from core.confirm.history_match import HistoryMatcher
 from core.confirm.unconfirmed import UnconfirmedClose
-from core.events import PositionHistoryRecord
+from core.events import CloseKind, PositionHistoryRecord
 from core.ids import life_seq
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
 from core.money import ZERO, plain
@@ -67,17 +71,20 @@ HURRY_GAP_S = 0.05  # ... and this often while stopping
 MAX_BATCH = 2000  # lives per round
 MAX_PENDING = 20000  # closes waiting; beyond, the oldest are written from the ledger at once
 
-_REASON_BY_CLOSE_TYPE = {
-    3: CloseReason.LIQUIDATION,
-    4: CloseReason.LIQUIDATION,
-    5: CloseReason.ADL,
-    6: CloseReason.ADL,
+_REASON_BY_KIND = {
+    CloseKind.LIQUIDATION: CloseReason.LIQUIDATION,
+    CloseKind.PARTIAL_LIQUIDATION: CloseReason.LIQUIDATION,
+    CloseKind.ADL_PARTIAL: CloseReason.ADL,
+    CloseKind.ADL_FULL: CloseReason.ADL,
 }
 
 
-def reason_from_close_type(close_type: int) -> CloseReason:
-    """The close reason OKX's positions-history ``type`` implies (closes seen only in history)."""
-    return _REASON_BY_CLOSE_TYPE.get(close_type, CloseReason.EXTERNAL)
+def reason_from_close_kind(kind: CloseKind | int) -> CloseReason:
+    """The close reason a venue's close record implies (closes seen only in its history)."""
+    return _REASON_BY_KIND.get(CloseKind.of(kind), CloseReason.EXTERNAL)
+
+
+reason_from_close_type = reason_from_close_kind  # its name while the kind was OKX's close type
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,11 @@ from core.money import plain
 from core.venue.base import VenueError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from core.engine.book import Book
     from core.engine.context import EngineContext
+    from core.model import Instrument
     from core.risk.control import TradingControl
 
 
@@ -94,6 +97,14 @@ class Commands:
             return await self._control.set_tp_sl(command)
         return self._ctx.refuse(f"unknown command {type(command).__name__}")
 
+    def _amount(self, inst: Instrument, contracts: Decimal) -> str:
+        """A size as the trader reads it: "5 contracts (0.05 BTC)", or "0.05 BTC" alone where the
+        venue's contracts are its coins (Bybit)."""
+        coins = f"{plain(inst.to_coins(contracts))} {inst.base_ccy or 'coins'}"
+        if self._ctx.venue.capabilities.contracts_are_coins:
+            return coins
+        return f"{plain(contracts)} contracts ({coins})"
+
     async def _place(self, cmd: PlaceOrder, origin: Origin) -> CommandResult:
         venue = self._ctx.venue
         inst = venue.instruments.get(cmd.symbol)
@@ -101,9 +112,7 @@ class Commands:
             return self._ctx.refuse(f'symbol "{cmd.symbol}" is not traded here '
                                    f"({', '.join(venue.instruments) or 'none'})")
         order_id = await venue.place_order(cmd, origin)
-        what = (f"{cmd.side.value} {plain(cmd.contracts)} contracts "
-                f"({plain(inst.to_coins(cmd.contracts))} {inst.base_ccy or 'coins'}) {cmd.symbol} "
-                f"{cmd.order_type}")
+        what = f"{cmd.side.value} {self._amount(inst, cmd.contracts)} {cmd.symbol} {cmd.order_type}"
         extras = "".join([f" tp {plain(cmd.take_profit)}" if cmd.take_profit is not None else "",
                           f" sl {plain(cmd.stop_loss)}" if cmd.stop_loss is not None else ""])
         logger.info(f"ORDER PLACED {order_id} {what}{extras} origin {origin.value}")
@@ -125,9 +134,8 @@ class Commands:
             contracts = None
         size = open_contracts if contracts is None else contracts
         order_id = await self._ctx.venue.close_position(cmd.symbol, cmd.pos_side, contracts, origin)
-        what = (f"{'closing all of' if contracts is None else 'closing'} {plain(size)} contracts "
-                f"({plain(inst.to_coins(size))} {inst.base_ccy or 'coins'}) of {cmd.symbol} "
-                f"{cmd.pos_side}")
+        what = (f"{'closing all of' if contracts is None else 'closing'} {self._amount(inst, size)} "
+                f"of {cmd.symbol} {cmd.pos_side}")
         logger.info(f"CLOSE SENT {order_id} {what} origin {origin.value}")
         return CommandResult(True, what, (order_id,))
 

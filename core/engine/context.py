@@ -34,4 +34,4 @@ class EngineContext:
 
     def clock_offset(self) -> float:
         """This computer's clock minus the exchange's (s); 0 for venues that do not measure it."""
-        return float(getattr(self.venue, "clock_offset_s", 0.0) or 0.0)  # float ok: seconds
+        return float(self.venue.clock_offset_s)  # float ok: seconds, not money

@@ -55,7 +55,7 @@ from core.ledger import Ledger
 from core.model import CloseResult, Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.risk.control import TradingControl
-from core.venue.base import Venue
+from core.venue.base import Venue, VenueCapabilities
 
 RESYNC_RETRY_S = 5.0
 CONSUMER_YIELD_EVERY = 200  # events handled back to back before the consumer lets others run
@@ -254,10 +254,15 @@ class Engine:
         return push.take_profit, push.stop_loss
 
     async def resting(self) -> tuple[int, int]:
-        """(open orders, live algos) on the exchange now, read as the kill switch reads them
-        (orders and algos of other apps count too). Raises VenueError."""
-        orders, algos = await asyncio.gather(self.venue.fetch_open_orders(), self.venue.fetch_open_algos())
+        """(open orders, live trigger orders) on the exchange now, read as the kill switch reads
+        them (those of other apps count too). Raises VenueError."""
+        orders, algos = await asyncio.gather(self.venue.fetch_open_orders(), self.venue.fetch_open_triggers())
         return len(orders), len(algos)
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """What the venue can do: the console offers only that (core.engine_view.CapabilitiesView)."""
+        return self.venue.capabilities
 
     def mark(self, symbol: str) -> Decimal | None:
         """Latest mark price of ``symbol`` (stream, else the last positions push), None if unknown."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.confirm.closes import reason_from_close_type
+from core.confirm.closes import reason_from_close_kind
 from core.confirm.history_match import match_history
 from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key
@@ -185,7 +185,7 @@ class Resync:
         records = await e.venue.fetch_positions_history(pos.opened_at - LIFE_MATCH)
         record = match_history(records, pos.symbol, pos.pos_side, pos.side, pos.opened_at,
                                seq=life_seq(pos.position_id))
-        reason = reason_from_close_type(record.close_type) if record else CloseReason.EXTERNAL
+        reason = reason_from_close_kind(record.close_type) if record else CloseReason.EXTERNAL
         price = (record.close_avg_price if record is not None and record.close_avg_price
                  else self._book.mark_for(pos.symbol, pos))
         ts = record.updated_at if record is not None else self._ctx.clock()

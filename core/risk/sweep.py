@@ -50,19 +50,19 @@ async def close_all(venue: Venue) -> list[str]:
 
 
 async def sweep(venue: Venue) -> None:
-    """Everything off the exchange: orders, algos, then positions."""
-    orders, algos = await asyncio.gather(venue.fetch_open_orders(), venue.fetch_open_algos())
+    """Everything off the exchange: orders, trigger orders (TP/SL, stops), then positions."""
+    orders, triggers = await asyncio.gather(venue.fetch_open_orders(), venue.fetch_open_triggers())
     await cancel_orders(venue, orders)
-    if algos:
-        await venue.cancel_algos(algos)
+    if triggers:
+        await venue.cancel_triggers(triggers)
     await close_all(venue)
 
 
 async def leftovers(venue: Venue) -> list[str]:
-    """What the exchange still shows: open orders, live algos, open positions (one phrase each)."""
+    """What the exchange still shows: open orders, live trigger orders, open positions (one phrase each)."""
     orders, algos, positions = await asyncio.gather(
-        venue.fetch_open_orders(), venue.fetch_open_algos(), venue.fetch_positions())
+        venue.fetch_open_orders(), venue.fetch_open_triggers(), venue.fetch_positions())
     return ([f"order {o.order_id} ({o.symbol})" for o in orders]
-            + [f"algo {a.order_id} ({a.symbol})" for a in algos]
+            + [f"trigger order {a.order_id} ({a.symbol})" for a in algos]
             + [f"position {p.symbol} {p.pos_side} {plain(p.contracts)}" for p in positions
                if p.contracts != 0])

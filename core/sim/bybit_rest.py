@@ -259,8 +259,10 @@ class BybitRest:
         return self.ex.maker_fee if maker else self.ex.taker_fee
 
     def funding_rate_at(self, inst: str, ts: int) -> Decimal:
+        """The rate of the settlement a funding bill of time ``ts`` belongs to: the latest of
+        ``inst`` at or before ``ts`` (the bill may carry a later millisecond than the record)."""
         for row in reversed(self.srv.funding_history):
-            if row["instId"] == inst and int(row["fundingTime"]) == ts:
+            if row["instId"] == inst and int(row["fundingTime"]) <= ts:
                 return Decimal(row["fundingRate"])
         return self.srv.market.funding_rates[inst]
 

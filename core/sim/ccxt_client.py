@@ -27,8 +27,10 @@ def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url
     return ex
 
 
-async def market_burst(ext: Any, symbol: str, rate: float, seconds: float) -> tuple[list[Any], float, float]:
-    """The outside client sends ``rate`` market orders of 1 contract a second for ``seconds``,
+async def market_burst(ext: Any, symbol: str, rate: float, seconds: float,
+                       amount: float = 1) -> tuple[list[Any], float, float]:
+    """The outside client sends ``rate`` market orders of ``amount`` (1 contract; on a Bybit
+    client, which counts coins, one contract's coins) a second for ``seconds``,
     alternating buy and sell (as many of each: flat at the end), each on its own schedule slot
     whatever the previous one's latency (late ones catch up). Returns every order's result (or
     exception), the seconds the sending took (the last order's slot included) and the seconds
@@ -42,7 +44,7 @@ async def market_burst(ext: Any, symbol: str, rate: float, seconds: float) -> tu
         if wait > 0:
             await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(
-            ext.create_order(symbol, "market", "buy" if i % 2 == 0 else "sell", 1)))
+            ext.create_order(symbol, "market", "buy" if i % 2 == 0 else "sell", amount)))
     sent_in = loop.time() - t0 + 1 / rate
     results = list(await asyncio.gather(*tasks, return_exceptions=True))
     return results, sent_in, loop.time() - t0

@@ -305,11 +305,13 @@ class SimServer:
 
     def settle_funding(self, inst_id: str, rate: Decimal | None = None, *, scheduled: bool = False) -> list[Any]:
         rate = self.market.funding_rates[inst_id] if rate is None else rate
-        bills = self.exchange.settle_funding(inst_id, rate, scheduled=scheduled)
+        # the settlement's record first: the bills' pushes (the Bybit face's Funding executions
+        # carry the rate as feeRate) read the rate of the settlement from it
         now = self.exchange.clock()
         self.funding_history.append({"fundingRate": shapes.s(rate), "fundingTime": str(now), "instId": inst_id,
                                      "instType": "SWAP", "method": "current_period", "realizedRate": shapes.s(rate),
                                      "formulaType": "withRate"})
+        bills = self.exchange.settle_funding(inst_id, rate, scheduled=scheduled)
         self._public_push("funding-rate", inst_id, self.funding_item(inst_id))
         self.flush()
         return bills

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -57,15 +57,38 @@ class VenueError(PerpdeskError):
 
 
 @dataclass(frozen=True, slots=True)
-class RestingOrder:
-    """An order or algo order still live at the exchange (what a halt or the kill switch cancels).
+class VenueCapabilities:
+    """What a venue can do, declared once by each venue (its ``capabilities``), so the console
+    hides and refuses what the exchange behind it cannot do instead of failing at the exchange.
 
-    ``algo``: an OKX algo order (TP/SL, trigger) rather than a plain order; ``take_profit`` and
-    ``stop_loss`` are an algo's trigger prices (None when it has no such leg)."""
+    ``position_tp_sl``: a TP/SL on the whole position (OKX closeOrderAlgo, Bybit trading-stop);
+    ``order_tp_sl``: a TP/SL attached to a new order; ``isolated_margin`` and ``hedge_mode``:
+    the venue trades (and books) isolated positions and long/short legs; ``funding_interval``:
+    the usual time between funding settlements; ``contracts_are_coins``: one contract is one
+    coin on every instrument (Bybit linear quantities), so contracts and coins are one number.
+    """
+
+    name: str
+    position_tp_sl: bool = True
+    order_tp_sl: bool = True
+    isolated_margin: bool = True
+    hedge_mode: bool = True
+    funding_interval: timedelta = timedelta(hours=8)
+    contracts_are_coins: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """An order or trigger order still live at the exchange (what a halt or the kill switch cancels).
+
+    ``trigger``: a conditional order that waits for a price (a TP/SL or a stop) rather than a
+    plain order: OKX algo orders, Bybit's StopOrder-filtered orders (TakeProfit, StopLoss,
+    conditional). ``take_profit`` and ``stop_loss`` are its trigger prices (None when it has no
+    such leg)."""
 
     symbol: str
     order_id: str
-    algo: bool
+    trigger: bool
     reduce_only: bool
     pos_side: str = "net"
     side: str = ""
@@ -89,9 +112,15 @@ class Venue(Protocol):
     # The exchange's id of the account the credentials trade (OKX account/config ``uid``), set by
     # connect(); "" before it, or when the venue cannot tell. A journal belongs to one account.
     account_uid: str
+    capabilities: VenueCapabilities  # what the console may offer on this venue
+    # How far back the venue's fill, close and funding history answers (OKX 90 days, Bybit two
+    # years): reconcile reads no journal day older than this.
+    history_window: timedelta
 
     @property
     def address(self) -> str: ...
+    @property
+    def clock_offset_s(self) -> float: ...  # this computer's clock minus the exchange's (s)
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
     async def fetch_balance(self) -> AccountSnapshot: ...
@@ -106,8 +135,8 @@ class Venue(Protocol):
                              contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str: ...
     async def fetch_open_orders(self) -> list[RestingOrder]: ...
-    async def fetch_open_algos(self) -> list[RestingOrder]: ...
-    async def cancel_algos(self, algos: list[RestingOrder]) -> None: ...
+    async def fetch_open_triggers(self) -> list[RestingOrder]: ...  # TP/SL and stop orders
+    async def cancel_triggers(self, triggers: list[RestingOrder]) -> None: ...
     async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
                                  stop_loss: Decimal | None) -> str: ...
     async def run_streams(self, sink: Callable[[object], None],

@@ -15,6 +15,7 @@ TP/SL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import functools
 import secrets
@@ -43,14 +44,14 @@ from core.events import (
 from core.model import Fill, Instrument, Origin, utc_from_ms
 from core.money import ZERO, dec, dec_or_none, plain
 from core.venue import bybit_parse as bp
-from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueError, VenueErrorKind
+from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
 from core.venue.bybit_client import BybitClient
 from core.venue.bybit_history import backfill
 from core.venue.bybit_lives import lives
 from core.venue.bybit_stream import BybitStream
 from core.venue.okx_candles import parse_candle
 from core.venue.okx_markets import Markets
-from core.venue.okx_orders import lot
+from core.venue.okx_orders import RATE_LIMIT_RETRY_DELAYS, lot
 from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
 from core.venue.registry import venue_entry
 
@@ -61,6 +62,7 @@ KLINE_INTERVALS = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1
 LOOKBACK = timedelta(days=7)  # history asked for when the caller gives no start
 LIFE_LOOKBACK = timedelta(days=7)  # lives need their opening fills: read this much before ``since``
 _ALNUM = string.ascii_letters + string.digits
+REDUCE_ONLY_KEPT = 10_000  # reduce-only order ids remembered for their executions (oldest dropped)
 
 
 def new_link_id(origin: Origin) -> str:
@@ -129,6 +131,10 @@ class BybitVenue:
     """The exchange as the engine sees it: domain types in, domain types out."""
 
     history_window = timedelta(days=730)  # Bybit keeps two years of executions for a unified account
+    # What this venue serves today: whole-position and attached TP/SL, cross margin, one-way mode
+    # (an execution does not say which hedge leg it moved), funding every 8 h, quantities in coins.
+    capabilities = VenueCapabilities("Bybit", isolated_margin=False, hedge_mode=False,
+                                     contracts_are_coins=True)
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         self.venue = str(exchange.venue)
@@ -148,6 +154,9 @@ class BybitVenue:
         self._closed = False
         self._connected = False
         self._sink: Callable[[object], None] = lambda _: None
+        # Bybit's executions do not say whether their order was reduce-only: the ids (orderId, or
+        # our own orderLinkId) of the reduce-only orders placed here or seen on the order topic
+        self._reduce_only: dict[str, None] = {}
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -156,6 +165,13 @@ class BybitVenue:
     @property
     def address(self) -> str:
         return self.rest.address
+
+    @property
+    def clock_offset_s(self) -> float:
+        """This computer's clock minus Bybit's (s), measured at connect and on a time rejection.
+        The engine warns at start when it is large and converts its own disconnect time with it,
+        so a clock running ahead cannot start a backfill after the fills of the gap."""
+        return self.rest.clock_offset_s
 
     @property
     def _ex(self) -> Any:
@@ -258,6 +274,7 @@ class BybitVenue:
         params: dict[str, Any] = {"orderLinkId": link}
         if cmd.reduce_only:
             params["reduceOnly"] = True
+            self._remember_reduce_only(link)
         if cmd.take_profit is not None:
             params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
         if cmd.stop_loss is not None:
@@ -270,27 +287,40 @@ class BybitVenue:
                                                               plain(size), price, dict(params)))
 
     async def _send(self, what: str, inst: Instrument, link: str, send: Callable[[], Any]) -> str:
-        """Send once; when the outcome is unknown (5xx, timeout, broken connection) look the order
+        """Send; a rate-limit refusal (10006: nothing executed) is re-sent after a short pause, as
+        on OKX; when the outcome is unknown (5xx, timeout, broken connection) the order is looked
         up by its orderLinkId before saying anything."""
-        try:
-            reply = await self.rest.call(what, send)
-        except VenueError as error:
-            if error.kind not in OUTCOME_UNKNOWN:
-                raise
-            for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
-                try:
-                    found = await self._get("looking the order up", method, {
-                        "category": "linear", "symbol": inst.inst_id, "orderLinkId": link})
-                except VenueError as lookup:
-                    raise VenueError(f"{error}; could not check whether the order reached the exchange "
-                                     f"({lookup}) — look at open orders and positions before retrying",
-                                     error.kind) from None
-                if found.get("list"):
-                    logger.warning(f"ORDER CONFIRMED BY LOOKUP ({link}) after: {error}")
-                    return str(found["list"][0]["orderId"])
-            raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
-                             "undo, try again", error.kind) from None
-        return str(reply.get("id") or link) if isinstance(reply, dict) else link
+        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
+            try:
+                reply = await self.rest.call(what, send)
+            except VenueError as error:
+                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
+                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
+                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
+                    await asyncio.sleep(delay)
+                    continue
+                return await self._settle_unknown(inst, link, error)
+            return str(reply.get("id") or link) if isinstance(reply, dict) else link
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _settle_unknown(self, inst: Instrument, link: str, error: VenueError) -> str:
+        """After a failed send: the orderId if the order exists, else the failure (named)."""
+        if error.kind not in OUTCOME_UNKNOWN:
+            raise error
+        for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
+            try:
+                found = await self._get("looking the order up", method, {
+                    "category": "linear", "symbol": inst.inst_id, "orderLinkId": link})
+            except VenueError as lookup:
+                raise VenueError(f"{error}; could not check whether the order reached the exchange "
+                                 f"({lookup}) — look at open orders and positions before retrying",
+                                 error.kind) from None
+            if found.get("list"):
+                order_id = str(found["list"][0]["orderId"])
+                logger.warning(f"ORDER CONFIRMED BY LOOKUP {order_id} ({link}) after: {error}")
+                return order_id
+        raise VenueError(f"{error}; the order was not placed (looked up by its client id) — nothing to "
+                         "undo, try again", error.kind) from None
 
     async def cancel_order(self, symbol: str, order_id: str) -> None:
         self.markets.instrument(symbol)
@@ -309,6 +339,7 @@ class BybitVenue:
         size = lot(inst, min(abs(contracts), abs(pos.contracts)) if contracts is not None else abs(pos.contracts))
         side = "sell" if pos.contracts > 0 else "buy"
         link = new_link_id(origin)
+        self._remember_reduce_only(link)
         return await self._send(f"closing {plain(size)} of {symbol}", inst, link, lambda: self._ex.create_order(
             symbol, "market", side, plain(size), None, {"orderLinkId": link, "reduceOnly": True}))
 
@@ -319,34 +350,45 @@ class BybitVenue:
         return [i for i in result.get("list") or () if i.get("symbol") in self.markets.by_id]
 
     async def fetch_open_orders(self) -> list[RestingOrder]:
-        return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), algo=False,
+        return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), trigger=False,
                              reduce_only=i.get("reduceOnly") is True, side=str(i.get("side") or "").lower())
                 for i in await self._open("Order")]
 
-    async def fetch_open_algos(self) -> list[RestingOrder]:
+    async def fetch_open_triggers(self) -> list[RestingOrder]:
+        """Bybit's trigger orders: the StopOrder filter (TakeProfit, StopLoss, conditional)."""
         out = []
         for i in await self._open("StopOrder"):
             tp, sl = dec_or_none(i.get("takeProfit")), dec_or_none(i.get("stopLoss"))
             out.append(RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]),
-                                    algo=True, reduce_only=i.get("reduceOnly") is True,
+                                    trigger=True, reduce_only=i.get("reduceOnly") is True,
                                     side=str(i.get("side") or "").lower(), take_profit=tp or None,
                                     stop_loss=sl or None, close_fraction="1" if i.get("tpslMode") == "Full" else ""))
         return out
 
-    async def cancel_algos(self, algos: list[RestingOrder]) -> None:
-        for a in algos:
+    async def cancel_triggers(self, triggers: list[RestingOrder]) -> None:
+        for a in triggers:
             await self.cancel_order(a.symbol, a.order_id)
 
     async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
                                  stop_loss: Decimal | None) -> str:
-        """The position's whole-size TP/SL (tpslMode Full); None removes one ("0" on Bybit)."""
+        """The position's whole-size TP/SL (tpslMode Full). None keeps that leg as it is, as on
+        OKX: the field is left out (Bybit reads "0" as "cancel it", which would drop the take-profit
+        when only the stop moves)."""
         inst = self.markets.instrument(symbol)
-        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0,
-                "takeProfit": plain(take_profit) if take_profit is not None else "0",
-                "stopLoss": plain(stop_loss) if stop_loss is not None else "0"}
+        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0}
+        if take_profit is not None:
+            body["takeProfit"] = plain(take_profit)
+        if stop_loss is not None:
+            body["stopLoss"] = plain(stop_loss)
         await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
-        algos = [a for a in await self.fetch_open_algos() if a.symbol == symbol]
+        algos = [a for a in await self.fetch_open_triggers() if a.symbol == symbol]
         return algos[-1].order_id if algos else ""
+
+    def _remember_reduce_only(self, order_id: str) -> None:
+        if order_id:
+            self._reduce_only[order_id] = None
+            if len(self._reduce_only) > REDUCE_ONLY_KEPT:
+                del self._reduce_only[next(iter(self._reduce_only))]
 
     # ------------------------------------------------------------------ streams
 
@@ -406,11 +448,10 @@ class BybitVenue:
         if inst is None:
             return
         if base == "execution":
-            if bp.is_trade(item):
-                self._sink(bp.parse_execution(item, inst))
-            elif bp.is_funding(item):  # settled: the engine fetches the funding rows now
-                self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
+            self._execution(item, inst, ts_ms)
         elif base == "order":
+            if item.get("reduceOnly") is True:
+                self._remember_reduce_only(str(item.get("orderId") or ""))
             update = bp.parse_order(item, inst)
             if update is not None:
                 self._sink(update)
@@ -418,6 +459,17 @@ class BybitVenue:
             self._sink(bp.parse_position(item, inst))
         elif base == "tickers":
             self._ticker(item, inst, ts_ms)
+
+    def _execution(self, item: dict[str, Any], inst: Instrument, ts_ms: int) -> None:
+        """A trade execution is a Fill (reduce-only when its order is known to be); a Funding
+        one says funding settled, and the engine fetches the funding rows now."""
+        if bp.is_trade(item):
+            fill = bp.parse_execution(item, inst)
+            if fill.order_id in self._reduce_only or fill.client_order_id in self._reduce_only:
+                fill = dataclasses.replace(fill, reduce_only=True)
+            self._sink(fill)
+        elif bp.is_funding(item):
+            self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
 
     def _klines(self, stream: str, topic: str, msg: dict[str, Any]) -> None:
         """kline.1.{symbol}: each item a one-minute bar (public data: a bad one is only logged)."""

@@ -18,6 +18,24 @@ from core.venue.base import VenueError, VenueErrorKind
 from core.venue.okx_rest import OkxRest
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# retCodes after which Bybit may or may not have executed a write (ccxt files them under the
+# generic ExchangeError): 10000 "Server Timeout", 10016 "System error. Please try again later".
+# A write answered so is looked up by its orderLinkId, never reported as simply failed.
+SERVER_SIDE = {10000: VenueErrorKind.TIMEOUT, 10016: VenueErrorKind.UNAVAILABLE}
+
+
+def bybit_code(exc: BaseException) -> int | None:
+    """Bybit's retCode in a ccxt error ("bybit {json body}"), None when there is none."""
+    text = str(exc)
+    brace = text.find("{")
+    if brace < 0:
+        return None
+    try:
+        body = orjson.loads(text[brace:])
+    except orjson.JSONDecodeError:
+        return None
+    code = body.get("retCode") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def bybit_message(exc: BaseException) -> str:
@@ -62,6 +80,9 @@ class BybitClient(OkxRest):
     def address(self) -> str:
         return self.url or str(self.ex.urls["api"]["public"]).replace("{hostname}", str(self.ex.hostname))
 
+    def said(self, exc: BaseException) -> str:
+        return bybit_message(exc)
+
     def translate(self, what: str, exc: BaseException) -> VenueError:
         """The one VenueError sentence for a ccxt exception (see VenueErrorKind)."""
         said = bybit_message(exc)
@@ -85,4 +106,8 @@ class BybitClient(OkxRest):
             return self._network(what, exc)
         if isinstance(exc, ccxt.BadRequest):
             return VenueError(f"{what} failed: {said}", VenueErrorKind.BAD_REQUEST)
+        server_side = SERVER_SIDE.get(bybit_code(exc) or 0)
+        if server_side is not None:
+            return VenueError(f"{what} failed: the exchange had an internal error — {said}; try again "
+                              "shortly", server_side)
         return VenueError(f"{what} failed: {said}")

@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.events import FundingBill, PositionHistoryRecord
+from core.events import CloseKind, FundingBill, PositionHistoryRecord
 from core.model import Fill, OrderSide, PosSide
 from core.money import ZERO
 from core.venue.bybit_parse import ClosedPnl
 
-CLOSE_TYPES = {"adl": (5, 6), "full_liquidation": (3, 3), "partial_liquidation": (4, 4)}
+# life category -> (kind while still open, kind once ended); a plain Trade life is (PARTIAL, FULL)
+CLOSE_TYPES = {"adl": (CloseKind.ADL_PARTIAL, CloseKind.ADL_FULL),
+               "full_liquidation": (CloseKind.LIQUIDATION, CloseKind.LIQUIDATION),
+               "partial_liquidation": (CloseKind.PARTIAL_LIQUIDATION, CloseKind.PARTIAL_LIQUIDATION)}
 
 
 @dataclass(slots=True)
@@ -110,7 +113,7 @@ def _record(life: _Life, by_order: dict[str, list[ClosedPnl]], bills: list[Fundi
             fees = closed_fees
     funding = sum((b.amount for b in bills if b.symbol == life.symbol and life.opened <= b.ts <= life.updated),
                   ZERO)
-    partial, whole = CLOSE_TYPES.get(life.category, (1, 2))
+    partial, whole = CLOSE_TYPES.get(life.category, (CloseKind.PARTIAL, CloseKind.FULL))
     return PositionHistoryRecord(
         symbol=life.symbol,
         position_key=f"{key_prefix}{life.symbol}:{int(life.opened.timestamp() * 1000)}",

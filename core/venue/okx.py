@@ -27,7 +27,7 @@ from core.events import (
 )
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
-from core.venue.base import RestingOrder, VenueError, VenueErrorKind
+from core.venue.base import RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
 from core.venue.okx_candles import OkxCandles
 from core.venue.okx_history import OkxHistory, parse_each
 from core.venue.okx_markets import Markets
@@ -83,6 +83,9 @@ class OkxVenue:
     # How far back fills-history, positions-history and bills-archive answer (OKX: 3 months);
     # reconcile reads no journal older than this.
     history_window = timedelta(days=90)
+    # OKX: TP/SL algos on a position and attached to an order, cross and isolated, net and
+    # long/short mode, funding every 8 h, contract sizes per instrument (ctVal).
+    capabilities = VenueCapabilities("OKX")
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         venue = str(exchange.venue)
@@ -239,11 +242,12 @@ class OkxVenue:
     async def fetch_open_orders(self) -> list[RestingOrder]:
         return await self.resting.fetch_open_orders()
 
-    async def fetch_open_algos(self) -> list[RestingOrder]:
+    async def fetch_open_triggers(self) -> list[RestingOrder]:
+        """OKX's trigger orders are its algo orders (TP/SL, oco, trigger)."""
         return await self.resting.fetch_open_algos()
 
-    async def cancel_algos(self, algos: list[RestingOrder]) -> None:
-        await self.resting.cancel_algos(algos)
+    async def cancel_triggers(self, triggers: list[RestingOrder]) -> None:
+        await self.resting.cancel_algos(triggers)
 
     async def set_position_tp_sl(self, symbol: str, pos_side: str, take_profit: Decimal | None,
                                  stop_loss: Decimal | None) -> str:

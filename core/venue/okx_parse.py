@@ -15,6 +15,7 @@ from typing import Any
 
 from core.events import (
     AccountSnapshot,
+    CloseKind,
     FundingBill,
     FundingRate,
     FundingSignal,
@@ -432,15 +433,16 @@ def parse_position_history(item: Item, inst: Instrument) -> PositionHistoryRecor
     )
 
 
-def _close_type(item: Item) -> int:
-    """positions-history ``type`` (1 partial ... 6 adl full); a non-number is this record's error."""
+def _close_type(item: Item) -> CloseKind:
+    """positions-history ``type`` (1 partial ... 6 adl full, CloseKind's own numbers); a
+    non-number is this record's error, an absent or unknown number is CloseKind.UNKNOWN."""
     value = str(item.get("type") or "")
     if value == "":
-        return 0  # absent: unknown close type, as before
+        return CloseKind.UNKNOWN
     if not value.isdigit():
         raise OkxParseError(f"positions-history record {item.get('posId') or '?'} has type {value!r}, "
                             "not a number (1-6)")
-    return int(value)
+    return CloseKind.of(value)
 
 
 def instrument_from_market(market: Mapping[str, Any]) -> Instrument:

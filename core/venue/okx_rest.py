@@ -160,17 +160,21 @@ class OkxRest:
             return VenueError(f"{what} failed: {okx_message(exc)}", VenueErrorKind.BAD_REQUEST)
         return VenueError(f"{what} failed: {okx_message(exc)}")
 
+    def said(self, exc: BaseException) -> str:
+        """The exchange's own words in a ccxt error (the Bybit client reads Bybit's)."""
+        return okx_message(exc)
+
     def _network(self, what: str, exc: BaseException) -> VenueError:
         transport = exc.__cause__ is not None  # ccxt raises transport failures `from` them
         if isinstance(exc, ccxt.RateLimitExceeded):
-            return VenueError(f"{what} refused by the exchange's rate limit: {okx_message(exc)} "
+            return VenueError(f"{what} refused by the exchange's rate limit: {self.said(exc)} "
                               "— too many requests; wait a moment and retry", VenueErrorKind.RATE_LIMIT)
         if isinstance(exc, ccxt.RequestTimeout):
-            said = f"no answer within {self.ex.timeout / 1000:g} s" if transport else okx_message(exc)
+            said = f"no answer within {self.ex.timeout / 1000:g} s" if transport else self.said(exc)
             return VenueError(f"{what}: the exchange at {self.address} did not answer in time "
                               f"({said})", VenueErrorKind.TIMEOUT)
         if not transport and isinstance(exc, ccxt.ExchangeNotAvailable):
-            return VenueError(f"{what} failed: the exchange is unavailable — {okx_message(exc)}; "
+            return VenueError(f"{what} failed: the exchange is unavailable — {self.said(exc)}; "
                               "try again shortly", VenueErrorKind.UNAVAILABLE)
         hint = ("is `perpdesk sim` running? check [exchange] url" if self.simulator or self.url
                 else "check the network and [exchange] url")
