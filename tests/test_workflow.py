@@ -102,15 +102,17 @@ def committed_config(tmp_path: Path) -> Path:
     return cfg
 
 
-def _state(journal: Path) -> tuple[bytes, int]:
-    path = journal / "sim-state.json"
-    return path.read_bytes(), path.stat().st_mtime_ns
+def _state(journal: Path) -> list[tuple[str, bytes, int]]:
+    """The saved exchange's files (the state and its change log, if any): bytes and mtime."""
+    return [(p.name, p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(journal.glob("sim-state.json*"))]
 
 
-def test_reconcile_after_the_console_closed_uses_the_saved_exchange(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["okx", "bybit"])
+def test_reconcile_after_the_console_closed_uses_the_saved_exchange(tmp_path: Path, protocol: str) -> None:
     from core.journal import read_fills
 
-    committed_config(tmp_path)
+    cfg = committed_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("[sim]\n", f'[sim]\nprotocol = "{protocol}"\n', 1))
     run = perpdesk(["--headless", "--duration", "10"], tmp_path)
     assert run.returncode == 0, run.stderr
     journal = tmp_path / "journal"

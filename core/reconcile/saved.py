@@ -50,12 +50,15 @@ async def saved_exchange(settings: Any) -> AsyncIterator[str]:
     s = settings.sim
     try:
         sim = SimServer(host="127.0.0.1", port=0, speed=0, seed=s.seed,
-                        funding_interval_s=s.funding_interval_s, state_path=path)
+                        funding_interval_s=s.funding_interval_s, state_path=path,
+                        protocol=s.protocol)  # the face the journal's venue speaks
     except SimStateError as exc:
         raise SavedExchangeUnavailable(str(exc)) from None
     if not sim.resumed:  # the file vanished between the check and the read
         raise SavedExchangeUnavailable(f"no embedded exchange saved in {path}")
-    sim.state_path = None  # read-only: no save at start, no saver, no save at stop
+    # read-only: no save at start, no saver, no save at stop, no change-log line
+    sim.state_path = None
+    sim.changes = None
     await sim.start()
     logger.info(f"RECONCILE against the embedded exchange saved in {path} ({saved_at(path)}), "
                 f"frozen at {sim.url}")
