@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from textual.geometry import Region
@@ -16,7 +17,7 @@ from console.screens.order import build_order
 from console.screens.partial import SizeError, close_contracts
 from console.widgets.fmt import Precision, fmt_num, places_of
 from console.widgets.positions import PositionsPane, upnl_pct
-from core.events import MarkPrice, PositionGone
+from core.events import MarkPrice, PositionGone, RiskStatus, TradingState
 from core.model import OrderSide, PositionSide
 from tests.console_helpers import (
     BTC,
@@ -24,9 +25,12 @@ from tests.console_helpers import (
     INSTRUMENTS,
     T0,
     FakeEngine,
+    account,
     close,
     fill,
     funding,
+    latency,
+    painted,
     screen_text,
     snapshot,
 )
@@ -381,3 +385,79 @@ async def test_the_border_is_the_box_s_so_a_moved_mark_does_not_resend_it() -> N
         await pilot.pause()
         assert other.styles.border_left[1] == focused and box.styles.border_left[1] != focused
         assert "Positions" in screen_text(app) and "Closes" in screen_text(app)
+
+
+async def test_a_flush_that_shows_nothing_new_refreshes_neither_header_nor_risk_line() -> None:
+    """The account snapshot carries a new timestamp on every push, and the latency and the risk
+    figures more digits than are shown: the header and the risk line were refreshed (a repaint of
+    their lines and the compositor's work) on each flush for text that did not change. A change
+    that shows refreshes only the lines it is on, never the whole widget or a layout."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        engine.emit(account())
+        engine.emit(latency(12.2))
+        risk = RiskStatus(TradingState.RUNNING, "scalper", True, Decimal("-12.3"),
+                          Decimal("100"), Decimal("1234.5"), Decimal("5000"), "")
+        engine.emit(risk)
+        app.flush_now()
+        await painted(app, pilot, "Strategy scalper")
+        await pilot.pause(0.3)  # past the header's tick interval: nothing holds a change back
+        calls: dict[str, list[tuple[tuple[Region, ...], dict[str, object]]]] = {
+            "header": [], "risk": []}
+
+        def spy(name: str, widget: Any) -> None:
+            original = widget.refresh
+
+            def refresh(*regions: Region, **kwargs: object) -> Any:
+                calls[name].append((regions, kwargs))
+                return original(*regions, **kwargs)
+
+            widget.refresh = refresh
+
+        spy("header", app.header)
+        spy("risk", app.risk_line)
+        for n in range(1, 4):
+            engine.emit(replace(account(), ts=T0 + timedelta(seconds=n)))
+            engine.emit(latency(12.2 + n / 10))  # shown as "12ms" each time
+            engine.emit(replace(risk, today_net=Decimal("-12.3") - Decimal(n) / 1000,
+                                exposure=Decimal("1234.5") + Decimal(n) / 1000))
+            app.flush_now()
+            await pilot.pause()
+        assert calls == {"header": [], "risk": []}
+        engine.emit(replace(account(), equity=Decimal("10300")))
+        engine.emit(replace(risk, exposure=Decimal("1300")))
+        app.flush_now()
+        for name in ("header", "risk"):
+            assert calls[name], name
+            for regions, kwargs in calls[name]:
+                assert regions and all(r.height == 1 for r in regions), (name, regions)
+                assert not kwargs.get("layout"), name
+        await pilot.pause()
+        text = screen_text(app)
+        assert "10,300.00" in text and "Expo 1,300.00" in text
+
+
+async def test_the_first_dialog_finds_its_widgets_styled_already() -> None:
+    """The first widget of a kind brings its default CSS into the stylesheet, which restyles the
+    whole screen: on the session's first `c` that was about half of the time to the
+    confirmation. The app styles the dialogs' kinds of widget at idle after the first paint, so
+    the first `c` adds no widget CSS (the modal screen's own CSS is still loaded then: Textual
+    has no public way to load it earlier)."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await painted(app, pilot, "BTC")
+        for _ in range(100):  # at idle after the first paint (later on a loaded machine)
+            if any(name == "Button.DEFAULT_CSS" for _, name in app.stylesheet.source):
+                break
+            await pilot.pause(0.02)
+        before = set(app.stylesheet.source)
+        await pilot.press("c")
+        await painted(app, pilot, "Close position?")
+        added = {name for path, name in set(app.stylesheet.source) - before}
+        assert added <= {"ModalScreen.DEFAULT_CSS"}, added
+        assert "ModalScreen.DEFAULT_CSS" not in {name for _, name in before}  # a real first
+        await pilot.press("n")
+        await pilot.pause()
+        assert "Close position?" not in screen_text(app) and "BTC" in screen_text(app)

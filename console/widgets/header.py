@@ -6,13 +6,13 @@ it only re-renders when the displayed values actually differ.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.widget import Widget
 
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
@@ -59,42 +59,58 @@ class HeaderBar(Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = HeaderState()
         self._shown_at = float("-inf")
-        self._packed: tuple[HeaderState, int, list[Text]] | None = None  # (state, width, lines)
+        self._cells = header_cells(self.state)  # what is drawn (the text, not the state)
+        self._packed: tuple[tuple[Cell, ...], int, list[Text]] | None = None  # (cells, width, lines)
         self._styles: dict[str, Style] = {}  # component styles, looked up once per theme
 
     TICK_INTERVAL_S: ClassVar[float] = 0.25
 
     def show(self, state: HeaderState, now: float | None = None) -> None:
-        """Display ``state``. A change of only the ticking values (equity, available, uPnL) is
-        shown at most every TICK_INTERVAL_S: the line is ~1.3 KB on the wire, and at the UI's
-        15 Hz it was a fifth of all bytes sent, for digits nobody reads that fast. Any other
-        change (today's PnL, fees, funding, link state) is shown at once."""
+        """Display ``state``. Only what would be shown counts: the account snapshot carries a new
+        timestamp on every push and the figures more digits than are shown, and a refresh for
+        the same text cost a repaint and the compositor's work on every flush. A change of only
+        the ticking values (equity, available, uPnL) is shown at most every TICK_INTERVAL_S: the
+        line is ~1.3 KB on the wire, and at the UI's 15 Hz it was a fifth of all bytes sent, for
+        digits nobody reads that fast. Any other change (today's PnL, fees, funding, link state)
+        is shown at once. Only the lines that differ are refreshed."""
         if state == self.state:
             return
+        cells = header_cells(state)
+        if cells == self._cells:
+            self.state = state  # the same text: nothing to draw
+            return
         now = time.monotonic() if now is None else now
-        ticking_only = replace(state, account=self.state.account, upnl=self.state.upnl) == self.state
+        ticking_only = cells[_TICKING:] == self._cells[_TICKING:]
         if ticking_only and now - self._shown_at < self.TICK_INTERVAL_S:
             return  # the next flush brings it (the app calls show() on every flush)
         self._shown_at = now
+        width = max(1, self.content_region.width)
+        before = self._lines_now(width)
+        self.state = state
+        self._cells = cells
+        after = self._lines_now(width)
         # A new layout only when the header needs another number of lines: a full layout pass
         # of the screen on every uPnL change was a large share of the UI's CPU.
-        before = self._line_count()
-        self.state = state
-        after = self._line_count()
-        self.refresh(layout=before is None or after != before)
+        if before is None or after is None or len(after) != len(before):
+            self.refresh(layout=True)
+            return
+        changed = [Region(0, y, width, 1) for y, (old, new) in enumerate(zip(before, after, strict=True))
+                   if old != new]
+        if changed:
+            self.refresh(*changed)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = {}
         self._packed = None
 
-    def _line_count(self) -> int | None:
-        """Lines the header takes now; None while its styles are not there (not mounted yet, or
-        being torn down), when only a layout can tell."""
+    def _lines_now(self, width: int) -> list[Text] | None:
+        """The lines the header draws now; None while its styles are not there (not mounted
+        yet, or being torn down), when only a layout can tell."""
         if not self.is_mounted:
             return None
         try:
-            return len(self._pack(max(1, self.content_region.width)))
+            return self._pack(width)
         except KeyError:
             return None
 
@@ -104,10 +120,10 @@ class HeaderBar(Widget):
         Kept for the state and width it was packed for: show() counts the lines and render()
         draws the same ones."""
         packed = self._packed
-        if packed is not None and packed[0] is self.state and packed[1] == width:
+        if packed is not None and packed[0] is self._cells and packed[1] == width:
             return packed[2]
         lines = self._pack_items(width)
-        self._packed = (self.state, width, lines)
+        self._packed = (self._cells, width, lines)
         return lines
 
     def _pack_items(self, width: int) -> list[Text]:
@@ -129,12 +145,9 @@ class HeaderBar(Widget):
 
     def items(self) -> list[Text]:
         """One Text per header item, in display order."""
-        s = self.state
         label = self._style("header--label")
         out: list[Text] = []
-        ccy = s.account.ccy if s.account else "USDT"
-
-        def item(name: str, value: str, style: str = "", suffix: str = "") -> None:
+        for name, value, style, suffix in self._cells:
             text = Text(no_wrap=True)
             if name:
                 text.append(f"{name} ", label)
@@ -142,33 +155,48 @@ class HeaderBar(Widget):
             if suffix:
                 text.append(suffix, label)
             out.append(text)
-
-        def money(name: str, value: Decimal | None, places: int, signed: bool = True,
-                  suffix: str = "") -> None:
-            item(name, fmt_num(value, places, sign=signed),
-                 f"header--{tone(value)}" if signed and value is not None else "", suffix)
-
-        acct = s.account
-        money("Equity", acct.equity if acct else None, MONEY_PLACES, signed=False,
-              suffix=f" {ccy}")
-        money("Avail", acct.available if acct else None, MONEY_PLACES, signed=False)
-        money("uPnL", s.upnl, MONEY_PLACES)
-        money("Today", s.realized, MONEY_PLACES)
-        money("Fees", s.fees, COST_PLACES, signed=False)
-        money("Fund", s.funding, COST_PLACES)
-        if s.engine_lost:
-            item("●", "ENGINE LOST", "header--bad")
-        elif s.link is None:
-            item("Link", "-", "header--warn")
-        else:
-            good = s.link is LinkState.CONNECTED
-            state = "live" if good else s.link.value
-            if good and s.latency_ms is not None:
-                state += f" {s.latency_ms:.0f}ms"
-            item("●", state, "header--good" if good else (
-                "header--bad" if s.link is LinkState.DISCONNECTED else "header--warn"))
-        if s.store is not None:
-            item("Store", s.store, "header--good" if s.store == "ok" else "header--warn")
-        if s.read_only:
-            item("", "READ-ONLY", "header--warn")
         return out
+
+
+Cell = tuple[str, str, str, str]  # (label, value, component class or "", suffix): one item
+_TICKING = 3  # the first cells (equity, available, uPnL) tick with the marks
+
+
+def header_cells(s: HeaderState) -> tuple[Cell, ...]:
+    """The header's items as text, in display order: what show() compares, so a state that
+    differs only in what is not shown (a timestamp, a digit past the shown places) draws
+    nothing."""
+    out: list[Cell] = []
+    ccy = s.account.ccy if s.account else "USDT"
+
+    def item(name: str, value: str, style: str = "", suffix: str = "") -> None:
+        out.append((name, value, style, suffix))
+
+    def money(name: str, value: Decimal | None, places: int, signed: bool = True,
+              suffix: str = "") -> None:
+        item(name, fmt_num(value, places, sign=signed),
+             f"header--{tone(value)}" if signed and value is not None else "", suffix)
+
+    acct = s.account
+    money("Equity", acct.equity if acct else None, MONEY_PLACES, signed=False, suffix=f" {ccy}")
+    money("Avail", acct.available if acct else None, MONEY_PLACES, signed=False)
+    money("uPnL", s.upnl, MONEY_PLACES)
+    money("Today", s.realized, MONEY_PLACES)
+    money("Fees", s.fees, COST_PLACES, signed=False)
+    money("Fund", s.funding, COST_PLACES)
+    if s.engine_lost:
+        item("●", "ENGINE LOST", "header--bad")
+    elif s.link is None:
+        item("Link", "-", "header--warn")
+    else:
+        good = s.link is LinkState.CONNECTED
+        state = "live" if good else s.link.value
+        if good and s.latency_ms is not None:
+            state += f" {s.latency_ms:.0f}ms"
+        item("●", state, "header--good" if good else (
+            "header--bad" if s.link is LinkState.DISCONNECTED else "header--warn"))
+    if s.store is not None:
+        item("Store", s.store, "header--good" if s.store == "ok" else "header--warn")
+    if s.read_only:
+        item("", "READ-ONLY", "header--warn")
+    return tuple(out)

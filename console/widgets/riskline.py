@@ -12,11 +12,12 @@ has nothing to say here, and the 80x24 layout keeps its row for the panes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.widget import Widget
 
 from console.widgets.fmt import MONEY_PLACES, fmt_num, tone
@@ -44,27 +45,42 @@ class RiskLine(Widget):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.status: RiskStatus | None = None
-        self._packed: tuple[tuple[RiskStatus, int], list[Text]] | None = None
+        self._view: RiskView | None = None  # what is drawn (the text, not the status)
+        self._packed: tuple[tuple[RiskView, int], list[Text]] | None = None
         self.display = False
 
     def show(self, status: RiskStatus | None) -> None:
-        """Display ``status`` (re-rendered only when it differs from what is shown; laid out
-        again only when it needs another number of lines)."""
+        """Display ``status``. Only what would be shown counts: the status carries its figures
+        to more digits than are shown, and a refresh for the same text cost a repaint and the
+        compositor's work on every flush. Only the lines that differ are refreshed; laid out
+        again only when it needs another number of lines."""
         if status is None or status == self.status:
             return
-        before = self._lines(self.content_region.width) if self.status is not None else None
+        view = risk_view(status)
+        if view == self._view:
+            self.status = status  # the same text: nothing to draw
+            return
+        width = max(1, self.content_region.width)
+        before = self._lines(width) if self._view is not None else None
         self.status = status
+        self._view = view
         if not self.display:
             self.display = True
-        after = self._lines(self.content_region.width) if self.is_mounted else None
-        self.refresh(layout=before is None or after is None or len(after) != len(before))
+        after = self._lines(width) if self.is_mounted else None
+        if before is None or after is None or len(after) != len(before):
+            self.refresh(layout=True)
+            return
+        changed = [Region(0, y, width, 1) for y, (old, new) in enumerate(zip(before, after, strict=True))
+                   if old != new]
+        if changed:
+            self.refresh(*changed)
 
     def _lines(self, width: int) -> list[Text]:
         """The items packed whole into lines of ``width`` (at 80 columns: two lines, never an
         item cut at the right edge)."""
-        if self.status is None or not self.is_mounted:
+        if self._view is None or not self.is_mounted:
             return []
-        key = (self.status, max(1, width))
+        key = (self._view, max(1, width))
         if self._packed is None or self._packed[0] != key:  # the status ticks with the mark
             self._packed = (key, pack(self.items(), key[1]))
         return self._packed[1]
@@ -82,34 +98,63 @@ class RiskLine(Widget):
     def items(self) -> list[Text]:
         """One Text per item: strategy and state, net against the loss limit, exposure against
         the cap, the last risk event (before the exposure when paused or halted)."""
-        s = self.status
-        if s is None:
+        v = self._view
+        if v is None:
             return []
         label = self.get_component_rich_style("risk--label")
         strategy = Text(no_wrap=True)
         strategy.append("Strategy ", label)
-        strategy.append(f"{s.strategy} ")
-        stopped = (not s.strategy_running and s.strategy != "none"
-                   and s.state is TradingState.RUNNING)
-        shown = "stopped" if stopped else s.state.value
-        strategy.append(shown.upper() if s.state is TradingState.HALTED else shown,
-                        self.get_component_rich_style(_STATE_STYLE[s.state]))
+        strategy.append(f"{v.strategy} ")
+        strategy.append(v.state, self.get_component_rich_style(v.state_style))
         net = Text(no_wrap=True)
         net.append("Net ", label)
-        net.append(fmt_num(s.today_net, MONEY_PLACES, sign=True),
-                   self.get_component_rich_style(f"risk--{tone(s.today_net)}"))
-        floor = loss_floor(s.daily_loss_limit)
-        if floor is not None:
-            net.append(f" / limit {fmt_num(floor, MONEY_PLACES, sign=True)}", label)
+        net.append(v.net, self.get_component_rich_style(v.net_style))
+        if v.limit:
+            net.append(v.limit, label)
         expo = Text(no_wrap=True)
         expo.append("Expo ", label)
-        expo.append(fmt_num(s.exposure, MONEY_PLACES))
-        if s.max_total_notional is not None:
-            expo.append(f" / {fmt_num(s.max_total_notional, MONEY_PLACES)}", label)
+        expo.append(v.exposure)
+        if v.cap:
+            expo.append(v.cap, label)
         last = Text(no_wrap=True)
-        if s.last_event:
+        if v.last_event:
             last.append("Last ", label)
-            last.append(s.last_event)
-        urgent = s.state is not TradingState.RUNNING  # why it stopped matters more then
-        ordered = [strategy, net, last, expo] if urgent else [strategy, net, expo, last]
+            last.append(v.last_event)
+        ordered = [strategy, net, last, expo] if v.urgent else [strategy, net, expo, last]
         return [t for t in ordered if t.plain]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    """A RiskStatus as the text the line shows: what show() compares, so a status that differs
+    only past the shown places draws nothing."""
+
+    strategy: str
+    state: str
+    state_style: str
+    net: str
+    net_style: str
+    limit: str
+    exposure: str
+    cap: str
+    last_event: str
+    urgent: bool  # paused or halted: why it stopped matters more then
+
+
+def risk_view(s: RiskStatus) -> RiskView:
+    stopped = (not s.strategy_running and s.strategy != "none"
+               and s.state is TradingState.RUNNING)
+    shown = "stopped" if stopped else s.state.value
+    floor = loss_floor(s.daily_loss_limit)
+    return RiskView(
+        strategy=s.strategy,
+        state=shown.upper() if s.state is TradingState.HALTED else shown,
+        state_style=_STATE_STYLE[s.state],
+        net=fmt_num(s.today_net, MONEY_PLACES, sign=True),
+        net_style=f"risk--{tone(s.today_net)}",
+        limit="" if floor is None else f" / limit {fmt_num(floor, MONEY_PLACES, sign=True)}",
+        exposure=fmt_num(s.exposure, MONEY_PLACES),
+        cap=("" if s.max_total_notional is None
+             else f" / {fmt_num(s.max_total_notional, MONEY_PLACES)}"),
+        last_event=s.last_event,
+        urgent=s.state is not TradingState.RUNNING)
