@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from core.venue.base import VenueCapabilities
+if TYPE_CHECKING:  # the CLI reads the keymap ids from here: no domain module at its start
+    from core.venue.base import VenueCapabilities
 
 
 class Scope(StrEnum):

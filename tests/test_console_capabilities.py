@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 
 import pytest
 
-from console import actions
+from console import actions, bindings
 from console.app import build_app
 from console.screens.help import HelpScreen
 from console.screens.tpsl import TpSlScreen
@@ -56,7 +56,7 @@ async def test_a_key_the_venue_cannot_do_is_hidden_and_refused(action: actions.A
             if "Quit" in footer:
                 break
         assert action.description not in footer
-        for key in actions.keys_of(action, {}):
+        for key in bindings.keys_of(action, {}):
             await pilot.press(key)
             await settle(app, pilot)
             assert len(app.screen_stack) == 1 and not isinstance(app.screen, TpSlScreen)

@@ -66,9 +66,8 @@ async def test_twenty_strategy_buys_sent_together_stop_at_the_position_limit(rig
         refused = [r for r in strategy.results if not r.ok]
         assert len(placed) == 1, [r.message for r in strategy.results]
         assert all(r.message.startswith("RISK REFUSED max_position_notional:") for r in refused)
-        # the strategy's sends cross to the engine's loop one by one: on a loaded host the first
-        # fill can land before the last sends are checked, so not every refusal counts it in flight
-        assert any("in flight" in r.message for r in refused), [r.message for r in refused]
+        # whether a refusal names the order in flight or its fill depends on which the engine
+        # booked first (the simulator answers in about a millisecond): either way it is counted
         # 1 contract = 600 USDT; a second one would make 1,200 > 1,000
         assert await settled_position(rig) == rig.ct(1)
     finally:
