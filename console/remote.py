@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import log_line
+from core.engine_view import FULL
 from core.errors import PerpdeskError
 from core.events import (
     AccountSnapshot,
@@ -54,6 +55,7 @@ from core.model import CloseResult, Fill, FundingPayment, Instrument, PositionSn
 from core.service import protocol as proto
 from core.service.codec import WireError, decode
 from core.service.server import NOTICE_HISTORY, position_facts
+from core.venue.base import VenueCapabilities
 
 ENGINE_LINK = "engine"  # the header's link to the engine process
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 3.0)  # reconnect delays; the last one repeats
@@ -92,7 +94,8 @@ def _row_id(event: object) -> str | None:
 
 
 class RemoteEngine:
-    """EngineView + JournalView + ProtectionView of an engine reached through ``path``."""
+    """EngineView + JournalView + ProtectionView + CapabilitiesView of an engine reached through
+    ``path``."""
 
     def __init__(self, path: Path, *, read_only: bool = False, journal_dir: Path | None = None,
                  backoff: tuple[float, ...] = BACKOFF_S, clock: Callable[[], datetime] | None = None,
@@ -112,6 +115,7 @@ class RemoteEngine:
         self.stop_reason = ""
         self._subscribers: list[Callable[[object], None]] = []
         self._instruments: dict[str, Instrument] = {}
+        self._capabilities = FULL  # until the engine says (an engine before 1.2 never does)
         self._positions: dict[PosKey, PositionSnapshot] = {}
         self._tpsl: dict[PosKey, tuple[Decimal | None, Decimal | None]] = {}
         self._account: AccountSnapshot | None = None
@@ -366,6 +370,8 @@ class RemoteEngine:
         self.seq = int(message["seq"])
         self._instruments = {i.symbol: i for i in (decode(x, Instrument) for x in state["instruments"])}
         self.read_only = self.role_read_only or bool(state.get("read_only"))
+        caps = state.get("capabilities")
+        self._capabilities = decode(caps, VenueCapabilities) if caps else FULL
         before = dict(self._positions)
         self._positions, self._tpsl = {}, {}
         for item in state["positions"]:
@@ -546,6 +552,12 @@ class RemoteEngine:
     @property
     def trading_state(self) -> TradingState:
         return self._risk.state
+
+    @property
+    def capabilities(self) -> VenueCapabilities:
+        """What the engine's venue can do, from its snapshot (``FULL`` from an engine that does
+        not say): the attached console hides and refuses keys as the in-process one does."""
+        return self._capabilities
 
     def risk_status(self) -> RiskStatus:
         return self._risk

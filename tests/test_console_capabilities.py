@@ -38,7 +38,7 @@ def test_every_capability_an_action_needs_is_a_flag() -> None:
 def test_the_real_venues_declare_what_they_can_do() -> None:
     okx, bybit = OkxVenue.capabilities, BybitVenue.capabilities
     assert okx.hedge_mode and okx.isolated_margin and not okx.contracts_are_coins
-    assert not bybit.hedge_mode and not bybit.isolated_margin and bybit.contracts_are_coins
+    assert bybit.hedge_mode and not bybit.isolated_margin and bybit.contracts_are_coins
     assert bybit.position_tp_sl and bybit.order_tp_sl
     with pytest.raises(AttributeError):
         bybit.hedge_mode = True  # type: ignore[misc]

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from core.events import Notice, PositionGone
+from core.events import ClosePosition, Notice, PlaceOrder, PositionGone, SetTpSl
 from core.journal.schema import FILL_IDS_SEPARATOR
-from core.model import CloseResult, FundingPayment
+from core.model import CloseResult, FundingPayment, OrderSide, PosSide
 from tests.engine_helpers import (
     BTC,
     BTC_ID,
@@ -315,11 +315,29 @@ async def test_net_mode_fill_crossing_zero_closes_one_life_and_opens_the_next(ri
     assert (await rig.engine.reconcile()).ok  # type: ignore[union-attr]
 
 
+def _leg(rig: Rig, leg: str) -> dict[str, Any]:
+    """The outside client's order params for a hedge leg (OKX posSide, Bybit positionIdx)."""
+    return {"positionIdx": 1 if leg == "long" else 2} if rig.bybit else {"posSide": leg}
+
+
+async def _leg_realized(rig: Rig, rows: list[dict[str, Any]], leg: str) -> D:
+    """The exchange's realized PnL of a hedge leg's one life: OKX positions-history of the leg;
+    Bybit, the closed-PnL records of the leg's closing orders plus the leg's Funding executions
+    (execFee > 0 paid; side Buy is the long leg's)."""
+    if not rig.bybit:
+        hist = {h["posSide"]: h for h in await rig.positions_history()}
+        return D(hist[leg]["realizedPnl"])
+    gross = await realized(rig, rows)
+    side = "Buy" if leg == "long" else "Sell"
+    return gross - sum((D(e["execFee"]) for e in await rig.executions("Funding") if e["side"] == side), D(0))
+
+
+@BOTH
 async def test_hedge_mode_funding_goes_to_the_leg_it_was_charged_on(rig: Rig) -> None:
-    await rig.ext.set_position_mode(True)
+    await rig.ext.set_position_mode(True, BTC)
     engine = await rig.start_engine()
-    await rig.ext.create_order(BTC, "market", "buy", 10, None, {"posSide": "long"})
-    await rig.ext.create_order(BTC, "market", "sell", 5, None, {"posSide": "short"})
+    await rig.ext.create_order(BTC, "market", "buy", rig.amt(10), None, _leg(rig, "long"))
+    await rig.ext.create_order(BTC, "market", "sell", rig.amt(5), None, _leg(rig, "short"))
     await wait_for(lambda: len(engine.positions()) == 2, what="two legs")
     bills = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0002"})
     assert len(bills) == 2
@@ -329,14 +347,68 @@ async def test_hedge_mode_funding_goes_to_the_leg_it_was_charged_on(rig: Rig) ->
     assert by_leg["long"]["rate"] == D("0.0002") == by_leg["short"]["rate"]
     funding = {p.pos_side: p.funding_accrued for p in engine.positions()}
     assert funding == {"long": D("-1.2"), "short": D("0.6")}
-    await rig.ext.create_order(BTC, "market", "sell", 10, None, {"posSide": "long"})
-    await rig.ext.create_order(BTC, "market", "buy", 5, None, {"posSide": "short"})
+    await rig.ext.create_order(BTC, "market", "sell", rig.amt(10), None, {**_leg(rig, "long"), "reduceOnly": True})
+    await rig.ext.create_order(BTC, "market", "buy", rig.amt(5), None, {**_leg(rig, "short"), "reduceOnly": True})
     trades = await rig.wait_trades(2)
     legs = {r["position_id"].split("#")[1]: r for r in trades}
     assert legs["long"]["funding"] == D("-1.2") and legs["short"]["funding"] == D("0.6")
-    hist = {h["posSide"]: h for h in await rig.positions_history()}
     for leg in ("long", "short"):
-        assert legs[leg]["net_pnl"] == D(hist[leg]["realizedPnl"])
+        assert legs[leg]["net_pnl"] == await _leg_realized(rig, [legs[leg]], leg)
+    assert (await engine.reconcile()).ok
+
+
+@BOTH
+async def test_hedge_legs_opened_and_closed_by_the_engine_stay_apart_across_a_restart(rig: Rig) -> None:
+    """The engine opens a long and a short leg of one symbol and closes each; while it is stopped
+    another app opens both legs again and closes the long one: the restart's backfill books each
+    fill on its own leg, and the journal matches the exchange."""
+    await rig.ext.set_position_mode(True, BTC)
+    engine = await rig.start_engine()
+    assert engine.venue.capabilities.hedge_mode
+    for side, leg, n in ((OrderSide.BUY, PosSide.LONG, 10), (OrderSide.SELL, PosSide.SHORT, 4)):
+        result = await engine.submit(PlaceOrder(BTC, side, rig.ct(n), pos_side=leg))
+        assert result.ok, result
+    await wait_for(lambda: len(engine.positions()) == 2, what="two legs")
+    sizes = {p.pos_side: (p.side.value, p.contracts) for p in engine.positions()}
+    assert sizes == {"long": ("long", rig.ct(10)), "short": ("short", rig.ct(4))}
+    fills = await rig.wait_fills(2)
+    assert sorted(f["pos_side"] for f in fills) == ["long", "short"]
+    short_id = next(p.position_id for p in engine.positions() if p.pos_side == "short")
+    result = await engine.submit(SetTpSl(BTC, PosSide.SHORT, D("59000"), D("62000"), position_id=short_id))
+    assert result.ok, result  # the short leg's TP/SL (Bybit: trading-stop with positionIdx 2)
+    await wait_for(lambda: engine.tp_sl(BTC, PosSide.SHORT) == (D("59000"), D("62000")), what="the short leg's TP/SL")
+    assert engine.tp_sl(BTC, PosSide.LONG) == (None, None)
+    triggers = await engine.venue.fetch_open_triggers()
+    assert triggers and {t.pos_side for t in triggers} == {"short"}
+    await set_price(rig.srv, "61000")
+    for leg in (PosSide.LONG, PosSide.SHORT):
+        result = await engine.submit(ClosePosition(BTC, leg))
+        assert result.ok, result
+    trades = await rig.wait_trades(2)
+    legs = {r["position_id"].split("#")[1]: r for r in trades}
+    assert legs["long"]["side"] == "long" and legs["long"]["gross_pnl"] == D("100")
+    assert legs["short"]["side"] == "short" and legs["short"]["gross_pnl"] == D("-40")
+    assert all(r["reason"] == "manual" for r in trades)
+    for leg in ("long", "short"):
+        assert legs[leg]["net_pnl"] == await _leg_realized(rig, [legs[leg]], leg)
+    assert (await engine.reconcile()).ok
+
+    await rig.stop_engine()
+    await rig.ext.create_order(BTC, "market", "buy", rig.amt(6), None, _leg(rig, "long"))
+    await rig.ext.create_order(BTC, "market", "sell", rig.amt(3), None, _leg(rig, "short"))
+    await set_price(rig.srv, "61500")
+    await rig.ext.create_order(BTC, "market", "sell", rig.amt(6), None, {**_leg(rig, "long"), "reduceOnly": True})
+    engine = await rig.start_engine()
+    trades = await rig.wait_trades(3)
+    await wait_for(lambda: [p.pos_side for p in engine.positions()] == ["short"], what="the short leg alone")
+    (short,) = engine.positions()
+    assert short.contracts == rig.ct(3) and short.entry_price == D("61000")
+    third = trades[2]
+    assert third["position_id"].split("#")[1] == "long" and third["gross_pnl"] == D("30")
+    assert third["reason"] == "external"
+    fills = rig.fills()
+    assert [f["pos_side"] for f in fills[4:]] == ["long", "short", "long"]
+    assert (await engine.reconcile()).ok
 
 
 @BOTH

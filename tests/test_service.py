@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -486,3 +487,47 @@ async def test_a_command_unanswered_when_the_engine_died_is_never_sent_to_the_ne
         if remote is not None:
             await remote.close()
         assert stop(proc) in (0, -signal.SIGKILL)
+
+
+@pytest.mark.parametrize("face", ["okx", "bybit"])
+async def test_an_attached_console_offers_what_the_venue_can_do(tmp_path: Path, face: str) -> None:
+    """The snapshot carries the venue's capabilities (protocol 1.2): on a Bybit-faced engine the
+    attached console shows one Coins column and says a size once, in coins, as the console in the
+    engine's own process does; on OKX it keeps contracts and coins."""
+    from console.app import build_app
+    from console.widgets.positions import PositionsPane
+    from core.venue.bybit import BybitVenue
+    from core.venue.okx import OkxVenue
+    from tests.console_helpers import screen_text
+    from tests.test_console_keys import settle
+
+    cfg = embedded_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("[sim]\n", f'[sim]\nprotocol = "{face}"\n'))
+    venue = BybitVenue if face == "bybit" else OkxVenue
+    proc, path, _env = start_serve(tmp_path, cfg)
+    remote = None
+    try:
+        remote = await _attached(path)
+        assert remote.capabilities == venue.capabilities
+        size = D("0.1") if face == "bybit" else D("10")  # 0.1 BTC either way
+        result = await remote.submit(PlaceOrder(BTC, OrderSide.BUY, size))
+        assert result.ok, result
+        await wait_for(lambda: len(remote.positions()) == 1, 20, "the position in the console")
+        app = build_app(remote)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await pilot.pause()
+            pane = app.query_one(PositionsPane)
+            shown = [t for t in pane.visible_titles if t in ("Contracts", "Coins")]
+            assert shown == (["Coins"] if face == "bybit" else ["Contracts", "Coins"])
+            await pilot.press("c")
+            await settle(app, pilot)
+            text = screen_text(app)
+            said = re.search(r"BTC/USDT long  (.+?)\s*│", text)
+            assert said is not None, text
+            assert re.fullmatch(r"0\.10* BTC" if face == "bybit" else r"10\.0* ct \(0\.10* BTC\)", said[1]), said[1]
+            assert (" ct (" in text) is (face == "okx")
+            await pilot.press("escape")
+    finally:
+        if remote is not None:
+            await remote.close()
+        assert stop(proc) == 0

@@ -35,6 +35,8 @@ def _sample(hint: Any) -> Any:
         return MONEY
     if hint is datetime:
         return WHEN
+    if hint is timedelta:
+        return timedelta(hours=4, microseconds=250000)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return list(hint)[-1]
     if hint is bool:

@@ -15,7 +15,7 @@ import aiohttp
 import ccxt.async_support
 import pytest
 
-from core.config import ConfigError, ExchangeSettings, Settings, load_credentials
+from core.config import ConfigError, Credentials, ExchangeSettings, Settings, load_credentials
 from core.demo import DEMO_KEY, DEMO_SECRET
 from core.events import (
     AccountSnapshot,
@@ -226,4 +226,32 @@ async def test_stream_pings_and_reconnects_after_a_drop() -> None:
     finally:
         await stream.stop()
         await asyncio.wait_for(task, 10)
+        await srv.stop()
+
+
+async def test_hedge_mode_an_execution_before_its_order_takes_the_order_leg() -> None:
+    """Bybit's executions carry no positionIdx; when one arrives before the order topic told its
+    order's leg, the venue looks the order up by id (REST) and the fill carries the leg."""
+    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
+    await srv.start()
+    ext = bybit_client(ccxt.async_support.bybit, srv.url)
+    v = BybitVenue(ExchangeSettings(venue="bybit", url=srv.url, symbols=(BTC,)), Credentials(DEMO_KEY, DEMO_SECRET, ""))
+    try:
+        await ext.load_markets()
+        await ext.set_position_mode(True, BTC)
+        await v.connect()
+        assert v.hedge  # both legs listed by the position list
+        events: list[object] = []
+        v._sink = events.append  # no stream: the order topic never tells the orders' legs
+        await ext.create_order(BTC, "market", "sell", 0.02, None, {"positionIdx": 2})
+        await ext.create_order(BTC, "market", "buy", 0.05, None, {"positionIdx": 1})
+        execs = (await ext.privateGetV5ExecutionList({"category": "linear"}))["result"]["list"]
+        assert len(execs) == 2
+        v._on_push("private", {"topic": "execution", "creationTime": 1, "data": execs})
+        await until(lambda: len([e for e in events if isinstance(e, Fill)]) == 2, "the two fills")
+        legs = {f.side: f.pos_side for f in events if isinstance(f, Fill)}
+        assert legs == {OrderSide.SELL: "short", OrderSide.BUY: "long"}
+    finally:
+        await v.close()
+        await ext.close()
         await srv.stop()

@@ -86,3 +86,34 @@ async def test_lives_match_the_exchange_cores_own_records(sim: tuple[SimServer, 
     assert [r.close_type for r in records] == [2, 2, 1]
     assert records[0].funding_fee == -D("0.02") * 60000 * D("0.0003")  # the long paid
     assert records[1].funding_fee == -D("0.03") * 63000 * D("0.0002")  # a negative rate: shorts pay longs
+
+
+async def test_hedge_mode_lives_are_per_leg_and_match_the_cores_records(sim: tuple[SimServer, Any]) -> None:
+    """Hedge mode: the long and short legs of one symbol, open at once, each with its funding;
+    the fills take their orders' legs (the order history) and each leg's lives give the core's
+    own per-leg record, to the digit."""
+    srv, ex = sim
+    await ex.set_position_mode(True, SYMBOL)
+    long_, short = {"positionIdx": 1}, {"positionIdx": 2}
+    await ex.create_order(SYMBOL, "market", "buy", 0.02, params=long_)
+    await ex.create_order(SYMBOL, "market", "sell", 0.03, params=short)
+    await control(srv, "/sim/v1/funding", {"instId": "BTCUSDT", "rate": "0.0003"})
+    await at(srv, "61000")
+    await ex.create_order(SYMBOL, "market", "sell", 0.02, params={**long_, "reduceOnly": True})  # long ends
+    await at(srv, "60500")
+    await ex.create_order(SYMBOL, "market", "buy", 0.01, params={**short, "reduceOnly": True})  # short partly
+
+    now = datetime.now(UTC)
+    got = await backfill(ex, {"BTCUSDT": BTC}, now - timedelta(days=1), now + timedelta(minutes=1), legs={})
+    assert [f.pos_side for f in got.fills] == ["long", "short", "long", "short"]
+    records = {r.pos_side: r for r in lives(got.fills, got.funding, got.closes)}
+    core = {h.pos_side: h for h in srv.account.pos_history}
+    assert set(records) == set(core) == {"long", "short"}
+    for leg, rec in records.items():
+        h = core[leg]
+        assert rec.direction == h.direction == leg
+        assert rec.pnl == h.pnl and rec.fee == h.fee and rec.funding_fee == h.funding_fee
+        assert rec.realized_pnl == h.realized_pnl
+    assert records["long"].funding_fee == -D("0.02") * 60000 * D("0.0003")  # the long leg paid
+    assert records["short"].funding_fee == D("0.03") * 60000 * D("0.0003")  # the short leg received
+    assert records["long"].close_type == 2 and records["short"].close_type == 1

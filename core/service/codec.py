@@ -3,8 +3,8 @@
 Why type-driven and not pickle: the socket is a contract between two processes that may run
 different releases (docs/service.md), so the wire holds plain JSON: every dataclass as an object
 with its class name under ``"type"``, Decimal as its exact string (never a float: money stays
-Decimal from the engine to the other console), datetime as ISO 8601 with its offset, enums by
-value, tuples as lists. Decoding reads the field types from the dataclass itself, so a new event
+Decimal from the engine to the other console), datetime as ISO 8601 with its offset, a
+duration (timedelta) as its seconds, enums by value, tuples as lists. Decoding reads the field types from the dataclass itself, so a new event
 class is one line in ``WIRE_TYPES``. Unknown fields are ignored (a newer engine may add some) and
 a missing field with a default takes it (an older engine).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import cache
@@ -21,6 +21,7 @@ from typing import Any, Union, get_args, get_origin
 
 from core import events, model
 from core.reconcile.compare import ReconcileReport, ReconcileRow
+from core.venue.base import VenueCapabilities
 
 WIRE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     # engine -> subscribers (core.events.EngineEvent)
@@ -33,7 +34,7 @@ WIRE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     events.PauseStrategy, events.ResumeTrading, events.KillSwitch, events.SetTpSl,
     events.CommandResult,
     # snapshot and calls
-    model.Instrument, ReconcileRow, ReconcileReport,
+    model.Instrument, ReconcileRow, ReconcileReport, VenueCapabilities,
 )}
 
 
@@ -53,6 +54,8 @@ def encode(obj: Any) -> Any:
         return obj
     if isinstance(obj, datetime):
         return obj.isoformat()
+    if isinstance(obj, timedelta):  # a duration (a venue's funding interval): its seconds
+        return obj.total_seconds()
     if isinstance(obj, (list, tuple)):
         return [encode(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -125,7 +128,15 @@ def _value(raw: Any, hint: Any) -> Any:
         if not isinstance(raw, list):
             raise TypeError(f"expected a list, got {raw!r}")
         return [_value(v, item) for v in raw]
+    if hint is timedelta:
+        return _duration(raw)
     return _scalar(raw, hint)
+
+
+def _duration(raw: Any) -> timedelta:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise TypeError(f"expected seconds, got {raw!r}")
+    return timedelta(seconds=raw)
 
 
 def _scalar(raw: Any, hint: Any) -> Any:

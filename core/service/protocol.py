@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-PROTOCOL_VERSION = "1.1"  # major.minor: another major is refused, a newer minor is compatible
+PROTOCOL_VERSION = "1.2"  # major.minor: another major is refused, a newer minor is compatible
 MAX_FRAME = 16 * 1024 * 1024  # a snapshot of many positions stays far below it
 HELLO_TIMEOUT_S = 5.0
 

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from core.engine_view import capabilities_of
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -345,6 +346,8 @@ class ControlServer:
             "links": {stream: state.value for stream, state in e.links().items()},
             "risk": encode(e.risk_status()),
             "read_only": e.read_only,
+            # what the venue can do (1.2): the attached console offers what the in-process one does
+            "capabilities": encode(capabilities_of(e)),
             "notices": [[seq, notice] for seq, notice in self.notices],
         }
 

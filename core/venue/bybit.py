@@ -6,11 +6,13 @@ clock), ``bybit_stream`` (our websockets client, /v5/public/linear and /v5/priva
 every page, every execType) and ``bybit_lives`` (per-life close records from executions and
 per-order closed PnL). This class wires them and is what the engine holds.
 
-What Bybit is to perpdesk, in short: one-way mode, cross margin, quantities in coins (an
+What Bybit is to perpdesk, in short: one-way or hedge mode, cross margin, quantities in coins (an
 instrument's contract size is 1), fills from the ``execution`` topic (execId, execFee), funding
 from Funding executions (the topic says "settled", the backfill books it), positions without an
-id (the life key is symbol + open time). Not built yet: hedge mode, isolated margin, Partial
-TP/SL.
+id (the life key is symbol + leg + open time). Bybit's executions do not say which hedge leg they
+moved; their order does (positionIdx 1 buy side, 2 sell side): the venue keeps each order's leg
+from the order topic and its own placements, and looks an order it has not seen up by its id.
+Not built yet: isolated margin, Partial TP/SL.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from core.events import (
     PositionPush,
     StreamStatus,
 )
-from core.model import Fill, Instrument, Origin, utc_from_ms
+from core.model import Fill, Instrument, Origin, PosSide, utc_from_ms
 from core.money import ZERO, dec, dec_or_none, plain
 from core.venue import bybit_parse as bp
 from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
@@ -63,6 +65,9 @@ LOOKBACK = timedelta(days=7)  # history asked for when the caller gives no start
 LIFE_LOOKBACK = timedelta(days=7)  # lives need their opening fills: read this much before ``since``
 _ALNUM = string.ascii_letters + string.digits
 REDUCE_ONLY_KEPT = 10_000  # reduce-only order ids remembered for their executions (oldest dropped)
+LEGS_KEPT = 10_000  # hedge legs of orders remembered for their executions (oldest dropped)
+LEG_LOOKUP_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # an execution's order looked up by id (hedge mode)
+POSITION_IDX = {PosSide.NET: 0, PosSide.LONG: 1, PosSide.SHORT: 2}
 
 
 def new_link_id(origin: Origin) -> str:
@@ -131,10 +136,9 @@ class BybitVenue:
     """The exchange as the engine sees it: domain types in, domain types out."""
 
     history_window = timedelta(days=730)  # Bybit keeps two years of executions for a unified account
-    # What this venue serves today: whole-position and attached TP/SL, cross margin, one-way mode
-    # (an execution does not say which hedge leg it moved), funding every 8 h, quantities in coins.
-    capabilities = VenueCapabilities("Bybit", isolated_margin=False, hedge_mode=False,
-                                     contracts_are_coins=True)
+    # What this venue serves today: whole-position and attached TP/SL, cross margin, one-way and
+    # hedge mode (an execution's leg is its order's positionIdx), funding every 8 h, coins.
+    capabilities = VenueCapabilities("Bybit", isolated_margin=False, contracts_are_coins=True)
 
     def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
         self.venue = str(exchange.venue)
@@ -157,6 +161,11 @@ class BybitVenue:
         # Bybit's executions do not say whether their order was reduce-only: the ids (orderId, or
         # our own orderLinkId) of the reduce-only orders placed here or seen on the order topic
         self._reduce_only: dict[str, None] = {}
+        # the hedge leg of each order (orderId and orderLinkId), from the order topic, our own
+        # placements and look-ups: Bybit's executions carry no positionIdx
+        self._legs: dict[str, PosSide] = {}
+        self.hedge = False  # the account trades in hedge mode (a positionIdx 1 or 2 was seen)
+        self._lookups: set[asyncio.Task[None]] = set()
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -193,10 +202,22 @@ class BybitVenue:
         info = await self.rest.call("reading the API key", self._ex.privateGetV5UserQueryApi, retry=True)
         result = info.get("result") or {}
         self.account_uid = str(result.get("userIDInt64") or result.get("userID") or "")
+        await self._learn_mode()
         self._connected = True
+
+    async def _learn_mode(self) -> None:
+        """Hedge or one-way: Bybit lists both legs of a symbol in hedge mode (flat or not)."""
+        for inst in self.markets.by_symbol.values():
+            result = await self._get("reading the position mode", "privateGetV5PositionList",
+                                     {"category": "linear", "symbol": inst.inst_id})
+            if any(int(i.get("positionIdx") or 0) != 0 for i in result.get("list") or ()):
+                self.hedge = True
+                return
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._lookups):
+            task.cancel()
         await asyncio.gather(*(s.stop() for s in self._streams), return_exceptions=True)
         await self.rest.close()
 
@@ -227,12 +248,15 @@ class BybitVenue:
         now = datetime.now(UTC) - timedelta(seconds=self.rest.clock_offset_s)
         start = max(since or now - LOOKBACK, now - self.history_window)
         try:
-            return await backfill(self._ex, self.markets.by_id, start, now + timedelta(seconds=5),
-                                  closed_pnl=closed_pnl)
+            got = await backfill(self._ex, self.markets.by_id, start, now + timedelta(seconds=5),
+                                 closed_pnl=closed_pnl, legs=self._legs if self.hedge else None)
         except Exception as exc:
             if isinstance(exc, VenueError):
                 raise
             raise self.rest.translate("reading the execution and closed-PnL history", exc) from None
+        for f in got.fills:
+            self._remember_leg(f.order_id, f.pos_side)
+        return got
 
     async def fetch_fills(self, since: datetime | None) -> list[Fill]:
         return list((await self._backfill(since)).fills)
@@ -266,12 +290,14 @@ class BybitVenue:
 
     async def place_order(self, cmd: PlaceOrder, origin: Origin) -> str:
         inst = self.markets.instrument(cmd.symbol)
-        if cmd.pos_side not in ("net", ""):
-            raise VenueError("hedge mode is not served by the bybit venue yet: use one-way mode",
-                             VenueErrorKind.BAD_REQUEST)
+        leg = PosSide(cmd.pos_side or "net")
         size = lot(inst, cmd.contracts)
         link = new_link_id(origin)
         params: dict[str, Any] = {"orderLinkId": link}
+        if leg is not PosSide.NET:  # hedge mode: the leg is the order's positionIdx
+            params["positionIdx"] = POSITION_IDX[leg]
+            self.hedge = True
+        self._remember_leg(link, leg)
         if cmd.reduce_only:
             params["reduceOnly"] = True
             self._remember_reduce_only(link)
@@ -328,20 +354,29 @@ class BybitVenue:
 
     async def close_position(self, symbol: str, pos_side: str = "net", contracts: Decimal | None = None,
                              origin: Origin = Origin.CONSOLE) -> str:
-        """A reduce-only market order for ``contracts`` (capped at the open size) or all of it."""
+        """A reduce-only market order for ``contracts`` (capped at the open size) or all of it; in
+        hedge mode on the ``pos_side`` leg (its positionIdx)."""
         inst = self.markets.instrument(symbol)
+        leg = PosSide(pos_side or "net")
         result = await self._get(f"reading the {symbol} position", "privateGetV5PositionList",
                                  {"category": "linear", "symbol": inst.inst_id})
-        pos = next((bp.parse_position(i, inst) for i in result.get("list") or ()
-                    if dec(i.get("size"), default=ZERO) != 0), None)
+        pos = next((p for p in (bp.parse_position(i, inst) for i in result.get("list") or ()
+                                if dec(i.get("size"), default=ZERO) != 0)
+                    if leg is PosSide.NET or p.pos_side is leg), None)
         if pos is None or pos.contracts == 0:
-            raise VenueError(f"no open {symbol} position to close", VenueErrorKind.NOT_FOUND)
+            where = "" if leg is PosSide.NET else f" {leg.value}"
+            raise VenueError(f"no open {symbol}{where} position to close", VenueErrorKind.NOT_FOUND)
         size = lot(inst, min(abs(contracts), abs(pos.contracts)) if contracts is not None else abs(pos.contracts))
-        side = "sell" if pos.contracts > 0 else "buy"
+        short = pos.pos_side is PosSide.SHORT or (pos.pos_side is PosSide.NET and pos.contracts < 0)
+        side = "buy" if short else "sell"
         link = new_link_id(origin)
         self._remember_reduce_only(link)
+        self._remember_leg(link, pos.pos_side)
+        params: dict[str, Any] = {"orderLinkId": link, "reduceOnly": True}
+        if pos.pos_side is not PosSide.NET:
+            params["positionIdx"] = POSITION_IDX[pos.pos_side]
         return await self._send(f"closing {plain(size)} of {symbol}", inst, link, lambda: self._ex.create_order(
-            symbol, "market", side, plain(size), None, {"orderLinkId": link, "reduceOnly": True}))
+            symbol, "market", side, plain(size), None, dict(params)))
 
     async def _open(self, order_filter: str) -> list[dict[str, Any]]:
         result = await self._get("reading open orders", "privateGetV5OrderRealtime",
@@ -351,7 +386,8 @@ class BybitVenue:
 
     async def fetch_open_orders(self) -> list[RestingOrder]:
         return [RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]), trigger=False,
-                             reduce_only=i.get("reduceOnly") is True, side=str(i.get("side") or "").lower())
+                             reduce_only=i.get("reduceOnly") is True, side=str(i.get("side") or "").lower(),
+                             pos_side=bp.leg_of(i).value)
                 for i in await self._open("Order")]
 
     async def fetch_open_triggers(self) -> list[RestingOrder]:
@@ -360,7 +396,7 @@ class BybitVenue:
         for i in await self._open("StopOrder"):
             tp, sl = dec_or_none(i.get("takeProfit")), dec_or_none(i.get("stopLoss"))
             out.append(RestingOrder(symbol=self.markets.by_id[i["symbol"]].symbol, order_id=str(i["orderId"]),
-                                    trigger=True, reduce_only=i.get("reduceOnly") is True,
+                                    trigger=True, reduce_only=i.get("reduceOnly") is True, pos_side=bp.leg_of(i).value,
                                     side=str(i.get("side") or "").lower(), take_profit=tp or None,
                                     stop_loss=sl or None, close_fraction="1" if i.get("tpslMode") == "Full" else ""))
         return out
@@ -375,14 +411,22 @@ class BybitVenue:
         OKX: the field is left out (Bybit reads "0" as "cancel it", which would drop the take-profit
         when only the stop moves)."""
         inst = self.markets.instrument(symbol)
-        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full", "positionIdx": 0}
+        body = {"category": "linear", "symbol": inst.inst_id, "tpslMode": "Full",
+                "positionIdx": POSITION_IDX[PosSide(pos_side or "net")]}
         if take_profit is not None:
             body["takeProfit"] = plain(take_profit)
         if stop_loss is not None:
             body["stopLoss"] = plain(stop_loss)
         await self.rest.call(f"setting the {symbol} TP/SL", lambda: self._ex.privatePostV5PositionTradingStop(body))
-        algos = [a for a in await self.fetch_open_triggers() if a.symbol == symbol]
+        algos = [a for a in await self.fetch_open_triggers()
+                 if a.symbol == symbol and a.pos_side == PosSide(pos_side or "net").value]
         return algos[-1].order_id if algos else ""
+
+    def _remember_leg(self, order_id: str, leg: PosSide) -> None:
+        if order_id:
+            self._legs[order_id] = leg
+            if len(self._legs) > LEGS_KEPT:
+                del self._legs[next(iter(self._legs))]
 
     def _remember_reduce_only(self, order_id: str) -> None:
         if order_id:
@@ -452,11 +496,16 @@ class BybitVenue:
         elif base == "order":
             if item.get("reduceOnly") is True:
                 self._remember_reduce_only(str(item.get("orderId") or ""))
+            leg = bp.leg_of(item)
+            self.hedge = self.hedge or leg is not PosSide.NET
+            self._remember_leg(str(item.get("orderId") or ""), leg)
             update = bp.parse_order(item, inst)
             if update is not None:
                 self._sink(update)
         elif base == "position":
-            self._sink(bp.parse_position(item, inst))
+            push = bp.parse_position(item, inst)
+            self.hedge = self.hedge or push.pos_side is not PosSide.NET
+            self._sink(push)
         elif base == "tickers":
             self._ticker(item, inst, ts_ms)
 
@@ -467,9 +516,44 @@ class BybitVenue:
             fill = bp.parse_execution(item, inst)
             if fill.order_id in self._reduce_only or fill.client_order_id in self._reduce_only:
                 fill = dataclasses.replace(fill, reduce_only=True)
-            self._sink(fill)
+            leg = self._legs.get(fill.order_id) or self._legs.get(fill.client_order_id)
+            if leg is None and self.hedge:  # the execution came before its order: ask for the order
+                task = asyncio.create_task(self._fill_after_lookup(fill, inst))
+                self._lookups.add(task)
+                task.add_done_callback(self._lookups.discard)
+                return
+            self._sink(dataclasses.replace(fill, pos_side=leg or PosSide.NET))
         elif bp.is_funding(item):
             self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
+
+    async def _fill_after_lookup(self, fill: Fill, inst: Instrument) -> None:
+        """Hedge mode, an execution whose order this venue has not seen: its leg from
+        /v5/order/realtime by orderId (then the order history), tried again on a transient
+        failure; a fill whose order cannot be found is left to the backfill, with a warning."""
+        for delay in (0.0, *LEG_LOOKUP_DELAYS):
+            await asyncio.sleep(delay)
+            leg = self._legs.get(fill.order_id)
+            if leg is None:
+                try:
+                    leg = await self._order_leg(inst, fill.order_id)
+                except VenueError as error:
+                    logger.warning(f"ORDER LOOKUP {fill.order_id} for fill {fill.fill_id}: {error}")
+                    continue
+            if leg is not None:
+                self._remember_leg(fill.order_id, leg)
+                self._sink(dataclasses.replace(fill, pos_side=leg))
+                return
+        logger.warning(f"fill {fill.fill_id} of order {fill.order_id}: the order's hedge leg could not be "
+                       "read; the fill is booked by the next backfill (reconnect or restart)")
+
+    async def _order_leg(self, inst: Instrument, order_id: str) -> PosSide | None:
+        for method in ("privateGetV5OrderRealtime", "privateGetV5OrderHistory"):
+            found = await self._get("looking up an execution's order", method, {
+                "category": "linear", "symbol": inst.inst_id, "orderId": order_id})
+            for item in found.get("list") or ():
+                if str(item.get("orderId")) == order_id:
+                    return bp.leg_of(item)
+        return None
 
     def _klines(self, stream: str, topic: str, msg: dict[str, Any]) -> None:
         """kline.1.{symbol}: each item a one-minute bar (public data: a bad one is only logged)."""

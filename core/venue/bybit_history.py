@@ -9,18 +9,20 @@ execId, closed-PnL records by (orderId, updatedTime).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from core.events import FundingBill
-from core.model import Fill, Instrument
+from core.model import Fill, Instrument, PosSide
 from core.venue import bybit_parse as bp
 from core.venue.base import VenueError, VenueErrorKind
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 PAGE = 100  # Bybit's largest page for both endpoints
+ORDER_PAGE = 50  # the order history's largest page
 MAX_PAGES = 10_000  # a cursor that never ends is the exchange's bug; stop rather than loop forever
 
 Fetch = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -73,9 +75,14 @@ async def rows(fetch: Fetch, params: dict[str, Any], since_ms: int, until_ms: in
 
 
 async def backfill(ex: Any, instruments: Mapping[str, Instrument], since: datetime, until: datetime,
-                   page: int = PAGE, *, closed_pnl: bool = True) -> Backfill:
+                   page: int = PAGE, *, closed_pnl: bool = True,
+                   legs: Mapping[str, PosSide] | None = None) -> Backfill:
     """Executions of every execType and (unless ``closed_pnl`` is False: fills and funding need
-    none) closed PnL of the linear ``instruments`` (by Bybit id)."""
+    none) closed PnL of the linear ``instruments`` (by Bybit id).
+
+    ``legs`` (hedge mode): the legs of the orders already known, by orderId; a trade execution
+    carries no positionIdx, so the legs of the other orders are read from the order history of
+    the same windows (every page) and each fill takes its order's leg."""
     since_ms, until_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
     execs = await rows(ex.privateGetV5ExecutionList, {"category": "linear"}, since_ms, until_ms, page)
     closed = (await rows(ex.privateGetV5PositionClosedPnl, {"category": "linear"}, since_ms, until_ms, page)
@@ -101,6 +108,28 @@ async def backfill(ex: Any, instruments: Mapping[str, Instrument], since: dateti
             continue
         c = bp.parse_closed_pnl(item, inst)
         closes.setdefault((c.order_id, str(item.get("updatedTime"))), c)
+    if legs is not None:
+        fills = await _with_legs(ex, fills, legs, since_ms, until_ms, page)
     return Backfill(sorted(fills.values(), key=lambda f: (f.ts, f.fill_id)),
                     sorted(funding.values(), key=lambda b: (b.ts, b.bill_id)),
                     sorted(closes.values(), key=lambda c: c.updated_at), skipped)
+
+
+async def _with_legs(ex: Any, fills: dict[str, Fill], legs: Mapping[str, PosSide], since_ms: int, until_ms: int,
+                     page: int) -> dict[str, Fill]:
+    known = dict(legs)
+    if any(f.order_id not in known for f in fills.values()):
+        for item in await rows(ex.privateGetV5OrderHistory, {"category": "linear"}, since_ms, until_ms,
+                               min(page, ORDER_PAGE)):
+            known.setdefault(str(item.get("orderId") or ""), bp.leg_of(item))
+    missing = sorted({f.order_id for f in fills.values() if f.order_id not in known})
+    if missing:  # an order older than the window (a fill at its start): asked for by id
+        for order_id in missing:
+            found = await ex.privateGetV5OrderHistory({"category": "linear", "orderId": order_id})
+            for item in (found.get("result") or {}).get("list") or ():
+                known.setdefault(str(item.get("orderId") or ""), bp.leg_of(item))
+    unknown = [f.fill_id for f in fills.values() if f.order_id not in known]
+    if unknown:
+        raise VenueError(f"Bybit's order history does not list the orders of fills {', '.join(unknown[:5])}: "
+                         "their hedge leg is unknown", VenueErrorKind.MALFORMED)
+    return {k: dataclasses.replace(f, pos_side=known[f.order_id]) for k, f in fills.items()}

@@ -16,7 +16,8 @@ positions-history shape, ``PositionHistoryRecord``). This module builds those re
 - funding from the Funding executions of the symbol while the life was open;
 - ``realized_pnl = pnl + fee + funding_fee``.
 
-One-way mode only: Bybit's executions do not say which hedge-mode leg they moved.
+Hedge mode: each leg (the fill's ``pos_side``, its order's positionIdx) has its own lives, and a
+funding execution goes to the leg that pays or receives it (longs pay a positive rate).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ CLOSE_TYPES = {"adl": (CloseKind.ADL_PARTIAL, CloseKind.ADL_FULL),
 @dataclass(slots=True)
 class _Life:
     symbol: str
+    pos_side: PosSide
     direction: int
     opened: datetime
     updated: datetime
@@ -60,10 +62,10 @@ def lives(fills: Iterable[Fill], funding: Iterable[FundingBill], closes: Iterabl
         by_order.setdefault(c.order_id, []).append(c)
     bills = sorted(funding, key=lambda b: b.ts)
     out: list[PositionHistoryRecord] = []
-    by_symbol: dict[str, list[Fill]] = {}
+    by_leg: dict[tuple[str, PosSide], list[Fill]] = {}
     for f in fills:
-        by_symbol.setdefault(f.symbol, []).append(f)
-    for symbol, group in by_symbol.items():
+        by_leg.setdefault((f.symbol, PosSide(f.pos_side)), []).append(f)
+    for (symbol, leg), group in by_leg.items():
         size = ZERO
         life: _Life | None = None
         for f in sorted(group, key=lambda f: (f.ts, f.fill_id)):
@@ -87,7 +89,7 @@ def lives(fills: Iterable[Fill], funding: Iterable[FundingBill], closes: Iterabl
                     life = None
             if opened:
                 if life is None:
-                    life = _Life(symbol, sign, f.ts, f.ts)
+                    life = _Life(symbol, leg, sign, f.ts, f.ts)
                 before = abs(size)
                 life.avg = (life.avg * before + f.price * opened) / (before + opened)
                 life.exec_fee += f.fee * opened / f.contracts
@@ -111,13 +113,14 @@ def _record(life: _Life, by_order: dict[str, list[ClosedPnl]], bills: list[Fundi
         pnl = sum((c.closed_pnl for c in records), ZERO) + closed_fees
         if full:  # a life still open has paid opening fees closed-pnl has not attributed yet
             fees = closed_fees
-    funding = sum((b.amount for b in bills if b.symbol == life.symbol and life.opened <= b.ts <= life.updated),
-                  ZERO)
+    funding = sum((b.amount for b in bills if b.symbol == life.symbol and life.opened <= b.ts <= life.updated
+                   and _on_leg(b, life.pos_side)), ZERO)
+    leg = "" if life.pos_side is PosSide.NET else f"{life.pos_side.value}:"
     partial, whole = CLOSE_TYPES.get(life.category, (CloseKind.PARTIAL, CloseKind.FULL))
     return PositionHistoryRecord(
         symbol=life.symbol,
-        position_key=f"{key_prefix}{life.symbol}:{int(life.opened.timestamp() * 1000)}",
-        pos_side=PosSide.NET,
+        position_key=f"{key_prefix}{life.symbol}:{leg}{int(life.opened.timestamp() * 1000)}",
+        pos_side=life.pos_side,
         direction="long" if life.direction > 0 else "short",
         close_type=whole if full else partial,
         open_avg_price=life.avg,
@@ -132,3 +135,11 @@ def _record(life: _Life, by_order: dict[str, list[ClosedPnl]], bills: list[Fundi
         created_at=life.opened,
         updated_at=life.updated,
     )
+
+
+def _on_leg(bill: FundingBill, leg: PosSide) -> bool:
+    """Whether a funding bill is the ``leg``'s: any leg in one-way mode; in hedge mode the long
+    leg pays a positive rate and receives a negative one, the short leg the other way round."""
+    if leg is PosSide.NET or bill.rate is None or bill.rate == 0 or bill.amount == 0:
+        return True
+    return ((bill.amount < 0) == (bill.rate > 0)) == (leg is PosSide.LONG)

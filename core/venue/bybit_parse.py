@@ -78,6 +78,11 @@ def _origin(item: Item) -> Origin:
                            str(item.get("orderLinkId") or ""), kind)
 
 
+def leg_of(item: Item) -> PosSide:
+    """An order's (or position's) leg from its positionIdx: 0 one-way, 1 buy side, 2 sell side."""
+    return POS_SIDES.get(int(item.get("positionIdx") or 0), PosSide.NET)
+
+
 def is_trade(item: Item) -> bool:
     return str(item.get("execType") or "") in TRADE_EXEC_TYPES
 
