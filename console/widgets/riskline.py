@@ -82,7 +82,11 @@ class RiskLine(Widget):
             return []
         key = (self._view, max(1, width))
         if self._packed is None or self._packed[0] != key:  # the status ticks with the mark
-            self._packed = (key, pack(self.items(), key[1]))
+            try:
+                packed = pack(self.items(), key[1])
+            except KeyError:  # mounted, its CSS not applied yet: drawn once notify_style_update runs
+                return []
+            self._packed = (key, packed)
         return self._packed[1]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -90,7 +94,9 @@ class RiskLine(Widget):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._packed = None  # a new theme: the items' styles change
+        self._packed = None  # a new theme, or the first styles: the items' styles change
+        if self._view is not None:
+            self.refresh(layout=True)
 
     def render(self) -> Text:
         return Text("\n", no_wrap=True, overflow="crop").join(self._lines(self.content_region.width))
