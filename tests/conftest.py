@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from tests.engine_helpers import Rig, close_rig, make_rig
-from tests.fault_helpers import LogCapture
-from tests.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
+from tests.helpers.engine_helpers import Rig, close_rig, make_rig
+from tests.helpers.fault_helpers import LogCapture
+from tests.helpers.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
 
 # Fixtures that start a simulator (here or in a test module) for the test that asks for them.
 SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live", "pg", "store_db"})
 # What a test body calls when it starts a simulator, an engine stack or another process itself.
 SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(",
-             "start_engine(", "start_serve(", "spawn(")  # tests/lock_helpers.py
+             "start_engine(", "start_serve(", "spawn(")  # tests/helpers/lock_helpers.py
 # Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
 SLOW_FILES = frozenset({
     "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def venue() -> str:
     """The simulator face (and venue) a rig test runs on: "okx" unless the test or its module
-    parametrises ``venue`` (``pytest.mark.parametrize("venue", VENUES)``, tests/engine_helpers.py)."""
+    parametrises ``venue`` (``pytest.mark.parametrize("venue", VENUES)``, tests/helpers/engine_helpers.py)."""
     return "okx"
 
 

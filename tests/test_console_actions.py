@@ -23,7 +23,7 @@ from console.widgets.table import LinePane
 from core.config import Settings, UISettings, load_settings
 from core.events import ClosePosition
 from core.model import PositionSide
-from tests.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
 
 SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,

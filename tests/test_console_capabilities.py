@@ -15,8 +15,8 @@ from console.widgets.positions import PositionsPane
 from core.venue.base import VenueCapabilities
 from core.venue.bybit import BybitVenue
 from core.venue.okx import OkxVenue
-from tests.console_helpers import BTC, ETH, FakeEngine, screen_text, snapshot
-from tests.test_console_keys import notes, settle
+from tests.helpers.console_helpers import BTC, ETH, FakeEngine, screen_text, snapshot
+from tests.helpers.pilot import notes, settle
 
 SIZE = (120, 40)
 NEEDING = [a for a in actions.ACTIONS if a.needs]

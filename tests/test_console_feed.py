@@ -18,7 +18,7 @@ from console.widgets.fmt import Precision, fmt_num, places_of
 from console.widgets.positions import PositionsPane, upnl_pct
 from core.events import MarkPrice, PositionGone
 from core.model import OrderSide, PositionSide
-from tests.console_helpers import (
+from tests.helpers.console_helpers import (
     BTC,
     ETH,
     INSTRUMENTS,

@@ -22,7 +22,7 @@ from console.screens.history import HistoryScreen
 from core.journal import Journal, read_fills
 from core.journal.history import HistoryPager, read_day
 from core.model import Fill
-from tests.console_helpers import T0, FakeEngine, close, fill, funding, screen_text
+from tests.helpers.console_helpers import T0, FakeEngine, close, fill, funding, screen_text
 
 SIZE = (120, 40)
 

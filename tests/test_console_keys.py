@@ -15,7 +15,7 @@ from console.screens.reconcile import ReconcileScreen
 from core.config import Settings
 from core.events import CloseAll, ClosePosition, CommandResult, Notice, NoticeLevel, PlaceOrder
 from core.model import OrderSide, PositionSide
-from tests.console_helpers import (
+from tests.helpers.console_helpers import (
     BTC,
     ETH,
     T0,
@@ -27,6 +27,7 @@ from tests.console_helpers import (
     screen_text,
     snapshot,
 )
+from tests.helpers.pilot import notes, settle
 
 SIZE = (120, 40)
 
@@ -34,15 +35,6 @@ SIZE = (120, 40)
 def two_positions() -> FakeEngine:
     return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
                        snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
-
-
-def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-async def settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_c_then_y_closes_the_selected_position() -> None:

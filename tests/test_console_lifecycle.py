@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from core.journal import read_fills
-from tests.test_console_tmux import PERPDESK, Tmux, free_port, outside_client, wait_port
+from tests.helpers.tmux import PERPDESK, Tmux, free_port, outside_client, wait_port
 
 pytestmark = [pytest.mark.skipif(Tmux is None, reason="tmux helper unavailable"),
               pytest.mark.timeout(150)]

@@ -8,7 +8,7 @@ from console.pending import PendingEngine
 from console.screens.confirm import ConfirmScreen
 from core.events import ClosePosition
 from core.model import PositionSide
-from tests.console_helpers import BTC, FakeEngine, life, painted, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, FakeEngine, life, painted, screen_text, snapshot
 
 SIZE = (120, 40)
 

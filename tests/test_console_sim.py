@@ -11,8 +11,8 @@ from decimal import Decimal as D
 import pytest
 
 from console.app import build_app
-from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, exchange_position, wait_for
+from tests.helpers.console_helpers import screen_text
+from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, exchange_position, wait_for
 
 
 @pytest.mark.parametrize("venue", VENUES)

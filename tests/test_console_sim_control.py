@@ -16,8 +16,17 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.kill import KillScreen
 from console.screens.tpsl import TpSlScreen
 from core.events import TradingState
-from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, ETH, VENUES, Rig, exchange_position, set_price, sim_state, wait_for
+from tests.helpers.console_helpers import screen_text
+from tests.helpers.engine_helpers import (
+    BTC,
+    ETH,
+    VENUES,
+    Rig,
+    exchange_position,
+    set_price,
+    sim_state,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
 SIZE = (120, 40)

@@ -3,7 +3,7 @@
 Keys go in through Textual's pilot; what is checked comes out of the EXCHANGE (GET /sim/v1/state
 and an outside ccxt client's fetch_positions / fetch_open_orders), the JOURNAL (trades and orders
 CSV read back) and the trader's NOTIFICATIONS. The simulator runs with speed 0, zero spread and
-zero slippage (tests/engine_helpers.py): prices move only through /sim/v1/price, so pilot.press
+zero slippage (tests/helpers/engine_helpers.py): prices move only through /sim/v1/price, so pilot.press
 (which waits for the app to go idle) is never racing a live feed, and every number below can be
 worked out by hand: BTC-USDT-SWAP is 0.01 BTC a contract, lot 0.01 contract, tick 0.1.
 
@@ -23,8 +23,8 @@ from console.screens.history import HistoryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
 from core.events import ClosePosition
-from tests.console_helpers import screen_text
-from tests.engine_helpers import (
+from tests.helpers.console_helpers import screen_text
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,

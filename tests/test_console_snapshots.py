@@ -9,7 +9,7 @@ import pytest
 
 from console.app import build_app
 from core.model import OrderSide, PositionSide
-from tests.console_helpers import (
+from tests.helpers.console_helpers import (
     BTC,
     ETH,
     T0,

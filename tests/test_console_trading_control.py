@@ -27,7 +27,7 @@ from core.events import (
     TradingState,
 )
 from core.model import PositionSide
-from tests.console_helpers import (
+from tests.helpers.console_helpers import (
     BTC,
     ETH,
     T0,

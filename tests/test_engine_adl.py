@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from core.model import CloseResult
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     VENUES,

@@ -31,8 +31,8 @@ from core.journal import read_fills, read_funding, read_trades
 from core.reconcile.command import main as reconcile_main
 from core.sim.ccxt_client import market_burst
 from core.venue import VenueError
-from tests.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, wait_for
-from tests.fault_helpers import LogCapture
+from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, wait_for
+from tests.helpers.fault_helpers import LogCapture
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -28,8 +28,8 @@ from core.runner import build_stack
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue
-from tests.engine_helpers import wait_for
-from tests.test_venue_bybit import control
+from tests.helpers.engine_helpers import wait_for
+from tests.helpers.sim_control import control
 
 BTC = "BTC/USDT:USDT"
 

@@ -12,7 +12,7 @@ from core.engine.checks import is_reducing
 from core.engine.timeline import in_time_order
 from core.events import CancelOrder, CloseAll, ClosePosition, Command, PlaceOrder
 from core.model import Fill, OrderSide, Origin, PosSide
-from tests.engine_helpers import BTC, Rig, exchange_position, wait_for
+from tests.helpers.engine_helpers import BTC, Rig, exchange_position, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 

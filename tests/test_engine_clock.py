@@ -14,7 +14,7 @@ import pytest
 from core.engine.funding import FUNDING_GRACE
 from core.events import Notice, NoticeLevel, PlaceOrder
 from core.model import OrderSide
-from tests.engine_helpers import BTC, Rig, wait_for
+from tests.helpers.engine_helpers import BTC, Rig, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

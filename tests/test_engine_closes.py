@@ -19,7 +19,7 @@ import pytest
 from core.events import Notice, PositionGone
 from core.journal.schema import FILL_IDS_SEPARATOR
 from core.model import CloseResult, FundingPayment
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     VENUES,

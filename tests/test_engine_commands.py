@@ -18,7 +18,7 @@ from core.events import (
 )
 from core.journal import read_positions
 from core.model import OrderSide, Origin
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,

@@ -21,8 +21,8 @@ from core.confirm.history_match import HistoryMatcher, match_history
 from core.confirm.unconfirmed import UnconfirmedClose, load, save
 from core.events import PositionHistoryRecord
 from core.model import CloseReason, CloseResult, PositionSide, RowSource
-from tests.engine_helpers import wait_for
-from tests.fault_helpers import LogCapture
+from tests.helpers.engine_helpers import wait_for
+from tests.helpers.fault_helpers import LogCapture
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SYM = "BTC/USDT:USDT"
@@ -318,7 +318,7 @@ async def test_a_symlinked_unconfirmed_list_is_refused_not_followed(tmp_path: Pa
     """unconfirmed_closes.json planted as a symbolic link: the engine's start stops with one line
     naming it, as for a journal day file; the file it points at is neither read nor touched."""
     from core.journal import JournalError
-    from tests.engine_helpers import close_rig, make_rig
+    from tests.helpers.engine_helpers import close_rig, make_rig
 
     row = close(contracts="100", before="1", gross="1000", fee="60")
     elsewhere = tmp_path / "elsewhere.json"

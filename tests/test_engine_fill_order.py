@@ -11,7 +11,7 @@ import pytest
 from core.engine.timeline import exchange_order, in_time_order
 from core.events import LinkState, Notice, NoticeLevel, StreamStatus
 from core.model import Fill, OrderSide
-from tests.engine_helpers import BTC, Rig, wait_for
+from tests.helpers.engine_helpers import BTC, Rig, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 T0 = datetime(2024, 5, 1, 8, tzinfo=UTC)

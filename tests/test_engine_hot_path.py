@@ -18,7 +18,7 @@ from core.engine import Engine
 from core.engine.ports import now
 from core.events import MarkPrice, PlaceOrder, TradingState
 from core.model import OrderSide, PositionSnapshot
-from tests.engine_helpers import BTC, ETH, Rig, set_price, wait_for
+from tests.helpers.engine_helpers import BTC, ETH, Rig, set_price, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,8 +18,8 @@ import pytest
 
 from core.runner import build_stack
 from core.service.lock import LOCK_FILE, EngineRunning, LockInfo, acquire, read_holder
-from tests.lock_helpers import PERPDESK, embedded_config, spawn, start_engine, stop, wait_until
-from tests.test_engine_runner import _settings
+from tests.helpers.lock_helpers import PERPDESK, embedded_config, spawn, start_engine, stop, wait_until
+from tests.helpers.runner_helpers import _settings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,7 +73,7 @@ def test_sigkilled_engine_leaves_a_stale_lock_the_next_start_takes(tmp_path: Pat
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_console_and_headless_on_one_journal(tmp_path: Path) -> None:
-    from tests.test_console_tmux import Tmux
+    from tests.helpers.tmux import Tmux
 
     cfg = embedded_config(tmp_path)
     jdir = tmp_path / "journal"

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import signal
-import sys
 from collections import Counter
 from decimal import Decimal as D
 from pathlib import Path
@@ -22,42 +20,11 @@ from pathlib import Path
 import pytest
 
 from core.journal import read_fills, read_funding, read_trades
-from tests.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, net_sum, set_price, wait_for
+from tests.helpers.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, net_sum, set_price, wait_for
+from tests.helpers.headless import _config, _safe, _spawn, _start_headless
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _config(rig: Rig, tmp_path: Path) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[exchange]\nvenue = "sim"\nurl = "{rig.srv.url}"\nsymbols = ["{BTC}"]\n'
-                   f'[journal]\ndir = "journal"\n[strategy]\nname = "none"\n'
-                   f'[sim]\nprotocol = "{rig.protocol}"\n')
-    return cfg
-
-
-async def _spawn(cfg: Path, *args: str) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "console", "--config", str(cfg), *args, cwd=cfg.parent, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-
-async def _start_headless(cfg: Path) -> asyncio.subprocess.Process:
-    proc = await _spawn(cfg, "--headless")
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    if "perpdesk headless" not in line:
-        err = (await proc.stderr.read()).decode() if proc.stderr else ""
-        raise AssertionError(f"headless did not start: {line!r} {err}")
-    return proc
-
-
-def _safe(read, directory: Path) -> list:  # type: ignore[no-untyped-def]
-    try:
-        return read(directory)
-    except Exception:  # noqa: BLE001 - a file being appended to
-        return []
 
 
 @pytest.mark.parametrize("venue", VENUES)

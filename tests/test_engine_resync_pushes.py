@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from core.events import CloseAll
-from tests.engine_helpers import BTC, VENUES, Rig, wait_for
-from tests.fault_helpers import LogCapture, Wire, is_fill, wait_log
+from tests.helpers.engine_helpers import BTC, VENUES, Rig, wait_for
+from tests.helpers.fault_helpers import LogCapture, Wire, is_fill, wait_log
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync"),
               pytest.mark.parametrize("venue", VENUES)]

@@ -29,7 +29,7 @@ from core.events import (
 )
 from core.journal import read_rows
 from core.model import OrderSide, OrderType, Origin, PosSide
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,
@@ -40,7 +40,7 @@ from tests.engine_helpers import (
     sim_state,
     wait_for,
 )
-from tests.fault_helpers import LogCapture
+from tests.helpers.fault_helpers import LogCapture
 
 pytestmark = pytest.mark.timeout(120)
 BOTH = pytest.mark.parametrize("venue", VENUES)

@@ -17,7 +17,7 @@ from core.events import CancelOrder, CommandResult, LinkState, PlaceOrder, Strea
 from core.model import OrderSide, OrderType, Origin
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     ETH,

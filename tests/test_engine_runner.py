@@ -13,30 +13,18 @@ import pytest
 
 from core.config import (
     ExchangeSettings,
-    JournalSettings,
     Settings,
-    SimSettings,
-    StrategySettings,
 )
 from core.events import PlaceOrder
 from core.journal import read_fills, read_trades
 from core.model import OrderSide
 from core.runner import build_stack, run_headless
 from core.strategies import StrategyError, make_strategy
-from tests.engine_helpers import BTC, BTC_ID, control, wait_for
+from tests.helpers.engine_helpers import BTC, BTC_ID, control, wait_for
+from tests.helpers.runner_helpers import _settings
 
 pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _settings(tmp_path: Path, strategy: str = "none", **params: object) -> Settings:
-    return Settings(
-        exchange=ExchangeSettings(venue="sim", symbols=(BTC,)),
-        sim=SimSettings(speed=0, seed=3, funding_interval_s=3600),
-        journal=JournalSettings(dir=tmp_path / "journal"),
-        strategy=StrategySettings(name=strategy, params=dict(params)),
-        config_path=tmp_path / "config.toml",
-    )
 
 
 async def test_build_stack_embedded_sim_trades_and_flushes(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ import pytest
 
 from core.journal import read_fills, read_funding, read_trades
 from core.journal.schema import FILL_IDS_SEPARATOR
-from tests.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, control, set_price, wait_for
-from tests.test_engine_restart import _safe, _spawn, _start_headless
+from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, control, set_price, wait_for
+from tests.helpers.headless import _safe, _spawn, _start_headless
 
 pytestmark = pytest.mark.timeout(150)
 

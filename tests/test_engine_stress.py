@@ -17,7 +17,7 @@ from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.events import CloseAll
 from core.journal import read_fills, read_funding, read_trades
 from core.runner import build_stack
-from tests.engine_helpers import VENUES, Rig, control, outside_client, wait_for
+from tests.helpers.engine_helpers import VENUES, Rig, control, outside_client, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")

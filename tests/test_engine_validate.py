@@ -14,7 +14,7 @@ from core.events import ClosePosition, Command, CommandResult, PlaceOrder, SetTp
 from core.model import OrderSide, OrderType, Origin
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.engine_helpers import BTC, Rig, exchange_position, sim_state, wait_for
+from tests.helpers.engine_helpers import BTC, Rig, exchange_position, sim_state, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -19,8 +19,8 @@ import core.journal.dayfiles as dayfiles
 from core.events import ClosePosition, NoticeLevel, PlaceOrder
 from core.journal import JournalError
 from core.model import OrderSide
-from tests.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, sim_state, wait_for
-from tests.fault_helpers import (
+from tests.helpers.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, sim_state, wait_for
+from tests.helpers.fault_helpers import (
     LogCapture,
     assert_matches_exchange,
     assert_plain,

@@ -26,7 +26,7 @@ from core.journal import Journal
 from core.model import OrderSide
 from core.sim.exchange import SimError
 from core.venue import OkxVenue, VenueError
-from tests.engine_helpers import (
+from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
     VENUES,
@@ -36,7 +36,7 @@ from tests.engine_helpers import (
     sim_state,
     wait_for,
 )
-from tests.fault_helpers import (
+from tests.helpers.fault_helpers import (
     LogCapture,
     Wire,
     assert_matches_exchange,

@@ -18,8 +18,8 @@ import pytest
 from core.events import LinkState, PlaceOrder, StreamStatus
 from core.model import OrderSide
 from core.sim.exchange import Push
-from tests.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, set_price, wait_for
-from tests.fault_helpers import (
+from tests.helpers.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, set_price, wait_for
+from tests.helpers.fault_helpers import (
     LogCapture,
     Wire,
     assert_matches_exchange,

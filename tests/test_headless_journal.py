@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.journal import read_fills, read_positions
-from tests.engine_helpers import BTC, Rig, wait_for
-from tests.test_engine_restart import _config, _safe, _start_headless
+from tests.helpers.engine_helpers import BTC, Rig, wait_for
+from tests.helpers.headless import _config, _safe, _start_headless
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,8 +17,9 @@ from core.journal import COLUMNS, Journal, read_fills, read_funding
 from core.journal.index import INDEX_NAME
 from core.journal.schema import day_files
 from core.report import build_report, build_report_from_csv
+from tests.helpers.paths import HELPERS
 
-HELPER = Path(__file__).with_name("journal_crash_writer.py")
+HELPER = HELPERS / "journal_crash_writer.py"
 
 
 def _run_and_kill(journal_dir: Path, out: Path, seed: int, delay: float) -> None:

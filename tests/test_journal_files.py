@@ -22,7 +22,7 @@ import pytest
 from core.journal import Journal, JournalError, read_fills, read_funding, read_rows, read_trades
 from core.journal.history import fill_from_row, read_day
 from core.model import OrderSide
-from tests.test_journal import T0, close, fill, funding
+from tests.helpers.journal_rows import T0, close, fill, funding
 
 D = __import__("decimal").Decimal
 ORDERS = "orders_2024-05-01.csv"

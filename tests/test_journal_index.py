@@ -19,7 +19,7 @@ from core.journal.index import INDEX_NAME, SqliteJournalIndex
 from core.journal.schema import fill_row, funding_row
 from core.ledger import Ledger
 from core.report import build_report, build_report_from_csv
-from tests.test_journal import T0, close, fill, funding, order
+from tests.helpers.journal_rows import T0, close, fill, funding, order
 
 
 def _ids(directory: Path, table: str, column: str) -> set[str]:
@@ -63,7 +63,7 @@ def test_index_is_rebuilt_when_deleted_and_every_id_stays_refused(tmp_path: Path
 @pytest.mark.parametrize(("spoil", "said"), [("delete", "was missing"), ("garbage", "was damaged"),
                                              ("empty tables", "was damaged")])
 def test_a_rebuilt_index_is_said_once_in_the_log(tmp_path: Path, spoil: str, said: str) -> None:
-    from tests.fault_helpers import LogCapture
+    from tests.helpers.fault_helpers import LogCapture
 
     _journal_with_rows(tmp_path)
     index = tmp_path / INDEX_NAME
@@ -91,7 +91,7 @@ def test_a_rebuilt_index_is_said_once_in_the_log(tmp_path: Path, spoil: str, sai
 
 
 def test_a_new_journal_says_nothing_of_its_first_index(tmp_path: Path) -> None:
-    from tests.fault_helpers import LogCapture
+    from tests.helpers.fault_helpers import LogCapture
 
     logs = LogCapture().install()
     try:

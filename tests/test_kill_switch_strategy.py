@@ -18,8 +18,8 @@ from core.events import KillSwitch, PlaceOrder, RiskStatus, TradingState
 from core.model import OrderSide, OrderType
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.console_helpers import screen_text
-from tests.engine_helpers import BTC, ETH, VENUES, Rig, sim_state, wait_for
+from tests.helpers.console_helpers import screen_text
+from tests.helpers.engine_helpers import BTC, ETH, VENUES, Rig, sim_state, wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
 SIZE = (120, 40)

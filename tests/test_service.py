@@ -17,10 +17,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,26 +30,12 @@ from core.model import CloseResult, OrderSide, PosSide
 from core.service import protocol as proto
 from core.service.codec import decode, encode
 from core.service.server import peer_uid, position_facts
-from tests.engine_helpers import BTC, wait_for
-from tests.lock_helpers import PERPDESK, embedded_config, start_engine, start_serve, stop
-from tests.service_helpers import RawClient
-from tests.test_console_tmux import free_port
+from tests.helpers.engine_helpers import BTC, wait_for
+from tests.helpers.lock_helpers import PERPDESK, embedded_config, start_engine, start_serve, stop
+from tests.helpers.service_helpers import RawClient, _attached, _Console, _order, _safe
+from tests.helpers.tmux import free_port
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _safe(read, directory: Path) -> list:  # type: ignore[no-untyped-def]
-    try:
-        return read(directory)
-    except Exception:  # noqa: BLE001 - a file being appended to
-        return []
-
-
-async def _attached(path: Path, **kw: object) -> RemoteEngine:
-    remote = RemoteEngine(path, **kw)  # type: ignore[arg-type]
-    await remote.connect()
-    remote.start()
-    return remote
 
 
 async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path) -> None:
@@ -227,35 +211,6 @@ def test_peer_uid_is_the_connecting_process_uid() -> None:
     a, b = socket.socketpair(socket.AF_UNIX)
     with a, b:
         assert peer_uid(a) == os.geteuid()
-
-
-class _Console:
-    """What a console's panes receive: the real FeedBuffer fed by the remote engine, seeded from
-    today's journal as PerpdeskApp does, drained into the lists of row ids the panes would show."""
-
-    def __init__(self, remote: RemoteEngine) -> None:
-        from console.feed import FeedBuffer
-
-        self.remote = remote
-        self.feed = FeedBuffer()
-        remote.subscribe(self.feed.push)
-        self.fills: list[str] = []
-        self.closes: list[str] = []
-
-    async def seed(self) -> None:
-        self._take(self.feed.seed(await self.remote.today_history(datetime.now(UTC).date())))
-
-    def drain(self) -> None:
-        self._take(self.feed.drain())
-
-    def _take(self, batch: Any) -> None:
-        self.fills += [f.fill_id for f in batch.fills]
-        self.closes += [c.close_key for c in batch.closes]
-
-
-async def _order(remote: RemoteEngine, side: OrderSide, contracts: str) -> None:
-    result = await remote.submit(PlaceOrder(BTC, side, D(contracts)))
-    assert result.ok, result
 
 
 async def test_engine_restarted_under_an_attached_console(tmp_path: Path) -> None:

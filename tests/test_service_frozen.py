@@ -22,8 +22,8 @@ import pytest
 
 from console.remote import RemoteEngine
 from core.journal import read_fills
-from tests.lock_helpers import REPO, embedded_config, start_serve, stop
-from tests.test_service import _safe
+from tests.helpers.lock_helpers import REPO, embedded_config, start_serve, stop
+from tests.helpers.service_helpers import _safe
 
 pytestmark = pytest.mark.timeout(180)
 FROZEN_S = 30.0

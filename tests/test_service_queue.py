@@ -19,8 +19,8 @@ from core.runner import build_stack
 from core.service import protocol as proto
 from core.service.host import serving
 from core.service.server import MAX_QUEUE
-from tests.service_helpers import RawClient
-from tests.test_engine_runner import _settings
+from tests.helpers.runner_helpers import _settings
+from tests.helpers.service_helpers import RawClient
 
 pytestmark = pytest.mark.timeout(120)
 

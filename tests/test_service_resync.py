@@ -20,9 +20,9 @@ from core.journal import read_fills, read_trades
 from core.model import OrderSide
 from core.service.codec import encode
 from core.service.server import NOTICE_HISTORY
-from tests.engine_helpers import wait_for
-from tests.lock_helpers import embedded_config, start_engine, start_serve, stop
-from tests.test_service import _attached, _Console, _order, _safe
+from tests.helpers.engine_helpers import wait_for
+from tests.helpers.lock_helpers import embedded_config, start_engine, start_serve, stop
+from tests.helpers.service_helpers import _attached, _Console, _order, _safe
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,9 +18,9 @@ import pytest
 from core.events import PauseStrategy
 from core.journal import read_fills, read_trades
 from core.service.codec import encode
-from tests.lock_helpers import PERPDESK, embedded_config, start_serve, stop, wait_until
-from tests.test_console_tmux import Tmux, free_port
-from tests.test_service import _safe
+from tests.helpers.lock_helpers import PERPDESK, embedded_config, start_serve, stop, wait_until
+from tests.helpers.service_helpers import _safe
+from tests.helpers.tmux import Tmux, free_port
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -129,7 +129,7 @@ def test_attached_console_shows_the_engine_lost_and_comes_back(tmp_path: Path) -
         assert stop(proc) == 0
         tmux.wait_screen(lambda s: "ENGINE LOST" in s and "SIGTERM" in s,
                          "the header saying the engine is lost, and the notice why")
-        from tests.lock_helpers import start_engine
+        from tests.helpers.lock_helpers import start_engine
 
         proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
         started = time.monotonic()

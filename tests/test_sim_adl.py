@@ -19,8 +19,8 @@ import websockets
 
 from core.sim.exchange import bill_kind
 from core.sim.server import SimServer
-from tests.test_sim_ccxt import BTC, cash
-from tests.test_sim_ws import login_msg, push_of, recv
+from tests.helpers.okx_ws import login_msg, push_of, recv
+from tests.helpers.sim_ccxt import BTC, cash
 
 BTC_ID = "BTC-USDT-SWAP"
 

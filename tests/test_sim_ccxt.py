@@ -26,8 +26,8 @@ from ccxt.base.errors import (
 
 from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
+from tests.helpers.sim_ccxt import BTC, cash
 
-BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
@@ -55,11 +55,6 @@ async def control(srv: SimServer, path: str, body: dict | None = None) -> dict:
         async with s.post(srv.url + path, json=body) as r:
             assert r.status == 200, await r.text()
             return await r.json()
-
-
-async def cash(ex: ccxt.pro.okx) -> D:
-    bal = await ex.fetch_balance()
-    return D(bal["info"]["data"][0]["details"][0]["cashBal"])
 
 
 async def test_markets_and_balance(sim):

@@ -16,7 +16,7 @@ import pytest
 
 from core.sim import params
 from core.sim.server import SimServer
-from tests.okx_raw import control, data, rest
+from tests.helpers.okx_raw import control, data, rest
 
 BTC = "BTC-USDT-SWAP"
 

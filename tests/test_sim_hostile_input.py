@@ -11,7 +11,7 @@ import pytest
 
 from core.sim.control import CONTROL_TOKEN_HEADER
 from core.sim.server import SimServer
-from tests.okx_raw import control, data, rest
+from tests.helpers.okx_raw import control, data, rest
 
 BTC = "BTC-USDT-SWAP"
 
@@ -210,7 +210,7 @@ def test_a_request_aiohttp_cannot_parse_prints_no_traceback(tmp_path: Path) -> N
     import socket
     from urllib.parse import urlsplit
 
-    from tests.test_sim_state import _start_cli, _stop_cli
+    from tests.helpers.sim_cli import _start_cli, _stop_cli
 
     proc, url = _start_cli(tmp_path)
     try:

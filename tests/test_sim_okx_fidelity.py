@@ -1,14 +1,14 @@
 """The simulator against what OKX documents (issue "Real OKX"): funding and trade bills, the
 demo-trading header, GET order's attached algos, amends, size limits and candles.
 
-Raw REST/WS (tests/okx_raw.py), so what is checked is the wire format a client sees.
+Raw REST/WS (tests/helpers/okx_raw.py), so what is checked is the wire format a client sees.
 """
 from __future__ import annotations
 
 from decimal import Decimal as D
 
 from core.sim.server import SimServer
-from tests.okx_raw import Ws, control, data, rest
+from tests.helpers.okx_raw import Ws, control, data, rest
 
 BTC, ETH = "BTC-USDT-SWAP", "ETH-USDT-SWAP"
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from core.sim.server import SimServer
-from tests.okx_raw import Ws, control, data
+from tests.helpers.okx_raw import Ws, control, data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "okx_docs"
 BTC, ETH, SOL = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"

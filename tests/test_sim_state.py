@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,8 +32,9 @@ from core.reconcile.command import _reconcile_settings
 from core.runner import SIM_STATE_FILE, build_stack, run_headless
 from core.sim import persist
 from core.sim.server import SimServer
-from tests.engine_helpers import BTC, control, wait_for
-from tests.okx_raw import data
+from tests.helpers.engine_helpers import BTC, control, wait_for
+from tests.helpers.okx_raw import data
+from tests.helpers.sim_cli import _start_cli, _stop_cli
 
 pytestmark = pytest.mark.timeout(120)
 PERPDESK = Path(sys.executable).with_name("perpdesk")
@@ -266,32 +266,11 @@ def test_write_is_atomic_and_private(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- standalone CLI
 
 
-def _start_cli(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPDESK_")}
-    proc = subprocess.Popen([str(PERPDESK), "sim", "--port", "0", "--speed", "0", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    url = ""
-    for line in proc.stdout:
-        m = re.search(r"REST\s+(http://\S+)/api/v5", line)
-        if m:
-            url = m.group(1)
-        if line.startswith("Ctrl-C"):
-            break
-    assert url, proc.stderr.read() if proc.stderr else ""
-    return proc, url
-
-
 def _ctl(url: str, path: str, body: dict[str, str] | None = None) -> Any:
     req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Content-Type": "application/json"}, method="POST" if body else "GET")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())["data"][0]
-
-
-def _stop_cli(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
 
 
 def test_standalone_state_and_fresh(tmp_path: Path) -> None:
@@ -550,7 +529,7 @@ async def test_a_fill_of_a_price_move_is_logged_before_anyone_can_ask(tmp_path: 
 def test_console_start_refuses_a_nan_state_file_with_one_line(tmp_path: Path) -> None:
     """The console (a real terminal, in tmux) on the embedded simulator: the start ends with the
     one line naming the file and the field, exit 2, the terminal given back."""
-    from tests.test_console_tmux import Tmux, free_port
+    from tests.helpers.tmux import Tmux, free_port
 
     (tmp_path / "config.toml").write_text('[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
                                           f'[sim]\nport = {free_port()}\nspeed = 1\n[strategy]\nname = "none"\n')

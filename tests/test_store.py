@@ -1,6 +1,6 @@
 """The PostgreSQL store (core/store): init and roles, shipping, outages, crashes, accounts, report.
 
-Every test runs against a real PostgreSQL (tests/pg_helpers.py: one server per session, a fresh
+Every test runs against a real PostgreSQL (tests/helpers/pg_helpers.py: one server per session, a fresh
 database per test) and real engines on real simulators; nothing of the database is mocked.
 """
 from __future__ import annotations
@@ -24,13 +24,14 @@ from core.journal import read_fills, read_funding, read_trades
 from core.report import build_report, format_report
 from core.runner import build_stack
 from core.store.queries import ALL_ENGINES, fetch_accounts, fetch_report
-from tests.engine_helpers import BTC, wait_for
-from tests.pg_helpers import StoreDb
-from tests.store_helpers import caught_up as _caught_up
-from tests.store_helpers import csv_rows as _csv_rows
-from tests.store_helpers import store_rows as _store_rows
-from tests.store_helpers import store_settings as _settings
-from tests.store_helpers import trade as _trade
+from tests.helpers.engine_helpers import BTC, wait_for
+from tests.helpers.paths import HELPERS
+from tests.helpers.pg_helpers import StoreDb
+from tests.helpers.store_helpers import caught_up as _caught_up
+from tests.helpers.store_helpers import csv_rows as _csv_rows
+from tests.helpers.store_helpers import store_rows as _store_rows
+from tests.helpers.store_helpers import store_settings as _settings
+from tests.helpers.store_helpers import trade as _trade
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -222,7 +223,7 @@ def test_sigkill_mid_shipment_then_restart_loses_and_doubles_nothing(
     import sys
 
     journal = tmp_path / "journal"
-    script = Path(__file__).with_name("store_ship_writer.py")
+    script = HELPERS / "store_ship_writer.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, str(script), str(journal), store_db.writer, "3000"],
                             env=env, stdout=subprocess.PIPE, text=True)
@@ -337,7 +338,7 @@ async def test_ship_once_beside_the_background_loop_is_safe(tmp_path: Path, stor
     from core.journal.binding import AccountId
     from core.store.rows import Scope
     from core.store.shipper import Shipper
-    from tests.journal_crash_writer import make_fill
+    from tests.helpers.journal_crash_writer import make_fill
 
     journal = Journal(tmp_path / "journal", max_batch=5000)
     journal.open()
@@ -397,7 +398,7 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
     from core.store import shipper as shipper_module
     from core.store.rows import Scope
     from core.store.shipper import Shipper
-    from tests.journal_crash_writer import make_fill
+    from tests.helpers.journal_crash_writer import make_fill
 
     monkeypatch.setattr(shipper_module, "SEND_TIMEOUT_S", 1.0)
     journal = Journal(tmp_path / "journal", max_batch=5000)
@@ -449,7 +450,7 @@ async def test_rows_journaled_just_before_a_stop_are_shipped_at_the_stop(
 
 async def _fills_journal(directory: Path, n: int, offset: int = 0) -> Any:
     from core.journal import Journal
-    from tests.journal_crash_writer import make_fill
+    from tests.helpers.journal_crash_writer import make_fill
 
     journal = Journal(directory, max_batch=5000)
     journal.open()

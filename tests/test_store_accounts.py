@@ -12,9 +12,9 @@ from console.screens.accounts import AccountsScreen
 from core.config import Settings, StoreSettings
 from core.store.queries import AccountRow
 from core.store.watch import AccountsWatch
-from tests.console_helpers import T0, FakeEngine, screen_text
-from tests.engine_helpers import wait_for
-from tests.pg_helpers import StoreDb
+from tests.helpers.console_helpers import T0, FakeEngine, screen_text
+from tests.helpers.engine_helpers import wait_for
+from tests.helpers.pg_helpers import StoreDb
 
 pytestmark = pytest.mark.timeout(90)
 

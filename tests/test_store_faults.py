@@ -17,10 +17,10 @@ from core.runner import build_stack
 from core.store.marks import MARK_FILE
 from core.store.rows import Scope
 from core.store.shipper import Shipper
-from tests.engine_helpers import BTC, wait_for
-from tests.journal_crash_writer import make_bill, make_fill
-from tests.pg_helpers import StoreDb
-from tests.store_helpers import caught_up, csv_rows, store_rows, store_settings, trade
+from tests.helpers.engine_helpers import BTC, wait_for
+from tests.helpers.journal_crash_writer import make_bill, make_fill
+from tests.helpers.pg_helpers import StoreDb
+from tests.helpers.store_helpers import caught_up, csv_rows, store_rows, store_settings, trade
 
 pytestmark = pytest.mark.timeout(120)
 

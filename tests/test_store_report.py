@@ -25,8 +25,8 @@ from core.report import TOTAL
 from core.store.queries import ALL_ENGINES, fetch_accounts
 from core.store.rows import Scope
 from core.store.shipper import Shipper
-from tests.engine_helpers import wait_for
-from tests.pg_helpers import StoreDb
+from tests.helpers.engine_helpers import wait_for
+from tests.helpers.pg_helpers import StoreDb
 
 pytestmark = pytest.mark.timeout(120)
 

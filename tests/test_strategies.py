@@ -26,8 +26,8 @@ from core.journal import read_fills, read_trades
 from core.model import OrderSide, Origin
 from core.runner import Stack, build_stack
 from core.strategies import StrategyError, load_class, load_strategy
-from tests.engine_helpers import BTC, BTC_ID, sim_state, wait_for
-from tests.fault_helpers import LogCapture
+from tests.helpers.engine_helpers import BTC, BTC_ID, sim_state, wait_for
+from tests.helpers.fault_helpers import LogCapture
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]

@@ -28,8 +28,8 @@ from core.config import load_settings
 from core.events import Notice, PlaceOrder
 from core.model import OrderSide
 from core.runner import Stack, build_stack
-from tests.engine_helpers import BTC, BTC_ID, outside_client, wait_for
-from tests.fault_helpers import LogCapture
+from tests.helpers.engine_helpers import BTC, BTC_ID, outside_client, wait_for
+from tests.helpers.fault_helpers import LogCapture
 
 pytestmark = pytest.mark.timeout(120)
 PERPDESK = Path(sys.executable).with_name("perpdesk")
@@ -316,8 +316,8 @@ def test_the_console_stays_live_while_a_callback_sleeps(tmp_path: Path, callback
     console is connected, an outside fill shows on screen within a couple of seconds (it took
     14 s; with on_start the console stayed at "connecting") and q quits at once (it was ignored
     for 45 s)."""
-    from tests.test_console_tmux import Tmux, free_port, wait_port
-    from tests.test_console_tmux import outside_client as sync_client
+    from tests.helpers.tmux import Tmux, free_port, wait_port
+    from tests.helpers.tmux import outside_client as sync_client
 
     port = free_port()
     strategy_file(tmp_path, callback + "        ctx.log('going to sleep')\n        time.sleep(60)\n",

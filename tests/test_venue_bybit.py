@@ -11,7 +11,6 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import ccxt.async_support
 import pytest
 
@@ -36,6 +35,7 @@ from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
 from core.venue.bybit_stream import BybitStream
 from core.venue.factory import make_venue
+from tests.helpers.sim_control import control
 
 BTC = "BTC/USDT:USDT"
 
@@ -46,11 +46,6 @@ async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> N
     while not cond():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
-
-
-async def control(srv: SimServer, path: str, body: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
-        assert r.status == 200, await r.text()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from core.model import Instrument
 from core.venue import OkxVenue
 from core.venue.okx_candles import bar_of_channel, parse_candle
 from core.venue.okx_parse import OkxParseError
-from tests.engine_helpers import BTC, BTC_ID, Rig, wait_for
+from tests.helpers.engine_helpers import BTC, BTC_ID, Rig, wait_for
 
 DOCS = Path(__file__).parent / "fixtures" / "okx_docs"
 INST = Instrument(symbol=BTC, inst_id=BTC_ID, contract_size=D("0.01"), lot_size=D("0.01"),

@@ -1,4 +1,4 @@
-"""Fault-injection rig on top of tests/engine_helpers.py.
+"""Fault-injection rig on top of tests/helpers/engine_helpers.py.
 
 Why these helpers exist: every fault test must end the same way — nothing lost, nothing doubled,
 checked against the exchange's own history (fills-history, positions-history, funding bills) —
@@ -26,7 +26,7 @@ from core.ids import split_position_id
 from core.journal.schema import FILL_IDS_SEPARATOR
 from core.sim.exchange import Push
 from core.sim.server import SimServer
-from tests.engine_helpers import Rig, assert_rows_consistent
+from tests.helpers.engine_helpers import Rig, assert_rows_consistent
 
 PushFilter = Callable[[Push], bool]
 

@@ -13,7 +13,7 @@ from core.journal import Journal
 from core.journal.binding import AccountId
 from core.store.rows import Scope
 from core.store.shipper import Shipper
-from tests.journal_crash_writer import make_bill, make_fill
+from tests.helpers.journal_crash_writer import make_bill, make_fill
 
 
 async def main(directory: Path, url: str, n: int) -> None:

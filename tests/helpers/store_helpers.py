@@ -16,8 +16,8 @@ from core.config import (
 from core.events import PlaceOrder
 from core.model import OrderSide
 from core.runner import Stack
-from tests.engine_helpers import BTC, ETH, wait_for
-from tests.pg_helpers import StoreDb
+from tests.helpers.engine_helpers import BTC, ETH, wait_for
+from tests.helpers.pg_helpers import StoreDb
 
 
 def store_settings(tmp_path: Path, name: str, url: str | None, seed: int = 3) -> Settings:
