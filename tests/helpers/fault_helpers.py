@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from loguru import logger
 
 from core.events import Notice, NoticeLevel
@@ -26,7 +27,13 @@ from core.ids import split_position_id
 from core.journal.schema import FILL_IDS_SEPARATOR
 from core.sim.exchange import Push
 from core.sim.server import SimServer
-from tests.helpers.engine_helpers import Rig, assert_rows_consistent
+from tests.helpers.engine_helpers import (
+    VENUES,
+    Rig,
+    assert_rows_consistent,
+    control,
+    sim_state,
+)
 
 PushFilter = Callable[[Push], bool]
 
@@ -285,3 +292,24 @@ async def _lives_match_positions_history(rig: Rig, trades: list[dict[str, Any]])
         if rows[-1]["size_after"] == 0:
             net = sum((r["net_pnl"] for r in rows), Decimal(0))
             assert net == Decimal(rec["realizedPnl"]), (pid, net, rec["realizedPnl"])
+
+
+BOTH = pytest.mark.parametrize("venue", VENUES)
+
+
+
+# How each face's gateway words a fault, as the venue quotes it: OKX's codes, Bybit's 10006 and
+# its plain 503 / 504 pages.
+SAID = {"okx": {"5xx": "(OKX 50026)", "rate_limit": "(OKX 50011)", "timeout": "(OKX 50004)"},
+        "bybit": {"5xx": "503 Service", "rate_limit": "(Bybit 10006)", "timeout": "504 Gateway"}}
+
+
+
+async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:
+    await control(rig.srv, "/sim/v1/fault", {"kind": kind, "count": count, "delay": delay})
+
+
+
+async def _orders_on_exchange(rig: Rig) -> int:
+    return int((await sim_state(rig.srv))["fills"])
+

@@ -1,9 +1,12 @@
-"""Journal rows to write: a fill, a close, a funding bill, an order update, at a fixed time."""
+"""Journal rows to write: a fill, a close, a funding bill, an order update, at a fixed time; and a
+journal folder holding some of each."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from core.journal import Journal
 from core.model import (
     CloseReason,
     CloseResult,
@@ -66,3 +69,16 @@ def order(state: OrderState = OrderState.PLACED, **kw: object) -> OrderUpdate:
     )
     base.update(kw)
     return OrderUpdate(**base)  # type: ignore[arg-type]
+
+
+def _journal_with_rows(directory: Path) -> None:
+    j = Journal(directory)
+    j.open()
+    for i in range(30):
+        j.record_fill(fill(f"F{i}", ts=T0 + timedelta(hours=5 * i), fee=fill().fee + i))
+    j.record_close(close(("F1",)))
+    j.record_close(close(("F2",), closed_at=T0 + timedelta(days=2)))
+    j.record_funding(funding("B1"))
+    j.record_funding(funding("B2", ts=T0 + timedelta(days=3)))
+    j.record_order(order())
+    j.close_sync()

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
 PERPDESK = Path(sys.executable).with_name("perpdesk")
 
 

@@ -8,3 +8,6 @@ HELPERS = Path(__file__).resolve().parent
 TESTS = HELPERS.parent
 REPO = TESTS.parent
 FIXTURES = TESTS / "fixtures"
+
+
+
