@@ -5,7 +5,7 @@ The engine double is used here, on a real journal directory written by the real 
 where the real engine cannot make the situation happen on purpose: the same close, fill and bill
 arriving live WHILE the console's read of the day file is under way (``history_gate`` holds the
 read), and hundreds of fills over two days for paging. The restart with the real engine is in
-tests/test_console_sim_keys.py.
+tests/slow/console/test_console_sim_keys.py.
 """
 from __future__ import annotations
 

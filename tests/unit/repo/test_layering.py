@@ -58,7 +58,7 @@ def test_core_never_imports_console_or_textual() -> None:
 # ---------------------------------------------------------------- import circles
 # `make lint` checks the layers (import-linter, pyproject.toml); this checks that no modules of
 # core/ and console/ import each other in a loop, on the same graph (grimp, import-linter's own).
-# `pytest tests/test_layering.py -k circle` shows it.
+# `pytest tests/unit/repo/test_layering.py -k circle` shows it.
 
 # Circles made only of imports under `if TYPE_CHECKING:` (annotations, no import at run time)
 # that are known and not broken yet: the simulator's parts annotate the SimServer that builds them.
