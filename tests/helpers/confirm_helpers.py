@@ -1,10 +1,14 @@
-"""A close result to confirm, in plain strings."""
+"""A close result to confirm, its sizes and money in plain strings."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from core.model import CloseReason, CloseResult, PositionSide
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SYM = "BTC/USDT:USDT"
+PID = f"{SYM}#net#{int(T0.timestamp() * 1000)}"
 
 
 def close(*, contracts: str, before: str, gross: str, fee: str, funding: str = "0",
@@ -16,15 +20,3 @@ def close(*, contracts: str, before: str, gross: str, fee: str, funding: str = "
         size_after=D(before) - closed, contracts_closed=D(contracts), contract_size=D("0.01"),
         entry_price=D("60000"), exit_price=D("61000"), gross_pnl=D(gross), fee=D(fee),
         liq_penalty=D(penalty), funding=D(funding), opened_at=T0, fill_ids=(fill,))
-
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-
-SYM = "BTC/USDT:USDT"
-
-
-
-PID = f"{SYM}#net#{int(T0.timestamp() * 1000)}"
-

@@ -297,17 +297,14 @@ async def _lives_match_positions_history(rig: Rig, trades: list[dict[str, Any]])
 BOTH = pytest.mark.parametrize("venue", VENUES)
 
 
-
 # How each face's gateway words a fault, as the venue quotes it: OKX's codes, Bybit's 10006 and
 # its plain 503 / 504 pages.
 SAID = {"okx": {"5xx": "(OKX 50026)", "rate_limit": "(OKX 50011)", "timeout": "(OKX 50004)"},
         "bybit": {"5xx": "503 Service", "rate_limit": "(Bybit 10006)", "timeout": "504 Gateway"}}
 
 
-
 async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:
     await control(rig.srv, "/sim/v1/fault", {"kind": kind, "count": count, "delay": delay})
-
 
 
 async def _orders_on_exchange(rig: Rig) -> int:

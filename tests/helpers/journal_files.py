@@ -1,4 +1,4 @@
-"""A journal folder to damage, and the commands that read it run as real processes."""
+"""A journal folder to damage: its order file, rows rewritten in place."""
 from __future__ import annotations
 
 import csv

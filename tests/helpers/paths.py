@@ -10,4 +10,3 @@ REPO = TESTS.parent
 FIXTURES = TESTS / "fixtures"
 
 
-

@@ -28,4 +28,3 @@ def _settings(url: str | None, journal_dir: Path, port: int = 0) -> Any:
                     sim=SimSettings(port=port), journal=JournalSettings(dir=journal_dir))
 
 
-

@@ -61,13 +61,11 @@ def _safe(read, directory: Path) -> list:  # type: ignore[no-untyped-def]
         return []
 
 
-
 async def _attached(path: Path, **kw: object) -> RemoteEngine:
     remote = RemoteEngine(path, **kw)  # type: ignore[arg-type]
     await remote.connect()
     remote.start()
     return remote
-
 
 
 class _Console:
@@ -92,7 +90,6 @@ class _Console:
     def _take(self, batch: Any) -> None:
         self.fills += [f.fill_id for f in batch.fills]
         self.closes += [c.close_key for c in batch.closes]
-
 
 
 async def _order(remote: RemoteEngine, side: OrderSide, contracts: str) -> None:

@@ -28,8 +28,6 @@ from tests.helpers.strategies_helpers import load, move, write_config
 pytestmark = pytest.mark.timeout(120)
 
 
-
-
 EXAMPLE = REPO / "docs" / "examples" / "my_strategy.py"
 
 
