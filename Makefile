@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	command -v tmux >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || true
-	# the store tests start a real PostgreSQL from the server binaries (tests/pg_helpers.py); the
+	# the store tests start a real PostgreSQL from the server binaries (tests/helpers/pg_helpers.py); the
 	# package is told to create no cluster of its own, so installing it opens no listening port
 	command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && mkdir -p /etc/postgresql-common && (test -e /etc/postgresql-common/createcluster.conf || echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf) && apt-get install -y -qq postgresql) >/dev/null 2>&1 || true
 	$(VENV)/bin/python -m pytest -q

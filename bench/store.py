@@ -1,6 +1,6 @@
 """Store: shipping throughput, journal-to-store lag at the burst load, and the cost on the engine's CPU.
 
-A private PostgreSQL (tests/pg_helpers.py: initdb + pg_ctl, Unix socket only) and a database made by
+A private PostgreSQL (tests/helpers/pg_helpers.py: initdb + pg_ctl, Unix socket only) and a database made by
 `perpdesk store init`. Three figures:
 
 * ``store_ship_rows_per_s``: a journal of ``rows`` fills and funding rows already on disk, shipped
@@ -183,7 +183,7 @@ async def _store_bench(db: Any, seconds: float, rows: int) -> dict[str, Any]:
 
 def bench_store(quick: bool = False) -> dict[str, Any]:
     from bench.common import run_async
-    from tests.pg_helpers import make_store_db, pg_server
+    from tests.helpers.pg_helpers import make_store_db, pg_server
 
     with pg_server() as server:
         db = make_store_db(server)

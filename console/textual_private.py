@@ -1,7 +1,7 @@
 """Every use of Textual's private API, in one place: Textual has no public way to read an app's
 keymap back or to turn key names into the form its keymap matches ("?" -> "question_mark").
 
-tests/test_console_textual_private.py fails when a Textual upgrade changes either, so the change
+tests/unit/console/test_console_textual_private.py fails when a Textual upgrade changes either, so the change
 shows up there instead of as a key hint that silently stops following ``[keymap]``.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exact money. Every price, size, fee and PnL is a Decimal from the wire to the CSV.
 
 ccxt sets the thread's global context to ROUND_HALF_UP whenever it formats a number, so every
-rounding of ours names its mode explicitly (tests/test_decimal_context.py).
+rounding of ours names its mode explicitly (tests/unit/core/test_decimal_context.py).
 
 Floats are refused at the boundary on purpose: ``Decimal(0.1)`` silently carries binary error,
 and OKX sizes such as 0.0153 / 0.01 truncate to the wrong lot in float.

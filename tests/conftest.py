@@ -1,8 +1,9 @@
 """Fixtures shared across the suites: real simulators, stacks and clients on loopback, one per test;
-and the markers (unit, sim, slow) every test gets from what it uses, so no file lists its own."""
+and the markers: a test's kind (unit, sim, slow) is the folder it sits in (tests/README.md)."""
 from __future__ import annotations
 
-import inspect
+import platform
+import sys
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,59 +11,87 @@ from typing import Any
 
 import pytest
 
-from tests.engine_helpers import Rig, close_rig, make_rig
-from tests.fault_helpers import LogCapture
-from tests.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
+from tests.helpers.engine_helpers import Rig, close_rig, make_rig
+from tests.helpers.fault_helpers import LogCapture
+from tests.helpers.pg_helpers import PgServer, StoreDb, make_store_db, pg_server
 
-# Fixtures that start a simulator (here or in a test module) for the test that asks for them.
-SIM_FIXTURES = frozenset({"srv", "sim", "rig", "sim_url", "live", "pg", "store_db"})
-# What a test body calls when it starts a simulator, an engine stack or another process itself.
-SIM_CALLS = ("SimServer(", "build_stack(", "make_rig(", "subprocess.", "Popen(", "Tmux(",
-             "start_engine(", "start_serve(", "spawn(")  # tests/lock_helpers.py
-# Files whose tests take 5-30 s each, and single tests that do (pytest --durations, loaded 2-core box)
-SLOW_FILES = frozenset({
-    "test_console_tmux.py", "test_console_sim_keys.py", "test_engine_restart.py", "test_engine_runner.py",
-    "test_engine_stress.py", "test_journal_crash.py", "test_strategy_containment.py",
-    "test_service_frozen.py", "test_service_tmux.py",
-})
-SLOW_TESTS = frozenset({
-    "test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling_rows",
-    "test_store_down_both_engines_keep_trading_then_catch_up_once",
-    "test_unreachable_exchange_is_one_line_exit_2",  # waits out the connect timeout
-    "test_backfill_during_a_long_outage_completes_after_it_clears",
-})
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "sim", "slow")
 
 
-def _starts_a_simulator(item: pytest.Item) -> bool:
-    if SIM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-        return True
-    func = getattr(item, "function", None)
-    try:
-        source = inspect.getsource(func) if func is not None else ""
-    except (OSError, TypeError):
-        source = ""
-    return any(call in source for call in SIM_CALLS)
+def _kind(item: pytest.Item) -> str:
+    parts = item.path.resolve().relative_to(TESTS).parts
+    if len(parts) < 2 or parts[0] not in KINDS:
+        raise pytest.UsageError(f"{item.path}: a test file goes in tests/unit, tests/sim or tests/slow "
+                                "(tests/README.md says which)")
+    return parts[0]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``sim`` when the test starts a simulator or a process, ``slow`` for the slow files, ``unit``
-    for the rest; a marker a test sets itself is kept."""
+    """Each test gets the marker of its folder: tests/unit/... ``unit``, tests/sim/... ``sim``,
+    tests/slow/... ``slow``."""
     for item in items:
-        marks = {m.name for m in item.iter_markers()}
-        if "sim" not in marks and _starts_a_simulator(item):
-            item.add_marker(pytest.mark.sim)
-            marks.add("sim")
-        if "slow" not in marks and (item.path.name in SLOW_FILES or item.originalname in SLOW_TESTS):
-            item.add_marker(pytest.mark.slow)
-            marks.add("slow")
-        if not marks & {"sim", "slow", "unit"}:
-            item.add_marker(pytest.mark.unit)
+        item.add_marker(getattr(pytest.mark, _kind(item)))
+
+
+# A unit test starts no process and listens on no port: an audit hook (the interpreter's own record
+# of what the code asks the system for) notes each process start and each bind to an address while
+# a unit test runs, and the test fails with what it started. Asking for the processor name runs
+# `uname` once per interpreter: it is asked here, before any test, so no test pays for it.
+platform.processor()
+_STARTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec",
+                     "os.system", "pty.spawn"})
+_watching: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _watching is None:
+        return
+    if event in _STARTS:
+        _watching.append(f"{event} {str(args[0])[:80]}")
+    elif event == "socket.bind" and isinstance(args[1], tuple):
+        _watching.append(f"a socket bound to {args[1]}")
+
+
+sys.addaudithook(_audit)
+
+
+def _unit_guard(item: pytest.Item) -> Iterator[None]:
+    global _watching
+    if item.get_closest_marker("unit") is None:
+        yield
+        return
+    _watching = seen = []
+    try:
+        yield
+    finally:
+        _watching = None
+    if seen:
+        pytest.fail(f"a unit test starts no process and opens no port, this one did: {'; '.join(seen[:3])}; "
+                    "it belongs in tests/sim or tests/slow", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _unit_guard(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _unit_guard(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if nextitem is None:  # the session's fixtures (the PostgreSQL of the store tests) end here too
+        return (yield)
+    yield from _unit_guard(item)
 
 
 @pytest.fixture
 def venue() -> str:
     """The simulator face (and venue) a rig test runs on: "okx" unless the test or its module
-    parametrises ``venue`` (``pytest.mark.parametrize("venue", VENUES)``, tests/engine_helpers.py)."""
+    parametrises ``venue`` (``pytest.mark.parametrize("venue", VENUES)``, tests/helpers/engine_helpers.py)."""
     return "okx"
 
 
