@@ -36,6 +36,10 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.sock, *args], check=True, capture_output=True,
                               text=True).stdout
 
+    def resize(self, width: int, height: int) -> None:
+        """Set the window's size; the program in it gets SIGWINCH and lays out again."""
+        self._tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", self.name, *keys)
 

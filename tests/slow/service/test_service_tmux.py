@@ -98,6 +98,11 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
 
     tmux = Tmux(f"exec {PERPDESK} --config config.toml attach", tmp_path, height=50)
     try:
+        # every fill made meanwhile must fit on the fills pane: a console that came up before its
+        # pane had its size (seen as an 80x24 layout on a busy host) is told the size again
+        tmux.wait_screen(lambda s: "Fills" in s, "the attached console")
+        tmux.resize(120, 49)
+        tmux.resize(120, 50)
         def shows_all(screen: str) -> bool:
             pane = screen.split("Fills")[-1]
             return all(str(f["ts"])[11:19] in pane for f in meanwhile)
