@@ -288,6 +288,7 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
         for i in range(2000, 2100):  # rows to send while it is frozen, even if the first 2,000 are in
             journal.record_fill(make_fill(i))
         journal.flush_sync()
+        shipper.wake()  # a blocking flush tells no one: the shipper is woken as the engine's journal would
         await wait_for(lambda: "did not answer" in shipper.state.error, timeout=15,
                        what="the shipper gives the frozen server up")
         assert shipper.state.rows_behind > 0 and not shipper.state.connected
