@@ -157,7 +157,7 @@ def _scalar(raw: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise TypeError(f"expected a number, got {raw!r}")
-        return float(raw)
+        return float(raw)  # float ok: only fields typed float (latency, seconds); money is Decimal
     if hint in (bool, int, str):
         if type(raw) is not hint:
             raise TypeError(f"expected {hint.__name__}, got {raw!r}")
