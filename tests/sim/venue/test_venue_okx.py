@@ -314,8 +314,8 @@ async def _history_pages(items: list[dict[str, str]],
 
     venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
     try:
-        return await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
-                                  "uTime", "uTime", None)
+        return await venue.history.pages("reading positions history", endpoint, {"instType": "SWAP"},
+                                         "uTime", "uTime", None)
     finally:
         await venue.close()
 
