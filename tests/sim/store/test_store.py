@@ -95,6 +95,15 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
             await wait_for(lambda link=link: link.status.written >= 2, timeout=5,  # type: ignore[misc]
                            what="status rows each second")
             await link.status.publish()  # and one with this second's numbers
+        admin = await asyncpg.connect(store_db.admin)
+        try:  # each engine's two connections, named for the DBA reading pg_stat_activity
+            names = await admin.fetch("SELECT application_name FROM pg_stat_activity WHERE datname = $1 "
+                                      "AND usename = 'perpdesk_writer' ORDER BY 1", store_db.name)
+        finally:
+            await admin.close()
+        assert [n["application_name"] for n in names] == [
+            "perpdesk shipper desk-a", "perpdesk shipper desk-b", "perpdesk status desk-a",
+            "perpdesk status desk-b"]
         conn = await asyncpg.connect(store_db.reader)
         try:
             accounts = await fetch_accounts(conn)
