@@ -1,1 +1,2 @@
-"""Benchmarks of issue 6 and 13: ``python -m bench --help``. Shared helpers: bench.common."""
+"""Benchmarks of the stream pipeline, the console, the journal, the store and the attached console:
+``python -m bench --help``. Shared helpers: bench.common."""

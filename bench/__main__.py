@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--record] [--only NAME,...] [--compare FILE] [--save FILE]`: every figure, now.
 
 Prints a human table (figure, value, target, pass/miss, the range of its rounds) and, as its LAST
-line, one JSON object with the keys of issues 6, 13 and 25 and ``spread`` ([lowest, highest] of
+line, one JSON object with every figure's key and ``spread`` ([lowest, highest] of
 each figure measured in rounds). ``--compare bench/baseline.json`` adds a side-by-side of this run
 against a stored baseline with the ratio now/baseline per figure, calling a change better or WORSE
 only when it lies outside the spread of the rounds; ``--save FILE`` writes this run as such a
@@ -44,7 +44,7 @@ KEYS = ("host_ref_loop_ms", "stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_
         "attach_frozen_fills_per_s", "attach_unfrozen_fills_per_s")
 
 # key -> (target text, check(value, figures) -> bool) ; keys without a target are informational.
-# Issue 25's targets (bench --quick at the bench load: 50 positions, marks 10 Hz each, 5 fills/s,
+# The targets hold for bench --quick at the bench load (50 positions, marks 10 Hz each, 5 fills/s,
 # 160x50); the *_x_ref figures have none yet: the lead sets them from a quiet run.
 TARGETS: dict[str, tuple[str, Callable[[float, dict[str, Any]], bool]]] = {
     "stream_vs_ccxt_x": (">= 4", lambda v, f: v >= 4),

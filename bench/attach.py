@@ -1,4 +1,4 @@
-"""The console attached to `perpdesk serve` (issue 22): price -> screen, engine CPU, frozen console.
+"""The console attached to `perpdesk serve`: price -> screen, engine CPU, frozen console.
 
 Set-up (the load and the probes of bench/ui.py, so the figures compare):
 * the simulator child of bench/ui.py (50 swaps, every mark moved at 10 Hz = 500 mark pushes/s,

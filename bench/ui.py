@@ -28,7 +28,8 @@ Probes (bench-side wrappers; nothing in the product is changed):
   Textual's own writer thread into a real pty whose far end reads as fast as it can
   (``screen_kb_per_s_80x24``), then only 20 KB/s after 10 s for the link's buffers to fill
   (``slow_link_frames_dropped``: feed draws skipped while frames waited, console/terminal.py;
-  ``slow_link_loop_lag_ms_p99``). PERPDESK_BENCH_WRITER_FIX_OFF=1 runs it without that fix (A/B).
+  ``slow_link_loop_lag_ms_p99``). PERPDESK_BENCH_WRITER_FIX_OFF=1 runs it without that skipping,
+to compare (A/B).
 Marks replaced before the next screen flush (last-write-wins, by design) or on rows outside the
 visible part of the pane are never drawn and are counted as "coalesced/offscreen".
 """

@@ -157,7 +157,7 @@ class CloseRecord:
     updated_at: datetime
 
 
-# The name the record had while it was one OKX positions-history item; callers still use it.
+# The record under the name of the OKX positions-history item it reads like; callers import both.
 PositionHistoryRecord = CloseRecord
 
 

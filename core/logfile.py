@@ -1,8 +1,8 @@
 """The daily log file (logs/perpdesk_YYYY-MM-DD.log): buffered writes, flushed a few times a second.
 
 Why not loguru's own file sink: it writes and flushes every line as it is logged, one system call
-per line on the event loop's thread; with a FILL and a POSITION CLOSED line per trade that was the
-largest single cost of the stream pipeline (bench/stream.py, 2026-11-24). Here a line goes into a
+per line on the event loop's thread; with a FILL and a POSITION CLOSED line per trade that makes it
+the largest single cost of the stream pipeline bench/stream.py measures. Here a line goes into a
 buffer and a small thread writes the buffer out every ``flush_s`` (0.25 s), at once for warnings
 and errors, and on close. What a crash can lose is the last quarter second of log lines, never a
 journal row (the journal has its own fsynced group commit).

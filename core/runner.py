@@ -185,8 +185,8 @@ class _OpenPositions(Protocol):
 
 def log_stop(engine: _OpenPositions, reason: str) -> None:
     """One log line at a stop: what stopped it and the positions left open on the exchange,
-    with their exchange-side TP/SL when the engine knows them (issue 11: after a dropped SSH
-    session the trader must be able to read what is still at risk)."""
+    with their exchange-side TP/SL when the engine knows them: after a dropped SSH session the
+    log is where the trader reads what is still at risk."""
     parts = []
     for p in sorted(engine.positions(), key=lambda p: (p.symbol, p.pos_side)):
         tp, sl = (engine.tp_sl(p.symbol, p.pos_side) if isinstance(engine, ProtectionView)

@@ -84,7 +84,7 @@ def reason_from_close_kind(kind: CloseKind | int) -> CloseReason:
     return _REASON_BY_KIND.get(CloseKind.of(kind), CloseReason.EXTERNAL)
 
 
-reason_from_close_type = reason_from_close_kind  # its name while the kind was OKX's close type
+reason_from_close_type = reason_from_close_kind  # the name callers that speak of OKX's close type import
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Journal rows back into domain objects: today's history when a viewer starts, older rows in pages.
 
 Why here and not in the console: the journal owns its CSV format, and the console holds no
-trading logic nor parses a CSV (issue 5); it asks the engine, which hands back these objects.
+trading logic nor parses a CSV; it asks the engine, which hands back these objects.
 Why pages: a busy day holds 100k fills while the panes keep a bounded window, so older rows are
 read on demand, newest first, holding at most one day file's rows in memory at a time.
 

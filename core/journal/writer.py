@@ -208,7 +208,7 @@ class Journal:
 
     def _open_failed(self, exc: BaseException) -> JournalError:
         """One plain error for a start that could not open the journal: the full disk named
-        (SQLite's own words were "database or disk is full" or even "cannot rollback")."""
+        (SQLite's own words, "database or disk is full" or even "cannot rollback", name no folder)."""
         if self.index is not None:
             with contextlib.suppress(sqlite3.Error):
                 self.index.close()

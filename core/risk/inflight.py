@@ -1,8 +1,8 @@
 """Orders in flight: entries sent (or being sent) and not yet filled or canceled.
 
-Why: the ledger only holds what has filled. Twenty buys sent together all passed a check that
-read the ledger alone (each saw the position flat), and two quick buys did too, since the
-first one's fill had not come back when the second was checked. So every entry that passes the
+Why: the ledger only holds what has filled. A check that read the ledger alone would pass twenty
+buys sent together (each sees the position flat), and two quick buys too, as the first one's
+fill is not back when the second is checked. So every entry that passes the
 risk guard is booked here at once (synchronously, before its request leaves) and stays until
 the exchange says it is filled, canceled or rejected; the guard counts it as if it had filled.
 

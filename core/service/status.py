@@ -10,13 +10,28 @@ import contextlib
 import socket
 import stat
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from core.report import MONEY_PLACES, for_reading
 from core.service import protocol as proto
 from core.service.paths import registry_dirs, runtime_dir
 
 TIMEOUT_S = 2.0
+CENT_CURRENCIES = frozenset({"USDT", "USDC", "USD"})  # shown to the cent, as `report` shows them
+
+
+def money(amount: str, ccy: str) -> str:
+    """An amount the engine sent (an exact decimal string) as a person reads it: a dollar coin to
+    the cent like `perpdesk report`; another coin (BTC margin) exact, as a cent of it is not a
+    rounding a trader would accept; a string that is not a number as it came."""
+    if ccy.upper() not in CENT_CURRENCIES:
+        return amount
+    try:
+        return for_reading(Decimal(amount), MONEY_PLACES)
+    except InvalidOperation:
+        return amount
 
 
 def query(path: Path, timeout: float = TIMEOUT_S) -> dict[str, Any] | None:
@@ -51,10 +66,11 @@ def line(status: dict[str, Any]) -> str:
     state = f"{strategy} {'running' if status.get('strategy_running') else 'stopped'}" \
         if strategy != "none" else "no strategy"
     equity = status.get("equity")
+    ccy = str(status.get("ccy") or "")
     account = status.get("account") or "?"
     return (f"{status.get('journal')}  {status.get('venue')}{' demo' if status.get('sandbox') else ''} "
             f"account {account}  strategy {state}, trading {status.get('trading')}  "
-            f"equity {equity + ' ' + str(status.get('ccy') or '') if equity else '-'}  "
+            f"equity {money(str(equity), ccy) + ' ' + ccy if equity else '-'}  "
             f"positions {status.get('positions')}  consoles {status.get('consoles')}  "
             f"loop lag {status.get('loop_lag_ms')} ms  pid {status.get('pid')} since {started}")
 

@@ -28,7 +28,7 @@ def sign(secret: str, prehash: str) -> str:
 
 def _same(given: str, expected: str) -> bool:
     """A constant-time comparison that takes any text (``hmac.compare_digest`` raises TypeError
-    on a non-ASCII str: a passphrase or signature header "é" was a 500)."""
+    on a non-ASCII str, so a passphrase or signature header "é" would answer 500)."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 

@@ -47,12 +47,20 @@ def describe(exc: BaseException) -> str:
     return safe_url(text) if "://" in text else text
 
 
-async def connect(url: str, *, what: str = "store", timeout: float = CONNECT_TIMEOUT_S) -> Any:
-    """An asyncpg connection, or StoreError naming the server and why."""
+async def connect(url: str, *, what: str = "store", timeout: float = CONNECT_TIMEOUT_S,
+                  application_name: str | None = None) -> Any:
+    """An asyncpg connection, or StoreError naming the server and why.
+
+    ``application_name`` is what pg_stat_activity shows for the connection, so a DBA can tell the
+    engine's connections apart (and find the one to look at); an application_name the URL gives
+    wins."""
     import asyncpg
 
+    settings = None
+    if application_name is not None and "application_name=" not in urlsplit(url).query:
+        settings = {"application_name": application_name}
     try:
-        return await asyncpg.connect(url, timeout=timeout)
+        return await asyncpg.connect(url, timeout=timeout, server_settings=settings)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise StoreError(f"{what}: cannot connect to PostgreSQL at {safe_url(url)}: "
                          f"{describe(exc)}") from None

@@ -90,6 +90,8 @@ class Shipper:
         self.max_rows = max_rows
         self.idle_s = idle_s
         self.target = f"{_target(url)}|{scope.engine}"
+        # what pg_stat_activity shows for this shipper's connection (PostgreSQL keeps 63 bytes)
+        self.application_name = f"perpdesk shipper {scope.engine}"
         self._marks: Marks | None = None
         self._cursors: dict[str, _FileCursor] = {}
         self._conn: Any = None
@@ -193,7 +195,8 @@ class Shipper:
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
             self._conn = None
-            conn = await connect(self.url, what=f"store for engine {self.scope.engine}")
+            conn = await connect(self.url, what=f"store for engine {self.scope.engine}",
+                                 application_name=self.application_name)
             try:
                 await self._claim(conn)
                 for family in schema.FAMILIES:

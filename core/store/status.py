@@ -186,7 +186,8 @@ class StatusPublisher:
 
     async def publish(self) -> None:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await connect(self.url, what=f"store status of {self.scope.engine}")
+            self._conn = await connect(self.url, what=f"store status of {self.scope.engine}",
+                                       application_name=f"perpdesk status {self.scope.engine}")
         args = ", ".join(f"${i}" for i in range(1, len(STATUS_COLUMNS) + 2))
         await self._conn.execute(f"SELECT {SCHEMA}.put_status({args})", self.scope.engine,
                                  *self.row(), timeout=5.0)

@@ -36,6 +36,10 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.sock, *args], check=True, capture_output=True,
                               text=True).stdout
 
+    def pane(self, field: str) -> str:
+        """One of the pane's tmux format fields, e.g. ``#{pane_pid}`` (the shell) or ``#{pane_dead}``."""
+        return self._tmux("display-message", "-p", "-t", self.name, field).strip()
+
     def resize(self, width: int, height: int) -> None:
         """Set the window's size; the program in it gets SIGWINCH and lays out again."""
         self._tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))

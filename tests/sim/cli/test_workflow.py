@@ -1,6 +1,7 @@
 """The daily workflow with real processes: a run, then the commands a trader types after it."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -171,8 +172,8 @@ def test_a_start_on_a_full_disk_names_the_journal_folder(tmp_path: Path) -> None
                 try:
                     while True:
                         os.write(fd, b"\0" * block)
-                except OSError:
-                    pass
+                except OSError as exc:  # the disk is full: the next, smaller block
+                    assert exc.errno == errno.ENOSPC, exc
         finally:
             os.close(fd)
         proc = perpdesk(["--headless", "--duration", "1"], disk)

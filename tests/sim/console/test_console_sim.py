@@ -13,6 +13,7 @@ import pytest
 from console.app import build_app
 from tests.helpers.console_helpers import screen_text
 from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, exchange_position, wait_for
+from tests.helpers.pilot import notes
 
 
 @pytest.mark.parametrize("venue", VENUES)
@@ -38,7 +39,7 @@ async def test_keys_close_positions_on_the_simulator(rig: Rig) -> None:
 
         await wait_for(lambda: at("20"), what="half closed on the exchange")
         said = "closing 0.2 BTC of" if rig.bybit else "closing 20 contracts (0.2 BTC) of"  # Bybit: coins
-        assert any(said in n.message for n in app._notifications), [n.message for n in app._notifications]
+        assert any(said in note for note in notes(app)), notes(app)
 
         await pilot.press("c", "y")
         await app.workers.wait_for_complete()

@@ -35,17 +35,20 @@ ONE_BTC_CONTRACT = D("600")  # 0.01 BTC at 60,000 USDT
 
 
 class Burst(Strategy):
-    """Sends ``count`` buys of one contract together at start, as the red team's strategy did."""
+    """Sends ``count`` buys of one contract together at start, as the red team's strategy did;
+    limit buys at ``price`` when given (below the market they rest and never fill)."""
 
     name = "burst"
 
-    def __init__(self, size: D, symbol: str = BTC, count: int = 20) -> None:
-        self.symbol, self.count, self.size = symbol, count, size
+    def __init__(self, size: D, symbol: str = BTC, count: int = 20, price: D | None = None) -> None:
+        self.symbol, self.count, self.size, self.price = symbol, count, size, price
         self.results: list[CommandResult] = []
 
     async def on_start(self, ctx: Context) -> None:
+        kind = OrderType.MARKET if self.price is None else OrderType.LIMIT
         self.results = list(await asyncio.gather(
-            *(ctx.submit(PlaceOrder(self.symbol, OrderSide.BUY, self.size)) for _ in range(self.count))))
+            *(ctx.submit(PlaceOrder(self.symbol, OrderSide.BUY, self.size, kind, self.price))
+              for _ in range(self.count))))
 
 
 async def settled_position(rig: Rig, inst: str = BTC_ID) -> D:
@@ -56,8 +59,11 @@ async def settled_position(rig: Rig, inst: str = BTC_ID) -> D:
 
 
 async def test_twenty_strategy_buys_sent_together_stop_at_the_position_limit(rig: Rig) -> None:
+    """Only the count of orders in flight can refuse here: the buys rest below the market, so
+    none fills and the ledger stays flat (each buy alone, 590 USDT, is under the limit). Without
+    in-flight counting all twenty would be placed."""
     engine = await rig.start_engine(risk=RiskSettings(max_position_notional=D("1000")))
-    strategy = Burst(rig.ct(1))
+    strategy = Burst(rig.ct(1), price=D("59000"))
     host = StrategyHost(strategy, engine)
     await host.start()
     try:
@@ -65,13 +71,17 @@ async def test_twenty_strategy_buys_sent_together_stop_at_the_position_limit(rig
         placed = [r for r in strategy.results if r.ok]
         refused = [r for r in strategy.results if not r.ok]
         assert len(placed) == 1, [r.message for r in strategy.results]
-        assert all(r.message.startswith("RISK REFUSED max_position_notional:") for r in refused)
-        # whether a refusal names the order in flight or its fill depends on which the engine
-        # booked first (the simulator answers in about a millisecond): either way it is counted
-        # 1 contract = 600 USDT; a second one would make 1,200 > 1,000
-        assert await settled_position(rig) == rig.ct(1)
+        # a limit buy is valued at its price: 1 contract at 59,000 = 590 USDT, with the one in
+        # flight a second makes 1,180 > 1,000
+        expected = (f"RISK REFUSED max_position_notional: {BTC} position would be 1,180 USDT > "
+                    f"limit 1,000 USDT (counting {rig.ct(1)} contracts in flight)")
+        assert [r.message for r in refused] == [expected] * 19
+        assert engine.positions() == []  # nothing filled: the ledger held nothing to refuse with
+        assert await settled_position(rig) == 0
+        assert len((await sim_state(rig.srv))["openOrders"]) == 1  # the one placed rests there
     finally:
         await host.stop()
+    assert (await engine.submit(CancelOrder(BTC, placed[0].order_ids[0]))).ok
 
 
 async def test_two_quick_buys_the_second_sees_the_first(rig: Rig) -> None:

@@ -110,7 +110,7 @@ async def test_unanswered_order_is_looked_up_and_reported_not_placed(
     engine = await rig.start_engine()
     assert rig.venue is not None
     if kind == "client_timeout":
-        rig.venue._ex.timeout = 400  # ms; the simulator holds the request for 5 s
+        rig.venue.rest.ex.timeout = 400  # ms; the simulator holds the request for 5 s
         await fault(rig, "timeout", 1, delay=5)
     else:
         await fault(rig, "5xx", 1)
@@ -263,7 +263,7 @@ async def test_clock_off_and_exchange_time_unavailable_is_one_clear_message(
     async def no_time(params: dict | None = None) -> int:  # e.g. a proxy that serves no /public/time
         raise ccxt.NotSupported("okx fetchTime() is not available here")
 
-    monkeypatch.setattr(venue._ex, "fetch_time", no_time)
+    monkeypatch.setattr(venue.rest.ex, "fetch_time", no_time)
     engine = Engine(venue, Journal(rig.journal_dir))
     with pytest.raises(VenueError) as err:
         await engine.start()

@@ -353,7 +353,7 @@ async def test_status_lists_each_running_engine_once_and_forgets_dead_ones(tmp_p
         for folder, proc in ((one, first), (two, second)):
             (line,) = [x for x in lines if f"{folder / 'journal'} " in x]
             assert f"pid {proc.pid}" in line and " sim " in line and "positions 0" in line
-            assert "consoles 0" in line and "equity 10000 USDT" in line and "loop lag" in line
+            assert "consoles 0" in line and "equity 10000.00 USDT" in line and "loop lag" in line
         assert not (run / "feedfacefeedface.sock").exists()
     finally:
         assert stop(first) == 0 and stop(second) == 0

@@ -167,7 +167,8 @@ async def test_trade_tp_fires_and_books_add_up(sim: tuple[SimServer, Any]) -> No
     # the order stream told the TP's market order as Filled, created by the take-profit
     tp_orders = [o for o in ex.orders if o["info"].get("createType") == "CreateByTakeProfit"
                  and o["info"].get("orderStatus") == "Filled"]
-    assert tp_orders
+    assert [(o["id"], o["side"], o["amount"]) for o in tp_orders] == [
+        (by_px[D(63000)]["orderId"], "sell", 0.01)]  # the one order the TP execution belongs to
 
 
 async def test_funding_executions_and_transaction_log(sim: tuple[SimServer, Any]) -> None:

@@ -95,6 +95,15 @@ async def test_two_engines_ship_to_one_store_and_match_their_own_reports(
             await wait_for(lambda link=link: link.status.written >= 2, timeout=5,  # type: ignore[misc]
                            what="status rows each second")
             await link.status.publish()  # and one with this second's numbers
+        admin = await asyncpg.connect(store_db.admin)
+        try:  # each engine's two connections, named for the DBA reading pg_stat_activity
+            names = await admin.fetch("SELECT application_name FROM pg_stat_activity WHERE datname = $1 "
+                                      "AND usename = 'perpdesk_writer' ORDER BY 1", store_db.name)
+        finally:
+            await admin.close()
+        assert [n["application_name"] for n in names] == [
+            "perpdesk shipper desk-a", "perpdesk shipper desk-b", "perpdesk status desk-a",
+            "perpdesk status desk-b"]
         conn = await asyncpg.connect(store_db.reader)
         try:
             accounts = await fetch_accounts(conn)
@@ -252,13 +261,15 @@ def test_store_init_command_and_urls_with_a_password(tmp_path: Path, pg: Any,
     assert "cannot connect to PostgreSQL" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.skip(reason="flaky (about 1 run in 4): the backend frozen is not always the one the "
-                         "shipper sends on next; to be made deterministic")
 async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_land_once(
         tmp_path: Path, store_db: StoreDb, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dead link does not reset the connection: the shipper's transaction would wait forever.
     Here the server process serving the shipper is frozen (SIGSTOP): the shipper gives up after
-    its timeout, says so, and once the server answers again every row lands once."""
+    its timeout, says so, and once the server answers again every row lands once.
+
+    The backend frozen is the one pg_stat_activity names by the shipper's application_name, taken
+    once the shipper has caught up with its first rows on one connection (the short timeout is set
+    only then, so no give-up before the freeze leaves a second, dying backend of that name)."""
     import os
     import signal
 
@@ -269,7 +280,6 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
     from core.store.shipper import Shipper
     from tests.helpers.journal_crash_writer import make_fill
 
-    monkeypatch.setattr(shipper_module, "SEND_TIMEOUT_S", 1.0)
     journal = Journal(tmp_path / "journal", max_batch=5000)
     journal.open()
     for i in range(2000):
@@ -282,18 +292,22 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
     frozen: int | None = None
     try:
         await shipper.start()
-        await wait_for(lambda: shipper.state.shipped >= 100, timeout=20, what="shipping")
-        frozen = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE usename = "
-                                      "'perpdesk_writer' AND datname = $1", store_db.name)
-        assert frozen is not None
+        await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,
+                       timeout=60, what="the first rows shipped")
+        monkeypatch.setattr(shipper_module, "SEND_TIMEOUT_S", 1.0)
+        monkeypatch.setattr(shipper_module, "RETRY_S", (2.0,))  # time to see it given up
+        pids = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
+                                 "AND datname = $2", shipper.application_name, store_db.name)
+        assert len(pids) == 1, pids  # the shipper's one connection, idle between cycles
+        frozen = int(pids[0]["pid"])
         os.kill(frozen, signal.SIGSTOP)
-        for i in range(2000, 2100):  # rows to send while it is frozen, even if the first 2,000 are in
+        for i in range(2000, 2100):  # rows to send while it is frozen
             journal.record_fill(make_fill(i))
         journal.flush_sync()
         shipper.wake()  # a blocking flush tells no one: the shipper is woken as the engine's journal would
-        await wait_for(lambda: "did not answer" in shipper.state.error, timeout=15,
+        await wait_for(lambda: "did not answer within 1 s" in shipper.state.error, timeout=15,
                        what="the shipper gives the frozen server up")
-        assert shipper.state.rows_behind > 0 and not shipper.state.connected
+        assert shipper.state.rows_behind == 100 and not shipper.state.connected
         os.kill(frozen, signal.SIGCONT)
         frozen = None
         await wait_for(lambda: shipper.state.rows_behind == 0 and shipper.state.connected,

@@ -14,7 +14,6 @@ from core.events import (
     PauseStrategy,
     PlaceOrder,
     ResumeTrading,
-    RiskStatus,
     TradingState,
 )
 from core.journal import read_fills, read_trades
@@ -169,14 +168,17 @@ async def test_ema_scalper_does_not_enter_while_paused(tmp_path: Path) -> None:
         host = stack.strategy
         assert host is not None
         assert await stack.engine.settle()
-        stack.engine._publish(RiskStatus(TradingState.PAUSED, "ema_scalper", True, D(0), None, D(0), None, "pause"))
+        said = notices(stack)
+        assert stack.engine.control.pause().ok  # as the trader's `s` does
         assert host.ctx.trading_state is TradingState.PAUSED and not host.ctx.can_enter
         await move(stack, "60900")
         await stack.engine.settle()
         await move(stack, "60950")
         assert await stack.engine.settle()
         assert stack.engine.positions() == [] and await strategy_orders(stack) == []
-        stack.engine._publish(RiskStatus(TradingState.RUNNING, "ema_scalper", True, D(0), None, D(0), None, ""))
+        # the strategy did not send an entry for the engine to refuse: it read the pause itself
+        assert [n.text for n in said if "REFUSED" in n.text] == [], said
+        assert stack.engine.control.resume().ok
         await move(stack, "61000")
         await wait_for(lambda: len(stack.engine.positions()) == 1, timeout=5, what="entry after resume")
 

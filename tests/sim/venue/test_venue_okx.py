@@ -193,7 +193,8 @@ async def test_drop_reconnects_and_streams_resume(live: tuple[OkxVenue, Events, 
     await events.until(events.status("business", LinkState.CONNECTED), mark)
     after = len(events.items)
     order_id = await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("1")), Origin.CONSOLE)
-    await events.until(lambda e: isinstance(e, Fill) and e.order_id == order_id, after)
+    fill = await events.until(lambda e: isinstance(e, Fill) and e.order_id == order_id, after)
+    assert (fill.side, fill.contracts, fill.origin) == ("buy", D("1"), Origin.CONSOLE)  # pushed after the reconnect
 
 
 async def test_order_rejection_carries_okx_message(live: tuple[OkxVenue, Events, Any]) -> None:
@@ -313,8 +314,8 @@ async def _history_pages(items: list[dict[str, str]],
 
     venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
     try:
-        return await venue._pages("reading positions history", endpoint, {"instType": "SWAP"},
-                                  "uTime", "uTime", None)
+        return await venue.history.pages("reading positions history", endpoint, {"instType": "SWAP"},
+                                         "uTime", "uTime", None)
     finally:
         await venue.close()
 

@@ -24,7 +24,7 @@ async def test_item11_demo_keys_send_x_simulated_trading(venue: str, sandbox: bo
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     v = OkxVenue(ExchangeSettings(venue=venue, sandbox=sandbox, url=f"http://127.0.0.1:{port}",
                                   symbols=(BTC.symbol,)), None)
     try:

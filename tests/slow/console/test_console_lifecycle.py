@@ -53,7 +53,7 @@ def start(tmp_path: Path, on_hangup: str | None,
         '[strategy]\nname = "none"\n'
         + (f'[ui]\non_hangup = "{on_hangup}"\n' if on_hangup else ""))
     tmux = Tmux(shell.format(cmd=f"{PERPDESK} --config config.toml"), tmp_path)
-    sh = int(tmux._tmux("list-panes", "-t", tmux.name, "-F", "#{pane_pid}").split()[0])
+    sh = int(tmux.pane("#{pane_pid}"))
     children = Path(f"/proc/{sh}/task/{sh}/children")
     wait_for(lambda: children.read_text().split() != [], "perpdesk to start")
     pid = int(children.read_text().split()[0])

@@ -112,12 +112,11 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60)
         assert rec.returncode == 0, rec.stdout + rec.stderr
 
-        pid = int(tmux._tmux("display-message", "-p", "-t", tmux.name, "#{pane_pid}").strip())
+        pid = int(tmux.pane("#{pane_pid}"))
         import os
 
         os.kill(pid, signal.SIGHUP)  # a closed SSH session: the console detaches, nothing else
-        wait_until(lambda: tmux._tmux("display-message", "-p", "-t", tmux.name,
-                                      "#{pane_dead}").strip() == "1", 20, "the console to detach")
+        wait_until(lambda: tmux.pane("#{pane_dead}") == "1", 20, "the console to detach")
         assert proc.poll() is None
     finally:
         tmux.kill()

@@ -24,6 +24,7 @@ from core.config import Settings, UISettings, load_settings
 from core.events import ClosePosition
 from core.model import PositionSide
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
+from tests.helpers.pilot import notifications
 
 SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,
@@ -119,7 +120,7 @@ async def test_help_shows_rebound_keys() -> None:
 
 
 def warnings(app: PerpdeskApp) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "warning"]
+    return [n.message for n in notifications(app) if n.severity == "warning"]
 
 
 async def test_a_keymap_giving_one_key_to_two_actions_warns_naming_both() -> None:

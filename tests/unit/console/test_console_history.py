@@ -23,6 +23,7 @@ from core.journal import Journal, read_fills
 from core.journal.history import HistoryPager, read_day
 from core.model import Fill
 from tests.helpers.console_helpers import T0, FakeEngine, close, fill, funding, screen_text
+from tests.helpers.pilot import notifications
 
 SIZE = (120, 40)
 
@@ -121,7 +122,7 @@ async def test_no_journal_reader_means_no_seeding_and_no_error() -> None:
         await pilot.press("h")
         assert len(app.screen_stack) == 1
     assert ("no journal to read history from", "warning") in [
-        (n.message, n.severity) for n in app._notifications]
+        (n.message, n.severity) for n in notifications(app)]
 
 
 # ================================================================== history screen

@@ -27,7 +27,7 @@ from tests.helpers.console_helpers import (
     screen_text,
     snapshot,
 )
-from tests.helpers.pilot import notes, settle
+from tests.helpers.pilot import notes, notifications, settle
 
 SIZE = (120, 40)
 
@@ -143,7 +143,7 @@ async def test_rejection_is_one_error_notification() -> None:
         await pilot.press("c", "y")
         await settle(app, pilot)
         app.flush_now()
-    errors = [n for n in app._notifications if n.severity == "error"]
+    errors = [n for n in notifications(app) if n.severity == "error"]
     assert [n.message for n in errors] == ["exchange says no"]
 
 
@@ -154,7 +154,7 @@ async def test_engine_notice_becomes_notification() -> None:
         engine.emit(Notice(NoticeLevel.WARNING, "private stream disconnected"))
         app.flush_now()
         await pilot.pause()
-    assert [(n.message, n.severity) for n in app._notifications] == [
+    assert [(n.message, n.severity) for n in notifications(app)] == [
         ("private stream disconnected", "warning")]
 
 
@@ -299,7 +299,7 @@ async def test_a_bad_ui_state_file_is_set_aside_and_said_on_screen(tmp_path) -> 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.theme == "perpdesk-light"  # config.toml's [ui]
-        (notice,) = [n.message for n in app._notifications if n.severity == "warning"]
+        (notice,) = [n.message for n in notifications(app) if n.severity == "warning"]
         assert "ui-state.toml" in notice and "corrupt-" in notice and "not valid TOML" in notice
     assert not (tmp_path / "ui-state.toml").exists() or "[ui\n" not in (tmp_path / "ui-state.toml").read_text()
 
@@ -394,7 +394,7 @@ async def test_partial_close_larger_than_the_changed_position_is_not_sent() -> N
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
     assert engine.commands == []
-    (error,) = [n.message for n in app._notifications if n.severity == "error"]
+    (error,) = [n.message for n in notifications(app) if n.severity == "error"]
     assert "now long 3.0 ct" in error and "nothing sent" in error
 
 

@@ -9,12 +9,9 @@ from console.screens.confirm import ConfirmScreen
 from core.events import ClosePosition
 from core.model import PositionSide
 from tests.helpers.console_helpers import BTC, FakeEngine, life, painted, screen_text, snapshot
+from tests.helpers.pilot import notes
 
 SIZE = (120, 40)
-
-
-def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def test_keys_before_the_engine_is_up_say_so_and_send_nothing() -> None:
@@ -26,7 +23,8 @@ async def test_keys_before_the_engine_is_up_say_so_and_send_nothing() -> None:
             await pilot.press(key)
             await pilot.pause()
             assert len(app.screen_stack) == 1, f"{key} opened {app.screen}"
-        assert len([n for n in notes(app) if n.startswith("not connected yet")]) >= 1
+        # each key says it, one plain line (repeats within seconds are one), and nothing else is said
+        assert set(notes(app)) == {"not connected yet: the exchange connection is still starting"}
         assert not app.connected
 
 

@@ -36,6 +36,7 @@ from tests.helpers.console_helpers import (
     screen_text,
     snapshot,
 )
+from tests.helpers.pilot import notes
 
 SIZE = (120, 40)
 
@@ -43,10 +44,6 @@ SIZE = (120, 40)
 def two_positions() -> FakeEngine:
     return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
                        snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
-
-
-def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def settle(app, pilot) -> None:

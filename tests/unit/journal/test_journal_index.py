@@ -309,7 +309,7 @@ def test_batches_are_indexed_from_memory_exactly_as_from_the_files(
         j.record_close(close((f"M{batch * 10}",), closed_at=T0 + timedelta(hours=70 * batch)))
         j.record_funding(funding(f"MB{batch}", ts=T0 + timedelta(hours=70 * batch + 1)))
         j.record_order(order())
-        j._commit()
+        j.flush_sync()
     assert reads == []  # every batch from memory
     orders = sorted(tmp_path.glob("orders_*.csv"))[0]
     data = bytearray(orders.read_bytes())
@@ -317,7 +317,7 @@ def test_batches_are_indexed_from_memory_exactly_as_from_the_files(
     data[at] = ord("7") if data[at] != ord("7") else ord("8")
     orders.write_bytes(bytes(data))  # one digit of the last row changed: same size, same inode
     j.record_fill(fill("M99", ts=T0 + timedelta(hours=1)))
-    j._commit()
+    j.flush_sync()
     assert reads == [orders.name]  # the edit is seen: that file is read again whole
     j.close_sync()
     from_memory = _dump(tmp_path)

@@ -3,6 +3,7 @@ documented examples (tests/fixtures/bybit_docs)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
 
@@ -34,7 +35,12 @@ def test_documented_examples_parse() -> None:
     assert c.closed_pnl == D("-47.4065323") and c.open_fee is None and c.fill_count == 4
     (wallet,) = example("ws_wallet.json")["data"]
     assert bp.parse_wallet(wallet, "USDT", 0) is None  # the example holds BTC only
-    assert bp.parse_wallet(wallet, "BTC", 0) is not None
+    w = bp.parse_wallet(wallet, "BTC", 1700034722104)
+    assert w is not None
+    # the coin's own equity and uPnL; available is the unified account's shared margin (USD)
+    assert (w.equity, w.unrealized_pnl, w.available, w.ccy) == (
+        D("0.00102964"), D("0"), D("9556.6056555"), "BTC")
+    assert w.ts == datetime(2023, 11, 15, 7, 52, 2, 104000, tzinfo=UTC)
 
 
 def test_a_bad_push_item_is_skipped_alone_and_reported() -> None:

@@ -65,16 +65,16 @@ async def test_documented_ws_push_reaches_the_sink_as_candles_a_bad_row_alone_sk
     venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=(BTC,)), None)
     venue.markets.by_symbol, venue.markets.by_id = {BTC: INST}, {BTC_ID: INST}
     events: list[object] = []
-    venue._sink = events.append
+    venue.router.sink = events.append
     try:
         push = example("ws_candle1m")
         row = push["data"][0]
-        venue._on_push({"arg": {"channel": "candle1m", "instId": BTC_ID},
+        venue.router.on_push({"arg": {"channel": "candle1m", "instId": BTC_ID},
                         "data": [row, [*row[:2], "1", *row[3:]], [*row[:8], "1"]]}, "business")
         assert [(c.close, c.confirmed) for c in events] == [(D("8548.26"), False), (D("8548.26"), True)]  # type: ignore[attr-defined]
         assert all(isinstance(c, Candle) and c.symbol == BTC and c.bar == "1m" for c in events)
         events.clear()
-        venue._on_push({**push, "data": [row]}, "business")  # the documented arg: another instrument
+        venue.router.on_push({**push, "data": [row]}, "business")  # the documented arg: another instrument
         assert events == []
     finally:
         await venue.close()

@@ -151,7 +151,7 @@ async def test_documented_candle_push_one_bad_row_only_the_bad_one_is_skipped() 
         row = doc("ws_candle5m")["example"]["data"][0]
         bad = [*row[:4], "abc", *row[5:]]
         arg = {"channel": "candle5m", "instId": BTC.inst_id}
-        r.venue._on_push({"arg": arg, "data": [row, bad, [*row[:8], "1"]]}, "business")
+        r.venue.router.on_push({"arg": arg, "data": [row, bad, [*row[:8], "1"]]}, "business")
         assert [(c.bar, c.close, c.confirmed) for c in r.events if isinstance(c, Candle)] == [
             ("5m", D("8548.26"), False), ("5m", D("8548.26"), True)]
     finally:
@@ -253,11 +253,11 @@ class Router:
         self.venue.markets.by_symbol = {BTC.symbol: BTC}
         self.venue.markets.by_id = dict(BY_ID)
         self.events: list[object] = []
-        self.venue._sink = self.events.append
+        self.venue.router.sink = self.events.append
 
     async def push(self, name: str, data: list[Any], stream: str = "private") -> list[object]:
         arg = doc(name)["example"]["arg"]
-        self.venue._on_push({"arg": arg, "data": data}, stream)
+        self.venue.router.on_push({"arg": arg, "data": data}, stream)
         await asyncio.sleep(0)  # whole-state channels are emitted after the burst
         await asyncio.sleep(0)
         out, self.events[:] = list(self.events), []
