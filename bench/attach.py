@@ -129,7 +129,7 @@ async def _console_child(cfg: str, sock: str, out: str, measure: bool) -> None:
     import bench.ui as ui
     from console.app import build_app
     from console.remote import RemoteEngine
-    from core.config import load_settings
+    from core.settings.config import load_settings
 
     os.environ.setdefault("COLORTERM", "truecolor")
     os.environ["TERM"] = "xterm-256color"
@@ -234,10 +234,10 @@ async def _inprocess(quick: bool, tmp: Path) -> dict[str, Any]:
     """bench/ui.py's steady window only (same set-up, same probes), in this process."""
     import bench.ui as ui
     from console.app import build_app
-    from core.config import load_settings
     from core.events import PlaceOrder
     from core.model import OrderSide
-    from core.runner import build_stack
+    from core.service.runner import build_stack
+    from core.settings.config import load_settings
 
     child = ui.SimChild()
     try:

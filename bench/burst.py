@@ -84,10 +84,10 @@ def _start_sim() -> tuple[subprocess.Popen[str], str]:
 async def _step(rate: int, seconds: float, directory: Path) -> dict[str, Any]:
     from loguru import logger
 
-    from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
     from core.engine import Engine
     from core.journal import Journal, read_fills
     from core.reconcile.compare import reconcile_with_venue
+    from core.settings.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
     from core.venue import OkxVenue
 
     at_stop: list[str] = []

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def quiet_logs() -> Path:
     """Send loguru to a temp log file the way the product does (file sink, never the terminal)."""
-    from core.config import LogSettings, Settings
-    from core.logs import setup_logging
+    from core.settings.config import LogSettings, Settings
+    from core.support.logs import setup_logging
 
     tmp = Path(tempfile.mkdtemp(prefix="perpdesk-bench-logs-"))
     atexit.register(shutil.rmtree, tmp, True)

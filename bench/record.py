@@ -22,7 +22,7 @@ import ccxt.async_support as ccxt
 import orjson
 from websockets.asyncio.client import connect
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 from core.venue.okx_stream import login_args

@@ -16,11 +16,11 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-from core.config import RiskSettings
 from core.engine import Engine
 from core.events import PlaceOrder
 from core.journal import Journal
 from core.model import Fill, Instrument, OrderSide, Origin
+from core.settings.config import RiskSettings
 
 INSTRUMENTS = {
     "BTC/USDT:USDT": Instrument("BTC/USDT:USDT", "BTC-USDT-SWAP", D("0.01"), D("0.01"), D("0.01"), D("0.1")),

@@ -59,8 +59,8 @@ def _start_sim(speed: float) -> tuple[subprocess.Popen[str], int]:
 
 
 async def _soak(hours: float, speed: float, tmp: Path, port: int, child_pid: int) -> dict[str, Any]:
-    from core.config import load_settings
-    from core.runner import build_stack
+    from core.service.runner import build_stack
+    from core.settings.config import load_settings
 
     s = load_settings(REPO / "config.toml", ui_state=False)  # the committed config, redirected:
     s = replace(s, exchange=replace(s.exchange, url=f"http://127.0.0.1:{port}"),

@@ -41,10 +41,10 @@ def _percentile(xs: list[float], q: float) -> float | None:
 async def _burst(rate: int, seconds: float, directory: Path, url: str | None) -> dict[str, Any]:
     """One burst on a fresh simulator; CPU seconds of this process until every fill is journaled
     (and, with ``url``, shipped)."""
-    from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
     from core.engine import Engine
     from core.journal import Journal
     from core.model import Fill
+    from core.settings.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
     from core.store.rows import Scope
     from core.store.shipper import Shipper
     from core.store.status import StatusPublisher

@@ -37,9 +37,9 @@ import orjson
 
 from bench.common import REF_LOOP_N, median, per_ref, ref_loop_ms, spread
 from bench.record import SYMBOLS, load
-from core.config import ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills
+from core.settings.config import ExchangeSettings
 from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
 from core.venue.okx import OkxVenue

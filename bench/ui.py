@@ -5,7 +5,7 @@ Set-up (everything real except the terminal):
   moves every mark at 10 Hz (500 mark-price pushes/s), fills a 1-contract market order on a random
   instrument 5 times a second (alternating add/reduce, so fills, closes and position pushes flow),
   and for the key test adds a burst of 2,000 mark-price pushes per second on top.
-* This process runs the product stack of the committed config (core.runner.build_stack, pointed at
+* This process runs the product stack of the committed config (core.service.runner.build_stack, pointed at
   the child, 50 symbols, no strategy) and ``console.app.build_app(engine, settings)`` in the SAME
   loop, at 160x50, with a driver that is Textual's headless driver except that it reports a real
   terminal (so the app renders every frame to an ANSI string exactly as on a TTY, truecolor) and
@@ -473,10 +473,10 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
 
     from console.app import build_app
     from console.screens.confirm import ConfirmScreen
-    from core.config import load_settings
     from core.events import PlaceOrder
     from core.model import OrderSide
-    from core.runner import build_stack
+    from core.service.runner import build_stack
+    from core.settings.config import load_settings
 
     os.environ.setdefault("COLORTERM", "truecolor")
     os.environ["TERM"] = "xterm-256color"

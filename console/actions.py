@@ -5,7 +5,7 @@ the same actions, and every binding (dialogs and tables too, y/n and j/k) needs 
 ``[keymap]`` to rebind it. Each ``Action`` here is one binding with a stable id
 (the ``[keymap]`` key); the app, the screens and the panes take their BINDINGS from ``bindings``,
 the palette from ``palette``, the help from ``help_lines``, and ``TRADING_ACTIONS`` decides what
-read-only mode hides. The ids are written here only: the CLI hands them to core/config.py, which
+read-only mode hides. The ids are written here only: the CLI hands them to core/settings/config.py, which
 checks ``[keymap]`` against them, so this module imports no Textual (console/bindings.py turns the
 table into Textual bindings).
 """

@@ -57,8 +57,6 @@ from console.widgets.pnlchart import PnlChart
 from console.widgets.riskline import RiskLine
 from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
-from core.engine_view import EngineView, JournalView, capabilities_of
-from core.errors import EXIT_FAIL
 from core.events import (
     AccountSnapshot,
     Command,
@@ -70,13 +68,15 @@ from core.events import (
     RiskStatus,
     StreamStatus,
 )
-from core.heap import freeze_startup_heap
 from core.model import Instrument, OrderUpdate, PositionSnapshot
+from core.service.view import EngineView, JournalView, capabilities_of
+from core.support.errors import EXIT_FAIL
+from core.support.gc_tuning import freeze_startup_heap
 from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_themes
 
 if TYPE_CHECKING:
     from console.widgets.positions import PositionsPane
-    from core.config import Settings
+    from core.settings.config import Settings
     from core.store.shipper import StoreState
 
 _SEVERITY = {NoticeLevel.INFO: "information", NoticeLevel.WARNING: "warning",
@@ -114,7 +114,7 @@ class PerpdeskApp(App[int]):
                  freeze_heap: bool = False) -> None:
         super().__init__()
         self.engine = engine
-        self.freeze_heap = freeze_heap  # the process's own console (core/heap.py), not tests
+        self.freeze_heap = freeze_heap  # the process's own console (core/support/gc_tuning.py), not tests
         self.settings = settings
         ui = settings.ui if settings is not None else None
         self.read_only = bool(read_only or (ui is not None and ui.read_only) or engine.read_only)
@@ -138,7 +138,7 @@ class PerpdeskApp(App[int]):
         self._filter_return: LinePane | None = None
         self.startup_warnings: list[str] = []  # shown once mounted, and logged
         if settings is not None:
-            from core.config import take_notices
+            from core.settings.config import take_notices
 
             self.startup_warnings += take_notices()  # a bad ui-state.toml set aside at load
         self.after_first_frame: Callable[[], object] | None = None  # run_app starts the stack here
@@ -589,7 +589,7 @@ class PerpdeskApp(App[int]):
         if self.settings is None:
             return
         try:
-            from core.uistate import save_ui_state
+            from core.settings.uistate import save_ui_state
 
             self.settings = save_ui_state(self.settings, theme=theme.name)
         except Exception as exc:  # noqa: BLE001 - a preference that cannot be saved is not fatal
@@ -631,10 +631,10 @@ def build_app(engine: EngineView, settings: Settings | None = None, *, read_only
               clock: Callable[[], datetime] = _utc_now,
               monotonic: Callable[[], float] = time.monotonic,
               freeze_heap: bool = False) -> PerpdeskApp:
-    """The single app factory (CLI and tests). ``engine`` follows core/engine_view.py;
+    """The single app factory (CLI and tests). ``engine`` follows core/service/view.py;
     ``clock`` only decides which UTC day the header totals show; ``monotonic`` times the
     grouping of new rows and the dedupe of notifications; ``freeze_heap`` is for the one console
-    a process runs for the day (core/heap.py)."""
+    a process runs for the day (core/support/gc_tuning.py)."""
     return PerpdeskApp(engine, settings, read_only=read_only, clock=clock, monotonic=monotonic,
                        freeze_heap=freeze_heap)
 
@@ -650,7 +650,7 @@ async def _run(settings: Settings) -> int:
     terminal is restored, so it is still one plain stderr line and exit code 2. Quitting before
     the stack is up cancels its start (build_stack closes what it opened).
     """
-    from core.logs import flush_logs
+    from core.support.logs import flush_logs
 
     app = build_app(PendingEngine(read_only=settings.ui.read_only), settings, freeze_heap=True)
     lifecycle = Lifecycle(lambda: app.exit(0), settings.ui.on_hangup)
@@ -660,8 +660,8 @@ async def _run(settings: Settings) -> int:
     async def stack() -> None:
         import importlib
 
-        from core.runner import build_stack, log_stop
         from core.service.host import serving
+        from core.service.runner import build_stack, log_stop
 
         try:
             # the venue imports ccxt (~0.7 s); in a thread, so the painted UI answers keys meanwhile

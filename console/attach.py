@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from console.errors import describe, expected_errors, log_line
 from console.remote import EngineUnavailable, RemoteEngine
-from core.errors import EXIT_FAIL
+from core.support.errors import EXIT_FAIL
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.settings.config import Settings
 
 
 def engine_socket(settings: Settings) -> Path | None:
@@ -35,7 +35,7 @@ def engine_socket(settings: Settings) -> Path | None:
 async def _attach(settings: Settings, read_only: bool) -> int:
     from console.app import build_app
     from console.lifecycle import Lifecycle, hangup_safe
-    from core.logs import flush_logs
+    from core.support.logs import flush_logs
 
     path = engine_socket(settings)
     if path is None:

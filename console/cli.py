@@ -3,7 +3,7 @@
 Why dispatch is lazy: `perpdesk --headless`, `reconcile` and `report` must not pay for importing
 Textual, nor the TUI for ccxt's import until it needs it.
 Expected failures (bad config, missing credential, unreachable exchange) arrive as a
-``core.errors.PerpdeskError``; ``main`` turns it, in one place, into one stderr line and its exit code.
+``core.support.errors.PerpdeskError``; ``main`` turns it, in one place, into one stderr line and its exit code.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from console.actions import ACTION_IDS
-from core.config import SimSettings, load_credentials, load_settings
-from core.errors import EXIT_FAIL, PerpdeskError
-from core.net import is_loopback
+from core.settings.config import SimSettings, load_credentials, load_settings
+from core.support.errors import EXIT_FAIL, PerpdeskError
+from core.support.net import is_loopback
 
 DEFAULT_SIM_PORT = 8765
 
@@ -210,9 +210,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         # Read-only and offline, it books nothing and logs no event: it prints. Setting up the
         # log (loguru and asyncio, multiprocessing) would cost it a good part of its second.
-        return _target("core.report", "main")(settings, args.day, first=args.first, last=args.last,
+        return _target("core.accounting.report", "main")(settings, args.day, first=args.first, last=args.last,
                                                symbol=args.symbol, fmt=args.fmt)
-    from core.logs import setup_logging
+    from core.support.logs import setup_logging
 
     setup_logging(settings)
     from loguru import logger
@@ -231,9 +231,9 @@ def _logged_command(settings: Any, args: argparse.Namespace) -> int:
     if args.command == "reconcile":
         return _target("core.reconcile.command", "main")(settings)
     if args.headless:  # the older name of `serve`
-        return _target("core.runner", "run_headless")(settings, args.duration)
+        return _target("core.service.runner", "run_headless")(settings, args.duration)
     if args.command == "serve":
-        return _target("core.runner", "run_headless")(settings, args.duration, "serve")
+        return _target("core.service.runner", "run_headless")(settings, args.duration, "serve")
     if args.command == "attach":
         return _target("console.attach", "run_attach")(settings, args.read_only)
     return _target("console.app", "run_app")(settings)
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: PerpdeskError) -> int:
     """One plain line (the first, should a message ever carry more), no traceback."""
-    from core.logs import redact
+    from core.support.logs import redact
 
     message = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
     _log(lambda lg: lg.error(message))
@@ -267,7 +267,7 @@ def _expected(exc: PerpdeskError) -> int:
 
 
 def _unexpected(exc: Exception) -> int:
-    from core.logs import redact
+    from core.support.logs import redact
 
     if os.environ.get("PERPDESK_TRACEBACK"):
         raise exc
@@ -281,7 +281,7 @@ def _unexpected(exc: Exception) -> int:
 
 def _log(write: Callable[[Any], None]) -> None:
     """Logs only if our file sink is up: loguru's default sink would print to the terminal."""
-    from core.logs import logging_active
+    from core.support.logs import logging_active
 
     if logging_active():
         from loguru import logger

@@ -8,7 +8,7 @@ one line too and logged with its traceback. Every expected failure derives from 
 """
 from __future__ import annotations
 
-from core.errors import PerpdeskError
+from core.support.errors import PerpdeskError
 
 
 def expected_errors() -> tuple[type[Exception], ...]:
@@ -24,7 +24,7 @@ def describe(exc: BaseException) -> str:
 
 def log_line(level: str, text: str, exc: BaseException | None = None) -> None:
     """Write to perpdesk's log file when it is set up (never to the terminal the TUI owns)."""
-    from core.logs import logging_active
+    from core.support.logs import logging_active
 
     if not logging_active():
         return

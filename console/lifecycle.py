@@ -6,7 +6,7 @@ exchange, the journal's last batch at the mercy of the interpreter's exit. Here:
 
 - SIGTERM and SIGINT stop the console like `q` (without its question: nobody is there to
   answer it): the UI exits, the stack stops (journal flushed and closed), one log line names the
-  signal and the positions left open with their TP/SL when known (core/runner.py log_stop).
+  signal and the positions left open with their TP/SL when known (core/service/runner.py log_stop).
 - SIGHUP with ``[ui] on_hangup = "stop"`` does the same. With ``"headless"`` the UI is detached
   and the engine (and the strategy) keep running and journaling, as `perpdesk --headless` would,
   until SIGTERM or SIGINT. Further SIGHUPs are ignored.

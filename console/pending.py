@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from core.engine_view import ReconcileReportView
-from core.errors import PerpdeskError
 from core.events import AccountSnapshot, Command, CommandResult, LinkState, RiskStatus, TradingState
 from core.model import Instrument, PositionSnapshot
+from core.service.view import ReconcileReportView
+from core.support.errors import PerpdeskError
 
 NOT_CONNECTED = "not connected yet"
 
@@ -24,7 +24,7 @@ class NotConnected(PerpdeskError):
 
 
 class PendingEngine:
-    """An EngineView (core/engine_view.py) with no engine behind it yet."""
+    """An EngineView (core/service/view.py) with no engine behind it yet."""
 
     def __init__(self, *, read_only: bool = False) -> None:
         self.read_only = read_only

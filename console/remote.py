@@ -1,6 +1,6 @@
 """RemoteEngine: the EngineView of an engine in another process, over its control socket.
 
-Why not a second console: the console already depends only on ``core.engine_view.EngineView``,
+Why not a second console: the console already depends only on ``core.service.view.EngineView``,
 so `perpdesk attach` is the very same PerpdeskApp driven by this object instead of an in-process
 engine (protocol: docs/service.md, server: core/service/server.py).
 
@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import log_line
-from core.engine_view import FULL
-from core.errors import PerpdeskError
 from core.events import (
     AccountSnapshot,
     CloseAll,
@@ -55,6 +53,8 @@ from core.model import CloseResult, Fill, FundingPayment, Instrument, PositionSn
 from core.service import protocol as proto
 from core.service.codec import WireError, decode
 from core.service.server import NOTICE_HISTORY, position_facts
+from core.service.view import FULL
+from core.support.errors import PerpdeskError
 from core.venue.base import VenueCapabilities
 
 ENGINE_LINK = "engine"  # the header's link to the engine process

@@ -23,7 +23,6 @@ from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
-from core.engine_view import ProtectionView, RestingView, capabilities_of
 from core.events import (
     CloseAll,
     ClosePosition,
@@ -37,14 +36,15 @@ from core.events import (
     TradingState,
 )
 from core.model import PositionSnapshot
+from core.service.view import ProtectionView, RestingView, capabilities_of
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
     from console.feed import FeedBuffer
     from console.widgets.positions import PositionsPane
-    from core.engine_view import EngineView
     from core.model import Instrument
+    from core.service.view import EngineView
 
 
 class TradingApp(Protocol):

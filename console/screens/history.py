@@ -24,7 +24,7 @@ from console.widgets.closes import ClosesPane
 from console.widgets.fills import FillsPane
 from console.widgets.funding import FundingPane
 from console.widgets.window import WindowPane
-from core.engine_view import HistoryPagerView, JournalView, capabilities_of
+from core.service.view import HistoryPagerView, JournalView, capabilities_of
 
 KINDS = ("fills", "closes", "funding")
 PAGE_SIZE = 200

@@ -17,7 +17,7 @@ from textual.widgets import Label, Static
 
 from console.actions import Scope
 from console.bindings import bindings
-from core.engine_view import ReconcileReportView
+from core.service.view import ReconcileReportView
 
 
 def report_text(report: ReconcileReportView, bad: str | Style, good: str | Style) -> Text:

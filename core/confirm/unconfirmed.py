@@ -26,7 +26,7 @@ from loguru import logger
 
 from core.journal.errors import JournalError
 from core.model import CloseResult
-from core.safefile import UnsafeFileError, read_private, write_atomic
+from core.support.safefile import UnsafeFileError, read_private, write_atomic
 
 FILE_NAME = "unconfirmed_closes.json"
 _VERSION = 1

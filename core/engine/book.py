@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from core.accounting.ledger import LedgerPosition
 from core.engine.ports import Key
 from core.events import PositionGone, PositionPush
-from core.ledger import LedgerPosition
 from core.model import MarginMode, PositionSnapshot, PosSide
 from core.money import ZERO
 

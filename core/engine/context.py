@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.accounting.ledger import Ledger
 from core.engine.ports import Clock
 from core.events import AccountSnapshot, CommandResult, EngineEvent, NoticeLevel
 from core.journal.writer import Journal
-from core.ledger import Ledger
 from core.venue.base import Venue
 
 

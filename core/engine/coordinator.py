@@ -20,7 +20,7 @@ from typing import Any
 
 from loguru import logger
 
-from core.config import RiskSettings
+from core.accounting.ledger import Ledger
 from core.confirm.closes import CloseConfirmer
 from core.confirm.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.engine.book import Book
@@ -51,10 +51,10 @@ from core.events import (
 )
 from core.journal import Journal
 from core.journal.history import DayHistory, HistoryKind, HistoryPager, read_day_async
-from core.ledger import Ledger
 from core.model import CloseResult, Fill, Instrument, OrderUpdate, Origin, PositionSnapshot, PosSide
 from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.risk.control import TradingControl
+from core.settings.config import RiskSettings
 from core.venue.base import Venue, VenueCapabilities
 
 RESYNC_RETRY_S = 5.0
@@ -261,7 +261,7 @@ class Engine:
 
     @property
     def capabilities(self) -> VenueCapabilities:
-        """What the venue can do: the console offers only that (core.engine_view.CapabilitiesView)."""
+        """What the venue can do: the console offers only that (core.service.view.CapabilitiesView)."""
         return self.venue.capabilities
 
     def mark(self, symbol: str) -> Decimal | None:

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from core.accounting.ledger import LedgerPosition
 from core.confirm.closes import PendingClose
 from core.engine.ports import ResyncRequest
 from core.engine.timeline import FillKey, exchange_order
 from core.events import Notice, NoticeLevel
-from core.ledger import LedgerPosition
-from core.logs import log_close, log_fill
 from core.model import CloseResult, Fill, OrderUpdate, PositionSide, PosSide
+from core.support.logs import log_close, log_fill
 
 if TYPE_CHECKING:
     from core.confirm.closes import CloseConfirmer

@@ -21,9 +21,9 @@ from loguru import logger
 from core.engine.fills import LifeWindow
 from core.engine.timeline import in_time_order
 from core.events import FundingBill
-from core.logs import log_funding
 from core.model import Fill, FundingPayment, PositionSide
 from core.money import ZERO, plain
+from core.support.logs import log_funding
 
 if TYPE_CHECKING:
     from core.engine.book import Book

@@ -19,11 +19,11 @@ from core.model import CloseResult, Fill
 from core.money import dec
 
 if TYPE_CHECKING:
+    from core.accounting.ledger import Ledger
     from core.confirm.closes import CloseConfirmer
     from core.engine.fills import FillPath
     from core.engine.funding import Funding
     from core.journal.writer import Journal
-    from core.ledger import Ledger
 
 
 def replay_journal(journal: Journal, ledger: Ledger, fills: FillPath, funding: Funding,

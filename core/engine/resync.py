@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from core.accounting.ledger import LedgerPosition
 from core.confirm.closes import reason_from_close_kind
 from core.confirm.history_match import match_history
 from core.engine.funding import BACKFILL_SLACK
 from core.engine.ports import Key
 from core.events import LinkState, NoticeLevel, PositionPush, StreamStatus
 from core.ids import life_seq
-from core.ledger import LedgerPosition
 from core.model import CloseReason, Fill, Origin, PositionSide
 from core.money import ZERO, plain
 

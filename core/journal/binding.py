@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from core.errors import PerpdeskError
 from core.journal import schema
-from core.safefile import UnsafeFileError, open_private, read_private, write_atomic
+from core.support.errors import PerpdeskError
+from core.support.safefile import UnsafeFileError, open_private, read_private, write_atomic
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.settings.config import Settings
 
 ACCOUNT_FILE = "account.json"
 

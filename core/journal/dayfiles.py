@@ -17,7 +17,7 @@ from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.index import TAIL_BYTES
 from core.journal.schema import Row
-from core.safefile import UnsafeFileError, open_private
+from core.support.safefile import UnsafeFileError, open_private
 
 HEADER_MAX = 4096  # bytes read to find a header line (a valid one is ~300)
 

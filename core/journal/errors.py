@@ -1,7 +1,7 @@
 """The journal's one error type (its own module so the schema, reader and writer can all raise it)."""
 from __future__ import annotations
 
-from core.errors import PerpdeskError
+from core.support.errors import PerpdeskError
 
 
 class JournalError(PerpdeskError):

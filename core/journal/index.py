@@ -37,7 +37,7 @@ from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.rows import check_row, open_day_file, row_checker
 from core.money import MoneyError, dec_or_none
-from core.safefile import UnsafeFileError, open_private
+from core.support.safefile import UnsafeFileError, open_private
 
 INDEX_NAME = ".index.sqlite3"
 _VERSION = 4

@@ -19,7 +19,7 @@ from typing import TextIO
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.money import MoneyError, dec_or_none
-from core.safefile import UnsafeFileError, open_private
+from core.support.safefile import UnsafeFileError, open_private
 
 
 def open_day_file(path: Path) -> int:
@@ -33,7 +33,7 @@ def open_day_file(path: Path) -> int:
 
 
 def open_journal_text(path: Path) -> TextIO:
-    """A day file opened for reading: no symlink followed, ours only (see core.safefile).
+    """A day file opened for reading: no symlink followed, ours only (see core.support.safefile).
 
     ``utf-8-sig``: a spreadsheet saving "CSV UTF-8" puts a byte-order mark before the header.
     """

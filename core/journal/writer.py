@@ -9,7 +9,7 @@ backfill can deliver the same fill twice within one batch window, and both copie
 slip past a check that only looks at what is already on disk.
 
 Files: created 0600 in a 0700 folder whatever the umask, never through a symlink nor into a file
-owned by another user (core.safefile). Each file's header is checked when it is opened: the same
+owned by another user (core.support.safefile). Each file's header is checked when it is opened: the same
 columns in another order (a spreadsheet moved them) is that file's layout, and rows are appended
 in it; missing or unknown columns refuse with the file and the columns named.
 
@@ -47,7 +47,7 @@ from core.journal.reader import read_rows
 from core.journal.replay import ReplayRows, replay_rows
 from core.journal.schema import FILL_EVENT, Row, day_files
 from core.model import CloseResult, Fill, FundingPayment, OrderUpdate, PositionSnapshot
-from core.safefile import UnsafeFileError, check_entry, make_private_dir
+from core.support.safefile import UnsafeFileError, check_entry, make_private_dir
 
 __all__ = ["Journal", "JournalError", "repair_torn_tail"]
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from loguru import logger
 
-from core.errors import PerpdeskError
 from core.journal.binding import bind_journal, journal_account
 from core.reconcile.compare import ReconcileReport, reconcile_with_venue
 from core.reconcile.saved import saved_at, saved_exchange, saved_state_path
 from core.service.lock import read_holder
+from core.support.errors import PerpdeskError
 from core.venue.factory import make_venue
 from core.venue.registry import venue_entry
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from loguru import logger
 
-from core.errors import PerpdeskError
 from core.sim.persist import SIM_STATE_FILE, SimStateError
+from core.support.errors import PerpdeskError
 
 
 class SavedExchangeUnavailable(PerpdeskError):

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from core.config import RiskSettings
 from core.engine.ports import Subscriber
 from core.events import (
     CommandResult,
@@ -47,7 +46,8 @@ from core.risk.day import DayPnl
 from core.risk.limits import Refusal, RiskGuard, usdt
 from core.risk.statefile import SavedState, load_state, save_state
 from core.risk.sweep import cancel_entries, close_all, leftovers, sweep
-from core.safefile import UnsafeFileError
+from core.settings.config import RiskSettings
+from core.support.safefile import UnsafeFileError
 from core.venue.base import VenueError
 
 if TYPE_CHECKING:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.config import RiskSettings
 from core.events import Command, PlaceOrder, TradingState
 from core.model import Origin
 from core.money import ZERO, plain
 from core.risk.inflight import InFlight, grows_sign
+from core.settings.config import RiskSettings
 
 if TYPE_CHECKING:
     from core.engine.book import Book

@@ -2,7 +2,7 @@
 
 Why: a halt (loss limit, kill switch) and a pause must survive a crash or a restart; only the
 trader's explicit resume ends them. Written crash-safely (temp file, fsync, rename, fsync of the
-folder) as a 0600 file through core.safefile. A file that cannot be read is treated as halted:
+folder) as a 0600 file through core.support.safefile. A file that cannot be read is treated as halted:
 refusing entries is the safe side of not knowing.
 
 A missing file is not taken for "running" when the journal says otherwise: every change of state
@@ -22,7 +22,7 @@ from core.events import TradingState
 from core.journal import schema
 from core.journal.errors import JournalError
 from core.journal.reader import read_rows
-from core.safefile import UnsafeFileError, check_entry, write_atomic
+from core.support.safefile import UnsafeFileError, check_entry, write_atomic
 
 STATE_FILE = "state.json"
 

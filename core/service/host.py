@@ -17,14 +17,14 @@ from core.service.paths import RuntimeDirError, socket_path
 from core.service.server import ControlServer
 
 if TYPE_CHECKING:
-    from core.config import Settings
     from core.engine import Engine
     from core.journal import Journal
     from core.service.lock import EngineLock
+    from core.settings.config import Settings
 
 
 class Stack(Protocol):
-    """What the control socket needs of a running stack (``core.runner.Stack`` is one)."""
+    """What the control socket needs of a running stack (``core.service.runner.Stack`` is one)."""
 
     @property
     def engine(self) -> Engine: ...

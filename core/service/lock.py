@@ -26,9 +26,9 @@ from pathlib import Path
 
 import orjson
 
-from core.errors import PerpdeskError
 from core.journal.disk import disk_full, full_disk_message
-from core.safefile import UnsafeFileError, make_private_dir, open_private
+from core.support.errors import PerpdeskError
+from core.support.safefile import UnsafeFileError, make_private_dir, open_private
 
 LOCK_FILE = "engine.lock"
 

@@ -15,8 +15,8 @@ import os
 import stat
 from pathlib import Path
 
-from core.errors import PerpdeskError
-from core.safefile import make_private_dir
+from core.support.errors import PerpdeskError
+from core.support.safefile import make_private_dir
 
 SUN_PATH_MAX = 107  # Linux: 108 bytes including the terminating NUL
 

@@ -36,7 +36,6 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from core.engine_view import capabilities_of
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -57,6 +56,7 @@ from core.model import Instrument, OrderUpdate, PositionSnapshot, PosSide
 from core.service import protocol as proto
 from core.service.codec import WireError, decode, encode
 from core.service.paths import private_runtime_dir
+from core.service.view import capabilities_of
 
 MAX_QUEUE = 5000  # ordered events waiting for one console before it is dropped
 RING = 20000  # ordered events kept for consoles that resume after a reconnect

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from core.report import MONEY_PLACES, for_reading
+from core.accounting.report import MONEY_PLACES, for_reading
 from core.service import protocol as proto
 from core.service.paths import registry_dirs, runtime_dir
 

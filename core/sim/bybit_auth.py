@@ -7,7 +7,7 @@ the raw body of a POST; headers X-BAPI-API-KEY, X-BAPI-TIMESTAMP (ms), X-BAPI-RE
 serverTime + 1000``.
 WS: ``{"op": "auth", "args": [apiKey, expires, signature]}`` with signature =
 hex(HMAC-SHA256(secret, "GET/realtime" + expires)); expires (ms) must lie in the future.
-The simulator's demo key (core.demo) is the only account; its secret signs both.
+The simulator's demo key (core.settings.demo) is the only account; its secret signs both.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 
 
 def okx_client(okx_class: Callable[[dict[str, Any]], Any], rest_url: str, ws_url: str | None = None,

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from loguru import logger
 
-from core.safefile import UnsafeFileError, open_private, read_private, write_atomic
 from core.sim import persist
 from core.sim.state import Account
+from core.support.safefile import UnsafeFileError, open_private, read_private, write_atomic
 
 if TYPE_CHECKING:
     from core.sim.server import SimServer

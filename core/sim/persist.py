@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from core.safefile import UnsafeFileError, read_private, write_atomic
 from core.sim.state import Account, AlgoOrder, Bill, FillRecord, Order, Position, PositionHistory
+from core.support.safefile import UnsafeFileError, read_private, write_atomic
 
 SIM_STATE_FILE = "sim-state.json"  # the embedded simulator's exchange, beside the journal
 
@@ -329,7 +329,7 @@ def read(path: Path) -> dict[str, Any] | None:
 
 
 def write(path: Path, payload: bytes) -> None:
-    """Replace the state file crash-safely (see ``core.safefile.write_atomic``)."""
+    """Replace the state file crash-safely (see ``core.support.safefile.write_atomic``)."""
     write_atomic(path, payload)
 
 

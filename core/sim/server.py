@@ -19,9 +19,7 @@ import orjson
 from aiohttp import web
 from loguru import logger
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
-from core.net import is_loopback
-from core.safefile import UnsafeFileError
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.sim import changelog, httplog, persist
 from core.sim import okx_shapes as shapes
 from core.sim.auth import verify_rest
@@ -34,6 +32,8 @@ from core.sim.exchange import Exchange, Push, SimError
 from core.sim.market import INSTRUMENTS, InstrumentSpec, PriceProcess
 from core.sim.rest import Rest
 from core.sim.ws import Conn, Hub
+from core.support.net import is_loopback
+from core.support.safefile import UnsafeFileError
 
 DEMO_CASH = Decimal("10000")
 CANDLE_PUSH_MS = 500  # an open candle is pushed at most this often per instrument and bar

@@ -13,11 +13,11 @@ import signal
 import sys
 from pathlib import Path
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
-from core.net import is_loopback
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.sim.control import CONTROL_TOKEN_HEADER
 from core.sim.persist import SimStateError
 from core.sim.server import SimServer
+from core.support.net import is_loopback
 
 
 async def _run(host: str, port: int, speed: float, seed: int, allow_remote: bool,

@@ -89,9 +89,9 @@ def accounts_main(settings: _Settings, url: str | None, fmt: str) -> int:
 def report_main(settings: _Settings, url: str | None, day: date | None, *,
                 first: date | None = None, last: date | None = None, symbol: str | None = None,
                 fmt: str = "table") -> int:
-    """`perpdesk report --store`: the options and formats of `perpdesk report` (core.report
+    """`perpdesk report --store`: the options and formats of `perpdesk report` (core.accounting.report
     prints both), each engine's rows with an ``engine`` column, then ALL's."""
-    from core.report import print_report, scope_text
+    from core.accounting.report import print_report, scope_text
     from core.store.queries import fetch_report, flatten
 
     what = "perpdesk report --store"

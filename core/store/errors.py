@@ -1,7 +1,7 @@
 """StoreError: one plain line about the store, exit 2 (the base of every expected store failure)."""
 from __future__ import annotations
 
-from core.errors import PerpdeskError
+from core.support.errors import PerpdeskError
 
 
 class StoreError(PerpdeskError):

@@ -14,9 +14,9 @@ from core.store.shipper import Shipper, StoreState
 from core.store.status import StatusPublisher
 
 if TYPE_CHECKING:
-    from core.config import Settings
     from core.engine import Engine
     from core.journal import Journal
+    from core.settings.config import Settings
 
 
 @dataclass

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.safefile import UnsafeFileError, read_private, write_atomic
 from core.store.errors import StoreError
+from core.support.safefile import UnsafeFileError, read_private, write_atomic
 
 MARK_FILE = "store-mark.json"
 

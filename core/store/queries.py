@@ -1,6 +1,6 @@
 """What the read-only role reads: every account at a glance, and the report from the store.
 
-Why the report reuses core.report's rows and formatting: `perpdesk report --store` must say, per
+Why the report reuses core.accounting.report's rows and formatting: `perpdesk report --store` must say, per
 engine, exactly what that engine's own `perpdesk report` says from its journal (same columns,
 same cash basis: gross and liquidation penalty by close time, fees and volume by fill time,
 funding by bill time, UTC days), plus the total over all engines.
@@ -13,8 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from core.money import ZERO, plain
-from core.report import (
+from core.accounting.report import (
     MONEY_PLACES,
     TOTAL,
     ReportRow,
@@ -25,6 +24,7 @@ from core.report import (
     report_rows,
     select,
 )
+from core.money import ZERO, plain
 from core.store.connect import SCHEMA
 
 STOPPED = "stopped"  # core.store.status.STOPPED (not imported: this module reads only)
@@ -59,7 +59,7 @@ class AccountRow:
 
     def cells(self, exact: bool = True) -> tuple[str, ...]:
         """The row as text: exact decimal strings (json), or USDT to the cent for the table
-        (core.report's rounding, the same as `perpdesk report`'s table)."""
+        (core.accounting.report's rounding, the same as `perpdesk report`'s table)."""
         def num(v: Decimal | None) -> str:
             return "" if v is None else plain(v) if exact else for_reading(v, MONEY_PLACES)
 
@@ -160,7 +160,7 @@ async def fetch_report(conn: Any, day: date | None = None, *, first: date | None
                        last: date | None = None, symbol: str | None = None) -> list[EngineReport]:
     """Per engine (by name), the rows of its own `perpdesk report` with the same options; then
     the total over every engine (ALL). ``day`` is one UTC day, ``first``/``last`` a range (both
-    included, either open), ``symbol`` a symbol or its coin, as core.report.select reads it."""
+    included, either open), ``symbol`` a symbol or its coin, as core.accounting.report.select reads it."""
     if day is not None:
         first = last = day
     acc: dict[str, dict[tuple[date, str], Sums]] = defaultdict(lambda: defaultdict(Sums))
@@ -186,11 +186,11 @@ async def fetch_report(conn: Any, day: date | None = None, *, first: date | None
 
 
 def flatten(reports: list[EngineReport]) -> tuple[list[ReportRow], list[str]]:
-    """Every engine's rows, then ALL's, and the engine of each: what core.report prints."""
+    """Every engine's rows, then ALL's, and the engine of each: what core.accounting.report prints."""
     return ([row for rep in reports for row in rep.rows],
             [rep.engine for rep in reports for _ in rep.rows])
 
 
 def format_store_report(reports: list[EngineReport]) -> list[str]:
-    """core.report's table with an ``engine`` column last (each engine's rows, then ALL)."""
+    """core.accounting.report's table with an ``engine`` column last (each engine's rows, then ALL)."""
     return format_report(*flatten(reports))

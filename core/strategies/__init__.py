@@ -53,7 +53,7 @@ def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strateg
 
 
 def load_strategy(settings: Any) -> Strategy | None:
-    """The strategy ``[strategy]`` asks for (a ``core.config.StrategySettings``): a built-in by
+    """The strategy ``[strategy]`` asks for (a ``core.settings.config.StrategySettings``): a built-in by
     ``name``, or the trader's class from ``path`` (a file) or ``module`` ("pkg.mod:Class").
     Raises StrategyError with one line naming the file or module and what is wrong."""
     from core.strategies.base import StrategyError

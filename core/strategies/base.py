@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from core.errors import PerpdeskError
+from core.support.errors import PerpdeskError
 
 if TYPE_CHECKING:
     from core.events import AccountSnapshot, Candle, Command, CommandResult, MarkPrice, TradingState

@@ -14,9 +14,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from core.errors import PerpdeskError
 from core.events import AccountSnapshot, Candle, FundingBill, PlaceOrder, PositionHistoryRecord, PositionPush
 from core.model import Fill, Instrument, Origin
+from core.support.errors import PerpdeskError
 
 
 class VenueErrorKind(StrEnum):

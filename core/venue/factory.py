@@ -1,6 +1,6 @@
 """Building the venue a configuration names: the registry's entry, the credentials, the adapter.
 
-Above both ``core.config`` (settings, credentials) and ``core.venue.registry`` (the names config
+Above both ``core.settings.config`` (settings, credentials) and ``core.venue.registry`` (the names config
 validates against), so neither of those imports the other.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import importlib
 from dataclasses import replace
 from typing import Any
 
-from core.config import ExchangeSettings, Settings, load_credentials
+from core.settings.config import ExchangeSettings, Settings, load_credentials
 from core.venue.base import Venue
 from core.venue.registry import venue_entry
 
@@ -17,7 +17,7 @@ from core.venue.registry import venue_entry
 def make_venue(settings: Settings, exchange: ExchangeSettings | None = None) -> Venue:
     """The venue of ``settings`` (or of ``exchange``, e.g. pointed at a simulator started just now).
 
-    Credentials come from ``core.config.load_credentials`` (the demo account for a demo venue,
+    Credentials come from ``core.settings.config.load_credentials`` (the demo account for a demo venue,
     else the environment); ConfigError when they are missing, VenueError when the venue cannot be
     built. Nothing is connected yet: call ``connect()``.
     """

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from core.demo import DEMO_CREDENTIALS
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -26,6 +25,7 @@ from core.events import (
     StreamStatus,
 )
 from core.model import Fill, Instrument, Origin
+from core.settings.demo import DEMO_CREDENTIALS
 from core.venue import okx_parse as P
 from core.venue.base import RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
 from core.venue.okx_candles import OkxCandles
@@ -45,7 +45,7 @@ OKX_WS_SANDBOX = "wss://wspap.okx.com:8443/ws/v5"
 
 
 class ExchangeSettingsLike(Protocol):
-    """The attributes of core.config.ExchangeSettings this module reads (duck-typed on purpose)."""
+    """The attributes of core.settings.config.ExchangeSettings this module reads (duck-typed on purpose)."""
 
     @property
     def venue(self) -> str: ...
@@ -58,7 +58,7 @@ class ExchangeSettingsLike(Protocol):
 
 
 class CredentialsLike(Protocol):
-    """The attributes of core.config.Credentials this module reads."""
+    """The attributes of core.settings.config.Credentials this module reads."""
 
     @property
     def api_key(self) -> str: ...

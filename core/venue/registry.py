@@ -19,7 +19,7 @@ class VenueEntry:
     name: str
     factory: str  # "module:attribute" of a callable (exchange settings, credentials) -> Venue
     description: str
-    demo_account: bool = False  # runs on the simulator's public demo account (core.demo), no env keys
+    demo_account: bool = False  # runs on the simulator's public demo account (core.settings.demo), no env keys
     embedded_sim: bool = False  # without [exchange] url the runner starts the simulator in-process
     passphrase: bool = True  # its API keys come with a passphrase (OKX) or not (Bybit)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.logs import shutdown_logging
+from core.support.logs import shutdown_logging
 
 PERPDESK = Path(sys.executable).with_name("perpdesk")
 

@@ -25,9 +25,9 @@ from typing import Any
 import aiohttp
 import ccxt.async_support as ccxt_async
 
-from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.engine import Engine
 from core.journal import Journal, read_fills, read_funding, read_orders, read_trades
+from core.settings.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.sim.ccxt_client import bybit_client, okx_client
 from core.sim.server import SimServer
 from core.venue import OkxVenue

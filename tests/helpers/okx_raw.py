@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import aiohttp
 import websockets
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.sim.auth import sign
 from core.sim.server import SimServer
 

@@ -22,7 +22,7 @@ def edit_cell(path: Path, match: dict[str, str], column: str, value: str) -> Non
 
 
 def _settings(url: str | None, journal_dir: Path, port: int = 0) -> Any:
-    from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
+    from core.settings.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 
     return Settings(exchange=ExchangeSettings(venue="sim", url=url, symbols=(BTC, ETH, SOL)),
                     sim=SimSettings(port=port), journal=JournalSettings(dir=journal_dir))

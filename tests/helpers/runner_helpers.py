@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import (
+from core.settings.config import (
     ExchangeSettings,
     JournalSettings,
     Settings,

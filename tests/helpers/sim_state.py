@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
+from core.settings.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
 from core.sim.server import SimServer
 from tests.helpers.engine_helpers import BTC
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-from core.config import (
+from core.events import PlaceOrder
+from core.model import OrderSide
+from core.service.runner import Stack
+from core.settings.config import (
     EngineSettings,
     ExchangeSettings,
     JournalSettings,
@@ -13,9 +16,6 @@ from core.config import (
     SimSettings,
     StoreSettings,
 )
-from core.events import PlaceOrder
-from core.model import OrderSide
-from core.runner import Stack
 from tests.helpers.engine_helpers import BTC, ETH, wait_for
 from tests.helpers.pg_helpers import StoreDb
 

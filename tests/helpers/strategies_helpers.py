@@ -5,8 +5,8 @@ from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
-from core.config import Settings, load_settings
-from core.runner import Stack
+from core.service.runner import Stack
+from core.settings.config import Settings, load_settings
 from tests.helpers.engine_helpers import BTC_ID
 
 

@@ -59,7 +59,7 @@ def test_report_imports_only_what_it_reads(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     code, modules = proc.stdout.strip().splitlines()[-1].split(" ", 1)
     loaded = set(modules.split())
-    assert code == "0" and "core.report" in loaded and "core.journal.index" in loaded
+    assert code == "0" and "core.accounting.report" in loaded and "core.journal.index" in loaded
     heavy = {"ccxt", "textual", "aiohttp", "loguru", "asyncio", "core.model", "core.events",
-             "core.journal.reader", "core.journal.writer", "core.venue.base", "core.logs"}
+             "core.journal.reader", "core.journal.writer", "core.venue.base", "core.support.logs"}
     assert loaded & heavy == set()

@@ -186,7 +186,7 @@ def test_a_start_on_a_full_disk_names_the_journal_folder(tmp_path: Path) -> None
 
 
 def test_tighten_leaves_a_shared_folder_links_and_other_files_alone(tmp_path: Path) -> None:
-    from core.safefile import tighten
+    from core.support.safefile import tighten
 
     shared, own = tmp_path / "shared", tmp_path / "own"
     shared.mkdir(mode=0o755)

@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.confirm.unconfirmed import FILE_NAME as UNCONFIRMED_FILE
 from core.confirm.unconfirmed import load
 from core.ids import split_position_id
 from core.journal import read_fills, read_funding, read_trades
 from core.reconcile.command import main as reconcile_main
+from core.settings.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.sim.ccxt_client import market_burst
 from core.venue import VenueError
 from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, VENUES, Rig, wait_for

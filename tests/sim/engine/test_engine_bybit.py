@@ -18,13 +18,13 @@ import ccxt.async_support
 import pytest
 from loguru import logger
 
-from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.engine import Engine
 from core.events import PlaceOrder
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.model import OrderSide
 from core.reconcile.compare import reconcile_with_venue
-from core.runner import build_stack
+from core.service.runner import build_stack
+from core.settings.config import ExchangeSettings, JournalSettings, Settings, SimSettings
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue

@@ -13,11 +13,11 @@ from decimal import Decimal as D
 import pytest
 
 import core.risk.control
-from core.config import RiskSettings
 from core.engine import Engine
 from core.engine.ports import now
 from core.events import MarkPrice, PlaceOrder, TradingState
 from core.model import OrderSide, PositionSnapshot
+from core.settings.config import RiskSettings
 from tests.helpers.engine_helpers import BTC, ETH, Rig, set_price, wait_for
 
 pytestmark = pytest.mark.timeout(120)

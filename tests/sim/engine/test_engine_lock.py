@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from core.runner import build_stack
 from core.service.lock import LOCK_FILE, EngineRunning, LockInfo, acquire, read_holder
+from core.service.runner import build_stack
 from tests.helpers.lock_helpers import PERPDESK, embedded_config, spawn, start_engine, stop, wait_until
 from tests.helpers.runner_helpers import _settings
 

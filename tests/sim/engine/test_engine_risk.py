@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from core.config import RiskSettings
 from core.engine import Engine
 from core.events import (
     CancelOrder,
@@ -29,6 +28,7 @@ from core.events import (
 )
 from core.journal import read_rows
 from core.model import OrderSide, OrderType, Origin, PosSide
+from core.settings.config import RiskSettings
 from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,

@@ -12,9 +12,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.config import RiskSettings
 from core.events import CancelOrder, CommandResult, LinkState, PlaceOrder, StreamStatus, TradingState
 from core.model import OrderSide, OrderType, Origin
+from core.settings.config import RiskSettings
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
 from tests.helpers.engine_helpers import (

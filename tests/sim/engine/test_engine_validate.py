@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.config import RiskSettings
 from core.events import ClosePosition, Command, CommandResult, PlaceOrder, SetTpSl
 from core.model import OrderSide, OrderType, Origin
+from core.settings.config import RiskSettings
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
 from tests.helpers.engine_helpers import BTC, Rig, exchange_position, sim_state, wait_for

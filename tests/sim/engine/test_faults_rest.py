@@ -19,11 +19,11 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from core.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.engine import Engine
 from core.events import ClosePosition, LinkState, PlaceOrder
 from core.journal import Journal
 from core.model import OrderSide
+from core.settings.config import SIM_DEMO_CREDENTIALS, ExchangeSettings
 from core.sim.exchange import SimError
 from core.venue import OkxVenue, VenueError
 from tests.helpers.engine_helpers import (

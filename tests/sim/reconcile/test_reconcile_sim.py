@@ -78,8 +78,8 @@ async def _trade_from_outside(url: str) -> None:
 async def _journal_from_exchange(url: str, directory: Path) -> None:
     """The journal as the engine would write it: exchange fills and bills, in time order, through
     the real Ledger (close rows, funding attribution) into the real Journal."""
-    from core.config import ExchangeSettings
-    from core.ledger import Ledger
+    from core.accounting.ledger import Ledger
+    from core.settings.config import ExchangeSettings
     from core.venue import OkxVenue
 
     venue = OkxVenue(ExchangeSettings(venue="sim", url=url, symbols=(BTC, ETH, SOL)), None)

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 
 from console.remote import EngineUnavailable, RemoteEngine
-from core.engine_view import JournalView, ProtectionView
 from core.events import ClosePosition, CommandResult, Notice, PlaceOrder, PositionGone
 from core.journal import read_fills, read_trades
 from core.model import CloseResult, OrderSide, PosSide
 from core.service import protocol as proto
 from core.service.codec import decode, encode
 from core.service.server import peer_uid, position_facts
+from core.service.view import JournalView, ProtectionView
 from tests.helpers.engine_helpers import BTC, wait_for
 from tests.helpers.lock_helpers import PERPDESK, embedded_config, start_engine, start_serve, stop
 from tests.helpers.service_helpers import RawClient, _attached, _Console, _order, _safe

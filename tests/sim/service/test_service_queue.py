@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from core.events import NoticeLevel
-from core.runner import build_stack
 from core.service import protocol as proto
 from core.service.host import serving
+from core.service.runner import build_stack
 from core.service.server import MAX_QUEUE
 from tests.helpers.runner_helpers import _settings
 from tests.helpers.service_helpers import RawClient

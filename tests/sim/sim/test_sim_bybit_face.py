@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import ccxt.async_support
 
-from core.demo import DEMO_KEY, DEMO_SECRET
+from core.settings.demo import DEMO_KEY, DEMO_SECRET
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 

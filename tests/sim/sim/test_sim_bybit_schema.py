@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.demo import DEMO_KEY, DEMO_SECRET
+from core.settings.demo import DEMO_KEY, DEMO_SECRET
 from core.sim.server import SimServer
 from tests.helpers import paths
 

@@ -28,7 +28,7 @@ from core.journal import read_fills, read_trades
 from core.journal.binding import ACCOUNT_FILE, AccountId, JournalAccountError, bind_journal, read_binding
 from core.model import OrderSide
 from core.reconcile.command import _reconcile_settings
-from core.runner import SIM_STATE_FILE, build_stack, run_headless
+from core.service.runner import SIM_STATE_FILE, build_stack, run_headless
 from core.sim import persist
 from core.sim.server import SimServer
 from tests.helpers.engine_helpers import BTC, control, wait_for

@@ -16,13 +16,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.config import (
+from core.accounting.report import build_report, format_report
+from core.journal import read_fills, read_funding, read_trades
+from core.service.runner import build_stack
+from core.settings.config import (
     ConfigError,
     parse_settings,
 )
-from core.journal import read_fills, read_funding, read_trades
-from core.report import build_report, format_report
-from core.runner import build_stack
 from core.store.queries import ALL_ENGINES, fetch_accounts, fetch_report
 from tests.helpers.engine_helpers import wait_for
 from tests.helpers.paths import HELPERS, REPO

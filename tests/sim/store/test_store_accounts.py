@@ -9,7 +9,7 @@ import pytest
 
 from console.app import build_app
 from console.screens.accounts import AccountsScreen
-from core.config import Settings, StoreSettings
+from core.settings.config import Settings, StoreSettings
 from core.store.queries import AccountRow
 from core.store.watch import AccountsWatch
 from tests.helpers.console_helpers import T0, FakeEngine, screen_text

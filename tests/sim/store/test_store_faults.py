@@ -13,7 +13,7 @@ import pytest
 from core.journal import Journal, read_fills
 from core.journal.binding import AccountId
 from core.model import OrderSide, OrderState, OrderUpdate
-from core.runner import build_stack
+from core.service.runner import build_stack
 from core.store.marks import MARK_FILE
 from core.store.rows import Scope
 from core.store.shipper import Shipper

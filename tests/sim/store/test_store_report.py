@@ -18,10 +18,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from core.accounting.report import TOTAL
 from core.journal import Journal
 from core.journal.binding import AccountId
 from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
-from core.report import TOTAL
 from core.store.queries import ALL_ENGINES, fetch_accounts
 from core.store.rows import Scope
 from core.store.shipper import Shipper

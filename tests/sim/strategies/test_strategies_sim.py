@@ -18,7 +18,7 @@ from core.events import (
 )
 from core.journal import read_fills, read_trades
 from core.model import OrderSide, Origin
-from core.runner import Stack, build_stack
+from core.service.runner import Stack, build_stack
 from tests.helpers.engine_helpers import BTC, sim_state, wait_for
 from tests.helpers.fault_helpers import LogCapture
 from tests.helpers.paths import REPO

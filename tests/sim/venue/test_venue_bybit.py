@@ -14,8 +14,6 @@ from typing import Any
 import ccxt.async_support
 import pytest
 
-from core.config import ConfigError, Credentials, ExchangeSettings, Settings, load_credentials
-from core.demo import DEMO_KEY, DEMO_SECRET
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -29,6 +27,8 @@ from core.events import (
 )
 from core.journal import read_fills
 from core.model import Fill, OrderSide, OrderState, OrderType, OrderUpdate, Origin
+from core.settings.config import ConfigError, Credentials, ExchangeSettings, Settings, load_credentials
+from core.settings.demo import DEMO_KEY, DEMO_SECRET
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.base import VenueError, VenueErrorKind

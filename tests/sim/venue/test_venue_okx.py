@@ -304,7 +304,7 @@ async def _history_pages(items: list[dict[str, str]],
                          queries: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """The adapter's positions-history paging over ``items`` served as the simulator pages them
     (newest first, ``after`` strictly older); ``queries`` collects each request's parameters."""
-    from core.config import ExchangeSettings
+    from core.settings.config import ExchangeSettings
     from core.sim.rest import page
 
     async def endpoint(query: dict[str, str]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from core.config import ExchangeSettings
+from core.settings.config import ExchangeSettings
 from core.venue.okx import OkxVenue
 from tests.helpers.okx_docs import BTC
 

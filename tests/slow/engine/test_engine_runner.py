@@ -1,4 +1,4 @@
-"""core.runner (build_stack, run_headless) and the demo scalper strategy on the embedded simulator."""
+"""core.service.runner (build_stack, run_headless) and the demo scalper strategy on the embedded simulator."""
 from __future__ import annotations
 
 import os
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
-    ExchangeSettings,
-    Settings,
-)
 from core.events import PlaceOrder
 from core.journal import read_fills, read_trades
 from core.model import OrderSide
-from core.runner import build_stack, run_headless
+from core.service.runner import build_stack, run_headless
+from core.settings.config import (
+    ExchangeSettings,
+    Settings,
+)
 from core.strategies import StrategyError, make_strategy
 from tests.helpers.engine_helpers import BTC, BTC_ID, control, wait_for
 from tests.helpers.paths import REPO

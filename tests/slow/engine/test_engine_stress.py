@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
 from core.events import CloseAll
 from core.journal import read_fills, read_funding, read_trades
-from core.runner import build_stack
+from core.service.runner import build_stack
+from core.settings.config import ExchangeSettings, JournalSettings, Settings, SimSettings, StrategySettings
 from tests.helpers.engine_helpers import VENUES, Rig, control, outside_client, wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from core.accounting.report import build_report, build_report_from_csv
 from core.journal import COLUMNS, Journal, read_fills, read_funding
 from core.journal.index import INDEX_NAME
 from core.journal.schema import day_files
-from core.report import build_report, build_report_from_csv
 from tests.helpers.paths import HELPERS
 
 HELPER = HELPERS / "journal_crash_writer.py"

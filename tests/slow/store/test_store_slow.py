@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from core.journal import read_fills
-from core.runner import build_stack
+from core.service.runner import build_stack
 from tests.helpers.engine_helpers import BTC
 from tests.helpers.paths import REPO
 from tests.helpers.pg_helpers import StoreDb

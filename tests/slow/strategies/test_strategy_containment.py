@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_settings
 from core.events import Notice, PlaceOrder
 from core.model import OrderSide
-from core.runner import Stack, build_stack
+from core.service.runner import Stack, build_stack
+from core.settings.config import load_settings
 from tests.helpers.engine_helpers import BTC, BTC_ID, outside_client, wait_for
 from tests.helpers.fault_helpers import LogCapture
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from core.logs import shutdown_logging
+from core.support.logs import shutdown_logging
 from tests.helpers.cli_helpers import _isolated  # noqa: F401 (autouse: own folder, no key in env)
 
 
@@ -66,9 +66,9 @@ def test_dispatch_headless_reconcile_report(monkeypatch: pytest.MonkeyPatch, tmp
     cfg.parent.mkdir()
     cfg.write_text('[journal]\ndir = "j"\n')
     calls: list[tuple[Any, ...]] = []
-    fake_module(monkeypatch, "core.runner", "run_headless", calls, result=0)
+    fake_module(monkeypatch, "core.service.runner", "run_headless", calls, result=0)
     fake_module(monkeypatch, "core.reconcile.command", "main", calls, result=1)
-    fake_module(monkeypatch, "core.report", "main", calls, result=0)
+    fake_module(monkeypatch, "core.accounting.report", "main", calls, result=0)
     assert main(["--config", str(cfg), "--headless", "--duration", "2.5"]) == 0
     assert calls[-1][0].journal.dir == tmp_path / "conf" / "j" and calls[-1][1] == 2.5
     assert main(["reconcile", "--config", str(cfg)]) == 1
@@ -107,7 +107,7 @@ def test_unexpected_error_is_one_line_and_logged(monkeypatch: pytest.MonkeyPatch
     def run_headless(settings: Any, duration: Any) -> int:  # a bug deep inside the engine
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(importlib.import_module("core.runner"), "run_headless", run_headless)
+    monkeypatch.setattr(importlib.import_module("core.service.runner"), "run_headless", run_headless)
     assert main(["--headless"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "ZeroDivisionError" in err and "Traceback" not in err
@@ -119,7 +119,7 @@ def test_unexpected_error_is_one_line_and_logged(monkeypatch: pytest.MonkeyPatch
 def test_any_perpdesk_error_is_one_line_with_its_own_exit_code(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI handles every PerpdeskError in one place: its message, its exit code, no traceback."""
-    from core.errors import PerpdeskError
+    from core.support.errors import PerpdeskError
     from core.venue.base import VenueError, VenueErrorKind
 
     class Refused(PerpdeskError):

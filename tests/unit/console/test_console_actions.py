@@ -20,9 +20,9 @@ from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.table import LinePane
-from core.config import Settings, UISettings, load_settings
 from core.events import ClosePosition
 from core.model import PositionSide
+from core.settings.config import Settings, UISettings, load_settings
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
 from tests.helpers.pilot import notifications
 

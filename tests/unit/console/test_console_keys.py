@@ -12,9 +12,9 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
-from core.config import Settings
 from core.events import CloseAll, ClosePosition, CommandResult, Notice, NoticeLevel, PlaceOrder
 from core.model import OrderSide, PositionSide
+from core.settings.config import Settings
 from tests.helpers.console_helpers import (
     BTC,
     ETH,
@@ -290,7 +290,7 @@ async def test_theme_cycles_and_is_saved_beside_the_config(tmp_path) -> None:
 
 
 async def test_a_bad_ui_state_file_is_set_aside_and_said_on_screen(tmp_path) -> None:
-    from core.config import load_settings
+    from core.settings.config import load_settings
 
     config = tmp_path / "config.toml"
     config.write_text('[ui]\ntheme = "perpdesk-light"\n')

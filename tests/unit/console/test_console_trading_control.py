@@ -15,7 +15,6 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.kill import KillScreen
 from console.screens.tpsl import TpSlScreen
-from core.config import Settings
 from core.events import (
     KillSwitch,
     PauseStrategy,
@@ -27,6 +26,7 @@ from core.events import (
     TradingState,
 )
 from core.model import PositionSide
+from core.settings.config import Settings
 from tests.helpers.console_helpers import (
     BTC,
     ETH,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
+from core.settings.config import (
     SIM_DEMO_CREDENTIALS,
     ConfigError,
     Credentials,
@@ -16,7 +16,7 @@ from core.config import (
     read_ui_state,
     ui_state_path,
 )
-from core.uistate import save_ui_state
+from core.settings.uistate import save_ui_state
 from tests.helpers.paths import REPO
 
 
@@ -248,7 +248,7 @@ def test_ui_state_refuses_secrets_and_non_prefs(tmp_path: Path) -> None:
 )
 def test_bad_ui_state_file_is_set_aside_and_the_start_goes_on(tmp_path: Path, text: str | None,
                                                               expected: str) -> None:
-    from core.config import take_notices
+    from core.settings.config import take_notices
 
     write(tmp_path, CONFIG)
     state = tmp_path / "ui-state.toml"
@@ -274,7 +274,7 @@ def state_bytes(text: str) -> bytes:
 
 
 def test_a_file_that_goes_bad_while_running_is_set_aside_at_the_next_save(tmp_path: Path) -> None:
-    from core.config import take_notices
+    from core.settings.config import take_notices
 
     s = load_settings(write(tmp_path, CONFIG))
     (tmp_path / "ui-state.toml").write_text("[ui\n")

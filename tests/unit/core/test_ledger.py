@@ -7,9 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from core.accounting.ledger import Ledger
 from core.events import PositionHistoryRecord
 from core.ids import life_seq, split_position_id
-from core.ledger import Ledger
 from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSource
 
 BTC = "BTC/USDT:USDT"

@@ -14,7 +14,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.ledger import Ledger, LedgerPosition
+from core.accounting.ledger import Ledger, LedgerPosition
 from core.model import CloseResult, Fill, OrderSide, Origin, PositionSide
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

@@ -14,10 +14,18 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from core.config import ConfigError, LogSettings, Settings
-from core.logfile import DailyLogFile, LogFileError
-from core.logs import flush_logs, log_close, log_fill, log_funding, redact, setup_logging, shutdown_logging
 from core.model import CloseReason, CloseResult, Fill, FundingPayment, OrderSide, Origin, PositionSide
+from core.settings.config import ConfigError, LogSettings, Settings
+from core.support.logfile import DailyLogFile, LogFileError
+from core.support.logs import (
+    flush_logs,
+    log_close,
+    log_fill,
+    log_funding,
+    redact,
+    setup_logging,
+    shutdown_logging,
+)
 
 SECRET, PASS, KEY = "s3cr3t-VALUE-from-env", "pass-PHRASE-42", "key-ABCDEF-123"
 TS = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -166,13 +174,13 @@ def test_lines_reach_the_file_without_a_flush_and_warnings_at_once(log_dir: Path
 
 def test_daily_file_rotates_at_local_midnight_and_prunes_old_days(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.logfile
+    import core.support.logfile
 
     (tmp_path / "perpdesk_2020-01-01.log").write_text("old\n")
     (tmp_path / "notes.log").write_text("not ours\n")
     late = datetime(2024, 5, 1, 23, 59, 59).timestamp()  # local time, as the file names are
     clock = [late]
-    monkeypatch.setattr(core.logfile.time, "time", lambda: clock[0])
+    monkeypatch.setattr(core.support.logfile.time, "time", lambda: clock[0])
     daily = DailyLogFile(tmp_path, retention_days=7)
     try:
         daily.write("before midnight\n")

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.accounting.report import TOTAL, ReportRow, build_report, format_report, main, select
 from core.journal import Journal
 from core.model import (
     CloseReason,
@@ -20,7 +21,6 @@ from core.model import (
     Origin,
     PositionSide,
 )
-from core.report import TOTAL, ReportRow, build_report, format_report, main, select
 
 D = Decimal
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from bench.journal_year import generate
+from core.accounting.ledger import Ledger
+from core.accounting.report import build_report, build_report_from_csv
 from core.journal import Journal, read_fills, read_funding, read_trades
 from core.journal import history as history_module
 from core.journal.history import HistoryPager, fill_from_row
 from core.journal.index import INDEX_NAME, SqliteJournalIndex
 from core.journal.schema import fill_row, funding_row
-from core.ledger import Ledger
-from core.report import build_report, build_report_from_csv
 from tests.helpers.journal_rows import T0, _journal_with_rows, close, fill, funding, order
 
 

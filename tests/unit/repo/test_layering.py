@@ -143,7 +143,7 @@ def test_the_circle_finder_finds_a_circle(tmp_path: Path, monkeypatch: pytest.Mo
 
 # The exchange-neutral layers: what they import may name no exchange (OKX, Bybit) nor the simulator.
 # A venue is reached through core.venue.base.Venue and core.venue.registry only.
-NEUTRAL = ("core/engine", "core/ledger.py", "core/journal", "core/confirm", "core/risk", "console")
+NEUTRAL = ("core/engine", "core/accounting/ledger.py", "core/journal", "core/confirm", "core/risk", "console")
 
 
 def _exchange_module(name: str) -> bool:
@@ -194,3 +194,13 @@ def test_engine_ledger_journal_console_import_no_exchange() -> None:
     offenders = [hit for f in files for hit in exchange_imports(f.read_text(encoding="utf-8"),
                                                                 str(f.relative_to(REPO)))]
     assert offenders == []
+
+
+CORE_ROOT_MODULES = {"__init__.py", "events.py", "ids.py", "model.py", "money.py"}
+
+
+def test_core_root_holds_only_the_shared_contract() -> None:
+    """Everything else in core/ lives in a package named for what it holds (settings, support,
+    accounting, journal, venue, engine, ...): a newcomer reads the root as the shared types."""
+    loose = {p.name for p in (REPO / "core").glob("*.py")}
+    assert loose == CORE_ROOT_MODULES, f"loose modules in core/: {sorted(loose - CORE_ROOT_MODULES)}"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, RiskSettings, parse_settings
 from core.events import PlaceOrder, RiskEvent, RiskEventKind, TradingState
 from core.journal import Journal, read_rows
 from core.journal.schema import COLUMNS
@@ -31,6 +30,7 @@ from core.model import (
 from core.risk import DayPnl, day_start_at, usdt
 from core.risk.inflight import InFlight
 from core.risk.statefile import STATE_FILE, SavedState, load_state, save_state
+from core.settings.config import ConfigError, RiskSettings, parse_settings
 from tests.helpers.paths import REPO
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.journal.binding import ACCOUNT_FILE, AccountId, JournalAccountError, bind_journal, read_binding
-from core.runner import SIM_STATE_FILE, run_headless
+from core.service.runner import SIM_STATE_FILE, run_headless
 from tests.helpers.sim_state import _nan_cash, _settings
 
 pytestmark = pytest.mark.timeout(120)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.config import ConfigError, load_settings
+from core.settings.config import ConfigError, load_settings
 from core.strategies import StrategyError, load_class, load_strategy
 from tests.helpers.engine_helpers import BTC, BTC_ID
 from tests.helpers.strategies_helpers import load, write_config
@@ -191,7 +191,7 @@ async def test_ema_scalper_sizes_from_the_risk_budget_and_exits_on_a_closed_bar_
 
 def test_headless_with_a_broken_strategy_file_is_exit_2_one_line(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from core.runner import run_headless
+    from core.service.runner import run_headless
 
     (tmp_path / "mine.py").write_text("def broken(:\n", encoding="utf-8")
     settings = load(write_config(tmp_path, 'path = "mine.py"'))

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from core.config import ExchangeSettings
 from core.events import AccountSnapshot, MalformedPush, PositionPush
 from core.model import Fill, Instrument, OrderState, OrderUpdate, Origin, PosSide
 from core.money import MoneyError
+from core.settings.config import ExchangeSettings
 from core.venue import bybit_parse as bp
 from core.venue.bybit import BybitVenue
 from tests.helpers.paths import FIXTURES

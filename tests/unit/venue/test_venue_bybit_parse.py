@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
 
-from core.config import ExchangeSettings
 from core.events import MalformedPush
 from core.model import Fill, Origin, PosSide
+from core.settings.config import ExchangeSettings
 from core.venue import bybit_parse as bp
 from core.venue.bybit import BybitVenue
 from tests.helpers import paths

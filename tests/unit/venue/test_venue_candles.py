@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from core.config import ExchangeSettings
 from core.events import Candle
 from core.model import Instrument
+from core.settings.config import ExchangeSettings
 from core.venue import OkxVenue
 from core.venue.okx_candles import bar_of_channel, parse_candle
 from core.venue.okx_parse import OkxParseError

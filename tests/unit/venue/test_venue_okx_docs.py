@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from core.config import ExchangeSettings
 from core.events import (
     AccountSnapshot,
     Candle,
@@ -33,6 +32,7 @@ from core.events import (
     PositionPush,
 )
 from core.model import Fill, Instrument, Liquidity, OrderState, OrderUpdate, Origin
+from core.settings.config import ExchangeSettings
 from core.venue import okx_parse as P
 from core.venue.okx import OkxVenue
 from core.venue.okx_candles import parse_candle

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import SUPPORTED_VENUES, ExchangeSettings, Settings
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
-from core.errors import PerpdeskError
+from core.settings.config import SUPPORTED_VENUES, ExchangeSettings, Settings
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
+from core.support.errors import PerpdeskError
 from core.venue.base import VenueError, VenueErrorKind
 from core.venue.factory import make_venue
 from core.venue.registry import VENUES, venue_entry

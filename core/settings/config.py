@@ -21,10 +21,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
-from core.errors import PerpdeskError
+from core.settings.demo import DEMO_KEY, DEMO_PASSPHRASE, DEMO_SECRET
 from core.store.connect import url_problem
 from core.strategies import NAMES as STRATEGY_NAMES
+from core.support.errors import PerpdeskError
 from core.venue.registry import VENUES, venue_names
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -525,7 +525,7 @@ def read_toml(path: Path, file: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- ui-state.toml, read at start
 # Why a bad file is set aside rather than refused: the trader never wrote it (the app saves it:
-# core/uistate.py), so a torn write, a stray BOM or a folder in its place must not stop every
+# core/settings/uistate.py), so a torn write, a stray BOM or a folder in its place must not stop every
 # start with exit 2 until they find and delete it. It is renamed ``ui-state.toml.corrupt-<UTC
 # time>`` (kept for a look) and the start goes on with config.toml's [ui]; the console logs and
 # shows the notice (``take_notices``).

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from core.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
-from core.logfile import DailyLogFile, LogFileError
 from core.money import plain
-from core.safefile import UnsafeFileError, make_private_dir
+from core.settings.config import ENV_KEY, ENV_PASSPHRASE, ENV_SECRET, ConfigError, Settings
+from core.support.logfile import DailyLogFile, LogFileError
+from core.support.safefile import UnsafeFileError, make_private_dir
 
 if TYPE_CHECKING:  # annotations only: `perpdesk report` need not import the domain model
     from core.model import CloseResult, Fill, FundingPayment
@@ -172,7 +172,7 @@ def _event(message: str) -> None:
     if sink is None or _sink_id is None:
         logger.opt(depth=1).info(message)
     elif _event_level <= 20:
-        sink.write(f"{_stamp(time.time())} | INFO    | core.logs | {redact(message)}\n")
+        sink.write(f"{_stamp(time.time())} | INFO    | core.support.logs | {redact(message)}\n")
 
 
 def log_fill(fill: Fill) -> None:

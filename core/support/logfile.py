@@ -13,7 +13,7 @@ fails (disk full, directory removed) drops the buffered lines and never raises: 
 take the engine down, and the journal reports a full disk to the trader itself.
 
 The folder is created 0700 and the file 0600 whatever the umask, never through a symlink nor into
-a file owned by another user (core.safefile): the log holds every fill. At start such a file is
+a file owned by another user (core.support.safefile): the log holds every fill. At start such a file is
 refused with its name (``LogFileError``, which setup turns into a config error); at a later
 midnight switch its lines are dropped and counted, as for any file that cannot be written.
 """
@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.safefile import UnsafeFileError, make_private_dir, open_private
+from core.support.safefile import UnsafeFileError, make_private_dir, open_private
 
 _NAME = re.compile(r"^perpdesk_(\d{4}-\d{2}-\d{2})\.log$")
 _BUFFER_LIMIT = 64 * 1024  # characters: written out at once beyond this

@@ -1,7 +1,7 @@
 """Saving the UI preferences the app changes (theme, pane layout, sort) to ui-state.toml.
 
 The file sits beside the config file so config.toml itself is never rewritten (tomli-w would drop
-the user's comments). Reading it at start is core/config.py's (``load_settings`` lays its [ui]
+the user's comments). Reading it at start is core/settings/config.py's (``load_settings`` lays its [ui]
 table over config.toml's); saving merges with what the file holds, validates like config.toml and
 refuses any key that looks like a credential, so a secret can never end up in it.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import tomli_w
 
-from core.config import (
+from core.settings.config import (
     SAVED_KEYS,
     ConfigError,
     Settings,

@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
-from core.config import ConfigError, Settings
 from core.engine import Engine
-from core.engine_view import ProtectionView
-from core.errors import PerpdeskError
-from core.heap import freeze_startup_heap
 from core.journal import Journal, JournalError
 from core.journal.binding import bind_journal, journal_account
 from core.journal.disk import disk_full, full_disk_message
 from core.model import PositionSnapshot
-from core.safefile import tighten
 from core.service.host import serving
 from core.service.lock import EngineLock, acquire
+from core.service.view import ProtectionView
+from core.settings.config import ConfigError, Settings
 from core.sim.persist import SIM_STATE_FILE, SimStateError
 from core.strategies import load_strategy
 from core.strategies.host import StrategyHost
+from core.support.errors import PerpdeskError
+from core.support.gc_tuning import freeze_startup_heap
+from core.support.safefile import tighten
 from core.venue.base import Venue
 from core.venue.factory import make_venue
 from core.venue.registry import venue_entry
