@@ -20,6 +20,7 @@ from core.model import Instrument, Origin
 from core.money import ZERO, dec, plain, quantize_down
 from core.venue import okx_parse as P
 from core.venue.base import OUTCOME_UNKNOWN, VenueError, VenueErrorKind
+from core.venue.ccxt_forms import attached_tp_sl, limit_price
 from core.venue.okx_markets import Markets
 from core.venue.okx_rest import OkxRest
 
@@ -62,13 +63,8 @@ class OkxOrders:
             params["posSide"] = cmd.pos_side
         elif cmd.reduce_only:
             params["reduceOnly"] = True
-        if cmd.take_profit is not None:
-            params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
-        if cmd.stop_loss is not None:
-            params["stopLoss"] = {"triggerPrice": plain(cmd.stop_loss)}
-        if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
-            raise VenueError(f"limit order on {cmd.symbol} needs a positive price", VenueErrorKind.BAD_REQUEST)
-        price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
+        params.update(attached_tp_sl(cmd))
+        price = limit_price(cmd)
         return await self._send_order(
             f"placing {cmd.side.value} {plain(contracts)} contracts {cmd.symbol}", inst, params["clOrdId"],
             lambda: self._rest.ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value, plain(contracts),
