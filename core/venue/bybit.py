@@ -61,9 +61,10 @@ from core.venue.bybit_stream import BybitStream
 from core.venue.ccxt_forms import attached_tp_sl, limit_price
 from core.venue.okx_candles import parse_candle
 from core.venue.okx_markets import Markets
-from core.venue.okx_orders import RATE_LIMIT_RETRY_DELAYS, lot
+from core.venue.okx_orders import lot
 from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
 from core.venue.registry import venue_entry
+from core.venue.writes import send_write
 
 BYBIT_WS = "wss://stream.bybit.com/v5"
 BYBIT_WS_TESTNET = "wss://stream-testnet.bybit.com/v5"
@@ -293,18 +294,11 @@ class BybitVenue:
         """Send; a rate-limit refusal (10006: nothing executed) is re-sent after a short pause, as
         on OKX; when the outcome is unknown (5xx, timeout, broken connection) the order is looked
         up by its orderLinkId before saying anything."""
-        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
-            try:
-                reply = await self.rest.call(what, send)
-            except VenueError as error:
-                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
-                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
-                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
-                    await asyncio.sleep(delay)
-                    continue
-                return await self._settle_unknown(inst, link, error)
-            return str(reply.get("id") or link) if isinstance(reply, dict) else link
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        try:
+            reply = await send_write(self.rest.call, what, send)
+        except VenueError as error:
+            return await self._settle_unknown(inst, link, error)
+        return str(reply.get("id") or link) if isinstance(reply, dict) else link
 
     async def _settle_unknown(self, inst: Instrument, link: str, error: VenueError) -> str:
         """After a failed send: the orderId if the order exists, else the failure (named)."""

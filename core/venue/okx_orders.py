@@ -6,7 +6,6 @@ the order unknown, so it is looked up by the client order id before anything is 
 """
 from __future__ import annotations
 
-import asyncio
 import secrets
 import string
 from collections.abc import Awaitable, Callable
@@ -23,9 +22,9 @@ from core.venue.base import OUTCOME_UNKNOWN, VenueError, VenueErrorKind
 from core.venue.ccxt_forms import attached_tp_sl, limit_price
 from core.venue.okx_markets import Markets
 from core.venue.okx_rest import OkxRest
+from core.venue.writes import send_write
 
 _ALNUM = string.ascii_letters + string.digits
-RATE_LIMIT_RETRY_DELAYS = (0.5, 1.0)  # a write refused with 50011 was not executed: retry it
 
 
 def new_client_order_id(origin: Origin) -> str:
@@ -80,19 +79,13 @@ class OkxOrders:
         order is looked up by its client id instead, and the answer (placed / not placed /
         could not tell) goes into the result.
         """
-        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
-            try:
-                reply = await self._rest.call(what, send)
-                return str(reply.get("id") or reply.get("ordId") or cl_id) if isinstance(reply, dict) else cl_id
-            except VenueError as error:
-                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
-                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
-                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
-                    await asyncio.sleep(delay)
-                    continue
-                if error.kind not in OUTCOME_UNKNOWN:
-                    raise
-                return await self._settle_unknown(error, inst, cl_id)
+        try:
+            reply = await send_write(self._rest.call, what, send)
+        except VenueError as error:
+            if error.kind not in OUTCOME_UNKNOWN:
+                raise
+            return await self._settle_unknown(error, inst, cl_id)
+        return str(reply.get("id") or reply.get("ordId") or cl_id) if isinstance(reply, dict) else cl_id
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _settle_unknown(self, error: VenueError, inst: Instrument, cl_id: str) -> str:
