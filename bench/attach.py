@@ -41,6 +41,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.common import wait_until
+
 REPO = Path(__file__).resolve().parent.parent
 FROZEN_S = 30.0
 FROZEN_QUICK_S = 10.0
@@ -139,13 +141,13 @@ async def _console_child(cfg: str, sock: str, out: str, measure: bool) -> None:
     remote = RemoteEngine(Path(sock))
     await remote.connect()
     app = build_app(remote, settings, freeze_heap=True)
-    app.driver_class = ui._driver_class()
+    app.driver_class = ui.driver_class()
     remote.start()
     run = asyncio.create_task(app.run_async(size=(160, 50), mouse=False))
-    await ui._wait(lambda: app.is_running and app.screen.query("#positions"), 30, "console running")
-    await ui._wait(lambda: len(app.positions.snapshots) == ui.N_POS, 30, "50 positions on the console")
+    await wait_until(lambda: app.is_running and app.screen.query("#positions"), 30, "console running")
+    await wait_until(lambda: len(app.positions.snapshots) == ui.N_POS, 30, "50 positions on the console")
     if measure:
-        ui._install_probes(app.positions)
+        ui.install_probes(app.positions)
     os.write(1, b"READY\n")  # not print: Textual captures sys.stdout while the app runs
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -248,13 +250,13 @@ async def _inprocess(quick: bool, tmp: Path) -> dict[str, Any]:
         async with build_stack(s) as stack:
             engine = stack.engine
             app = build_app(engine, s, freeze_heap=True)
-            app.driver_class = ui._driver_class()
+            app.driver_class = ui.driver_class()
             run = asyncio.create_task(app.run_async(size=(160, 50), mouse=False))
-            await ui._wait(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")
+            await wait_until(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")
             await asyncio.gather(*(engine.submit(PlaceOrder(sym, OrderSide.BUY, Decimal(10)))
                                    for sym in engine.instruments))
-            await ui._wait(lambda: len(app.positions.snapshots) == ui.N_POS, 30, "50 positions")
-            undo = ui._install_probes(app.positions)
+            await wait_until(lambda: len(app.positions.snapshots) == ui.N_POS, 30, "50 positions")
+            undo = ui.install_probes(app.positions)
             child.set("tick", ui.N_POS * ui.TICK_HZ)
             child.set("fills", ui.FILLS_PER_S)
             probe.on = True
@@ -306,7 +308,7 @@ async def _attached(quick: bool, tmp: Path) -> dict[str, Any]:
         opener.start()
         await asyncio.gather(*(opener.submit(PlaceOrder(sym, OrderSide.BUY, Decimal(10)))
                                for sym in opener.instruments))
-        await ui._wait(lambda: len(opener.positions()) == ui.N_POS, 30, "50 positions on the engine")
+        await wait_until(lambda: len(opener.positions()) == ui.N_POS, 30, "50 positions on the engine")
         await opener.close()
         child.set("tick", ui.N_POS * ui.TICK_HZ)
         child.set("fills", ui.FILLS_PER_S)

@@ -71,7 +71,7 @@ async def _client_child(url: str, rate: float, seconds: float) -> None:
                       if errors else ""}), flush=True)
 
 
-def _start_sim() -> tuple[subprocess.Popen[str], str]:
+def start_sim() -> tuple[subprocess.Popen[str], str]:
     args = [sys.executable, "-m", "bench.burst", "--sim"]
     child = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
     line = child.stdout.readline() if child.stdout else ""
@@ -93,7 +93,7 @@ async def _step(rate: int, seconds: float, directory: Path) -> dict[str, Any]:
     at_stop: list[str] = []
     sink = logger.add(lambda m: at_stop.append(m.record["message"]), level="WARNING",
                       filter=lambda r: "at stop" in r["message"], format="{message}")
-    child, url = _start_sim()
+    child, url = start_sim()
     settings = ExchangeSettings(venue="sim", url=url, symbols=(SYMBOL,))
     engine: Engine | None = None
     journal = Journal(directory)

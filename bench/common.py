@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ def run_async(coro: Any, timeout: float) -> Any:
         raise TimeoutError(f"section did not finish within {timeout:g} s (task stacks on stderr)")
 
     return asyncio.run(guarded())
+
+
+async def wait_until(cond: Any, timeout: float, what: str) -> None:
+    """Poll ``cond`` every 50 ms; TimeoutError naming ``what`` when it is still false after ``timeout``."""
+    t0 = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"{what} not reached within {timeout:g} s")
+        await asyncio.sleep(0.05)
 
 
 def console_script(name: str) -> str:

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.burst import REPO, SYMBOL, _start_sim
+from bench.burst import REPO, SYMBOL, start_sim
 
 RATE = 200
 
@@ -50,7 +50,7 @@ async def _burst(rate: int, seconds: float, directory: Path, url: str | None) ->
     from core.store.status import StatusPublisher
     from core.venue import OkxVenue
 
-    child, sim_url = _start_sim()
+    child, sim_url = start_sim()
     journal = Journal(directory)
     engine = Engine(OkxVenue(ExchangeSettings(venue="sim", url=sim_url, symbols=(SYMBOL,)),
                              SIM_DEMO_CREDENTIALS), journal)

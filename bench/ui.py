@@ -47,6 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.common import wait_until
 from core.sim.market import InstrumentSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,7 +205,7 @@ class Probe:
 PROBE: Probe | None = None
 
 
-def _install_probes(pane: Any) -> Any:
+def install_probes(pane: Any) -> Any:
     """Wrap the stream client's dispatch (class-wide) and the pane's render_line; returns the undo."""
     from core.venue.okx_stream import OkxStream
 
@@ -240,7 +241,7 @@ def _install_probes(pane: Any) -> Any:
     return undo
 
 
-def _driver_class() -> type:
+def driver_class() -> type:
     from textual.drivers.headless_driver import HeadlessDriver
 
     class MeasuringDriver(HeadlessDriver):
@@ -314,7 +315,7 @@ def _pty_driver_class(reader: PtyReader) -> type:
     """Textual's own writer thread over a real pty (headless input), as LinuxDriver writes."""
     from textual.drivers._writer_thread import WriterThread
 
-    base = _driver_class()
+    base = driver_class()
 
     class PtyDriver(base):  # type: ignore[misc,valid-type]
         def start_application_mode(self) -> None:
@@ -364,7 +365,7 @@ async def _slow_link(engine: Any, s: Any, child: SimChild, rate: float | None, s
 
             console.app.WriterWatch = Off  # type: ignore[misc,assignment]
         run = asyncio.create_task(app.run_async(size=(80, 24), mouse=False))
-        await _wait(lambda: app.is_running and app.screen.query("#positions"), 20, "80x24 app running")
+        await wait_until(lambda: app.is_running and app.screen.query("#positions"), 20, "80x24 app running")
         child.set("tick", N_POS * TICK_HZ)
         child.set("fills", FILLS_PER_S)
         await asyncio.sleep(warm)
@@ -459,14 +460,6 @@ async def _reference(probe: Probe, gate: dict[str, bool]) -> float:
     return ms
 
 
-async def _wait(cond: Any, timeout: float, what: str) -> None:
-    t0 = time.perf_counter()
-    while not cond():
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"{what} not reached within {timeout:g} s")
-        await asyncio.sleep(0.05)
-
-
 async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
     global PROBE
     from textual import events
@@ -491,17 +484,17 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
     async with build_stack(s) as stack:
         engine = stack.engine
         app = build_app(engine, s, freeze_heap=True)  # as run_app does
-        app.driver_class = _driver_class()
+        app.driver_class = driver_class()
         run = asyncio.create_task(app.run_async(size=(160, 50), mouse=False))
-        await _wait(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")
+        await wait_until(lambda: app.is_running and app.screen.query("#positions"), 20, "app running")
         results = await asyncio.gather(*(engine.submit(PlaceOrder(sym, OrderSide.BUY, Decimal(10)))
                                          for sym in engine.instruments))
         bad = [r.message for r in results if not r.ok]
         if bad:
             raise RuntimeError(f"opening positions failed: {bad[:3]}")
         pane = app.positions
-        await _wait(lambda: len(pane.snapshots) == N_POS, 30, f"{N_POS} positions on screen")
-        undo_probes = _install_probes(pane)
+        await wait_until(lambda: len(pane.snapshots) == N_POS, 30, f"{N_POS} positions on screen")
+        undo_probes = install_probes(pane)
         gate = {"on": True}
         lagger = asyncio.create_task(_lag_probe(lag, gate))
         child.set("tick", N_POS * TICK_HZ)
@@ -554,7 +547,7 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
                 if isinstance(app.screen, ConfirmScreen):
                     app.post_message(events.Key("n", "n"))
                     try:
-                        await _wait(lambda: not isinstance(app.screen, ConfirmScreen), 15, "dismissed")
+                        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen), 15, "dismissed")
                     except TimeoutError:
                         stuck = True  # the app cannot keep up at all: stop pressing, report it
                     break

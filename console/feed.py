@@ -18,23 +18,20 @@ buffer, so a new pane of a new kind of event is one registry entry there.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
 from core.events import (
-    AccountSnapshot,
-    MarkPrice,
     Notice,
     PositionGone,
     RiskEvent,
-    RiskStatus,
-    StreamStatus,
 )
-from core.model import CloseResult, Fill, FundingPayment, OrderState, OrderUpdate, PositionSnapshot
+from core.model import CloseResult, Fill, FundingPayment, OrderState, PositionSnapshot
 from core.money import ZERO
+from core.service.state_keys import StateKey, state_key
 
 DEFAULT_WINDOW = 500  # rows kept by the fills / closes / funding panes (the CSV keeps everything)
 OPEN_STATES = (OrderState.PLACED, OrderState.PARTIALLY_FILLED)
@@ -53,27 +50,6 @@ class HistoryLike(Protocol):
     fills: list[Fill]
     closes: list[JournalCloseLike]
     funding: list[FundingPayment]
-
-
-StateKey = tuple[str, Hashable]  # ("pos", (symbol, pos_side)) | ("mark", symbol) | ("account", "")
-#                                  | ("status", stream) | ("order", order_id) | ("risk", "")
-
-
-def state_key(event: object) -> StateKey | None:
-    """The last-write-wins key of a state event; None for append-only facts and notices."""
-    if isinstance(event, (PositionSnapshot, PositionGone)):
-        return ("pos", (event.symbol, event.pos_side))
-    if isinstance(event, MarkPrice):
-        return ("mark", event.symbol)
-    if isinstance(event, AccountSnapshot):
-        return ("account", "")
-    if isinstance(event, StreamStatus):
-        return ("status", event.stream)
-    if isinstance(event, OrderUpdate):
-        return ("order", event.order_id)
-    if isinstance(event, RiskStatus):
-        return ("risk", "")
-    return None
 
 
 @dataclass(slots=True)

@@ -20,39 +20,40 @@ and the ids of the fills, closes and funding bills it has handed to the console.
   known of it, and it fails with a line saying so (never sent a second time).
 - losing the engine is shown as the ``engine`` link (header) and a notice; it reconnects by
   itself with backoff, and says why the engine stopped when it was told.
+
+This module holds the connection's life (hello, snapshot, reconnect, the silence watchdog) and the
+catch-up after a fresh snapshot; the state it keeps and the EngineView reads over it are
+console/remote_view.py's ``RemoteView``, the commands in flight console/remote_commands.py's.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from console.errors import log_line
+from console.remote_commands import EngineUnavailable, PendingCommands
+from console.remote_view import RemoteView, dec_or_none, now_utc, row_id, row_ts
 from core.events import (
     AccountSnapshot,
-    CloseAll,
-    ClosePosition,
     Command,
     CommandResult,
     LinkState,
-    MarkPrice,
     Notice,
     NoticeLevel,
     PositionGone,
     RiskStatus,
-    SetTpSl,
     StreamStatus,
-    TradingState,
 )
-from core.model import CloseResult, Fill, FundingPayment, Instrument, PositionSnapshot, PosSide
+from core.model import Instrument, PositionSnapshot
 from core.service import protocol as proto
 from core.service.codec import WireError, decode
-from core.service.server import NOTICE_HISTORY, position_facts
+from core.service.server import NOTICE_HISTORY
 from core.service.view import FULL
 from core.support.errors import PerpdeskError
 from core.venue.base import VenueCapabilities
@@ -66,44 +67,18 @@ HELLO_TIMEOUT_S = 10.0  # an engine that accepts but does not answer (stopped) i
 # day this much before the lost connection began (or its newest row), so clock skew or a fill
 # delivered late cannot put a missed row in a day file that is not read
 CATCH_UP_MARGIN = timedelta(minutes=10)
-PosKey = tuple[str, str]
 
 
-class EngineUnavailable(PerpdeskError):
-    """No engine answers on the socket, or it refused this console (one line saying why)."""
-
-
-def _row_ts(event: object) -> datetime | None:
-    """When a fills / closes / funding row happened (the exchange's time, as journaled)."""
-    if isinstance(event, (Fill, FundingPayment)):
-        return event.ts
-    if isinstance(event, CloseResult):
-        return event.closed_at
-    return None
-
-
-def _row_id(event: object) -> str | None:
-    """The id a fills / closes / funding row is de-duplicated by (console/feed.py Rows)."""
-    if isinstance(event, Fill):
-        return "f|" + event.fill_id
-    if isinstance(event, CloseResult):
-        return "c|" + event.close_key
-    if isinstance(event, FundingPayment):
-        return "b|" + event.bill_id
-    return None
-
-
-class RemoteEngine:
+class RemoteEngine(RemoteView):
     """EngineView + JournalView + ProtectionView + CapabilitiesView of an engine reached through
     ``path``."""
 
     def __init__(self, path: Path, *, read_only: bool = False, journal_dir: Path | None = None,
                  backoff: tuple[float, ...] = BACKOFF_S, clock: Callable[[], datetime] | None = None,
                  ) -> None:
+        super().__init__(read_only=read_only)
         self.path = Path(path)
-        self.clock = clock or _now  # which day it is (tests move it across midnight)
-        self.role_read_only = read_only
-        self.read_only = read_only
+        self.clock = clock or now_utc  # which day it is (tests move it across midnight)
         self.journal_dir = journal_dir
         self.backoff = backoff
         self.info: dict[str, Any] = {}
@@ -113,21 +88,8 @@ class RemoteEngine:
         self.reconnects = 0  # connections after the first (tests, diagnostics)
         self.fresh_snapshots = 0
         self.stop_reason = ""
-        self._subscribers: list[Callable[[object], None]] = []
-        self._instruments: dict[str, Instrument] = {}
-        self._capabilities = FULL  # until the engine says (an engine before 1.2 never does)
-        self._positions: dict[PosKey, PositionSnapshot] = {}
-        self._tpsl: dict[PosKey, tuple[Decimal | None, Decimal | None]] = {}
-        self._account: AccountSnapshot | None = None
-        self._marks: dict[str, Decimal] = {}
-        self._links: dict[str, LinkState] = {}
-        self._risk = RiskStatus(TradingState.RUNNING, "none", False, Decimal(0), None, Decimal(0),
-                                None, "")
-        self._delivered: set[str] = set()
         self._connected_at: datetime | None = None  # when the current connection began (clock)
-        self._newest_row: datetime | None = None  # the newest row handed over (exchange time)
-        self._pending: dict[str, tuple[bytes, asyncio.Future[CommandResult]]] = {}
-        self._calls: dict[str, asyncio.Future[Any]] = {}
+        self.pending = PendingCommands()
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._task: asyncio.Task[None] | None = None
@@ -187,7 +149,7 @@ class RemoteEngine:
         self._connected_at = self.clock()
         if not first:
             self.reconnects += 1
-        self._resend(same_run)
+        self.pending.reconnected(same_run, self._send)
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -268,24 +230,8 @@ class RemoteEngine:
         self.connected = False
         self._links[ENGINE_LINK] = LinkState.DISCONNECTED
         if was:
-            self._publish(StreamStatus(ENGINE_LINK, LinkState.DISCONNECTED, None, why, _now()))
-            self._publish(Notice(NoticeLevel.WARNING, f"engine lost: {why}; reconnecting…", _now()))
-
-    def _resend(self, same_run: bool) -> None:
-        """Commands not answered yet: again with their ids (the engine runs each once), or, if
-        the engine restarted meanwhile, failed: nothing is known of them."""
-        for cid, (payload, future) in list(self._pending.items()):
-            if same_run:
-                self._send(payload)
-            else:
-                del self._pending[cid]
-                if not future.done():
-                    future.set_result(CommandResult(
-                        False, "the engine restarted before answering: nothing is known of this "
-                               "command; check the positions before sending it again"))
-        for future in self._calls.values():
-            if not same_run and not future.done():
-                future.set_exception(EngineUnavailable("the engine restarted before answering"))
+            self._publish(StreamStatus(ENGINE_LINK, LinkState.DISCONNECTED, None, why, now_utc()))
+            self._publish(Notice(NoticeLevel.WARNING, f"engine lost: {why}; reconnecting…", now_utc()))
 
     def _send(self, payload: bytes) -> bool:
         if self._writer is None:
@@ -308,59 +254,15 @@ class RemoteEngine:
                 return None
             self._apply(event, message.get("tpsl"))
         elif kind == "result":
-            entry = self._pending.pop(str(message.get("id")), None)
-            if entry is not None and not entry[1].done():
-                try:
-                    entry[1].set_result(decode(message["r"], CommandResult))
-                except WireError as exc:
-                    entry[1].set_result(CommandResult(False, f"unreadable answer: {exc}"))
+            self.pending.result(message)
         elif kind == "reply":
-            future = self._calls.pop(str(message.get("id")), None)
-            if future is not None and not future.done():
-                if message.get("ok"):
-                    future.set_result(message.get("value"))
-                else:
-                    future.set_exception(PerpdeskError(str(message.get("error"))))
+            self.pending.reply(message)
         elif kind == "snapshot":
             self._apply_snapshot(message, first=False, same_run=True, last_seq=self.seq, told=False)
         elif kind == "bye":
             self.stop_reason = str(message.get("reason") or "engine stopped")
             return self.stop_reason
         return None
-
-    def _apply(self, event: object, tpsl: Any = None) -> None:
-        if isinstance(event, PositionSnapshot):
-            key = (event.symbol, event.pos_side.value)
-            self._positions[key] = event
-            if isinstance(tpsl, list) and len(tpsl) == 2:
-                self._tpsl[key] = (_dec(tpsl[0]), _dec(tpsl[1]))
-        elif isinstance(event, PositionGone):
-            key = (event.symbol, event.pos_side.value)
-            shown = self._positions.get(key)
-            if shown is not None and shown.position_id == event.position_id:
-                del self._positions[key]
-                self._tpsl.pop(key, None)
-        elif isinstance(event, MarkPrice):
-            self._marks[event.symbol] = event.price
-        elif isinstance(event, AccountSnapshot):
-            self._account = event
-        elif isinstance(event, StreamStatus):
-            self._links[event.stream] = event.state
-        elif isinstance(event, RiskStatus):
-            self._risk = event
-        else:
-            row = _row_id(event)
-            if row is not None:
-                if row in self._delivered:
-                    return  # already handed over (from the journal after a resync)
-                self._delivered.add(row)
-                self._saw_row(event)
-        self._publish(event)
-
-    def _saw_row(self, event: object) -> None:
-        ts = _row_ts(event)
-        if ts is not None and (self._newest_row is None or ts > self._newest_row):
-            self._newest_row = ts
 
     def _apply_snapshot(self, message: dict[str, Any], *, first: bool, same_run: bool = True,
                         last_seq: int = 0, told: bool = False) -> None:
@@ -379,7 +281,7 @@ class RemoteEngine:
             key = (snap.symbol, snap.pos_side.value)
             self._positions[key] = snap
             tp, sl = item.get("tpsl") or (None, None)
-            self._tpsl[key] = (_dec(tp), _dec(sl))
+            self._tpsl[key] = (dec_or_none(tp), dec_or_none(sl))
         self._marks = {s: Decimal(p) for s, p in state["marks"].items()}
         self._links = {s: LinkState(v) for s, v in state["links"].items()}
         self._links[ENGINE_LINK] = LinkState.CONNECTED
@@ -395,10 +297,10 @@ class RemoteEngine:
         if self._account is not None:
             self._publish(self._account)
         for stream, link in self._links.items():
-            self._publish(StreamStatus(stream, link, None, "", _now()))
+            self._publish(StreamStatus(stream, link, None, "", now_utc()))
         self._publish(self._risk)
         self._publish(Notice(NoticeLevel.INFO, "engine reconnected" + (
-            "" if message.get("resumed") else ": resynced from a snapshot"), _now()))
+            "" if message.get("resumed") else ": resynced from a snapshot"), now_utc()))
         if not message.get("resumed"):
             self.fresh_snapshots += 1
             self._notices_missed(state.get("notices") or [], last_seq if same_run else 0,
@@ -430,7 +332,7 @@ class RemoteEngine:
             self._publish(Notice(NoticeLevel.WARNING, (
                 f"{shown} notice(s) raised while this console was away shown again; "
                 + ("older ones " if older else "those of the engine run that stopped meanwhile ")
-                + f"may be missing here: {logs}/perpdesk_<date>.log has every one"), _now()))
+                + f"may be missing here: {logs}/perpdesk_<date>.log has every one"), now_utc()))
 
     def _catch_up_from(self) -> date:
         """The first day file that may hold a row this console missed: rows arrive in order, so
@@ -453,33 +355,13 @@ class RemoteEngine:
                 day += timedelta(days=1)
         except Exception as exc:  # noqa: BLE001 - the live view goes on; say what is missing
             self._publish(Notice(NoticeLevel.WARNING,
-                                 f"rows missed while detached not read from the journal: {exc}", _now()))
+                                 f"rows missed while detached not read from the journal: {exc}", now_utc()))
             return
-        unseen.sort(key=lambda e: _row_ts(e) or datetime.min.replace(tzinfo=UTC))
+        unseen.sort(key=lambda e: row_ts(e) or datetime.min.replace(tzinfo=UTC))
         for event in unseen:
             self._publish(event)
 
     # ================================================================ EngineView
-
-    @property
-    def instruments(self) -> Mapping[str, Instrument]:
-        return self._instruments
-
-    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def _publish(self, event: object) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception as exc:  # noqa: BLE001 - one bad subscriber never breaks the link
-                log_line("ERROR", f"subscriber failed on {type(event).__name__}", exc)
 
     async def submit(self, command: Command) -> CommandResult:
         """Send ``command`` with a new id and the position facts it is bound to; the engine's
@@ -492,78 +374,25 @@ class RemoteEngine:
         if expect is not None:
             message["expect"] = expect
         payload = proto.frame(message)
-        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        self._pending[cid] = (payload, future)
+        future = self.pending.command(cid, payload)
         if not self._send(payload):
             self._publish(Notice(NoticeLevel.WARNING, "engine not connected: the command is sent "
-                                 "when it is back", _now()))
+                                 "when it is back", now_utc()))
         return await future
-
-    def _expect(self, command: Command) -> list[list[str]] | None:
-        """The facts the trader confirmed (this console's view right now, which is what its
-        confirmation dialog compared against): the engine refuses if they changed."""
-        if isinstance(command, CloseAll):
-            return [position_facts(p) for p in self._positions.values()]
-        if isinstance(command, (ClosePosition, SetTpSl)) and command.position_id is not None:
-            snap = self._positions.get((command.symbol, command.pos_side.value))
-            return [position_facts(snap)] if snap is not None else []
-        return None
 
     async def call(self, method: str) -> Any:
         cid = secrets.token_hex(12)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._calls[cid] = future
+        future = self.pending.call(cid)
         if not self._send(proto.frame({"t": "call", "id": cid, "m": method})):
-            self._calls.pop(cid, None)
+            self.pending.calls.pop(cid, None)
             raise EngineUnavailable("engine not connected")
         try:
             return await asyncio.wait_for(future, CALL_TIMEOUT_S)
         finally:
-            self._calls.pop(cid, None)
-
-    def positions(self) -> list[PositionSnapshot]:
-        return list(self._positions.values())
-
-    def account(self) -> AccountSnapshot | None:
-        return self._account
-
-    def mark(self, symbol: str) -> Decimal | None:
-        return self._marks.get(symbol)
-
-    def links(self) -> dict[str, LinkState]:
-        return dict(self._links)
-
-    def estimate_close_pnl(self, symbol: str, pos_side: PosSide, contracts: Decimal) -> Decimal:
-        """As the engine does (core/engine/book.py): pro rata of the life's unrealized PnL at the
-        latest mark."""
-        snap = self._positions.get((symbol, PosSide(pos_side).value))
-        if snap is None or snap.contracts == 0:
-            return Decimal(0)
-        part = min(abs(contracts), snap.contracts)
-        mark = self._marks.get(symbol)
-        with localcontext(Context(prec=60)):
-            upnl = (snap.unrealized_pnl if mark is None else
-                    snap.side.sign * (mark - snap.entry_price) * snap.contracts * snap.contract_size)
-            return upnl * part / snap.contracts
+            self.pending.calls.pop(cid, None)
 
     async def reconcile(self) -> Any:
         return decode(await self.call("reconcile"))
-
-    @property
-    def trading_state(self) -> TradingState:
-        return self._risk.state
-
-    @property
-    def capabilities(self) -> VenueCapabilities:
-        """What the engine's venue can do, from its snapshot (``FULL`` from an engine that does
-        not say): the attached console hides and refuses keys as the in-process one does."""
-        return self._capabilities
-
-    def risk_status(self) -> RiskStatus:
-        return self._risk
-
-    def tp_sl(self, symbol: str, pos_side: PosSide) -> tuple[Decimal | None, Decimal | None]:
-        return self._tpsl.get((symbol, PosSide(pos_side).value), (None, None))
 
     # ================================================================ JournalView (same host)
 
@@ -591,7 +420,7 @@ class RemoteEngine:
         unseen: list[object] = []
         for item in [*history.fills, *history.closes, *history.funding]:
             event = getattr(item, "close", item)
-            row = "c|" + item.close_id if hasattr(item, "close_id") else _row_id(event)
+            row = "c|" + item.close_id if hasattr(item, "close_id") else row_id(event)
             if row is not None and row not in self._delivered:
                 self._delivered.add(row)
                 self._saw_row(event)
@@ -606,9 +435,3 @@ class RemoteEngine:
         return HistoryPager(self.journal_dir, kind, page_size)
 
 
-def _dec(raw: Any) -> Decimal | None:
-    return Decimal(raw) if isinstance(raw, str) else None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

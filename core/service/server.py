@@ -43,19 +43,16 @@ from core.events import (
     ClosePosition,
     Command,
     CommandResult,
-    FundingRate,
     LinkState,
-    MarkPrice,
     Notice,
-    PositionGone,
     RiskStatus,
     SetTpSl,
-    StreamStatus,
 )
-from core.model import Instrument, OrderUpdate, PositionSnapshot, PosSide
+from core.model import Instrument, PositionSnapshot, PosSide
 from core.service import protocol as proto
 from core.service.codec import WireError, decode, encode
 from core.service.paths import private_runtime_dir
+from core.service.state_keys import state_key
 from core.service.view import capabilities_of
 
 MAX_QUEUE = 5000  # ordered events waiting for one console before it is dropped
@@ -103,25 +100,6 @@ def peer_uid(sock: socket.socket) -> int:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", raw)
     return int(uid)
-
-
-def latest_key(event: object) -> tuple[str, Any] | None:
-    """The latest-value key of a state event (coalesced per client); None: ordered, never dropped."""
-    if isinstance(event, (PositionSnapshot, PositionGone)):
-        return ("pos", (event.symbol, event.pos_side))
-    if isinstance(event, MarkPrice):
-        return ("mark", event.symbol)
-    if isinstance(event, AccountSnapshot):
-        return ("account", "")
-    if isinstance(event, StreamStatus):
-        return ("status", event.stream)
-    if isinstance(event, RiskStatus):
-        return ("risk", "")
-    if isinstance(event, FundingRate):
-        return ("rate", event.symbol)
-    if isinstance(event, OrderUpdate):
-        return ("order", event.order_id)
-    return None
 
 
 def position_facts(snap: PositionSnapshot) -> list[str]:
@@ -310,7 +288,7 @@ class ControlServer:
         if isinstance(event, Candle):
             return  # strategies' input; no pane shows candles
         self.seq += 1
-        key = latest_key(event)
+        key = state_key(event)
         if key is not None and not self.clients:
             return  # a state: whoever attaches later gets it in the snapshot
         message: dict[str, Any] = {"t": "ev", "seq": self.seq, "e": encode(event)}

@@ -25,18 +25,18 @@ from core.sim import okx_shapes as shapes
 from core.sim.auth import verify_rest
 from core.sim.bybit_rest import BybitRest
 from core.sim.bybit_ws import BybitHub
-from core.sim.candles import CHANNELS as CANDLE_CHANNELS
+from core.sim.candle_pushes import CandlePushes
 from core.sim.candles import CandleBook
 from core.sim.control import ControlApi
 from core.sim.exchange import Exchange, Push, SimError
 from core.sim.market import INSTRUMENTS, InstrumentSpec, PriceProcess
+from core.sim.okx_snapshots import OkxSnapshots
 from core.sim.rest import Rest
-from core.sim.ws import Conn, Hub
+from core.sim.ws import Hub
 from core.support.net import is_loopback
 from core.support.safefile import UnsafeFileError
 
 DEMO_CASH = Decimal("10000")
-CANDLE_PUSH_MS = 500  # an open candle is pushed at most this often per instrument and bar
 SAVE_SOON_S = 0.1  # after a trade request, the state file is written within about this long
 PROTOCOLS = ("okx", "bybit")  # the faces the one exchange core can show (``[sim] protocol``)
 
@@ -81,16 +81,17 @@ class SimServer:
                                  funding_interval_ms=max(interval_ms, 1))
         self.account = self.exchange.add_account(DEMO_KEY, DEMO_SECRET, DEMO_PASSPHRASE, start_cash)
         self.candles = CandleBook(specs)
-        self._candle_pushed: dict[tuple[str, str], int] = {}  # (instId, channel) -> last open-bar push (ms)
-        self._candle_later: set[tuple[str, str]] = set()  # open bars whose latest push is scheduled
         self.candles.backfill(self.market.prices, self.exchange.clock(), seed)
-        self.hub: Hub | BybitHub = Hub(self.exchange.accounts, lambda i: i in specs, self._snapshot,
+        snapshots = OkxSnapshots(self.exchange, self.candles, self.ticker_item, self.funding_item)
+        self.hub: Hub | BybitHub = Hub(self.exchange.accounts, lambda i: i in specs, snapshots,
                                        clock=lambda: self.exchange.clock() / 1000)
         if protocol == "bybit":  # the same exchange core behind Bybit's v5 face (core.sim.bybit_*)
             self.bybit = BybitRest(self)
             self.hub = BybitHub(self, self.bybit)
         self.exchange.listening = self.hub.listening
         self.rest = Rest(self)
+        self.candle_pushes = CandlePushes(self.candles, self.exchange, lambda ch: self.hub.listening(ch),
+                                          self._public_push, self.flush)
         self.funding_history: list[dict[str, str]] = []
         self.faults: list[dict[str, Any]] = []
         self.stats = {inst: {"open": px, "high": px, "low": px} for inst, px in self.market.prices.items()}
@@ -322,39 +323,10 @@ class SimServer:
             px = self.market.prices[inst]
             st["high"], st["low"] = max(st["high"], px), min(st["low"], px)
             self.exchange.on_price(inst)
-            self._candles(inst, px)
+            self.candle_pushes.on_price(inst, px)
             now = str(self.exchange.clock())
             self._public_push("mark-price", inst, {"instType": "SWAP", "instId": inst, "markPx": shapes.s(px), "ts": now})
             self._public_push("tickers", inst, self.ticker_item(inst))
-        self.flush()
-
-    def _candles(self, inst: str, px: Decimal) -> None:
-        """Update the candles; push closed bars (confirm "1") at once and the open bar at most every
-        500 ms per instrument and bar, as OKX's candle channels do (not on every price tick)."""
-        now = self.exchange.clock()
-        closed = self.candles.update(inst, px, now, self.exchange.volume[inst])
-        for channel, bar in CANDLE_CHANNELS.items():
-            if not self.hub.listening(channel):
-                continue
-            for minute in closed:
-                row = self.candles.closed_bar(inst, bar, minute)
-                if row is not None:
-                    self._public_push(channel, inst, row)
-            key = (inst, channel)
-            wait_ms = CANDLE_PUSH_MS - (now - self._candle_pushed.get(key, 0))
-            if closed or wait_ms <= 0:
-                self._candle_pushed[key] = now
-                self._public_push(channel, inst, self.candles.current(inst, bar, now))
-            elif key not in self._candle_later:  # the latest state still goes out, a little later
-                self._candle_later.add(key)
-                asyncio.get_running_loop().call_later(wait_ms / 1000, self._candle_due, key, bar)
-
-    def _candle_due(self, key: tuple[str, str], bar: str) -> None:
-        self._candle_later.discard(key)
-        inst, channel = key
-        now = self.exchange.clock()
-        self._candle_pushed[key] = now
-        self._public_push(channel, inst, self.candles.current(inst, bar, now))
         self.flush()
 
     def _public_push(self, channel: str, inst: str, item: Any) -> None:
@@ -416,45 +388,6 @@ class SimServer:
                 "nextFundingRate": "", "nextFundingTime": str(nxt + self.exchange.funding_interval_ms),
                 "premium": shapes.s(rate), "settFundingRate": shapes.s(rate), "settState": "settled",
                 "ts": str(self.exchange.clock())}
-
-    def _snapshot(self, conn: Conn, sub: dict[str, Any]) -> list[dict[str, Any]]:
-        """What a new subscription gets at once (OKX sends current state for these channels)."""
-        ch = sub["channel"]
-        inst = str(sub.get("instId") or "")
-        ex = self.exchange
-        if ch == "tickers":
-            return [{"arg": sub, "data": [self.ticker_item(inst)]}]
-        if ch == "mark-price":
-            return [{"arg": sub, "data": [{"instType": "SWAP", "instId": inst, "markPx": shapes.s(ex.mark(inst)),
-                                           "ts": str(ex.clock())}]}]
-        if ch == "funding-rate":
-            return [{"arg": sub, "data": [self.funding_item(inst)]}]
-        if ch in CANDLE_CHANNELS:
-            return [{"arg": sub, "data": [self.candles.current(inst, CANDLE_CHANNELS[ch], ex.clock())]}]
-        acct = conn.acct
-        if acct is None:
-            return []
-        arg = dict(sub, uid=acct.uid)
-        now = ex.clock()
-        if ch == "positions":
-            am = ex.account_metrics(acct)
-            data = [ex.position_item(acct, p, am, push=True) for p in acct.positions.values()
-                    if p.pos != 0 and Hub.matches(sub, Push("positions", acct.uid, p.inst_id, {}))]
-            return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True, "data": data}]
-        if ch == "account":
-            return [{"arg": arg, "eventType": "snapshot", "curPage": 1, "lastPage": True,
-                     "data": [shapes.account(ex.account_metrics(acct), now)]}]
-        if ch == "balance_and_position":
-            pos = [p for p in acct.positions.values() if p.pos != 0]
-            return [{"arg": arg, "data": [{
-                "pTime": str(now), "eventType": "snapshot",
-                "balData": [{"ccy": "USDT", "cashBal": shapes.s(acct.cash), "uTime": str(now)}],
-                "posData": [{"avgPx": shapes.s(p.avg_px), "baseBal": "", "ccy": "USDT", "instId": p.inst_id,
-                             "instType": "SWAP", "mgnMode": p.mgn_mode, "nonSettleAvgPx": "", "pos": shapes.s(p.pos),
-                             "posCcy": "", "posId": p.pos_id, "posSide": p.pos_side, "quoteBal": "", "settledPnl": "",
-                             "tradeId": p.last_trade_id, "uTime": str(p.u_time)} for p in pos],
-                "trades": []}]}]
-        return []
 
     # ------------------------------------------------------------------ REST
 

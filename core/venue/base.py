@@ -141,3 +141,27 @@ class Venue(Protocol):
                                  stop_loss: Decimal | None) -> str: ...
     async def run_streams(self, sink: Callable[[object], None],
                           symbols: list[str] | None = None, *, candles: bool = True) -> None: ...
+
+
+class ExchangeSettingsLike(Protocol):
+    """The attributes of core.settings.config.ExchangeSettings a venue reads (duck-typed on purpose: the
+    venues do not import the config)."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def sandbox(self) -> bool: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+
+class CredentialsLike(Protocol):
+    """The attributes of core.settings.config.Credentials every venue reads (an exchange that needs more,
+    such as OKX's passphrase, extends it)."""
+
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def secret(self) -> str: ...

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import difflib
 import functools
 import secrets
 import string
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from loguru import logger
@@ -46,16 +45,26 @@ from core.events import (
 from core.model import Fill, Instrument, Origin, PosSide, utc_from_ms
 from core.money import ZERO, dec, dec_or_none, plain
 from core.venue import bybit_parse as bp
-from core.venue.base import OUTCOME_UNKNOWN, RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
+from core.venue.base import (
+    OUTCOME_UNKNOWN,
+    CredentialsLike,
+    ExchangeSettingsLike,
+    RestingOrder,
+    VenueCapabilities,
+    VenueError,
+    VenueErrorKind,
+)
 from core.venue.bybit_client import BybitClient
 from core.venue.bybit_history import backfill
 from core.venue.bybit_lives import lives
 from core.venue.bybit_stream import BybitStream
+from core.venue.ccxt_forms import attached_tp_sl, limit_price
 from core.venue.okx_candles import parse_candle
 from core.venue.okx_markets import Markets
-from core.venue.okx_orders import RATE_LIMIT_RETRY_DELAYS, lot
+from core.venue.okx_orders import lot
 from core.venue.okx_parse import CONSOLE_PREFIX, STRATEGY_PREFIX, describe_error
 from core.venue.registry import venue_entry
+from core.venue.writes import send_write
 
 BYBIT_WS = "wss://stream.bybit.com/v5"
 BYBIT_WS_TESTNET = "wss://stream-testnet.bybit.com/v5"
@@ -97,39 +106,13 @@ def instrument_from_market(market: Mapping[str, Any]) -> Instrument:
 class BybitMarkets(Markets):
     """The configured linear perpetuals, by perpdesk symbol and by Bybit symbol."""
 
-    def resolve(self, markets: Mapping[str, Any], address: str) -> None:
-        swaps = {s: m for s, m in markets.items()
-                 if m.get("swap") and m.get("linear") and isinstance(m.get("info"), dict)}
-        out: dict[str, Instrument] = {}
-        for symbol in self.symbols:
-            market = swaps.get(symbol)
-            if market is None:
-                close = difflib.get_close_matches(symbol, list(swaps), n=3, cutoff=0.5)
-                raise VenueError(f'unknown symbol "{symbol}" in [exchange] symbols: {address} lists no such '
-                                 "linear perpetual; " + (f"close matches: {', '.join(close)}" if close
-                                                         else "use ccxt form like BTC/USDT:USDT"),
-                                 VenueErrorKind.CONFIG)
-            out[symbol] = instrument_from_market(market)
-        self.by_symbol = out
-        self.by_id = {i.inst_id: i for i in out.values()}
+    what = "linear perpetual"
 
+    def listed(self, market: Mapping[str, Any]) -> bool:
+        return bool(market.get("swap")) and bool(market.get("linear")) and isinstance(market.get("info"), dict)
 
-class ExchangeSettingsLike(Protocol):
-    @property
-    def venue(self) -> str: ...
-    @property
-    def sandbox(self) -> bool: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-
-
-class CredentialsLike(Protocol):
-    @property
-    def api_key(self) -> str: ...
-    @property
-    def secret(self) -> str: ...
+    def instrument_of(self, market: Mapping[str, Any]) -> Instrument:
+        return instrument_from_market(market)
 
 
 class BybitVenue:
@@ -301,13 +284,8 @@ class BybitVenue:
         if cmd.reduce_only:
             params["reduceOnly"] = True
             self._remember_reduce_only(link)
-        if cmd.take_profit is not None:
-            params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
-        if cmd.stop_loss is not None:
-            params["stopLoss"] = {"triggerPrice": plain(cmd.stop_loss)}
-        if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
-            raise VenueError(f"limit order on {cmd.symbol} needs a positive price", VenueErrorKind.BAD_REQUEST)
-        price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
+        params.update(attached_tp_sl(cmd))
+        price = limit_price(cmd)
         return await self._send(f"placing {cmd.side.value} {plain(size)} {cmd.symbol}", inst, link,
                                 lambda: self._ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value,
                                                               plain(size), price, dict(params)))
@@ -316,18 +294,11 @@ class BybitVenue:
         """Send; a rate-limit refusal (10006: nothing executed) is re-sent after a short pause, as
         on OKX; when the outcome is unknown (5xx, timeout, broken connection) the order is looked
         up by its orderLinkId before saying anything."""
-        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
-            try:
-                reply = await self.rest.call(what, send)
-            except VenueError as error:
-                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
-                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
-                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
-                    await asyncio.sleep(delay)
-                    continue
-                return await self._settle_unknown(inst, link, error)
-            return str(reply.get("id") or link) if isinstance(reply, dict) else link
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        try:
+            reply = await send_write(self.rest.call, what, send)
+        except VenueError as error:
+            return await self._settle_unknown(inst, link, error)
+        return str(reply.get("id") or link) if isinstance(reply, dict) else link
 
     async def _settle_unknown(self, inst: Instrument, link: str, error: VenueError) -> str:
         """After a failed send: the orderId if the order exists, else the failure (named)."""

@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt
-import orjson
 
 from core.venue.base import VenueError, VenueErrorKind
+from core.venue.ccxt_forms import error_body
 from core.venue.okx_rest import OkxRest
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -26,30 +26,17 @@ SERVER_SIDE = {10000: VenueErrorKind.TIMEOUT, 10016: VenueErrorKind.UNAVAILABLE}
 
 def bybit_code(exc: BaseException) -> int | None:
     """Bybit's retCode in a ccxt error ("bybit {json body}"), None when there is none."""
-    text = str(exc)
-    brace = text.find("{")
-    if brace < 0:
-        return None
-    try:
-        body = orjson.loads(text[brace:])
-    except orjson.JSONDecodeError:
-        return None
+    body = error_body(exc)
     code = body.get("retCode") if isinstance(body, dict) else None
     return code if isinstance(code, int) else None
 
 
 def bybit_message(exc: BaseException) -> str:
     """Bybit's own words from a ccxt error ("bybit {json body}"): retMsg (Bybit retCode)."""
-    text = str(exc)
-    brace = text.find("{")
-    if brace >= 0:
-        try:
-            body = orjson.loads(text[brace:])
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict) and "retCode" in body:
-            return f"{str(body.get('retMsg') or '').strip()} (Bybit {body.get('retCode')})"
-    return text.removeprefix("bybit ").strip()[:300]
+    body = error_body(exc)
+    if isinstance(body, dict) and "retCode" in body:
+        return f"{str(body.get('retMsg') or '').strip()} (Bybit {body.get('retCode')})"
+    return str(exc).removeprefix("bybit ").strip()[:300]
 
 
 def build_client(url: str | None, testnet: bool, creds: tuple[str, str] | None) -> Any:

@@ -1,7 +1,7 @@
 """One Bybit v5 WebSocket connection (/v5/public/linear or /v5/private) on ``websockets``.
 
-The connection life (reconnect with backoff and jitter, status, stop) is the OKX stream's
-(core.venue.okx_stream.OkxStream); what differs is Bybit's protocol, written down in its
+The connection life (reconnect with backoff and jitter, status, stop, the keepalive) is every
+venue's (core.venue.streams.Stream); what differs is Bybit's protocol, written down in its
 wss-authentication page: ``{"op": "auth", "args": [apiKey, expires, signature]}`` with signature =
 hex(HMAC-SHA256(secret, "GET/realtime" + expires)); ``{"op": "subscribe", "args": [topics]}``
 answered once with ``success``; a JSON ``{"op": "ping"}`` every 20 s (Bybit drops a silent
@@ -21,8 +21,7 @@ from loguru import logger
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from core.events import LinkState
-from core.venue.okx_stream import LoginTimeRejected, Message, OkxStream, StreamHandshakeError
+from core.venue.streams import LoginTimeRejected, Message, Stream, StreamHandshakeError
 
 EXPIRES_AHEAD_MS = 10_000  # an auth request stays valid this long (Bybit refuses an expired one)
 _req_ids = itertools.count(1)
@@ -38,7 +37,7 @@ def _is_pong(msg: Message) -> bool:
     return msg.get("op") == "pong" or (msg.get("op") == "ping" and msg.get("ret_msg") == "pong")
 
 
-class BybitStream(OkxStream):
+class BybitStream(Stream):
     """Keeps one Bybit WS endpoint connected and subscribed until ``stop()``.
 
     ``subscriptions`` are Bybit topic strings; ``credentials`` (key, secret) make it a private
@@ -48,7 +47,7 @@ class BybitStream(OkxStream):
     def __init__(self, name: str, url: str, topics: list[str], *args: Any,
                  credentials: tuple[str, str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("ping_interval", 20.0)
-        super().__init__(name, url, [], *args, **kwargs)
+        super().__init__(name, url, *args, **kwargs)
         self._topics = topics
         self._bybit_creds = credentials
 
@@ -116,17 +115,11 @@ class BybitStream(OkxStream):
             self._on_malformed(reason)
         return None
 
-    async def _keepalive(self, ws: ClientConnection) -> str | None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            self._pong.clear()
-            sent = loop.time()
-            await ws.send(orjson.dumps({"req_id": f"ping{next(_req_ids)}", "op": "ping"}).decode())
-            try:
-                await asyncio.wait_for(self._pong.wait(), self._pong_timeout)
-            except TimeoutError:
-                ws.transport.abort()
-                return f"no pong within {self._pong_timeout:g} s"
-            self.latency_ms = round((loop.time() - sent) * 1000, 1)
-            self._status(LinkState.CONNECTED, "latency")
+    def _dispatch(self, msg: Message) -> None:
+        try:
+            self._on_message(msg)
+        except Exception:  # noqa: BLE001 - one bad push must not drop the connection
+            logger.exception(f"WS {self.name} could not handle push on {msg.get('topic')}")
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        await ws.send(orjson.dumps({"req_id": f"ping{next(_req_ids)}", "op": "ping"}).decode())

@@ -27,7 +27,14 @@ from core.events import (
 from core.model import Fill, Instrument, Origin
 from core.settings.demo import DEMO_CREDENTIALS
 from core.venue import okx_parse as P
-from core.venue.base import RestingOrder, VenueCapabilities, VenueError, VenueErrorKind
+from core.venue.base import (
+    CredentialsLike,
+    ExchangeSettingsLike,
+    RestingOrder,
+    VenueCapabilities,
+    VenueError,
+    VenueErrorKind,
+)
 from core.venue.okx_candles import OkxCandles
 from core.venue.okx_history import OkxHistory, parse_each
 from core.venue.okx_markets import Markets
@@ -44,26 +51,9 @@ OKX_WS = "wss://ws.okx.com:8443/ws/v5"
 OKX_WS_SANDBOX = "wss://wspap.okx.com:8443/ws/v5"
 
 
-class ExchangeSettingsLike(Protocol):
-    """The attributes of core.settings.config.ExchangeSettings this module reads (duck-typed on purpose)."""
+class OkxCredentialsLike(CredentialsLike, Protocol):
+    """OKX's keys come with a passphrase."""
 
-    @property
-    def venue(self) -> str: ...
-    @property
-    def sandbox(self) -> bool: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-
-
-class CredentialsLike(Protocol):
-    """The attributes of core.settings.config.Credentials this module reads."""
-
-    @property
-    def api_key(self) -> str: ...
-    @property
-    def secret(self) -> str: ...
     @property
     def passphrase(self) -> str: ...
 
@@ -87,7 +77,7 @@ class OkxVenue:
     # long/short mode, funding every 8 h, contract sizes per instrument (ctVal).
     capabilities = VenueCapabilities("OKX")
 
-    def __init__(self, exchange: ExchangeSettingsLike, credentials: CredentialsLike | None) -> None:
+    def __init__(self, exchange: ExchangeSettingsLike, credentials: OkxCredentialsLike | None) -> None:
         venue = str(exchange.venue)
         entry = venue_entry(venue)  # VenueError naming the supported venues
         if entry.embedded_sim and not exchange.url:

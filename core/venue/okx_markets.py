@@ -22,19 +22,28 @@ class Markets:
         self.by_symbol: dict[str, Instrument] = {}
         self.by_id: dict[str, Instrument] = {}
 
+    what = "swap"  # what the venue trades, as an unknown symbol's message names it
+
+    def listed(self, market: Mapping[str, Any]) -> bool:
+        """A ccxt market this venue can trade (OKX: a swap with its raw instrument record)."""
+        return bool(market.get("swap")) and isinstance(market.get("info"), dict)
+
+    def instrument_of(self, market: Mapping[str, Any]) -> Instrument:
+        return P.instrument_from_market(market)
+
     def resolve(self, markets: Mapping[str, Any], address: str) -> None:
         """Pick the configured symbols out of ccxt's markets; VenueError for one the venue lacks."""
-        swaps = {s: m for s, m in markets.items() if m.get("swap") and isinstance(m.get("info"), dict)}
+        swaps = {s: m for s, m in markets.items() if self.listed(m)}
         instruments: dict[str, Instrument] = {}
         for symbol in self.symbols:
             market = swaps.get(symbol)
             if market is None:
                 close = difflib.get_close_matches(symbol, list(swaps), n=3, cutoff=0.5)
                 raise VenueError(
-                    f'unknown symbol "{symbol}" in [exchange] symbols: {address} lists no such swap; '
+                    f'unknown symbol "{symbol}" in [exchange] symbols: {address} lists no such {self.what}; '
                     + (f"close matches: {', '.join(close)}" if close else "use ccxt form like BTC/USDT:USDT"),
                     VenueErrorKind.CONFIG)
-            instruments[symbol] = P.instrument_from_market(market)
+            instruments[symbol] = self.instrument_of(market)
         self.by_symbol = instruments
         self.by_id = {i.inst_id: i for i in instruments.values()}
 

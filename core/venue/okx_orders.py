@@ -6,7 +6,6 @@ the order unknown, so it is looked up by the client order id before anything is 
 """
 from __future__ import annotations
 
-import asyncio
 import secrets
 import string
 from collections.abc import Awaitable, Callable
@@ -20,11 +19,12 @@ from core.model import Instrument, Origin
 from core.money import ZERO, dec, plain, quantize_down
 from core.venue import okx_parse as P
 from core.venue.base import OUTCOME_UNKNOWN, VenueError, VenueErrorKind
+from core.venue.ccxt_forms import attached_tp_sl, limit_price
 from core.venue.okx_markets import Markets
 from core.venue.okx_rest import OkxRest
+from core.venue.writes import send_write
 
 _ALNUM = string.ascii_letters + string.digits
-RATE_LIMIT_RETRY_DELAYS = (0.5, 1.0)  # a write refused with 50011 was not executed: retry it
 
 
 def new_client_order_id(origin: Origin) -> str:
@@ -62,13 +62,8 @@ class OkxOrders:
             params["posSide"] = cmd.pos_side
         elif cmd.reduce_only:
             params["reduceOnly"] = True
-        if cmd.take_profit is not None:
-            params["takeProfit"] = {"triggerPrice": plain(cmd.take_profit)}
-        if cmd.stop_loss is not None:
-            params["stopLoss"] = {"triggerPrice": plain(cmd.stop_loss)}
-        if cmd.order_type == "limit" and (cmd.price is None or cmd.price <= 0):
-            raise VenueError(f"limit order on {cmd.symbol} needs a positive price", VenueErrorKind.BAD_REQUEST)
-        price = plain(cmd.price) if cmd.order_type == "limit" and cmd.price is not None else None
+        params.update(attached_tp_sl(cmd))
+        price = limit_price(cmd)
         return await self._send_order(
             f"placing {cmd.side.value} {plain(contracts)} contracts {cmd.symbol}", inst, params["clOrdId"],
             lambda: self._rest.ex.create_order(cmd.symbol, cmd.order_type, cmd.side.value, plain(contracts),
@@ -84,19 +79,13 @@ class OkxOrders:
         order is looked up by its client id instead, and the answer (placed / not placed /
         could not tell) goes into the result.
         """
-        for attempt in range(len(RATE_LIMIT_RETRY_DELAYS) + 1):
-            try:
-                reply = await self._rest.call(what, send)
-                return str(reply.get("id") or reply.get("ordId") or cl_id) if isinstance(reply, dict) else cl_id
-            except VenueError as error:
-                if error.kind is VenueErrorKind.RATE_LIMIT and attempt < len(RATE_LIMIT_RETRY_DELAYS):
-                    delay = RATE_LIMIT_RETRY_DELAYS[attempt]
-                    logger.warning(f"REST RETRY {what}: rate limited, nothing executed; re-sending in {delay:g} s")
-                    await asyncio.sleep(delay)
-                    continue
-                if error.kind not in OUTCOME_UNKNOWN:
-                    raise
-                return await self._settle_unknown(error, inst, cl_id)
+        try:
+            reply = await send_write(self._rest.call, what, send)
+        except VenueError as error:
+            if error.kind not in OUTCOME_UNKNOWN:
+                raise
+            return await self._settle_unknown(error, inst, cl_id)
+        return str(reply.get("id") or reply.get("ordId") or cl_id) if isinstance(reply, dict) else cl_id
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _settle_unknown(self, error: VenueError, inst: Instrument, cl_id: str) -> str:

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import ccxt.async_support as ccxt
-import orjson
 from loguru import logger
 
 from core.venue.base import TRANSIENT, VenueError, VenueErrorKind
+from core.venue.ccxt_forms import error_body
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 READ_RETRY_DELAYS = (0.25, 0.5, 1.0)  # seconds before each retry of an idempotent read
@@ -30,19 +30,13 @@ DEMO_HEADER = "x-simulated-trading"  # OKX answers 50101 to demo keys sent witho
 
 def okx_message(exc: BaseException) -> str:
     """OKX's own words from a ccxt error ("okx {json body}"): sMsg (sCode) or msg (code)."""
-    text = str(exc)
-    brace = text.find("{")
-    if brace >= 0:
-        try:
-            body = orjson.loads(text[brace:])
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict):
-            for item in body.get("data") or ():
-                if isinstance(item, dict) and str(item.get("sCode") or "0") != "0":
-                    return f"{str(item.get('sMsg') or '').strip()} (OKX {item.get('sCode')})"
-            return f"{str(body.get('msg') or '').strip()} (OKX {body.get('code')})"
-    return text.removeprefix("okx ").strip()[:300]
+    body = error_body(exc)
+    if isinstance(body, dict):
+        for item in body.get("data") or ():
+            if isinstance(item, dict) and str(item.get("sCode") or "0") != "0":
+                return f"{str(item.get('sMsg') or '').strip()} (OKX {item.get('sCode')})"
+        return f"{str(body.get('msg') or '').strip()} (OKX {body.get('code')})"
+    return str(exc).removeprefix("okx ").strip()[:300]
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,164 @@
+"""The life of one exchange WebSocket connection, whichever the exchange (``websockets``).
+
+Every venue's stream keeps its endpoint the same way: connect, log in and subscribe (the
+exchange's protocol), serve until the socket closes, and reconnect with exponential backoff and
+jitter until ``stop()``; a ping every interval and no pong in time cuts the link (the exchanges
+drop an idle connection, and a half-open one says nothing). Status goes to ``on_status`` on every
+state change; a CONNECTED after a DISCONNECTED means pushes may have been missed and the consumer
+must resync from REST. Latency measurements (ping -> pong round trip) arrive as repeated
+CONNECTED statuses with ``message="latency"`` so they never look like a state change.
+
+What differs per exchange (login, subscribe, the ping frame, telling a pong from a push) is each
+venue's subclass: core.venue.okx_stream.OkxStream, core.venue.bybit_stream.BybitStream.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from core.events import LinkState, StreamStatus
+
+Message = dict[str, Any]
+
+
+class StreamHandshakeError(Exception):
+    """Login or subscribe was refused; the connection is retried with backoff."""
+
+
+class LoginTimeRejected(StreamHandshakeError):
+    """Login refused for its timestamp: the clock must be re-read before retrying."""
+
+
+class Stream:
+    """Keeps one WS endpoint connected until ``stop()``; the exchange's protocol is the subclass's
+    (``_handshake``, ``pump``, ``_ping``; ``pump`` sets ``_pong`` when a pong arrives)."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        on_message: Callable[[Message], None],
+        on_status: Callable[[StreamStatus], None],
+        *,
+        ping_interval: float = 18.0,
+        pong_timeout: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        handshake_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        on_malformed: Callable[[str], None] | None = None,
+        resync_clock: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._on_message = on_message
+        self._on_status = on_status
+        self._ping_interval = ping_interval
+        self._pong_timeout = pong_timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._handshake_timeout = handshake_timeout
+        self._clock = clock  # seconds, corrected to the exchange's time (login is signed with it)
+        self._on_malformed = on_malformed
+        self._resync_clock = resync_clock
+        self._stop = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._pong = asyncio.Event()
+        self.latency_ms: float | None = None
+        self.state = LinkState.DISCONNECTED
+
+    async def _handshake(self, ws: ClientConnection) -> None:
+        """Login (if private) then subscribe, in the exchange's words."""
+        raise NotImplementedError
+
+    async def pump(self, ws: ClientConnection) -> None:
+        """Read and hand over every frame until the socket closes."""
+        raise NotImplementedError
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        """Send the exchange's ping frame."""
+        raise NotImplementedError
+
+    def _status(self, state: LinkState, message: str = "") -> None:
+        self.state = state
+        self._on_status(StreamStatus(stream=self.name, state=state, latency_ms=self.latency_ms,
+                                     message=message, ts=datetime.now(UTC)))
+
+    async def stop(self) -> None:
+        """Stop reconnecting and close the socket; ``run()`` returns soon after."""
+        self._stop.set()
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with backoff until ``stop()``."""
+        delay = self._backoff_initial
+        while not self._stop.is_set():
+            self._status(LinkState.CONNECTING)
+            reason = "closed by the exchange"
+            try:
+                async with connect(self.url, ping_interval=None, open_timeout=self._handshake_timeout,
+                                   close_timeout=2, max_size=2**23) as ws:
+                    self._ws = ws
+                    if self._stop.is_set():
+                        break
+                    await self._handshake(ws)
+                    self._status(LinkState.CONNECTED)
+                    delay = self._backoff_initial
+                    keepalive = asyncio.create_task(self._keepalive(ws))
+                    try:
+                        await self.pump(ws)
+                    finally:
+                        keepalive.cancel()
+                    if ws.close_code is not None:
+                        reason = f"closed by the exchange (code {ws.close_code})"
+                    if keepalive.done() and not keepalive.cancelled() and keepalive.exception() is None:
+                        reason = keepalive.result() or reason
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ConnectionClosed, StreamHandshakeError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+                if isinstance(exc, LoginTimeRejected) and self._resync_clock is not None:
+                    with contextlib.suppress(Exception):
+                        await self._resync_clock()  # the next login is signed with the new offset
+            except Exception as exc:  # noqa: BLE001 - any failure means reconnect, never a dead stream
+                logger.exception(f"WS {self.name} unexpected error")
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._ws = None
+            if self._stop.is_set():
+                break
+            self._status(LinkState.DISCONNECTED, reason)
+            logger.warning(f"WS {self.name} DISCONNECTED {self.url}: {reason}; retry in {delay:.1f}s")
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, self._backoff_max)
+        self._status(LinkState.DISCONNECTED, "stopped")
+
+    async def _keepalive(self, ws: ClientConnection) -> str | None:
+        """A ping every interval; no pong in time -> close the socket (reconnect follows)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            self._pong.clear()
+            sent = loop.time()
+            await self._ping(ws)
+            try:
+                await asyncio.wait_for(self._pong.wait(), self._pong_timeout)
+            except TimeoutError:
+                reason = f"no pong within {self._pong_timeout:g} s"
+                ws.transport.abort()
+                return reason
+            self.latency_ms = round((loop.time() - sent) * 1000, 1)
+            self._status(LinkState.CONNECTED, "latency")
