@@ -140,7 +140,8 @@ class BybitVenue:
         self._streams: list[BybitStream] = []
         self._closed = False
         self._connected = False
-        self._sink: Callable[[object], None] = lambda _: None
+        # where parsed pushes go (set by start_streams; a test may feed on_push and read them here)
+        self.sink: Callable[[object], None] = lambda _: None
         # Bybit's executions do not say whether their order was reduce-only: the ids (orderId, or
         # our own orderLinkId) of the reduce-only orders placed here or seen on the order topic
         self._reduce_only: dict[str, None] = {}
@@ -412,15 +413,15 @@ class BybitVenue:
         """Public (tickers, and kline.1 when ``candles``) and private (order, execution, position,
         wallet) streams until close(). Each one-minute kline push becomes a Candle (open, then
         confirmed)."""
-        self._sink = sink
+        self.sink = sink
         insts = [self.markets.instrument(s) for s in (symbols if symbols is not None else self.symbols)]
         base = ws_base_url(self.url, self.sandbox)
         topics = [f"tickers.{i.inst_id}" for i in insts] + ([f"kline.1.{i.inst_id}" for i in insts] if candles else [])
         public = BybitStream("public", f"{base}/public/linear", topics,
-                             functools.partial(self._on_push, "public"), sink, clock=self.rest.exchange_time,
+                             functools.partial(self.on_push, "public"), sink, clock=self.rest.exchange_time,
                              on_malformed=functools.partial(self._malformed, "public", ""))
         private = BybitStream("private", f"{base}/private", ["order", "execution", "position", "wallet"],
-                              functools.partial(self._on_push, "private"), sink, credentials=self._creds,
+                              functools.partial(self.on_push, "private"), sink, credentials=self._creds,
                               clock=self.rest.exchange_time, resync_clock=self.rest.resync_clock_once,
                               on_malformed=functools.partial(self._malformed, "private", ""))
         self._streams = [public, private]
@@ -432,9 +433,9 @@ class BybitVenue:
         return [StreamStatus(stream=s.name, state=s.state, latency_ms=s.latency_ms) for s in self._streams]
 
     def _malformed(self, stream: str, topic: str, reason: str) -> None:
-        self._sink(MalformedPush(stream, topic, reason, datetime.now(UTC)))
+        self.sink(MalformedPush(stream, topic, reason, datetime.now(UTC)))
 
-    def _on_push(self, stream: str, msg: dict[str, Any]) -> None:
+    def on_push(self, stream: str, msg: dict[str, Any]) -> None:
         """Route one frame by topic; each item is parsed alone (a bad one is reported, not fatal)."""
         topic = str(msg.get("topic") or "")
         base = topic.split(".", 1)[0]
@@ -458,7 +459,7 @@ class BybitVenue:
         if base == "wallet":
             snap = bp.parse_wallet(item, self.markets.settle_ccy, ts_ms)
             if snap is not None:
-                self._sink(snap)
+                self.sink(snap)
             return
         if inst is None:
             return
@@ -472,11 +473,11 @@ class BybitVenue:
             self._remember_leg(str(item.get("orderId") or ""), leg)
             update = bp.parse_order(item, inst)
             if update is not None:
-                self._sink(update)
+                self.sink(update)
         elif base == "position":
             push = bp.parse_position(item, inst)
             self.hedge = self.hedge or push.pos_side is not PosSide.NET
-            self._sink(push)
+            self.sink(push)
         elif base == "tickers":
             self._ticker(item, inst, ts_ms)
 
@@ -493,9 +494,9 @@ class BybitVenue:
                 self._lookups.add(task)
                 task.add_done_callback(self._lookups.discard)
                 return
-            self._sink(dataclasses.replace(fill, pos_side=leg or PosSide.NET))
+            self.sink(dataclasses.replace(fill, pos_side=leg or PosSide.NET))
         elif bp.is_funding(item):
-            self._sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
+            self.sink(FundingSignal(inst.symbol, utc_from_ms(item.get("execTime") or ts_ms)))
 
     async def _fill_after_lookup(self, fill: Fill, inst: Instrument) -> None:
         """Hedge mode, an execution whose order this venue has not seen: its leg from
@@ -512,7 +513,7 @@ class BybitVenue:
                     continue
             if leg is not None:
                 self._remember_leg(fill.order_id, leg)
-                self._sink(dataclasses.replace(fill, pos_side=leg))
+                self.sink(dataclasses.replace(fill, pos_side=leg))
                 return
         logger.warning(f"fill {fill.fill_id} of order {fill.order_id}: the order's hedge leg could not be "
                        "read; the fill is booked by the next backfill (reconnect or restart)")
@@ -536,7 +537,7 @@ class BybitVenue:
             try:
                 row = [str(item["start"]), item["open"], item["high"], item["low"], item["close"], item["volume"],
                        item.get("turnover") or "0", "0", "1" if item.get("confirm") is True else "0"]
-                self._sink(parse_candle(row, inst, "1m"))
+                self.sink(parse_candle(row, inst, "1m"))
             except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
                 logger.warning(f"WS {stream} skipped a malformed {topic} push: {describe_error(exc)}")
 
@@ -544,8 +545,8 @@ class BybitVenue:
         """A tickers snapshot or delta: only the fields it carries are news."""
         ts = utc_from_ms(ts_ms)
         if item.get("markPrice"):
-            self._sink(MarkPrice(inst.symbol, dec(item["markPrice"]), ts))
+            self.sink(MarkPrice(inst.symbol, dec(item["markPrice"]), ts))
         if item.get("fundingRate"):
             nxt = str(item.get("nextFundingTime") or "")
-            self._sink(FundingRate(inst.symbol, dec(item["fundingRate"]),
+            self.sink(FundingRate(inst.symbol, dec(item["fundingRate"]),
                                    utc_from_ms(nxt) if nxt.isdigit() and nxt != "0" else None, ts))

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from core.events import (
@@ -117,25 +117,6 @@ class OkxVenue:
     @property
     def address(self) -> str:
         return self.rest.address
-
-    @property
-    def _ex(self) -> Any:
-        """The ccxt client (tests and fault injection reach it here)."""
-        return self.rest.ex
-
-    @property
-    def _sink(self) -> Sink:
-        return self.router.sink
-
-    @_sink.setter
-    def _sink(self, sink: Sink) -> None:
-        self.router.sink = sink
-
-    def _on_push(self, msg: dict[str, Any], stream: str = "private") -> None:
-        self.router.on_push(msg, stream)
-
-    async def _pages(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return await self.history.pages(*args, **kwargs)
 
     @property
     def clock_offset_s(self) -> float:

@@ -237,12 +237,12 @@ async def test_hedge_mode_an_execution_before_its_order_takes_the_order_leg() ->
         await v.connect()
         assert v.hedge  # both legs listed by the position list
         events: list[object] = []
-        v._sink = events.append  # no stream: the order topic never tells the orders' legs
+        v.sink = events.append  # no stream: the order topic never tells the orders' legs
         await ext.create_order(BTC, "market", "sell", 0.02, None, {"positionIdx": 2})
         await ext.create_order(BTC, "market", "buy", 0.05, None, {"positionIdx": 1})
         execs = (await ext.privateGetV5ExecutionList({"category": "linear"}))["result"]["list"]
         assert len(execs) == 2
-        v._on_push("private", {"topic": "execution", "creationTime": 1, "data": execs})
+        v.on_push("private", {"topic": "execution", "creationTime": 1, "data": execs})
         await until(lambda: len([e for e in events if isinstance(e, Fill)]) == 2, "the two fills")
         legs = {f.side: f.pos_side for f in events if isinstance(f, Fill)}
         assert legs == {OrderSide.SELL: "short", OrderSide.BUY: "long"}

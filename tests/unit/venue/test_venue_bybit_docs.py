@@ -45,7 +45,7 @@ def venue() -> tuple[BybitVenue, list[object]]:
     v = BybitVenue(ExchangeSettings(venue="bybit", url="http://127.0.0.1:9", symbols=(BTC.symbol,)), None)
     v.markets.by_symbol, v.markets.by_id = {BTC.symbol: BTC}, {BTC.inst_id: BTC}
     events: list[object] = []
-    v._sink = events.append
+    v.sink = events.append
     return v, events
 
 
@@ -113,24 +113,24 @@ async def test_a_push_of_several_items_one_bad_only_the_bad_one_is_skipped() -> 
     (ex,) = items("ws_execution")
     good = [{**ex, "execId": f"e{i}"} for i in range(3)]
     bad = {**ex, "execId": "bad", "execFee": ""}
-    v._on_push("private", {"topic": "execution", "data": [good[0], bad, good[1], good[2]]})
+    v.on_push("private", {"topic": "execution", "data": [good[0], bad, good[1], good[2]]})
     fills = [e for e in events if isinstance(e, Fill)]
     assert [f.fill_id for f in fills] == ["e0", "e1", "e2"]
     assert [e.channel for e in events if isinstance(e, MalformedPush)] == ["execution"]
 
     events.clear()
     (pos,) = items("ws_position")
-    v._on_push("private", {"topic": "position", "data": [{**pos, "size": "x"}, {**pos, "size": "1", "side": "Buy"}]})
+    v.on_push("private", {"topic": "position", "data": [{**pos, "size": "x"}, {**pos, "size": "1", "side": "Buy"}]})
     assert [type(e) for e in events] == [MalformedPush, PositionPush]
 
     events.clear()
     (order,) = items("ws_order")
     on_btc = {**order, "symbol": "BTCUSDT", "category": "linear"}
-    v._on_push("private", {"topic": "order", "data": [{**on_btc, "side": "Up"}, on_btc]})
+    v.on_push("private", {"topic": "order", "data": [{**on_btc, "side": "Up"}, on_btc]})
     assert [type(e) for e in events] == [MalformedPush, OrderUpdate]
 
     events.clear()
     (wallet,) = items("ws_wallet")
     usdt = {**wallet, "coin": [{**wallet["coin"][0], "coin": "USDT"}]}
-    v._on_push("private", {"topic": "wallet", "data": [wallet, usdt]})  # the BTC-only item says nothing
+    v.on_push("private", {"topic": "wallet", "data": [wallet, usdt]})  # the BTC-only item says nothing
     assert [type(e) for e in events] == [AccountSnapshot]

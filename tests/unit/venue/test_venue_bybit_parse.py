@@ -47,9 +47,9 @@ def test_a_bad_push_item_is_skipped_alone_and_reported() -> None:
     v = BybitVenue(ExchangeSettings(venue="bybit", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
     v.markets.by_symbol, v.markets.by_id = {BTC.symbol: BTC}, {"BTCUSDT": BTC}
     events: list[object] = []
-    v._sink = events.append
+    v.sink = events.append
     (good,) = example("ws_execution.json")["data"]
     bad = {**good, "execId": "bad-1", "execQty": "lots"}
-    v._on_push("private", {"topic": "execution", "data": [bad, good]})
+    v.on_push("private", {"topic": "execution", "data": [bad, good]})
     assert [type(e) for e in events] == [MalformedPush, Fill]
     assert isinstance(events[1], Fill) and events[1].fill_id == good["execId"]
