@@ -265,9 +265,14 @@ class Ledger:
             return None
         # the life itself, not a view, and the exact context's own methods rather than a local
         # context (which copies it): this runs on every mark push of a held instrument
+        # one fused multiply-add (exact: the context is wide and traps Inexact): a long's PnL is
+        # mark x coins - cost, a short's cost - mark x coins (a flat mark reads 0, never -0)
         ctx = _EXACT
         coins = ctx.multiply(life.contracts, life.contract_size)
-        unrealized = ctx.multiply(ctx.subtract(ctx.multiply(mark, coins), life.cost), life.side.sign)
+        if life.side is PositionSide.LONG:
+            unrealized = ctx.fma(mark, coins, life.cost.copy_negate())
+        else:
+            unrealized = ctx.fma(mark.copy_negate(), coins, life.cost)
         return PositionSnapshot(
             symbol=symbol, position_id=life.position_id, pos_side=pos_side, side=life.side,
             contracts=life.contracts, contract_size=life.contract_size, entry_price=life.entry,

@@ -288,3 +288,21 @@ def test_adopting_the_held_life_keeps_its_id_and_another_life_takes_a_new_one() 
 def test_position_ids_that_do_not_parse_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         split_position_id(bad)
+
+
+def test_snapshot_pnl_is_exact_for_both_sides_and_a_flat_mark_reads_zero_not_minus_zero() -> None:
+    # every mark push revalues with one fused multiply-add: the PnL must be the exact
+    # (mark x coins - cost basis) x side, and a short at its entry must not read "-0"
+    led = Ledger()
+    led.apply_fill(fill("buy", "3", "60000.1"))
+    led.apply_fill(fill("buy", "4", "60123.45", minutes=1))  # long 0.07 BTC, cost 4204.941
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1"))  # short 0.7 ETH
+    ts = T0 + timedelta(minutes=2)
+    for mark in ("59999.9", "60123.45", "61000.123456789", "0.1"):
+        snap = led.snapshot(BTC, "net", D(mark), ts, D("10"), "cross", None)
+        assert snap is not None and snap.unrealized_pnl == D(mark) * D("0.07") - D("4204.941")
+    for mark in ("2999.99", "3100.5", "0.001"):
+        snap = led.snapshot(ETH, "net", D(mark), ts, D("10"), "cross", None)
+        assert snap is not None and snap.unrealized_pnl == (D("0.7") * D("3000.37") - D(mark) * D("0.7"))
+    flat = led.snapshot(ETH, "net", D("3000.37"), ts, D("10"), "cross", None)
+    assert flat is not None and flat.unrealized_pnl == 0 and not flat.unrealized_pnl.is_signed()
