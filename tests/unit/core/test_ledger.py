@@ -8,9 +8,19 @@ from decimal import Decimal as D
 import pytest
 
 from core.events import PositionHistoryRecord
-from core.ids import life_seq, split_position_id
+from core.ids import life_seq, ms_from_utc, split_position_id
 from core.ledger import Ledger
-from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSource
+from core.model import (
+    CloseReason,
+    Fill,
+    MarginMode,
+    OrderSide,
+    Origin,
+    PositionSide,
+    PositionSnapshot,
+    PosSide,
+    RowSource,
+)
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
@@ -306,3 +316,17 @@ def test_snapshot_pnl_is_exact_for_both_sides_and_a_flat_mark_reads_zero_not_min
         assert snap is not None and snap.unrealized_pnl == (D("0.7") * D("3000.37") - D(mark) * D("0.7"))
     flat = led.snapshot(ETH, "net", D("3000.37"), ts, D("10"), "cross", None)
     assert flat is not None and flat.unrealized_pnl == 0 and not flat.unrealized_pnl.is_signed()
+
+
+def test_snapshot_carries_every_field_of_its_life() -> None:
+    # the snapshot is built positionally on the mark path: each field must land in its own place
+    led = Ledger()
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1", fee="0.2"))
+    led.apply_funding(ETH, "net", D("1.25"))
+    ts = T0 + timedelta(minutes=3)
+    snap = led.snapshot(ETH, "net", D("2990.5"), ts, D("20"), MarginMode.ISOLATED, D("3100.1"))
+    assert snap == PositionSnapshot(
+        symbol=ETH, position_id=f"{ETH}#net#{ms_from_utc(T0)}", pos_side=PosSide.NET,
+        side=PositionSide.SHORT, contracts=D("7"), contract_size=D("0.1"), entry_price=D("3000.37"),
+        mark_price=D("2990.5"), unrealized_pnl=D("6.909"), funding_accrued=D("1.25"),
+        leverage=D("20"), margin_mode=MarginMode.ISOLATED, liq_price=D("3100.1"), opened_at=T0, ts=ts)
