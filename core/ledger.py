@@ -77,9 +77,13 @@ class LedgerPosition:
 
     def unrealized(self, mark: Decimal) -> Decimal:
         """Price PnL if closed at ``mark``: against the exact cost basis, so it conserves money."""
-        with localcontext(_exact()):
-            cost = self.cost if self.cost is not None else self.entry_price * self.coins
-            return (mark * self.coins - cost) * self.side.sign
+        # the exact context's own methods (no context built and made current per call): the risk
+        # monitor values every open life this way on each of its passes
+        ctx = _EXACT
+        cost = self.cost if self.cost is not None else ctx.multiply(self.entry_price, self.coins)
+        if self.side is PositionSide.LONG:
+            return ctx.fma(mark, self.coins, cost.copy_negate())
+        return ctx.fma(mark.copy_negate(), self.coins, cost)
 
 
 class _Life:

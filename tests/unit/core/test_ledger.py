@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -330,3 +331,22 @@ def test_snapshot_carries_every_field_of_its_life() -> None:
         side=PositionSide.SHORT, contracts=D("7"), contract_size=D("0.1"), entry_price=D("3000.37"),
         mark_price=D("2990.5"), unrealized_pnl=D("6.909"), funding_accrued=D("1.25"),
         leverage=D("20"), margin_mode=MarginMode.ISOLATED, liq_price=D("3100.1"), opened_at=T0, ts=ts)
+
+
+def test_a_life_view_values_like_its_snapshot_and_a_flat_short_reads_zero() -> None:
+    # the risk monitor values each open life through its view: the same exact figure as the
+    # snapshot the positions pane shows, with or without a cost basis, and never "-0"
+    led = Ledger()
+    led.apply_fill(fill("buy", "3", "60000.1"))
+    led.apply_fill(fill("buy", "4", "60123.45", minutes=1))
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1"))
+    ts = T0 + timedelta(minutes=2)
+    for symbol, mark in ((BTC, "61000.123456789"), (BTC, "59999.9"), (ETH, "2999.99"), (ETH, "3000.37")):
+        pos = led.position(symbol)
+        snap = led.snapshot(symbol, "net", D(mark), ts, D("10"), "cross", None)
+        assert pos is not None and snap is not None
+        assert pos.unrealized(D(mark)) == snap.unrealized_pnl
+        assert replace(pos, cost=None).unrealized(D(mark)) == (
+            (D(mark) - pos.entry_price) * pos.coins * (1 if pos.side is PositionSide.LONG else -1))
+    flat = led.position(ETH)
+    assert flat is not None and not flat.unrealized(D("3000.37")).is_signed()
