@@ -77,9 +77,13 @@ class LedgerPosition:
 
     def unrealized(self, mark: Decimal) -> Decimal:
         """Price PnL if closed at ``mark``: against the exact cost basis, so it conserves money."""
-        with localcontext(_exact()):
-            cost = self.cost if self.cost is not None else self.entry_price * self.coins
-            return (mark * self.coins - cost) * self.side.sign
+        # the exact context's own methods (no context built and made current per call): the risk
+        # monitor values every open life this way on each of its passes
+        ctx = _EXACT
+        cost = self.cost if self.cost is not None else ctx.multiply(self.entry_price, self.coins)
+        if self.side is PositionSide.LONG:
+            return ctx.fma(mark, self.coins, cost.copy_negate())
+        return ctx.fma(mark.copy_negate(), self.coins, cost)
 
 
 class _Life:
@@ -265,15 +269,20 @@ class Ledger:
             return None
         # the life itself, not a view, and the exact context's own methods rather than a local
         # context (which copies it): this runs on every mark push of a held instrument
+        # one fused multiply-add (exact: the context is wide and traps Inexact): a long's PnL is
+        # mark x coins - cost, a short's cost - mark x coins (a flat mark reads 0, never -0)
         ctx = _EXACT
         coins = ctx.multiply(life.contracts, life.contract_size)
-        unrealized = ctx.multiply(ctx.subtract(ctx.multiply(mark, coins), life.cost), life.side.sign)
+        if life.side is PositionSide.LONG:
+            unrealized = ctx.fma(mark, coins, life.cost.copy_negate())
+        else:
+            unrealized = ctx.fma(mark.copy_negate(), coins, life.cost)
+        # positional, in the field order of PositionSnapshot: 15 keywords cost a quarter of the
+        # construction (tests/unit/core/test_ledger.py checks every field of the result)
         return PositionSnapshot(
-            symbol=symbol, position_id=life.position_id, pos_side=pos_side, side=life.side,
-            contracts=life.contracts, contract_size=life.contract_size, entry_price=life.entry,
-            mark_price=mark, unrealized_pnl=unrealized, funding_accrued=life.funding_total,
-            leverage=leverage, margin_mode=margin_mode, liq_price=liq_price,
-            opened_at=life.opened_at, ts=ts,
+            symbol, life.position_id, pos_side, life.side, life.contracts, life.contract_size,
+            life.entry, mark, unrealized, life.funding_total, leverage, margin_mode, liq_price,
+            life.opened_at, ts,
         )
 
     def holds_symbol(self, symbol: str) -> bool:

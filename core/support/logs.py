@@ -175,7 +175,15 @@ def _event(message: str) -> None:
         sink.write(f"{_stamp(time.time())} | INFO    | core.support.logs | {redact(message)}\n")
 
 
+def _event_filtered() -> bool:
+    """True when our sink is up and its level is above INFO: the trading-event line would not be
+    written, so it is not formatted either (its Decimals to text cost more than the check)."""
+    return _file is not None and _sink_id is not None and _event_level > 20
+
+
 def log_fill(fill: Fill) -> None:
+    if _event_filtered():
+        return
     flags = " reduce-only" if fill.reduce_only else ""
     _event(
         f"FILL {fill.symbol} {fill.side.value} {plain(fill.contracts)} contracts ({plain(fill.coins)} coins) "
@@ -185,6 +193,8 @@ def log_fill(fill: Fill) -> None:
 
 
 def log_close(close: CloseResult) -> None:
+    if _event_filtered():
+        return
     penalty = f" liq_penalty {plain(close.liq_penalty)}" if close.liq_penalty else ""
     _event(
         f"POSITION CLOSED {close.symbol} {close.side.value} {close.reason.value} "
@@ -197,6 +207,8 @@ def log_close(close: CloseResult) -> None:
 
 
 def log_funding(payment: FundingPayment) -> None:
+    if _event_filtered():
+        return
     direction = "received" if payment.amount > 0 else "paid" if payment.amount < 0 else "zero"
     _event(
         f"FUNDING FEE {payment.symbol} {direction} {plain(payment.amount)} {payment.ccy} "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -9,8 +10,18 @@ import pytest
 
 from core.accounting.ledger import Ledger
 from core.events import PositionHistoryRecord
-from core.ids import life_seq, split_position_id
-from core.model import CloseReason, Fill, OrderSide, Origin, PositionSide, RowSource
+from core.ids import life_seq, ms_from_utc, split_position_id
+from core.model import (
+    CloseReason,
+    Fill,
+    MarginMode,
+    OrderSide,
+    Origin,
+    PositionSide,
+    PositionSnapshot,
+    PosSide,
+    RowSource,
+)
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
@@ -288,3 +299,54 @@ def test_adopting_the_held_life_keeps_its_id_and_another_life_takes_a_new_one() 
 def test_position_ids_that_do_not_parse_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         split_position_id(bad)
+
+
+def test_snapshot_pnl_is_exact_for_both_sides_and_a_flat_mark_reads_zero_not_minus_zero() -> None:
+    # every mark push revalues with one fused multiply-add: the PnL must be the exact
+    # (mark x coins - cost basis) x side, and a short at its entry must not read "-0"
+    led = Ledger()
+    led.apply_fill(fill("buy", "3", "60000.1"))
+    led.apply_fill(fill("buy", "4", "60123.45", minutes=1))  # long 0.07 BTC, cost 4204.941
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1"))  # short 0.7 ETH
+    ts = T0 + timedelta(minutes=2)
+    for mark in ("59999.9", "60123.45", "61000.123456789", "0.1"):
+        snap = led.snapshot(BTC, "net", D(mark), ts, D("10"), "cross", None)
+        assert snap is not None and snap.unrealized_pnl == D(mark) * D("0.07") - D("4204.941")
+    for mark in ("2999.99", "3100.5", "0.001"):
+        snap = led.snapshot(ETH, "net", D(mark), ts, D("10"), "cross", None)
+        assert snap is not None and snap.unrealized_pnl == (D("0.7") * D("3000.37") - D(mark) * D("0.7"))
+    flat = led.snapshot(ETH, "net", D("3000.37"), ts, D("10"), "cross", None)
+    assert flat is not None and flat.unrealized_pnl == 0 and not flat.unrealized_pnl.is_signed()
+
+
+def test_snapshot_carries_every_field_of_its_life() -> None:
+    # the snapshot is built positionally on the mark path: each field must land in its own place
+    led = Ledger()
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1", fee="0.2"))
+    led.apply_funding(ETH, "net", D("1.25"))
+    ts = T0 + timedelta(minutes=3)
+    snap = led.snapshot(ETH, "net", D("2990.5"), ts, D("20"), MarginMode.ISOLATED, D("3100.1"))
+    assert snap == PositionSnapshot(
+        symbol=ETH, position_id=f"{ETH}#net#{ms_from_utc(T0)}", pos_side=PosSide.NET,
+        side=PositionSide.SHORT, contracts=D("7"), contract_size=D("0.1"), entry_price=D("3000.37"),
+        mark_price=D("2990.5"), unrealized_pnl=D("6.909"), funding_accrued=D("1.25"),
+        leverage=D("20"), margin_mode=MarginMode.ISOLATED, liq_price=D("3100.1"), opened_at=T0, ts=ts)
+
+
+def test_a_life_view_values_like_its_snapshot_and_a_flat_short_reads_zero() -> None:
+    # the risk monitor values each open life through its view: the same exact figure as the
+    # snapshot the positions pane shows, with or without a cost basis, and never "-0"
+    led = Ledger()
+    led.apply_fill(fill("buy", "3", "60000.1"))
+    led.apply_fill(fill("buy", "4", "60123.45", minutes=1))
+    led.apply_fill(fill("sell", "7", "3000.37", symbol=ETH, ct="0.1"))
+    ts = T0 + timedelta(minutes=2)
+    for symbol, mark in ((BTC, "61000.123456789"), (BTC, "59999.9"), (ETH, "2999.99"), (ETH, "3000.37")):
+        pos = led.position(symbol)
+        snap = led.snapshot(symbol, "net", D(mark), ts, D("10"), "cross", None)
+        assert pos is not None and snap is not None
+        assert pos.unrealized(D(mark)) == snap.unrealized_pnl
+        assert replace(pos, cost=None).unrealized(D(mark)) == (
+            (D(mark) - pos.entry_price) * pos.coins * (1 if pos.side is PositionSide.LONG else -1))
+    flat = led.position(ETH)
+    assert flat is not None and not flat.unrealized(D("3000.37")).is_signed()

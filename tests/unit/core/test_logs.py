@@ -161,6 +161,44 @@ def test_event_lines_follow_the_level(log_dir: Path, tmp_path: Path) -> None:
     assert "FILL" not in text and "after the fill" in text
 
 
+class _CountedDecimal(Decimal):
+    """A Decimal that counts how often it is turned into text (what formatting a line does)."""
+
+    texts: list[int] = []  # noqa: RUF012 - one counter for the test below
+
+    def __str__(self) -> str:
+        self.texts.append(1)
+        return super().__str__()
+
+
+def test_event_lines_filtered_by_the_level_are_not_formatted(log_dir: Path, tmp_path: Path) -> None:
+    # the fill path logs a FILL (and a POSITION CLOSED) line per execution: with the level above
+    # INFO nothing is written, so no Decimal of them is turned into text either
+    price = _CountedDecimal("3000")
+    fill = replace(_fill(), price=price)
+    close = CloseResult(
+        closed_at=TS, symbol="ETH/USDT:USDT", position_id="ETH/USDT:USDT#net#1", side=PositionSide.LONG,
+        reason=CloseReason.MANUAL, size_before=Decimal("0.1"), size_closed=Decimal("0.1"),
+        size_after=Decimal("0"), contracts_closed=Decimal("1"), contract_size=Decimal("0.1"),
+        entry_price=Decimal("2900"), exit_price=price, gross_pnl=Decimal("10"),
+        fee=Decimal("0.3"), liq_penalty=Decimal("0"), funding=Decimal("0"), opened_at=TS,
+    )
+    funding = FundingPayment(
+        bill_id="b1", symbol="ETH/USDT:USDT", position_id="ETH/USDT:USDT#net#1", rate=Decimal("0.0001"),
+        position_contracts=Decimal("1"), position_coins=Decimal("0.1"), mark_price=price,
+        amount=Decimal("-0.03"), ccy="USDT", ts=TS,
+    )
+    setup_logging(Settings(config_path=tmp_path / "c.toml", logs=LogSettings(dir=log_dir, level="WARNING")))
+    _CountedDecimal.texts.clear()
+    log_fill(fill)
+    log_close(close)
+    log_funding(funding)
+    assert _CountedDecimal.texts == []
+    setup_logging(Settings(config_path=tmp_path / "c.toml", logs=LogSettings(dir=log_dir, level="INFO")))
+    log_fill(fill)  # written: the price is formatted, so the count above could have moved
+    assert _CountedDecimal.texts and "@ 3000 fee" in read_log(log_dir)
+
+
 def test_lines_reach_the_file_without_a_flush_and_warnings_at_once(log_dir: Path) -> None:
     (path,) = log_dir.glob("perpdesk_*.log")
     logger.warning("urgent line")

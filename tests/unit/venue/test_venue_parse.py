@@ -6,13 +6,13 @@ OKX's own shape; every expected value below was checked by hand (noted next to t
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from core.model import Instrument, Liquidity, OrderSide, OrderState, Origin
+from core.model import Instrument, Liquidity, OrderSide, OrderState, Origin, utc_from_ms
 from core.venue import okx_parse as P
 from core.venue.okx import VenueError, new_client_order_id, okx_message, ws_base_url
 from core.venue.okx_stream import login_args
@@ -191,6 +191,19 @@ def test_mark_price_and_funding_rate() -> None:
     rate = P.parse_funding_rate(item("funding_rate.json"), BTC)
     assert rate.rate == D("0.000217") and rate.next_funding_time is not None
     assert ms(rate.next_funding_time) == 1795497439749
+
+
+def test_mark_price_time_is_the_exact_millisecond_and_now_without_one() -> None:
+    # the mark's time is read without utc_from_ms (every push): it must be the same instant
+    base = item("mark_price.json")
+    for stamp in ("0", "1", "999", "1597026383085", "1795470128613", "1795470128999", "4102444799999"):
+        assert P.parse_mark_price({**base, "ts": stamp}, BTC).ts == utc_from_ms(stamp)
+    before = datetime.now(UTC)
+    for missing in ("", None):
+        ts = P.parse_mark_price({**base, "ts": missing}, BTC).ts
+        assert before <= ts <= datetime.now(UTC)
+    with pytest.raises(ValueError):
+        P.parse_mark_price({**base, "ts": "12x"}, BTC)
 
 
 def test_funding_signal_only_for_funding_fee_events() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.events import MarkPrice
+from core.events import MalformedPush, MarkPrice
 from core.model import Fill, Instrument, Origin
 from core.venue import okx_parse as P
 from core.venue import okx_push
@@ -122,3 +122,22 @@ async def test_a_mark_read_alone_reaches_the_engine_at_once_a_burst_keeps_its_ne
     assert marks[2:] == [(BTC.symbol, D("60000.3"))]  # the burst's newest, once; 60000.2 never
     router.on_push(mark_push(BTC, "60000.4"))  # a new burst: at once again
     assert marks[3:] == [(BTC.symbol, D("60000.4"))]
+
+
+async def test_an_unreadable_mark_is_skipped_alone_and_reported_an_unknown_instrument_ignored() -> None:
+    """The mark path skips the generic item handler: a mark that cannot be read must still be
+    skipped alone (the burst's other marks go through) and reported as a MalformedPush, and a
+    mark of an instrument we do not trade is dropped without a report."""
+    router, _, _ = make_router(SlowHistory())
+    events: list[Any] = []
+    router.sink = events.append
+    router.on_push({"arg": {"channel": "mark-price", "instId": BTC.inst_id},
+                    "data": [{"instId": BTC.inst_id, "markPx": "six", "ts": "1597026383085"},
+                             {"instId": "DOGE-USDT-SWAP", "markPx": "0.1", "ts": "1597026383085"},
+                             {"instId": ETH.inst_id, "markPx": "3000.5", "ts": "1597026383085"},
+                             {"instId": ETH.inst_id, "ts": "1597026383086"}]})
+    await asyncio.sleep(0)
+    bad = [e for e in events if isinstance(e, MalformedPush)]
+    assert [(e.stream, e.channel) for e in bad] == [("private", "mark-price"), ("private", "mark-price")]
+    assert "not a decimal" in bad[0].reason and "markPx" in bad[1].reason
+    assert [(e.symbol, e.price) for e in events if isinstance(e, MarkPrice)] == [(ETH.symbol, D("3000.5"))]
