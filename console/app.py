@@ -30,8 +30,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
-from textual.widget import MountError
-from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from console import actions, bindings
@@ -46,6 +44,7 @@ from console.screens.help import HelpScreen
 from console.screens.history import HistoryScreen
 from console.screens.kill import KillScreen
 from console.screens.reconcile import ReconcileScreen
+from console.screens.warm import warm_dialogs
 from console.terminal import WriterWatch
 from console.textual_private import app_keymap
 from console.trading import Trading
@@ -212,23 +211,14 @@ class PerpdeskApp(App[int]):
         """The first frame is on screen: now the slow part may start (see console/pending.py)."""
         if self.after_first_frame is not None:
             self.after_first_frame()
-        self.call_after_refresh(self._warm_dialogs)
+        self.call_after_refresh(warm_dialogs, self, self.confirm_screen())
 
-    async def _warm_dialogs(self) -> None:
-        """Style the dialogs' kinds of widget once, hidden, when the first frame is up.
-
-        Why: the first widget of a kind brings its default CSS into the stylesheet, and that
-        restyles the whole screen; on the session's first `c` this was about half of the time to
-        the confirmation (the first dialog took twice what the second did). Done here, at idle
-        after the first paint, the first dialog costs what the next ones do."""
-        if len(self.screen_stack) != 1 or not self.is_running:
-            return  # a dialog is already up (it paid the price) or the app is closing
-        box = Vertical(Label("", classes="dialog-title"), Static(""), Input(),
-                       Horizontal(Button(""), classes="dialog-buttons"), classes="dialog")
-        box.display = False
-        with contextlib.suppress(MountError):  # the app closed meanwhile: nothing to speed up
-            await self.screen_stack[0].mount(box)
-            await box.remove()
+    def confirm_screen(self) -> ConfirmScreen:
+        """The one kept ConfirmScreen, installed on first use (prepared at idle: warm_dialogs)."""
+        if self._confirm_screen is None:
+            self._confirm_screen = ConfirmScreen(Question("", ()))
+            self.install_screen(self._confirm_screen, name="confirm")
+        return self._confirm_screen
 
     @property
     def connected(self) -> bool:
@@ -491,11 +481,8 @@ class PerpdeskApp(App[int]):
         dialog: ConfirmScreen | KillScreen
         if screen is not None:
             dialog = screen(question, recheck)
-        elif self._confirm_screen is None:
-            dialog = self._confirm_screen = ConfirmScreen(question, recheck)
-            self.install_screen(dialog, name="confirm")
         else:
-            dialog = self._confirm_screen
+            dialog = self.confirm_screen()
             if dialog in self.screen_stack:
                 return
             dialog.ask(question, recheck)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from console.errors import describe, expected_errors, log_line
-from console.remote import EngineUnavailable, RemoteEngine
 from core.support.errors import EXIT_FAIL
 
 if TYPE_CHECKING:
@@ -33,8 +32,11 @@ def engine_socket(settings: Settings) -> Path | None:
 
 
 async def _attach(settings: Settings, read_only: bool) -> int:
+    # imported here, not at the top: plain `perpdesk` imports this module for engine_socket()
+    # before its first paint, and the remote engine's codec pulls in the engine (~0.1 s)
     from console.app import build_app
     from console.lifecycle import Lifecycle, hangup_safe
+    from console.remote import EngineUnavailable, RemoteEngine
     from core.support.logs import flush_logs
 
     path = engine_socket(settings)
