@@ -1,0 +1,113 @@
+"""What a change costs on the wire: only the cells that changed go to the terminal.
+
+The app runs as on a real terminal (tests/helpers/screen_bytes.py: every frame rendered to ANSI
+and kept), so these read the bytes a trader's SSH link would carry."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from textual._compositor import ChopsUpdate  # noqa: PLC2701 - the writer console/widgets/chops.py replaces
+from textual.geometry import Region
+from textual.strip import Strip
+
+from console.app import build_app
+from console.widgets import chops
+from core.model import PositionSide
+from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, screen_text, snapshot
+from tests.helpers.screen_bytes import Frames, moves, recording_driver, text_of
+
+
+def test_a_partial_update_writes_only_the_span_not_the_line_up_to_it() -> None:
+    chops.install()
+    strip = Strip([Segment("abcdefghij", Style(color="red"))], 10)
+    update = ChopsUpdate([{0: strip}], [(0, 4, 6)], [[10]])
+    out = update.render_segments(Console(color_system="truecolor", force_terminal=True))
+    assert moves(out) == [(4, 0)]
+    assert text_of(out) == "ef"
+
+
+async def _up(engine: FakeEngine, frames: Frames, size: tuple[int, int]) -> Any:
+    app = build_app(engine)
+    app.driver_class = recording_driver(frames)
+    run = asyncio.create_task(app.run_async(size=size, mouse=False))
+    for _ in range(300):
+        if app.is_running and "BTC/USDT" in screen_text(app) and frames.frames:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # the first frames and the header's tick interval pass
+    return app, run
+
+
+async def _next_frame(frames: Frames) -> str:
+    for _ in range(200):
+        if frames.frames:
+            await asyncio.sleep(0.05)  # the frame may be split in a few writes
+            return frames.take()
+        await asyncio.sleep(0.01)
+    return frames.take()
+
+
+async def test_a_mark_changing_one_digit_sends_that_digit_not_the_row() -> None:
+    engine = FakeEngine([snapshot(BTC, mark="60500.1"),
+                         snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    frames = Frames()
+    app, run = await _up(engine, frames, (160, 50))
+    try:
+        frames.take()
+        engine.emit(snapshot(BTC, mark="60500.2"))
+        app.flush_now()
+        frame = await _next_frame(frames)
+        lines = screen_text(app).splitlines()
+        y = next(n for n, line in enumerate(lines) if "BTC/USDT" in line)
+        x = lines[y].index("60,500.2") + len("60,500.2") - 1
+        row = [m for m in moves(frame) if m[1] == y]
+        assert row and row[0] == (x, y)  # the row's output starts at the changed digit
+        assert "BTC" not in text_of(frame) and "60,500" not in text_of(frame)
+        assert len(frame.encode()) < 400  # was ~1,100 bytes: the row and the header line whole
+    finally:
+        app.exit()
+        await run
+
+
+async def test_a_row_whose_cells_did_not_change_sends_nothing() -> None:
+    engine = FakeEngine([snapshot(BTC), snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    frames = Frames()
+    app, run = await _up(engine, frames, (160, 50))
+    try:
+        frames.take()
+        # a new push of the same position: more digits than shown, nothing on screen moves
+        engine.emit(replace(snapshot(BTC), mark_price=Decimal("60500.001")))
+        app.flush_now()
+        await asyncio.sleep(0.3)
+        assert frames.take() == ""
+    finally:
+        app.exit()
+        await run
+
+
+async def test_a_header_figure_change_refreshes_only_its_characters() -> None:
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        header = app.header
+        regions: list[Region] = []
+        original = header.refresh
+
+        def spy(*regions_: Region, **kwargs: Any) -> Any:
+            regions.extend(regions_ or [Region(0, 0, 999, 999)])
+            return original(*regions_, **kwargs)
+
+        header.refresh = spy  # type: ignore[method-assign]
+        before = header.state
+        acct = before.account or account()
+        header.show(replace(before, account=replace(acct, equity=acct.equity + Decimal("0.01"))),
+                    now=1e9)
+        # equity 10,234.57 -> 10,234.58: the one digit, not the header line
+        assert [(r.width, r.height) for r in regions] == [(1, 1)]
