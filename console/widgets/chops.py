@@ -7,6 +7,10 @@ the whole row to its left, ~300 bytes for one changed digit. The version install
 each chop at the span's first cell instead, so a widget that refreshes a narrow region (LinePane's
 changed cells, the header's changed figure) costs only those cells on the wire.
 
+The style is carried across segments and cursor moves, so a segment sets only what differs from
+the text before it: Textual writes a full SGR and a reset around each segment (~38 bytes in
+truecolor, most of a one-digit update).
+
 It replaces one private method of Textual; ``install()`` does nothing when that method is missing
 (another Textual), and tests/unit/console/test_console_draw.py fails when its output changes.
 """
@@ -14,41 +18,96 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.color import ColorSystem
 from rich.console import Console
 from rich.control import Control
+from rich.style import Style
 from textual import _compositor  # noqa: PLC2701 - no public hook for the partial-update writer
 
 _installed = False
+textual_render_segments: Any = None  # Textual's own, kept (tests compare the two on a terminal)
+
+
+_SGR_ATTRS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "21", "51", "52", "53")  # Rich's bit order
+_Pen = tuple[frozenset[str], str, str]  # (attributes, foreground codes, background codes)
+_DEFAULT: _Pen = (frozenset(), "39", "49")
+
+
+def _pen(style: Style, system: ColorSystem) -> _Pen:
+    bits = style._attributes & style._set_attributes  # noqa: SLF001 - as Textual's Strip reads it
+    attrs = frozenset(_SGR_ATTRS[n] for n in range(bits.bit_length()) if bits & (1 << n))
+    fg = style._color  # noqa: SLF001
+    bg = style._bgcolor  # noqa: SLF001
+    return (attrs, ";".join(fg.downgrade(system).get_ansi_codes()) if fg else "39",
+            ";".join(bg.downgrade(system).get_ansi_codes(False)) if bg else "49")
+
+
+def _change(pen: _Pen, to: _Pen) -> str:
+    """The shortest SGR sequence from ``pen`` to ``to`` (only what differs)."""
+    if pen == to:
+        return ""
+    if not pen[0] <= to[0]:  # an attribute to switch off: reset, then set everything
+        pen = _DEFAULT
+        codes = ["0"]
+    else:
+        codes = []
+    codes.extend(sorted(to[0] - pen[0]))
+    if to[1] != pen[1]:
+        codes.append(to[1])
+    if to[2] != pen[2]:
+        codes.append(to[2])
+    return f"\x1b[{';'.join(codes)}m" if codes else ""
 
 
 def render_segments(self: Any, console: Console) -> str:
-    """``ChopsUpdate.render_segments`` with each chop cropped to the span on the left as well."""
+    """``ChopsUpdate.render_segments`` with each chop cropped to the span on the left as well,
+    and the style carried across segments and cursor moves: a segment sets only the colours and
+    attributes that differ from the text written before it (Textual writes the full style and a
+    reset around every segment, ~38 bytes in truecolor); one reset ends the update."""
     sequences: list[str] = []
     append = sequences.append
     move_to = Control.move_to
     chops, chop_ends = self.chops, self.chop_ends
     last_y = self.spans[-1][0]
+    system = console._color_system or ColorSystem.TRUECOLOR  # noqa: SLF001 - as Textual's Strip
+    pen = _DEFAULT
+    pens: dict[Style, _Pen] = {}
     for y, x1, x2 in self.spans:
         for end, (x, strip) in zip(chop_ends[y], chops[y].items(), strict=False):
             if strip is None or x >= x2 or end <= x1:
                 continue
-            if x >= x1 and end <= x2:
-                append(move_to(x, y).segment.text)
-                append(strip.render(console))
-                continue
             start = max(x, x1)
+            if start > x or end > x2:
+                strip = strip.crop(start - x, min(end, x2) - x)
             append(move_to(start, y).segment.text)
-            append(strip.crop(start - x, min(end, x2) - x).render(console))
+            for text, style, control in strip:
+                if control:
+                    continue
+                if style is None or style._link:  # noqa: SLF001 - a hyperlink: Textual's own way
+                    if pen != _DEFAULT:
+                        append("\x1b[0m")
+                        pen = _DEFAULT
+                    append(text if style is None else strip.render_style(style, text, system))
+                    continue
+                to = pens.get(style)
+                if to is None:
+                    to = pens[style] = _pen(style, system)
+                append(_change(pen, to))
+                pen = to
+                append(text)
         if y != last_y:
             append("\n")
+    if pen != _DEFAULT:
+        append("\x1b[0m")
     return "".join(sequences)
 
 
 def install() -> None:
     """Use ``render_segments`` above for every partial screen update (idempotent)."""
-    global _installed
+    global _installed, textual_render_segments
     update = getattr(_compositor, "ChopsUpdate", None)
     if _installed or update is None or not hasattr(update, "render_segments"):
         return
+    textual_render_segments = update.render_segments
     update.render_segments = render_segments
     _installed = True

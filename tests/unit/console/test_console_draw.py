@@ -20,7 +20,7 @@ from console.app import build_app
 from console.widgets import chops
 from core.model import PositionSide
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, screen_text, snapshot
-from tests.helpers.screen_bytes import Frames, moves, recording_driver, text_of
+from tests.helpers.screen_bytes import Frames, moves, paint, recording_driver, text_of
 
 
 def test_a_partial_update_writes_only_the_span_not_the_line_up_to_it() -> None:
@@ -111,3 +111,28 @@ async def test_a_header_figure_change_refreshes_only_its_characters() -> None:
                     now=1e9)
         # equity 10,234.57 -> 10,234.58: the one digit, not the header line
         assert [(r.width, r.height) for r in regions] == [(1, 1)]
+
+
+def test_carried_styles_paint_the_same_cells_as_textual_with_fewer_bytes() -> None:
+    chops.install()
+    red, green = Style(color="#ff0000", bgcolor="#102030"), Style(color="#00ff00", bgcolor="#102030")
+    bold = Style(color="#00ff00", bgcolor="#102030", bold=True)
+    plain = Style()
+    line1 = Strip([Segment("ab", red), Segment("cd", green), Segment("ef", bold), Segment("gh", red),
+                   Segment("ij", plain)], 10)
+    line2 = Strip([Segment("0123", bold), Segment("4567", red), Segment("89", green)], 10)
+    console = Console(color_system="truecolor", force_terminal=True)
+    for spans in ([(0, 0, 10), (1, 0, 10)], [(0, 3, 7), (1, 2, 9)], [(0, 5, 6), (1, 0, 3)]):
+        update = ChopsUpdate([{0: line1}, {0: line2}], spans, [[10], [10]])
+        ours = update.render_segments(console)
+        theirs = chops.textual_render_segments(update, console)
+        want = {(x, y) for y, x1, x2 in spans for x in range(x1, x2)}
+        painted_ours, painted_theirs = paint(ours), paint(theirs)
+        assert set(painted_ours) == want  # only the span's cells
+        assert painted_ours == {k: v for k, v in painted_theirs.items() if k in want}
+        assert ours.endswith("\x1b[0m")  # the terminal is left with no style set
+        assert len(ours.encode()) < len(theirs.encode())
+    # the second of two segments of one background sets only its foreground
+    update = ChopsUpdate([{0: line1}], [(0, 0, 4)], [[10]])
+    assert update.render_segments(console) == (
+        "\x1b[1;1H\x1b[38;2;255;0;0;48;2;16;32;48mab\x1b[38;2;0;255;0mcd\x1b[0m")
