@@ -23,9 +23,11 @@ from rich.console import Console
 from rich.control import Control
 from rich.style import Style
 from textual import _compositor  # noqa: PLC2701 - no public hook for the partial-update writer
+from textual.geometry import Region
 
 _installed = False
 textual_render_segments: Any = None  # Textual's own, kept (tests compare the two on a terminal)
+textual_render_partial_update: Any = None
 
 
 _SGR_ATTRS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "21", "51", "52", "53")  # Rich's bit order
@@ -102,6 +104,51 @@ def render_segments(self: Any, console: Console) -> str:
     return "".join(sequences)
 
 
+def render_partial_update(self: Any) -> Any:
+    """``Compositor.render_partial_update`` that renders only what the dirty spans need.
+
+    Textual renders every widget overlapping the dirty area whole (all its lines, through its
+    line cache) and then keeps the chops of the dirty lines: a one-digit mark update rendered the
+    screen, the containers, the pane box and the pane, ~8 widgets and hundreds of lines a frame.
+    Here a widget is rendered only when it owns a chop of a dirty span not filled by a widget in
+    front of it, and only over the dirty lines it covers."""
+    dirty = self._dirty_regions.copy()  # noqa: SLF001 - the method this replaces reads them so
+    self._dirty_regions.clear()  # noqa: SLF001
+    if not dirty:
+        return None
+    screen = self.size.region
+    spans = list(self._regions_to_spans(dirty))  # noqa: SLF001
+    cuts = self.cuts
+    chops: list[dict[int, Any]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    needed: dict[int, list[int]] = {}  # y -> the cuts whose chop meets a dirty span
+    for y, x1, x2 in spans:
+        if 0 <= y < len(cuts):
+            line = cuts[y]
+            needed.setdefault(y, []).extend(a for a, b in zip(line, line[1:], strict=False) if a < x2 and b > x1)
+    if needed:
+        crop = Region.from_union(list(dirty)).intersection(screen)
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back
+            if not crop.overlaps(clip):
+                continue
+            area = region.intersection(clip)
+            first_cut, last_cut = area.column_span
+            lines = [y for y in area.line_range if any(
+                first_cut <= c < last_cut and chops[y][c] is None for c in needed.get(y, ()))]
+            if not lines:
+                continue  # hidden behind widgets in front, or not on a dirty span
+            y0, y1 = lines[0], lines[-1] + 1
+            strips = widget.render_lines(Region(area.x - region.x, y0 - region.y, area.width, y1 - y0))
+            for y, strip in zip(range(y0, y1), strips, strict=False):
+                if y not in needed:
+                    continue
+                line_chops = chops[y]
+                final = [c for c in cuts[y] if last_cut >= c >= first_cut]
+                for cut, part in zip(final, strip.divide([c - area.x for c in final[1:]]), strict=False):
+                    if line_chops.get(cut) is None:
+                        line_chops[cut] = part
+    return _compositor.ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+
+
 def install() -> None:
     """Use ``render_segments`` above for every partial screen update (idempotent)."""
     global _installed, textual_render_segments
@@ -110,4 +157,7 @@ def install() -> None:
         return
     textual_render_segments = update.render_segments
     update.render_segments = render_segments
+    global textual_render_partial_update
+    textual_render_partial_update = _compositor.Compositor.render_partial_update
+    _compositor.Compositor.render_partial_update = render_partial_update  # type: ignore[method-assign]
     _installed = True

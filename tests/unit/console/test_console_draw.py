@@ -12,14 +12,15 @@ from typing import Any
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
-from textual._compositor import ChopsUpdate  # noqa: PLC2701 - the writer console/widgets/chops.py replaces
+from textual._compositor import ChopsUpdate, Compositor  # noqa: PLC2701 - what console/widgets/chops.py replaces
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from console.app import build_app
 from console.widgets import chops
 from core.model import PositionSide
-from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, fill, screen_text, snapshot
 from tests.helpers.screen_bytes import Frames, moves, paint, recording_driver, text_of
 
 
@@ -136,3 +137,55 @@ def test_carried_styles_paint_the_same_cells_as_textual_with_fewer_bytes() -> No
     update = ChopsUpdate([{0: line1}], [(0, 0, 4)], [[10]])
     assert update.render_segments(console) == (
         "\x1b[1;1H\x1b[38;2;255;0;0;48;2;16;32;48mab\x1b[38;2;0;255;0mcd\x1b[0m")
+
+
+async def test_partial_updates_render_only_dirty_lines_and_paint_what_textual_paints() -> None:
+    """Each frame of a live console is made both ways (Textual's whole-widget render and the
+    dirty-lines one): the cells painted are the same, the lines rendered far fewer."""
+    chops.install()
+    compositor_class = Compositor
+    ours_method = compositor_class.render_partial_update
+    console = Console(color_system="truecolor", force_terminal=True)
+    compared: list[tuple[bool, int, int]] = []  # (same cells, lines Textual rendered, lines ours)
+    rendered = [0]
+    original_render_lines = Widget.render_lines
+
+    def counting(self: Widget, crop: Region) -> Any:
+        rendered[0] += crop.height
+        return original_render_lines(self, crop)
+
+    def both(self: Any) -> Any:
+        dirty = set(self._dirty_regions)
+        rendered[0] = 0
+        theirs = chops.textual_render_partial_update(self)
+        theirs_lines = rendered[0]
+        self._dirty_regions.update(dirty)
+        rendered[0] = 0
+        ours = ours_method(self)
+        if ours is not None and theirs is not None:
+            compared.append((paint(ours.render_segments(console)) == paint(theirs.render_segments(console)),
+                             theirs_lines, rendered[0]))
+        return ours
+
+    engine = FakeEngine([snapshot(BTC), snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+    app = build_app(engine)
+    try:
+        Widget.render_lines = counting  # type: ignore[method-assign]
+        compositor_class.render_partial_update = both
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            for n in range(12):
+                engine.emit(snapshot(BTC, mark=f"605{n:02d}.1"))
+                engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", f"29{n:02d}.55"))
+                if n % 3 == 0:
+                    engine.emit(fill(n))
+                app.flush_now()
+                await pilot.pause(0.05)
+    finally:
+        compositor_class.render_partial_update = ours_method
+        Widget.render_lines = original_render_lines  # type: ignore[method-assign]
+    assert len(compared) >= 10
+    assert all(same for same, _, _ in compared)
+    theirs_total = sum(t for _, t, _ in compared)
+    ours_total = sum(o for _, _, o in compared)
+    assert ours_total * 5 < theirs_total
