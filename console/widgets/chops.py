@@ -127,13 +127,15 @@ def render_partial_update(self: Any) -> Any:
             needed.setdefault(y, []).extend(a for a, b in zip(line, line[1:], strict=False) if a < x2 and b > x1)
     if needed:
         crop = Region.from_union(list(dirty)).intersection(screen)
+        dirty_lines = sorted(needed)
         for widget, (region, clip) in self.visible_widgets.items():  # front to back
             if not crop.overlaps(clip):
                 continue
             area = region.intersection(clip)
             first_cut, last_cut = area.column_span
-            lines = [y for y in area.line_range if any(
-                first_cut <= c < last_cut and chops[y][c] is None for c in needed.get(y, ()))]
+            top, bottom = area.y, area.bottom
+            lines = [y for y in dirty_lines if top <= y < bottom and any(
+                first_cut <= c < last_cut and chops[y][c] is None for c in needed[y])]
             if not lines:
                 continue  # hidden behind widgets in front, or not on a dirty span
             y0, y1 = lines[0], lines[-1] + 1
