@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
 from textual.drivers.headless_driver import HeadlessDriver
 
 CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
@@ -47,10 +45,6 @@ def moves(data: str) -> list[tuple[int, int]]:
 def text_of(data: str) -> str:
     """The characters written, escape sequences removed."""
     return CSI.sub("", data)
-
-
-def size_of(data: Any) -> int:
-    return len(str(data).encode())
 
 
 Pen = tuple[frozenset[str], str, str]  # (attributes, foreground, background) as SGR codes
