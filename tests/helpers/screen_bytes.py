@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+
 from textual.drivers.headless_driver import HeadlessDriver
 
 CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
