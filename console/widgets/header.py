@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
@@ -17,6 +18,7 @@ from textual.widget import Widget
 
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
 from console.widgets.pack import pack
+from console.widgets.table import changed_chars, merge_spans
 from core.events import AccountSnapshot, LinkState, StreamStatus
 
 _LINK_ORDER = (LinkState.DISCONNECTED, LinkState.CONNECTING, LinkState.RESYNCING,
@@ -44,6 +46,24 @@ def link_summary(statuses: dict[str, StreamStatus]) -> tuple[LinkState | None, f
     worst = min((s.state for s in statuses.values()), key=_LINK_ORDER.index)
     lat = [s.latency_ms for s in statuses.values() if s.latency_ms is not None]
     return worst, (max(lat) if lat else None)
+
+
+def _line_diff(old: Text, new: Text, width: int) -> list[tuple[int, int]]:
+    """The cells of a header line whose character or style differ (at most one range)."""
+    if cell_len(old.plain) != len(old.plain) or cell_len(new.plain) != len(new.plain):
+        return [(0, width)]  # a wide character: cells are not characters, the whole line
+    span = changed_chars(_styled(old, width), _styled(new, width))
+    return [] if span is None else [span]
+
+
+def _styled(text: Text, width: int) -> list[tuple[str, object]]:
+    """(character, style) per cell of a single-width line, padded to ``width``."""
+    styles: list[object] = [text.style] * len(text.plain)
+    for span in text.spans:
+        for i in range(span.start, min(span.end, len(styles))):
+            styles[i] = (styles[i], span.style)  # layered as Rich layers them
+    cells = list(zip(text.plain, styles, strict=True))
+    return cells + [(" ", None)] * max(0, width - len(cells))
 
 
 class HeaderBar(Widget):
@@ -94,10 +114,11 @@ class HeaderBar(Widget):
         if before is None or after is None or len(after) != len(before):
             self.refresh(layout=True)
             return
-        changed = [Region(0, y, width, 1) for y, (old, new) in enumerate(zip(before, after, strict=True))
-                   if old != new]
+        changed = [Region(x0, y, x1 - x0, 1)
+                   for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new
+                   for x0, x1 in merge_spans(_line_diff(old, new, width))]
         if changed:
-            self.refresh(*changed)
+            self.refresh(*changed)  # the changed figures only, not the line (chops.py)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -73,11 +73,13 @@ async def test_mark_update_refreshes_only_its_line() -> None:
         eth_strip = pane._cache.get(((ETH, "net"), 0))
         engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", "2980.00"))
         app.flush_now()
-        # the ETH row only, and on it only the cells that moved: Mark through uPnL%
+        # the ETH row only, and on it only the characters that moved: from the mark's "9" of
+        # "2,990.55" -> "2,980.00" to the last digit of uPnL% (its "%" stays)
         titles, widths = pane.visible_titles, pane._col_widths
         starts = [sum(widths[:i]) + i for i in range(len(widths))]
         mark, pct = titles.index("Mark"), titles.index("uPnL%")
-        assert regions == [Region(starts[mark], 2, starts[pct] + widths[pct] - starts[mark], 1)]
+        x0, x1 = starts[mark] + widths[mark] - 5, starts[pct] + widths[pct] - 1
+        assert regions == [Region(x0, 2, x1 - x0, 1)]
         assert ((BTC, "net"), 1) in pane._cache or ((BTC, "net"), 2) in pane._cache
         assert eth_strip is not None and ((ETH, "net"), 0) not in pane._cache
         await pilot.pause()
