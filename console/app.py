@@ -69,6 +69,7 @@ from core.events import (
 )
 from core.model import Instrument, OrderUpdate, PositionSnapshot
 from core.service.view import EngineView, JournalView, capabilities_of
+from core.settings.config import UISettings
 from core.support.errors import EXIT_FAIL
 from core.support.gc_tuning import freeze_startup_heap
 from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_themes
@@ -117,7 +118,7 @@ class PerpdeskApp(App[int]):
         self.settings = settings
         ui = settings.ui if settings is not None else None
         self.read_only = bool(read_only or (ui is not None and ui.read_only) or engine.read_only)
-        self.refresh_hz = float(ui.refresh_hz if ui is not None else 20.0) or 20.0
+        self.refresh_hz = float((ui if ui is not None else UISettings()).refresh_hz)
         self.clock = clock
         self.monotonic = monotonic  # grouping and dedupe intervals (tests pass a fake one)
         self.feed = FeedBuffer(kinds=FEED_ROWS)

@@ -76,7 +76,7 @@ class LogSettings:
 class UISettings:
     theme: str = "perpdesk-dark"
     read_only: bool = False
-    refresh_hz: float = 20.0
+    refresh_hz: float = 30.0
     layout: str = "default"  # pane layout name, owned by the console
     sort: dict[str, str] = field(default_factory=dict)  # pane -> column ("-col" = descending)
     # what a lost terminal (SIGHUP) does: "stop" like q, or "headless" (the engine keeps going)
