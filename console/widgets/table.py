@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from console.actions import Scope
 from console.bindings import bindings
-from console.widgets import chops
+from console.textual_private import chops
 
 chops.install()  # partial refreshes below go out as the refreshed cells only (chops.py)
 
@@ -166,7 +166,7 @@ class LinePane(ScrollView, can_focus=True):
 
         Why characters, not cells: a position row moves only its mark and PnL on a tick, and a mark
         67123.4 -> 67123.5 changes one character; only the refreshed cells go to the terminal
-        (console/widgets/chops.py), so a narrow span is what keeps the bytes over SSH down. A cell
+        (console/textual_private/chops.py), so a narrow span is what keeps the bytes over SSH down. A cell
         whose tone changed is refreshed whole (its colour changed)."""
         spans: list[tuple[int, int]] = []
         x = 0

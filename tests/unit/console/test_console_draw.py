@@ -12,13 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
-from textual._compositor import ChopsUpdate, Compositor  # noqa: PLC2701 - what console/widgets/chops.py replaces
+from textual._compositor import ChopsUpdate, Compositor  # noqa: PLC2701 - what console/textual_private/chops.py replaces
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
 from console.app import build_app
-from console.widgets import chops
+from console.textual_private import chops
 from core.model import PositionSide
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, fill, screen_text, snapshot
 from tests.helpers.screen_bytes import Frames, moves, paint, recording_driver, text_of

@@ -1,4 +1,4 @@
-"""The private Textual names console/textual_private.py wraps still do what the console relies on:
+"""The private Textual names console/textual_private/ wraps still do what the console relies on:
 an upgrade that renames or changes them fails here, not as a key hint that ignores [keymap]."""
 from __future__ import annotations
 
