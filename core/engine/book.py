@@ -18,6 +18,7 @@ from core.engine.ports import Key
 from core.events import PositionGone, PositionPush
 from core.model import MarginMode, PositionSnapshot, PosSide
 from core.money import ZERO
+from core.venue.pass_end import at_pass_end
 
 if TYPE_CHECKING:
     from core.engine.context import EngineContext
@@ -133,7 +134,7 @@ class Book:
         self._marked.add(symbol)
         if not self._revalue_scheduled:
             self._revalue_scheduled = True
-            asyncio.get_running_loop().call_soon(self._revalue_marked)
+            at_pass_end(self._revalue_marked)
 
     def _revalue_marked(self) -> None:
         """Publish (and for fills, journal) the lives that changed since the last call."""

@@ -49,6 +49,7 @@ from core.risk.sweep import cancel_entries, close_all, leftovers, sweep
 from core.settings.config import RiskSettings
 from core.support.safefile import UnsafeFileError
 from core.venue.base import VenueError
+from core.venue.pass_end import at_pass_end
 
 if TYPE_CHECKING:
     from core.engine.book import Book
@@ -210,15 +211,14 @@ class TradingControl:
         if self._soon or self._task is None:
             return
         self._soon = True
+        at_pass_end(self._evaluate_now)  # after the pass's revaluations, in the same handle
 
-        def run() -> None:
-            self._soon = False
-            try:
-                self.evaluate()
-            except Exception:  # noqa: BLE001
-                logger.exception("risk evaluation failed")
-
-        asyncio.get_running_loop().call_soon(run)
+    def _evaluate_now(self) -> None:
+        self._soon = False
+        try:
+            self.evaluate()
+        except Exception:  # noqa: BLE001
+            logger.exception("risk evaluation failed")
 
     # ================================================================ evaluation
 

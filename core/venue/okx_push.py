@@ -26,6 +26,7 @@ from core.venue import okx_parse as P
 from core.venue.okx_candles import bar_of_channel, parse_candle
 from core.venue.okx_history import OkxHistory
 from core.venue.okx_markets import Markets
+from core.venue.pass_end import at_pass_end
 
 Sink = Callable[[object], None]
 Item = dict[str, Any]
@@ -108,7 +109,7 @@ class PushRouter:
                 self._latest[(channel, latest_key(channel, item), stream)] = item
                 if not self._latest_scheduled:
                     self._latest_scheduled = True
-                    asyncio.get_running_loop().call_soon(self._emit_latest)
+                    at_pass_end(self._emit_latest)
             else:
                 self.item(stream, channel, item)
 
@@ -122,7 +123,7 @@ class PushRouter:
         key = ("mark-price", str(item.get("instId") or ""), stream)
         if not self._latest_scheduled:
             self._latest_scheduled = True
-            asyncio.get_running_loop().call_soon(self._emit_latest)
+            at_pass_end(self._emit_latest)
         if key in self._marked:
             self._latest[key] = item
             return

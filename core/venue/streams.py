@@ -8,6 +8,11 @@ state change; a CONNECTED after a DISCONNECTED means pushes may have been missed
 must resync from REST. Latency measurements (ping -> pong round trip) arrive as repeated
 CONNECTED statuses with ``message="latency"`` so they never look like a state change.
 
+Compression: permessage-deflate is offered to a remote exchange (the library's default: a mark
+push shrinks to a fraction on the wire, and the wire is the internet) and not offered to a
+loopback address (the embedded simulator, a local relay), where nothing crosses a network and
+inflating every frame is pure CPU on the loop the console shares.
+
 What differs per exchange (login, subscribe, the ping frame, telling a pong from a push) is each
 venue's subclass: core.venue.okx_stream.OkxStream, core.venue.bybit_stream.BybitStream.
 """
@@ -20,14 +25,21 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from core.events import LinkState, StreamStatus
+from core.support.net import is_loopback
 
 Message = dict[str, Any]
+
+
+def compression_for(url: str) -> str | None:
+    """The compression a stream to ``url`` offers: none to a loopback host, else permessage-deflate."""
+    return None if is_loopback(urlsplit(url).hostname or "") else "deflate"
 
 
 class StreamHandshakeError(Exception):
@@ -74,6 +86,7 @@ class Stream:
         self._ws: ClientConnection | None = None
         self._pong = asyncio.Event()
         self.latency_ms: float | None = None
+        self.extensions: tuple[str, ...] = ()  # what the server agreed to on the current connection
         self.state = LinkState.DISCONNECTED
 
     async def _handshake(self, ws: ClientConnection) -> None:
@@ -93,6 +106,11 @@ class Stream:
         self._on_status(StreamStatus(stream=self.name, state=state, latency_ms=self.latency_ms,
                                      message=message, ts=datetime.now(UTC)))
 
+    def connector(self) -> connect:
+        """The connection as ``run()`` opens it (each ``await`` or ``async with`` is one attempt)."""
+        return connect(self.url, ping_interval=None, open_timeout=self._handshake_timeout,
+                       close_timeout=2, max_size=2**23, compression=compression_for(self.url))
+
     async def stop(self) -> None:
         """Stop reconnecting and close the socket; ``run()`` returns soon after."""
         self._stop.set()
@@ -106,9 +124,9 @@ class Stream:
             self._status(LinkState.CONNECTING)
             reason = "closed by the exchange"
             try:
-                async with connect(self.url, ping_interval=None, open_timeout=self._handshake_timeout,
-                                   close_timeout=2, max_size=2**23) as ws:
+                async with self.connector() as ws:
                     self._ws = ws
+                    self.extensions = tuple(ext.name for ext in ws.protocol.extensions)
                     if self._stop.is_set():
                         break
                     await self._handshake(ws)
@@ -135,6 +153,7 @@ class Stream:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self._ws = None
+                self.extensions = ()
             if self._stop.is_set():
                 break
             self._status(LinkState.DISCONNECTED, reason)

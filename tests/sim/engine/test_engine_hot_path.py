@@ -8,7 +8,9 @@ themselves are real, opened on the simulator."""
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -16,9 +18,10 @@ import core.risk.control
 from core.engine import Engine
 from core.engine.ports import now
 from core.events import MarkPrice, PlaceOrder, TradingState
-from core.model import OrderSide, PositionSnapshot
+from core.model import Fill, OrderSide, PositionSnapshot
 from core.settings.config import RiskSettings
-from tests.helpers.engine_helpers import BTC, ETH, Rig, set_price, wait_for
+from core.venue import OkxVenue
+from tests.helpers.engine_helpers import BTC, BTC_ID, ETH, Rig, set_price, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -116,3 +119,60 @@ async def test_a_subscriber_leaving_during_a_publish_does_not_cost_the_others_th
     mark(engine, ETH, "3000")
     mark(engine, ETH, "3001")
     assert [e.price for e in seen if isinstance(e, MarkPrice)] == [D("3000"), D("3001")]
+
+
+def mark_push(px: str) -> dict[str, Any]:
+    """One OKX mark-price push, as the public stream hands it to the venue's router."""
+    return {"arg": {"channel": "mark-price", "instId": BTC_ID},
+            "data": [{"instType": "SWAP", "instId": BTC_ID, "markPx": px, "ts": str(int(time.time() * 1000))}]}
+
+
+def burst(engine: Engine, prices: tuple[str, ...]) -> None:
+    """Marks read from the socket in one go: routed in the same loop pass, one after the other."""
+    venue = engine.venue
+    assert isinstance(venue, OkxVenue)
+    for px in prices:
+        venue.router.on_push(mark_push(px), "public")
+
+
+async def test_a_burst_of_marks_revalues_once_at_the_last_mark_in_one_scheduled_callback(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The router's burst end and the book's revaluation run in one handle of the loop (one
+    Handle built and run per push, not two), and the burst still revalues the position once."""
+    engine = await rig.start_engine()
+    await long_btc(rig, engine)
+    await passes()
+    before = len(snapshots(rig, BTC))
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    call_soon = loop.call_soon
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        scheduled.append(callback)
+        return call_soon(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon", counting)
+    burst(engine, ("60101", "60102", "60103", "60104", "60105"))
+    monkeypatch.undo()
+    assert len(scheduled) == 1, f"a burst of marks scheduled {scheduled}"
+    await passes()
+    assert [s.mark_price for s in snapshots(rig, BTC)[before:]] == [D("60105")]
+    assert engine.mark(BTC) == D("60105")
+
+
+async def test_a_fill_behind_a_burst_of_marks_sees_the_last_mark(rig: Rig) -> None:
+    """Order: a fill that reaches the engine after a burst of marks, in the same loop pass, is
+    applied after the burst's last mark is in the book, so the life it moves is valued at it."""
+    engine = await rig.start_engine()
+    await long_btc(rig, engine)
+    await passes()
+    before = len(snapshots(rig, BTC))
+    held = engine.positions()[0].contracts
+    burst(engine, ("60201", "60202", "60203"))
+    size = engine.instruments[BTC].contract_size
+    engine.inbound.sink(Fill("hot-path-1", "hot-path-1", "", BTC, OrderSide.BUY, D("1"), size,
+                             D("60203"), D("0"), "USDT", now()))
+    await wait_for(lambda: any(s.contracts == held + 1 for s in snapshots(rig, BTC)[before:]),
+                   timeout=5, what="the fill's revaluation")
+    after_fill = [s for s in snapshots(rig, BTC)[before:] if s.contracts == held + 1]
+    assert after_fill[0].mark_price == D("60203")

@@ -211,6 +211,7 @@ async def test_stream_pings_and_reconnects_after_a_drop() -> None:
     task = asyncio.ensure_future(stream.run())
     try:
         await until(lambda: any(s.message == "latency" for s in statuses), "a pong")
+        assert stream.extensions == ()  # loopback: no permessage-deflate offered, none negotiated
         await control(srv, "/sim/v1/drop", {})
         await until(lambda: any(s.state is LinkState.DISCONNECTED for s in statuses), "the drop")
         await until(lambda: statuses[-1].state is LinkState.CONNECTED and srv.hub.listening("account"),

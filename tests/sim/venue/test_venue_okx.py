@@ -268,6 +268,23 @@ async def test_stream_measures_ping_latency(sim: Any) -> None:
     assert stream.state is LinkState.DISCONNECTED
 
 
+async def test_a_stream_to_the_simulator_on_loopback_negotiates_no_compression(sim: Any) -> None:
+    """The simulator would agree to permessage-deflate; on loopback the stream does not offer it,
+    so no frame is deflated and inflated for nothing."""
+    from core.venue.okx_stream import OkxStream
+
+    events = Events()
+    stream = OkxStream("public", f"{sim.ws_url}/public", [{"channel": "mark-price", "instId": "BTC-USDT-SWAP"}],
+                       lambda msg: None, events)
+    task = asyncio.create_task(stream.run())
+    try:
+        await events.until(events.status("public", LinkState.CONNECTED))
+        assert stream.extensions == ()
+    finally:
+        await stream.stop()
+        await asyncio.wait_for(task, 5)
+
+
 async def test_stream_without_pong_reconnects() -> None:
     """A server that acks subscriptions but never answers 'ping' is treated as dead."""
     from websockets.asyncio.server import serve

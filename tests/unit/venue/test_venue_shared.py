@@ -47,3 +47,27 @@ def test_the_exchange_body_of_a_ccxt_error_or_none() -> None:
     assert error_body(Exception('bybit {"retCode":10006,"retMsg":"Too many visits!"}'))["retCode"] == 10006
     assert error_body(Exception("bybit GET https://api.bybit.com/v5/... 502 Bad Gateway")) is None
     assert error_body(Exception('okx {"code": truncated')) is None
+
+
+def _offered(stream: Stream) -> list[str]:
+    """The extensions the stream's opening handshake would offer (built, never sent)."""
+    from websockets.uri import parse_uri
+
+    protocol = stream.connector().protocol_factory(parse_uri(stream.url)).protocol
+    return [factory.name for factory in protocol.available_extensions or []]
+
+
+@pytest.mark.parametrize("url", ["wss://ws.okx.com:8443/ws/v5/public", "wss://stream.bybit.com/v5/public/linear",
+                                 "ws://10.0.0.7:8080/ws/v5/public"])
+async def test_a_remote_exchange_is_offered_compression(url: str) -> None:
+    for stream in (OkxStream("public", url, [], lambda _: None, lambda _: None),
+                   BybitStream("public", url, [], lambda _: None, lambda _: None)):
+        assert _offered(stream) == ["permessage-deflate"]
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:8080/ws/v5/public", "ws://localhost:8080/ws/v5/private",
+                                 "ws://[::1]:8080/v5/public/linear", "ws://127.0.0.2:9/ws"])
+async def test_a_loopback_endpoint_is_offered_no_compression(url: str) -> None:
+    for stream in (OkxStream("public", url, [], lambda _: None, lambda _: None),
+                   BybitStream("public", url, [], lambda _: None, lambda _: None)):
+        assert _offered(stream) == []
