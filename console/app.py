@@ -19,34 +19,27 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from textual import events
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.theme import Theme
+from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from console import actions, bindings
-from console.actions import TRADING_ACTIONS, Scope
+from console.actions import Scope
+from console.app_keys import KeyActions
 from console.errors import describe, expected_errors, log_line
 from console.feed import OPEN_STATES, Batch, FeedBuffer
 from console.lifecycle import Lifecycle, hangup_safe
 from console.panes import FEED_ROWS, PANES
 from console.pending import NOT_CONNECTED, PendingEngine
-from console.screens.confirm import ConfirmScreen, Question, Recheck
-from console.screens.help import HelpScreen
-from console.screens.history import HistoryScreen
-from console.screens.kill import KillScreen
-from console.screens.reconcile import ReconcileScreen
+from console.screens.confirm import ConfirmScreen, Question
 from console.screens.warm import warm_dialogs
 from console.terminal import WriterWatch
-from console.textual_private import app_keymap
 from console.trading import Trading
 from console.widgets.filterbar import FilterBar
 from console.widgets.footer import KeysFooter
@@ -58,7 +51,6 @@ from console.widgets.table import LinePane
 from console.widgets.window import WindowPane
 from core.events import (
     AccountSnapshot,
-    Command,
     LinkState,
     NoticeLevel,
     PositionGone,
@@ -72,7 +64,7 @@ from core.service.view import EngineView, JournalView, capabilities_of
 from core.settings.config import UISettings
 from core.support.errors import EXIT_FAIL
 from core.support.gc_tuning import freeze_startup_heap
-from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, next_theme, register_themes
+from themes import CSS_PATH, DEFAULT_THEME, PNL_DEFAULTS, register_themes
 
 if TYPE_CHECKING:
     from console.widgets.positions import PositionsPane
@@ -91,18 +83,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _needs_engine(action: Callable[[PerpdeskApp], None]) -> Callable[[PerpdeskApp], None]:
-    """A key that needs the engine says "not connected yet" until the stack is up (console/pending.py)."""
-
-    def guarded(app: PerpdeskApp) -> None:
-        if not app.not_connected():
-            action(app)
-
-    guarded.__name__, guarded.__doc__ = action.__name__, action.__doc__
-    return guarded
-
-
-class PerpdeskApp(App[int]):
+class PerpdeskApp(KeyActions):
     TITLE = "perpdesk"
     CSS_PATH = CSS_PATH
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # an App instance variable
@@ -428,179 +409,6 @@ class PerpdeskApp(App[int]):
         if event.state is WorkerState.ERROR and worker.error is not None:
             severity = "warning" if worker.group == "history" else "error"
             self.failed(worker.name or "background task failed", worker.error, severity)
-
-    # ================================================================ bindings (console/actions.py)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only mode: trading actions are hidden from the footer and do nothing."""
-        if self.read_only and action in TRADING_ACTIONS:
-            return False
-        return action not in self._unsupported
-
-    def on_key(self, event: events.Key) -> None:
-        """A key of an action the venue cannot do (hidden, so no binding ran): say why, once."""
-        if not self._unsupported or len(self.screen_stack) > 1:
-            return
-        for action in self._unsupported.values():
-            if action.scope is Scope.APP and event.key in bindings.keys_of(action, app_keymap(self)):
-                if not (self.read_only and action.trading):
-                    self.say(action.refusal.format(venue=capabilities_of(self.engine).name), "warning")
-                event.stop()
-                return
-
-    def active_keys(self) -> list[tuple[str, str]]:
-        """(keys, description) of every main-screen action, rebinds and read-only included."""
-        out = []
-        for action in actions.help_actions(self.read_only, capabilities_of(self.engine)):
-            keys = bindings.keys_of(action, app_keymap(self))
-            shown = " ".join(self.get_key_display(Binding(k, action.action)) for k in keys)
-            out.append((shown, action.description))
-        return out + list(actions.EXTRA_HELP)
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for action in actions.palette(self.read_only, capabilities_of(self.engine)):
-            assert action.palette is not None
-            title, help_text = action.palette
-            yield SystemCommand(title, help_text, getattr(self, f"action_{action.action}"))
-
-    # ================================================================ trading (console/trading.py)
-
-    def confirm(self, question: Question, recheck: Recheck | None = None, *,
-                on_yes: Callable[[], None] | None = None,
-                screen: type[KillScreen] | None = None) -> None:
-        """Ask y/n with the one ConfirmScreen this app keeps installed (or, with ``screen``, a
-        new dialog of that kind, e.g. the kill switch's typed one); a yes sends the question's
-        command (or runs ``on_yes``), a question gone stale is reported.
-
-        Why one kept screen: composing and styling a new dialog on every `c` was most of the
-        key-to-confirmation time (bench/ui.py); the kept screen only
-        gets its texts replaced. A request while a dialog is already up is ignored (the open
-        question is answered first)."""
-        if isinstance(self.screen, (ConfirmScreen, KillScreen)):
-            return
-        dialog: ConfirmScreen | KillScreen
-        if screen is not None:
-            dialog = screen(question, recheck)
-        else:
-            dialog = self.confirm_screen()
-            if dialog in self.screen_stack:
-                return
-            dialog.ask(question, recheck)
-
-        def done(answer: Question | str | None) -> None:
-            if isinstance(answer, str):
-                self.say(answer, "error")
-            elif answer is not None and on_yes is not None:
-                on_yes()
-            elif answer is not None and answer.command is not None:
-                self.submit(answer.command, answer.what)
-
-        self.push_screen(dialog, done)
-
-    @_needs_engine
-    def action_close_position(self) -> None:
-        self.trading.close()
-
-    @_needs_engine
-    def action_partial_close(self) -> None:
-        self.trading.partial()
-
-    @_needs_engine
-    def action_close_all(self) -> None:
-        self.trading.close_all()
-
-    @_needs_engine
-    def action_order_entry(self) -> None:
-        self.trading.order_entry()
-
-    @_needs_engine
-    def action_pause_resume(self) -> None:
-        self.trading.pause_resume()
-
-    @_needs_engine
-    def action_kill_switch(self) -> None:
-        self.trading.kill()
-
-    @_needs_engine
-    def action_tp_sl(self) -> None:
-        self.trading.tp_sl()
-
-    def submit(self, command: Command, what: str) -> None:
-        """Send one command in a worker; its result (or refusal) becomes a notification."""
-        if self.read_only:
-            self.say("read-only mode: trading commands are disabled", "error")
-            return
-        self.inflight += 1
-        self.run_worker(self._run_command(command, what), name=f"{what} failed",
-                        group="commands", exit_on_error=False)
-
-    async def _run_command(self, command: Command, what: str) -> None:
-        try:
-            result = await self.engine.submit(command)
-        finally:
-            self.inflight -= 1
-        self.say(result.message or what, "information" if result.ok else "error")
-
-    # ================================================================ other actions
-
-    @_needs_engine
-    def action_reconcile(self) -> None:
-        self.say("reconciling journal with the exchange…")
-        self.run_worker(self._reconcile(), name="reconcile could not run", group="reconcile",
-                        exclusive=True, exit_on_error=False)
-
-    async def _reconcile(self) -> None:
-        self.push_screen(ReconcileScreen(await self.engine.reconcile()))
-
-    @_needs_engine
-    def action_history(self) -> None:
-        if not isinstance(self.engine, JournalView):
-            self.say("no journal to read history from", "warning")
-            return
-        self.push_screen(HistoryScreen(self.engine, self.instruments))
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.active_keys()))
-
-    def action_accounts(self) -> None:
-        from console.screens.accounts import AccountsScreen
-
-        store = self.settings.store if self.settings is not None else None
-        self.push_screen(AccountsScreen(store.read_url or store.url if store is not None else None))
-
-    def action_cycle_theme(self) -> None:
-        self.theme = next_theme(self.theme)
-
-    def _theme_changed(self, theme: Theme) -> None:
-        """Saved to ui-state.toml beside config.toml (never config.toml itself)."""
-        if self.settings is None:
-            return
-        try:
-            from core.settings.uistate import save_ui_state
-
-            self.settings = save_ui_state(self.settings, theme=theme.name)
-        except Exception as exc:  # noqa: BLE001 - a preference that cannot be saved is not fatal
-            self.failed("theme not saved", exc, "warning")
-
-    def action_filter(self) -> None:
-        bar = self.query_one(FilterBar)
-        self._filter_return = self.focused if isinstance(self.focused, LinePane) else self.positions
-        bar.display = True
-        bar.focus()
-
-    def on_input_changed(self, event: FilterBar.Changed) -> None:
-        if isinstance(event.input, FilterBar):
-            for pane in self.query(LinePane):
-                pane.set_filter(event.value)
-
-    def on_filter_bar_done(self, event: FilterBar.Done) -> None:
-        bar = self.query_one(FilterBar)
-        bar.display = bool(event.text)
-        (self._filter_return or self.positions).focus()
-
-    def action_request_quit(self) -> None:
-        self.trading.quit(lambda: self.exit(0))
 
 
 def store_label(state: Callable[[], StoreState] | None) -> str | None:
