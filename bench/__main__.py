@@ -156,7 +156,8 @@ def _fmt(v: Any) -> str:
 
 # figures where a larger value is better (the ratio column says "better"/"worse" with this)
 HIGHER_IS_BETTER = {"stream_msgs_per_s", "ccxt_parse_msgs_per_s", "json_floor_msgs_per_s", "stream_vs_ccxt_x",
-                    "burst_clean_orders_per_s", "soak_sim_hours", "soak_rows",
+                    "burst_clean_orders_per_s", "soak_sim_hours", "soak_rows", "store_ship_rows_per_s",
+                    "sim_orders_per_s", "ours_parse_only_msgs_per_s",
                     "attach_frozen_fills_per_s", "attach_unfrozen_fills_per_s"}  # the rest: lower is better
 NOISE = 0.05  # without rounds on either side, a change within this fraction is "same"
 

@@ -585,12 +585,14 @@ async def _run(quick: bool, child: SimChild, tmp: Path) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         real_cpus: list[float] = []
         real_refs: list[float] = []
+        prof = _profiler()
         for _ in range(ROUNDS):
             cpu4, t4 = time.process_time(), time.perf_counter()
             await asyncio.sleep(steady_s / ROUNDS / 2)
             cpu5, t5 = time.process_time(), time.perf_counter()
             real_cpus.append((cpu5 - cpu4) / (t5 - t4) * 100)
             real_refs.append(await _reference(probe, gate))
+        _dump(prof, "ui_realistic")
         child.set("few", 0)
         real_open = len(pane.snapshots)
         await _set_open(engine, pane, others, close=False)
