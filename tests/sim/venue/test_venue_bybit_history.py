@@ -11,15 +11,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
-import aiohttp
-import ccxt.async_support
 import pytest
 from ccxt.base.errors import BadRequest
 
 from core.model import Instrument
-from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.bybit_history import backfill, windows
+from tests.helpers.sim_ccxt import bybit_sim
+from tests.helpers.sim_control import control
 
 BTC = Instrument("BTC/USDT:USDT", "BTCUSDT", D(1), D("0.0001"), D("0.0001"), D("0.1"))
 DAY_MS = 24 * 3600 * 1000
@@ -27,20 +26,8 @@ DAY_MS = 24 * 3600 * 1000
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[SimServer, Any]]:
-    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = bybit_client(ccxt.async_support.bybit, srv.url)
-    try:
-        await ex.load_markets()
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
-
-
-async def control(srv: SimServer, path: str, body: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
-        assert r.status == 200, await r.text()
+    async with bybit_sim() as pair:
+        yield pair
 
 
 def backdate(srv: SimServer, fills_from: int, bills_from: int, days: int) -> None:

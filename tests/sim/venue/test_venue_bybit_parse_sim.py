@@ -5,33 +5,20 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
-import aiohttp
-import ccxt.async_support
 import pytest
 
 from core.model import Origin
-from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue import bybit_parse as bp
 from tests.helpers.bybit_parse import BTC
+from tests.helpers.sim_ccxt import bybit_sim
+from tests.helpers.sim_control import control
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[SimServer, Any]]:
-    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = bybit_client(ccxt.async_support.bybit, srv.url)
-    try:
-        await ex.load_markets()
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
-
-
-async def control(srv: SimServer, path: str, body: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
-        assert r.status == 200, await r.text()
+    async with bybit_sim() as pair:
+        yield pair
 
 
 async def test_executions_funding_and_closes_from_the_simulator(sim: tuple[SimServer, Any]) -> None:
