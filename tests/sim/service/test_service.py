@@ -53,9 +53,12 @@ async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path
 
         result = await a.submit(PlaceOrder(BTC, OrderSide.BUY, D("5")))
         assert result.ok, result
-        await wait_for(lambda: len(a.positions()) == 1 and len(b.positions()) == 1, 20, "position in both")
+        # The fill opens the life at once; the exchange's position push (leverage, liq price)
+        # follows, so the two consoles agree once both have seen it.
+        await wait_for(lambda: len(b.positions()) == 1 and a.positions() == b.positions()
+                       and b.positions()[0].leverage > 0, 20, "the same position in both")
         snap = b.positions()[0]
-        assert snap.contracts == D("5") and a.positions()[0] == snap
+        assert snap.contracts == D("5") and snap.leverage == D("10")
         mark = b.mark(BTC)
         assert mark is not None  # the `c` dialog's estimate: price PnL at the latest mark, pro rata
         whole = (mark - snap.entry_price) * snap.contracts * snap.contract_size
