@@ -21,7 +21,7 @@ from loguru import logger
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from core.venue.streams import LoginTimeRejected, Message, Stream, StreamHandshakeError
+from core.venue.streams import NOT_JSON, LoginTimeRejected, Message, Stream, StreamHandshakeError, skip_frame
 
 EXPIRES_AHEAD_MS = 10_000  # an auth request stays valid this long (Bybit refuses an expired one)
 _req_ids = itertools.count(1)
@@ -101,18 +101,16 @@ class BybitStream(Stream):
             pass
 
     def _decode(self, raw: str | bytes) -> Message | None:
-        """One frame -> dict, or None (logged, and told to ``on_malformed``) for anything else."""
+        """One frame -> dict, or None for anything else (skipped by the rule of ``skip_frame``)."""
         try:
             msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            reason = f"not valid JSON ({exc})"
+        except orjson.JSONDecodeError:
+            reason = NOT_JSON
         else:
             if isinstance(msg, dict) and ("topic" not in msg or "data" in msg):
                 return msg
             reason = "not a Bybit message object"
-        logger.warning(f"WS {self.name} skipped a malformed frame ({len(raw)} bytes, {reason}): {str(raw[:80])!r}")
-        if self._on_malformed is not None:
-            self._on_malformed(reason)
+        skip_frame("Bybit", self.name, raw, reason, self._on_malformed)
         return None
 
     def _dispatch(self, msg: Message) -> None:

@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from core.events import StreamStatus
-from core.venue.streams import LoginTimeRejected, Message, Stream, StreamHandshakeError
+from core.venue.streams import NOT_JSON, LoginTimeRejected, Message, Stream, StreamHandshakeError, skip_frame
 
 __all__ = ["LoginTimeRejected", "Message", "OkxStream", "StreamHandshakeError", "login_args"]
 
@@ -125,25 +125,18 @@ class OkxStream(Stream):
             pass
 
     def _decode(self, raw: str | bytes) -> Message | None:
-        """One frame -> dict, or None for a frame that is not an OKX JSON object.
-
-        Why not let it raise: a single truncated or garbled frame is the sender's (or a proxy's)
-        fault; dropping the whole connection for it would lose every push queued behind it. The
-        frame is skipped with one log line and the consumer is told, so it can resync from REST.
-        """
+        """One frame -> dict, or None for a frame that is not an OKX JSON object (skipped by the
+        rule of ``skip_frame``: logged once, the consumer told, the connection kept)."""
         try:
             msg = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            reason = f"not valid JSON ({exc})"
+        except orjson.JSONDecodeError:
+            reason = NOT_JSON
         else:
             if isinstance(msg, dict) and ("data" not in msg or (
                     isinstance(msg["data"], list) and isinstance(msg.get("arg"), dict))):
                 return msg
             reason = "not an OKX message object"
-        logger.warning(f"WS {self.name} skipped a malformed frame ({len(raw)} bytes, "
-                       f"{reason}): {str(raw[:80])!r}")
-        if self._on_malformed is not None:
-            self._on_malformed(reason)
+        skip_frame("OKX", self.name, raw, reason, self._on_malformed)
         return None
 
     def _dispatch(self, msg: Message) -> None:

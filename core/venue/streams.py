@@ -42,6 +42,25 @@ def compression_for(url: str) -> str | None:
     return None if is_loopback(urlsplit(url).hostname or "") else "deflate"
 
 
+FRAME_SHOWN = 80  # characters of a skipped frame the log shows: enough to tell what it was
+NOT_JSON = "not valid JSON"
+
+
+def skip_frame(venue: str, stream: str, raw: str | bytes, reason: str,
+               on_malformed: Callable[[str], None] | None) -> None:
+    """The one rule for a frame a stream cannot read (``reason``: not JSON, or not the exchange's
+    message shape): one plain WARNING line naming the venue and the stream, with the frame's
+    length and its head (``FRAME_SHOWN`` characters, cut with "..."), and ``on_malformed`` told so
+    the consumer can resync from REST. The stream reads on: one garbled frame is the sender's (or
+    a proxy's) fault, and dropping the connection for it would lose every push queued behind it.
+    """
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    head = repr(text[:FRAME_SHOWN]) + ("..." if len(text) > FRAME_SHOWN else "")
+    logger.warning(f"WS {stream} skipped a malformed frame from {venue} ({len(raw)} bytes, {reason}): {head}")
+    if on_malformed is not None:
+        on_malformed(reason)
+
+
 class StreamHandshakeError(Exception):
     """Login or subscribe was refused; the connection is retried with backoff."""
 
