@@ -76,6 +76,8 @@ async def sim_state(srv: SimServer) -> dict[str, Any]:
 
 async def wait_for(pred: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0,
                    what: str = "condition") -> None:
+    """Poll ``pred`` (plain or awaitable) until it holds, waiting on the condition rather than on a
+    guess of how long it takes; past ``timeout`` an AssertionError names ``what`` was awaited."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

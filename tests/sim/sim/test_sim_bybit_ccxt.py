@@ -10,7 +10,7 @@ change = cashFlow + funding - fee, and walletBalance moves by exactly the sum of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -21,23 +21,11 @@ from ccxt.base.errors import AuthenticationError, BadRequest, InsufficientFunds,
 
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
+from tests.helpers.engine_helpers import wait_for
 
 BTC = "BTC/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
-
-
-async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        got = cond()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def control(srv: SimServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +84,7 @@ async def test_trade_tp_fires_and_books_add_up(sim: tuple[SimServer, Any]) -> No
     positions = asyncio.ensure_future(ex.watch_positions())
     orders = asyncio.ensure_future(ex.watch_orders(BTC))
     trades = asyncio.ensure_future(ex.watch_my_trades(BTC))
-    await until(lambda: srv.hub.listening("positions") and srv.hub.listening("orders"), "private subscriptions")
+    await wait_for(lambda: srv.hub.listening("positions") and srv.hub.listening("orders"), what="private subscriptions")
 
     # market buy 0.02 BTC with a whole-position TP at 63000 and SL at 57000
     entry = await ex.create_order(BTC, "market", "buy", 0.02, params={"takeProfit": 63000, "stopLoss": 57000})
@@ -176,7 +164,7 @@ async def test_funding_executions_and_transaction_log(sim: tuple[SimServer, Any]
     await ex.create_order(BTC, "market", "buy", 0.1)
     assert len(await ex.watch_positions()) == 1  # ccxt.pro's first call answers the REST snapshot only
     watch = asyncio.ensure_future(ex.watch_positions())
-    await until(lambda: srv.hub.listening("positions"), "position subscription")
+    await wait_for(lambda: srv.hub.listening("positions"), what="position subscription")
     before = await wallet(ex)
     await control(srv, "/sim/v1/funding", {"instId": "BTCUSDT", "rate": "0.0001"})
     await asyncio.wait_for(watch, 10)

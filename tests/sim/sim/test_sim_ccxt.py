@@ -6,7 +6,6 @@ every expected number below is computed by hand from the fee rates and contract 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 
 import aiohttp
@@ -26,25 +25,12 @@ from ccxt.base.errors import (
 
 from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
+from tests.helpers.engine_helpers import wait_for
 from tests.helpers.sim_ccxt import BTC, cash
 
 ETH = "ETH/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
-
-
-async def until(cond: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    """Poll ``cond`` until it holds: waiting on the condition, not on a guess of how long it takes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        got = cond()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def control(srv: SimServer, path: str, body: dict | None = None) -> dict:
@@ -309,7 +295,7 @@ async def test_watch_orders_positions_trades(sim):
     orders_task = asyncio.create_task(ex.watch_orders(BTC))
     pos_task = asyncio.create_task(ex.watch_positions([BTC]))
     trades_task = asyncio.create_task(ex.watch_my_trades(BTC))
-    await until(lambda: srv.hub.listening("orders"), "the orders subscription")  # before the fill
+    await wait_for(lambda: srv.hub.listening("orders"), what="the orders subscription")  # before the fill
     await ex.create_order(BTC, "market", "buy", 2)
     orders = await asyncio.wait_for(orders_task, 5)
     assert orders[-1]["status"] == "closed" and orders[-1]["filled"] == 2
@@ -339,7 +325,7 @@ async def test_speed_moves_prices():
         async def price_moved() -> bool:
             return bool((await ex.fetch_ticker(BTC))["last"] != first)
 
-        await until(price_moved, "the random walk to move BTC")  # ticks every 0.02 s at 5000x
+        await wait_for(price_moved, what="the random walk to move BTC")  # ticks every 0.02 s at 5000x
         mp = await asyncio.wait_for(ex.watch_mark_price(ETH), 5)
         assert mp["symbol"] == ETH and mp["markPrice"] > 0
     finally:
@@ -381,7 +367,7 @@ async def test_scheduled_funding_follows_speed():
         assert eth_settlements() == []
         opened = srv.exchange.clock()
         schedule.update(dict.fromkeys(schedule, opened + interval_ms))
-        await until(lambda: len(eth_settlements()) >= 2, "two scheduled ETH settlements", 15)
+        await wait_for(lambda: len(eth_settlements()) >= 2, 15, "two scheduled ETH settlements")
         await srv.pause()  # no settlement may slip in between the reads below
         times = [opened] + [int(f["fundingTime"]) for f in eth_settlements()]
         # the speed sets the pace (less a millisecond: the next due time is read just before fundingTime)

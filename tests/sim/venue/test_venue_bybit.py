@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -35,17 +35,10 @@ from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
 from core.venue.bybit_stream import BybitStream
 from core.venue.factory import make_venue
+from tests.helpers.engine_helpers import wait_for
 from tests.helpers.sim_control import control
 
 BTC = "BTC/USDT:USDT"
-
-
-async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -62,7 +55,7 @@ async def venue(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[SimServe
     try:
         await v.connect()
         streams = asyncio.ensure_future(v.run_streams(events.append))
-        await until(lambda: srv.hub.listening("orders") and srv.hub.listening("tickers"), "the streams")
+        await wait_for(lambda: srv.hub.listening("orders") and srv.hub.listening("tickers"), what="the streams")
         yield srv, v, events
     finally:
         await v.close()
@@ -85,19 +78,19 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
     assert v.instruments[BTC].lot_size == D("0.0001") and v.account_uid == srv.account.uid
     bal = await v.fetch_balance()
     assert bal.equity == 10000 and bal.available == 10000 and bal.ccy == "USDT"
-    await until(lambda: any(isinstance(e, MarkPrice) and e.symbol == BTC for e in events), "a mark price")
+    await wait_for(lambda: any(isinstance(e, MarkPrice) and e.symbol == BTC for e in events), what="a mark price")
     await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60000.5"})
-    await until(lambda: any(isinstance(e, Candle) and e.symbol == BTC and e.bar == "1m" and e.close == D("60000.5")
-                            for e in events), "a one-minute candle")
+    await wait_for(lambda: any(isinstance(e, Candle) and e.symbol == BTC and e.bar == "1m" and e.close == D("60000.5")
+                               for e in events), what="a one-minute candle")
     await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "60000"})
     assert any(isinstance(e, FundingRate) for e in events)
 
     oid = await v.place_order(PlaceOrder(BTC, OrderSide.BUY, D("0.02"), take_profit=D("63000")), Origin.CONSOLE)
-    await until(lambda: any(isinstance(e, Fill) and e.order_id == oid for e in events), "the entry fill")
+    await wait_for(lambda: any(isinstance(e, Fill) and e.order_id == oid for e in events), what="the entry fill")
     fill = next(e for e in events if isinstance(e, Fill) and e.order_id == oid)
     assert fill.contracts == D("0.02") and fill.price == 60000 and fill.fee == D("0.02") * 60000 * D("0.0005")
     assert fill.origin is Origin.CONSOLE and fill.client_order_id.startswith("pdc")
-    await until(lambda: any(isinstance(e, PositionPush) and e.contracts == D("0.02") for e in events), "position")
+    await wait_for(lambda: any(isinstance(e, PositionPush) and e.contracts == D("0.02") for e in events), what="position")
     assert any(isinstance(e, AccountSnapshot) and e.equity < 10000 for e in events)
     assert any(isinstance(e, OrderUpdate) and e.order_id == oid and e.state is OrderState.FILLED for e in events)
     (pos,) = await v.fetch_positions()
@@ -116,7 +109,7 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
 
     # funding: the stream says settled, the backfill books it
     await control(srv, "/sim/v1/funding", {"instId": "BTCUSDT", "rate": "0.0001"})
-    await until(lambda: any(isinstance(e, FundingSignal) for e in events), "the funding signal")
+    await wait_for(lambda: any(isinstance(e, FundingSignal) for e in events), what="the funding signal")
     (bill,) = await v.fetch_funding_bills(None)
     assert bill.amount == -D("0.02") * 60000 * D("0.0001")
 
@@ -124,7 +117,7 @@ async def test_trade_stream_and_books(venue: tuple[SimServer, BybitVenue, list[o
     await v.set_position_tp_sl(BTC, "net", D("62000"), None)
     await v.close_position(BTC, contracts=D("0.005"))
     await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "62000"})
-    await until(lambda: any(isinstance(e, Fill) and e.origin is Origin.TP for e in events), "the TP fill")
+    await wait_for(lambda: any(isinstance(e, Fill) and e.origin is Origin.TP for e in events), what="the TP fill")
     assert await v.fetch_positions() == []
     fills = await v.fetch_fills(None)
     assert len(fills) == 3 and len({f.fill_id for f in fills}) == 3
@@ -157,7 +150,7 @@ async def test_adl_is_an_adl_fill_and_closes_the_life(venue: tuple[SimServer, By
     await v.place_order(PlaceOrder(BTC, OrderSide.SELL, D("0.03")), Origin.CONSOLE)
     await control(srv, "/sim/v1/price", {"instId": "BTCUSDT", "px": "59000"})
     await control(srv, "/sim/v1/adl", {"instId": "BTCUSDT", "sz": "0.01"})  # coins on the Bybit face
-    await until(lambda: any(isinstance(e, Fill) and e.origin is Origin.ADL for e in events), "the ADL fill")
+    await wait_for(lambda: any(isinstance(e, Fill) and e.origin is Origin.ADL for e in events), what="the ADL fill")
     (pos,) = await v.fetch_positions()
     assert pos.contracts == -D("0.02")
     await control(srv, "/sim/v1/adl", {"instId": "BTCUSDT"})
@@ -182,8 +175,8 @@ async def test_headless_run_on_bybit_from_the_config(tmp_path: Any) -> None:
         proc = await asyncio.create_subprocess_exec(exe, "--config", "c.toml", "--headless", "--duration", "4",
                                                     cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
-        await until(lambda: (tmp_path / "journal" / "account.json").exists(), "the journal's account", 20)
-        await until(lambda: srv.hub.listening("orders"), "the engine's private stream", 20)
+        await wait_for(lambda: (tmp_path / "journal" / "account.json").exists(), 20, "the journal's account")
+        await wait_for(lambda: srv.hub.listening("orders"), 20, "the engine's private stream")
         ext = bybit_client(ccxt.async_support.bybit, srv.url)
         try:
             await ext.create_order(BTC, "market", "buy", 0.01)
@@ -210,15 +203,15 @@ async def test_stream_pings_and_reconnects_after_a_drop() -> None:
                          credentials=(DEMO_KEY, DEMO_SECRET), ping_interval=0.1, backoff_initial=0.05)
     task = asyncio.ensure_future(stream.run())
     try:
-        await until(lambda: any(s.message == "latency" for s in statuses), "a pong")
+        await wait_for(lambda: any(s.message == "latency" for s in statuses), what="a pong")
         assert stream.extensions == ()  # loopback: no permessage-deflate offered, none negotiated
         await control(srv, "/sim/v1/drop", {})
-        await until(lambda: any(s.state is LinkState.DISCONNECTED for s in statuses), "the drop")
-        await until(lambda: statuses[-1].state is LinkState.CONNECTED and srv.hub.listening("account"),
-                    "the reconnect")
+        await wait_for(lambda: any(s.state is LinkState.DISCONNECTED for s in statuses), what="the drop")
+        await wait_for(lambda: statuses[-1].state is LinkState.CONNECTED and srv.hub.listening("account"),
+                       what="the reconnect")
         srv.exchange.emit_account(srv.account)
         srv.flush()
-        await until(lambda: any(m.get("topic") == "wallet" for m in msgs), "a wallet push after the reconnect")
+        await wait_for(lambda: any(m.get("topic") == "wallet" for m in msgs), what="a wallet push after the reconnect")
     finally:
         await stream.stop()
         await asyncio.wait_for(task, 10)
@@ -244,7 +237,7 @@ async def test_hedge_mode_an_execution_before_its_order_takes_the_order_leg() ->
         execs = (await ext.privateGetV5ExecutionList({"category": "linear"}))["result"]["list"]
         assert len(execs) == 2
         v.on_push("private", {"topic": "execution", "creationTime": 1, "data": execs})
-        await until(lambda: len([e for e in events if isinstance(e, Fill)]) == 2, "the two fills")
+        await wait_for(lambda: len([e for e in events if isinstance(e, Fill)]) == 2, what="the two fills")
         legs = {f.side: f.pos_side for f in events if isinstance(f, Fill)}
         assert legs == {OrderSide.SELL: "short", OrderSide.BUY: "long"}
     finally:
