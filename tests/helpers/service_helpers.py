@@ -1,8 +1,10 @@
 """A raw client of the control socket (tests that speak the protocol frame by frame), a remote engine
-attached to a serve, and reading its journal safely."""
+attached to a serve, what its console's panes show against the journal, and reading the journal
+safely."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -10,10 +12,12 @@ from typing import Any
 
 from console.remote import RemoteEngine
 from core.events import PlaceOrder
+from core.journal import read_fills, read_trades
 from core.model import OrderSide
 from core.service import protocol as proto
 from core.service.codec import encode
-from tests.helpers.engine_helpers import BTC
+from tests.helpers.engine_helpers import BTC, wait_for
+from tests.helpers.lock_helpers import stop
 
 
 class RawClient:
@@ -90,6 +94,39 @@ class _Console:
     def _take(self, batch: Any) -> None:
         self.fills += [f.fill_id for f in batch.fills]
         self.closes += [c.close_key for c in batch.closes]
+
+    async def settle(self, journal: Path, fills: int) -> None:
+        """Wait until ``fills`` fills are journaled and every one is on the panes, then a second
+        more (a fill that would arrive twice has arrived by then)."""
+        await wait_for(lambda: len(_safe(read_fills, journal)) == fills, 20, f"{fills} fills journaled")
+        await wait_for(lambda: self.drain() or len(set(self.fills)) == fills, 20, "every fill on the panes")
+        await asyncio.sleep(1.0)
+        self.drain()
+
+    def assert_shows_the_journal(self, journal: Path, closes: int) -> None:
+        """The panes hold each journaled fill and close exactly once: none missing, none twice."""
+        journal_fills = [f["fill_id"] for f in read_fills(journal)]
+        journal_closes = [r["close_id"] for r in read_trades(journal)]
+        assert sorted(self.fills) == sorted(journal_fills)
+        assert sorted(self.closes) == sorted(journal_closes) and len(journal_closes) == closes
+
+
+async def trade_then_lose_the_engine(remote: RemoteEngine, console: _Console,
+                                     proc: subprocess.Popen[str]) -> None:
+    """The attached console buys 2 and sells 1 (two fills on its panes); then the engine stops
+    and the console sees it go."""
+    await _order(remote, OrderSide.BUY, "2")
+    await _order(remote, OrderSide.SELL, "1")
+    await wait_for(lambda: console.drain() or len(console.fills) == 2, 20, "two fills on the panes")
+    assert stop(proc) == 0
+    await wait_for(lambda: not remote.connected, 10, "the console to see the engine go")
+
+
+async def close_remotes(*remotes: RemoteEngine | None) -> None:
+    """Detach every console a test attached (None: never attached)."""
+    for remote in remotes:
+        if remote is not None:
+            await remote.close()
 
 
 async def _order(remote: RemoteEngine, side: OrderSide, contracts: str) -> None:

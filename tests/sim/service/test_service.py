@@ -33,7 +33,15 @@ from core.service.server import peer_uid, position_facts
 from core.service.view import JournalView, ProtectionView
 from tests.helpers.engine_helpers import BTC, wait_for
 from tests.helpers.lock_helpers import PERPDESK, embedded_config, start_engine, start_serve, stop
-from tests.helpers.service_helpers import RawClient, _attached, _Console, _order, _safe
+from tests.helpers.service_helpers import (
+    RawClient,
+    _attached,
+    _Console,
+    _order,
+    _safe,
+    close_remotes,
+    trade_then_lose_the_engine,
+)
 from tests.helpers.tmux import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -81,9 +89,7 @@ async def test_two_consoles_a_close_from_one_appears_in_the_other(tmp_path: Path
                                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert rec.returncode == 0, rec.stdout + rec.stderr
     finally:
-        for remote in (a, b):
-            if remote is not None:
-                await remote.close()
+        await close_remotes(a, b)
         assert stop(proc) == 0
     assert len(read_trades(jdir)) == 1
 
@@ -230,11 +236,7 @@ async def test_engine_restarted_under_an_attached_console(tmp_path: Path) -> Non
     await console.seed()
     b = None
     try:
-        await _order(a, OrderSide.BUY, "2")
-        await _order(a, OrderSide.SELL, "1")
-        await wait_for(lambda: console.drain() or len(console.fills) == 2, 20, "two fills on the panes")
-        assert stop(proc) == 0
-        await wait_for(lambda: not a.connected, 10, "the console to see the engine go")
+        await trade_then_lose_the_engine(a, console, proc)
         assert "SIGTERM" in a.stop_reason
 
         proc = start_engine(cfg, "serve", env=env, banner="perpdesk serve")
@@ -245,19 +247,11 @@ async def test_engine_restarted_under_an_attached_console(tmp_path: Path) -> Non
         await wait_for(lambda: a.connected, 10, "the console to reconnect")
         assert asyncio.get_running_loop().time() - restarted < 5
         await _order(a, OrderSide.SELL, "3")  # and trades again from the reconnected console
-        await wait_for(lambda: len(_safe(read_fills, jdir)) == 5, 20, "five fills journaled")
-        await wait_for(lambda: console.drain() or len(set(console.fills)) == 5, 20, "every fill on the panes")
-        await asyncio.sleep(1.0)
-        console.drain()
+        await console.settle(jdir, fills=5)
     finally:
-        for remote in (a, b):
-            if remote is not None:
-                await remote.close()
+        await close_remotes(a, b)
         assert stop(proc) == 0
-    journal_fills = [f["fill_id"] for f in read_fills(jdir)]
-    journal_closes = [r["close_id"] for r in read_trades(jdir)]
-    assert sorted(console.fills) == sorted(journal_fills)  # none missing, none twice
-    assert sorted(console.closes) == sorted(journal_closes) and len(journal_closes) == 3
+    console.assert_shows_the_journal(jdir, closes=3)
     assert a.fresh_snapshots == 1 and a.reconnects == 1
 
 
@@ -292,9 +286,7 @@ async def test_reattach_shows_what_happened_meanwhile_and_kill_9_of_a_console(tm
         assert len(console.closes) == 1
     finally:
         victim.kill()
-        for remote in (b, c):
-            if remote is not None:
-                await remote.close()
+        await close_remotes(b, c)
         assert stop(proc) == 0
 
 
@@ -414,8 +406,7 @@ async def test_a_stopped_engine_is_noticed_and_the_console_resumes_when_it_conti
         assert remote.fresh_snapshots == 0  # the same run: resumed, nothing to read again
     finally:
         proc.send_signal(signal.SIGCONT)
-        if remote is not None:
-            await remote.close()
+        await close_remotes(remote)
         assert stop(proc) == 0
 
 
@@ -442,8 +433,7 @@ async def test_a_command_unanswered_when_the_engine_died_is_never_sent_to_the_ne
         await asyncio.sleep(1.5)
         assert _safe(read_fills, jdir) == [] and remote.positions() == []
     finally:
-        if remote is not None:
-            await remote.close()
+        await close_remotes(remote)
         assert stop(proc) in (0, -signal.SIGKILL)
 
 
@@ -486,6 +476,5 @@ async def test_an_attached_console_offers_what_the_venue_can_do(tmp_path: Path, 
             assert (" ct (" in text) is (face == "okx")
             await pilot.press("escape")
     finally:
-        if remote is not None:
-            await remote.close()
+        await close_remotes(remote)
         assert stop(proc) == 0
