@@ -42,6 +42,7 @@ from core.model import (
     PositionSnapshot,
 )
 
+SIZE = (120, 40)  # the terminal the pilot tests run the console in
 T0 = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
@@ -228,6 +229,12 @@ class FakeEngine:
         return HistoryPager(self.journal_dir, kind, page_size)
 
 
+def two_positions() -> FakeEngine:
+    """The engine double with a long BTC (10 ct) and a short ETH (30 ct at 3000, marked 2990.55)."""
+    return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
+                       snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
+
+
 def latency(ms: float) -> StreamStatus:
     return StreamStatus("private", LinkState.CONNECTED, ms, "latency", T0)
 
@@ -246,3 +253,16 @@ async def painted(app: Any, pilot: Any, text: str, tries: int = 200) -> None:
         if text in screen_text(app):
             return
         await pilot.pause(0.01)
+
+
+async def footer(app: Any, pilot: Any, tries: int = 200) -> str:
+    """The screen's last line once the footer shows its Quit key. The footer renders a few frames
+    after mount (one pause is not enough on a loaded machine: the last line is still the panes'
+    border), so it is waited for, with a bound; the caller asserts what the line holds."""
+    line = ""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        line = screen_text(app).splitlines()[-1]
+        if "Quit" in line:
+            break
+    return line

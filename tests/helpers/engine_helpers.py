@@ -267,3 +267,19 @@ async def exchange_position(rig: Rig, inst: str = BTC_ID) -> Decimal:
         if not rig.bybit and p["instId"] == inst:
             return Decimal(p["pos"])
     return Decimal(0)
+
+
+async def wait_position(rig: Rig, contracts: str, inst: str = BTC_ID, what: str | None = None) -> None:
+    """Wait until the exchange holds ``contracts`` (OKX contracts of ``inst``, as ``rig.ct``
+    counts them) on ``inst``."""
+    symbol = BTC if inst == BTC_ID else ETH
+
+    async def check() -> bool:
+        return await exchange_position(rig, inst) == rig.ct(contracts, symbol)
+    await wait_for(check, what=what or f"{inst} at {contracts} contracts on the exchange")
+
+
+async def flat_and_nothing_resting(rig: Rig) -> bool:
+    """The exchange holds no position, no open order and no TP/SL or trigger order."""
+    state = await sim_state(rig.srv)
+    return state["positions"] == [] and state["openOrders"] == [] and state["liveAlgos"] == []

@@ -16,25 +16,21 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.kill import KillScreen
 from console.screens.tpsl import TpSlScreen
 from core.events import TradingState
-from tests.helpers.console_helpers import screen_text
+from tests.helpers.console_helpers import SIZE, screen_text
 from tests.helpers.engine_helpers import (
     BTC,
     ETH,
     VENUES,
     Rig,
     exchange_position,
+    flat_and_nothing_resting,
     set_price,
     sim_state,
     wait_for,
 )
+from tests.helpers.pilot import rows_shown, settle
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
-SIZE = (120, 40)
-
-
-async def settle(app: Any, pilot: Any) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def algos(rig: Rig) -> list[dict[str, Any]]:
@@ -62,10 +58,7 @@ async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
     rings: list[int] = []
     app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
-        def shown() -> bool:
-            app.flush_now()
-            return app.positions.row_count == 1
-        await wait_for(shown, what="the position on screen")
+        await rows_shown(app, 1, "the position on screen")
 
         # s: pause, then resume, straight through the engine
         await pilot.press("s")
@@ -103,10 +96,7 @@ async def test_s_t_and_k_on_the_exchange(rig: Rig) -> None:
         await pilot.press(*"KILL", "enter")
         await settle(app, pilot)
 
-        async def nothing_left() -> bool:
-            state = await sim_state(rig.srv)
-            return not state["positions"] and not state["openOrders"] and not state["liveAlgos"]
-        await wait_for(nothing_left, what="the exchange flat with nothing resting")
+        await wait_for(lambda: flat_and_nothing_resting(rig), what="the exchange flat with nothing resting")
         assert engine.trading_state is TradingState.HALTED
 
         async def halted_on_screen() -> bool:
@@ -160,7 +150,4 @@ async def test_k_dialog_counts_the_algos_the_kill_will_cancel(rig: Rig) -> None:
         await pilot.press(*"KILL", "enter")
         await settle(app, pilot)
 
-        async def nothing_left() -> bool:
-            state = await sim_state(rig.srv)
-            return not state["positions"] and not state["openOrders"] and not state["liveAlgos"]
-        await wait_for(nothing_left, what="the exchange flat with nothing resting")
+        await wait_for(lambda: flat_and_nothing_resting(rig), what="the exchange flat with nothing resting")

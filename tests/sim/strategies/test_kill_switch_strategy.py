@@ -18,11 +18,11 @@ from core.events import KillSwitch, PlaceOrder, RiskStatus, TradingState
 from core.model import OrderSide, OrderType
 from core.strategies.base import Context, Strategy
 from core.strategies.host import StrategyHost
-from tests.helpers.console_helpers import screen_text
-from tests.helpers.engine_helpers import BTC, ETH, VENUES, Rig, sim_state, wait_for
+from tests.helpers.console_helpers import SIZE, screen_text
+from tests.helpers.engine_helpers import BTC, ETH, VENUES, Rig, flat_and_nothing_resting, wait_for
+from tests.helpers.pilot import rows_shown
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("venue", VENUES)]
-SIZE = (120, 40)
 
 
 class Opener(Strategy):
@@ -43,11 +43,6 @@ class Opener(Strategy):
         self.sent += len(orders)
         results = await asyncio.gather(*(ctx.submit(o) for o in orders))
         self.placed += sum(r.ok for r in results)
-
-
-async def flat_and_nothing_resting(rig: Rig) -> bool:
-    state = await sim_state(rig.srv)
-    return state["positions"] == [] and state["openOrders"] == [] and state["liveAlgos"] == []
 
 
 async def start_opener(rig: Rig) -> tuple[Any, StrategyHost, Opener]:
@@ -82,10 +77,7 @@ async def test_console_kill_goes_through_while_a_strategy_keeps_opening(rig: Rig
     app = build_app(engine)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            def shown() -> bool:
-                app.flush_now()
-                return app.positions.row_count == 2
-            await wait_for(shown, what="the positions on screen")
+            await rows_shown(app, 2, "the positions on screen")
             await pilot.press("K")
             assert isinstance(app.screen, KillScreen)
             await pilot.press(*"KILL")

@@ -23,7 +23,7 @@ from console.screens.history import HistoryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.reconcile import ReconcileScreen
 from core.events import ClosePosition
-from tests.helpers.console_helpers import screen_text
+from tests.helpers.console_helpers import SIZE, screen_text
 from tests.helpers.engine_helpers import (
     BTC,
     BTC_ID,
@@ -35,9 +35,10 @@ from tests.helpers.engine_helpers import (
     exchange_position,
     set_price,
     wait_for,
+    wait_position,
 )
+from tests.helpers.pilot import rows_shown, settle
 
-SIZE = (120, 40)
 ETH_ID = "ETH-USDT-SWAP"
 BOTH = pytest.mark.parametrize("venue", VENUES)
 
@@ -66,24 +67,6 @@ def build(engine: Any) -> PerpdeskApp:
 
 def notes(app: PerpdeskApp) -> list[tuple[str, str]]:
     return list(app.shown_notes)  # type: ignore[attr-defined]
-
-
-async def settle(app: PerpdeskApp, pilot: Any) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def rows_shown(app: PerpdeskApp, n: int, what: str = "rows") -> None:
-    def check() -> bool:
-        app.flush_now()
-        return app.positions.row_count == n
-    await wait_for(check, what=f"{n} position {what}")
-
-
-async def at(rig: Rig, contracts: str, inst: str = BTC_ID) -> None:
-    async def check() -> bool:
-        return await exchange_position(rig, inst) == rig.ct(contracts, BTC if inst == BTC_ID else ETH)
-    await wait_for(check, what=f"{inst} at {contracts} contracts on the exchange")
 
 
 async def console_rows(rig: Rig, n: int) -> list[dict[str, Any]]:
@@ -122,9 +105,9 @@ async def test_c_then_y_closes_on_the_exchange_journal_and_header(rig: Rig) -> N
         assert "estimated PnL +40.00" in body  # (60100 - 60000) x 0.4 BTC
         await pilot.press("y")
         await settle(app, pilot)
-        await at(rig, "0")
+        await wait_position(rig, "0")
         assert await ccxt_open(rig) == {}
-        await rows_shown(app, 0, "rows (row gone)")
+        await rows_shown(app, 0, "0 position rows (row gone)")
         (row,) = await console_rows(rig, 1)
         assert (row["symbol"], row["size_before"], row["size_closed"], row["size_after"]) == (
             BTC, D("0.4"), D("0.4"), D("0"))
@@ -228,7 +211,7 @@ async def test_p_percentages_coins_and_contracts_close_exactly_that_size(rig: Ri
             assert f"remaining {D(remaining):.2f} ct" in screen_text(app), how
             await pilot.press("y")
             await settle(app, pilot)
-            await at(rig, remaining)
+            await wait_position(rig, remaining)
             rows = await console_rows(rig, n)
             last = rows[-1]
             assert (last["size_before"], last["size_closed"], last["size_after"]) == (
@@ -301,10 +284,10 @@ async def test_X_then_n_or_esc_then_y_closes_everything(rig: Rig) -> None:
         assert await ccxt_open(rig) == {BTC: D("10"), ETH: D("5")}
         await pilot.press("X", "y")
         await settle(app, pilot)
-        await at(rig, "0")
-        await at(rig, "0", ETH_ID)
+        await wait_position(rig, "0")
+        await wait_position(rig, "0", ETH_ID)
         assert await ccxt_open(rig) == {}
-        await rows_shown(app, 0, "rows (panes empty)")
+        await rows_shown(app, 0, "0 position rows (panes empty)")
     rows = await console_rows(rig, 2)
     assert sorted((r["symbol"], r["side"], r["size_before"], r["size_after"]) for r in rows) == [
         (BTC, "short", D("0.1"), D("0")), (ETH, "long", D("0.5"), D("0"))]
@@ -345,7 +328,7 @@ async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) ->
         assert "estimated notional 3,000.00 USDT (at mark)" in text
         await pilot.press("y")
         await settle(app, pilot)
-        await at(rig, "5")
+        await wait_position(rig, "5")
         said = "0.05 BTC" if rig.bybit else "5 contracts (0.05 BTC)"
         assert any(m.startswith("order ") and f"placed: buy {said} BTC/USDT:USDT "
                    "market" in m for m, _ in notes(app)), notes(app)
@@ -373,7 +356,7 @@ async def test_o_market_then_limit_reduce_only_fill_on_the_exchange(rig: Rig) ->
         assert app.is_running
 
         await set_price(rig.srv, "60060")  # crosses the resting sell
-        await at(rig, "3")
+        await wait_position(rig, "3")
         (row,) = await console_rows(rig, 1)
         assert (row["size_before"], row["size_closed"], row["size_after"], row["exit_price"]) == (
             D("0.05"), D("0.02"), D("0.03"), D("60050"))
@@ -412,7 +395,7 @@ async def test_r_reconcile_shows_a_clean_diff_after_trading(rig: Rig) -> None:
         await rows_shown(app, 1)
         await pilot.press("p", *"50%", "enter", "y")
         await settle(app, pilot)
-        await at(rig, "4")
+        await wait_position(rig, "4")
         await console_rows(rig, 1)
         await pilot.press("r")
         await settle(app, pilot)
@@ -480,7 +463,7 @@ async def test_a_confirmation_asks_again_when_the_position_flips_under_it(rig: R
         long_1 = "BTC/USDT long  0.0100 BTC" if rig.bybit else "BTC/USDT long  1.00 ct (0.0100 BTC)"
         assert long_1 in screen_text(app)
         await rig.outside("sell", 3)  # long 1 -> short 2, outside
-        await at(rig, "-2")
+        await wait_position(rig, "-2")
         await wait_for(lambda: [(p.side.value, p.contracts) for p in engine.positions()]
                        == [("short", rig.ct(2))], what="the engine to see the short of 2")
         await pilot.press("y")
@@ -494,7 +477,7 @@ async def test_a_confirmation_asks_again_when_the_position_flips_under_it(rig: R
         await pilot.press("y")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-        await at(rig, "0")
+        await wait_position(rig, "0")
     closing = [f for f in rig.fills() if f["origin"] == "console"]
     assert [(f["side"], f["contracts"]) for f in closing] == [("buy", rig.ct(2))]
 

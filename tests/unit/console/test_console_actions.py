@@ -21,19 +21,19 @@ from console.screens.reconcile import ReconcileScreen
 from console.screens.tpsl import TpSlScreen
 from console.widgets.table import LinePane
 from core.events import ClosePosition
-from core.model import PositionSide
 from core.settings.config import Settings, UISettings, load_settings
-from tests.helpers.console_helpers import BTC, ETH, FakeEngine, life, screen_text, snapshot
+from tests.helpers.console_helpers import (
+    BTC,
+    ETH,
+    SIZE,
+    life,
+    screen_text,
+    two_positions,
+)
 from tests.helpers.pilot import notifications
 
-SIZE = (120, 40)
 BOUND = (PerpdeskApp, ConfirmScreen, HistoryScreen, ReconcileScreen, HelpScreen,
          OrderEntryScreen, PartialCloseScreen, KillScreen, TpSlScreen, LinePane)
-
-
-def two_positions() -> FakeEngine:
-    return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
-                       snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
 
 
 def test_registry_ids_are_unique() -> None:

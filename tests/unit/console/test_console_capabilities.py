@@ -15,10 +15,9 @@ from console.widgets.positions import PositionsPane
 from core.venue.base import VenueCapabilities
 from core.venue.bybit import BybitVenue
 from core.venue.okx import OkxVenue
-from tests.helpers.console_helpers import BTC, ETH, FakeEngine, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, ETH, SIZE, FakeEngine, footer, screen_text, snapshot
 from tests.helpers.pilot import notes, settle
 
-SIZE = (120, 40)
 NEEDING = [a for a in actions.ACTIONS if a.needs]
 
 
@@ -50,12 +49,7 @@ async def test_a_key_the_venue_cannot_do_is_hidden_and_refused(action: actions.A
     engine = engine_on(caps)
     app = build_app(engine)
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.02)
-            footer = screen_text(app).splitlines()[-1]
-            if "Quit" in footer:
-                break
-        assert action.description not in footer
+        assert action.description not in await footer(app, pilot)
         for key in bindings.keys_of(action, {}):
             await pilot.press(key)
             await settle(app, pilot)

@@ -22,10 +22,8 @@ from console.screens.history import HistoryScreen
 from core.journal import Journal, read_fills
 from core.journal.history import HistoryPager, read_day
 from core.model import Fill
-from tests.helpers.console_helpers import T0, FakeEngine, close, fill, funding, screen_text
+from tests.helpers.console_helpers import SIZE, T0, FakeEngine, close, fill, funding, screen_text
 from tests.helpers.pilot import notifications
-
-SIZE = (120, 40)
 
 
 async def write_journal(directory: Path, *events: object) -> None:

@@ -18,23 +18,19 @@ from core.settings.config import Settings
 from tests.helpers.console_helpers import (
     BTC,
     ETH,
+    SIZE,
     T0,
     FakeEngine,
     Report,
     ReportRow,
+    footer,
     life,
     painted,
     screen_text,
     snapshot,
+    two_positions,
 )
 from tests.helpers.pilot import notes, notifications, settle
-
-SIZE = (120, 40)
-
-
-def two_positions() -> FakeEngine:
-    return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
-                       snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
 
 
 async def test_c_then_y_closes_the_selected_position() -> None:
@@ -225,15 +221,9 @@ async def test_help_lists_active_keys_and_read_only_hides_trading() -> None:
     engine = two_positions()
     app = build_app(engine, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        # the footer renders a few frames after mount: one pause is not enough on a loaded machine
-        # (the last line was still the panes' border), so wait for it, with a bound
-        for _ in range(200):
-            await pilot.pause(0.02)
-            footer = screen_text(app).splitlines()[-1]
-            if "Quit" in footer:
-                break
-        assert "Close" not in footer and "Partial" not in footer and "Order" not in footer
-        assert "Quit" in footer and "READ-ONLY" in screen_text(app)
+        line = await footer(app, pilot)
+        assert "Close" not in line and "Partial" not in line and "Order" not in line
+        assert "Quit" in line and "READ-ONLY" in screen_text(app)
         await pilot.press("c", "p", "X", "o")
         await settle(app, pilot)
         assert len(app.screen_stack) == 1 and engine.commands == []

@@ -8,10 +8,8 @@ from console.pending import PendingEngine
 from console.screens.confirm import ConfirmScreen
 from core.events import ClosePosition
 from core.model import PositionSide
-from tests.helpers.console_helpers import BTC, FakeEngine, life, painted, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, SIZE, FakeEngine, life, painted, screen_text, snapshot
 from tests.helpers.pilot import notes
-
-SIZE = (120, 40)
 
 
 async def test_keys_before_the_engine_is_up_say_so_and_send_nothing() -> None:

@@ -30,25 +30,14 @@ from core.settings.config import Settings
 from tests.helpers.console_helpers import (
     BTC,
     ETH,
+    SIZE,
     T0,
-    FakeEngine,
     painted,
     screen_text,
     snapshot,
+    two_positions,
 )
-from tests.helpers.pilot import notes
-
-SIZE = (120, 40)
-
-
-def two_positions() -> FakeEngine:
-    return FakeEngine([snapshot(BTC, PositionSide.LONG, "10"),
-                       snapshot(ETH, PositionSide.SHORT, "30", "3000", "2990.55")])
-
-
-async def settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+from tests.helpers.pilot import notes, settle
 
 
 def status(state: TradingState = TradingState.RUNNING, net: str = "-12.3",
