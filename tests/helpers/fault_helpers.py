@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
+from core.engine import Engine
 from core.events import Notice, NoticeLevel
 from core.ids import split_position_id
 from core.journal.schema import FILL_IDS_SEPARATOR
@@ -33,6 +34,7 @@ from tests.helpers.engine_helpers import (
     assert_rows_consistent,
     control,
     sim_state,
+    wait_for,
 )
 
 PushFilter = Callable[[Push], bool]
@@ -310,3 +312,28 @@ async def fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> None:
 async def _orders_on_exchange(rig: Rig) -> int:
     return int((await sim_state(rig.srv))["fills"])
 
+
+# ------------------------------------------------------------------ a fill lost under a REST fault
+
+async def fill_lost_under_a_fault(rig: Rig, kind: str, count: int, delay: float = 30.0) -> Engine:
+    """The engine running; the outside client buys 10 while the private stream loses the fill
+    push with its connection, and the next ``count`` REST answers are ``kind`` faults: the
+    reconnect's backfill has to fetch the fill through them."""
+    engine = await rig.start_engine()
+    wire = Wire(rig.srv)
+    wire.arm(is_fill, "lose")
+    await rig.outside("buy", 10)
+    await fault(rig, kind, count, delay=delay)
+    await wire.settle()
+    return engine
+
+
+async def backfilled_buy_closes(rig: Rig, engine: Engine, logs: LogCapture) -> None:
+    """The backfilled buy of ``fill_lost_under_a_fault`` is the engine's position, the outside
+    client closes it, and the journal matches the exchange (two fills, one close) with no
+    traceback logged on the way."""
+    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
+    await rig.outside("sell", 10, reduce_only=True)
+    await rig.wait_trades(1)
+    await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
+    assert not logs.tracebacks()

@@ -37,12 +37,12 @@ from tests.helpers.fault_helpers import (
     BOTH,
     SAID,
     LogCapture,
-    Wire,
     _orders_on_exchange,
     assert_matches_exchange,
     assert_plain,
+    backfilled_buy_closes,
     fault,
-    is_fill,
+    fill_lost_under_a_fault,
     notice_with,
     notices,
     wait_log,
@@ -58,22 +58,13 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
 @pytest.mark.parametrize("kind", ["5xx", "rate_limit", "timeout"])
 async def test_backfill_retries_through_a_short_fault(rig: Rig, logs: LogCapture, kind: str) -> None:
     """Two faulted answers in the middle of a resync: retried, the gap is backfilled once."""
-    engine = await rig.start_engine()
-    wire = Wire(rig.srv)
-    wire.arm(is_fill, "lose")
-    await rig.outside("buy", 10)
-    await fault(rig, kind, 2, delay=0.3)  # before the engine has reconnected
-    await wire.settle()
+    engine = await fill_lost_under_a_fault(rig, kind, 2, delay=0.3)  # armed before the engine has reconnected
     await wait_log(logs, "RESYNC reconnect done: 1 fills")
     retry = logs.one("REST RETRY")
     assert SAID[rig.protocol][kind] in retry.message
     assert rig.srv.faults == []
     assert not [t for t in notices(rig) if "failed" in t]  # absorbed, nothing to bother the trader
-    await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
-    await rig.outside("sell", 10, reduce_only=True)
-    await rig.wait_trades(1)
-    await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
-    assert not logs.tracebacks()
+    await backfilled_buy_closes(rig, engine, logs)
 
 
 # ------------------------------------------------------------------ during a console command

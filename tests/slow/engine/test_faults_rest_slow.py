@@ -14,12 +14,10 @@ from tests.helpers.fault_helpers import (
     BOTH,
     SAID,
     LogCapture,
-    Wire,
     _orders_on_exchange,
-    assert_matches_exchange,
     assert_plain,
-    fault,
-    is_fill,
+    backfilled_buy_closes,
+    fill_lost_under_a_fault,
     wait_log,
     wait_notice,
 )
@@ -29,12 +27,7 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fast_resync")]
 
 @BOTH
 async def test_backfill_during_a_long_outage_completes_after_it_clears(rig: Rig, logs: LogCapture) -> None:
-    engine = await rig.start_engine()
-    wire = Wire(rig.srv)
-    wire.arm(is_fill, "lose")
-    await rig.outside("buy", 10)
-    await fault(rig, "5xx", 100_000)
-    await wire.settle()
+    engine = await fill_lost_under_a_fault(rig, "5xx", 100_000)
     text = await wait_notice(rig, "resync after reconnect failed")
     assert "exchange is unavailable" in text and SAID[rig.protocol]["5xx"] in text and "retrying in 1 s" in text
     # the engine keeps running: streams up, commands answered (and refused clearly)
@@ -49,7 +42,4 @@ async def test_backfill_during_a_long_outage_completes_after_it_clears(rig: Rig,
     await wait_log(logs, "RESYNC retry done: 1 fills")
     await wait_for(lambda: [p.contracts for p in engine.positions()] == [rig.ct(10)], what="position")
     assert await _orders_on_exchange(rig) == 1  # the refused command placed nothing
-    await rig.outside("sell", 10, reduce_only=True)
-    await rig.wait_trades(1)
-    await assert_matches_exchange(rig, expect_fills=2, expect_closes=1)
-    assert not logs.tracebacks()
+    await backfilled_buy_closes(rig, engine, logs)
