@@ -28,8 +28,7 @@ from core.settings.config import ExchangeSettings, JournalSettings, Settings, Si
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from core.venue.bybit import BybitVenue
-from tests.helpers.engine_helpers import wait_for
-from tests.helpers.sim_control import control
+from tests.helpers.engine_helpers import control, wait_for
 
 BTC = "BTC/USDT:USDT"
 

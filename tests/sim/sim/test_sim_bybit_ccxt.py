@@ -14,25 +14,17 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
-import aiohttp
 import ccxt.pro
 import pytest
 from ccxt.base.errors import AuthenticationError, BadRequest, InsufficientFunds, InvalidOrder, OrderNotFound
 
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
-from tests.helpers.engine_helpers import wait_for
+from tests.helpers.engine_helpers import control, wait_for
 
 BTC = "BTC/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
-
-
-async def control(srv: SimServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
-        assert r.status == 200, await r.text()
-        out: dict[str, Any] = await r.json()
-        return out
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ import pytest
 from core.settings.demo import DEMO_KEY, DEMO_SECRET
 from core.sim.server import SimServer
 from tests.helpers import paths
+from tests.helpers.engine_helpers import control
 
 FIXTURES = paths.FIXTURES / "bybit_docs"
 DATA_KEYED = {"cumFeeDetail"}  # keys are coin names
@@ -54,11 +55,6 @@ async def call(srv: SimServer, method: str, path: str, params: dict[str, Any] | 
                 out = await r.json()
     assert out["retCode"] == 0, (path, out)
     return out
-
-
-async def control(srv: SimServer, path: str, body: dict[str, Any]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(srv.url + path, json=body) as r:
-        assert r.status == 200, await r.text()
 
 
 def _kind(v: Any) -> str | None:

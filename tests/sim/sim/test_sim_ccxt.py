@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal as D
 
-import aiohttp
 import ccxt.pro
 import pytest
 from ccxt.base.errors import (
@@ -25,22 +24,12 @@ from ccxt.base.errors import (
 
 from core.sim.ccxt_client import okx_client
 from core.sim.server import SimServer
-from tests.helpers.engine_helpers import wait_for
+from tests.helpers.engine_helpers import control, wait_for
 from tests.helpers.sim_ccxt import BTC, cash
 
 ETH = "ETH/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
-
-
-async def control(srv: SimServer, path: str, body: dict | None = None) -> dict:
-    async with aiohttp.ClientSession() as s:
-        if body is None:
-            async with s.get(srv.url + path) as r:
-                return await r.json()
-        async with s.post(srv.url + path, json=body) as r:
-            assert r.status == 200, await r.text()
-            return await r.json()
 
 
 async def test_markets_and_balance(sim):
@@ -114,12 +103,10 @@ async def test_funding_bill_and_history(sim):
     start = await cash(ex)
     await ex.create_order(BTC, "market", "buy", 2)
     await ex.create_order(ETH, "market", "sell", 5)  # 0.5 ETH short at 3000
-    res = await control(srv, "/sim/v1/funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
-    [bill] = res["data"]
+    [bill] = await control(srv, "/sim/v1/funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
     assert D(bill["balChg"]) == -(D("0.02") * 60000 * D("0.0001")) == D("-0.12")
     assert bill["type"] == "8" and bill["subType"] == "173" and bill["sz"] == "2" and bill["px"] == "60000"
-    res = await control(srv, "/sim/v1/funding", {"instId": "ETH-USDT-SWAP", "rate": "0.0002"})
-    [ebill] = res["data"]
+    [ebill] = await control(srv, "/sim/v1/funding", {"instId": "ETH-USDT-SWAP", "rate": "0.0002"})
     assert D(ebill["balChg"]) == D("0.5") * 3000 * D("0.0002") == D("0.3") and ebill["subType"] == "174"
 
     hist = await ex.fetch_funding_history(BTC)

@@ -35,8 +35,7 @@ from core.venue.base import VenueError, VenueErrorKind
 from core.venue.bybit import BybitVenue
 from core.venue.bybit_stream import BybitStream
 from core.venue.factory import make_venue
-from tests.helpers.engine_helpers import wait_for
-from tests.helpers.sim_control import control
+from tests.helpers.engine_helpers import control, wait_for
 
 BTC = "BTC/USDT:USDT"
 

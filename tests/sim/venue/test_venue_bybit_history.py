@@ -17,8 +17,8 @@ from ccxt.base.errors import BadRequest
 from core.model import Instrument
 from core.sim.server import SimServer
 from core.venue.bybit_history import backfill, windows
+from tests.helpers.engine_helpers import control
 from tests.helpers.sim_ccxt import bybit_sim
-from tests.helpers.sim_control import control
 
 BTC = Instrument("BTC/USDT:USDT", "BTCUSDT", D(1), D("0.0001"), D("0.0001"), D("0.1"))
 DAY_MS = 24 * 3600 * 1000

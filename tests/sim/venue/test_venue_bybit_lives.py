@@ -19,8 +19,8 @@ from core.model import Instrument
 from core.sim.server import SimServer
 from core.venue.bybit_history import backfill
 from core.venue.bybit_lives import lives
+from tests.helpers.engine_helpers import control
 from tests.helpers.sim_ccxt import bybit_sim
-from tests.helpers.sim_control import control
 
 BTC = Instrument("BTC/USDT:USDT", "BTCUSDT", D(1), D("0.0001"), D("0.0001"), D("0.1"))
 SYMBOL = "BTC/USDT:USDT"

@@ -11,8 +11,8 @@ from core.model import Origin
 from core.sim.server import SimServer
 from core.venue import bybit_parse as bp
 from tests.helpers.bybit_parse import BTC
+from tests.helpers.engine_helpers import control
 from tests.helpers.sim_ccxt import bybit_sim
-from tests.helpers.sim_control import control
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import pytest
 
 from core.events import AccountSnapshot, LinkState, PlaceOrder, PositionPush, StreamStatus
 from core.model import Fill, OrderSide, OrderState, OrderUpdate, Origin
 from core.venue import FundingSignal, OkxVenue, VenueError
+from tests.helpers.engine_helpers import control
 
 try:
     from core.sim.server import SimServer
@@ -98,12 +98,6 @@ async def live(sim: Any) -> AsyncIterator[tuple[OkxVenue, Events, Any]]:
     await asyncio.wait_for(task, 5)
 
 
-async def control(sim: Any, path: str, body: dict[str, str] | None = None) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{sim.url}/sim/v1/{path}", json=body or {}) as resp:
-            assert resp.status == 200, await resp.text()
-
-
 async def test_connect_loads_instruments_from_okx_strings(sim: Any) -> None:
     venue = OkxVenue(Exchange(sim.url), None)
     try:
@@ -120,7 +114,7 @@ async def test_connect_loads_instruments_from_okx_strings(sim: Any) -> None:
 
 async def test_fill_arrives_on_the_stream_and_in_history(live: tuple[OkxVenue, Events, Any]) -> None:
     venue, events, sim = live
-    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    await control(sim, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
     mark = len(events.items)
     order_id = await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("3")), Origin.CONSOLE)
     fill: Fill = await events.until(lambda e: isinstance(e, Fill) and e.order_id == order_id, mark)
@@ -156,11 +150,11 @@ async def test_partial_then_full_close(live: tuple[OkxVenue, Events, Any]) -> No
 
 async def test_take_profit_fill_is_classified_tp(live: tuple[OkxVenue, Events, Any]) -> None:
     venue, events, sim = live
-    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    await control(sim, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
     await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("2"), take_profit=D("61000"), stop_loss=D("59000")),
                             Origin.STRATEGY)
     mark = len(events.items)
-    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "61000"})
+    await control(sim, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "61000"})
     fill = await events.until(lambda e: isinstance(e, Fill) and e.algo_id != "", mark)
     assert fill.origin is Origin.TP and fill.side is OrderSide.SELL and fill.fill_pnl and fill.fill_pnl > 0
     assert await venue.algo_kind(fill.algo_id) == "tp"
@@ -170,10 +164,10 @@ async def test_take_profit_fill_is_classified_tp(live: tuple[OkxVenue, Events, A
 
 async def test_funding_settlement_signal_and_bill(live: tuple[OkxVenue, Events, Any]) -> None:
     venue, events, sim = live
-    await control(sim, "price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
+    await control(sim, "/sim/v1/price", {"instId": "BTC-USDT-SWAP", "px": "60000"})
     await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("5")), Origin.CONSOLE)
     mark = len(events.items)
-    await control(sim, "funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
+    await control(sim, "/sim/v1/funding", {"instId": "BTC-USDT-SWAP", "rate": "0.0001"})
     signal = await events.until(lambda e: isinstance(e, FundingSignal), mark)
     assert signal.symbol == BTC
     bills = await venue.fetch_funding_bills(None)
@@ -185,7 +179,7 @@ async def test_funding_settlement_signal_and_bill(live: tuple[OkxVenue, Events, 
 async def test_drop_reconnects_and_streams_resume(live: tuple[OkxVenue, Events, Any]) -> None:
     venue, events, sim = live
     mark = len(events.items)
-    await control(sim, "drop")
+    await control(sim, "/sim/v1/drop", {})
     down = await events.until(events.status("private", LinkState.DISCONNECTED), mark)
     up_at = events.items.index(down)
     await events.until(events.status("private", LinkState.CONNECTED), up_at)

@@ -14,9 +14,8 @@ from core.sim.server import SimServer
 from core.venue.bybit_stream import BybitStream
 from core.venue.okx_stream import OkxStream
 from core.venue.streams import FRAME_SHOWN, Stream
-from tests.helpers.engine_helpers import VENUES, wait_for
+from tests.helpers.engine_helpers import VENUES, control, wait_for
 from tests.helpers.fault_helpers import LogCapture, send_raw
-from tests.helpers.sim_control import control
 
 pytestmark = pytest.mark.timeout(60)
 
