@@ -279,6 +279,19 @@ async def wait_position(rig: Rig, contracts: str, inst: str = BTC_ID, what: str 
     await wait_for(check, what=what or f"{inst} at {contracts} contracts on the exchange")
 
 
+async def tp_for_the_rest(rig: Rig) -> None:
+    """A take-profit at 62000 for the 0.6 BTC (60 contracts) of BTC left, set behind the engine's
+    back: OKX, ccxt's takeProfitPrice (a TP algo); Bybit, the position's own TP (trading-stop),
+    as its web UI sets it."""
+    if rig.bybit:
+        await rig.ext.privatePostV5PositionTradingStop({
+            "category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": 0,
+            "takeProfit": "62000"})
+    else:
+        await rig.ext.create_order(BTC, "market", "sell", 60, None,
+                                   {"reduceOnly": True, "takeProfitPrice": 62000})
+
+
 async def flat_and_nothing_resting(rig: Rig) -> bool:
     """The exchange holds no position, no open order and no TP/SL or trigger order."""
     state = await sim_state(rig.srv)

@@ -22,12 +22,13 @@ async def cash(ex: ccxt.pro.okx) -> D:
 
 
 @contextlib.asynccontextmanager
-async def bybit_sim() -> AsyncIterator[tuple[SimServer, Any]]:
+async def bybit_sim(*, pro: bool = False) -> AsyncIterator[tuple[SimServer, Any]]:
     """A Bybit-face simulator (no pacing, slippage or spread) and an unmodified ccxt bybit client
-    on it, markets loaded; both closed on exit."""
+    on it (``pro``: ccxt.pro's, with the simulator's WebSocket), markets loaded; both closed on exit."""
     srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
     await srv.start()
-    ex = bybit_client(ccxt.async_support.bybit, srv.url)
+    ex = (bybit_client(ccxt.pro.bybit, srv.url, srv.ws_url) if pro
+          else bybit_client(ccxt.async_support.bybit, srv.url))
     try:
         await ex.load_markets()
         yield srv, ex

@@ -28,6 +28,7 @@ from tests.helpers.engine_helpers import (
     control,
     net_sum,
     set_price,
+    tp_for_the_rest,
     wait_for,
 )
 
@@ -42,19 +43,7 @@ async def _open_and_partial(rig: Rig) -> None:
     await set_price(rig.srv, "61000")
     await rig.outside("sell", 40, reduce_only=True)
     await rig.wait_trades(1)
-    await _tp_for_the_rest(rig)
-
-
-async def _tp_for_the_rest(rig: Rig) -> None:
-    """A take-profit at 62000 for the 0.6 BTC left: OKX, ccxt's takeProfitPrice (a TP algo);
-    Bybit, the position's own TP (trading-stop), as its web UI sets it."""
-    if rig.bybit:
-        await rig.ext.privatePostV5PositionTradingStop({
-            "category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": 0,
-            "takeProfit": "62000"})
-    else:
-        await rig.ext.create_order(BTC, "market", "sell", 60, None,
-                                   {"reduceOnly": True, "takeProfitPrice": 62000})
+    await tp_for_the_rest(rig)
 
 
 async def realized(rig: Rig, rows: list[dict[str, Any]]) -> D:
@@ -446,7 +435,7 @@ async def test_both_closes_and_the_funding_happen_while_disconnected(rig: Rig) -
     await control(rig.srv, "/sim/v1/drop", {})
     await set_price(rig.srv, "61000")
     await rig.outside("sell", 40, reduce_only=True)
-    await _tp_for_the_rest(rig)
+    await tp_for_the_rest(rig)
     (bill,) = await control(rig.srv, "/sim/v1/funding", {"instId": BTC_ID, "rate": "0.0001"})
     await set_price(rig.srv, "62500")
     await _check_scenario(rig, bill["billId"])

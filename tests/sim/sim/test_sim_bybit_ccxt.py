@@ -21,23 +21,16 @@ from ccxt.base.errors import AuthenticationError, BadRequest, InsufficientFunds,
 from core.sim.ccxt_client import bybit_client
 from core.sim.server import SimServer
 from tests.helpers.engine_helpers import control, wait_for
+from tests.helpers.sim_ccxt import BTC, bybit_sim
 
-BTC = "BTC/USDT:USDT"
 TAKER = D("0.0005")
 MAKER = D("0.0002")
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[SimServer, Any]]:
-    srv = SimServer(speed=0, protocol="bybit", slippage=D(0), spread_ticks=0)
-    await srv.start()
-    ex = bybit_client(ccxt.pro.bybit, srv.url, srv.ws_url)
-    try:
-        await ex.load_markets()
-        yield srv, ex
-    finally:
-        await ex.close()
-        await srv.stop()
+    async with bybit_sim(pro=True) as pair:
+        yield pair
 
 
 async def wallet(ex: Any) -> D:

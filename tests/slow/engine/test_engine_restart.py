@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 
 from core.journal import read_fills, read_funding, read_trades
-from tests.helpers.engine_helpers import BTC, BTC_ID, VENUES, Rig, control, net_sum, set_price, wait_for
+from tests.helpers.engine_helpers import (
+    BTC_ID,
+    VENUES,
+    Rig,
+    control,
+    net_sum,
+    set_price,
+    tp_for_the_rest,
+    wait_for,
+)
 from tests.helpers.headless import _config, _safe, _spawn, _start_headless
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,13 +46,7 @@ async def test_sigkill_and_restart_while_funding_and_tp_happen(rig: Rig, tmp_pat
         await set_price(rig.srv, "61000")
         await rig.outside("sell", 40, reduce_only=True)
         await wait_for(lambda: len(_safe(read_trades, jdir)) == 1, 20, "partial close on disk")
-        if rig.bybit:  # Bybit's take-profit is the position's (trading-stop), as its web UI sets it
-            await rig.ext.privatePostV5PositionTradingStop({
-                "category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": 0,
-                "takeProfit": "62000"})
-        else:
-            await rig.ext.create_order(BTC, "market", "sell", 60, None,
-                                       {"reduceOnly": True, "takeProfitPrice": 62000})
+        await tp_for_the_rest(rig)
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
