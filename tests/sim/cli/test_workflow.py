@@ -1,7 +1,6 @@
 """The daily workflow with real processes: a run, then the commands a trader types after it."""
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.full_disk import fill, small_disk
 from tests.helpers.paths import REPO
 
 PERPDESK = Path(sys.executable).with_name("perpdesk")
@@ -159,30 +159,14 @@ def test_reconcile_while_an_engine_runs_on_the_journal_refuses_in_one_line(tmp_p
 
 def test_a_start_on_a_full_disk_names_the_journal_folder(tmp_path: Path) -> None:
     """The committed config on a disk with no room left: one line naming the folder."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
-                                            str(disk)], capture_output=True).returncode != 0:
-        pytest.skip("needs root and mount to make a small full disk")
-    try:
+    with small_disk(tmp_path / "disk") as disk:
         committed_config(disk)
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            for block in (65536, 512, 1):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * block)
-                except OSError as exc:  # the disk is full: the next, smaller block
-                    assert exc.errno == errno.ENOSPC, exc
-        finally:
-            os.close(fd)
+        fill(disk)
         proc = perpdesk(["--headless", "--duration", "1"], disk)
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         assert proc.stderr.strip().splitlines() == [
             f"the disk holding the journal folder {disk / 'journal'} is full (0 bytes free): "
             "free some space on it, then start again"], proc.stderr
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
 def test_tighten_leaves_a_shared_folder_links_and_other_files_alone(tmp_path: Path) -> None:

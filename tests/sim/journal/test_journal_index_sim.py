@@ -1,7 +1,6 @@
 """A journal on a small disk that is full at start: mounting one takes a real process."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,37 +8,14 @@ import pytest
 
 from core.journal import Journal
 from core.journal.index import INDEX_NAME
+from tests.helpers import full_disk
 from tests.helpers.journal_rows import _journal_with_rows
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs of its own, so that filling it fills no one else's disk."""
-    import subprocess
-
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root and mount to make a small full disk")
-    try:
+    with full_disk.small_disk(tmp_path / "disk") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def _fill(disk: Path) -> None:
-    """Write until the disk refuses, in big blocks then small ones (unbuffered)."""
-    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for block in (65536, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * block)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
 
 
 def test_a_full_disk_at_start_names_the_folder_and_says_the_disk_is_full(small_disk: Path) -> None:
@@ -49,7 +25,7 @@ def test_a_full_disk_at_start_names_the_folder_and_says_the_disk_is_full(small_d
     _journal_with_rows(journal)
     for suffix in ("", "-wal", "-shm"):
         Path(str(journal / INDEX_NAME) + suffix).unlink(missing_ok=True)
-    _fill(small_disk)
+    full_disk.fill(small_disk)
     with pytest.raises(JournalError) as err:
         Journal(journal).open()
     message = err.value.message
