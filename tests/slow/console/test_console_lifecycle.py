@@ -15,26 +15,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.journal import read_fills
+from tests.helpers.lock_helpers import wait_until
 from tests.helpers.tmux import PERPDESK, Tmux, free_port, outside_client, wait_port
 
 pytestmark = [pytest.mark.skipif(Tmux is None, reason="tmux helper unavailable"),
               pytest.mark.timeout(150)]
-
-
-def wait_for(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 FORWARD_HUP = ("trap 'kill -HUP $P' HUP; {cmd} <&0 & P=$!; "
@@ -55,10 +46,22 @@ def start(tmp_path: Path, on_hangup: str | None,
     tmux = Tmux(shell.format(cmd=f"{PERPDESK} --config config.toml"), tmp_path)
     sh = int(tmux.pane("#{pane_pid}"))
     children = Path(f"/proc/{sh}/task/{sh}/children")
-    wait_for(lambda: children.read_text().split() != [], "perpdesk to start")
+    wait_until(lambda: children.read_text().split() != [], what="perpdesk to start")
     pid = int(children.read_text().split()[0])
     wait_port(port)
     return tmux, port, pid
+
+
+def open_long(tmux: Tmux, port: int, tmp_path: Path, symbol: str, contracts: int) -> Any:
+    """The outside client buys ``contracts`` of ``symbol``; returns the client once the console
+    shows the long and the journal holds its fill (the only one so far)."""
+    ex = outside_client(port)
+    ex.load_markets()
+    ex.create_order(symbol, "market", "buy", contracts)
+    base = symbol.split("/")[0]
+    tmux.wait_screen(lambda s: base in s and "long" in s.lower(), "the position on screen")
+    wait_until(lambda: len(fills(tmp_path)) == 1, what="the fill in the journal")
+    return ex
 
 
 def fills(tmp_path: Path) -> list[dict]:
@@ -85,14 +88,10 @@ def test_a_lost_terminal_stops_the_console_like_q(tmp_path: Path, shell: str,
     first to arrive names the stop (a repaint may fail before the signal is delivered)."""
     tmux, port, pid = start(tmp_path, None, shell)
     try:
-        ex = outside_client(port)
-        ex.load_markets()
-        ex.create_order("BTC/USDT:USDT", "market", "buy", 30)
-        tmux.wait_screen(lambda s: "BTC" in s and "long" in s.lower(), "the position on screen")
-        wait_for(lambda: len(fills(tmp_path)) == 1, "the fill in the journal")
+        open_long(tmux, port, tmp_path, "BTC/USDT:USDT", 30)
     finally:
         tmux.kill()  # the terminal goes away: the pty hangs up, perpdesk gets SIGHUP
-    wait_for(lambda: exited(tmp_path), "perpdesk to exit after the hangup")
+    wait_until(lambda: exited(tmp_path), what="perpdesk to exit after the hangup")
     assert (tmp_path / "exit.txt").read_text().strip() == "0"
     log = log_text(tmp_path)
     reason = next((r for r in reasons if f"STOP ({r})" in log), None)
@@ -110,23 +109,19 @@ def test_a_lost_terminal_stops_the_console_like_q(tmp_path: Path, shell: str,
 def test_on_hangup_headless_keeps_journaling_until_sigterm(tmp_path: Path) -> None:
     tmux, port, pid = start(tmp_path, "headless")
     try:
-        ex = outside_client(port)
-        ex.load_markets()
-        ex.create_order("BTC/USDT:USDT", "market", "buy", 30)
-        tmux.wait_screen(lambda s: "BTC" in s and "long" in s.lower(), "the position on screen")
-        wait_for(lambda: len(fills(tmp_path)) == 1, "the first fill in the journal")
+        ex = open_long(tmux, port, tmp_path, "BTC/USDT:USDT", 30)
     finally:
         tmux.kill()
-    wait_for(lambda: "UI detached" in log_text(tmp_path), "the detach log line")
+    wait_until(lambda: "UI detached" in log_text(tmp_path), what="the detach log line")
     os.kill(pid, 0)  # still running without a terminal
     assert not exited(tmp_path)
 
     ex.create_order("ETH/USDT:USDT", "market", "sell", 5)  # from outside, after the hangup
-    wait_for(lambda: len(fills(tmp_path)) == 2, "the fill made after the hangup, journaled")
+    wait_until(lambda: len(fills(tmp_path)) == 2, what="the fill made after the hangup, journaled")
     assert {r["symbol"] for r in fills(tmp_path)} == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
 
     os.kill(pid, signal.SIGTERM)
-    wait_for(lambda: exited(tmp_path), "perpdesk to exit on SIGTERM")
+    wait_until(lambda: exited(tmp_path), what="perpdesk to exit on SIGTERM")
     assert (tmp_path / "exit.txt").read_text().strip() == "0"
     log = log_text(tmp_path)
     assert "SIGTERM: stopping the detached engine" in log
@@ -139,13 +134,9 @@ def test_on_hangup_headless_keeps_journaling_until_sigterm(tmp_path: Path) -> No
 def test_sigterm_stops_the_console_like_q_and_gives_the_terminal_back(tmp_path: Path) -> None:
     tmux, port, pid = start(tmp_path, None)
     try:
-        ex = outside_client(port)
-        ex.load_markets()
-        ex.create_order("ETH/USDT:USDT", "market", "buy", 7)
-        tmux.wait_screen(lambda s: "ETH" in s and "long" in s.lower(), "the position on screen")
-        wait_for(lambda: len(fills(tmp_path)) == 1, "the fill in the journal")
+        open_long(tmux, port, tmp_path, "ETH/USDT:USDT", 7)
         os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: exited(tmp_path), "perpdesk to exit on SIGTERM")
+        wait_until(lambda: exited(tmp_path), what="perpdesk to exit on SIGTERM")
         screen = tmux.screen()
         assert "Traceback" not in screen and "Positions" not in screen  # the UI is gone
     finally:
