@@ -401,6 +401,17 @@ def test_sigkill_after_answered_orders_loses_none_of_them(tmp_path: Path) -> Non
         _stop_cli(proc)
 
 
+async def _log_only(path: Path) -> SimServer:
+    """A started simulator saving to ``path`` whose background full save is off: after the
+    start's save, only its change log holds what follows."""
+    srv = SimServer(speed=0, state_path=path, save_interval_s=3600)
+    await srv.start()
+    assert srv._saver is not None
+    srv._saver.cancel()
+    srv._saver = None
+    return srv
+
+
 def _told(srv: SimServer) -> dict[str, Any]:
     """What the change log keeps: everything but the candles and the random walk's state."""
     d = persist.dump(srv)
@@ -413,11 +424,7 @@ async def test_the_change_log_alone_brings_back_what_clients_were_told(tmp_path:
     """No full save after the start's: the next start rebuilds the exchange from the log's lines
     (each request's changes only), exactly; a torn last line is ignored."""
     path = tmp_path / "ex.json"
-    srv = SimServer(speed=0, state_path=path, save_interval_s=3600)
-    await srv.start()
-    assert srv._saver is not None
-    srv._saver.cancel()  # the background full save, off: only the log holds what follows
-    srv._saver = None
+    srv = await _log_only(path)
     try:
         await _busy(srv)
         await control(srv, "/sim/v1/price", {"instId": BTC_ID, "px": "61000"})  # a request after the direct calls
@@ -441,11 +448,7 @@ async def test_a_fill_of_a_price_move_is_logged_before_anyone_can_ask(tmp_path: 
     """A stop fired by the market (no request, nobody subscribed) is on disk at once: a client's
     next query could tell it, so a crash must not lose it."""
     path = tmp_path / "ex.json"
-    srv = SimServer(speed=0, state_path=path, save_interval_s=3600)
-    await srv.start()
-    assert srv._saver is not None
-    srv._saver.cancel()  # the background full save, off: only the log holds what follows
-    srv._saver = None
+    srv = await _log_only(path)
     try:
         await data(srv, "POST", "trade/order", body={"instId": BTC_ID, "side": "buy", "ordType": "market",
                                                      "tdMode": "cross", "sz": "2"})
