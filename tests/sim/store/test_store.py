@@ -210,19 +210,11 @@ def test_sigkill_mid_shipment_then_restart_loses_and_doubles_nothing(
 async def test_ship_once_beside_the_background_loop_is_safe(tmp_path: Path, store_db: StoreDb) -> None:
     """stop() drains with ship_once while the background task may be shipping on the same
     connection: the two must take turns, not share one transaction."""
-    from core.journal import Journal
     from core.journal.binding import AccountId
     from core.store.rows import Scope
     from core.store.shipper import Shipper
-    from tests.helpers.journal_crash_writer import make_fill
 
-    journal = Journal(tmp_path / "journal", max_batch=5000)
-    journal.open()
-    for i in range(3000):
-        journal.record_fill(make_fill(i))
-    journal.close_sync()
-    journal = Journal(tmp_path / "journal")
-    journal.open()
+    journal = await _fills_journal(tmp_path / "journal", 3000)
     shipper = Shipper(journal, store_db.writer, Scope.of("turns", AccountId("sim", "u")), max_rows=100)
     await shipper.start()
     try:
@@ -273,20 +265,13 @@ async def test_a_server_that_stops_answering_mid_shipment_is_given_up_then_rows_
     import os
     import signal
 
-    from core.journal import Journal
     from core.journal.binding import AccountId
     from core.store import shipper as shipper_module
     from core.store.rows import Scope
     from core.store.shipper import Shipper
     from tests.helpers.journal_crash_writer import make_fill
 
-    journal = Journal(tmp_path / "journal", max_batch=5000)
-    journal.open()
-    for i in range(2000):
-        journal.record_fill(make_fill(i))
-    journal.close_sync()
-    journal = Journal(tmp_path / "journal")
-    journal.open()
+    journal = await _fills_journal(tmp_path / "journal", 2000)
     shipper = Shipper(journal, store_db.writer, Scope.of("frozen", AccountId("sim", "u")), max_rows=50)
     admin = await asyncpg.connect(store_db.admin)
     frozen: int | None = None

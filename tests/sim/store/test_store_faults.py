@@ -25,6 +25,14 @@ from tests.helpers.store_helpers import caught_up, csv_rows, store_rows, store_s
 pytestmark = pytest.mark.timeout(120)
 
 
+def _journal_of_fills(directory: Path, n: int) -> None:
+    """A journal at ``directory`` holding ``n`` fills (F0000000 on), written and closed."""
+    j = Journal(directory)
+    for i in range(n):
+        j.record_fill(make_fill(i))
+    j.close_sync()
+
+
 async def test_a_mark_file_that_cannot_be_read_neither_stops_the_engine_nor_loses_rows(
         tmp_path: Path, store_db: StoreDb) -> None:
     """store-mark.json is a directory (a bad copy, a hand mistake): the engine starts and trades
@@ -99,10 +107,7 @@ async def test_one_account_under_a_second_engine_name_is_refused_and_counted_onc
     from core.store.queries import ALL_ENGINES, fetch_report
 
     directory = tmp_path / "journal"
-    j = Journal(directory)
-    for i in range(40):
-        j.record_fill(make_fill(i))
-    j.close_sync()
+    _journal_of_fills(directory, 40)
     account = AccountId("sim", "u-1")
     for name in ("desk-old", "desk-new"):  # the same journal, started again under a new name
         journal = Journal(directory)
@@ -167,10 +172,7 @@ async def test_a_value_postgresql_cannot_store_is_skipped_and_every_other_row_la
     numeric holds, so the driver refuses the whole batch, at every retry. That row is skipped
     with a warning; the others land."""
     directory = tmp_path / "journal"
-    j = Journal(directory)
-    for i in range(10):
-        j.record_fill(make_fill(i))
-    j.close_sync()
+    _journal_of_fills(directory, 10)
     path = next(directory.glob("orders_*.csv"))
     lines = path.read_text().splitlines(keepends=True)
     assert lines[4].count(",0.0123,") == 1
@@ -189,10 +191,7 @@ async def test_when_postgresql_refuses_every_row_nothing_is_skipped(
     """Every row refused is the store's fault (a schema of another version?), not the rows':
     none is skipped, they wait behind and the reason is said."""
     directory = tmp_path / "journal"
-    j = Journal(directory)
-    for i in range(4):
-        j.record_fill(make_fill(i))
-    j.close_sync()
+    _journal_of_fills(directory, 4)
     path = next(directory.glob("orders_*.csv"))
     path.write_text(path.read_text().replace(",0.0123,", ",1e-20000,"))
     journal = Journal(directory)
