@@ -11,7 +11,7 @@ import pytest
 
 from core.journal import read_fills
 from core.service.runner import build_stack
-from tests.helpers.engine_helpers import BTC
+from tests.helpers.engine_helpers import BTC, wait_for
 from tests.helpers.paths import REPO
 from tests.helpers.pg_helpers import StoreDb
 from tests.helpers.store_helpers import caught_up as _caught_up
@@ -21,15 +21,6 @@ from tests.helpers.store_helpers import store_settings as _settings
 from tests.helpers.store_helpers import trade as _trade
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def wait_for_async(get: Any, ok: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok(await get()):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 # ---- outage ---------------------------------------------------------------------------------
@@ -124,7 +115,9 @@ async def test_engine_sigkilled_mid_shipment_restarts_without_losing_or_doubling
     try:
         await ext.load_markets()
         burst = asyncio.create_task(market_burst(ext, BTC, 80, 4))
-        await wait_for_async(lambda: shipped(), lambda n: n >= 40, timeout=30)
+        async def forty_shipped() -> bool:
+            return await shipped() >= 40
+        await wait_for(forty_shipped, 30, "40 rows shipped")
         proc.kill()  # SIGKILL while rows are being written and shipped
         await proc.wait()
         at_kill = await shipped()
