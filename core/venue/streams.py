@@ -55,8 +55,9 @@ def skip_frame(venue: str, stream: str, raw: str | bytes, reason: str,
     a proxy's) fault, and dropping the connection for it would lose every push queued behind it.
     """
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
     head = repr(text[:FRAME_SHOWN]) + ("..." if len(text) > FRAME_SHOWN else "")
-    logger.warning(f"WS {stream} skipped a malformed frame from {venue} ({len(raw)} bytes, {reason}): {head}")
+    logger.warning(f"WS {stream} skipped a malformed frame from {venue} ({size} bytes, {reason}): {head}")
     if on_malformed is not None:
         on_malformed(reason)
 

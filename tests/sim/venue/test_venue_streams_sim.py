@@ -59,7 +59,7 @@ async def test_a_frame_that_is_not_json_is_logged_once_and_the_stream_reads_on(v
     task = asyncio.ensure_future(stream.run())
     try:
         await wait_for(lambda: stream.state is LinkState.CONNECTED and bool(msgs), 10, "the first mark push")
-        head = "<html><body>502 Bad Gateway</body>"  # what a proxy in the way answers
+        head = "<html><body>502 Bad Gateway — nginx</body>"  # what a proxy in the way answers
         frame = head + "-" * 300 + "THE-TAIL</html>"
         assert send_raw(srv, "public", frame) == 1
         await control(srv, "/sim/v1/price", {"instId": inst, "px": "61234.5"})
@@ -71,7 +71,7 @@ async def test_a_frame_that_is_not_json_is_logged_once_and_the_stream_reads_on(v
         assert line.level == "WARNING" and not line.has_traceback
         assert "\n" not in line.message
         assert line.message.startswith(f"WS public skipped a malformed frame from {name} "
-                                       f"({len(frame)} bytes, not valid JSON): ")
+                                       f"({len(frame.encode())} bytes, not valid JSON): ")
         assert head in line.message and "THE-TAIL" not in line.message  # its head, cut
         assert line.message.endswith("...") and len(line.message) < 120 + FRAME_SHOWN
         assert reasons == ["not valid JSON"]  # the consumer is told, once, to resync
