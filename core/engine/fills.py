@@ -1,8 +1,8 @@
 """The fill path: one way a fill enters the ledger, whether streamed, backfilled or replayed.
 
-Data flow for a fill: journal.record_fill (+ FILL log line) -> ledger.apply_fill -> each
+Data flow for a fill: journal.add_fill (+ FILL log line, from the row's texts) -> ledger.apply_fill -> each
 CloseResult goes to the ``CloseConfirmer`` (core/confirm/closes.py), which confirms it against the
-exchange's positions-history and hands back the final row -> journal.record_close (+ POSITION
+exchange's positions-history and hands back the final row -> journal.add_close (+ POSITION
 CLOSED log line) -> subscribers. A fill id is applied at most once (``applied``).
 
 The journal replay at start takes the same path with ``replay=True``: the fill is already in the
@@ -31,6 +31,7 @@ from core.confirm.closes import PendingClose
 from core.engine.ports import ResyncRequest
 from core.engine.timeline import FillKey, exchange_order
 from core.events import Notice, NoticeLevel
+from core.journal.schema import CLOSE_LOG_TEXTS, FILL_LOG_TEXTS
 from core.model import CloseResult, Fill, OrderUpdate, PositionSide, PosSide
 from core.support.logs import log_close, log_fill
 
@@ -85,8 +86,9 @@ class FillPath:
         self.applied.add(fill.fill_id)
         self._check_order(fill, replay)
         if not replay:
-            if self._ctx.journal.record_fill(fill):
-                log_fill(fill)
+            row = self._ctx.journal.add_fill(fill, asked=True)  # has_fill asked just above
+            if row is not None:
+                log_fill(fill, FILL_LOG_TEXTS(row.values))
             self._ctx.publish(fill)
         before = self._ctx.ledger.position(fill.symbol, fill.pos_side)
         try:
@@ -161,8 +163,9 @@ class FillPath:
     def emit_close(self, close: CloseResult) -> None:
         """A final close row from the confirmer: journal it once, log it, publish it."""
         try:
-            if self._ctx.journal.record_close(close):
-                log_close(close)
+            row = self._ctx.journal.add_close(close)
+            if row is not None:
+                log_close(close, CLOSE_LOG_TEXTS(row.values))
                 self._ctx.publish(close)
         except Exception as exc:  # noqa: BLE001
             logger.exception("journal refused a close row")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -210,6 +211,16 @@ class Row:
     values: tuple[str, ...]  # for a file whose header puts the columns in another order
     key: str  # idempotency key ("" = none); its meaning depends on family and event
     ts: datetime
+
+
+# The texts of a fill row / close row that its FILL / POSITION CLOSED log line repeats, in the
+# order core.support.logs takes them: the line reuses the row's texts (each Decimal turned to
+# text once per fill or close).
+FILL_LOG_TEXTS = operator.itemgetter(*(ORDERS_COLUMNS.index(c) for c in (
+    "contracts", "coins", "price", "fee")))
+CLOSE_LOG_TEXTS = operator.itemgetter(*(TRADES_COLUMNS.index(c) for c in (
+    "size_before", "size_after", "size_closed", "contracts_closed", "entry_price", "exit_price",
+    "gross_pnl", "fee", "liq_penalty", "funding", "net_pnl")))
 
 
 def file_name(family: str, day: date) -> str:

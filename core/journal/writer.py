@@ -239,18 +239,34 @@ class Journal:
     # ---- recording -----------------------------------------------------------------------
     def record_fill(self, fill: Fill) -> bool:
         """False: this fill_id is already journaled (or pending); nothing is written."""
-        accepted = self._add(schema.fill_row(fill), "fill")
-        if accepted:
-            with self._batch_lock:
-                self._note_fill_time(fill.ts)
-        return accepted
+        return self.add_fill(fill) is not None
+
+    def add_fill(self, fill: Fill, *, asked: bool = False) -> Row | None:
+        """``record_fill`` handing back the row it queued (None: already journaled or pending),
+        so the FILL line reuses the row's texts instead of turning the Decimals to text again.
+
+        ``asked``: the caller asked ``has_fill`` for this fill on this thread just before (no
+        await between), so the look-up is not repeated; the id is still reserved under the lock,
+        which refuses a copy another thread queued meanwhile.
+        """
+        row = schema.fill_row(fill)
+        if not self._add(row, "fill", asked):
+            return None
+        with self._batch_lock:
+            self._note_fill_time(fill.ts)
+        return row
 
     def record_order(self, update: OrderUpdate) -> bool:
         """One row per (order_id, state); a repeated push of the same state is refused."""
         return self._add(schema.order_row(update), "order")
 
     def record_close(self, close: CloseResult) -> bool:
-        return self._add(schema.close_row(close), "close")
+        return self.add_close(close) is not None
+
+    def add_close(self, close: CloseResult) -> Row | None:
+        """``record_close`` handing back the row it queued (None: this close is journaled)."""
+        row = schema.close_row(close)
+        return row if self._add(row, "close") else None
 
     def record_funding(self, payment: FundingPayment) -> bool:
         return self._add(schema.funding_row(payment), "bill")
@@ -334,10 +350,10 @@ class Journal:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def _add(self, row: Row, kind: str | None) -> bool:
+    def _add(self, row: Row, kind: str | None, asked: bool = False) -> bool:
         if not self._opened:
             self.open()
-        if kind is not None and self._known(kind, row.key, row.ts):
+        if kind is not None and not asked and self._known(kind, row.key, row.ts):
             return False
         path = self._paths.get((row.family, row.day))
         if path is None:

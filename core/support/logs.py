@@ -15,6 +15,7 @@ import os
 import re
 import time
 import traceback
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -181,28 +182,41 @@ def _event_filtered() -> bool:
     return _file is not None and _sink_id is not None and _event_level > 20
 
 
-def log_fill(fill: Fill) -> None:
+def log_fill(fill: Fill, texts: Sequence[str] | None = None) -> None:
+    """``texts``: the fill's contracts, coins, price and fee as its journal row wrote them
+    (core.journal.schema.FILL_LOG_TEXTS), so a fill's Decimals become text once; without them
+    they are turned to text here."""
     if _event_filtered():
         return
+    contracts, coins, price, fee = texts if texts is not None else (
+        plain(fill.contracts), plain(fill.coins), plain(fill.price), plain(fill.fee))
     flags = " reduce-only" if fill.reduce_only else ""
     _event(
-        f"FILL {fill.symbol} {fill.side.value} {plain(fill.contracts)} contracts ({plain(fill.coins)} coins) "
-        f"@ {plain(fill.price)} fee {plain(fill.fee)} {fill.fee_ccy} {fill.liquidity.value} "
+        f"FILL {fill.symbol} {fill.side.value} {contracts} contracts ({coins} coins) "
+        f"@ {price} fee {fee} {fill.fee_ccy} {fill.liquidity.value} "
         f"origin {fill.origin.value} pos {fill.pos_side}{flags} order {fill.order_id} fill {fill.fill_id}"
     )
 
 
-def log_close(close: CloseResult) -> None:
+def log_close(close: CloseResult, texts: Sequence[str] | None = None) -> None:
+    """``texts``: the close's sizes, prices and money as its journal row wrote them
+    (core.journal.schema.CLOSE_LOG_TEXTS); without them they are turned to text here."""
     if _event_filtered():
         return
-    penalty = f" liq_penalty {plain(close.liq_penalty)}" if close.liq_penalty else ""
+    (size_before, size_after, size_closed, contracts_closed, entry, exit_, gross, fee, liq,
+     funding, net) = texts if texts is not None else (
+        plain(close.size_before), plain(close.size_after), plain(close.size_closed),
+        plain(close.contracts_closed), plain(close.entry_price), plain(close.exit_price),
+        plain(close.gross_pnl), plain(close.fee), plain(close.liq_penalty), plain(close.funding),
+        plain(close.net_pnl))
+    penalty = f" liq_penalty {liq}" if close.liq_penalty else ""
     _event(
         f"POSITION CLOSED {close.symbol} {close.side.value} {close.reason.value} "
-        f"size {plain(close.size_before)} -> {plain(close.size_after)} coins "
-        f"(closed {plain(close.size_closed)} coins, {plain(close.contracts_closed)} contracts) "
-        f"entry {plain(close.entry_price)} exit {plain(close.exit_price)} "
-        f"gross {plain(close.gross_pnl)} fee {plain(close.fee)}{penalty} funding {plain(close.funding)} "
-        f"net {plain(close.net_pnl)} position {close.position_id} source {close.source.value}"
+        f"size {size_before} -> {size_after} coins "
+        f"(closed {size_closed} coins, {contracts_closed} contracts) "
+        f"entry {entry} exit {exit_} "
+        f"gross {gross} fee {fee}{penalty} funding {funding} "
+        f"net {net} position {close.position_id} source {close.source.value}"
     )
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from loguru import logger
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from core.venue.streams import NOT_JSON, LoginTimeRejected, Message, Stream, StreamHandshakeError, skip_frame
 
@@ -85,20 +84,17 @@ class BybitStream(Stream):
             elif msg.get("op") == op:
                 return msg
 
-    async def pump(self, ws: ClientConnection) -> None:
-        try:
-            async for raw in ws:
-                msg = self._decode(raw)
-                if msg is None:
-                    continue
-                if "topic" in msg:
-                    self._dispatch(msg)
-                elif _is_pong(msg):
-                    self._pong.set()
-                elif msg.get("success") is False:
-                    logger.warning(f"WS {self.name} error: {msg.get('ret_msg')} (op {msg.get('op')})")
-        except ConnectionClosed:
-            pass
+    def _frame(self, raw: str | bytes) -> None:
+        """One frame decoded and handed over (``pump`` calls it for every frame)."""
+        msg = self._decode(raw)
+        if msg is None:
+            return
+        if "topic" in msg:
+            self._dispatch(msg)
+        elif _is_pong(msg):
+            self._pong.set()
+        elif msg.get("success") is False:
+            logger.warning(f"WS {self.name} error: {msg.get('ret_msg')} (op {msg.get('op')})")
 
     def _decode(self, raw: str | bytes) -> Message | None:
         """One frame -> dict, or None for anything else (skipped by the rule of ``skip_frame``)."""

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from loguru import logger
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from core.events import StreamStatus
 from core.venue.streams import NOT_JSON, LoginTimeRejected, Message, Stream, StreamHandshakeError, skip_frame
@@ -103,26 +102,18 @@ class OkxStream(Stream):
             else:
                 return msg
 
-    async def pump(self, ws: ClientConnection) -> None:
-        """Hot path: decode and hand over. Returns when the socket closes.
-
-        Public so a benchmark can feed recorded frames through the same loop (any async iterable
-        of frames works); ``run`` calls it once the handshake is done.
-        """
-        try:
-            async for raw in ws:
-                if raw == "pong":
-                    self._pong.set()
-                    continue
-                msg = self._decode(raw)
-                if msg is None:
-                    continue
-                if "data" in msg:
-                    self._dispatch(msg)
-                elif msg.get("event") == "error":
-                    logger.warning(f"WS {self.name} error: {msg.get('msg')} (OKX {msg.get('code')})")
-        except ConnectionClosed:
-            pass
+    def _frame(self, raw: str | bytes) -> None:
+        """Hot path: one frame decoded and handed over (``pump`` calls it for every frame)."""
+        if raw == "pong":
+            self._pong.set()
+            return
+        msg = self._decode(raw)
+        if msg is None:
+            return
+        if "data" in msg:
+            self._dispatch(msg)
+        elif msg.get("event") == "error":
+            logger.warning(f"WS {self.name} error: {msg.get('msg')} (OKX {msg.get('code')})")
 
     def _decode(self, raw: str | bytes) -> Message | None:
         """One frame -> dict, or None for a frame that is not an OKX JSON object (skipped by the

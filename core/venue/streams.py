@@ -8,6 +8,15 @@ state change; a CONNECTED after a DISCONNECTED means pushes may have been missed
 must resync from REST. Latency measurements (ping -> pong round trip) arrive as repeated
 CONNECTED statuses with ``message="latency"`` so they never look like a state change.
 
+Receiving: each whole text message is handed to the venue's frame handler inside the library's
+``data_received`` (``DirectConnection``), as soon as the protocol has decoded it from the socket's
+bytes, instead of being queued for a reader task that the loop wakes once per message (at the
+exchanges' push rates most reads hold one message, so that wake-up, its future and the queue were
+a good part of a push's cost). Order is kept: a message goes straight through only when nothing
+is queued before it; what is queued (the handshake's answers, a fragmented message, a frame that
+is not valid UTF-8) is read by ``pump`` as before, and the library still answers pings, fails a
+protocol error and closes the connection.
+
 Compression: permessage-deflate is offered to a remote exchange (the library's default: a mark
 push shrinks to a fraction on the wire, and the wire is the internet) and not offered to a
 loopback address (the embedded simulator, a local relay), where nothing crosses a network and
@@ -30,6 +39,8 @@ from urllib.parse import urlsplit
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.typing import Data
 
 from core.events import LinkState, StreamStatus
 from core.support.net import is_loopback
@@ -60,6 +71,46 @@ def skip_frame(venue: str, stream: str, raw: str | bytes, reason: str,
     logger.warning(f"WS {stream} skipped a malformed frame from {venue} ({size} bytes, {reason}): {head}")
     if on_malformed is not None:
         on_malformed(reason)
+
+
+class DirectConnection(ClientConnection):
+    """A client connection that hands each whole text message to ``on_text`` as the protocol
+    decodes it, when no message is queued before it (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_text: Callable[[str], None] | None = None
+        self.queued = 0  # whole messages in the library's queue, not read by recv() yet
+        self._partial = False  # a fragmented message is being queued
+
+    def process_event(self, event: Any) -> None:
+        if self.response is None or not isinstance(event, Frame):
+            super().process_event(event)  # the handshake's response
+            return
+        opcode = event.opcode
+        on_text = self.on_text
+        if (on_text is not None and opcode is Opcode.TEXT and event.fin and not self.queued
+                and not self._partial):
+            try:
+                text = bytes(event.data).decode()
+            except UnicodeDecodeError:
+                pass  # queued: the library's recv() fails the connection (1007) as it always did
+            else:
+                try:
+                    on_text(text)
+                except Exception:  # noqa: BLE001 - a handler bug must not break the connection
+                    logger.exception("WS message handler failed")
+                return
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            self._partial = not event.fin
+            if event.fin:
+                self.queued += 1
+        super().process_event(event)
+
+    async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
+        message = await super().recv(decode)
+        self.queued -= 1
+        return message
 
 
 class StreamHandshakeError(Exception):
@@ -113,9 +164,30 @@ class Stream:
         """Login (if private) then subscribe, in the exchange's words."""
         raise NotImplementedError
 
-    async def pump(self, ws: ClientConnection) -> None:
-        """Read and hand over every frame until the socket closes."""
+    def _frame(self, raw: str | bytes) -> None:
+        """One message from the socket: decode it and hand it over (or note the pong)."""
         raise NotImplementedError
+
+    async def pump(self, ws: ClientConnection) -> None:
+        """Hand over every message until the socket closes: on a ``DirectConnection`` as each
+        is decoded (see the module's docstring), and whatever the library queued (or any async
+        iterable of frames: a benchmark's recorded ones) from its queue, in order.
+
+        Public so a benchmark can feed recorded frames through the same path; ``run`` calls it
+        once the handshake is done.
+        """
+        frame = self._frame
+        direct = ws if isinstance(ws, DirectConnection) else None
+        if direct is not None:
+            direct.on_text = frame
+        try:
+            async for raw in ws:
+                frame(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            if direct is not None:
+                direct.on_text = None
 
     async def _ping(self, ws: ClientConnection) -> None:
         """Send the exchange's ping frame."""
@@ -129,7 +201,8 @@ class Stream:
     def connector(self) -> connect:
         """The connection as ``run()`` opens it (each ``await`` or ``async with`` is one attempt)."""
         return connect(self.url, ping_interval=None, open_timeout=self._handshake_timeout,
-                       close_timeout=2, max_size=2**23, compression=compression_for(self.url))
+                       close_timeout=2, max_size=2**23, compression=compression_for(self.url),
+                       create_connection=DirectConnection)
 
     async def stop(self) -> None:
         """Stop reconnecting and close the socket; ``run()`` returns soon after."""

@@ -300,3 +300,30 @@ def test_log_file_of_another_user_is_refused(tmp_path: Path) -> None:
     finally:
         shutdown_logging()
     assert path.read_text() == "theirs\n"
+
+
+def test_event_lines_from_the_journal_rows_texts_are_the_same_lines(log_dir: Path) -> None:
+    # the fill path hands log_fill / log_close the texts of the row it just journaled: the
+    # lines are the ones the Decimals give, and no Decimal of them is turned to text again
+    from core.journal.schema import CLOSE_LOG_TEXTS, FILL_LOG_TEXTS, close_row, fill_row
+
+    fill = replace(_fill(), price=Decimal("3000.50"), fee=Decimal("-0.0150"), reduce_only=True)
+    close = CloseResult(
+        closed_at=TS, symbol="ETH/USDT:USDT", position_id="ETH/USDT:USDT#net#1", side=PositionSide.LONG,
+        reason=CloseReason.LIQUIDATION, size_before=Decimal("0.30"), size_closed=Decimal("0.1"),
+        size_after=Decimal("0.2"), contracts_closed=Decimal("1"), contract_size=Decimal("0.1"),
+        entry_price=Decimal("2900"), exit_price=Decimal("3000.50"), gross_pnl=Decimal("10.05"),
+        fee=Decimal("0.3"), liq_penalty=Decimal("1.5"), funding=Decimal("-0.01"), opened_at=TS,
+    )
+    fill_texts, close_texts = FILL_LOG_TEXTS(fill_row(fill).values), CLOSE_LOG_TEXTS(close_row(close).values)
+    log_fill(fill)
+    log_close(close)
+    counted = _CountedDecimal("3000.5")
+    _CountedDecimal.texts.clear()
+    log_fill(replace(fill, price=counted), fill_texts)
+    log_close(replace(close, exit_price=counted), close_texts)
+    assert _CountedDecimal.texts == []
+    lines = [line.split(" | ", 1)[1] for line in read_log(log_dir).splitlines()]
+    assert len(lines) == 4 and lines[2:] == lines[:2]
+    assert "@ 3000.5 fee -0.015 USDT" in lines[0] and "exit 3000.5" in lines[1]
+    assert "size 0.3 -> 0.2 coins" in lines[1] and "liq_penalty 1.5" in lines[1]

@@ -206,6 +206,32 @@ def test_duplicates_refused_before_flush(tmp_path: Path) -> None:
     assert [r["event"] for r in read_orders(tmp_path)] == ["fill", "placed", "filled"]
 
 
+def test_add_fill_and_add_close_hand_back_the_row_they_queued(tmp_path: Path) -> None:
+    # the fill path logs from the row the journal queued (its texts), so the row handed back is
+    # the one written, and a refused copy hands back none
+    j = opened(tmp_path)
+    row = j.add_fill(fill("F1"))
+    assert row is not None and row.key == "F1"
+    assert j.add_fill(fill("F1", price=D("1"))) is None
+    crow = j.add_close(close(("F2",)))
+    assert crow is not None and j.add_close(close(("F2",))) is None
+    j.close_sync()
+    lines = (tmp_path / "orders_2024-05-01.csv").read_text().splitlines()
+    assert lines[1] + "\n" == row.line
+    assert (tmp_path / "trades_2024-05-01.csv").read_text().splitlines()[1] + "\n" == crow.line
+
+
+def test_add_fill_asked_still_refuses_a_pending_copy(tmp_path: Path) -> None:
+    # asked=True skips the look-up the caller just made (has_fill); the id reserved by a copy
+    # queued before it (another thread, or an earlier call) still refuses the second copy
+    j = opened(tmp_path)
+    assert not j.has_fill("F1", T0)
+    assert j.add_fill(fill("F1"), asked=True) is not None
+    assert j.add_fill(fill("F1", price=D("1")), asked=True) is None
+    j.close_sync()
+    assert [r["price"] for r in read_fills(tmp_path)] == [D("64000.1")]
+
+
 def test_duplicates_refused_across_restart(tmp_path: Path) -> None:
     j = opened(tmp_path)
     j.record_fill(fill("F1", ts=T0 - timedelta(days=1)))

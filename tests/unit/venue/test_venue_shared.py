@@ -16,7 +16,7 @@ from core.venue.okx_stream import OkxStream
 from core.venue.streams import Stream
 
 
-@pytest.mark.parametrize("part", ["run", "stop", "_status", "_keepalive"])
+@pytest.mark.parametrize("part", ["run", "stop", "_status", "_keepalive", "pump", "connector"])
 def test_both_exchange_streams_keep_their_connection_by_the_one_stream_life(part: str) -> None:
     assert getattr(OkxStream, part) is getattr(Stream, part)
     assert getattr(BybitStream, part) is getattr(Stream, part)
