@@ -17,3 +17,30 @@ def notes(app: Any) -> list[str]:
 async def settle(app, pilot) -> None:
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+class ScreenWork:
+    """Counts what Textual does for one screen while it is watched: layouts (reflows), full and
+    partial renders, and the stylesheet's style applications (any node). Textual's compositor is
+    private; this is the one place the tests count its work (console/textual_private/offscreen.py
+    is why: a dialog's first showing must cost what a later one does)."""
+
+    def __init__(self, screen: Any) -> None:
+        self.counts: dict[str, int] = {}
+        self.on = False
+        compositor, stylesheet = screen._compositor, screen.app.stylesheet
+        for owner, name in ((compositor, "reflow"), (compositor, "render_full_update"),
+                            (compositor, "render_partial_update"), (stylesheet, "apply")):
+            setattr(owner, name, self._counted(name, getattr(owner, name)))
+
+    def _counted(self, name: str, method: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if self.on:
+                self.counts[name] = self.counts.get(name, 0) + 1
+            return method(*args, **kwargs)
+        return counted
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last take."""
+        counts, self.counts = self.counts, {}
+        return counts
