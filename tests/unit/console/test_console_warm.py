@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from textual import events
-from textual.screen import UPDATE_PERIOD
+import pytest
+import textual.timer
 from textual.widgets import Label
 
 from console.app import build_app
 from console.screens.confirm import ConfirmScreen
-from tests.helpers.console_helpers import BTC, ETH, FakeEngine, painted, screen_text, snapshot
+from tests.helpers.console_helpers import BTC, ETH, FakeEngine, painted, snapshot
 from tests.helpers.pilot import ScreenWork, settle
-from tests.helpers.screen_bytes import Frames, recording_driver
 
 SIZE = (160, 50)
 
@@ -41,24 +40,11 @@ async def test_the_first_c_finds_its_dialog_composed_and_the_main_screen_stays_o
 
 
 
-class _Timed(Frames):
-    """Notes when the confirmation's title is first written."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.painted_at: list[float] = []
-
-    def written(self, data: str) -> None:
-        if "Close position?" in data:
-            self.painted_at.append(time.perf_counter())
-        super().written(data)
-
-
 async def test_the_first_c_lays_out_renders_and_styles_no_more_than_a_later_one() -> None:
-    """The first showing used to render the whole dialog screen twice (nothing of it rendered
-    before: all of it dirty) where a later showing renders the changed lines, then the screen
-    once. The later `c` here follows another question (close all), so that its texts change size as
-    the first one's do (from the empty texts it was prepared with)."""
+    """Up to the dialog's first paint, the first showing used to render the whole dialog screen
+    (nothing of it rendered before: all of it dirty) where a later showing renders the changed
+    lines. The later `c` here follows another question (close all), so that its texts change
+    size as the first one's do (from the empty texts it was prepared with)."""
     app = build_app(FakeEngine([snapshot(BTC), snapshot(ETH)]))
     async with app.run_test(size=SIZE) as pilot:
         await painted(app, pilot, "Positions")
@@ -79,28 +65,31 @@ async def test_the_first_c_lays_out_renders_and_styles_no_more_than_a_later_one(
     assert counts[0] == counts[1]
 
 
-async def test_the_first_c_paints_its_dialog_without_waiting_a_refresh_period() -> None:
-    """A screen's update timer ticks one period (1/60 s) after it first starts: the session's
-    first dialog waited that long, idle, before its first paint; a later one is painted at once."""
-    frames = _Timed()
+async def test_the_first_c_paints_its_dialog_without_waiting_a_refresh_period(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A screen's update timer sleeps one whole period (1/60 s) after it first starts before its
+    first tick: the session's first dialog waited that long, idle, before its first paint. Now no
+    timer starts (sleeps for the first time) between the key and the dialog's first layout."""
+    sleeps: list[tuple[object, float]] = []
+    real_sleep = textual.timer.sleep
+
+    async def noted_sleep(delay: float) -> None:
+        sleeps.append((asyncio.current_task(), time.perf_counter()))
+        await real_sleep(delay)
+
+    monkeypatch.setattr(textual.timer, "sleep", noted_sleep)
     app = build_app(FakeEngine([snapshot(BTC), snapshot(ETH)]))
-    app.driver_class = recording_driver(frames)
-    run = asyncio.create_task(app.run_async(size=SIZE, mouse=False))
-    try:
-        for _ in range(300):
-            if app.is_running and "BTC/USDT" in screen_text(app) and frames.frames:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.5)  # the dialog is prepared at idle after the first paint
-        painted_at = frames.painted_at
+    async with app.run_test(size=SIZE) as pilot:
+        await painted(app, pilot, "Positions")
+        await settle(app, pilot)
+        kept = app.get_screen("confirm")
+        laid_out: list[float] = []
+        kept.screen_layout_refresh_signal.subscribe(kept, lambda _: laid_out.append(time.perf_counter()))
         pressed = time.perf_counter()
-        app.post_message(events.Key("c", "c"))
-        for _ in range(100):
-            if painted_at:
-                break
-            await asyncio.sleep(0.005)
-        assert painted_at, "no confirmation painted"
-        assert painted_at[0] - pressed < UPDATE_PERIOD  # 25-35 ms before, 5-10 ms after
-    finally:
-        app.exit()
-        await run
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.screen is kept and laid_out
+        started_before = {task for task, t in sleeps if t < pressed}
+        first_sleeps = [t - pressed for task, t in sleeps
+                        if pressed < t < laid_out[0] and task not in started_before]
+        assert first_sleeps == []  # was [~0.005]: the dialog's timer, started by the key
