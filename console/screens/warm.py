@@ -23,6 +23,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import MountError
 from textual.widgets import Button, Input, Label, Static
 
+from console.textual_private.offscreen import prepare_offscreen
+
 if TYPE_CHECKING:
     from textual.app import App
 
@@ -34,8 +36,9 @@ async def warm_dialogs(app: App[int], confirm: ConfirmScreen) -> None:
     nothing when a dialog is already up (it paid the price) or the app is closing."""
     if len(app.screen_stack) != 1 or not app.is_running:
         return
+    mounted = None
     if not confirm.is_mounted and confirm not in app.screen_stack:
-        app.push_screen(confirm)
+        mounted = app.push_screen(confirm)
         app.pop_screen()
     box = Vertical(Label("", classes="dialog-title"), Static(""), Input(),
                    Horizontal(Button(""), classes="dialog-buttons"), classes="dialog")
@@ -43,3 +46,7 @@ async def warm_dialogs(app: App[int], confirm: ConfirmScreen) -> None:
     with contextlib.suppress(MountError):  # the app closed meanwhile: nothing to speed up
         await app.screen_stack[0].mount(box)
         await box.remove()
+        if mounted is not None:
+            await mounted
+    if len(app.screen_stack) == 1 and app.is_running:
+        prepare_offscreen(confirm, below=app.screen_stack[:1])

@@ -27,3 +27,36 @@ async def rows_shown(app: Any, n: int, what: str | None = None) -> None:
         app.flush_now()
         return bool(app.positions.row_count == n)
     await wait_for(check, what=what or f"{n} position rows")
+
+
+class ScreenWork:
+    """Counts what Textual does for one screen while it is watched, up to its first layout
+    (the end of its first update, when it is shown: what a key waits for): layouts (reflows),
+    full and partial renders, and the stylesheet's style applications (any node). Textual's
+    compositor is private; this is the one place the tests count its work
+    (console/textual_private/offscreen.py is why: a dialog's first showing must cost what a later
+    one does)."""
+
+    def __init__(self, screen: Any) -> None:
+        self.counts: dict[str, int] = {}
+        self.on = False
+        screen.screen_layout_refresh_signal.subscribe(screen, self._laid_out)
+        compositor, stylesheet = screen._compositor, screen.app.stylesheet
+        for owner, name in ((compositor, "reflow"), (compositor, "render_full_update"),
+                            (compositor, "render_partial_update"), (stylesheet, "apply")):
+            setattr(owner, name, self._counted(name, getattr(owner, name)))
+
+    def _counted(self, name: str, method: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if self.on:
+                self.counts[name] = self.counts.get(name, 0) + 1
+            return method(*args, **kwargs)
+        return counted
+
+    def _laid_out(self, _: Any) -> None:
+        self.on = False
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last take."""
+        counts, self.counts = self.counts, {}
+        return counts

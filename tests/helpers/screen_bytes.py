@@ -14,6 +14,10 @@ class Frames:
     def __init__(self) -> None:
         self.frames: list[str] = []
 
+    def written(self, data: str) -> None:
+        """The driver wrote ``data`` (a subclass may note when)."""
+        self.frames.append(data)
+
     def take(self) -> str:
         """Everything written since the last take."""
         out, self.frames = "".join(self.frames), []
@@ -29,7 +33,7 @@ def recording_driver(frames: Frames) -> type:
             return False
 
         def write(self, data: str) -> None:
-            frames.frames.append(data)
+            frames.written(data)
 
         def flush(self) -> None:
             pass

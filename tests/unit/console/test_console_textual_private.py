@@ -1,10 +1,16 @@
 """The private Textual names console/textual_private/ wraps still do what the console relies on:
-an upgrade that renames or changes them fails here, not as a key hint that ignores [keymap]."""
+an upgrade that renames or changes them fails here, not as a key hint that ignores [keymap] or a
+first dialog that is slow again."""
 from __future__ import annotations
 
-from textual.app import App
+import time
+
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.widgets import Label
 
 from console.textual_private import app_keymap, normalize_key_list
+from console.textual_private.offscreen import prepare_offscreen
 
 
 def test_normalize_key_list_gives_the_names_textual_binds() -> None:
@@ -18,3 +24,49 @@ def test_app_keymap_reads_back_what_set_keymap_installed() -> None:
     app.set_keymap({"close": "z", "help": "?"})
     keymap = app_keymap(app)
     assert keymap["close"] == "z" and "help" in keymap
+
+
+class _Dialog(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Label("Close position?", id="title")
+
+
+async def test_prepare_offscreen_lays_out_a_screen_that_is_not_shown() -> None:
+    app: App[None] = App()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = _Dialog()
+        app.install_screen(dialog, name="dialog")
+        mounted = app.push_screen(dialog)
+        app.pop_screen()
+        await mounted
+        await pilot.pause()
+        main = app.screen
+        prepare_offscreen(dialog, below=[main])  # AttributeError if Textual renames what it uses
+        assert app.screen is main
+        assert dialog.size == app.size
+        assert dialog.query_one("#title").size.width == len("Close position?")
+
+
+async def test_a_timer_ticks_a_period_after_its_first_start_and_at_once_once_it_has_ticked() -> None:
+    """Why prepare_offscreen starts the screen's update timer ahead of its first showing: the
+    first tick of a Textual timer comes one whole period after it starts; a timer that has ticked
+    and waited out its period ticks at once when resumed."""
+    period = 0.1
+    app: App[None] = App()
+    async with app.run_test() as pilot:
+        ticks: list[float] = []
+
+        def tick() -> None:
+            ticks.append(time.perf_counter())
+            timer.pause()
+
+        timer = app.set_interval(period, tick, pause=True)
+        await pilot.pause(0.05)
+        started = time.perf_counter()
+        timer.resume()
+        await pilot.pause(period * 2)
+        assert ticks and ticks[0] - started >= period * 0.9
+        resumed = time.perf_counter()
+        timer.resume()
+        await pilot.pause(period / 2)
+        assert len(ticks) == 2 and ticks[1] - resumed < period / 2
