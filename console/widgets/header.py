@@ -82,6 +82,7 @@ class HeaderBar(Widget):
         self._cells = header_cells(self.state)  # what is drawn (the text, not the state)
         self._packed: tuple[tuple[Cell, ...], int, list[Text]] | None = None  # (cells, width, lines)
         self._styles: dict[str, Style] = {}  # component styles, looked up once per theme
+        self.deferred = False  # a ticking change waits for TICK_INTERVAL_S (the app calls again)
 
     TICK_INTERVAL_S: ClassVar[float] = 0.25
 
@@ -91,18 +92,23 @@ class HeaderBar(Widget):
         the same text cost a repaint and the compositor's work on every flush. A change of only
         the ticking values (equity, available, uPnL) is shown at most every TICK_INTERVAL_S: the
         line is ~1.3 KB on the wire, and at the UI's 15 Hz it was a fifth of all bytes sent, for
-        digits nobody reads that fast. Any other change (today's PnL, fees, funding, link state)
+        digits nobody reads that fast (``deferred`` is set meanwhile: the app keeps flushing until it
+        is shown). Any other change (today's PnL, fees, funding, link state)
         is shown at once. Only the lines that differ are refreshed."""
         if state == self.state:
+            self.deferred = False
             return
         cells = header_cells(state)
         if cells == self._cells:
             self.state = state  # the same text: nothing to draw
+            self.deferred = False
             return
         now = time.monotonic() if now is None else now
         ticking_only = cells[_TICKING:] == self._cells[_TICKING:]
         if ticking_only and now - self._shown_at < self.TICK_INTERVAL_S:
-            return  # the next flush brings it (the app calls show() on every flush)
+            self.deferred = True  # the next flush brings it (the app flushes while this is set)
+            return
+        self.deferred = False
         self._shown_at = now
         width = max(1, self.content_region.width)
         before = self._lines_now(width)

@@ -463,3 +463,23 @@ async def test_the_first_dialog_finds_its_widgets_styled_already() -> None:
         await pilot.press("n")
         await pilot.pause()
         assert "Close position?" not in screen_text(app) and "BTC" in screen_text(app)
+
+
+async def test_an_idle_console_runs_no_drawing_timer_and_a_push_wakes_it() -> None:
+    """Nothing arriving: the drawing timer sleeps (it ran refresh_hz times a second, finding
+    nothing); the next push wakes it and is on screen within a frame."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        before = app.flushes
+        await pilot.pause(0.5)
+        assert app.flushes - before <= 1  # 15 at 30 Hz before
+        engine.emit(snapshot(BTC, mark="61234.5"))
+        await pilot.pause(0.1)
+        assert app.flushes > before
+        assert "61,234.5" in screen_text(app)
+        await pilot.pause(0.2)
+        before = app.flushes
+        await pilot.pause(0.4)
+        assert app.flushes - before <= 1  # asleep again
