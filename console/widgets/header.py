@@ -84,6 +84,7 @@ class HeaderBar(Widget):
         self._packed: tuple[tuple[Cell, ...], int, list[Text]] | None = None  # (cells, width, lines)
         self._styles: dict[str, Style] = {}  # component styles, looked up once per theme
         self._strips: dict[int, tuple[int, Text | None, Strip]] = {}  # y -> (width, line, strip)
+        self._waiting: tuple[HeaderState, tuple[Cell, ...]] | None = None  # the deferred state, formatted
         self.deferred = False  # a ticking change waits for TICK_INTERVAL_S (the app calls again)
 
     TICK_INTERVAL_S: ClassVar[float] = 0.25
@@ -100,7 +101,8 @@ class HeaderBar(Widget):
         if state == self.state:
             self.deferred = False
             return
-        cells = header_cells(state)
+        waiting = self._waiting
+        cells = waiting[1] if waiting is not None and waiting[0] == state else header_cells(state)
         if cells == self._cells:
             self.state = state  # the same text: nothing to draw
             self.deferred = False
@@ -109,8 +111,10 @@ class HeaderBar(Widget):
         ticking_only = cells[_TICKING:] == self._cells[_TICKING:]
         if ticking_only and now - self._shown_at < self.TICK_INTERVAL_S:
             self.deferred = True  # the next flush brings it (the app flushes while this is set)
+            self._waiting = (state, cells)  # not formatted again by the flushes until then
             return
         self.deferred = False
+        self._waiting = None
         self._shown_at = now
         width = max(1, self.content_region.width)
         before = self._lines_now(width)

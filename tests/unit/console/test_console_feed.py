@@ -483,3 +483,40 @@ async def test_an_idle_console_runs_no_drawing_timer_and_a_push_wakes_it() -> No
         before = app.flushes
         await pilot.pause(0.4)
         assert app.flushes - before <= 1  # asleep again
+
+
+async def test_a_mark_push_formats_only_the_cells_it_moves() -> None:
+    """Mark, uPnL and uPnL% are formatted again; the seven other cells are the ones already
+    made; the row is the one a full format gives; any other field changing formats it all."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        pane = app.positions
+        first = pane.row((BTC, "net"))
+        engine.emit(snapshot(BTC, mark="60512.3"))
+        app.flush_now()
+        moved = pane.row((BTC, "net"))
+        assert first is not None and moved is not None and moved != first
+        assert all(moved.cells[i] is first.cells[i] for i in (0, 1, 2, 3, 4, 8, 9))
+        fresh = build_app(FakeEngine([snapshot(BTC, mark="60512.3")]))
+        async with fresh.run_test(size=(160, 50)) as other:
+            await other.pause()
+            assert fresh.positions.row((BTC, "net")) == moved
+        engine.emit(snapshot(BTC, contracts="12", mark="60512.3", funding="-0.5"))
+        app.flush_now()
+        grown = pane.row((BTC, "net"))
+        assert grown is not None and grown.cells[2][0] == "12.0" and grown.cells[9][0] == "-0.5000"
+        await pilot.pause()
+        assert "+61.48" in screen_text(app)  # (60512.3 - 60000) x 12 contracts x 0.01 BTC
+
+
+async def test_a_mark_of_an_instrument_without_a_row_draws_nothing() -> None:
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(0.3)
+        engine.emit(MarkPrice(ETH, Decimal("3100.5"), T0))
+        app.flush_now()
+        widgets = [w for w in app.screen.walk_children() if getattr(w, "_repaint_required", False)]
+        assert widgets == [] and not app.screen._dirty_widgets
