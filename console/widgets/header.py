@@ -17,6 +17,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from console.textual_private.repaint import repaint
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
 from console.widgets.pack import pack
 from console.widgets.table import changed_chars, merge_spans
@@ -130,7 +131,7 @@ class HeaderBar(Widget):
                    for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new
                    for x0, x1 in merge_spans(_line_diff(old, new, width))]
         if changed:
-            self.refresh(*changed)  # the changed figures only, not the line (chops.py)
+            repaint(self, *changed)  # the changed figures only, not the line (chops.py)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -17,6 +17,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from console.textual_private.repaint import repaint
 from console.widgets.table import changed_chars
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -70,7 +71,7 @@ class PnlChart(Widget):
             return  # the blocks on screen are the same: no repaint (uPnL moves every flush)
         self._strip = None
         # the blocks that moved only (console/textual_private/chops.py sends just those cells)
-        self.refresh(Region(len(LABEL) + span[0], 0, span[1] - span[0], 1))
+        repaint(self, Region(len(LABEL) + span[0], 0, span[1] - span[0], 1))
 
     def levels(self, width: int) -> list[tuple[str, str]]:
         """(block, tone) for the newest points that fit ``width`` cells, scaled min..max."""

@@ -63,13 +63,13 @@ async def test_mark_update_refreshes_only_its_line() -> None:
         await pilot.pause()
         pane = app.positions
         regions: list[Region] = []
-        original = pane.refresh
+        original = pane._set_dirty  # what refresh() and console/textual_private/repaint.py mark
 
-        def spy(*regions_: Region, **kwargs: object):
+        def spy(*regions_: Region):
             regions.extend(regions_ or [Region(0, 0, 0, 999)])
-            return original(*regions_, **kwargs)
+            return original(*regions_)
 
-        pane.refresh = spy  # type: ignore[method-assign]
+        pane._set_dirty = spy  # type: ignore[method-assign]
         eth_strip = pane._cache.get(((ETH, "net"), 0))
         engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", "2980.00"))
         app.flush_now()
@@ -409,13 +409,19 @@ async def test_a_flush_that_shows_nothing_new_refreshes_neither_header_nor_risk_
             "header": [], "risk": []}
 
         def spy(name: str, widget: Any) -> None:
-            original = widget.refresh
+            original, dirty = widget.refresh, widget._set_dirty  # console/textual_private/repaint.py
 
             def refresh(*regions: Region, **kwargs: object) -> Any:
-                calls[name].append((regions, kwargs))
+                if kwargs.get("layout"):
+                    calls[name].append((regions, kwargs))
                 return original(*regions, **kwargs)
 
+            def set_dirty(*regions: Region) -> Any:
+                calls[name].append((regions, {}))
+                return dirty(*regions)
+
             widget.refresh = refresh
+            widget._set_dirty = set_dirty
 
         spy("header", app.header)
         spy("risk", app.risk_line)
@@ -515,8 +521,15 @@ async def test_a_mark_of_an_instrument_without_a_row_draws_nothing() -> None:
     engine = FakeEngine([snapshot(BTC)])
     app = build_app(engine)
     async with app.run_test(size=(160, 50)) as pilot:
-        await pilot.pause(0.3)
+        def dirty() -> list[Any]:
+            return [w for w in app.screen.walk_children() if getattr(w, "_repaint_required", False)
+                    ] + list(app.screen._dirty_widgets)
+
+        for _ in range(50):  # the first frames and the header's tick interval are drawn
+            await pilot.pause(0.05)
+            if not dirty() and not app.header.deferred:
+                break
+        assert dirty() == []
         engine.emit(MarkPrice(ETH, Decimal("3100.5"), T0))
         app.flush_now()
-        widgets = [w for w in app.screen.walk_children() if getattr(w, "_repaint_required", False)]
-        assert widgets == [] and not app.screen._dirty_widgets
+        assert dirty() == []
