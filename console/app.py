@@ -419,6 +419,9 @@ class PerpdeskApp(KeyActions):
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
             self.read_only, store_label(self.store_state),
             engine_lost=engine is not None and engine.state is LinkState.DISCONNECTED))
+        timer = getattr(self, "_timer", None)
+        if self.header.deferred and timer is not None:
+            timer.resume()  # a figure held back (from the clock or the journal's seed) is drawn by a flush
         if now.date() != self._chart_day:
             self._chart_day = now.date()
             self.pnl_chart.reset()

@@ -533,3 +533,21 @@ async def test_a_mark_of_an_instrument_without_a_row_draws_nothing() -> None:
         engine.emit(MarkPrice(ETH, Decimal("3100.5"), T0))
         app.flush_now()
         assert dirty() == []
+
+
+async def test_a_held_back_header_figure_is_drawn_with_no_push_after_it() -> None:
+    """uPnL moving twice within the header's tick interval: the second value is held back, and
+    the drawing timer, which sleeps once the feed is empty, still draws it when the interval
+    has passed, with nothing else arriving."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(0.4)
+        engine.emit(snapshot(BTC, mark="60600"))  # uPnL +60.00
+        await pilot.pause(0.05)
+        engine.emit(snapshot(BTC, mark="60700"))  # uPnL +70.00, within the interval: held back
+        await pilot.pause(0.05)
+        assert app.header.deferred
+        await pilot.pause(0.5)
+        assert not app.header.deferred
+        assert "uPnL +70.00" in screen_text(app)
