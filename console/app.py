@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -78,6 +79,7 @@ HALTS = (RiskEventKind.HALT, RiskEventKind.KILL)
 
 
 APPEND_INTERVAL_S = 1.0  # fills / closes / funding panes repaint at most this often under a stream
+CLOCK_S = 1.0  # the header's clock-driven items (store lag, the day, the chart) are checked this often
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -105,6 +107,7 @@ class PerpdeskApp(KeyActions):
         self.feed = FeedBuffer(kinds=FEED_ROWS)
         self.trading = Trading(self)
         self.inflight = 0  # commands sent and not answered yet
+        self.flushes = 0  # drawing timer runs (tests: an idle console does not run it)
         self.open_orders: set[str] = set()
         self._statuses: dict[str, StreamStatus] = {}
         self.store_state: Callable[[], StoreState] | None = None  # [store] set: the shipper's
@@ -177,7 +180,12 @@ class PerpdeskApp(KeyActions):
         self._seed()
         self._unsubscribe = self.engine.subscribe(self.feed.push)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self._timer = self.set_interval(1 / self.refresh_hz, self.flush_now, name="feed-flush")
+        self._timer = self.set_interval(1 / self.refresh_hz, self._flush_tick, name="feed-flush")
+        # the clock-driven parts of the header (the store's lag, the day, the chart's buckets)
+        self._clock = self.set_interval(CLOCK_S, self._clock_tick, name="header-clock")
+        self._loop_thread = threading.get_ident()
+        self._ui_loop = asyncio.get_running_loop()
+        self.feed.wake = self._wake
         self.positions.focus()
         self.flush_now()
         if self.connected:
@@ -235,7 +243,9 @@ class PerpdeskApp(KeyActions):
         return True
 
     def on_unmount(self) -> None:
+        self.feed.wake = None
         self._timer.stop()
+        self._clock.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
 
@@ -273,9 +283,39 @@ class PerpdeskApp(KeyActions):
 
     # ================================================================ the feed
 
+    def _flush_tick(self) -> None:
+        """The drawing timer: flush, then sleep until the feed's next push when nothing waits.
+
+        Why it sleeps: an idle console woke 30 times a second to find nothing to draw (and
+        re-formatted the header each time); now a quiet account costs no CPU. The first push
+        wakes the timer at once (FeedBuffer.wake), so pacing under a stream is unchanged: at
+        most ``refresh_hz`` draws a second."""
+        self.flushes += 1
+        self._drain_feed(header=False)
+        if not (self.feed.pending() or self._appends or self.header.deferred):
+            self.feed.sleep()
+            self._timer.pause()
+
+    def _wake(self) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._timer.resume()
+        else:  # a publisher off the loop's thread: asyncio's events are not thread-safe
+            self._ui_loop.call_soon_threadsafe(self._timer.resume)
+
+    def _clock_tick(self) -> None:
+        """What changes with time alone: the store's lag in seconds, a new UTC day, the chart's
+        next bucket (drawn only when the text or the blocks differ)."""
+        if not isinstance(self.screen, ModalScreen):
+            self._update_header()
+
     def flush_now(self) -> None:
         """Drain the feed into the panes; skipped while a modal covers them (the feed keeps
         the latest state per key, so nothing is lost, only coalesced)."""
+        self._drain_feed(header=True)
+
+    def _drain_feed(self, header: bool) -> None:
+        """flush_now; ``header`` False (the timer): the header is recomputed only when something
+        arrived or a deferred figure waits, not on a tick that found the feed empty."""
         stack = self.screen_stack
         if not stack:
             return
@@ -291,7 +331,8 @@ class PerpdeskApp(KeyActions):
             self._apply(batch)
         else:
             self._show_appends()
-        self._update_header()
+        if header or batch or self.header.deferred:
+            self._update_header()
 
     def _apply(self, batch: Batch) -> None:
         reorder = False
@@ -378,6 +419,9 @@ class PerpdeskApp(KeyActions):
             self._account, upnl, day.realized, day.fees, day.funding, link, latency,
             self.read_only, store_label(self.store_state),
             engine_lost=engine is not None and engine.state is LinkState.DISCONNECTED))
+        timer = getattr(self, "_timer", None)
+        if self.header.deferred and timer is not None:
+            timer.resume()  # a figure held back (from the clock or the journal's seed) is drawn by a flush
         if now.date() != self._chart_day:
             self._chart_day = now.date()
             self.pnl_chart.reset()

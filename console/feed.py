@@ -146,6 +146,14 @@ class FeedBuffer:
         self.totals: dict[date, DayTotals] = {}
         # ids of live fills / closes / bills, kept only until the journal history is seeded
         self._live_ids: set[str] | None = set()
+        # Set by the app: called by the first push after ``sleep()``, so the drawing timer runs
+        # only while there is something to draw (an idle console costs no CPU).
+        self.wake: Callable[[], None] | None = None
+        self._asleep = False
+
+    def sleep(self) -> None:
+        """The app stopped draining: the next push calls ``wake`` (once)."""
+        self._asleep = True
 
     def day(self, day: date) -> DayTotals:
         """Totals of one UTC day (zeros when nothing happened that day)."""
@@ -160,6 +168,10 @@ class FeedBuffer:
     def push(self, event: object) -> None:
         """The engine subscriber: classify and store, nothing else (runs inside the engine)."""
         self.received += 1
+        if self._asleep:
+            self._asleep = False
+            if self.wake is not None:
+                self.wake()
         key = state_key(event)
         if key is not None:
             self._states[key] = event

@@ -14,8 +14,10 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widget import Widget
 
+from console.textual_private.repaint import repaint
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
 from console.widgets.pack import pack
 from console.widgets.table import changed_chars, merge_spans
@@ -82,6 +84,9 @@ class HeaderBar(Widget):
         self._cells = header_cells(self.state)  # what is drawn (the text, not the state)
         self._packed: tuple[tuple[Cell, ...], int, list[Text]] | None = None  # (cells, width, lines)
         self._styles: dict[str, Style] = {}  # component styles, looked up once per theme
+        self._strips: dict[int, tuple[int, Text | None, Strip]] = {}  # y -> (width, line, strip)
+        self._waiting: tuple[HeaderState, tuple[Cell, ...]] | None = None  # the deferred state, formatted
+        self.deferred = False  # a ticking change waits for TICK_INTERVAL_S (the app calls again)
 
     TICK_INTERVAL_S: ClassVar[float] = 0.25
 
@@ -91,18 +96,26 @@ class HeaderBar(Widget):
         the same text cost a repaint and the compositor's work on every flush. A change of only
         the ticking values (equity, available, uPnL) is shown at most every TICK_INTERVAL_S: the
         line is ~1.3 KB on the wire, and at the UI's 15 Hz it was a fifth of all bytes sent, for
-        digits nobody reads that fast. Any other change (today's PnL, fees, funding, link state)
+        digits nobody reads that fast (``deferred`` is set meanwhile: the app keeps flushing until it
+        is shown). Any other change (today's PnL, fees, funding, link state)
         is shown at once. Only the lines that differ are refreshed."""
         if state == self.state:
+            self.deferred = False
             return
-        cells = header_cells(state)
+        waiting = self._waiting
+        cells = waiting[1] if waiting is not None and waiting[0] == state else header_cells(state)
         if cells == self._cells:
             self.state = state  # the same text: nothing to draw
+            self.deferred = False
             return
         now = time.monotonic() if now is None else now
         ticking_only = cells[_TICKING:] == self._cells[_TICKING:]
         if ticking_only and now - self._shown_at < self.TICK_INTERVAL_S:
-            return  # the next flush brings it (the app calls show() on every flush)
+            self.deferred = True  # the next flush brings it (the app flushes while this is set)
+            self._waiting = (state, cells)  # not formatted again by the flushes until then
+            return
+        self.deferred = False
+        self._waiting = None
         self._shown_at = now
         width = max(1, self.content_region.width)
         before = self._lines_now(width)
@@ -118,12 +131,13 @@ class HeaderBar(Widget):
                    for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new
                    for x0, x1 in merge_spans(_line_diff(old, new, width))]
         if changed:
-            self.refresh(*changed)  # the changed figures only, not the line (chops.py)
+            repaint(self, *changed)  # the changed figures only, not the line (chops.py)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = {}
         self._packed = None
+        self._strips = {}
 
     def _lines_now(self, width: int) -> list[Text] | None:
         """The lines the header draws now; None while its styles are not there (not mounted
@@ -153,9 +167,26 @@ class HeaderBar(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._pack(max(1, width)))
 
-    def render(self) -> Text:
-        lines = self._pack(max(1, self.content_region.width))
-        return Text("\n", no_wrap=True, overflow="crop").join(lines)
+    def render_line(self, y: int) -> Strip:
+        """One line as a Strip, built from its Text when that line's text or styles changed.
+
+        Why not render(): Textual turns a rendered Text into its own Content and strips on
+        every refresh, all lines of the widget (~1.5 ms a refresh under a live uPnL); a line here
+        costs one Rich render when its text changed and nothing when another line did."""
+        width = max(1, self.content_region.width)
+        lines = self._pack(width)
+        line = lines[y] if y < len(lines) else None
+        kept = self._strips.get(y)
+        if kept is not None and kept[0] == width and kept[1] == line:
+            return kept[2]
+        base = self.rich_style
+        pad = Style.from_color(bgcolor=base.bgcolor)  # as Textual pads a rendered line
+        if line is None:
+            strip = Strip.blank(width, pad)
+        else:
+            strip = Strip(list(line.render(self.app.console))).apply_style(base).crop_extend(0, width, pad)
+        self._strips[y] = (width, line, strip)
+        return strip
 
     def _style(self, name: str) -> Style:
         """A component style; Textual resolves one by walking the DOM, so each is looked up once."""

@@ -13,8 +13,12 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
+
+from console.textual_private.repaint import repaint
+from console.widgets.table import changed_chars
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 LABEL = "PnL "
@@ -36,6 +40,7 @@ class PnlChart(Widget):
         self._strip: Strip | None = None
         self._strip_width = -1
         self._levels: list[tuple[str, str]] = []  # what the cached strip shows
+        self._styles: tuple[Style, Style, dict[str, Style]] | None = None
 
     def reset(self) -> None:
         """Start a new series: a new UTC day starts today's PnL at zero again."""
@@ -56,12 +61,17 @@ class PnlChart(Widget):
         else:
             self._bucket = bucket
             self.points.append(value)
-        width = self.size.width - len(LABEL)
-        if self._strip is not None and self._strip_width == self.size.width \
-                and self.levels(width) == self._levels:
+        full = self.size.width
+        if self._strip is None or self._strip_width != full:
+            self._strip = None
+            self.refresh()
+            return
+        span = changed_chars(self._levels, self.levels(full - len(LABEL)))
+        if span is None:
             return  # the blocks on screen are the same: no repaint (uPnL moves every flush)
         self._strip = None
-        self.refresh()
+        # the blocks that moved only (console/textual_private/chops.py sends just those cells)
+        repaint(self, Region(len(LABEL) + span[0], 0, span[1] - span[0], 1))
 
     def levels(self, width: int) -> list[tuple[str, str]]:
         """(block, tone) for the newest points that fit ``width`` cells, scaled min..max."""
@@ -80,17 +90,27 @@ class PnlChart(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strip = None
+        self._styles = None
+
+    def _line_styles(self) -> tuple[Style, Style, dict[str, Style]]:
+        """(base, label, tones), looked up once per theme: Textual resolves a component style by
+        walking the DOM, and the chart redraws whenever its blocks move (several times a second
+        under a live uPnL)."""
+        if self._styles is None:
+            base = self.rich_style
+            label = base + Style(color=self.get_component_rich_style("pnlchart--label").color)
+            tones = {t: base + Style(color=self.get_component_rich_style(f"pnlchart--{t}").color)
+                     for t in ("up", "down", "flat")}
+            self._styles = (base, label, tones)
+        return self._styles
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y != 0:
             return Strip.blank(width, self.rich_style)
         if self._strip is None or self._strip_width != width:
-            base = self.rich_style
-            label = self.get_component_rich_style("pnlchart--label")
-            tones = {t: base + Style(color=self.get_component_rich_style(f"pnlchart--{t}").color)
-                     for t in ("up", "down", "flat")}
-            segments = [Segment(LABEL, base + Style(color=label.color))]
+            base, label, tones = self._line_styles()
+            segments = [Segment(LABEL, label)]
             self._levels = self.levels(width - len(LABEL))
             segments += [Segment(block, tones[tone]) for block, tone in self._levels]
             self._strip = Strip(segments).crop_extend(0, width, base)

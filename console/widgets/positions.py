@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, Precision, fmt_num, short_symbol, tone
-from console.widgets.table import Column, LinePane, Row
+from console.widgets.table import Cell, Column, LinePane, Row
 from core.model import Instrument, PositionSide, PositionSnapshot
 
 PosKey = tuple[str, str]  # (symbol, pos_side)
@@ -39,6 +39,8 @@ class PositionsPane(LinePane):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._instruments = instruments
         self.snapshots: dict[PosKey, PositionSnapshot] = {}
+        # per row: (instrument, snapshot, precision, row) it was last formatted from
+        self._made: dict[PosKey, tuple[Instrument | None, PositionSnapshot, Precision, Row]] = {}
 
     def all_keys(self) -> list[Hashable]:
         return list(sorted(self.snapshots))
@@ -62,24 +64,53 @@ class PositionsPane(LinePane):
         return self._row(snap) if snap is not None else None
 
     def remove_position(self, key: PosKey) -> bool:
+        self._made.pop(key, None)
         if self.snapshots.pop(key, None) is None:
             return False
         self.remove_row(key)
         return True
 
     def _row(self, s: PositionSnapshot) -> Row:
-        p = Precision.of(self._instruments().get(s.symbol))
-        side_tone = "up" if s.side is PositionSide.LONG else "down"
-        pct = upnl_pct(s)
-        return Row(s.symbol, (
-            (short_symbol(s.symbol), ""),
-            (s.side.value, side_tone),
-            (p.ct(s.contracts), ""),
-            (p.coin(s.coins), ""),
-            (p.px(s.entry_price), ""),
-            (p.px(s.mark_price), ""),
-            (fmt_num(s.unrealized_pnl, MONEY_PLACES, sign=True), tone(s.unrealized_pnl)),
-            ("-" if pct is None else fmt_num(pct, 2, sign=True) + "%", tone(s.unrealized_pnl)),
-            (p.px(s.liq_price), "dim"),
-            (fmt_num(s.funding_accrued, COST_PLACES, sign=True), tone(s.funding_accrued)),
-        ))
+        """The row's cells. A push that moved only the mark (and with it the uPnL) formats those
+        three cells and keeps the other seven as they were: the mark-price stream is most of
+        what reaches this pane, and each cell is a Decimal quantize and a format."""
+        key: PosKey = (s.symbol, s.pos_side)
+        instrument = self._instruments().get(s.symbol)
+        made = self._made.get(key)
+        if made is not None and made[0] is instrument and _mark_only(made[1], s):
+            old, p, row = made[1], made[2], made[3]
+            if old.mark_price != s.mark_price or old.unrealized_pnl != s.unrealized_pnl:
+                cells = row.cells
+                row = Row(s.symbol, (*cells[:5], *_moving(s, p), *cells[8:]))
+        else:
+            p = Precision.of(instrument)
+            side_tone = "up" if s.side is PositionSide.LONG else "down"
+            row = Row(s.symbol, (
+                (short_symbol(s.symbol), ""),
+                (s.side.value, side_tone),
+                (p.ct(s.contracts), ""),
+                (p.coin(s.coins), ""),
+                (p.px(s.entry_price), ""),
+                *_moving(s, p),
+                (p.px(s.liq_price), "dim"),
+                (fmt_num(s.funding_accrued, COST_PLACES, sign=True), tone(s.funding_accrued)),
+            ))
+        self._made[key] = (instrument, s, p, row)
+        return row
+
+
+def _moving(s: PositionSnapshot, p: Precision) -> tuple[Cell, Cell, Cell]:
+    """Mark, uPnL and uPnL%: the cells a mark move changes."""
+    pct = upnl_pct(s)
+    pnl_tone = tone(s.unrealized_pnl)
+    return ((p.px(s.mark_price), ""),
+            (fmt_num(s.unrealized_pnl, MONEY_PLACES, sign=True), pnl_tone),
+            ("-" if pct is None else fmt_num(pct, 2, sign=True) + "%", pnl_tone))
+
+
+def _mark_only(old: PositionSnapshot, new: PositionSnapshot) -> bool:
+    """True when every field but the mark and the uPnL is the same (the other cells hold)."""
+    return (old.symbol == new.symbol and old.side is new.side and old.contracts == new.contracts
+            and old.contract_size == new.contract_size and old.entry_price == new.entry_price
+            and old.leverage == new.leverage and old.liq_price == new.liq_price
+            and old.funding_accrued == new.funding_accrued)

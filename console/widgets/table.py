@@ -24,6 +24,7 @@ from textual.strip import Strip
 from console.actions import Scope
 from console.bindings import bindings
 from console.textual_private import chops
+from console.textual_private.repaint import repaint
 
 chops.install()  # partial refreshes below go out as the refreshed cells only (chops.py)
 
@@ -361,7 +362,7 @@ class LinePane(ScrollView, can_focus=True):
         y = index - round(self.scroll_y) + 1
         if 1 <= y < self._lines():
             x0, x1 = span if span is not None else (0, self.size.width)
-            self.refresh(Region(x0, y, max(1, x1 - x0), 1))
+            repaint(self, Region(x0, y, max(1, x1 - x0), 1))
 
     # ------------------------------------------------------------------ rendering
 

@@ -99,13 +99,13 @@ async def test_a_header_figure_change_refreshes_only_its_characters() -> None:
         await pilot.pause()
         header = app.header
         regions: list[Region] = []
-        original = header.refresh
+        original = header._set_dirty  # noqa: SLF001 - what refresh() and console/textual_private/repaint.py mark
 
-        def spy(*regions_: Region, **kwargs: Any) -> Any:
+        def spy(*regions_: Region) -> Any:
             regions.extend(regions_ or [Region(0, 0, 999, 999)])
-            return original(*regions_, **kwargs)
+            return original(*regions_)
 
-        header.refresh = spy  # type: ignore[method-assign]
+        header._set_dirty = spy  # noqa: SLF001 - type: ignore[method-assign]
         before = header.state
         acct = before.account or account()
         header.show(replace(before, account=replace(acct, equity=acct.equity + Decimal("0.01"))),
@@ -189,3 +189,23 @@ async def test_partial_updates_render_only_dirty_lines_and_paint_what_textual_pa
     theirs_total = sum(t for _, t, _ in compared)
     ours_total = sum(o for _, _, o in compared)
     assert ours_total * 5 < theirs_total
+
+
+async def test_a_header_change_renders_again_only_the_line_it_changed() -> None:
+    """At 80 columns the header takes two lines; an equity tick re-renders the first one only
+    (Textual's render() path rebuilt every line of the widget on each refresh)."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        header = app.header
+        assert header.size.height == 2
+        first, second = header.render_line(0), header.render_line(1)
+        before = header.state
+        acct = before.account or account()
+        header.show(replace(before, account=replace(acct, equity=acct.equity + Decimal("0.01"))),
+                    now=1e9)
+        await pilot.pause()
+        assert header.render_line(1) is second
+        assert header.render_line(0) is not first
+        assert "10,234.58" in header.render_line(0).text

@@ -63,13 +63,13 @@ async def test_mark_update_refreshes_only_its_line() -> None:
         await pilot.pause()
         pane = app.positions
         regions: list[Region] = []
-        original = pane.refresh
+        original = pane._set_dirty  # what refresh() and console/textual_private/repaint.py mark
 
-        def spy(*regions_: Region, **kwargs: object):
+        def spy(*regions_: Region):
             regions.extend(regions_ or [Region(0, 0, 0, 999)])
-            return original(*regions_, **kwargs)
+            return original(*regions_)
 
-        pane.refresh = spy  # type: ignore[method-assign]
+        pane._set_dirty = spy  # type: ignore[method-assign]
         eth_strip = pane._cache.get(((ETH, "net"), 0))
         engine.emit(snapshot(ETH, PositionSide.SHORT, "30", "3000", "2980.00"))
         app.flush_now()
@@ -409,13 +409,19 @@ async def test_a_flush_that_shows_nothing_new_refreshes_neither_header_nor_risk_
             "header": [], "risk": []}
 
         def spy(name: str, widget: Any) -> None:
-            original = widget.refresh
+            original, dirty = widget.refresh, widget._set_dirty  # console/textual_private/repaint.py
 
             def refresh(*regions: Region, **kwargs: object) -> Any:
-                calls[name].append((regions, kwargs))
+                if kwargs.get("layout"):
+                    calls[name].append((regions, kwargs))
                 return original(*regions, **kwargs)
 
+            def set_dirty(*regions: Region) -> Any:
+                calls[name].append((regions, {}))
+                return dirty(*regions)
+
             widget.refresh = refresh
+            widget._set_dirty = set_dirty
 
         spy("header", app.header)
         spy("risk", app.risk_line)
@@ -463,3 +469,85 @@ async def test_the_first_dialog_finds_its_widgets_styled_already() -> None:
         await pilot.press("n")
         await pilot.pause()
         assert "Close position?" not in screen_text(app) and "BTC" in screen_text(app)
+
+
+async def test_an_idle_console_runs_no_drawing_timer_and_a_push_wakes_it() -> None:
+    """Nothing arriving: the drawing timer sleeps (it ran refresh_hz times a second, finding
+    nothing); the next push wakes it and is on screen within a frame."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        before = app.flushes
+        await pilot.pause(0.5)
+        assert app.flushes - before <= 1  # 15 at 30 Hz before
+        engine.emit(snapshot(BTC, mark="61234.5"))
+        await pilot.pause(0.1)
+        assert app.flushes > before
+        assert "61,234.5" in screen_text(app)
+        await pilot.pause(0.2)
+        before = app.flushes
+        await pilot.pause(0.4)
+        assert app.flushes - before <= 1  # asleep again
+
+
+async def test_a_mark_push_formats_only_the_cells_it_moves() -> None:
+    """Mark, uPnL and uPnL% are formatted again; the seven other cells are the ones already
+    made; the row is the one a full format gives; any other field changing formats it all."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        pane = app.positions
+        first = pane.row((BTC, "net"))
+        engine.emit(snapshot(BTC, mark="60512.3"))
+        app.flush_now()
+        moved = pane.row((BTC, "net"))
+        assert first is not None and moved is not None and moved != first
+        assert all(moved.cells[i] is first.cells[i] for i in (0, 1, 2, 3, 4, 8, 9))
+        fresh = build_app(FakeEngine([snapshot(BTC, mark="60512.3")]))
+        async with fresh.run_test(size=(160, 50)) as other:
+            await other.pause()
+            assert fresh.positions.row((BTC, "net")) == moved
+        engine.emit(snapshot(BTC, contracts="12", mark="60512.3", funding="-0.5"))
+        app.flush_now()
+        grown = pane.row((BTC, "net"))
+        assert grown is not None and grown.cells[2][0] == "12.0" and grown.cells[9][0] == "-0.5000"
+        await pilot.pause()
+        assert "+61.48" in screen_text(app)  # (60512.3 - 60000) x 12 contracts x 0.01 BTC
+
+
+async def test_a_mark_of_an_instrument_without_a_row_draws_nothing() -> None:
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        def dirty() -> list[Any]:
+            return [w for w in app.screen.walk_children() if getattr(w, "_repaint_required", False)
+                    ] + list(app.screen._dirty_widgets)
+
+        for _ in range(50):  # the first frames and the header's tick interval are drawn
+            await pilot.pause(0.05)
+            if not dirty() and not app.header.deferred:
+                break
+        assert dirty() == []
+        engine.emit(MarkPrice(ETH, Decimal("3100.5"), T0))
+        app.flush_now()
+        assert dirty() == []
+
+
+async def test_a_held_back_header_figure_is_drawn_with_no_push_after_it() -> None:
+    """uPnL moving twice within the header's tick interval: the second value is held back, and
+    the drawing timer, which sleeps once the feed is empty, still draws it when the interval
+    has passed, with nothing else arriving."""
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(0.4)
+        engine.emit(snapshot(BTC, mark="60600"))  # uPnL +60.00
+        await pilot.pause(0.05)
+        engine.emit(snapshot(BTC, mark="60700"))  # uPnL +70.00, within the interval: held back
+        await pilot.pause(0.05)
+        assert app.header.deferred
+        await pilot.pause(0.5)
+        assert not app.header.deferred
+        assert "uPnL +70.00" in screen_text(app)

@@ -70,3 +70,35 @@ async def test_a_timer_ticks_a_period_after_its_first_start_and_at_once_once_it_
         timer.resume()
         await pilot.pause(period / 2)
         assert len(ticks) == 2 and ticks[1] - resumed < period / 2
+
+
+async def test_repaint_hands_the_cells_to_the_screen_without_the_message_round_trip() -> None:
+    """A mark push's repaint goes straight into the screen's dirty set (no Prompt, idle handler
+    and Update message first) and is drawn by the screen's update timer; under a dialog (another
+    screen current) it goes through refresh(), and the change shows once the dialog is gone."""
+    from textual.geometry import Region
+
+    from console.app import build_app
+    from console.textual_private.repaint import repaint
+    from tests.helpers.console_helpers import BTC, FakeEngine, screen_text, snapshot
+
+    engine = FakeEngine([snapshot(BTC)])
+    app = build_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane, screen = app.positions, app.screen
+        repaint(pane, Region(0, 1, 5, 1))
+        assert pane in screen._dirty_widgets and not pane._repaint_required  # noqa: SLF001
+        assert screen._update_timer._active.is_set()  # noqa: SLF001
+        await pilot.pause()
+        assert not screen._dirty_widgets  # noqa: SLF001 - drawn by the update timer
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.screen is not screen
+        repaint(pane, Region(0, 1, 5, 1))
+        assert pane not in screen._dirty_widgets and pane._repaint_required  # noqa: SLF001 - refresh()'s way
+        engine.emit(snapshot(BTC, mark="61234.5"))
+        await pilot.press("escape")
+        app.flush_now()
+        await pilot.pause()
+        assert "61,234.5" in screen_text(app)
