@@ -13,11 +13,13 @@ import textual.timer
 from textual.widgets import Checkbox, Input, Select
 
 from console.app import build_app
+from console.pending import PendingEngine
 from console.screens.confirm import ConfirmScreen
 from console.screens.kill import KillScreen
 from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
+from console.screens.warm import is_prepared
 from tests.helpers.console_helpers import BTC, ETH, SIZE, painted, screen_text, two_positions
 from tests.helpers.pilot import ScreenWork, settle
 
@@ -198,5 +200,30 @@ async def test_a_word_typed_into_the_kill_dialog_before_does_not_confirm_the_nex
         await settle(app, pilot)
         assert "type the word KILL" not in screen_text(app)  # the error of the time before gone
         await pilot.press("escape")
+        await settle(app, pilot)
+    assert engine.commands == []
+
+
+async def test_the_order_form_prepared_before_the_engine_was_up_offers_its_instruments() -> None:
+    """The first paint comes before the engine (console/pending.py): the kept form is prepared
+    with no instrument to offer, and takes them on its first showing."""
+    app = build_app(PendingEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await painted(app, pilot, "Positions")
+        await settle(app, pilot)
+        form = app.get_screen("order")
+        assert is_prepared(form)
+        engine = two_positions()
+        app.attach(engine)
+        await painted(app, pilot, "ETH/USDT")
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert app.screen is form
+        symbol = form.query_one("#symbol", Select)
+        assert symbol.value == BTC
+        await pilot.click(symbol)
+        await settle(app, pilot)
+        assert ETH in screen_text(app).split("New order", 1)[1]  # offered in the open list
+        await pilot.press("escape", "escape")
         await settle(app, pilot)
     assert engine.commands == []
