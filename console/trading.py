@@ -100,9 +100,10 @@ class Trading:
     # ------------------------------------------------------------ the kept dialogs
 
     def dialog(self, kind: type[Dialog]) -> Dialog:
-        """The one dialog of ``kind`` this app keeps, installed on first use and shown again on
-        every key after (prepared at idle: console/screens/warm.py), its texts and fields
-        replaced each time (the dialog's ``show`` / ``ask``).
+        """The one dialog of ``kind`` this app keeps (installed by ``kept_dialogs`` and prepared
+        at idle after the first paint: console/screens/warm.py), shown again on every key, its
+        texts and fields replaced each time (the dialog's ``show`` / ``ask``); a new one while
+        the kept one is not prepared yet (a key pressed before the preparation finished).
 
         Why kept: a dialog built on its key paid its composition, its first layout and render
         and its update timer's first period (1/60 s) on every press, 17-70 ms at 160x50, where
@@ -110,7 +111,7 @@ class Trading:
         screen = self._kept.get(kind)
         if isinstance(screen, kind) and is_prepared(screen) and screen not in self.app.screen_stack:
             return screen
-        return kind()  # a key before warm_dialogs finished: a new one, built as it is shown
+        return kind()  # built as it is shown, from what it is given, as before
 
     def kept_dialogs(self) -> list[Screen[Any]]:
         """Every kept dialog (created and installed now if not yet), for warm_dialogs."""
