@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from console.screens.confirm import ConfirmScreen
 
 
+RETRY_S = 1.0
 _prepared: WeakSet[Screen[Any]] = WeakSet()
 
 
@@ -48,8 +49,13 @@ def is_prepared(screen: Screen[Any]) -> bool:
 async def warm_dialogs(app: App[int], confirm: ConfirmScreen, *kept: Screen[Any]) -> None:
     """Prepare ``confirm`` (the app's kept, installed ConfirmScreen), the other kept dialogs
     ``kept`` (order entry, partial close, TP/SL, kill switch: console/trading.py) and the dialogs'
-    widget CSS; nothing when a dialog is already up (it paid the price) or the app is closing."""
-    if len(app.screen_stack) != 1 or not app.is_running:
+    widget CSS; nothing when the app is closing. While a dialog is up (a key pressed before the
+    first paint's idle: that one was built on its key) it tries again RETRY_S later, so the
+    session's later dialogs are kept ones all the same."""
+    if not app.is_running:
+        return
+    if len(app.screen_stack) != 1:
+        app.set_timer(RETRY_S, lambda: warm_dialogs(app, confirm, *kept))
         return
     screens = (confirm, *kept)
     mounting = []

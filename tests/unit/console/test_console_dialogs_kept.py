@@ -227,3 +227,27 @@ async def test_the_order_form_prepared_before_the_engine_was_up_offers_its_instr
         await pilot.press("escape", "escape")
         await settle(app, pilot)
     assert engine.commands == []
+
+
+async def test_a_key_before_the_preparation_gets_a_new_dialog_and_the_next_a_kept_one() -> None:
+    """The preparation waits while a dialog is up (it would push and pop under it), then runs."""
+    engine = two_positions()
+    app = build_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")  # at once: before the first paint's idle
+        first = app.screen
+        assert isinstance(first, OrderEntryScreen) and not is_prepared(first)
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+        for _ in range(40):
+            if is_prepared(app.get_screen("order")):
+                break
+            await pilot.pause(0.1)
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert app.screen is app.get_screen("order") and is_prepared(app.screen)
+        await pilot.press("escape")
+        await settle(app, pilot)
+    assert engine.commands == []
