@@ -201,7 +201,8 @@ class PerpdeskApp(KeyActions):
         """The first frame is on screen: now the slow part may start (see console/pending.py)."""
         if self.after_first_frame is not None:
             self.after_first_frame()
-        self.call_after_refresh(warm_dialogs, self, self.confirm_screen())
+        self.call_after_refresh(warm_dialogs, self, self.confirm_screen(),
+                                *self.trading.kept_dialogs())
 
     def confirm_screen(self) -> ConfirmScreen:
         """The one kept ConfirmScreen, installed on first use (prepared at idle: warm_dialogs)."""

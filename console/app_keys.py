@@ -109,9 +109,9 @@ class KeyActions(App[int]):
 
     def confirm(self, question: Question, recheck: Recheck | None = None, *,
                 on_yes: Callable[[], None] | None = None,
-                screen: type[KillScreen] | None = None) -> None:
-        """Ask y/n with the one ConfirmScreen this app keeps installed (or, with ``screen``, a
-        new dialog of that kind, e.g. the kill switch's typed one); a yes sends the question's
+                screen: KillScreen | None = None) -> None:
+        """Ask y/n with the one ConfirmScreen this app keeps installed (or, with ``screen``,
+        another kept dialog, e.g. the kill switch's typed one); a yes sends the question's
         command (or runs ``on_yes``), a question gone stale is reported.
 
         Why one kept screen: composing and styling a new dialog on every `c` was most of the
@@ -120,14 +120,10 @@ class KeyActions(App[int]):
         question is answered first)."""
         if isinstance(self.screen, (ConfirmScreen, KillScreen)):
             return
-        dialog: ConfirmScreen | KillScreen
-        if screen is not None:
-            dialog = screen(question, recheck)
-        else:
-            dialog = self.confirm_screen()
-            if dialog in self.screen_stack:
-                return
-            dialog.ask(question, recheck)
+        dialog: ConfirmScreen | KillScreen = screen if screen is not None else self.confirm_screen()
+        if dialog in self.screen_stack:
+            return
+        dialog.ask(question, recheck)
 
         def done(answer: Question | str | None) -> None:
             if isinstance(answer, str):

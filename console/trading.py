@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from textual.screen import Screen
 
 from console.screens.confirm import Question, Recheck
 from console.screens.kill import KillScreen
 from console.screens.order import OrderEntryScreen
 from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
+from console.screens.warm import is_prepared
 from console.widgets.fmt import MONEY_PLACES, Precision, fmt_num, short_symbol
 from core.events import (
     CloseAll,
@@ -39,8 +42,6 @@ from core.model import PositionSnapshot
 from core.service.view import ProtectionView, RestingView, capabilities_of
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
-
     from console.feed import FeedBuffer
     from console.widgets.positions import PositionsPane
     from core.model import Instrument
@@ -59,17 +60,25 @@ class TradingApp(Protocol):
     @property
     def screen(self) -> Screen[Any]: ...
     @property
+    def screen_stack(self) -> list[Screen[Any]]: ...
+    @property
     def push_screen(self) -> Callable[..., Any]: ...
+    @property
+    def install_screen(self) -> Callable[..., Any]: ...
     @property
     def run_worker(self) -> Callable[..., Any]: ...
     def instruments(self) -> Mapping[str, Instrument]: ...
     def say(self, text: str, severity: str = "information") -> None: ...
     def confirm(self, question: Question, recheck: Recheck | None = None, *,
                 on_yes: Callable[[], None] | None = None,
-                screen: type[KillScreen] | None = None) -> None: ...
+                screen: KillScreen | None = None) -> None: ...
     def submit(self, command: Command, what: str) -> None: ...
 
 PosKey = tuple[str, str]
+Dialog = TypeVar("Dialog", OrderEntryScreen, PartialCloseScreen, TpSlScreen, KillScreen)
+# the dialogs each app keeps, one of each kind, installed under these names
+KEPT: dict[type[Screen[Any]], str] = {OrderEntryScreen: "order", PartialCloseScreen: "partial",
+                                      TpSlScreen: "tpsl", KillScreen: "kill"}
 AT_MARK = " (at mark, before fees)"
 RESTING_READ_S = 2.0  # the kill dialog re-reads the exchange's orders and algos this often
 RESTING_READ_STEPS = 20
@@ -86,6 +95,40 @@ class Trading:
         self.app = app
         # the kill dialog's last read of the exchange: (orders, algos), why it failed, or None
         self.resting: tuple[int, int] | str | None = None
+        self._kept: dict[type[Screen[Any]], Screen[Any]] = {}
+
+    # ------------------------------------------------------------ the kept dialogs
+
+    def dialog(self, kind: type[Dialog]) -> Dialog:
+        """The one dialog of ``kind`` this app keeps (installed by ``kept_dialogs`` and prepared
+        at idle after the first paint: console/screens/warm.py), shown again on every key, its
+        texts and fields replaced each time (the dialog's ``show`` / ``ask``); a new one while
+        the kept one is not prepared yet (a key pressed before the preparation finished).
+
+        Why kept: a dialog built on its key paid its composition, its first layout and render
+        and its update timer's first period (1/60 s) on every press, 17-70 ms at 160x50, where
+        the kept confirmation answers `c` in ~11."""
+        screen = self._kept.get(kind)
+        if isinstance(screen, kind) and is_prepared(screen) and screen not in self.app.screen_stack:
+            return screen
+        return kind()  # built as it is shown, from what it is given, as before
+
+    def kept_dialogs(self) -> list[Screen[Any]]:
+        """Every kept dialog (created and installed now if not yet), for warm_dialogs."""
+        return [self._keep(OrderEntryScreen), self._keep(PartialCloseScreen),
+                self._keep(TpSlScreen), self._keep(KillScreen)]
+
+    def _keep(self, kind: type[Dialog]) -> Dialog:
+        screen = self._kept.get(kind)
+        if not isinstance(screen, kind):
+            screen = kind()
+            self.app.install_screen(screen, name=KEPT[kind])
+            self._kept[kind] = screen
+        return screen
+
+    def _up(self, kind: type[Screen[Any]]) -> bool:
+        """A dialog of ``kind`` is on the stack already (its key pressed again under it)."""
+        return any(isinstance(screen, kind) for screen in self.app.screen_stack)
 
     # ------------------------------------------------------------ what the console knows now
 
@@ -176,9 +219,12 @@ class Trading:
             if contracts is not None:
                 self._ask(lambda: self.partial_question(key, contracts))
 
-        coins_only = capabilities_of(self.app.engine).contracts_are_coins
-        self.app.push_screen(PartialCloseScreen(snap, self.app.instruments().get(snap.symbol),
-                                                coins_only=coins_only), chosen)
+        if self._up(PartialCloseScreen):
+            return
+        dialog = self.dialog(PartialCloseScreen)
+        dialog.show(snap, self.app.instruments().get(snap.symbol),
+                    coins_only=capabilities_of(self.app.engine).contracts_are_coins)
+        self.app.push_screen(dialog, chosen)
 
     # ------------------------------------------------------------ X
 
@@ -218,9 +264,12 @@ class Trading:
                 self.app.confirm(Question("Place order?", self.order_lines(order), "Place", order,
                                           f"{order.side.value} {short_symbol(order.symbol)}"))
 
-        self.app.push_screen(OrderEntryScreen(dict(instruments), selected.symbol if selected else None,
-                                              coins_only=capabilities_of(self.app.engine).contracts_are_coins),
-                             chosen)
+        if self._up(OrderEntryScreen):
+            return
+        dialog = self.dialog(OrderEntryScreen)
+        dialog.show(dict(instruments), selected.symbol if selected else None,
+                    coins_only=capabilities_of(self.app.engine).contracts_are_coins)
+        self.app.push_screen(dialog, chosen)
 
     def _mark(self, symbol: str) -> Decimal | None:
         """Latest mark of ``symbol``: the engine's, else a shown position's."""
@@ -309,7 +358,7 @@ class Trading:
         if isinstance(self.app.screen, KillScreen):
             return
         self.resting = None
-        self.app.confirm(self.kill_question(), self.kill_question, screen=KillScreen)
+        self.app.confirm(self.kill_question(), self.kill_question, screen=self.dialog(KillScreen))
         if isinstance(self.app.engine, RestingView):
             self.app.run_worker(self._read_resting(self.app.engine), name="kill switch read",
                                 group="kill-read", exit_on_error=False)
@@ -377,8 +426,11 @@ class Trading:
             if cmd is not None:
                 self._ask(lambda: self.tp_sl_question(key, cmd))
 
-        self.app.push_screen(TpSlScreen(snap, self.app.instruments().get(snap.symbol),
-                                        self._protection(snap)), chosen)
+        if self._up(TpSlScreen):
+            return
+        dialog = self.dialog(TpSlScreen)
+        dialog.show(snap, self.app.instruments().get(snap.symbol), self._protection(snap))
+        self.app.push_screen(dialog, chosen)
 
     # ------------------------------------------------------------ q
 

@@ -18,11 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from console.actions import Scope
 from console.bindings import bindings, key_hint
 from console.screens.confirm import Question, Recheck
+from console.screens.warm import is_prepared
 
 WORD = "KILL"
 REFRESH_S = 1.0  # the list is rebuilt this often while the dialog is up
@@ -32,11 +34,32 @@ class KillScreen(ModalScreen["Question | str | None"]):
     """Returns the Question confirmed (KILL + Enter), None (Esc), or why nothing can be asked."""
 
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.KILL)
+    AUTO_FOCUS = "#kill-word"  # on every showing where nothing is focused yet
 
-    def __init__(self, question: Question, rebuild: Recheck | None = None) -> None:
+    def __init__(self, question: Question | None = None, rebuild: Recheck | None = None) -> None:
         super().__init__(classes="dialog-screen")
-        self.question = question
+        self.question = question if question is not None else Question("KILL SWITCH", ())
         self._rebuild = rebuild
+        self._refresh: Timer | None = None
+
+    def ask(self, question: Question, rebuild: Recheck | None = None) -> None:
+        """The list for the next showing of this (kept) screen."""
+        self.question, self._rebuild = question, rebuild
+
+    def on_screen_resume(self) -> None:
+        """Each showing says ``ask``'s list and clears the word and any error of the time before
+        (a word typed then never confirms this one); the list refreshes only while it is up."""
+        if self._refresh is not None:
+            self._refresh.reset()
+            self._refresh.resume()
+        if not is_prepared(self):  # still being composed, from what it was given
+            return
+        self.query_one("#kill-title", Label).update(self.question.title)
+        self.query_one("#kill-body", Static).update("\n".join(self.question.lines))
+        word = self.query_one("#kill-word", Input)
+        word.value = ""
+        self._error("")
+        self.set_focus(word)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -50,9 +73,11 @@ class KillScreen(ModalScreen["Question | str | None"]):
             yield Static("", id="kill-error", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#kill-word", Input).focus()
-        if self._rebuild is not None:
-            self.set_interval(REFRESH_S, self.show_now)
+        self._refresh = self.set_interval(REFRESH_S, self.show_now, pause=not self.is_current)
+
+    def on_screen_suspend(self) -> None:
+        if self._refresh is not None:
+            self._refresh.pause()
 
     def show_now(self) -> None:
         """Rebuild the list from what the console knows now (display only: nothing is bound)."""

@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from console.actions import Scope
 from console.bindings import bindings, key_hint
 from console.numbers import SizeError, parse_positive
+from console.screens.warm import is_prepared
 from core.events import PlaceOrder
 from core.model import Instrument, OrderSide, OrderType
 from core.money import quantize_down
@@ -41,13 +42,54 @@ def build_order(inst: Instrument, side: str, order_type: str, size: str, price: 
 
 class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.ORDER)
+    AUTO_FOCUS = "#size"  # on every showing where nothing is focused yet
 
-    def __init__(self, instruments: dict[str, Instrument], symbol: str | None = None, *,
-                 coins_only: bool = False) -> None:
+    def __init__(self, instruments: dict[str, Instrument] | None = None, symbol: str | None = None,
+                 *, coins_only: bool = False) -> None:
         super().__init__(classes="dialog-screen")
+        self.instruments: dict[str, Instrument] = {}
+        self.coins_only = False
+        self.symbol: str | None = None
+        self._options_shown: list[tuple[str, str]] = []  # the symbol choices composed or set last
+        self.show(instruments or {}, symbol, coins_only=coins_only)
+
+    def show(self, instruments: dict[str, Instrument], symbol: str | None = None, *,
+             coins_only: bool = False) -> None:
+        """The form of the next showing of this (kept) screen: the instruments and the symbol
+        chosen; every other field goes back to its default when it is shown."""
         self.instruments = instruments
         self.coins_only = coins_only  # contracts are coins (Bybit): sizes are typed in the coin
         self.symbol = symbol if symbol in instruments else next(iter(instruments), None)
+
+    def on_screen_resume(self) -> None:
+        """Each showing starts from the form ``show`` was given, whatever was typed before
+        (before this showing's first frame: the screen draws on its update timer, later)."""
+        if not is_prepared(self):  # still being composed, from what it was given
+            return
+        self._fill()
+
+    def _symbols(self) -> list[tuple[str, str]]:
+        # a form prepared before the instruments are known holds one blank choice, never shown:
+        # order entry is refused until they are loaded (console/trading.py)
+        return [(s, s) for s in self.instruments] or [("", "")]
+
+    def _fill(self) -> None:
+        symbol = self.query_one("#symbol", Select)
+        options = self._symbols()
+        if options != self._options_shown:
+            symbol.set_options(options)
+            self._options_shown = options
+        symbol.value = self.symbol if self.symbol is not None else options[0][1]
+        self.query_one("#side", Select).value = "buy"
+        self.query_one("#type", Select).value = "market"
+        size = self.query_one("#size", Input)
+        size.value = ""
+        size.placeholder = "size in coins" if self.coins_only else "contracts"
+        price = self.query_one("#price", Input)
+        price.value, price.disabled = "", True
+        self.query_one("#reduce", Checkbox).value = False
+        self.query_one("#order-error", Static).update("")
+        self.set_focus(size)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -55,8 +97,9 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
             cancel = key_hint(self.app, "order_cancel", "Esc")
             yield Label(f"New order (Enter or {place} places, {cancel} cancels)",
                         classes="dialog-title")
+            options = self._options_shown = self._symbols()
             with Horizontal(classes="form-row"):
-                yield Select([(s, s) for s in self.instruments], value=self.symbol or Select.BLANK,
+                yield Select(options, value=self.symbol or options[0][1],
                              allow_blank=False, id="symbol")
                 yield Select([("buy", "buy"), ("sell", "sell")], value="buy",
                              allow_blank=False, id="side")
@@ -70,9 +113,6 @@ class OrderEntryScreen(ModalScreen["PlaceOrder | None"]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"Place ({place})", variant="primary", id="place")
                 yield Button(f"Cancel ({cancel})", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#size", Input).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "type":

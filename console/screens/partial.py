@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from console.actions import Scope
 from console.bindings import bindings
 from console.numbers import SizeError, parse_number, quote
+from console.screens.warm import is_prepared
 from console.widgets.fmt import Precision, short_symbol
 from core.model import Instrument, PositionSnapshot
 from core.money import quantize_down
@@ -70,21 +71,44 @@ def close_contracts(text: str, pos: PositionSnapshot, inst: Instrument | None,
 
 
 class PartialCloseScreen(ModalScreen["Decimal | None"]):
-    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.PARTIAL)
+    """One kept screen serves every `p` (console/trading.py): ``show`` gives it the position
+    and clears what was typed the time before."""
 
-    def __init__(self, pos: PositionSnapshot, inst: Instrument | None, *, coins_only: bool = False) -> None:
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.PARTIAL)
+    AUTO_FOCUS = "#size"  # on every showing where nothing is focused yet
+
+    def __init__(self, pos: PositionSnapshot | None = None, inst: Instrument | None = None, *,
+                 coins_only: bool = False) -> None:
         super().__init__(classes="dialog-screen")
-        self.pos = pos
+        self._pos = pos
         self.inst = inst
         self.prec = Precision.of(inst)
         self.coins_only = coins_only  # contracts are coins (Bybit): the size is said once, in coins
 
-    def on_mount(self) -> None:
-        self.query_one("#size", Input).focus()
+    @property
+    def pos(self) -> PositionSnapshot:
+        if self._pos is None:
+            raise RuntimeError("the partial close dialog was shown without a position")
+        return self._pos
+
+    def show(self, pos: PositionSnapshot, inst: Instrument | None, *, coins_only: bool = False) -> None:
+        """The position for the next showing of this (kept) screen."""
+        self._pos, self.inst, self.prec, self.coins_only = pos, inst, Precision.of(inst), coins_only
+
+    def on_screen_resume(self) -> None:
+        """Each showing says ``show``'s position and clears the size typed the time before."""
+        if not is_prepared(self):  # still being composed, from what it was given
+            return
+        self.query_one(".dialog-title", Label).update(self._title())
+        size = self.query_one("#size", Input)
+        size.value = ""
+        size.placeholder = self._placeholder()
+        self._preview("")
+        self.set_focus(size)
 
     @property
     def _base(self) -> str:
-        return self.pos.symbol.split("/")[0]
+        return self.pos.symbol.split("/")[0] if self._pos is not None else ""
 
     def _amount(self, contracts: Decimal) -> str:
         coins = f"{self.prec.coin(contracts * self.pos.contract_size)} {self._base}"
@@ -93,32 +117,41 @@ class PartialCloseScreen(ModalScreen["Decimal | None"]):
     def _contracts(self, text: str) -> Decimal:
         return close_contracts(text, self.pos, self.inst, self._base if self.coins_only else "contracts")
 
+    def _title(self) -> str:
+        p = self._pos
+        if p is None:
+            return "Partial close"
+        return f"Partial close {short_symbol(p.symbol)} {p.side.value} {self._amount(p.contracts)}"
+
+    def _placeholder(self) -> str:
+        return (f"size: 50% or 0.03 {self._base}" if self.coins_only
+                else "size: 50%, 3 (contracts) or 0.03 coins")
+
     def compose(self) -> ComposeResult:
-        p = self.pos
         with Vertical(classes="dialog"):
-            yield Label(f"Partial close {short_symbol(p.symbol)} {p.side.value} "
-                        f"{self._amount(p.contracts)}", classes="dialog-title")
+            yield Label(self._title(), classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 for pct in PERCENTS:
                     yield Button(f"{pct}%", id=f"pct-{pct}")
-            yield Input(placeholder=(f"size: 50% or 0.03 {self._base}" if self.coins_only
-                                     else "size: 50%, 3 (contracts) or 0.03 coins"), id="size")
+            yield Input(placeholder=self._placeholder(), id="size")
             yield Static("", id="size-preview", markup=False)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
+    def _preview(self, text: str, error: bool = False) -> None:
         preview = self.query_one("#size-preview", Static)
-        if not event.value.strip():
-            preview.update("")
+        preview.set_class(error, "error")
+        preview.update(text)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not event.value.strip() or self._pos is None:
+            self._preview("")
             return
         try:
             contracts = self._contracts(event.value)
         except SizeError as exc:
-            preview.update(f"✗ {exc}")
-            preview.set_class(True, "error")
+            self._preview(f"✗ {exc}", error=True)
             return
-        preview.set_class(False, "error")
-        preview.update(f"close {self._amount(contracts)}, "
-                       f"remaining {self._amount(self.pos.contracts - contracts)}")
+        self._preview(f"close {self._amount(contracts)}, "
+                      f"remaining {self._amount(self.pos.contracts - contracts)}")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

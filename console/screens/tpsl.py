@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Label, Static
 from console.actions import Scope
 from console.bindings import bindings, key_hint
 from console.numbers import SizeError, parse_positive
+from console.screens.warm import is_prepared
 from console.widgets.fmt import Precision, short_symbol
 from core.events import SetTpSl
 from core.model import Instrument, PositionSide, PositionSnapshot
@@ -76,37 +77,75 @@ def check_tp_sl(pos: PositionSnapshot, inst: Instrument | None, tp_text: str,
 
 
 class TpSlScreen(ModalScreen["SetTpSl | None"]):
-    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.TPSL)
+    """One kept screen serves every `T` (console/trading.py): ``show`` gives it the position and
+    its current TP/SL, and replaces whatever was typed the time before."""
 
-    def __init__(self, pos: PositionSnapshot, inst: Instrument | None,
+    BINDINGS: ClassVar[list[BindingType]] = bindings(Scope.TPSL)
+    AUTO_FOCUS = "#tp"  # on every showing where nothing is focused yet
+
+    def __init__(self, pos: PositionSnapshot | None = None, inst: Instrument | None = None,
                  current: tuple[Decimal | None, Decimal | None] = (None, None)) -> None:
         super().__init__(classes="dialog-screen")
-        self.pos = pos
+        self._pos = pos
         self.inst = inst
         self.current = current
 
-    def compose(self) -> ComposeResult:
-        p, prec = self.pos, Precision.of(self.inst)
+    @property
+    def pos(self) -> PositionSnapshot:
+        if self._pos is None:
+            raise RuntimeError("the TP/SL dialog was shown without a position")
+        return self._pos
+
+    def show(self, pos: PositionSnapshot, inst: Instrument | None,
+             current: tuple[Decimal | None, Decimal | None] = (None, None)) -> None:
+        """The position for the next showing of this (kept) screen."""
+        self._pos, self.inst, self.current = pos, inst, current
+
+    def on_screen_resume(self) -> None:
+        """Each showing says ``show``'s position, its fields replaced (nothing typed before kept)."""
+        if not is_prepared(self):  # still being composed, from what it was given
+            return
+        texts = self._texts()
+        for wid, text in texts.items():
+            if wid in ("tp", "sl"):
+                self.query_one(f"#{wid}", Input).value = text
+            else:
+                self.query_one(f"#{wid}", Static).update(text)
+        self.query_one("#order-error", Static).update("")
+        self.set_focus(self.query_one("#tp", Input))
+
+    def _texts(self) -> dict[str, str]:
+        """What the dialog says about its position, by widget id (empty before it has one)."""
+        p, prec = self._pos, Precision.of(self.inst)
+        if p is None:
+            return dict.fromkeys(("tpsl-title", "tpsl-facts", "tpsl-sides", "tp-label", "sl-label",
+                                  "tp", "sl"), "")
         tp, sl = self.current
+        tp_side, sl_side = sides(p.side)
+        return {
+            "tpsl-title": f"TP/SL {short_symbol(p.symbol)} {p.side.value} {prec.ct(p.contracts)} ct",
+            "tpsl-facts": (f"entry {prec.px(p.entry_price)}  mark {prec.px(p.mark_price)}  "
+                           f"now: TP {prec.px(tp)}  SL {prec.px(sl)}"),
+            "tpsl-sides": f"{p.side.value}: take-profit {tp_side} the mark, stop-loss {sl_side} it",
+            "tp-label": f"Take-profit ({tp_side} {prec.px(p.mark_price)})",
+            "sl-label": f"Stop-loss ({sl_side} {prec.px(p.mark_price)})",
+            "tp": plain_price(tp, self.inst) if tp is not None else "",
+            "sl": plain_price(sl, self.inst) if sl is not None else "",
+        }
+
+    def compose(self) -> ComposeResult:
+        text = self._texts()
         with Vertical(classes="dialog"):
-            yield Label(f"TP/SL {short_symbol(p.symbol)} {p.side.value} "
-                        f"{prec.ct(p.contracts)} ct", classes="dialog-title", markup=False)
-            yield Static(f"entry {prec.px(p.entry_price)}  mark {prec.px(p.mark_price)}  "
-                         f"now: TP {prec.px(tp)}  SL {prec.px(sl)}", markup=False)
-            tp_side, sl_side = sides(p.side)
-            yield Static(f"{p.side.value}: take-profit {tp_side} the mark, stop-loss {sl_side} it",
-                         id="tpsl-sides", markup=False)
+            yield Label(text["tpsl-title"], classes="dialog-title", id="tpsl-title", markup=False)
+            yield Static(text["tpsl-facts"], id="tpsl-facts", markup=False)
+            yield Static(text["tpsl-sides"], id="tpsl-sides", markup=False)
             with Horizontal(classes="form-row"):
                 with Vertical(classes="form-field"):
-                    yield Label(f"Take-profit ({tp_side} {prec.px(p.mark_price)})",
-                                id="tp-label", markup=False)
-                    yield Input(plain_price(tp, self.inst) if tp is not None else "",
-                                placeholder="empty: unchanged", id="tp")
+                    yield Label(text["tp-label"], id="tp-label", markup=False)
+                    yield Input(text["tp"], placeholder="empty: unchanged", id="tp")
                 with Vertical(classes="form-field"):
-                    yield Label(f"Stop-loss ({sl_side} {prec.px(p.mark_price)})",
-                                id="sl-label", markup=False)
-                    yield Input(plain_price(sl, self.inst) if sl is not None else "",
-                                placeholder="empty: unchanged", id="sl")
+                    yield Label(text["sl-label"], id="sl-label", markup=False)
+                    yield Input(text["sl"], placeholder="empty: unchanged", id="sl")
             with Horizontal(classes="dialog-buttons"):
                 be = Button(f"Stop to break-even ({key_hint(self.app, 'tpsl_break_even', '^t')})",
                             id="break-even")
@@ -116,9 +155,6 @@ class TpSlScreen(ModalScreen["SetTpSl | None"]):
             yield Label(f"Enter or {key_hint(self.app, 'tpsl_place', '^s')}: review  "
                         f"{key_hint(self.app, 'tpsl_cancel', 'Esc')}: cancel",
                         classes="dialog-hint", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one("#tp", Input).focus()
 
     def action_break_even(self) -> None:
         self.query_one("#sl", Input).value = plain_price(break_even(self.pos, self.inst),
