@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from console.app import build_app
+from console.screens.warm import is_prepared
 from console.textual_private import chops
 from core.model import PositionSide
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, account, fill, screen_text, snapshot
@@ -38,10 +39,13 @@ async def _up(engine: FakeEngine, frames: Frames, size: tuple[int, int]) -> Any:
     app.driver_class = recording_driver(frames)
     run = asyncio.create_task(app.run_async(size=size, mouse=False))
     for _ in range(300):
-        if app.is_running and "BTC/USDT" in screen_text(app) and frames.frames:
+        if app.is_running and "BTC/USDT" in screen_text(app) and frames.frames and all(
+                is_prepared(screen) for screen in (app.confirm_screen(), *app.trading.kept_dialogs())):
             break
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # the first frames and the header's tick interval pass
+    # the first frames, the dialogs' preparation at idle (its screens pushed and popped: one
+    # repaint of the main screen) and the header's tick interval pass
+    await asyncio.sleep(0.3)
     return app, run
 
 
