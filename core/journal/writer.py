@@ -386,7 +386,8 @@ class Journal:
             if threading.get_ident() == self._loop_thread:
                 self._wake.set()
             else:
-                self._loop.call_soon_threadsafe(self._wake.set)
+                with contextlib.suppress(RuntimeError):  # the loop closed: a flush or close writes it
+                    self._loop.call_soon_threadsafe(self._wake.set)
 
     def _kick(self) -> None:
         if self._task is not None and not self._task.done():
