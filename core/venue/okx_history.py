@@ -152,8 +152,15 @@ class OkxHistory:
     async def fetch_positions_history(self, since: datetime | None) -> list[PositionHistoryRecord]:
         """Closed/partially closed positions (OKX's realized truth), oldest update first."""
         since_ms = ms_from_utc(since) if since else None
+        params = {"instType": "SWAP"}
+        if since_ms is not None:
+            # ``before`` (strictly newer uTime; alone, the newest first as without it): the page
+            # holds only the records since, not the 100 newest of the account's history. The
+            # close confirmer asks once per close; reading, decoding and skipping a full page of
+            # old lives each time was most of its cost (issue 25). A full page pages on as before.
+            params["before"] = str(since_ms - 1)
         items = await self.pages("reading positions history", self._rest.ex.private_get_account_positions_history,
-                                 {"instType": "SWAP"}, "uTime", "uTime", since_ms)
+                                 params, "uTime", "uTime", since_ms)
         by_id = self._markets.by_id
         recs = parse_each("positions-history", items, lambda i: P.parse_position_history(i, by_id[i["instId"]])
                           if i.get("instId") in by_id else None)

@@ -311,8 +311,47 @@ async def test_stream_without_pong_reconnects() -> None:
             await asyncio.wait_for(task, 5)
 
 
-async def _history_pages(items: list[dict[str, str]],
-                         queries: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+async def test_positions_history_since_reads_only_the_records_since(
+        sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close confirmer asks positions-history "since" once per close: the request carries
+    OKX's ``before`` so the exchange answers with the records updated since, not a page of the
+    account's 100 newest lives for us to decode and drop (issue 25). Same records either way."""
+    from datetime import timedelta
+
+    venue = OkxVenue(Exchange(sim.url), None)
+    await venue.connect()
+    try:
+        for _ in range(3):
+            await venue.place_order(PlaceOrder(BTC, OrderSide.BUY, D("1")), Origin.CONSOLE)
+            await venue.close_position(BTC, "net", None)
+            await asyncio.sleep(0.01)
+        old = await venue.fetch_positions_history(None)
+        assert len(old) == 3
+        since = old[-1].updated_at + timedelta(milliseconds=1)
+        await asyncio.sleep(0.01)
+        await venue.place_order(PlaceOrder(BTC, OrderSide.SELL, D("2")), Origin.CONSOLE)
+        await venue.close_position(BTC, "net", None)
+        served: list[int] = []
+        ex = venue.rest.ex  # the one the history reader calls
+        real = ex.private_get_account_positions_history
+
+        async def counted(params: dict[str, str]) -> Any:
+            resp = await real(params)
+            served.append(len(resp["data"]))
+            return resp
+
+        monkeypatch.setattr(ex, "private_get_account_positions_history", counted)
+        got = await venue.fetch_positions_history(since)
+        assert [(r.direction, r.closed_contracts) for r in got] == [("short", D("2"))]
+        assert served == [1]  # the exchange sent only the record since, not all four
+        everything = await venue.fetch_positions_history(None)
+        assert [r for r in everything if r.updated_at >= since] == got and served[1:] == [4]
+    finally:
+        await venue.close()
+
+
+async def _history_pages(items: list[dict[str, str]], queries: list[dict[str, str]] | None = None,
+                         since_ms: int | None = None) -> list[dict[str, Any]]:
     """The adapter's positions-history paging over ``items`` served as the simulator pages them
     (newest first, ``after`` strictly older); ``queries`` collects each request's parameters."""
     from core.settings.config import ExchangeSettings
@@ -324,9 +363,10 @@ async def _history_pages(items: list[dict[str, str]],
         return {"code": "0", "data": page(items, lambda x: int(x["uTime"]), query)}
 
     venue = OkxVenue(ExchangeSettings(venue="sim", url="http://127.0.0.1:9", symbols=("BTC/USDT:USDT",)), None)
+    params = {"instType": "SWAP"} if since_ms is None else {"instType": "SWAP", "before": str(since_ms - 1)}
     try:
-        return await venue.history.pages("reading positions history", endpoint, {"instType": "SWAP"},
-                                         "uTime", "uTime", None)
+        return await venue.history.pages("reading positions history", endpoint, params,
+                                         "uTime", "uTime", since_ms)
     finally:
         await venue.close()
 
@@ -345,6 +385,20 @@ async def test_history_paging_keeps_records_that_share_the_boundary_millisecond(
     ids = [i["posId"] for i in got]
     assert sorted(ids) == sorted(i["posId"] for i in items) and len(ids) == len(set(ids)) == 150
     assert queries[1]["after"] == str(times[99] + 1)  # moved to the boundary ms + 1, not past it
+
+
+async def test_history_paging_since_with_before_reads_every_record_since_over_pages() -> None:
+    """A burst: more records since the oldest waiting close than one page holds. With ``before``
+    (what positions-history "since" asks), the pages that follow (``after`` and ``before``)
+    still read every record since, each once, the boundary millisecond included."""
+    times = [2_000_000 - 10 * i for i in range(150)]
+    times[100] = times[99]
+    items = [{"posId": f"p{i}", "instId": "BTC-USDT-SWAP", "uTime": str(t)} for i, t in enumerate(times)]
+    since = times[120]
+    queries: list[dict[str, str]] = []
+    got = await _history_pages(items, queries, since_ms=since)
+    assert sorted(i["posId"] for i in got) == sorted(f"p{i}" for i in range(121))
+    assert len(queries) == 2 and all(q["before"] == str(since - 1) for q in queries)
 
 
 async def test_history_paging_keeps_identical_records_of_two_lives() -> None:

@@ -343,6 +343,58 @@ async def test_rows_reach_disk_without_an_explicit_flush(tmp_path: Path) -> None
     await j.close()
 
 
+async def test_an_idle_journal_keeps_no_timer_and_still_commits_each_group(tmp_path: Path) -> None:
+    """With nothing pending the commit task sleeps without a timer (it polled every
+    flush_interval, 20 loop wake-ups a second for nothing: issue 25); a row still reaches the
+    disk within its group's interval, without a flush, each time one arrives."""
+    j = Journal(tmp_path, flush_interval=0.02)
+    await j.start()
+    loop = asyncio.get_running_loop()
+
+    def timers() -> list[asyncio.TimerHandle]:
+        return [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+
+    for n in (1, 2):
+        await asyncio.sleep(0.1)
+        assert timers() == []  # idle: nothing will wake the loop
+        j.record_funding(funding(f"B{n}"))
+        assert len(timers()) <= 1  # the group's interval, once the task runs
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(read_funding(tmp_path)) == n:
+                break
+        assert [r["bill_id"] for r in read_funding(tmp_path)] == [f"B{i}" for i in range(1, n + 1)]
+    await asyncio.sleep(0.1)
+    assert timers() == [] and j.pending_rows == 0
+    await j.close()
+
+
+def test_a_row_from_another_thread_after_the_loop_closed_is_kept(tmp_path: Path) -> None:
+    """The first row of a batch wakes the commit task; from another thread, after the engine's
+    loop has closed, that wake cannot be delivered: the row is still accepted (not an error in
+    the recording thread) and written by the closing flush."""
+    import threading
+
+    j = Journal(tmp_path, flush_interval=0.02)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(j.start())
+    loop.close()  # the commit task never ran to its end: the engine's loop went away
+    errors: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            assert j.record_funding(funding("B1"))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    worker = threading.Thread(target=record)
+    worker.start()
+    worker.join()
+    assert errors == []
+    j.close_sync()
+    assert [r["bill_id"] for r in read_funding(tmp_path)] == ["B1"]
+
+
 async def test_flush_waits_for_an_inflight_batch(tmp_path: Path) -> None:
     j = Journal(tmp_path, flush_interval=0.001, max_batch=1)
     await j.start()
