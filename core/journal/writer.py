@@ -381,26 +381,31 @@ class Journal:
     def _arrived(self) -> None:
         """The first row of a batch: the commit task, asleep while nothing is pending, starts
         the group's ``flush_interval`` now (without a task, rows wait for a flush or a full batch)."""
-        if self._task is not None and not self._task.done():
-            assert self._wake is not None and self._loop is not None
-            if threading.get_ident() == self._loop_thread:
-                self._wake.set()
-            else:
-                with contextlib.suppress(RuntimeError):  # the loop closed: a flush or close writes it
-                    self._loop.call_soon_threadsafe(self._wake.set)
+        self._wake_task()
 
     def _kick(self) -> None:
-        if self._task is not None and not self._task.done():
-            assert self._wake is not None and self._loop is not None
-            if threading.get_ident() == self._loop_thread:
-                self._wake.set()
-            else:
-                self._loop.call_soon_threadsafe(self._wake.set)
+        """A full batch: the commit task writes it now; without one (sync use) it is committed
+        inline, so memory stays bounded."""
+        if self._wake_task():
             return
-        try:  # no commit task (sync use): keep memory bounded by committing inline
+        try:
             self._commit()
         except JournalError as exc:
             self._set_error(str(exc))
+
+    def _wake_task(self) -> bool:
+        """Wake the commit task from any thread; False when there is none. From another thread
+        after the engine's loop closed the wake cannot be delivered: the rows stay pending and a
+        flush or the close writes them (the recording thread gets no error)."""
+        if self._task is None or self._task.done():
+            return False
+        assert self._wake is not None and self._loop is not None
+        if threading.get_ident() == self._loop_thread:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
+        return True
 
     # ---- committing ----------------------------------------------------------------------
     async def _run(self) -> None:

@@ -369,13 +369,14 @@ async def test_an_idle_journal_keeps_no_timer_and_still_commits_each_group(tmp_p
     await j.close()
 
 
-def test_a_row_from_another_thread_after_the_loop_closed_is_kept(tmp_path: Path) -> None:
-    """The first row of a batch wakes the commit task; from another thread, after the engine's
-    loop has closed, that wake cannot be delivered: the row is still accepted (not an error in
-    the recording thread) and written by the closing flush."""
+@pytest.mark.parametrize("max_batch", [1000, 1], ids=["first-row", "full-batch"])
+def test_a_row_from_another_thread_after_the_loop_closed_is_kept(tmp_path: Path, max_batch: int) -> None:
+    """The first row of a batch (and a full batch) wakes the commit task; from another thread,
+    after the engine's loop has closed, that wake cannot be delivered: the row is still accepted
+    (not an error in the recording thread) and written by the closing flush."""
     import threading
 
-    j = Journal(tmp_path, flush_interval=0.02)
+    j = Journal(tmp_path, flush_interval=0.02, max_batch=max_batch)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(j.start())
     loop.close()  # the commit task never ran to its end: the engine's loop went away
