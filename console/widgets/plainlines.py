@@ -19,16 +19,20 @@ the running console and fails when a Textual upgrade renders these widgets diffe
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
+from textual.filter import LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style as TextualStyle
 from textual.widget import Widget
+
+from console.textual_private.stylekey import styles_key
 
 
 @lru_cache(256)
@@ -48,11 +52,48 @@ def _plain(widget: Widget) -> bool:
     if (border.top[0] or border.right[0] or border.bottom[0] or border.left[0]
             or outline.top[0] or outline.right[0] or outline.bottom[0] or outline.left[0]):
         return False
-    if (styles.has_rule("hatch") and styles.hatch != "none") or widget.opacity != 1.0:
-        return False
-    if widget.border_title or widget.border_subtitle:
-        return False
-    return not (widget.auto_links and widget.hover_style.link_id)
+    return not (styles.has_rule("hatch") and styles.hatch != "none") and widget.opacity == 1.0
+
+
+# What _plain said, the padding and the backgrounds, per widget, for one revision of the styles of
+# the widget and its ancestors (stylekey.py): a CSS rule changed anywhere above it asks again.
+_Decided = tuple[tuple[int, ...], bool, int, int, Color, Color]
+_decided: WeakKeyDictionary[Widget, _Decided] = WeakKeyDictionary()
+
+
+def _decide(widget: Widget) -> _Decided:
+    key = styles_key(widget)
+    kept = _decided.get(widget)
+    if kept is not None and key is not None and kept[0] == key:
+        return kept
+    plain = _plain(widget)
+    _, pad_right, _, pad_left = widget.styles.padding
+    base, background = widget.background_colors
+    decided = (key or (), plain, pad_left, pad_right, base, background)
+    if key is not None:
+        _decided[widget] = decided
+    return decided
+
+
+def _make(content: Strip, width: int, content_width: int, pad_left: int, base: Color,
+          background: Color, filters: Sequence[LineFilter]) -> Strip:
+    """One line as Textual's styles cache makes it: the content padded to the content width,
+    the left and right padding, the line filters."""
+    pad_right = width - content_width - pad_left
+    strip = content
+    if strip.cell_length != content_width or pad_left or pad_right:
+        inner = _inner(base, background)
+        strip = strip.adjust_cell_length(content_width, inner)
+        if pad_left or pad_right:
+            segments = list(strip)
+            if pad_left:
+                segments.insert(0, Segment(" " * pad_left, inner))
+            if pad_right:
+                segments.append(Segment(" " * pad_right, inner))
+            strip = Strip(segments, width)
+    for line_filter in filters:  # as Textual applies them (ANSI colours to the theme's)
+        strip = strip.apply_filter(line_filter, background)
+    return strip
 
 
 # widget -> y -> (the content strip, what else the line was made of, the line as drawn)
@@ -64,16 +105,16 @@ def plain_lines(widget: Widget, crop: Region) -> list[Strip] | None:
 
     A line whose content strip (the same object: our widgets keep theirs until they change),
     width, padding, background and filters are those of the last time is the strip made then."""
-    if not _plain(widget):
+    _, plain, pad_left, pad_right, base, background = _decide(widget)
+    if not plain or widget.border_title or widget.border_subtitle or (
+            widget.auto_links and widget.hover_style.link_id):
         return None
-    _, pad_right, _, pad_left = widget.styles.padding
     width, height = widget.region.size
     content_width = width - pad_left - pad_right
     if content_width <= 0 or crop.bottom > height:
         return None
     render_line = widget.render_line
     filters = widget.get_line_filters()
-    base, background = widget.background_colors
     made = _made.get(widget)
     if made is None:
         made = _made[widget] = {}
@@ -85,19 +126,7 @@ def plain_lines(widget: Widget, crop: Region) -> list[Strip] | None:
         if kept is not None and kept[0] is content and kept[1] == key:
             strips.append(kept[2])
             continue
-        strip = content
-        if strip.cell_length != content_width or pad_left or pad_right:
-            inner = _inner(base, background)
-            strip = strip.adjust_cell_length(content_width, inner)
-            if pad_left or pad_right:
-                segments = list(strip)
-                if pad_left:
-                    segments.insert(0, Segment(" " * pad_left, inner))
-                if pad_right:
-                    segments.append(Segment(" " * pad_right, inner))
-                strip = Strip(segments, width)
-        for line_filter in filters:  # as Textual applies them (ANSI colours to the theme's)
-            strip = strip.apply_filter(line_filter, background)
+        strip = _make(content, width, content_width, pad_left, base, background, filters)
         made[y] = (content, key, strip)
         strips.append(strip)
     x1, x2 = crop.column_span

@@ -88,3 +88,13 @@ async def test_a_style_plain_lines_does_not_draw_goes_through_textual() -> None:
                 pane.styles.clear_rule(rule)
             await pilot.pause()
             assert plain_lines(pane, crop) is not None, css
+        box = pane.parent
+        assert isinstance(box, Widget)
+        box.styles.background = Color(0, 0, 255, 0.5)  # an ancestor's background: the padding's
+        await pilot.pause()
+        header = app.screen.query_one(HeaderBar)
+        header.styles.background = Color(0, 128, 0, 0.5)
+        await pilot.pause()
+        for widget in (pane, header):
+            whole = Region(0, 0, *widget.region.size)
+            assert plain_lines(widget, whole) == _textual(widget, whole)
