@@ -20,6 +20,7 @@ from textual.widget import Widget
 from console.textual_private.repaint import repaint
 from console.widgets.fmt import COST_PLACES, MONEY_PLACES, fmt_num, tone
 from console.widgets.pack import pack
+from console.widgets.plainlines import plain_lines
 from console.widgets.table import changed_chars, merge_spans
 from core.events import AccountSnapshot, LinkState, StreamStatus
 
@@ -166,6 +167,11 @@ class HeaderBar(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._pack(max(1, width)))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines straight from ``render_line`` when no style wraps them (plainlines.py)."""
+        lines = plain_lines(self, crop)
+        return super().render_lines(crop) if lines is None else lines
 
     def render_line(self, y: int) -> Strip:
         """One line as a Strip, built from its Text when that line's text or styles changed.

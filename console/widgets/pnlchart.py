@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from console.textual_private.repaint import repaint
+from console.widgets.plainlines import plain_lines
 from console.widgets.table import changed_chars
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -103,6 +104,11 @@ class PnlChart(Widget):
                      for t in ("up", "down", "flat")}
             self._styles = (base, label, tones)
         return self._styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines straight from ``render_line`` when no style wraps them (plainlines.py)."""
+        lines = plain_lines(self, crop)
+        return super().render_lines(crop) if lines is None else lines
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width

@@ -25,6 +25,7 @@ from console.actions import Scope
 from console.bindings import bindings
 from console.textual_private import chops
 from console.textual_private.repaint import repaint
+from console.widgets.plainlines import plain_lines
 
 chops.install()  # partial refreshes below go out as the refreshed cells only (chops.py)
 
@@ -365,6 +366,11 @@ class LinePane(ScrollView, can_focus=True):
             repaint(self, Region(x0, y, max(1, x1 - x0), 1))
 
     # ------------------------------------------------------------------ rendering
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines straight from ``render_line`` when no style wraps them (plainlines.py)."""
+        lines = plain_lines(self, crop)
+        return super().render_lines(crop) if lines is None else lines
 
     def render_line(self, y: int) -> Strip:
         width = self._layout_columns()

@@ -102,3 +102,31 @@ async def test_repaint_hands_the_cells_to_the_screen_without_the_message_round_t
         app.flush_now()
         await pilot.pause()
         assert "61,234.5" in screen_text(app)
+
+
+async def test_styles_key_changes_with_a_rule_of_the_widget_or_an_ancestor_and_only_then() -> None:
+    """console/widgets/plainlines.py reuses what it decided about a widget's styles while this key
+    is the same: it must move when a rule of the widget or of any ancestor changes."""
+    from console.textual_private.stylekey import styles_key
+
+    class Two(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Label("x")
+
+    app = Two()
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        label = app.query_one(Label)
+        first = styles_key(label)
+        assert first is not None and len(first) >= 2  # the label and its ancestors
+        await pilot.pause()
+        assert styles_key(label) == first  # nothing changed, the same key
+        label.styles.background = "red"
+        second = styles_key(label)
+        assert second != first
+        app.screen.styles.opacity = 0.5  # an ancestor's rule
+        assert styles_key(label) != second
+        third = styles_key(label)
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"  # the stylesheet again
+        await pilot.pause()
+        assert styles_key(label) != third
