@@ -1,7 +1,11 @@
 """Reading the console under Textual's pilot: the notes it showed, and waiting until it has drawn."""
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
+
+import textual.timer
 
 from tests.helpers.engine_helpers import wait_for
 
@@ -60,3 +64,18 @@ class ScreenWork:
         """The counts since the last take."""
         counts, self.counts = self.counts, {}
         return counts
+
+
+def timer_sleeps(monkeypatch: Any) -> list[tuple[object, float]]:
+    """Note every sleep of a Textual timer from now on: (its task, when). A timer sleeps one
+    whole period before its first tick, so a sleep between a key and a dialog's first layout is
+    a paint that waited."""
+    sleeps: list[tuple[object, float]] = []
+    real_sleep = textual.timer.sleep
+
+    async def noted_sleep(delay: float) -> None:
+        sleeps.append((asyncio.current_task(), time.perf_counter()))
+        await real_sleep(delay)
+
+    monkeypatch.setattr(textual.timer, "sleep", noted_sleep)
+    return sleeps

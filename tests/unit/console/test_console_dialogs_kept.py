@@ -4,12 +4,10 @@ the session's first key costs what a later one does, and every showing says what
 on, nothing typed the time before kept."""
 from __future__ import annotations
 
-import asyncio
 import time
 from decimal import Decimal
 
 import pytest
-import textual.timer
 from textual.widgets import Checkbox, Input, Select
 
 from console.app import build_app
@@ -21,7 +19,7 @@ from console.screens.partial import PartialCloseScreen
 from console.screens.tpsl import TpSlScreen
 from console.screens.warm import is_prepared
 from tests.helpers.console_helpers import BTC, ETH, SIZE, painted, screen_text, two_positions
-from tests.helpers.pilot import ScreenWork, settle
+from tests.helpers.pilot import ScreenWork, settle, timer_sleeps
 
 # key, kept screen's name, kind, the key that cancels it
 DIALOGS = [("o", "order", OrderEntryScreen), ("p", "partial", PartialCloseScreen),
@@ -69,14 +67,7 @@ async def test_the_first_press_paints_without_waiting_a_refresh_period(
     """A screen's update timer sleeps one whole period (1/60 s) after it first starts: a dialog
     built on its key waited that long before its first paint. No timer starts between the key
     and the dialog's first layout now."""
-    sleeps: list[tuple[object, float]] = []
-    real_sleep = textual.timer.sleep
-
-    async def noted_sleep(delay: float) -> None:
-        sleeps.append((asyncio.current_task(), time.perf_counter()))
-        await real_sleep(delay)
-
-    monkeypatch.setattr(textual.timer, "sleep", noted_sleep)
+    sleeps = timer_sleeps(monkeypatch)
     app = build_app(two_positions())
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)

@@ -3,17 +3,15 @@ the first `c` finds the confirmation composed, installed, laid out and rendered,
 timer started, as the second does."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
-import textual.timer
 from textual.widgets import Label
 
 from console.app import build_app
 from console.screens.confirm import ConfirmScreen
 from tests.helpers.console_helpers import BTC, ETH, FakeEngine, painted, snapshot
-from tests.helpers.pilot import ScreenWork, settle
+from tests.helpers.pilot import ScreenWork, settle, timer_sleeps
 
 SIZE = (160, 50)
 
@@ -70,14 +68,7 @@ async def test_the_first_c_paints_its_dialog_without_waiting_a_refresh_period(
     """A screen's update timer sleeps one whole period (1/60 s) after it first starts before its
     first tick: the session's first dialog waited that long, idle, before its first paint. Now no
     timer starts (sleeps for the first time) between the key and the dialog's first layout."""
-    sleeps: list[tuple[object, float]] = []
-    real_sleep = textual.timer.sleep
-
-    async def noted_sleep(delay: float) -> None:
-        sleeps.append((asyncio.current_task(), time.perf_counter()))
-        await real_sleep(delay)
-
-    monkeypatch.setattr(textual.timer, "sleep", noted_sleep)
+    sleeps = timer_sleeps(monkeypatch)
     app = build_app(FakeEngine([snapshot(BTC), snapshot(ETH)]))
     async with app.run_test(size=SIZE) as pilot:
         await painted(app, pilot, "Positions")
