@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -102,8 +103,27 @@ def hangup_safe(driver_class: type[Driver], lost: Callable[[], None]) -> type[Dr
             super().__init__(*args, **kwargs)
             original: IO[str] = self._file  # type: ignore[has-type]
             self._file = TerminalFile(original, lost)
+            size_from_the_terminal()
 
     return HangupSafeDriver
+
+
+def size_from_the_terminal() -> None:
+    """Drop COLUMNS and LINES from the environment when stdout is a terminal.
+
+    Why: Textual reads the size through ``shutil.get_terminal_size``, which prefers those two
+    variables to the terminal itself. Exported once (by a shell, a multiplexer's pane: tmux
+    panes were seen carrying COLUMNS=80 LINES=24 at 120x50), they pin the console to that size
+    and every later resize reads the same numbers again: an 80x24 layout in a bigger window,
+    panes that never grow. On a terminal, the terminal's own size is the truth."""
+    stdout = sys.__stdout__
+    try:
+        on_a_terminal = stdout is not None and os.isatty(stdout.fileno())
+    except (OSError, ValueError):
+        on_a_terminal = False
+    if on_a_terminal:
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
 
 
 class Lifecycle:

@@ -58,7 +58,8 @@ class Tmux:
             if pred(text):
                 return text
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; screen was:\n{text}")
+        size = self.pane("#{window_width}x#{window_height} (window-size #{window-size})")
+        raise AssertionError(f"timed out waiting for {what}; window {size}; screen was:\n{text}")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)

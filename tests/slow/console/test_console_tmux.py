@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,5 +68,31 @@ def test_close_a_position_from_the_keyboard_in_tmux(tmp_path: Path) -> None:
         assert exit_file.exists(), f"perpdesk did not exit on q; screen:\n{tmux.screen()}"
         assert exit_file.read_text().strip() == "0"
         assert "Traceback" not in tmux.screen()
+    finally:
+        tmux.kill()
+
+
+def test_the_console_takes_the_terminals_size_not_stale_size_variables(tmp_path: Path) -> None:
+    """COLUMNS=80 LINES=24 in the environment of a 120x40 pane: the console lays out at 120x40,
+    and at the new size after the window is resized (shutil, which Textual asks, prefers the
+    variables to the terminal: the console stayed at 80x24 whatever the window did)."""
+    port = free_port()
+    (tmp_path / "config.toml").write_text(
+        '[exchange]\nvenue = "sim"\nsymbols = ["BTC/USDT:USDT"]\n'
+        f'[sim]\nport = {port}\nspeed = 1\nfunding_interval_s = 3600\n'
+        '[strategy]\nname = "none"\n'
+    )
+    tmux = Tmux(f"exec env COLUMNS=80 LINES=24 {PERPDESK} --config config.toml", tmp_path)
+
+    def laid_out_at(width: int) -> Callable[[str], bool]:
+        def check(screen: str) -> bool:  # a pane's top border runs the whole width
+            return "Positions" in screen and any(
+                "Positions" in line and len(line.rstrip()) == width for line in screen.splitlines())
+        return check
+
+    try:
+        tmux.wait_screen(laid_out_at(120), "the console at the pane's 120 columns")
+        tmux.resize(140, 40)
+        tmux.wait_screen(laid_out_at(140), "the console at 140 columns after the resize")
     finally:
         tmux.kill()

@@ -98,8 +98,8 @@ def test_serve_attach_close_quit_trade_on_reattach(tmp_path: Path) -> None:
 
     tmux = Tmux(f"exec {PERPDESK} --config config.toml attach", tmp_path, height=50)
     try:
-        # every fill made meanwhile must fit on the fills pane: a console that came up before its
-        # pane had its size (seen as an 80x24 layout on a busy host) is told the size again
+        # every fill made meanwhile must fit on the fills pane (120x50); resized on the way, the
+        # console follows the window (it once stayed at 80x24: COLUMNS/LINES in the pane's env)
         tmux.wait_screen(lambda s: "Fills" in s, "the attached console")
         tmux.resize(120, 49)
         tmux.resize(120, 50)
