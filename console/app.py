@@ -293,9 +293,11 @@ class PerpdeskApp(KeyActions):
         most ``refresh_hz`` draws a second."""
         self.flushes += 1
         self._drain_feed(header=False)
-        if not (self.feed.pending() or self._appends or self.header.deferred):
-            self.feed.sleep()
+        if not (self._appends or self.header.deferred):
+            self.feed.sleep()  # first, so a push from here on wakes the timer again
             self._timer.pause()
+            if self.feed.pending():  # a push landed before sleep() (a publisher off this thread)
+                self._timer.resume()
 
     def _wake(self) -> None:
         if threading.get_ident() == self._loop_thread:
